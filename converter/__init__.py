@@ -1,0 +1,1 @@
+"""Headless Hugging Face → GGUF conversion and quantization. Never imports Qt."""

@@ -1,0 +1,1 @@
+"""The Quantdesk desktop app. ``desktop.engine`` is headless; Qt lives in ``desktop.ui``."""

@@ -1,0 +1,20 @@
+"""One module per ``quantdesk`` subcommand.
+
+Each module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
+Modules are imported only when their command runs, so ``quantdesk --help`` stays fast and
+headless commands never load Qt.
+"""
+
+#: Subcommand name → module under ``desktop.commands``. Order is the order ``--help`` lists them.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "convert": ("convert", "Convert a Hugging Face checkpoint to GGUF and quantize it."),
+    "quantize": ("quantize", "Quantize a GGUF file to one or more levels."),
+    "levels": ("levels", "List the quantization levels with size and quality figures."),
+    "hw": ("hw", "Show this machine's CPU, memory, GPUs and offload support."),
+    "fit": ("fit", "Predict whether a GGUF model fits this machine's RAM and VRAM."),
+    "chat": ("chat", "Chat with a GGUF model in the terminal."),
+    "compare": ("compare", "Measure size, speed and quality of several quantization levels."),
+    "search": ("search", "Search the Hugging Face hub for models."),
+    "download": ("download", "Download a GGUF or a checkpoint from the Hugging Face hub."),
+    "app": ("app", "Open the desktop app (the default with no command)."),
+}

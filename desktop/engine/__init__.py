@@ -1,0 +1,1 @@
+"""Headless engine: hardware probe, memory fit, inference worker, measurements. Never imports Qt."""

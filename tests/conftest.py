@@ -1,0 +1,49 @@
+"""Shared test set-up: isolated app folders, the shared fixtures, and leak checks."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+#: Real tokenizers and chat templates, kept beside the repository (see their README).
+SHARED_FIXTURES = Path(
+    os.environ.get("QUANTDESK_SHARED_FIXTURES", REPO_ROOT.parent / "shared" / "fixtures")
+)
+TOKENIZER_FIXTURES = SHARED_FIXTURES / "tokenizers"
+CHAT_TEMPLATE_FIXTURES = SHARED_FIXTURES / "chat_templates"
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(autouse=True)
+def isolated_app_folders(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point settings, data and the library at a fresh folder so tests never touch the user's."""
+    home = tmp_path_factory.mktemp("quantdesk-home")
+    monkeypatch.setenv("QUANTDESK_HOME", str(home))
+    monkeypatch.setenv("QUANTDESK_LIBRARY", str(home / "library"))
+    return home
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_child_processes():
+    """A test must not leave a worker process running behind it."""
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    yield
+    deadline = time.monotonic() + 5.0
+    while True:
+        leaked = [
+            p
+            for p in psutil.Process().children(recursive=True)
+            if p.pid not in before and p.status() != psutil.STATUS_ZOMBIE
+        ]
+        if not leaked or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    for p in leaked:
+        p.kill()
+    assert not leaked, f"child processes outlived the test: {[p.cmdline() for p in leaked]}"

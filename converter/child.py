@@ -1,0 +1,120 @@
+"""Run one job in a child process, so a crash or abort in llama.cpp cannot take the caller down.
+
+The child calls ``target(emit, *args)``; whatever it passes to ``emit`` reaches the parent's
+``on_event`` callback (progress), and its return value becomes :func:`run_in_child`'s result.
+An exception in the child is raised again in the parent (a :class:`QuantdeskError` keeps its
+class and message); a child that dies without answering (segfault, ``abort()``, kill) becomes
+:class:`WorkerCrashed`. Cancel terminates the child, since llama.cpp cannot be interrupted
+inside one C call, and raises :class:`Cancelled`.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.connection
+import signal
+import traceback
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from converter import errors
+from converter.errors import Cancelled, QuantdeskError, WorkerCrashed
+from converter.progress import CancelToken
+
+R = TypeVar("R")
+Emit = Callable[[Any], None]
+
+_SPAWN = multiprocessing.get_context("spawn")
+_TERMINATE_GRACE_SECONDS = 2.0
+
+
+def _child_main(conn: multiprocessing.connection.Connection, target: Callable[..., Any], args: tuple) -> None:
+    def emit(event: Any) -> None:
+        conn.send(("event", event))
+
+    try:
+        result = target(emit, *args)
+    except BaseException as exc:  # noqa: BLE001 - everything is reported to the parent
+        conn.send(("error", type(exc).__name__, str(exc), traceback.format_exc()))
+    else:
+        conn.send(("result", result))
+    finally:
+        conn.close()
+
+
+def describe_exit(exitcode: int | None) -> str:
+    """``-11`` → ``"crashed (SIGSEGV)"``; ``3`` → ``"exited with code 3"``."""
+    if exitcode is None:
+        return "stopped answering"
+    if exitcode < 0:
+        try:
+            return f"crashed ({signal.Signals(-exitcode).name})"
+        except ValueError:
+            return f"was killed by signal {-exitcode}"
+    return f"exited with code {exitcode}"
+
+
+def _rebuild_error(type_name: str, message: str, what: str) -> QuantdeskError:
+    cls = getattr(errors, type_name, None)
+    if isinstance(cls, type) and issubclass(cls, QuantdeskError) and cls is not Cancelled:
+        return cls(message)
+    if cls is Cancelled:
+        return Cancelled(what)
+    return QuantdeskError(f"{what} failed: {message or type_name}")
+
+
+def run_in_child(
+    target: Callable[..., R],
+    *args: Any,
+    what: str,
+    on_event: Callable[[Any], None] | None = None,
+    cancel: CancelToken | None = None,
+    poll_seconds: float = 0.05,
+) -> R:
+    """Run ``target(emit, *args)`` in a fresh process and return its result.
+
+    ``target`` must be a module-level function (it is pickled). ``what`` names the job in
+    messages ("Quantizing to Q4_K_M").
+    """
+    parent_conn, child_conn = _SPAWN.Pipe(duplex=False)
+    process = _SPAWN.Process(target=_child_main, args=(child_conn, target, args), daemon=True)
+    process.start()
+    child_conn.close()
+    try:
+        while True:
+            if cancel is not None and cancel.cancelled:
+                raise Cancelled(what)
+            if parent_conn.poll(poll_seconds):
+                try:
+                    message = parent_conn.recv()
+                except EOFError:
+                    process.join(5)
+                    raise WorkerCrashed(
+                        f"{what} failed: the worker process {describe_exit(process.exitcode)}."
+                    ) from None
+                kind = message[0]
+                if kind == "event":
+                    if on_event is not None:
+                        on_event(message[1])
+                elif kind == "result":
+                    return message[1]
+                else:
+                    _, type_name, text, _trace = message
+                    raise _rebuild_error(type_name, text, what)
+            elif not process.is_alive():
+                raise WorkerCrashed(
+                    f"{what} failed: the worker process {describe_exit(process.exitcode)}."
+                )
+    finally:
+        parent_conn.close()
+        stop_process(process)
+
+
+def stop_process(process: Any, grace_seconds: float = _TERMINATE_GRACE_SECONDS) -> None:
+    """Terminate politely, then kill; always reap the process."""
+    if process.is_alive():
+        process.terminate()
+        process.join(grace_seconds)
+    if process.is_alive():
+        process.kill()
+    process.join()

@@ -1,0 +1,120 @@
+"""Tiny GGUF language models with random weights, written with gguf-py, for tests and benchmarks.
+
+The files are real llama.cpp models (llama architecture, SentencePiece-style vocabulary with
+byte fallback) that llama.cpp loads and runs; only the weights are noise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from gguf import GGMLQuantizationType, GGUFWriter, TokenType
+
+_SPECIAL = ("<unk>", "<s>", "</s>")
+_WORD_PIECES = tuple(f"\u2581{c}" for c in "abcdefghijklmnopqrstuvwxyz") + tuple(
+    "abcdefghijklmnopqrstuvwxyz"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TinyModelShape:
+    n_layer: int = 2
+    n_embd: int = 256
+    n_head: int = 4
+    n_head_kv: int = 2
+    n_ff: int = 512
+    n_vocab: int = 320
+    n_ctx_train: int = 4096
+    tied_embeddings: bool = False
+    architecture: str = "llama"
+    sliding_window: int = 0  # gemma-style interleaved SWA when > 0 (arch must know the pattern)
+
+
+def _vocabulary(n_vocab: int) -> tuple[list[str], list[float], list[int]]:
+    tokens = list(_SPECIAL)
+    types = [TokenType.UNKNOWN, TokenType.CONTROL, TokenType.CONTROL]
+    tokens += [f"<0x{b:02X}>" for b in range(256)]
+    types += [TokenType.BYTE] * 256
+    filler = 0
+    while len(tokens) < n_vocab:
+        piece = _WORD_PIECES[filler] if filler < len(_WORD_PIECES) else f"\u2581w{filler}"
+        tokens.append(piece)
+        types.append(TokenType.NORMAL)
+        filler += 1
+    if len(tokens) > n_vocab:
+        raise ValueError(f"n_vocab must be at least {len(_SPECIAL) + 256}")
+    scores = [0.0] * 259 + [-float(i) for i in range(n_vocab - 259)]
+    return tokens, scores, [int(t) for t in types]
+
+
+def _tensor_shapes(shape: TinyModelShape) -> list[tuple[str, tuple[int, ...]]]:
+    """Names and numpy shapes (rows, cols) of a llama model's tensors."""
+    head_dim = shape.n_embd // shape.n_head
+    kv_dim = shape.n_head_kv * head_dim
+    tensors: list[tuple[str, tuple[int, ...]]] = [("token_embd.weight", (shape.n_vocab, shape.n_embd))]
+    for i in range(shape.n_layer):
+        tensors += [
+            (f"blk.{i}.attn_norm.weight", (shape.n_embd,)),
+            (f"blk.{i}.attn_q.weight", (shape.n_embd, shape.n_embd)),
+            (f"blk.{i}.attn_k.weight", (kv_dim, shape.n_embd)),
+            (f"blk.{i}.attn_v.weight", (kv_dim, shape.n_embd)),
+            (f"blk.{i}.attn_output.weight", (shape.n_embd, shape.n_embd)),
+            (f"blk.{i}.ffn_norm.weight", (shape.n_embd,)),
+            (f"blk.{i}.ffn_gate.weight", (shape.n_ff, shape.n_embd)),
+            (f"blk.{i}.ffn_up.weight", (shape.n_ff, shape.n_embd)),
+            (f"blk.{i}.ffn_down.weight", (shape.n_embd, shape.n_ff)),
+        ]
+    tensors.append(("output_norm.weight", (shape.n_embd,)))
+    if not shape.tied_embeddings:
+        tensors.append(("output.weight", (shape.n_vocab, shape.n_embd)))
+    return tensors
+
+
+def write_tiny_gguf(
+    path: Path,
+    shape: TinyModelShape = TinyModelShape(),
+    *,
+    seed: int = 0,
+    truncate_data: bool = False,
+) -> Path:
+    """Write an F16 model (norms F32) to ``path``; ``truncate_data`` cuts the file mid-weights."""
+    rng = np.random.default_rng(seed)
+    arch = shape.architecture
+    writer = GGUFWriter(str(path), arch)
+    writer.add_name("tiny random test model")
+    writer.add_block_count(shape.n_layer)
+    writer.add_context_length(shape.n_ctx_train)
+    writer.add_embedding_length(shape.n_embd)
+    writer.add_feed_forward_length(shape.n_ff)
+    writer.add_head_count(shape.n_head)
+    writer.add_head_count_kv(shape.n_head_kv)
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_rope_freq_base(10000.0)
+    writer.add_rope_dimension_count(shape.n_embd // shape.n_head)
+    writer.add_file_type(1)  # MOSTLY_F16
+    if shape.sliding_window:
+        writer.add_sliding_window(shape.sliding_window)
+    tokens, scores, types = _vocabulary(shape.n_vocab)
+    writer.add_tokenizer_model("llama")
+    writer.add_token_list(tokens)
+    writer.add_token_scores(scores)
+    writer.add_token_types(types)
+    writer.add_bos_token_id(1)
+    writer.add_eos_token_id(2)
+    writer.add_unk_token_id(0)
+    for name, np_shape in _tensor_shapes(shape):
+        if len(np_shape) == 1:
+            writer.add_tensor(name, np.ones(np_shape, dtype=np.float32))
+        else:
+            data = rng.standard_normal(np_shape, dtype=np.float32) * 0.02
+            writer.add_tensor(name, data.astype(np.float16), raw_dtype=GGMLQuantizationType.F16)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    if truncate_data:
+        with path.open("r+b") as stream:
+            stream.truncate(path.stat().st_size // 2)
+    return path

@@ -1,0 +1,309 @@
+"""Downloading one file from the hub: resumable, retried, verified, never half-visible.
+
+The transfer is driven here, through ``huggingface_hub``'s shared HTTP client, rather than by
+``hf_hub_download``: a job must report bytes as they arrive, stop between chunks for pause and
+cancel, and resume a partial file after a crash, a lost connection or an app restart.
+
+Bytes go to ``<dest>/.<name>.download``; a small ``.json`` beside it records which version of
+the file (ETag) they belong to, so a resume never mixes two versions. Only once the size and the
+checksum the hub announced (sha256 for LFS files, the git blob hash otherwise) match is the file
+renamed to its final name.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import httpx2
+from huggingface_hub import get_hf_file_metadata, hf_hub_url
+from huggingface_hub.utils import get_session, hf_raise_for_status
+
+from converter.errors import Cancelled, NotEnoughDiskSpace
+from converter.hub.errors import DownloadCorrupted, DownloadPaused, HubOffline, hub_errors
+from converter.hub.session import CONNECT_TIMEOUT_S, READ_TIMEOUT_S, HubContext, hub_context
+from converter.hub.transfer import DownloadProgress, RateMeter
+from converter.progress import CancelToken, Job
+from converter.storage import ensure_free_space, ensure_writable_folder, format_bytes
+
+CHUNK_BYTES = 1024 * 1024
+#: Status codes worth retrying: the server is busy or briefly broken, not refusing us.
+_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_GIT_SHA1 = re.compile(r"^[0-9a-f]{40}$")
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How long a download keeps trying after the connection drops or stalls."""
+
+    attempts: int = 8  # consecutive failures without a single new byte
+    first_wait_s: float = 1.0
+    max_wait_s: float = 30.0
+
+    def wait_s(self, failure: int) -> float:
+        return min(self.max_wait_s, self.first_wait_s * 2 ** (failure - 1))
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    context: HubContext
+    repo_id: str
+    url: str  # pinned to the commit the metadata came from, so every retry gets the same bytes
+    name: str
+
+
+def partial_download_path(final: Path) -> Path:
+    return final.with_name(f".{final.name}.download")
+
+
+def download_file(
+    repo_id: str,
+    filename: str,
+    dest_dir: Path,
+    *,
+    revision: str | None = None,
+    token: str | None = None,
+    cancel: CancelToken | None = None,
+    pause: CancelToken | None = None,
+    retry: RetryPolicy = RetryPolicy(),  # frozen, so sharing the default is safe
+) -> Job[Path]:
+    """Download ``filename`` from ``repo_id`` into ``dest_dir`` and return its final path.
+
+    Yields :class:`DownloadProgress` (unit ``"bytes"``). Setting ``pause`` stops with
+    :class:`DownloadPaused` and keeps the partial file: calling again resumes it; so does
+    closing the generator. Setting ``cancel`` raises :class:`Cancelled` and deletes it.
+    """
+    context = hub_context(token)
+    final = Path(dest_dir) / PurePosixPath(filename).name
+    name = final.name
+    ensure_writable_folder(final.parent)
+    with_token = bool(context.token)
+    with hub_errors(repo_id, endpoint=context.endpoint, with_token=with_token, what=filename):
+        url = hf_hub_url(repo_id, filename, revision=revision, endpoint=context.endpoint)
+        meta = get_hf_file_metadata(
+            url, token=context.token_arg, timeout=CONNECT_TIMEOUT_S, endpoint=context.endpoint
+        )
+    pinned = hf_hub_url(
+        repo_id, filename, revision=meta.commit_hash or revision, endpoint=context.endpoint
+    )
+    size, etag = meta.size, meta.etag
+    if final.exists() and size is not None and final.stat().st_size == size:
+        yield DownloadProgress("download", size, size, "bytes", f"{name} is already here", name)
+        return final
+
+    partial = partial_download_path(final)
+    have = _resumable_bytes(partial, etag, size)
+    if size is not None:
+        ensure_free_space(final.parent, size - have, f"downloading {name}")
+    _state_path(partial).write_text(json.dumps({"etag": etag, "size": size}), encoding="utf-8")
+    check = _Checksum(etag, size)
+    if have:
+        yield DownloadProgress("download", have, size or 0, "bytes", f"checking {name}", name)
+        check.feed_file(partial, have, cancel=cancel)
+
+    try:
+        request = _Request(context, repo_id, pinned, name)
+        yield from _transfer(request, partial, check, have, size, cancel, pause, retry)
+    except Cancelled:
+        _discard(partial)
+        raise
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise NotEnoughDiskSpace(
+                f"The disk filled up while downloading {name}; free some space and run the "
+                "download again to resume it."
+            ) from exc
+        raise
+
+    if not check.matches(partial):
+        _discard(partial)
+        raise DownloadCorrupted(
+            f"The download of {name} from {repo_id} was corrupted in transit "
+            f"({check.mismatch}); the damaged copy was deleted. Run the download again."
+        )
+    os.replace(partial, final)
+    _state_path(partial).unlink(missing_ok=True)
+    return final
+
+
+def _transfer(
+    request: _Request,
+    partial: Path,
+    check: _Checksum,
+    have: int,
+    size: int | None,
+    cancel: CancelToken | None,
+    pause: CancelToken | None,
+    retry: RetryPolicy,
+) -> Job[None]:
+    """Fetch the missing bytes, reconnecting with back-off until done or out of attempts."""
+    context, name = request.context, request.name
+    meter = RateMeter(have)
+    failures = 0
+    with open(partial, "ab") as out:
+        while size is None or have < size:
+            _stop_if_asked(cancel, pause, name, have, size)
+            headers = {**context.headers(), "Accept-Encoding": "identity"}
+            if have:
+                headers["Range"] = f"bytes={have}-"
+            try:
+                with get_session().stream(
+                    "GET",
+                    request.url,
+                    headers=headers,
+                    follow_redirects=True,
+                    timeout=httpx2.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
+                ) as response:
+                    if response.status_code in _RETRY_STATUSES:
+                        raise httpx2.RemoteProtocolError(f"HTTP {response.status_code}")
+                    if response.status_code == 416 or (have and response.status_code == 200):
+                        have = _restart(out, check)  # server ignored or refused our range
+                        if response.status_code == 416:
+                            continue
+                    with hub_errors(
+                        request.repo_id,
+                        endpoint=context.endpoint,
+                        with_token=bool(context.token),
+                        what=name,
+                    ):
+                        hf_raise_for_status(response)
+                    for chunk in response.iter_bytes():
+                        out.write(chunk)
+                        check.update(chunk)
+                        have += len(chunk)
+                        failures = 0
+                        if meter.due():
+                            yield meter.event(name, have, size)
+                        _stop_if_asked(cancel, pause, name, have, size)
+                if size is None:
+                    break
+                if have < size:
+                    raise httpx2.RemoteProtocolError("connection closed before the end")
+            except httpx2.TransportError as exc:
+                failures += 1
+                if failures > retry.attempts:
+                    raise HubOffline(
+                        f"The download of {name} kept failing ({type(exc).__name__}) after "
+                        f"{retry.attempts} retries at {format_bytes(have)}; the part already "
+                        "downloaded is kept. Check the network and run it again to resume."
+                    ) from exc
+                wait = retry.wait_s(failures)
+                out.flush()
+                yield meter.event(
+                    name, have, size, note=f"connection lost; retrying in {wait:.0f} s"
+                )
+                _sleep_unless_stopped(wait, cancel, pause, name, have, size)
+        out.flush()
+        os.fsync(out.fileno())
+    yield meter.event(name, have, size if size is not None else have)
+
+
+class _Checksum:
+    """Hash of the bytes so far, compared with what the hub's ETag promises."""
+
+    def __init__(self, etag: str | None, size: int | None) -> None:
+        self.expected_size = size
+        self.etag = (etag or "").lower()
+        self.mismatch = ""
+        self._reset()
+
+    def _reset(self) -> None:
+        if _SHA256.match(self.etag):
+            self._hash = hashlib.sha256()
+        elif _GIT_SHA1.match(self.etag) and self.expected_size is not None:
+            self._hash = hashlib.sha1(usedforsecurity=False)  # git's blob id: sha1 of header + data
+            self._hash.update(f"blob {self.expected_size}\0".encode())
+        else:
+            self._hash = None
+
+    def restart(self) -> None:
+        self._reset()
+
+    def update(self, chunk: bytes) -> None:
+        if self._hash is not None:
+            self._hash.update(chunk)
+
+    def feed_file(self, path: Path, length: int, *, cancel: CancelToken | None) -> None:
+        with open(path, "rb") as handle:
+            remaining = length
+            while remaining > 0:
+                if cancel is not None:
+                    cancel.raise_if_cancelled("The download")
+                block = handle.read(min(CHUNK_BYTES * 8, remaining))
+                if not block:
+                    break
+                self.update(block)
+                remaining -= len(block)
+
+    def matches(self, path: Path) -> bool:
+        actual_size = path.stat().st_size
+        if self.expected_size is not None and actual_size != self.expected_size:
+            self.mismatch = f"{actual_size} bytes instead of {self.expected_size}"
+            return False
+        if self._hash is not None and self._hash.hexdigest() != self.etag:
+            self.mismatch = "checksum mismatch"
+            return False
+        return True
+
+
+def _resumable_bytes(partial: Path, etag: str | None, size: int | None) -> int:
+    """Bytes of an earlier attempt worth keeping: only if they are of this very file version."""
+    state = _state_path(partial)
+    try:
+        recorded = json.loads(state.read_text(encoding="utf-8"))
+        have = partial.stat().st_size
+    except (OSError, ValueError):
+        _discard(partial)
+        return 0
+    same_version = etag is not None and recorded == {"etag": etag, "size": size}
+    if not same_version or (size is not None and have > size):
+        _discard(partial)
+        return 0
+    return have
+
+
+def _restart(out, check: _Checksum) -> int:  # an open binary file
+    out.seek(0)
+    out.truncate()
+    check.restart()
+    return 0
+
+
+def _stop_if_asked(
+    cancel: CancelToken | None, pause: CancelToken | None, name: str, have: int, size: int | None
+) -> None:
+    if cancel is not None:
+        cancel.raise_if_cancelled(f"The download of {name}")
+    if pause is not None and pause.cancelled:
+        share = f" at {100 * have / size:.0f}%" if size else ""
+        raise DownloadPaused(f"The download of {name} was paused{share}; start it again to resume.")
+
+
+def _sleep_unless_stopped(
+    seconds: float,
+    cancel: CancelToken | None,
+    pause: CancelToken | None,
+    name: str,
+    have: int,
+    size: int | None,
+) -> None:
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        _stop_if_asked(cancel, pause, name, have, size)
+        time.sleep(min(0.05, left))
+
+
+def _state_path(partial: Path) -> Path:
+    return partial.with_name(partial.name + ".json")
+
+
+def _discard(partial: Path) -> None:
+    partial.unlink(missing_ok=True)
+    _state_path(partial).unlink(missing_ok=True)

@@ -1,0 +1,228 @@
+"""Quantize a full-precision GGUF to the levels of the ladder with llama.cpp.
+
+llama.cpp runs in a child process (it may abort on bad input and cannot be interrupted), and
+writes under a temporary name that is renamed only when the file is complete. Progress is
+per tensor: the parent knows from the source header in which order and at about what size
+llama.cpp writes the tensors (:mod:`converter.quantize_plan`), and watches the output grow.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from converter.child import run_in_child
+from converter.errors import Cancelled, OutputError, QuantizationError
+from converter.levels import LEVELS, QuantLevel
+from converter.progress import CancelToken, Job, Progress
+from converter.quantize_child import quantize_in_child
+from converter.quantize_plan import QuantPlan, SourceModel, plan_quantization, read_source
+from converter.storage import atomic_output, ensure_free_space, ensure_writable_folder
+from converter.written import WrittenFile
+
+#: Free space kept beyond the predicted output size (the prediction is an estimate).
+DEFAULT_RESERVE_BYTES = 64 * 1024 * 1024
+_SOURCE_SUFFIXES = ("-F16", "-BF16", "-F32")
+_POLL_SECONDS = 0.05
+
+
+def resolve_level(wanted: str | QuantLevel) -> QuantLevel:
+    """The ladder level named ``wanted``; full-precision names and unknown ones are refused."""
+    name = wanted.name if isinstance(wanted, QuantLevel) else wanted.strip().upper()
+    for candidate in LEVELS:
+        if candidate.name == name:
+            return candidate
+    valid = ", ".join(lv.name for lv in LEVELS)
+    raise QuantizationError(f"Unknown quantization level {name!r}. Choose from: {valid}.")
+
+
+def default_output_path(source: Path, level: QuantLevel, folder: Path | None = None) -> Path:
+    """``model-F16.gguf`` → ``model-Q4_K_M.gguf``, beside the source unless ``folder`` is given."""
+    stem = source.stem
+    for suffix in _SOURCE_SUFFIXES:
+        if stem.upper().endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    return (folder or source.parent) / f"{stem}-{level.name}.gguf"
+
+
+def quantize_gguf(
+    source: Path,
+    level: str | QuantLevel,
+    *,
+    out_path: Path | None = None,
+    threads: int | None = None,
+    cancel: CancelToken | None = None,
+    reserve_bytes: int = DEFAULT_RESERVE_BYTES,
+) -> Job[WrittenFile]:
+    """Quantize ``source`` (F16/BF16/F32 GGUF) to ``level``; yield one event per tensor.
+
+    ``out_path`` may be a file or an existing folder; an existing file there is replaced.
+    ``reserve_bytes`` is the free space to keep beyond the predicted output size.
+    """
+    chosen = resolve_level(level)
+    model = _read_checked_source(Path(source))
+    target = _output_path(model.path, chosen, out_path)
+    plan = plan_quantization(model, chosen)
+    _check_destination(model.path, target, plan.predicted_bytes + reserve_bytes)
+    return _quantize(model, plan, target, threads, cancel)
+
+
+def quantize_ladder(
+    source: Path,
+    levels: Sequence[str | QuantLevel],
+    *,
+    out_dir: Path | None = None,
+    threads: int | None = None,
+    cancel: CancelToken | None = None,
+    reserve_bytes: int = DEFAULT_RESERVE_BYTES,
+) -> Job[list[WrittenFile]]:
+    """Quantize ``source`` to each of ``levels`` in turn, with progress over all of them.
+
+    Everything is checked before the first level starts (levels, paths, space for all files).
+    A failure or cancel keeps the levels already finished; they are complete files.
+    """
+    chosen = list(dict.fromkeys(resolve_level(lv) for lv in levels))
+    if not chosen:
+        raise QuantizationError("No quantization level was given.")
+    model = _read_checked_source(Path(source))
+    targets = [_output_path(model.path, lv, out_dir) for lv in chosen]
+    plans = [plan_quantization(model, lv) for lv in chosen]
+    needed = sum(plan.predicted_bytes for plan in plans) + reserve_bytes
+    for target in targets:
+        _check_destination(model.path, target, needed)
+    return _ladder(model, plans, targets, threads, cancel)
+
+
+def _ladder(
+    model: SourceModel,
+    plans: list[QuantPlan],
+    targets: list[Path],
+    threads: int | None,
+    cancel: CancelToken | None,
+) -> Job[list[WrittenFile]]:
+    per_level = len(model.tensors)
+    total = per_level * len(plans)
+    written: list[WrittenFile] = []
+    for index, (plan, target) in enumerate(zip(plans, targets, strict=True)):
+        job = _quantize(model, plan, target, threads, cancel)
+        while True:
+            try:
+                event = next(job)
+            except StopIteration as stop:
+                written.append(stop.value)
+                break
+            overall = index * per_level + event.done
+            yield Progress(event.stage, overall, total, event.unit, event.message)
+    return written
+
+
+def _read_checked_source(source: Path) -> SourceModel:
+    if not source.is_file():
+        raise QuantizationError(f"The model file {source} does not exist.")
+    return read_source(source)
+
+
+def _output_path(source: Path, level: QuantLevel, out: Path | None) -> Path:
+    if out is None or Path(out).is_dir():
+        return default_output_path(source, level, Path(out) if out is not None else None)
+    return Path(out)
+
+
+def _check_destination(source: Path, target: Path, needed_bytes: int) -> None:
+    same = target.resolve() == source.resolve()
+    if same or (target.exists() and os.path.samefile(target, source)):
+        raise OutputError(
+            f"The output {target} is the input model itself; choose another output name or folder."
+        )
+    ensure_writable_folder(target.parent)
+    ensure_free_space(target.parent, needed_bytes, f"{target.name}")
+
+
+class _StopSignal(CancelToken):
+    """Set by the caller's token or by the job being closed early; the child is then ended."""
+
+    def __init__(self, caller: CancelToken | None) -> None:
+        super().__init__()
+        self._caller = caller
+
+    @property
+    def cancelled(self) -> bool:
+        return super().cancelled or (self._caller is not None and self._caller.cancelled)
+
+
+def _quantize(
+    model: SourceModel,
+    plan: QuantPlan,
+    target: Path,
+    threads: int | None,
+    cancel: CancelToken | None,
+) -> Job[WrittenFile]:
+    stage = f"quantize {plan.level.name}"
+    what = f"Quantizing {model.path.name} to {plan.level.name}"
+    n_threads = threads or os.cpu_count() or 1
+    yield Progress(stage, 0, plan.tensor_count, "tensors", model.path.name)
+    stop = _StopSignal(cancel)
+    outcome: queue.Queue[BaseException | None] = queue.Queue()
+
+    def run() -> None:
+        try:
+            run_in_child(
+                quantize_in_child,
+                str(model.path),
+                str(partial),
+                plan.level.ftype,
+                n_threads,
+                what=what,
+                cancel=stop,
+            )
+        except BaseException as exc:  # handed over to the job's own thread
+            outcome.put(exc)
+        else:
+            outcome.put(None)
+
+    with atomic_output(target) as partial:
+        worker = threading.Thread(target=run, name=what, daemon=True)
+        worker.start()
+        try:
+            done = 0
+            while True:
+                try:
+                    error = outcome.get(timeout=_POLL_SECONDS)
+                    finished = True
+                except queue.Empty:
+                    error, finished = None, False
+                while done < plan.tensors_written(_size_of(partial)):
+                    done += 1
+                    yield Progress(stage, done, plan.tensor_count, "tensors", plan.names[done - 1])
+                if finished:
+                    break
+            if error is not None:
+                raise error
+            if stop.cancelled:
+                raise Cancelled(what)
+            if not partial.is_file():
+                raise QuantizationError(f"{what} failed: llama.cpp wrote no output file.")
+        finally:
+            stop.cancel()
+            worker.join()
+    while done < plan.tensor_count:
+        done += 1
+        yield Progress(stage, done, plan.tensor_count, "tensors", plan.names[done - 1])
+    return WrittenFile(
+        path=target,
+        level=plan.level.name,
+        size_bytes=target.stat().st_size,
+        tensor_count=plan.tensor_count,
+        architecture=model.architecture,
+    )
+
+
+def _size_of(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0

@@ -13,10 +13,8 @@ renamed to its final name.
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -29,14 +27,12 @@ from converter.errors import Cancelled, NotEnoughDiskSpace
 from converter.hub.errors import DownloadCorrupted, DownloadPaused, HubOffline, hub_errors
 from converter.hub.session import CONNECT_TIMEOUT_S, READ_TIMEOUT_S, HubContext, hub_context
 from converter.hub.transfer import DownloadProgress, RateMeter
+from converter.hub.verify import Checksum
 from converter.progress import CancelToken, Job
 from converter.storage import ensure_free_space, ensure_writable_folder, format_bytes
 
-CHUNK_BYTES = 1024 * 1024
 #: Status codes worth retrying: the server is busy or briefly broken, not refusing us.
 _RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_GIT_SHA1 = re.compile(r"^[0-9a-f]{40}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +55,9 @@ class _Request:
     name: str
 
 
+DEFAULT_RETRY = RetryPolicy()
+
+
 def partial_download_path(final: Path) -> Path:
     return final.with_name(f".{final.name}.download")
 
@@ -72,7 +71,7 @@ def download_file(
     token: str | None = None,
     cancel: CancelToken | None = None,
     pause: CancelToken | None = None,
-    retry: RetryPolicy = RetryPolicy(),  # frozen, so sharing the default is safe
+    retry: RetryPolicy = DEFAULT_RETRY,  # frozen, so sharing the default is safe
 ) -> Job[Path]:
     """Download ``filename`` from ``repo_id`` into ``dest_dir`` and return its final path.
 
@@ -103,7 +102,7 @@ def download_file(
     if size is not None:
         ensure_free_space(final.parent, size - have, f"downloading {name}")
     _state_path(partial).write_text(json.dumps({"etag": etag, "size": size}), encoding="utf-8")
-    check = _Checksum(etag, size)
+    check = Checksum(etag, size)
     if have:
         yield DownloadProgress("download", have, size or 0, "bytes", f"checking {name}", name)
         check.feed_file(partial, have, cancel=cancel)
@@ -136,7 +135,7 @@ def download_file(
 def _transfer(
     request: _Request,
     partial: Path,
-    check: _Checksum,
+    check: Checksum,
     have: int,
     size: int | None,
     cancel: CancelToken | None,
@@ -205,54 +204,6 @@ def _transfer(
     yield meter.event(name, have, size if size is not None else have)
 
 
-class _Checksum:
-    """Hash of the bytes so far, compared with what the hub's ETag promises."""
-
-    def __init__(self, etag: str | None, size: int | None) -> None:
-        self.expected_size = size
-        self.etag = (etag or "").lower()
-        self.mismatch = ""
-        self._reset()
-
-    def _reset(self) -> None:
-        if _SHA256.match(self.etag):
-            self._hash = hashlib.sha256()
-        elif _GIT_SHA1.match(self.etag) and self.expected_size is not None:
-            self._hash = hashlib.sha1(usedforsecurity=False)  # git's blob id: sha1 of header + data
-            self._hash.update(f"blob {self.expected_size}\0".encode())
-        else:
-            self._hash = None
-
-    def restart(self) -> None:
-        self._reset()
-
-    def update(self, chunk: bytes) -> None:
-        if self._hash is not None:
-            self._hash.update(chunk)
-
-    def feed_file(self, path: Path, length: int, *, cancel: CancelToken | None) -> None:
-        with open(path, "rb") as handle:
-            remaining = length
-            while remaining > 0:
-                if cancel is not None:
-                    cancel.raise_if_cancelled("The download")
-                block = handle.read(min(CHUNK_BYTES * 8, remaining))
-                if not block:
-                    break
-                self.update(block)
-                remaining -= len(block)
-
-    def matches(self, path: Path) -> bool:
-        actual_size = path.stat().st_size
-        if self.expected_size is not None and actual_size != self.expected_size:
-            self.mismatch = f"{actual_size} bytes instead of {self.expected_size}"
-            return False
-        if self._hash is not None and self._hash.hexdigest() != self.etag:
-            self.mismatch = "checksum mismatch"
-            return False
-        return True
-
-
 def _resumable_bytes(partial: Path, etag: str | None, size: int | None) -> int:
     """Bytes of an earlier attempt worth keeping: only if they are of this very file version."""
     state = _state_path(partial)
@@ -269,7 +220,7 @@ def _resumable_bytes(partial: Path, etag: str | None, size: int | None) -> int:
     return have
 
 
-def _restart(out, check: _Checksum) -> int:  # an open binary file
+def _restart(out, check: Checksum) -> int:  # an open binary file
     out.seek(0)
     out.truncate()
     check.restart()

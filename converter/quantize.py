@@ -89,7 +89,7 @@ def quantize_ladder(
     if not chosen:
         raise QuantizationError("No quantization level was given.")
     model = _read_checked_source(Path(source))
-    targets = [_output_path(model.path, lv, out_dir) for lv in chosen]
+    targets = [default_output_path(model.path, lv, out_dir) for lv in chosen]
     plans = [plan_quantization(model, lv) for lv in chosen]
     needed = sum(plan.predicted_bytes for plan in plans) + reserve_bytes
     for target in targets:

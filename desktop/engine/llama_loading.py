@@ -5,14 +5,16 @@ quantization types when the model's *extra buffer types* are in use (the CPU wei
 and AMX buffers), so Quantdesk turns them off unless asked (``repack_weights=True``).
 ``Llama.__init__`` does not expose ``use_extra_bufts``; it builds its model parameters from
 ``llama_model_default_params()``, so we wrap that function while the model loads. This runs
-in the worker child process, one load at a time (a lock guards it).
+in the worker child process, one load at a time (a lock guards it). The same override
+carries an optional load-progress callback, which llama.cpp also uses to let a load be
+abandoned half-way (the callback returns False).
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,7 @@ def _model_params_overridden(**fields: Any) -> Iterator[None]:
     bindings = llama_module.llama_cpp
     original = bindings.llama_model_default_params
 
-    def patched():  # noqa: ANN202 - a ctypes struct
+    def patched():
         params = original()
         for name, value in fields.items():
             setattr(params, name, value)
@@ -40,13 +42,46 @@ def _model_params_overridden(**fields: Any) -> Iterator[None]:
             bindings.llama_model_default_params = original
 
 
-def open_llama(model_path: Path | str, *, repack_weights: bool = False, **kwargs: Any):  # noqa: ANN201
+#: Called with the load fraction (0.0 … 1.0); returning False abandons the load.
+LoadProgressCallback = Callable[[float], bool]
+
+
+def _c_progress_callback(on_progress: LoadProgressCallback):
+    """Wrap ``on_progress`` for llama.cpp; an exception in it must not abandon the load."""
+    import llama_cpp
+
+    def call(fraction: float, _user_data: Any) -> bool:
+        try:
+            return bool(on_progress(fraction))
+        except Exception:
+            return True
+
+    return llama_cpp.llama_progress_callback(call)
+
+
+def open_llama(
+    model_path: Path | str,
+    *,
+    repack_weights: bool = False,
+    on_progress: LoadProgressCallback | None = None,
+    **kwargs: Any,
+):
     """``llama_cpp.Llama(model_path, **kwargs)`` with extra buffer types off by default.
 
-    ``verbose`` defaults to False (llama-cpp-python's default floods stderr).
+    ``verbose`` defaults to False (llama-cpp-python's default floods stderr). ``on_progress``
+    receives the load fraction; when it returns False llama.cpp stops and ``Llama`` raises
+    ``ValueError`` like for any failed load.
     """
     from llama_cpp import Llama
 
     kwargs.setdefault("verbose", False)
-    with _model_params_overridden(use_extra_bufts=repack_weights):
-        return Llama(str(model_path), **kwargs)
+    overrides: dict[str, Any] = {"use_extra_bufts": repack_weights}
+    c_callback = None
+    if on_progress is not None:
+        c_callback = _c_progress_callback(on_progress)  # referenced until the load returns
+        overrides["progress_callback"] = c_callback
+    try:
+        with _model_params_overridden(**overrides):
+            return Llama(str(model_path), **kwargs)
+    finally:
+        del c_callback

@@ -1,0 +1,91 @@
+"""Turning a list of chat messages into the prompt text a model was trained on.
+
+A GGUF made from an instruct model stores its Hugging Face chat template under
+``tokenizer.chat_template``; we render it with llama-cpp-python's Jinja formatter, which
+mirrors transformers' settings (sandboxed, ``trim_blocks``, ``lstrip_blocks``, ``tojson``,
+``strftime_now``). A model without one (base models) gets ChatML, the most widely
+understood format, and the load result says so, because a base model's "chat" is a guess.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from converter.errors import QuantdeskError
+
+#: ChatML, the fallback (the format Qwen, Hermes and many fine-tunes use).
+CHATML_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+CHATML_STOP_STRINGS = ("<|im_end|>", "<|im_start|>")
+MISSING_TEMPLATE_NOTE = (
+    "The model has no chat template (probably a base model, not an instruct one); "
+    "using ChatML, so answers may ramble or not stop."
+)
+
+
+class ChatTemplateError(QuantdeskError):
+    """The model's chat template cannot render these messages."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChatTemplate:
+    """A chat template and the token strings it refers to; pickles to the worker and back."""
+
+    template: str
+    bos_token: str
+    eos_token: str
+    from_model: bool
+    #: Text that ends a reply even when the model has no such token (only for the fallback).
+    stop_strings: tuple[str, ...] = ()
+
+    @property
+    def note(self) -> str:
+        return "" if self.from_model else MISSING_TEMPLATE_NOTE
+
+    def render(self, messages: Sequence[Mapping[str, str]]) -> str:
+        """The prompt for ``messages``, ending where the assistant's reply begins."""
+        formatter = _formatter(self.template, self.bos_token, self.eos_token)
+        try:
+            return formatter(messages=[dict(m) for m in messages]).prompt
+        except (
+            Exception
+        ) as exc:  # jinja raises anything: TemplateError, ValueError from raise_exception …
+            raise ChatTemplateError(
+                f"The model's chat template could not format this conversation: {exc}. "
+                "Check the message roles: some templates insist that user and assistant "
+                "turns alternate."
+            ) from exc
+
+
+def template_for(model_template: str | None, *, bos_token: str, eos_token: str) -> ChatTemplate:
+    """The model's own template when it has one, else the ChatML fallback."""
+    if model_template:
+        return ChatTemplate(
+            template=model_template, bos_token=bos_token, eos_token=eos_token, from_model=True
+        )
+    return ChatTemplate(
+        template=CHATML_TEMPLATE,
+        bos_token=bos_token,
+        eos_token=eos_token,
+        from_model=False,
+        stop_strings=CHATML_STOP_STRINGS,
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _formatter(template: str, bos_token: str, eos_token: str):
+    """Compile once per template: parsing a long Jinja template costs milliseconds."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    try:
+        return Jinja2ChatFormatter(
+            template=template, eos_token=eos_token, bos_token=bos_token, add_generation_prompt=True
+        )
+    except Exception as exc:  # jinja2.TemplateSyntaxError and friends
+        raise ChatTemplateError(f"The model's chat template is not valid Jinja: {exc}.") from exc

@@ -1,0 +1,357 @@
+"""``InferenceWorker``: the caller's handle on a model running in a child process.
+
+A small state machine (``idle → loading → ready → generating → ready``, ``unload → idle``,
+``crashed``, ``closed``). ``load``, ``chat`` and ``complete`` block and report through
+callbacks, so the GUI calls them from a worker thread; ``cancel``, ``stats`` and ``state``
+may be called from any thread. llama.cpp runs in the child, so a segfault, an abort or an
+OOM kill there ends only the child: the blocked call raises ``WorkerCrashed`` (or
+``ModelLoadError`` while loading) and the next ``load`` starts a fresh child.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from converter.child import describe_exit, stop_process
+from converter.errors import ModelLoadError, QuantdeskError, WorkerCrashed
+from desktop.engine.worker import usage
+from desktop.engine.worker.child import worker_main
+from desktop.engine.worker.protocol import (
+    Failed,
+    GenerateRequest,
+    Loaded,
+    LoadProgress,
+    LoadRequest,
+    ReplyTimings,
+    ShutdownRequest,
+    Unloaded,
+    UnloadRequest,
+    error_from,
+)
+from desktop.engine.worker.results import LoadInfo, ReplyStats, WorkerState, WorkerStats
+from desktop.engine.worker.settings import LoadSettings, SamplingSettings
+
+_SPAWN = multiprocessing.get_context("spawn")
+_SHUTDOWN_GRACE_SECONDS = 2.0
+
+
+class WorkerStateError(QuantdeskError):
+    """A worker method was called in a state that does not allow it (chat before load …)."""
+
+
+class _ChildDied(Exception):
+    """Internal: the pipe closed because the child process ended."""
+
+
+_REFUSALS: Mapping[WorkerState, str] = {
+    WorkerState.IDLE: "No model is loaded; load one first.",
+    WorkerState.LOADING: "A model is still loading; wait for it or cancel it first.",
+    WorkerState.READY: "A model is already loaded.",
+    WorkerState.GENERATING: "The model is still answering; wait for the reply or cancel it first.",
+    WorkerState.CRASHED: "The model worker crashed; load the model again to continue.",
+    WorkerState.CLOSED: "This worker has been closed; create a new one.",
+}
+
+
+class InferenceWorker:
+    """One model in one long-lived child process. Use as a context manager, or call close()."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._state = WorkerState.IDLE
+        self._process: Any = None
+        self._conn: Any = None
+        self._cancel_flag: Any = None
+        self._info: LoadInfo | None = None
+
+    # --- state ----------------------------------------------------------------------------
+
+    @property
+    def state(self) -> WorkerState:
+        return self._state
+
+    @property
+    def load_info(self) -> LoadInfo | None:
+        """What the current model is, or None when none is loaded."""
+        return self._info if self._state in (WorkerState.READY, WorkerState.GENERATING) else None
+
+    @property
+    def pid(self) -> int | None:
+        process = self._process
+        return process.pid if process is not None and process.is_alive() else None
+
+    def _enter(self, allowed: tuple[WorkerState, ...], busy: WorkerState) -> WorkerState:
+        with self._lock:
+            previous = self._state
+            if previous not in allowed:
+                raise WorkerStateError(_REFUSALS[previous])
+            self._state = busy
+            return previous
+
+    def _leave(self, state: WorkerState) -> None:
+        with self._lock:
+            if self._state is not WorkerState.CLOSED:
+                self._state = state
+
+    # --- child process ----------------------------------------------------------------------
+
+    def _ensure_child(self) -> None:
+        if self._process is not None and self._process.is_alive():
+            return
+        self._discard_child()
+        parent_conn, child_conn = _SPAWN.Pipe(duplex=True)
+        self._cancel_flag = _SPAWN.RawValue(ctypes.c_bool, False)
+        process = _SPAWN.Process(
+            target=worker_main,
+            args=(child_conn, self._cancel_flag),
+            name="quantdesk-inference",
+            daemon=True,
+        )
+        process.start()
+        child_conn.close()  # so the child's death closes the pipe for us
+        self._process, self._conn = process, parent_conn
+
+    def _discard_child(self) -> None:
+        process, conn = self._process, self._conn
+        self._process = self._conn = None
+        if conn is not None:
+            conn.close()
+        if process is not None:
+            stop_process(process, grace_seconds=_SHUTDOWN_GRACE_SECONDS)
+
+    def _receive(self) -> object:
+        try:
+            return self._conn.recv()
+        except (EOFError, OSError):
+            raise _ChildDied from None
+
+    def _death_description(self) -> str:
+        process = self._process
+        if process is not None:
+            process.join(5)
+            return describe_exit(process.exitcode)
+        return "stopped"
+
+    def _crashed(self, error: QuantdeskError) -> QuantdeskError:
+        """Record a dead child; return the error to raise (a closed worker says so instead)."""
+        self._info = None
+        if self._state is WorkerState.CLOSED:
+            return WorkerStateError("The worker was closed while it was busy.")
+        self._discard_child()
+        self._leave(WorkerState.CRASHED)
+        return error
+
+    # --- operations ---------------------------------------------------------------------------
+
+    def load(
+        self,
+        path: Path | str,
+        settings: LoadSettings | None = None,
+        *,
+        on_progress: Callable[[float], None] | None = None,
+    ) -> LoadInfo:
+        """Open a GGUF model (replacing any loaded one); blocks until it is ready."""
+        settings = settings or LoadSettings()
+        self._enter((WorkerState.IDLE, WorkerState.READY, WorkerState.CRASHED), WorkerState.LOADING)
+        self._info = None
+        name = Path(path).name
+        try:
+            self._ensure_child()
+            self._cancel_flag.value = False
+            self._conn.send(LoadRequest(str(path), settings))
+            while True:
+                event = self._receive()
+                if isinstance(event, LoadProgress):
+                    if on_progress is not None:
+                        on_progress(event.fraction)
+                elif isinstance(event, Loaded):
+                    self._info = event.info
+                    self._leave(WorkerState.READY)
+                    return event.info
+                elif isinstance(event, Failed):
+                    self._leave(WorkerState.IDLE)
+                    raise error_from(event, "Loading the model")
+        except _ChildDied:
+            how = self._death_description()
+            raise self._crashed(
+                ModelLoadError(
+                    f"llama.cpp {how} while loading {name}: the file is probably corrupt or "
+                    "truncated, or too big for this machine's memory. Check the file and try again."
+                )
+            ) from None
+        except BaseException:
+            if self._state is WorkerState.LOADING:
+                self._leave(WorkerState.IDLE)
+            raise
+
+    def chat(
+        self,
+        messages: Sequence[Mapping[str, str]],
+        sampling: SamplingSettings | None = None,
+        *,
+        on_token: Callable[[str], None],
+    ) -> ReplyStats:
+        """Answer the conversation with the model's chat template, streaming text pieces."""
+        info = self._require_model()
+        if not messages:
+            raise WorkerStateError("There is no message to answer.")
+        template = info.chat_template
+        prompt = template.render(messages)
+        request = GenerateRequest(
+            prompt, sampling or SamplingSettings(), True, template.stop_strings
+        )
+        return self._generate(request, on_token)
+
+    def format_chat(self, messages: Sequence[Mapping[str, str]]) -> str:
+        """The exact prompt text :meth:`chat` would send for ``messages``."""
+        return self._require_model().chat_template.render(messages)
+
+    def complete(
+        self,
+        prompt: str,
+        sampling: SamplingSettings | None = None,
+        *,
+        on_token: Callable[[str], None],
+    ) -> ReplyStats:
+        """Continue raw text (no chat template; special-token text stays plain text)."""
+        self._require_model()
+        if not prompt:
+            raise WorkerStateError("The prompt is empty: there is nothing to continue.")
+        return self._generate(
+            GenerateRequest(prompt, sampling or SamplingSettings(), False), on_token
+        )
+
+    def _require_model(self) -> LoadInfo:
+        state, info = self._state, self._info
+        if state is not WorkerState.READY or info is None:
+            raise WorkerStateError(
+                _REFUSALS[state] if state is not WorkerState.READY else "No model is loaded."
+            )
+        return info
+
+    def _generate(self, request: GenerateRequest, on_token: Callable[[str], None]) -> ReplyStats:
+        self._enter((WorkerState.READY,), WorkerState.GENERATING)
+        callback_error: BaseException | None = None
+        try:
+            self._cancel_flag.value = False
+            self._conn.send(request)
+            while True:
+                event = self._receive()
+                if isinstance(event, str):
+                    if callback_error is None:
+                        try:
+                            on_token(event)
+                        except BaseException as exc:  # stop the reply, keep the pipe in step
+                            callback_error = exc
+                            self._cancel_flag.value = True
+                elif isinstance(event, ReplyTimings):
+                    self._leave(WorkerState.READY)
+                    if callback_error is not None:
+                        raise callback_error
+                    return self._with_memory(event)
+                elif isinstance(event, Failed):
+                    self._leave(WorkerState.READY)
+                    raise error_from(event, "Generating a reply")
+        except _ChildDied:
+            how = self._death_description()
+            raise self._crashed(
+                WorkerCrashed(
+                    f"The model worker {how} while answering, so the reply was cut off. "
+                    "This can mean too little memory or a llama.cpp bug with this model; "
+                    "load the model again to continue."
+                )
+            ) from None
+        except BaseException:
+            if self._state is WorkerState.GENERATING:
+                self._leave(WorkerState.READY)
+            raise
+
+    def _with_memory(self, timings: ReplyTimings) -> ReplyStats:
+        stats = self.stats()
+        return ReplyStats(
+            text=timings.text,
+            stop_reason=timings.stop_reason,
+            prompt_tokens=timings.prompt_tokens,
+            generated_tokens=timings.generated_tokens,
+            time_to_first_token_seconds=timings.time_to_first_token_seconds,
+            prompt_tokens_per_second=timings.prompt_tokens_per_second,
+            generation_tokens_per_second=timings.generation_tokens_per_second,
+            total_seconds=timings.total_seconds,
+            ram_bytes=stats.ram_bytes or 0,
+            vram_bytes=stats.vram_bytes,
+        )
+
+    def cancel(self) -> None:
+        """Stop the current load or reply soon (any thread); a reply keeps what it has so far."""
+        flag = self._cancel_flag
+        if flag is not None and self._state in (WorkerState.LOADING, WorkerState.GENERATING):
+            flag.value = True
+
+    def unload(self) -> None:
+        """Free the model; the child stays up, so the next load starts faster."""
+        if self._state in (WorkerState.IDLE, WorkerState.CRASHED):
+            return
+        self._enter((WorkerState.READY,), WorkerState.LOADING)
+        self._info = None
+        try:
+            self._conn.send(UnloadRequest())
+            while not isinstance(self._receive(), Unloaded):
+                pass
+        except _ChildDied:
+            self._discard_child()  # the model is gone either way
+        finally:
+            self._leave(WorkerState.IDLE)
+
+    def stats(self) -> WorkerStats:
+        """The child's RAM, and its VRAM when layers are offloaded to a GPU."""
+        pid = self.pid
+        if pid is None:
+            return WorkerStats(state=self._state, pid=None, ram_bytes=None, vram_bytes=None)
+        info = self._info
+        on_gpu = info is not None and info.gpu_layers != 0
+        return WorkerStats(
+            state=self._state,
+            pid=pid,
+            ram_bytes=usage.ram_bytes(pid),
+            vram_bytes=usage.vram_bytes(pid) if on_gpu else None,
+        )
+
+    def close(self) -> None:
+        """Stop the child (interrupting any load or reply, whose caller then gets an error)."""
+        with self._lock:
+            if self._state is WorkerState.CLOSED:
+                return
+            was_busy = self._state in (WorkerState.LOADING, WorkerState.GENERATING)
+            self._state = WorkerState.CLOSED
+        self._info = None
+        process, conn = self._process, self._conn
+        if process is None:
+            return
+        if was_busy:
+            self._cancel_flag.value = True
+        else:
+            try:
+                conn.send(ShutdownRequest())
+                process.join(_SHUTDOWN_GRACE_SECONDS)
+            except OSError:
+                pass
+        stop_process(process, grace_seconds=_SHUTDOWN_GRACE_SECONDS)
+        if not was_busy:  # a busy caller's thread is still reading it: it sees EOF and returns
+            conn.close()
+
+    def __enter__(self) -> InferenceWorker:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,209 @@
+"""Opening a GGUF in the worker child and describing what was opened.
+
+Runs only in the child process. Every way a load can fail that llama.cpp reports (missing
+file, not a GGUF, corrupt or truncated data, no memory for the context) becomes a
+:class:`ModelLoadError` that says what to do; a crash kills the child and the parent turns
+that into the same error class (see ``client.py``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from converter.errors import Cancelled, ModelLoadError
+from desktop.engine.llama_loading import open_llama
+from desktop.engine.worker.chat_format import template_for
+from desktop.engine.worker.results import LoadInfo, ModelInfo
+from desktop.engine.worker.settings import KV_CACHE_TYPES, LoadSettings
+
+GGUF_MAGIC = b"GGUF"
+#: Progress events are sent at most this often (in fraction of the load).
+_PROGRESS_STEP = 0.01
+
+
+def check_gguf_file(path: Path) -> None:
+    """Refuse early, with a precise message, what llama.cpp would refuse vaguely."""
+    if not path.is_file():
+        raise ModelLoadError(f"{path} does not exist or is not a file.")
+    try:
+        with path.open("rb") as handle:
+            magic = handle.read(4)
+    except OSError as exc:
+        raise ModelLoadError(f"{path} cannot be read: {exc.strerror or exc}.") from exc
+    if magic != GGUF_MAGIC:
+        raise ModelLoadError(
+            f"{path.name} is not a GGUF model file. Convert the checkpoint to GGUF first "
+            "(quantdesk convert)."
+        )
+
+
+def resolve_gpu_layers(path: Path, settings: LoadSettings) -> tuple[int, tuple[str, ...]]:
+    """How many layers to offload, and a note when that is not what was asked for."""
+    import llama_cpp
+
+    if not llama_cpp.llama_supports_gpu_offload():
+        if settings.gpu_layers:
+            return 0, ("This llama.cpp build cannot use a GPU; the model runs on the CPU.",)
+        return 0, ()
+    if settings.gpu_layers is not None:
+        return settings.gpu_layers, ()
+    return _planned_gpu_layers(path, settings)
+
+
+def _planned_gpu_layers(path: Path, settings: LoadSettings) -> tuple[int, tuple[str, ...]]:
+    try:
+        from desktop.engine.fit import plan_fit
+    except ImportError:
+        return 0, (
+            "No memory-fit planner is available; loading on the CPU. Set GPU layers to offload.",
+        )
+    try:
+        plan = plan_fit(path, ctx_tokens=settings.ctx_tokens, kv_type=settings.kv_type)
+    except Exception as exc:
+        return 0, (f"Could not plan GPU offload ({exc}); loading on the CPU.",)
+    return int(plan.gpu_layers), ()
+
+
+def load_model(
+    path: Path,
+    settings: LoadSettings,
+    *,
+    on_progress: Callable[[float], None],
+    cancelled: Callable[[], bool],
+) -> tuple[Any, LoadInfo]:
+    """Open ``path`` and return ``(llama, info)``; raise ModelLoadError or Cancelled."""
+    started = time.perf_counter()
+    check_gguf_file(path)
+    gpu_layers, notes = resolve_gpu_layers(path, settings)
+    last_sent = -1.0
+
+    def progress(fraction: float) -> bool:
+        nonlocal last_sent
+        if fraction >= 1.0 or fraction - last_sent >= _PROGRESS_STEP:
+            last_sent = fraction
+            on_progress(fraction)
+        return not cancelled()
+
+    kv_type_id = KV_CACHE_TYPES[settings.kv_type]
+    try:
+        llama = open_llama(
+            path,
+            repack_weights=settings.repack_weights,
+            on_progress=progress,
+            n_ctx=settings.ctx_tokens,
+            n_batch=settings.batch_tokens,
+            n_gpu_layers=gpu_layers,
+            n_threads=settings.threads,
+            n_threads_batch=settings.threads,
+            flash_attn=settings.flash_attention_on,
+            type_k=kv_type_id,
+            type_v=kv_type_id,
+        )
+    except Exception as exc:  # llama-cpp-python raises ValueError / RuntimeError / jinja errors
+        if cancelled():
+            raise Cancelled("Loading the model") from None
+        raise ModelLoadError(_explain_load_failure(path, settings, exc)) from exc
+    try:
+        info = describe(llama, path, settings, gpu_layers, notes, time.perf_counter() - started)
+    except BaseException:
+        llama.close()
+        raise
+    return llama, info
+
+
+def _explain_load_failure(path: Path, settings: LoadSettings, exc: Exception) -> str:
+    text = str(exc)
+    if "context" in text:
+        return (
+            f"llama.cpp loaded {path.name} but could not create a {settings.ctx_tokens}-token "
+            "context: probably not enough memory. Try a smaller context or a smaller KV cache type."
+        )
+    if "template" in type(exc).__name__.lower() or "jinja" in type(exc).__module__:
+        return (
+            f"The chat template stored in {path.name} is not valid Jinja ({exc}); "
+            "llama-cpp-python refuses to open the model."
+        )
+    return (
+        f"llama.cpp could not load {path.name}: the file is corrupt or truncated, or uses an "
+        "architecture or format this llama.cpp version does not support. "
+        "Download or convert it again."
+    )
+
+
+def describe(
+    llama: Any,
+    path: Path,
+    settings: LoadSettings,
+    gpu_layers: int,
+    notes: tuple[str, ...],
+    seconds: float,
+) -> LoadInfo:
+    """A :class:`LoadInfo` for an open model, from llama.cpp's own view of the file."""
+    import llama_cpp
+
+    metadata: dict[str, str] = llama.metadata
+    architecture = metadata.get("general.architecture", "unknown")
+    n_layers = int(metadata.get(f"{architecture}.block_count", 0) or 0)
+    model = ModelInfo(
+        name=metadata.get("general.name") or path.stem,
+        architecture=architecture,
+        n_params=int(llama_cpp.llama_model_n_params(llama.model)),
+        file_type=_file_type_name(metadata.get("general.file_type")),
+        size_bytes=int(llama_cpp.llama_model_size(llama.model)),
+        n_layers=n_layers,
+        ctx_train_tokens=int(llama_cpp.llama_model_n_ctx_train(llama.model)),
+    )
+    stored_template = llama_cpp.llama_model_chat_template(llama.model, None)
+    template = template_for(
+        stored_template.decode("utf-8", errors="replace") if stored_template else None,
+        bos_token=_token_text(llama, llama.token_bos()),
+        eos_token=_token_text(llama, llama.token_eos()),
+    )
+    ctx_tokens = int(llama.n_ctx())
+    if template.note:
+        notes = (*notes, template.note)
+    if settings.flash_attention is None and settings.flash_attention_on:
+        notes = (
+            *notes,
+            f"Flash attention was turned on because the {settings.kv_type} KV cache needs it.",
+        )
+    if model.ctx_train_tokens and ctx_tokens > model.ctx_train_tokens:
+        notes = (
+            *notes,
+            f"The context ({ctx_tokens} tokens) is longer than the model was trained on "
+            f"({model.ctx_train_tokens}); answers may degrade past that point.",
+        )
+    offloaded = gpu_layers if gpu_layers >= 0 else n_layers + 1
+    return LoadInfo(
+        path=str(path),
+        model=model,
+        ctx_tokens=ctx_tokens,
+        gpu_layers=min(offloaded, n_layers + 1),
+        flash_attention=settings.flash_attention_on,
+        kv_type=settings.kv_type,
+        chat_template=template,
+        load_seconds=seconds,
+        notes=notes,
+    )
+
+
+def _token_text(llama: Any, token: int) -> str:
+    import llama_cpp
+
+    if token < 0:
+        return ""
+    vocab = llama_cpp.llama_model_get_vocab(llama.model)
+    return llama_cpp.llama_vocab_get_text(vocab, token).decode("utf-8", errors="replace")
+
+
+def _file_type_name(value: str | None) -> str:
+    """``"15"`` → ``"Q4_K_M"`` (gguf-py's names without the ``MOSTLY_`` prefix)."""
+    from gguf import LlamaFileType
+
+    try:
+        return LlamaFileType(int(value or "")).name.removeprefix("MOSTLY_")
+    except ValueError:
+        return "unknown"

@@ -1,0 +1,129 @@
+"""Messages between :class:`InferenceWorker` and its child process.
+
+Requests go parent → child, events child → parent, all over one duplex pipe and all
+picklable frozen dataclasses. Cancellation does not travel as a message: the child is busy
+inside llama.cpp then, so it reads a shared-memory flag instead (see ``child.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from converter import errors
+from converter.errors import QuantdeskError
+from desktop.engine.worker.chat_format import ChatTemplateError
+from desktop.engine.worker.results import LoadInfo, StopReason
+from desktop.engine.worker.settings import InvalidSettings, LoadSettings, SamplingSettings
+
+
+class PromptTooLong(QuantdeskError):
+    """The prompt does not fit in the context the model was loaded with."""
+
+
+# --- requests ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LoadRequest:
+    path: str
+    settings: LoadSettings
+
+
+@dataclass(frozen=True, slots=True)
+class GenerateRequest:
+    """Continue ``prompt``. ``parse_special`` lets ``<|im_start|>``-style text become special
+    tokens (rendered chat prompts); raw completions keep it off so user text stays text."""
+
+    prompt: str
+    sampling: SamplingSettings
+    parse_special: bool
+    stop_strings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class UnloadRequest:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ShutdownRequest:
+    pass
+
+
+Request = LoadRequest | GenerateRequest | UnloadRequest | ShutdownRequest
+
+
+# --- events -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LoadProgress:
+    fraction: float
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    info: LoadInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Unloaded:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyTimings:
+    """The child's half of :class:`ReplyStats`; the parent adds memory figures."""
+
+    text: str
+    stop_reason: StopReason
+    prompt_tokens: int
+    generated_tokens: int
+    time_to_first_token_seconds: float
+    prompt_tokens_per_second: float
+    generation_tokens_per_second: float
+    total_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The request failed with an error the child survived; ``error_type`` names its class."""
+
+    error_type: str
+    message: str
+
+
+#: Error classes the parent re-creates by name, keeping the child's message.
+_ERROR_CLASSES: MappingProxyType[str, type[QuantdeskError]] = MappingProxyType(
+    {
+        cls.__name__: cls
+        for cls in (
+            *(
+                value
+                for value in vars(errors).values()
+                if isinstance(value, type) and issubclass(value, QuantdeskError)
+            ),
+            PromptTooLong,
+            InvalidSettings,
+            ChatTemplateError,
+        )
+    }
+)
+
+
+def failure_for(exc: BaseException) -> Failed:
+    """Describe an exception raised in the child so the parent can raise its twin."""
+    if isinstance(exc, QuantdeskError):
+        return Failed(type(exc).__name__, str(exc))
+    return Failed("", f"{type(exc).__name__}: {exc}")
+
+
+def error_from(failure: Failed, what: str) -> QuantdeskError:
+    """The exception to raise in the parent for a :class:`Failed` event."""
+    cls = _ERROR_CLASSES.get(failure.error_type)
+    if cls is errors.Cancelled:
+        return errors.Cancelled(what)
+    if cls is not None:
+        return cls(failure.message)
+    return QuantdeskError(f"{what} failed unexpectedly: {failure.message}")

@@ -11,9 +11,10 @@ It serves the routes ``huggingface_hub`` 's client calls, with the headers it re
 * errors carry the hub's ``X-Error-Code`` header (``RepoNotFound``, ``GatedRepo``,
   ``EntryNotFound``, ``RevisionNotFound``) that the client maps to its exception types.
 
-Knobs: ``drop_once`` (cut the connection after N body bytes, once per file), ``corrupt`` (flip
-a byte in what is served), ``claimed_sizes`` (announce a size the file does not have),
-``chunk_delay_s`` (serve slowly), gated repos and the tokens that may read them.
+Knobs: ``drop_once`` (cut the connection after N body bytes, once per file), ``stall_at`` (stop
+sending at byte N without closing, every time), ``corrupt`` (flip a byte in what is served),
+``claimed_sizes`` (announce a size the file does not have), ``chunk_delay_s`` (serve slowly),
+gated repos and the tokens that may read them.
 """
 
 from __future__ import annotations
@@ -74,7 +75,10 @@ class FakeHub:
         self.corrupt: set[str] = set()
         self.claimed_sizes: dict[str, int] = {}
         self.chunk_delay_s = 0.0
+        self.stall_at: dict[str, int] = {}
+        self.stopped = threading.Event()
         self.requests: list[RequestRecord] = []
+        self.served: list[tuple[str, RequestRecord]] = []
         self._lock = threading.Lock()
         self._servers: list[ThreadingHTTPServer] = []
 
@@ -83,11 +87,14 @@ class FakeHub:
         for _ in range(2):  # the hub itself, and the "CDN" LFS downloads are redirected to
             server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
             server.daemon_threads = True
-            threading.Thread(target=server.serve_forever, daemon=True).start()
+            threading.Thread(
+                target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+            ).start()
             self._servers.append(server)
         return self
 
     def stop(self) -> None:
+        self.stopped.set()
         for server in self._servers:
             server.shutdown()
             server.server_close()
@@ -105,12 +112,8 @@ class FakeHub:
         return repo
 
     def ranges_for(self, filename: str) -> list[str | None]:
-        """The Range headers of every GET that fetched ``filename``'s bytes."""
-        return [
-            r.range
-            for r in self.requests
-            if r.method == "GET" and r.path.endswith("/" + filename) and "/api/" not in r.path
-        ]
+        """The Range header (or None) of every GET that was served ``filename``'s bytes."""
+        return [record.range for name, record in self.served if name == filename]
 
     # -- what is served -----------------------------------------------------------------------
     def info(self, repo: FakeRepo, blobs: bool) -> dict[str, Any]:
@@ -176,12 +179,11 @@ class _HubHandler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         path = unquote(url.path)
         query = parse_qs(url.query)
+        self.record = RequestRecord(
+            self.command, path, self.headers.get("Range"), self.headers.get("Authorization")
+        )
         with self.hub._lock:
-            self.hub.requests.append(
-                RequestRecord(
-                    self.command, path, self.headers.get("Range"), self.headers.get("Authorization")
-                )
-            )
+            self.hub.requests.append(self.record)
         parts = path.strip("/").split("/")
         if path == "/api/models":
             self._search(query)
@@ -290,21 +292,33 @@ class _HubHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if head:
             return
-        self._send_body(name, body[start : end + 1], start)
+        with self.hub._lock:
+            self.hub.served.append((name, self.record))
+        try:
+            self._send_body(name, body[start : end + 1], start)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client gave up (timeout, pause, cancel)
 
     def _send_body(self, name: str, payload: bytes, offset: int) -> None:
         with self.hub._lock:
             drop_at = self.hub.drop_once.pop(name, None)
+        stall_at = self.hub.stall_at.get(name)
         sent = 0
         while sent < len(payload):
+            if stall_at is not None and offset + sent >= stall_at:
+                self.wfile.flush()
+                self.hub.stopped.wait(30)  # hold the connection open, sending nothing
+                self.close_connection = True
+                return
             if drop_at is not None and offset + sent >= drop_at:
                 self.wfile.flush()
                 self.connection.shutdown(socket.SHUT_RDWR)  # the network "drops"
                 self.close_connection = True
                 return
             piece = payload[sent : sent + SERVE_CHUNK]
-            if drop_at is not None:
-                piece = piece[: max(1, drop_at - offset - sent)]
+            for limit in (drop_at, stall_at):
+                if limit is not None:
+                    piece = piece[: max(1, limit - offset - sent)]
             self.wfile.write(piece)
             sent += len(piece)
             if self.hub.chunk_delay_s:

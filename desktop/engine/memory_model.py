@@ -1,0 +1,165 @@
+"""How many bytes llama.cpp needs for a model, context and offload split: the arithmetic.
+
+Every figure restates how llama.cpp 0.3.36 (llama-cpp-python's bundle) sizes its buffers:
+
+* **Weights.** ``n_gpu_layers = N`` puts the last N of the ``n_layer + 1`` "layers" (the repeating
+  blocks, then the output layer) on the GPU (``i_gpu_start = n_layer + 1 - N`` in
+  ``llama-model.cpp``); token embeddings always stay on the CPU. A model without
+  ``output.weight`` (tied embeddings) gets a second copy of ``token_embd`` on the output device.
+* **KV cache.** ``n_ctx`` is padded up to a multiple of 256. Each layer holds
+  ``cells × n_head_kv × (head_dim_k + head_dim_v)`` elements of the KV type (q8_0: 34 bytes per 32,
+  q4_0: 18 per 32). Sliding-window layers hold ``pad256(min(n_ctx, n_swa + n_ubatch))`` cells
+  when ``swa_full`` is off (llama.cpp's default is on: full size). The KV of an offloaded layer
+  lives on its GPU.
+* **Compute buffer.** The largest set of intermediate tensors alive at once, for a worst-case
+  micro-batch of ``n_ubatch`` tokens against the whole cache. Its three candidates (attention,
+  feed-forward, output logits) and their constants were fitted to the sizes llama.cpp reports
+  (see ``benchmarks/fit_accuracy.py``); each is at least what llama.cpp reported in every
+  measured configuration.
+* **Overhead.** The worker process itself (Python, llama-cpp-python, threads) and the output
+  logits buffer.
+
+With mmap (the default) the CPU weights are file-backed pages: the OS can drop them under
+pressure, but they count in the process's resident size and they must fit in RAM for usable
+speed, so ``ram_bytes`` includes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+from desktop.engine.model_summary import GGUFSummary, read_gguf_summary
+
+F32, F16 = 4, 2
+#: Bytes per element of each KV cache type (block overhead included).
+KV_TYPE_BYTES: Mapping[str, float] = MappingProxyType(
+    {"f16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
+)
+CTX_PAD = 256
+#: Resident size of a worker process before it loads a model (Python, numpy, llama_cpp),
+#: measured at 42–45 MiB on Linux; rounded up.
+PROCESS_BASELINE_BYTES = 64 * 1024**2
+#: Allocator slack, thread stacks and llama.cpp's per-context bookkeeping, measured at
+#: 8–14 MiB on the CPU; rounded up.
+CONTEXT_OVERHEAD_BYTES = 24 * 1024**2
+#: Per GPU: the CUDA context and cuBLAS workspace llama.cpp creates (not measured here; the
+#: commonly reported figure for recent drivers).
+GPU_CONTEXT_BYTES = 400 * 1024**2
+#: Besides the logits, llama.cpp keeps 5.5 f32 activations per embedding value and micro-batch
+#: token alive at the output, but no more than about 11 KiB per token (fitted).
+LOGITS_EXTRA_PER_TOKEN = 11 * 1024
+
+
+def pad(n: int, multiple: int) -> int:
+    return (n + multiple - 1) // multiple * multiple
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryEstimate:
+    ram_bytes: int  # the worker process's resident size, mapped CPU weights included
+    vram_bytes: int  # on the GPU (0 without offload)
+    breakdown: Mapping[str, int]  # "weights_cpu", "weights_gpu", "kv_cpu", "kv_gpu", …
+    n_ctx: int  # after llama.cpp's padding
+    n_gpu_layers: int
+
+
+def kv_cache_bytes_per_layer(
+    summary: GGUFSummary, *, n_ctx: int, kv_type: str, n_ubatch: int = 512, swa_full: bool = True
+) -> tuple[int, ...]:
+    """Bytes of K and V cache for each layer at ``n_ctx`` tokens (already padded)."""
+    try:
+        element = KV_TYPE_BYTES[kv_type]
+    except KeyError:
+        raise ValueError(f"Unknown KV cache type {kv_type!r}; use f16, q8_0 or q4_0.") from None
+    swa_cells = n_ctx if swa_full else pad(min(n_ctx, summary.n_swa + n_ubatch), CTX_PAD)
+    sizes = []
+    for layer in range(summary.n_layer):
+        cells = swa_cells if summary.swa_layers[layer] else n_ctx
+        per_token = summary.n_head_kv[layer] * (summary.head_dim_k + summary.head_dim_v)
+        sizes.append(round(cells * per_token * element))
+    return tuple(sizes)
+
+
+def compute_buffer_bytes(
+    summary: GGUFSummary, *, n_ctx: int, n_ubatch: int, flash_attention: bool
+) -> int:
+    """llama.cpp's worst-case compute buffer for one device holding the whole graph."""
+    u, e, n_kv = n_ubatch, summary.n_embd, n_ctx
+    hidden = u * e * F32
+    if flash_attention:
+        attention = u * n_kv * F16 + 8 * hidden  # the f16 mask, Q/K/V views and the output
+    else:
+        attention = u * n_kv * (summary.n_head + 1) * F32 + 6 * hidden  # scores + f32 mask
+    feed_forward = 3 * u * summary.n_ff * F32 + 3 * hidden  # gate, up, their product
+    logits = u * (summary.n_vocab * F32 + min(LOGITS_EXTRA_PER_TOKEN, 22 * e))
+    if flash_attention:
+        # with flash attention the mask and a few activations stay alive past the attention
+        alive = u * n_kv * F16 + hidden
+        feed_forward, logits = feed_forward + alive, logits + alive
+    return max(attention, feed_forward, logits)
+
+
+def _layers_on_gpu(n_layer: int, n_gpu_layers: int) -> tuple[range, bool]:
+    """Which blocks and whether the output layer go to the GPU for ``n_gpu_layers``."""
+    n_gpu = max(0, min(n_gpu_layers, n_layer + 1))
+    first_gpu = n_layer + 1 - n_gpu
+    return range(min(first_gpu, n_layer), n_layer), n_gpu > n_layer
+
+
+def estimate_memory(
+    model: Path | GGUFSummary,
+    *,
+    ctx_tokens: int,
+    kv_type: str = "f16",
+    n_gpu_layers: int = 0,
+    flash_attention: bool = False,
+    n_ubatch: int = 512,
+    swa_full: bool = True,
+) -> MemoryEstimate:
+    """Predict RAM and VRAM for running ``model`` with this context and offload split.
+
+    ``flash_attention`` must be on for a quantized V cache (llama.cpp refuses otherwise);
+    defaults follow llama-cpp-python's ``Llama`` (flash attention off, ``n_ubatch`` 512).
+    """
+    summary = model if isinstance(model, GGUFSummary) else read_gguf_summary(model)
+    if kv_type != "f16" and not flash_attention:
+        raise ValueError("A quantized KV cache needs flash attention on (llama.cpp requires it).")
+    n_ctx = pad(max(ctx_tokens, 1), CTX_PAD)
+    u = min(n_ubatch, n_ctx)
+    gpu_blocks, output_on_gpu = _layers_on_gpu(summary.n_layer, n_gpu_layers)
+    kv = kv_cache_bytes_per_layer(
+        summary, n_ctx=n_ctx, kv_type=kv_type, n_ubatch=u, swa_full=swa_full
+    )
+    weights_gpu = sum(summary.layer_bytes[i] for i in gpu_blocks)
+    kv_gpu = sum(kv[i] for i in gpu_blocks)
+    output_weights = summary.output_bytes + (
+        summary.token_embd_bytes if summary.tied_embeddings else 0
+    )
+    if output_on_gpu:
+        weights_gpu += output_weights
+    weights_cpu = summary.weight_bytes - weights_gpu
+    if output_on_gpu and summary.tied_embeddings:
+        weights_cpu += 0  # token_embd stays mapped on the CPU; the GPU holds a copy
+    compute = compute_buffer_bytes(
+        summary, n_ctx=n_ctx, n_ubatch=u, flash_attention=flash_attention
+    )
+    offloaded = len(gpu_blocks) > 0 or output_on_gpu
+    breakdown = {
+        "weights_cpu": weights_cpu,
+        "weights_gpu": weights_gpu,
+        "kv_cpu": sum(kv) - kv_gpu,
+        "kv_gpu": kv_gpu,
+        # With any offload the GPU runs the graph and the CPU keeps a smaller host-side buffer;
+        # counting the full buffer on both sides errs on the safe side.
+        "compute_cpu": compute,
+        "compute_gpu": compute if offloaded else 0,
+        "output": summary.n_vocab * F32,
+        "process": PROCESS_BASELINE_BYTES + CONTEXT_OVERHEAD_BYTES,
+        "gpu_context": GPU_CONTEXT_BYTES if offloaded else 0,
+    }
+    ram = sum(breakdown[k] for k in ("weights_cpu", "kv_cpu", "compute_cpu", "output", "process"))
+    vram = sum(breakdown[k] for k in ("weights_gpu", "kv_gpu", "compute_gpu", "gpu_context"))
+    return MemoryEstimate(ram, vram, MappingProxyType(breakdown), n_ctx, n_gpu_layers)

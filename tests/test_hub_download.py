@@ -14,7 +14,7 @@ from converter.errors import Cancelled, NotEnoughDiskSpace
 from converter.hub.download import RetryPolicy, download_file, partial_download_path
 from converter.hub.errors import DownloadCorrupted, DownloadPaused, HubAccessDenied, HubOffline
 from converter.hub.transfer import DownloadProgress
-from converter.progress import CancelToken, Progress, run_job
+from converter.progress import CancelToken, Job, Progress, run_job
 from tests.hub_server import FakeHub, FakeRepo, serve
 
 FAST_RETRY = RetryPolicy(attempts=3, first_wait_s=0.05, max_wait_s=0.1)
@@ -31,7 +31,7 @@ def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
     hub.stop()
 
 
-def _events(job) -> tuple[Path, list[Progress]]:  # noqa: ANN001 - a download job
+def _events(job: Job[Path]) -> tuple[Path, list[Progress]]:
     events: list[Progress] = []
     return run_job(job, events.append), events
 
@@ -78,7 +78,7 @@ def test_corrupted_file_is_rejected_and_nothing_is_kept(hub: FakeHub, tmp_path: 
 
 def test_disk_space_is_checked_before_any_byte(hub: FakeHub, tmp_path: Path) -> None:
     hub.claimed_sizes[GGUF_NAME] = 1 << 60  # an exabyte: more than any test disk
-    with pytest.raises(NotEnoughDiskSpace, match="tiny-Q4_K_M.gguf"):
+    with pytest.raises(NotEnoughDiskSpace, match=r"tiny-Q4_K_M\.gguf"):
         run_job(download_file("org/tiny-GGUF", GGUF_NAME, tmp_path))
     assert hub.ranges_for(GGUF_NAME) == []
     assert not (tmp_path / GGUF_NAME).exists()
@@ -157,7 +157,7 @@ def test_stalled_server_gives_up_with_a_resumable_message(
     hub.stall_at[GGUF_NAME] = 200_000  # the server stops sending but keeps the line open
     job = download_file("org/tiny-GGUF", GGUF_NAME, tmp_path, retry=FAST_RETRY)
     started = time.monotonic()
-    with pytest.raises(HubOffline, match="kept failing.*run it again to resume"):
+    with pytest.raises(HubOffline, match=r"kept failing.*run it again to resume"):
         run_job(job)
     assert time.monotonic() - started < 10
     assert len(hub.ranges_for(GGUF_NAME)) == 1 + FAST_RETRY.attempts

@@ -1,0 +1,188 @@
+"""SentencePiece BPE vocabularies → ``tokenizer.ggml.model = "llama"``.
+
+From ``tokenizer.model`` the pieces, scores and types are taken as they are. A repository
+that ships only a SentencePiece-style ``tokenizer.json`` (BPE with byte fallback) has merges
+instead of scores; llama.cpp's SentencePiece tokenizer merges the adjacent pair whose result
+has the highest score, so each token gets the score ``-rank`` of the first merge producing
+it, which makes llama.cpp merge in the same order as the Hugging Face tokenizer.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from gguf import TokenType
+
+from converter.errors import TokenizerError
+from converter.tokenizer.added_tokens import (
+    SPM_SPACE,
+    AddedToken,
+    config_added_tokens,
+    legacy_added_tokens,
+    tokenizer_json_added_tokens,
+)
+from converter.tokenizer.files import TokenizerFiles
+from converter.tokenizer.sentencepiece_model import ModelType, read_sentencepiece_model
+from converter.tokenizer.spec import MODEL_SENTENCEPIECE, PRE_DEFAULT, TokenizerSpec
+from converter.tokenizer.special_tokens import SpecialTokens, read_special_tokens
+from converter.tokenizer.vocabulary import VocabularyTable, vocabulary_size
+
+#: llama.cpp's converter gives added tokens this score.
+ADDED_TOKEN_SCORE = -1000.0
+_BYTE_PIECE = re.compile(r"<0x[0-9A-Fa-f]{2}>")
+
+
+def _spec(
+    table: VocabularyTable,
+    files: TokenizerFiles,
+    added: dict[int, AddedToken],
+    add_space_prefix: bool,
+) -> TokenizerSpec:
+    specials: SpecialTokens = read_special_tokens(
+        files, table.tokens, {token.gguf_text: token.id for token in added.values()}
+    )
+    return TokenizerSpec(
+        model=MODEL_SENTENCEPIECE,
+        pre=PRE_DEFAULT,
+        tokens=tuple(table.tokens),
+        scores=tuple(table.scores),
+        token_types=tuple(table.types),
+        merges=None,
+        bos_id=specials.ids.get("bos"),
+        eos_id=specials.ids.get("eos"),
+        unk_id=specials.ids.get("unk"),
+        pad_id=specials.ids.get("pad"),
+        add_bos=specials.add_bos,
+        add_eos=specials.add_eos,
+        chat_template=specials.chat_template,
+        eot_id=specials.ids.get("eot"),
+        eom_id=specials.ids.get("eom"),
+        add_space_prefix=None if add_space_prefix else False,
+    )
+
+
+def _added_tokens(files: TokenizerFiles, base_size: int) -> dict[int, AddedToken]:
+    """Tokens beyond the base vocabulary, then tokenizer_config's re-typing of any id.
+
+    Like llama.cpp's converter, only ``added_tokens_decoder`` re-types ids inside the base
+    vocabulary; tokenizer.json's list contributes the ids the base vocabulary lacks.
+    """
+    beyond = {
+        token_id: token
+        for source in (legacy_added_tokens(files), tokenizer_json_added_tokens(files))
+        for token_id, token in source.items()
+        if token_id >= base_size
+    }
+    return {**beyond, **config_added_tokens(files)}
+
+
+def load_sentencepiece_model(files: TokenizerFiles, vocab_size: int | None) -> TokenizerSpec:
+    path = files.sentencepiece_model_path
+    assert path is not None
+    model = read_sentencepiece_model(path)
+    if model.model_type != ModelType.BPE:
+        raise TokenizerError(
+            f"{path} is a SentencePiece {model.model_type.name.lower()} model; llama.cpp's "
+            "'llama' tokenizer reproduces only SentencePiece BPE models."
+        )
+    added = _added_tokens(files, len(model.pieces))
+    size = vocabulary_size(max([len(model.pieces) - 1, *added]), vocab_size, str(path))
+    table = VocabularyTable.padded(size)
+    for token_id, piece in enumerate(model.pieces):
+        table.set(token_id, piece.text, piece.score, piece.type)
+    table.apply_added(added.values(), score=ADDED_TOKEN_SCORE)
+    return _spec(table, files, added, model.add_dummy_prefix)
+
+
+def is_sentencepiece_json(tokenizer_json: dict[str, Any]) -> bool:
+    """A BPE tokenizer.json with byte fallback: the Llama/Mistral SentencePiece export."""
+    model = tokenizer_json.get("model") or {}
+    return model.get("type") == "BPE" and bool(model.get("byte_fallback", False))
+
+
+def _steps(part: Any, key: str) -> list[dict[str, Any]]:
+    if not isinstance(part, dict):
+        return []
+    if part.get("type") == "Sequence":
+        return [step for child in part.get(key, []) for step in _steps(child, key)]
+    return [part]
+
+
+def _json_adds_space_prefix(files: TokenizerFiles) -> bool:
+    """Whether the text gets a leading ``▁``, read from the normalizer or Metaspace step."""
+    tokenizer_json = files.tokenizer_json or {}
+    normalizers = _steps(tokenizer_json.get("normalizer"), "normalizers")
+    pre_steps = _steps(tokenizer_json.get("pre_tokenizer"), "pretokenizers")
+    kinds = [step.get("type") for step in normalizers]
+    replaces_spaces = any(
+        step.get("type") == "Replace"
+        and step.get("pattern") == {"String": " "}
+        and step.get("content") == SPM_SPACE
+        for step in normalizers
+    )
+    if not pre_steps and replaces_spaces and set(kinds) <= {"Prepend", "Replace"}:
+        return any(
+            step.get("prepend") == SPM_SPACE for step in normalizers if step["type"] == "Prepend"
+        )
+    if not normalizers and len(pre_steps) == 1 and pre_steps[0].get("type") == "Metaspace":
+        metaspace = pre_steps[0]
+        if metaspace.get("replacement") == SPM_SPACE and metaspace.get("split") is False:
+            scheme = metaspace.get("prepend_scheme")
+            if scheme is None:
+                return bool(metaspace.get("add_prefix_space", True))
+            return scheme != "never"
+    raise files.problem(
+        "its SentencePiece-style normalizer/pre-tokenizer "
+        f"({tokenizer_json.get('normalizer')!r}, {tokenizer_json.get('pre_tokenizer')!r}) "
+        "is not the Llama/Mistral/Gemma layout that llama.cpp reproduces; "
+        "add the model's tokenizer.model file to convert it."
+    )
+
+
+def _merge_scores(model: dict[str, Any], files: TokenizerFiles) -> dict[str, float]:
+    """``-rank`` of the first merge that produces each token."""
+    scores: dict[str, float] = {}
+    for rank, merge in enumerate(model.get("merges") or []):
+        if isinstance(merge, str):
+            left, space, right = merge.partition(" ")
+            parts = (left, right) if left and space and right else None
+        else:
+            parts = tuple(merge) if isinstance(merge, list) and len(merge) == 2 else None
+        if parts is None or not all(isinstance(part, str) for part in parts):
+            raise files.problem(f"merge number {rank} ({merge!r}) is not a pair of tokens.")
+        scores.setdefault(parts[0] + parts[1], -float(rank))
+    return scores
+
+
+def load_sentencepiece_json(files: TokenizerFiles, vocab_size: int | None) -> TokenizerSpec:
+    tokenizer_json = files.tokenizer_json or {}
+    add_space_prefix = _json_adds_space_prefix(files)
+    model = tokenizer_json["model"]
+    vocab = model.get("vocab")
+    if not isinstance(vocab, dict) or not vocab:
+        raise files.problem("the BPE model has no vocabulary.")
+    if any(not isinstance(token_id, int) or token_id < 0 for token_id in vocab.values()):
+        raise files.problem("some tokens have invalid ids.")
+    if len(set(vocab.values())) != len(vocab):
+        raise files.problem("some tokens share an id.")
+    merge_scores = _merge_scores(model, files)
+    unreachable = -float(len(merge_scores) + 1)  # below every merge: never merged first
+    unk = model.get("unk_token")
+    json_added = tokenizer_json_added_tokens(files)
+    added = _added_tokens(files, max(vocab.values()) + 1)
+
+    size = vocabulary_size(max([*vocab.values(), *added]), vocab_size, str(files.folder))
+    table = VocabularyTable.padded(size)
+    for text, token_id in vocab.items():
+        if text == unk:
+            token_type = TokenType.UNKNOWN
+        elif _BYTE_PIECE.fullmatch(text):
+            token_type = TokenType.BYTE
+        elif token_id in json_added and json_added[token_id].special:
+            token_type = TokenType.CONTROL
+        else:
+            token_type = TokenType.NORMAL
+        table.set(token_id, text, merge_scores.get(text, unreachable), token_type)
+    table.apply_added(added.values(), score=ADDED_TOKEN_SCORE)
+    return _spec(table, files, added, add_space_prefix)

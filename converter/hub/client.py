@@ -8,6 +8,7 @@ from types import MappingProxyType
 from typing import Any
 
 from huggingface_hub.hf_api import ModelInfo
+from huggingface_hub.utils import get_session, hf_raise_for_status
 
 from converter.hub.errors import hub_errors
 from converter.hub.repo_kind import (
@@ -86,15 +87,22 @@ class RepoDetails:
 def search_models(query: str, *, limit: int = 20, token: str | None = None) -> list[ModelSummary]:
     """Text-generation models whose name contains ``query``, most downloaded first."""
     context = hub_context(token)
+    params: dict[str, Any] = {
+        "pipeline_tag": "text-generation",
+        "sort": "downloads",
+        "limit": max(1, min(limit, 1000)),
+        "expand": _SEARCH_FIELDS,
+    }
+    if query:
+        params["search"] = query
+    # HfApi.list_models retries a refused connection for about 25 s before failing; one page
+    # is all a search shows, so it is fetched here through the same session, which fails fast.
     with hub_errors(query, endpoint=context.endpoint, with_token=context.token is not None):
-        hits = context.api().list_models(
-            search=query or None,
-            pipeline_tag="text-generation",
-            sort="downloads",
-            limit=max(1, limit),
-            expand=_SEARCH_FIELDS,  # type: ignore[arg-type]
+        response = get_session().get(
+            f"{context.endpoint}/api/models", params=params, headers=context.headers()
         )
-        return [_summary(info) for info in hits]
+        hf_raise_for_status(response)
+        return [_summary(ModelInfo(**item)) for item in response.json()[:limit]]
 
 
 def repo_details(

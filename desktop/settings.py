@@ -29,9 +29,10 @@ class Sampling:
     temperature: float = 0.7
     top_p: float = 0.95
     top_k: int = 40
+    min_p: float = 0.05
     repeat_penalty: float = 1.1
     max_tokens: int = 512
-    seed: int = -1
+    seed: int | None = None  # None: a new random seed for every reply
     context_tokens: int = 4096
 
     def to_json(self) -> dict[str, Any]:

@@ -1,15 +1,174 @@
-"""The main window (placeholder until the app's own work lands)."""
+"""The main window: composes the library, hardware panel, chat and compare screens.
+
+It owns the app-wide objects (settings, conversation store) and passes them down; the
+screens talk to each other only through signals routed here.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel, QMainWindow
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QThreadPool
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QApplication, QMainWindow, QSplitter, QTabWidget
+
+from desktop.conversations import ConversationStore
+from desktop.paths import library_dir
+from desktop.settings import Settings, load_settings, save_settings
+from desktop.ui.chat.chat_view import ChatView
+from desktop.ui.compare.compare_view import CompareView
+from desktop.ui.hardware_panel import HardwarePanel
+from desktop.ui.library_view import LibraryView
+from desktop.ui.settings_dialog import SettingsDialog
+from desktop.ui.theme import app_icon, apply_theme
+
+LIBRARY_TAB, CHAT_TAB, COMPARE_TAB = range(3)
 
 
 class MainWindow(QMainWindow):
-    def __init__(self) -> None:
+    def __init__(self, settings: Settings | None = None) -> None:
         super().__init__()
         self.setWindowTitle("Quantdesk")
+        self.setWindowIcon(app_icon())
+        self.settings = settings or load_settings()
+        self.store = ConversationStore()
+        self.hardware: Any = None
+        folders = [library_dir(), *(Path(p) for p in self.settings.extra_library_folders)]
+
+        self.library = LibraryView(folders)
+        self.hardware_panel = HardwarePanel()
+        self.chat = ChatView(self.store, self.settings)
+        self.compare = CompareView()
+        library_page = QSplitter()
+        library_page.addWidget(self.library)
+        library_page.addWidget(self.hardware_panel)
+        library_page.setStretchFactor(0, 3)
+        library_page.setStretchFactor(1, 1)
+        library_page.setSizes([900, 340])
+        self.tabs = QTabWidget()
+        self.tabs.setAccessibleName("Screens")
+        self.tabs.addTab(library_page, "Library")
+        self.tabs.addTab(self.chat, "Chat")
+        self.tabs.addTab(self.compare, "Compare")
+        self.setCentralWidget(self.tabs)
+        self._build_menus()
+
+        self.library.chat_requested.connect(self._on_chat_requested)
+        self.library.compare_requested.connect(self._on_compare_requested)
+        self.library.folders_changed.connect(self._on_folders_changed)
+        self.hardware_panel.hardware_ready.connect(self._on_hardware_ready)
+        self.chat.model_loaded.connect(self._on_model_loaded)
+        self.library.scanned.connect(self._sync_models)
+
         self.resize(1280, 800)
-        label = QLabel("Quantdesk: the model library, chat and the conversion wizard come here.")
-        label.setAccessibleName("placeholder")
-        self.setCentralWidget(label)
+        self._restore_geometry()
+        self.library.refresh()
+        self.hardware_panel.probe()
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self._action(file_menu, "&Import GGUF…", self.library._on_import_clicked, "Ctrl+I")
+        self._action(file_menu, "&Convert a checkpoint…", self.open_wizard, "Ctrl+K")
+        self._action(file_menu, "Add library &folder…", self.library._on_add_folder_clicked)
+        file_menu.addSeparator()
+        self._action(
+            file_menu, "&Settings…", self.open_settings, QKeySequence.StandardKey.Preferences
+        )
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        view = self.menuBar().addMenu("&View")
+        for index, name in enumerate(("&Library", "C&hat", "Co&mpare")):
+            self._action(
+                view, name, lambda i=index: self.tabs.setCurrentIndex(i), f"Ctrl+{index + 1}"
+            )
+
+    def _action(self, menu: Any, text: str, slot: Any, shortcut: Any = None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    # routing -------------------------------------------------------------------------------
+    def _sync_models(self) -> None:
+        paths = [f.path for g in self.library.groups for f in g.files if not f.error]
+        self.chat.model_bar.set_models(paths)
+        self.compare.set_models(self.library.groups)
+
+    def _on_hardware_ready(self, info: Any) -> None:
+        self.hardware = info
+        for target in (self.chat.model_bar, self.compare):
+            target.hardware = info
+        self._apply_fit_inputs()
+
+    def _apply_fit_inputs(self) -> None:
+        s = self.settings
+        self.chat.model_bar.context_tokens = s.context_tokens
+        self.chat.model_bar.kv_type = s.kv_type
+        if self.hardware is not None:
+            self.library.set_fit_inputs(self.hardware, s.context_tokens, s.kv_type)
+
+    def _on_chat_requested(self, path: str) -> None:
+        self.tabs.setCurrentIndex(CHAT_TAB)
+        self.chat.load_model(path)
+
+    def _on_compare_requested(self, paths: list[str]) -> None:
+        self.tabs.setCurrentIndex(COMPARE_TAB)
+        self.compare.choose(paths)
+
+    def _on_model_loaded(self, _info: Any) -> None:
+        self.hardware_panel.watch(self.chat.session.stats)
+        self.settings = dataclasses.replace(
+            self.settings, last_model=str(self.chat.session.model_path)
+        )
+
+    def _on_folders_changed(self) -> None:
+        extra = tuple(str(p) for p in self.library.folders[1:])
+        self.settings = dataclasses.replace(self.settings, extra_library_folders=extra)
+        save_settings(self.settings)
+
+    def open_settings(self) -> None:
+        dialog = SettingsDialog(self.settings, self)
+        if dialog.exec():
+            self.settings = dialog.values()
+            self.chat.settings = self.settings
+            save_settings(self.settings)
+            app = QApplication.instance()
+            if isinstance(app, QApplication):
+                apply_theme(app, self.settings.theme)
+            self._apply_fit_inputs()
+
+    def open_wizard(self) -> Any:
+        from desktop.ui.wizard.conversion_wizard import ConversionWizard
+
+        wizard = ConversionWizard(self.library.folders[0], self.hardware, self.settings, self)
+        wizard.files_written.connect(lambda _paths: self.library.refresh())
+        wizard.chat_requested.connect(self._on_chat_requested)
+        wizard.measure_requested.connect(self._on_compare_requested)
+        wizard.show()
+        return wizard
+
+    # life cycle ----------------------------------------------------------------------------
+    def _restore_geometry(self) -> None:
+        s = self.settings
+        if s.window_geometry:
+            self.restoreGeometry(QByteArray.fromBase64(s.window_geometry.encode()))
+        if s.window_state:
+            self.restoreState(QByteArray.fromBase64(s.window_state.encode()))
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.settings = dataclasses.replace(
+            self.settings,
+            window_geometry=bytes(self.saveGeometry().toBase64().data()).decode(),
+            window_state=bytes(self.saveState().toBase64().data()).decode(),
+        )
+        save_settings(self.settings)
+        self.hardware_panel.watch(None)
+        self.chat.session.close()
+        self.compare.close_workers()
+        QThreadPool.globalInstance().waitForDone(10_000)
+        self.store.close()
+        super().closeEvent(event)

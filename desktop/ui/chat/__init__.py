@@ -1,0 +1,1 @@
+"""The chat screen: conversation list, transcript, composer and the worker session."""

@@ -1,0 +1,304 @@
+"""The chat screen: ties the conversation store, the transcript and the worker session.
+
+Nothing typed is lost: the user's message is stored before it is sent, the reply is stored as
+it streams (every :data:`SAVE_INTERVAL_MS`) and again when it ends, also when it fails.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import QInputDialog, QSplitter, QVBoxLayout, QWidget
+
+from desktop.conversations import ConversationStore
+from desktop.settings import Sampling, Settings
+from desktop.ui.chat.composer import Composer
+from desktop.ui.chat.conversation_list import ConversationList
+from desktop.ui.chat.conversation_settings import ConversationSettingsDialog
+from desktop.ui.chat.model_bar import ModelBar
+from desktop.ui.chat.session import ChatSession, SessionState
+from desktop.ui.chat.transcript import MessageWidget, Transcript
+
+SAVE_INTERVAL_MS = 1000
+
+
+def reply_stats_text(stats: Any) -> str:
+    note = " · stopped" if stats.cancelled else ""
+    return (
+        f"{stats.generated_tokens} tokens · first token {stats.time_to_first_token_seconds:.2f} s"
+        f" · {stats.generation_tokens_per_second:.1f} tokens/s{note}"
+    )
+
+
+class ChatView(QWidget):
+    model_loaded = Signal(object)
+
+    def __init__(
+        self, store: ConversationStore, settings: Settings, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setAccessibleName("Chat")
+        self.store, self.settings = store, settings
+        self.session = ChatSession(self)
+        self.conversation_id: int | None = None
+        self._reply: MessageWidget | None = None
+        self._reply_id: int | None = None
+        self._first_token_at: float | None = None
+        self._token_count = 0
+
+        self.conversations = ConversationList(store)
+        self.model_bar = ModelBar()
+        self.transcript = Transcript()
+        self.composer = Composer()
+        right = QWidget()
+        column = QVBoxLayout(right)
+        column.addWidget(self.model_bar)
+        column.addWidget(self.transcript, 1)
+        column.addWidget(self.composer)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.conversations)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([240, 900])
+        QVBoxLayout(self).addWidget(splitter)
+        self.setTabOrder(self.composer.edit, self.composer.send_button)
+
+        self._save_timer = QTimer(self)
+        self._save_timer.setInterval(SAVE_INTERVAL_MS)
+        self._save_timer.timeout.connect(self._save_partial)
+
+        self.conversations.selected.connect(self.open_conversation)
+        self.conversations.new_requested.connect(self.new_conversation)
+        self.conversations.deleted.connect(self._on_conversation_deleted)
+        self.model_bar.load_requested.connect(self._on_load_requested)
+        self.model_bar.settings_requested.connect(self._on_settings_requested)
+        self.composer.send_requested.connect(self.send)
+        self.composer.stop_requested.connect(self.stop)
+        s = self.session
+        s.state_changed.connect(self._on_state_changed)
+        s.load_progress.connect(self.model_bar.show_loading)
+        s.loaded.connect(self._on_loaded)
+        s.load_failed.connect(lambda exc: self.model_bar.show_error(str(exc)))
+        s.token.connect(self._on_token)
+        s.reply_done.connect(self._on_reply_done)
+        s.reply_failed.connect(self._on_reply_failed)
+
+    # model ---------------------------------------------------------------------------------
+    def load_model(self, path: str, *, insist: bool = False) -> None:
+        self.model_bar.select(path)
+        self.model_bar.request_load(path, insist=insist)
+
+    def _on_load_requested(self, path: str) -> None:
+        from desktop.engine.worker.settings import LoadSettings
+
+        if self.session.busy:
+            return
+        sampling = self._sampling()
+        threads = self.settings.threads or None
+        load_settings = LoadSettings(
+            ctx_tokens=sampling.context_tokens, kv_type=self.settings.kv_type, threads=threads
+        )
+        self.model_bar.show_loading(0.0)
+        self.session.load(Path(path), load_settings)
+
+    def _on_loaded(self, info: Any) -> None:
+        self.model_bar.show_loaded(info)
+        self.model_loaded.emit(info)
+
+    # conversations -------------------------------------------------------------------------
+    def new_conversation(self) -> int:
+        self.conversation_id = self.store.create(
+            model_path=self.model_bar.current_path() or "",
+            system_prompt=self.settings.system_prompt,
+            settings=self.settings.sampling.to_json(),
+        )
+        self.conversations.select(self.conversation_id)
+        self.transcript.clear()
+        return self.conversation_id
+
+    def open_conversation(self, conversation_id: int) -> None:
+        if self.session.state is SessionState.GENERATING:
+            self.stop()
+        conversation = self.store.get(conversation_id)
+        self.conversation_id = conversation_id
+        self.transcript.clear()
+        for message in conversation.messages:
+            widget = self._add_message(message.role, message.content, message.position)
+            if message.stats:
+                widget.set_stats(str(message.stats.get("summary", "")))
+            elif not message.complete:
+                widget.set_stats("interrupted")
+        self.transcript.mark_last_reply()
+        if conversation.model_path and not self.session.load_info:
+            self.model_bar.select(conversation.model_path)
+
+    def _on_conversation_deleted(self, conversation_id: int) -> None:
+        if conversation_id == self.conversation_id:
+            self.conversation_id = None
+            self.transcript.clear()
+
+    def _sampling(self) -> Sampling:
+        if self.conversation_id is None:
+            return self.settings.sampling
+        return Sampling.from_json(self.store.get(self.conversation_id).settings)
+
+    def _on_settings_requested(self) -> None:
+        cid = self.conversation_id if self.conversation_id is not None else self.new_conversation()
+        conversation = self.store.get(cid)
+        dialog = ConversationSettingsDialog(
+            conversation.system_prompt, Sampling.from_json(conversation.settings), self
+        )
+        if dialog.exec():
+            system_prompt, sampling = dialog.values()
+            self.store.update(cid, system_prompt=system_prompt, settings=sampling.to_json())
+
+    # sending -------------------------------------------------------------------------------
+    def send(self, text: str) -> None:
+        """Store the message, then ask the model for a reply."""
+        if self.session.state is not SessionState.READY:
+            return
+        if self.conversation_id is None:
+            self.new_conversation()
+        cid = self.conversation_id
+        assert cid is not None
+        if not self.store.get(cid).messages:
+            self.store.rename(cid, text.splitlines()[0][:60])
+            self.conversations.refresh()
+        self.store.append(cid, "user", text)
+        position = len(self.store.get(cid).messages) - 1
+        self._add_message("user", text, position)
+        self._start_reply()
+
+    def _start_reply(self) -> None:
+        from desktop.engine.worker.settings import SamplingSettings
+
+        cid = self.conversation_id
+        assert cid is not None
+        self.store.update(cid, model_path=str(self.session.model_path or ""))
+        conversation = self.store.get(cid)
+        sampling = Sampling.from_json(conversation.settings)
+        engine_sampling = SamplingSettings(
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            top_k=sampling.top_k,
+            min_p=sampling.min_p,
+            repeat_penalty=sampling.repeat_penalty,
+            seed=sampling.seed,
+            max_tokens=sampling.max_tokens,
+        )
+        self._reply_id = self.store.append(cid, "assistant", "", complete=False)
+        self._reply = self._add_message("assistant", "", len(conversation.messages))
+        self._first_token_at, self._token_count = None, 0
+        self._started_at = time.monotonic()
+        self.composer.speed_label.setText("waiting for the first token…")
+        self._save_timer.start()
+        self.session.send(conversation.chat_messages(), engine_sampling)
+
+    def stop(self) -> None:
+        self.session.stop()
+
+    def _on_token(self, piece: str) -> None:
+        if self._reply is None:
+            return
+        now = time.monotonic()
+        if self._first_token_at is None:
+            self._first_token_at = now
+        self._token_count += 1
+        self._reply.append(piece)
+        elapsed = now - self._first_token_at
+        if elapsed > 0.2:
+            rate = (self._token_count - 1) / elapsed
+            self.composer.speed_label.setText(f"{rate:.1f} tokens/s")
+
+    def _save_partial(self) -> None:
+        if self._reply is not None and self._reply_id is not None:
+            self.store.set_message(self._reply_id, self._reply.text, complete=False)
+
+    def _finish_reply(self, text: str, *, complete: bool, stats: dict[str, Any]) -> None:
+        self._save_timer.stop()
+        if self._reply is not None and self._reply_id is not None:
+            self._reply.set_text(text)
+            self.store.set_message(self._reply_id, text, complete=complete, stats=stats)
+            self._reply.set_stats(str(stats.get("summary", "")))
+        self._reply, self._reply_id = None, None
+        self.composer.speed_label.setText("")
+        self.transcript.mark_last_reply()
+
+    def _on_reply_done(self, stats: Any) -> None:
+        summary = reply_stats_text(stats)
+        self._finish_reply(
+            stats.text,
+            complete=not stats.cancelled,
+            stats={
+                "summary": summary,
+                "tokens": stats.generated_tokens,
+                "ttft_s": stats.time_to_first_token_seconds,
+                "tokens_per_s": stats.generation_tokens_per_second,
+                "stop": stats.stop_reason.value,
+            },
+        )
+
+    def _on_reply_failed(self, exc: BaseException) -> None:
+        partial = self._reply.text if self._reply is not None else ""
+        self._finish_reply(partial, complete=False, stats={"summary": "interrupted"})
+        error = self.transcript.add("error", str(exc))
+        error.reload_button.setVisible(self.session.state is SessionState.CRASHED)
+        error.reload_requested.connect(self._on_reload_requested)
+
+    def _on_reload_requested(self) -> None:
+        if self.session.state in (SessionState.CRASHED, SessionState.EMPTY):
+            self.model_bar.show_loading(0.0)
+            self.session.reload()
+
+    # regenerate and edit ---------------------------------------------------------------------
+    def regenerate(self) -> None:
+        if self.session.state is not SessionState.READY or self.conversation_id is None:
+            return
+        messages = self.store.get(self.conversation_id).messages
+        if not messages or messages[-1].role != "assistant":
+            return
+        self._truncate(messages[-1].position)
+        self._start_reply()
+
+    def edit_and_resend(self, position: int, text: str) -> None:
+        """Replace the user message at ``position``, drop what followed, and ask again."""
+        if self.session.state is not SessionState.READY or self.conversation_id is None:
+            return
+        self._truncate(position)
+        self.send(text)
+
+    def _truncate(self, position: int) -> None:
+        assert self.conversation_id is not None
+        self.store.truncate(self.conversation_id, position)
+        index = next(
+            (i for i, w in enumerate(self.transcript.messages) if w.position >= position),
+            len(self.transcript.messages),
+        )
+        self.transcript.remove_from(index)
+
+    def _on_edit_requested(self, position: int) -> None:
+        widget = next(w for w in self.transcript.messages if w.position == position)
+        text, ok = QInputDialog.getMultiLineText(self, "Edit message", "Message:", widget.text)
+        if ok and text.strip():
+            self.edit_and_resend(position, text.strip())
+
+    def _add_message(self, role: str, text: str, position: int) -> MessageWidget:
+        widget = self.transcript.add(role, text, position)
+        widget.edit_requested.connect(self._on_edit_requested)
+        widget.regenerate_requested.connect(self.regenerate)
+        return widget
+
+    def _on_state_changed(self, state: SessionState) -> None:
+        self.composer.set_generating(
+            state is SessionState.GENERATING,
+            can_send=state in (SessionState.READY, SessionState.GENERATING),
+        )
+        ready = state is SessionState.READY
+        for widget in self.transcript.messages:
+            widget.edit_button.setEnabled(ready)
+            widget.regenerate_button.setEnabled(ready)
+        if state is SessionState.CRASHED:
+            self.model_bar.show_error("The worker stopped; press Reload model to start again.")

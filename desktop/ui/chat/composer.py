@@ -1,0 +1,75 @@
+"""Where the user types: Enter sends, Shift+Enter starts a new line, Esc stops the reply."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
+
+
+class MessageEdit(QPlainTextEdit):
+    submit = Signal()
+    escape = Signal()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        key = event.key()
+        if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            if event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+                self.insertPlainText("\n")
+            else:
+                self.submit.emit()
+            return
+        if key == Qt.Key.Key_Escape:
+            self.escape.emit()
+            return
+        super().keyPressEvent(event)
+
+
+class Composer(QWidget):
+    send_requested = Signal(str)
+    stop_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.edit = MessageEdit()
+        self.edit.setAccessibleName("Message")
+        self.edit.setPlaceholderText(
+            "Type a message. Enter sends, Shift+Enter adds a line, Esc stops."
+        )
+        self.edit.setFixedHeight(84)
+        self.edit.submit.connect(self._on_submit)
+        self.edit.escape.connect(self.stop_requested.emit)
+        self.send_button = QPushButton("Send")
+        self.send_button.setAccessibleName("Send")
+        self.send_button.setDefault(True)
+        self.send_button.clicked.connect(self._on_submit)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setAccessibleName("Stop")
+        self.stop_button.clicked.connect(self.stop_requested.emit)
+        self.speed_label = QLabel("")
+        self.speed_label.setObjectName("statsLine")
+        self.speed_label.setAccessibleName("Live speed")
+
+        buttons = QVBoxLayout()
+        buttons.addWidget(self.send_button)
+        buttons.addWidget(self.stop_button)
+        buttons.addWidget(self.speed_label)
+        buttons.addStretch(1)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.edit, 1)
+        layout.addLayout(buttons)
+        self.set_generating(False, can_send=False)
+        self.setTabOrder(self.edit, self.send_button)
+        self.setTabOrder(self.send_button, self.stop_button)
+
+    def set_generating(self, generating: bool, *, can_send: bool) -> None:
+        self.send_button.setEnabled(can_send and not generating)
+        self.stop_button.setEnabled(generating)
+        self._can_send = can_send and not generating
+
+    def _on_submit(self) -> None:
+        text = self.edit.toPlainText().strip()
+        if text and self._can_send:
+            self.edit.clear()
+            self.send_requested.emit(text)

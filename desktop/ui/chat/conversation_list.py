@@ -1,0 +1,143 @@
+"""Saved conversations: search, new, rename, delete and export."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QInputDialog,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from converter.storage import atomic_output
+from desktop.conversations import ConversationStore
+
+ID_ROLE = Qt.ItemDataRole.UserRole
+
+
+class ConversationList(QWidget):
+    selected = Signal(int)  # conversation id
+    new_requested = Signal()
+    deleted = Signal(int)
+
+    def __init__(self, store: ConversationStore, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.store = store
+        self.search = QLineEdit()
+        self.search.setAccessibleName("Search conversations")
+        self.search.setPlaceholderText("Search conversations")
+        self.search.setClearButtonEnabled(True)
+        self.search.textChanged.connect(self.refresh)
+        self.list = QListWidget()
+        self.list.setAccessibleName("Conversations")
+        self.list.currentItemChanged.connect(self._on_current_changed)
+        self.new_button = self._button("New", self.new_requested.emit)
+        self.rename_button = self._button("Rename…", self._on_rename_clicked)
+        self.delete_button = self._button("Delete…", self._on_delete_clicked)
+        self.export_button = self._button("Export…", self._on_export_clicked)
+        row = QHBoxLayout()
+        for b in (self.new_button, self.rename_button, self.delete_button, self.export_button):
+            row.addWidget(b)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.search)
+        layout.addWidget(self.list, 1)
+        layout.addLayout(row)
+        self.refresh()
+
+    def _button(self, text: str, slot: Callable[[], object]) -> QPushButton:
+        button = QPushButton(text)
+        button.setAccessibleName(text.rstrip("…"))
+        button.clicked.connect(slot)
+        return button
+
+    def current_id(self) -> int | None:
+        item = self.list.currentItem()
+        return None if item is None else int(item.data(ID_ROLE))
+
+    def refresh(self) -> None:
+        current = self.current_id()
+        self.list.blockSignals(True)
+        self.list.clear()
+        for summary in self.store.list(self.search.text()):
+            item = QListWidgetItem(summary.title)
+            item.setData(ID_ROLE, summary.id)
+            item.setToolTip(Path(summary.model_path).name if summary.model_path else "")
+            self.list.addItem(item)
+            if summary.id == current:
+                self.list.setCurrentItem(item)
+        self.list.blockSignals(False)
+        has = self.current_id() is not None
+        for b in (self.rename_button, self.delete_button, self.export_button):
+            b.setEnabled(has)
+
+    def select(self, conversation_id: int) -> None:
+        self.refresh()
+        for row in range(self.list.count()):
+            if self.list.item(row).data(ID_ROLE) == conversation_id:
+                self.list.setCurrentRow(row)
+                return
+
+    def _on_current_changed(self, current: QListWidgetItem | None, _previous: object) -> None:
+        for b in (self.rename_button, self.delete_button, self.export_button):
+            b.setEnabled(current is not None)
+        if current is not None:
+            self.selected.emit(int(current.data(ID_ROLE)))
+
+    def _on_rename_clicked(self) -> None:
+        cid = self.current_id()
+        if cid is None:
+            return
+        title, ok = QInputDialog.getText(
+            self, "Rename conversation", "Title:", text=self.list.currentItem().text()
+        )
+        if ok:
+            self.store.rename(cid, title)
+            self.refresh()
+
+    def _on_delete_clicked(self) -> None:
+        cid = self.current_id()
+        if cid is None:
+            return
+        answer = QMessageBox.question(
+            self, "Delete conversation", f"Delete “{self.list.currentItem().text()}”?"
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            self.store.delete(cid)
+            self.refresh()
+            self.deleted.emit(cid)
+
+    def _on_export_clicked(self) -> None:
+        cid = self.current_id()
+        if cid is None:
+            return
+        name, _filter = QFileDialog.getSaveFileName(
+            self,
+            "Export conversation",
+            str(Path.home() / "conversation.md"),
+            "Markdown (*.md);;JSON (*.json)",
+        )
+        if name:
+            self.export_to(cid, Path(name))
+
+    def export_to(self, cid: int, path: Path) -> None:
+        text = (
+            self.store.export_json(cid)
+            if path.suffix.lower() == ".json"
+            else self.store.export_markdown(cid)
+        )
+        try:
+            with atomic_output(path) as tmp:
+                tmp.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            QMessageBox.warning(self, "Export failed", f"Could not write {path}: {exc.strerror}.")

@@ -1,0 +1,92 @@
+"""Per-conversation settings: system prompt, sampling and context length."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QPlainTextEdit,
+    QSpinBox,
+    QWidget,
+)
+
+from desktop.settings import Sampling
+
+
+class ConversationSettingsDialog(QDialog):
+    def __init__(
+        self, system_prompt: str, sampling: Sampling, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Conversation settings")
+        self.setAccessibleName("Conversation settings")
+        self.system_prompt = QPlainTextEdit(system_prompt)
+        self.system_prompt.setAccessibleName("System prompt")
+        self.system_prompt.setFixedHeight(90)
+        self.temperature = self._double(0.0, 2.0, 0.05, sampling.temperature, "Temperature")
+        self.top_p = self._double(0.01, 1.0, 0.01, sampling.top_p, "Top p")
+        self.min_p = self._double(0.0, 1.0, 0.01, sampling.min_p, "Min p")
+        self.repeat_penalty = self._double(
+            0.5, 2.0, 0.05, sampling.repeat_penalty, "Repeat penalty"
+        )
+        self.top_k = self._int(0, 1000, sampling.top_k, "Top k")
+        self.max_tokens = self._int(1, 32768, sampling.max_tokens, "Maximum reply tokens")
+        self.context = self._int(256, 262144, sampling.context_tokens, "Context length")
+        self.context.setSingleStep(1024)
+        self.fixed_seed = QCheckBox("Fixed seed (repeatable replies)")
+        self.fixed_seed.setAccessibleName("Fixed seed")
+        self.seed = self._int(0, 2**31 - 1, sampling.seed or 0, "Seed")
+        self.fixed_seed.setChecked(sampling.seed is not None)
+        self.seed.setEnabled(sampling.seed is not None)
+        self.fixed_seed.toggled.connect(self.seed.setEnabled)
+
+        form = QFormLayout(self)
+        form.addRow("System prompt", self.system_prompt)
+        form.addRow("Temperature", self.temperature)
+        form.addRow("Top p", self.top_p)
+        form.addRow("Top k", self.top_k)
+        form.addRow("Min p", self.min_p)
+        form.addRow("Repeat penalty", self.repeat_penalty)
+        form.addRow("Max reply tokens", self.max_tokens)
+        form.addRow("Context (tokens)", self.context)
+        form.addRow(self.fixed_seed, self.seed)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def _double(self, lo: float, hi: float, step: float, value: float, name: str) -> QDoubleSpinBox:
+        box = QDoubleSpinBox()
+        box.setRange(lo, hi)
+        box.setSingleStep(step)
+        box.setDecimals(2)
+        box.setValue(value)
+        box.setAccessibleName(name)
+        return box
+
+    def _int(self, lo: int, hi: int, value: int, name: str) -> QSpinBox:
+        box = QSpinBox()
+        box.setRange(lo, hi)
+        box.setValue(value)
+        box.setAccessibleName(name)
+        return box
+
+    def values(self) -> tuple[str, Sampling]:
+        return self.system_prompt.toPlainText(), dataclasses.replace(
+            Sampling(),
+            temperature=self.temperature.value(),
+            top_p=self.top_p.value(),
+            top_k=self.top_k.value(),
+            min_p=self.min_p.value(),
+            repeat_penalty=self.repeat_penalty.value(),
+            max_tokens=self.max_tokens.value(),
+            context_tokens=self.context.value(),
+            seed=self.seed.value() if self.fixed_seed.isChecked() else None,
+        )

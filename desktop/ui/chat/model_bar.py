@@ -1,0 +1,154 @@
+"""Pick a model file and load it: progress, the fit decision, and a refusal when it won't fit.
+
+Before loading, the memory-fit planner runs in a worker thread; a model predicted not to fit
+is loaded only if the user insists (llama.cpp would otherwise swap or be killed).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.ui import fit_text
+from desktop.ui.workers import call_worker
+
+
+class ModelBar(QWidget):
+    load_requested = Signal(str)  # path, after the fit check passed or the user insisted
+    settings_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.hardware: Any = None
+        self.context_tokens = 4096
+        self.kv_type = "f16"
+        self.combo = QComboBox()
+        self.combo.setAccessibleName("Model")
+        self.combo.setMinimumContentsLength(28)
+        self.load_button = QPushButton("Load")
+        self.load_button.setAccessibleName("Load model")
+        self.load_button.clicked.connect(self._on_load_clicked)
+        self.settings_button = QPushButton("Conversation settings…")
+        self.settings_button.setAccessibleName("Conversation settings")
+        self.settings_button.clicked.connect(self.settings_requested.emit)
+        self.progress = QProgressBar()
+        self.progress.setAccessibleName("Load progress")
+        self.progress.setRange(0, 100)
+        self.progress.setMaximumWidth(160)
+        self.progress.hide()
+        self.status = QLabel("No model loaded.")
+        self.status.setAccessibleName("Model status")
+        self.status.setObjectName("hint")
+        self.status.setWordWrap(True)
+
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Model"))
+        row.addWidget(self.combo, 1)
+        row.addWidget(self.load_button)
+        row.addWidget(self.progress)
+        row.addWidget(self.settings_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(row)
+        layout.addWidget(self.status)
+
+    def set_models(self, paths: list[Path]) -> None:
+        current = self.current_path()
+        self.combo.clear()
+        for path in paths:
+            self.combo.addItem(path.name, str(path))
+        self.select(current)
+        self.load_button.setEnabled(bool(paths))
+
+    def select(self, path: str | None) -> None:
+        if path:
+            index = self.combo.findData(path)
+            if index < 0:
+                self.combo.addItem(Path(path).name, path)
+                index = self.combo.count() - 1
+            self.combo.setCurrentIndex(index)
+
+    def current_path(self) -> str | None:
+        return self.combo.currentData()
+
+    def _on_load_clicked(self) -> None:
+        path = self.current_path()
+        if path:
+            self.request_load(path)
+
+    def request_load(self, path: str, *, insist: bool = False) -> None:
+        """Check the fit (off the GUI thread), then emit ``load_requested``."""
+        if insist or self.hardware is None:
+            self.load_requested.emit(path)
+            return
+        self.status.setText("Checking whether the model fits this machine…")
+        self.load_button.setEnabled(False)
+        worker = call_worker(
+            fit_text.plan_for, Path(path), self.hardware, self.context_tokens, self.kv_type
+        )
+        worker.signals.returned.connect(lambda plan: self._on_planned(path, plan))
+        worker.signals.errored.connect(lambda exc: self._on_plan_failed(path, exc))
+        worker.signals.finished.connect(lambda: self.load_button.setEnabled(True))
+        worker.start()
+
+    def _on_planned(self, path: str, plan: Any) -> None:
+        verdict = getattr(plan.verdict, "value", plan.verdict)
+        if verdict == "wont_fit":
+            answer = QMessageBox.warning(
+                self,
+                "The model will not fit",
+                f"{Path(path).name} is predicted not to fit this machine at "
+                f"{self.context_tokens} tokens of context ({fit_text.describe_plan(plan)}).\n\n"
+                "Loading it may make the computer swap or the worker be killed. Choose a "
+                "smaller level or a shorter context, or load it anyway.",
+                QMessageBox.StandardButton.Ignore | QMessageBox.StandardButton.Cancel,
+                QMessageBox.StandardButton.Cancel,
+            )
+            if answer != QMessageBox.StandardButton.Ignore:
+                self.status.setText("Not loaded: the model is predicted not to fit.")
+                return
+        self.load_requested.emit(path)
+
+    def _on_plan_failed(self, path: str, exc: BaseException) -> None:
+        self.status.setText(f"Could not predict the fit ({exc}); loading anyway.")
+        self.load_requested.emit(path)
+
+    # feedback from the session ------------------------------------------------------------
+    def show_loading(self, fraction: float | None) -> None:
+        self.progress.setVisible(fraction is not None)
+        self.load_button.setEnabled(fraction is None)
+        if fraction is not None:
+            self.progress.setValue(int(fraction * 100))
+            self.status.setText(f"Loading {Path(self.current_path() or '').name}…")
+
+    def show_loaded(self, info: Any) -> None:
+        self.show_loading(None)
+        layers = info.model.n_layers
+        where = (
+            "on the CPU"
+            if info.gpu_layers == 0
+            else "fully on the GPU"
+            if info.gpu_layers >= layers
+            else f"{info.gpu_layers} of {layers} layers on the GPU"
+        )
+        notes = "".join(f"\n{note}" for note in info.notes)
+        self.status.setText(
+            f"Loaded {Path(info.path).name} in {info.load_seconds:.1f} s: {where}, "
+            f"context {info.ctx_tokens} tokens, KV cache {info.kv_type}.{notes}"
+        )
+
+    def show_error(self, text: str) -> None:
+        self.show_loading(None)
+        self.status.setText(text)

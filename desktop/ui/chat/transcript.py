@@ -1,0 +1,176 @@
+"""The messages of one conversation, rendered as Markdown, with per-message actions.
+
+A streaming reply re-renders at most every :data:`RENDER_INTERVAL_MS` (Markdown layout of a
+long reply costs milliseconds; doing it per token would stall the event loop).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QGuiApplication, QResizeEvent, QTextOption
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+RENDER_INTERVAL_MS = 80
+ROLE_TITLES = {"user": "You", "assistant": "Assistant", "error": "Error"}
+
+
+class MessageBody(QTextBrowser):
+    """A read-only Markdown view that is as tall as its text (the transcript scrolls, not it)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("messageBody")
+        self.setOpenExternalLinks(True)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.document().documentLayout().documentSizeChanged.connect(self._fit_height)
+
+    def _fit_height(self) -> None:
+        self.setFixedHeight(int(self.document().size().height()) + 6)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.document().setTextWidth(self.viewport().width())
+        self._fit_height()
+
+
+class MessageWidget(QFrame):
+    copy_requested = Signal()
+    edit_requested = Signal(int)  # position
+    regenerate_requested = Signal()
+    reload_requested = Signal()
+
+    def __init__(self, role: str, text: str, position: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.role, self.position, self.text = role, position, text
+        self.setObjectName(f"{role}Message")
+        self.setAccessibleName(f"{ROLE_TITLES.get(role, role)} message")
+        self.title = QLabel(f"<b>{ROLE_TITLES.get(role, role)}</b>")
+        self.body = MessageBody()
+        self.body.setAccessibleName(f"{ROLE_TITLES.get(role, role)} text")
+        self.stats_label = QLabel("")
+        self.stats_label.setObjectName("statsLine")
+        self.stats_label.setAccessibleName("Reply statistics")
+        self.stats_label.hide()
+
+        actions = QHBoxLayout()
+        actions.addWidget(self.title)
+        actions.addStretch(1)
+        self.copy_button = self._action("Copy", self._on_copy_clicked, actions)
+        self.edit_button = self._action(
+            "Edit", lambda: self.edit_requested.emit(self.position), actions
+        )
+        self.regenerate_button = self._action("Regenerate", self.regenerate_requested.emit, actions)
+        self.reload_button = self._action("Reload model", self.reload_requested.emit, actions)
+        self.edit_button.setVisible(role == "user")
+        self.regenerate_button.hide()
+        self.reload_button.setVisible(role == "error")
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 6, 10, 6)
+        layout.addLayout(actions)
+        layout.addWidget(self.body)
+        layout.addWidget(self.stats_label)
+
+        self._render_timer = QTimer(self)
+        self._render_timer.setSingleShot(True)
+        self._render_timer.setInterval(RENDER_INTERVAL_MS)
+        self._render_timer.timeout.connect(self.render_now)
+        self.render_now()
+
+    def _action(self, text: str, slot: Callable[[], object], layout: QHBoxLayout) -> QPushButton:
+        button = QPushButton(text)
+        button.setAccessibleName(text)
+        button.setFlat(True)
+        button.setCursor(Qt.CursorShape.PointingHandCursor)
+        button.clicked.connect(slot)
+        layout.addWidget(button)
+        return button
+
+    def append(self, piece: str) -> None:
+        """Add streamed text; the view catches up at the next render tick."""
+        self.text += piece
+        if not self._render_timer.isActive():
+            self._render_timer.start()
+
+    def set_text(self, text: str) -> None:
+        self.text = text
+        self.render_now()
+
+    def render_now(self) -> None:
+        self._render_timer.stop()
+        if self.role == "user":
+            self.body.setPlainText(self.text)
+        else:
+            self.body.setMarkdown(self.text or "…")
+
+    def set_stats(self, text: str) -> None:
+        self.stats_label.setText(text)
+        self.stats_label.setVisible(bool(text))
+
+    def _on_copy_clicked(self) -> None:
+        QGuiApplication.clipboard().setText(self.text)
+        self.copy_requested.emit()
+
+
+class Transcript(QScrollArea):
+    """A vertical list of :class:`MessageWidget`, kept scrolled to the end while streaming."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAccessibleName("Conversation")
+        self.setWidgetResizable(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        inner = QWidget()
+        self._layout = QVBoxLayout(inner)
+        self._layout.setSpacing(8)
+        self._layout.addStretch(1)
+        self.setWidget(inner)
+        self.messages: list[MessageWidget] = []
+        self.verticalScrollBar().rangeChanged.connect(self._on_range_changed)
+        self._follow = True
+
+    def clear(self) -> None:
+        for widget in self.messages:
+            widget.setParent(None)
+            widget.deleteLater()
+        self.messages = []
+
+    def add(self, role: str, text: str, position: int = -1) -> MessageWidget:
+        widget = MessageWidget(role, text, position)
+        self._layout.insertWidget(self._layout.count() - 1, widget)
+        self.messages.append(widget)
+        self._follow = True
+        return widget
+
+    def remove_from(self, index: int) -> None:
+        for widget in self.messages[index:]:
+            widget.setParent(None)
+            widget.deleteLater()
+        del self.messages[index:]
+
+    def mark_last_reply(self) -> None:
+        """Only the last assistant message offers Regenerate."""
+        for widget in self.messages:
+            widget.regenerate_button.hide()
+        replies = [w for w in self.messages if w.role == "assistant"]
+        if replies and replies[-1] is self.messages[-1]:
+            replies[-1].regenerate_button.show()
+
+    def _on_range_changed(self, _minimum: int, maximum: int) -> None:
+        if self._follow:
+            self.verticalScrollBar().setValue(maximum)

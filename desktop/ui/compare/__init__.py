@@ -1,0 +1,1 @@
+"""Compare quantization levels: replies side by side, and the ladder chart."""

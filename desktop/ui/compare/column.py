@@ -1,0 +1,76 @@
+"""One level in the side-by-side comparison: its reply streaming, and its figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QFrame, QLabel, QTextBrowser, QVBoxLayout, QWidget
+
+from converter.storage import format_bytes
+
+RENDER_INTERVAL_MS = 100
+
+
+class CompareColumn(QFrame):
+    def __init__(self, path: Path, level: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.path, self.level = path, level
+        self.text = ""
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setAccessibleName(f"{level} reply")
+        self.title = QLabel(f"<b>{level}</b> · {path.name}")
+        self.title.setWordWrap(True)
+        self.quality = QLabel("Quality: not measured")
+        self.quality.setObjectName("statsLine")
+        self.quality.setAccessibleName(f"{level} quality")
+        self.status = QLabel("waiting")
+        self.status.setObjectName("hint")
+        self.status.setAccessibleName(f"{level} status")
+        self.body = QTextBrowser()
+        self.body.setAccessibleName(f"{level} text")
+        self.stats = QLabel("")
+        self.stats.setObjectName("statsLine")
+        self.stats.setAccessibleName(f"{level} statistics")
+        self.stats.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        for widget in (self.title, self.quality, self.status):
+            layout.addWidget(widget)
+        layout.addWidget(self.body, 1)
+        layout.addWidget(self.stats)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(RENDER_INTERVAL_MS)
+        self._timer.timeout.connect(self._render)
+
+    def set_quality(self, text: str) -> None:
+        self.quality.setText(f"Quality: {text}")
+
+    def set_status(self, text: str) -> None:
+        self.status.setText(text)
+
+    def append(self, piece: str) -> None:
+        self.text += piece
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def _render(self) -> None:
+        self.body.setMarkdown(self.text)
+        bar = self.body.verticalScrollBar()
+        bar.setValue(bar.maximum())
+
+    def finish(self, stats: Any) -> None:
+        self.text = stats.text
+        self._render()
+        vram = f", VRAM {format_bytes(stats.vram_bytes)}" if stats.vram_bytes else ""
+        self.stats.setText(
+            f"first token {stats.time_to_first_token_seconds:.2f} s · "
+            f"{stats.generation_tokens_per_second:.1f} tokens/s · "
+            f"{stats.generated_tokens} tokens · RAM {format_bytes(stats.ram_bytes)}{vram}"
+        )
+        self.set_status("stopped" if stats.cancelled else "done")
+
+    def fail(self, exc: BaseException) -> None:
+        self._render()
+        self.set_status(f"failed: {exc}")

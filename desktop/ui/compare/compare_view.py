@@ -1,0 +1,216 @@
+"""Compare 2–4 levels: one prompt to all, replies side by side, and the whole ladder's chart.
+
+Levels that are predicted to fit in memory together run at the same time, each in its own
+worker process; otherwise they run one after another, and the view says so.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.ui import fit_text
+from desktop.ui.compare.column import CompareColumn
+from desktop.ui.compare.ladder_panel import LadderPanel
+from desktop.ui.compare.runner import LevelRun
+from desktop.ui.workers import Worker, call_worker
+
+PATH_ROLE = Qt.ItemDataRole.UserRole
+MAX_LEVELS = 4
+DEFAULT_PROMPT = "Explain in two sentences why the sky is blue."
+
+
+class CompareView(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAccessibleName("Compare levels")
+        self.hardware: Any = None
+        self.context_tokens = 2048
+        self.kv_type = "f16"
+        self.max_tokens = 256
+        self.threads: int | None = None
+        self.columns: list[CompareColumn] = []
+        self._runs: list[LevelRun] = []
+        self._workers: list[Worker] = []
+
+        self.levels = QListWidget()
+        self.levels.setAccessibleName("Levels to compare")
+        self.levels.itemChanged.connect(self._on_levels_changed)
+        self.prompt = QPlainTextEdit(DEFAULT_PROMPT)
+        self.prompt.setAccessibleName("Prompt for all levels")
+        self.prompt.setFixedHeight(70)
+        self.run_button = QPushButton("Run")
+        self.run_button.setAccessibleName("Run comparison")
+        self.run_button.clicked.connect(self.run)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setAccessibleName("Stop comparison")
+        self.stop_button.clicked.connect(self.stop)
+        self.stop_button.setEnabled(False)
+        self.mode = QLabel("Tick 2 to 4 levels, type a prompt and press Run.")
+        self.mode.setObjectName("hint")
+        self.mode.setAccessibleName("Comparison mode")
+        self.mode.setWordWrap(True)
+
+        chooser = QVBoxLayout()
+        chooser.addWidget(QLabel("Levels"))
+        chooser.addWidget(self.levels, 1)
+        prompt_box = QVBoxLayout()
+        prompt_box.addWidget(QLabel("Prompt"))
+        prompt_box.addWidget(self.prompt)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.stop_button)
+        buttons.addWidget(self.mode, 1)
+        prompt_box.addLayout(buttons)
+        top = QHBoxLayout()
+        top.addLayout(chooser, 1)
+        top.addLayout(prompt_box, 3)
+
+        self.columns_area = QSplitter(Qt.Orientation.Horizontal)
+        self.columns_area.setChildrenCollapsible(False)
+        self.ladder = LadderPanel()
+        body = QSplitter(Qt.Orientation.Vertical)
+        body.addWidget(self.columns_area)
+        body.addWidget(self.ladder)
+        body.setSizes([420, 300])
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(body, 1)
+
+    # choosing ------------------------------------------------------------------------------
+    def set_models(self, groups: list[Any]) -> None:
+        chosen = set(self.chosen_paths())
+        self.levels.blockSignals(True)
+        self.levels.clear()
+        for group in groups:
+            for facts in group.files:
+                if facts.error:
+                    continue
+                item = QListWidgetItem(f"{group.base_model} · {facts.level}")
+                item.setData(PATH_ROLE, str(facts.path))
+                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+                checked = str(facts.path) in chosen
+                item.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
+                self.levels.addItem(item)
+        self.levels.blockSignals(False)
+        self.ladder.set_groups(groups, self.hardware)
+        self._on_levels_changed()
+
+    def choose(self, paths: list[str]) -> None:
+        wanted = set(paths[:MAX_LEVELS])
+        for row in range(self.levels.count()):
+            item = self.levels.item(row)
+            state = (
+                Qt.CheckState.Checked if item.data(PATH_ROLE) in wanted else Qt.CheckState.Unchecked
+            )
+            item.setCheckState(state)
+
+    def chosen_paths(self) -> list[str]:
+        items = (self.levels.item(row) for row in range(self.levels.count()))
+        return [i.data(PATH_ROLE) for i in items if i.checkState() == Qt.CheckState.Checked]
+
+    def _on_levels_changed(self, *_args: object) -> None:
+        count = len(self.chosen_paths())
+        self.run_button.setEnabled(2 <= count <= MAX_LEVELS and not self.running)
+        if not self.running:
+            self.mode.setText(
+                f"{count} level(s) ticked; choose 2 to {MAX_LEVELS}."
+                if not 2 <= count <= 4
+                else "Ready: press Run to send the prompt to every ticked level."
+            )
+
+    # running -------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return any(not w.done for w in self._workers)
+
+    def run(self) -> None:
+        """Decide (off the GUI thread) whether the levels fit together, then start them."""
+        paths = [Path(p) for p in self.chosen_paths()]
+        if not 2 <= len(paths) <= MAX_LEVELS or self.running:
+            return
+        self.run_button.setEnabled(False)
+        self.mode.setText("Checking whether the levels fit in memory together…")
+        check = call_worker(
+            fit_text.fit_together, paths, self.hardware, self.context_tokens, self.kv_type
+        )
+        check.signals.returned.connect(lambda together: self._start(paths, bool(together)))
+        check.signals.errored.connect(lambda _exc: self._start(paths, False))
+        check.start()
+
+    def _start(self, paths: list[Path], together: bool) -> None:
+        from desktop.engine.worker import LoadSettings, SamplingSettings
+
+        self._clear_columns()
+        load = LoadSettings(
+            ctx_tokens=self.context_tokens, kv_type=self.kv_type, threads=self.threads
+        )
+        sampling = SamplingSettings.greedy(max_tokens=self.max_tokens)
+        prompt = self.prompt.toPlainText().strip() or DEFAULT_PROMPT
+        self.mode.setText(
+            "All levels fit in memory together: they answer at the same time."
+            if together
+            else "These levels do not fit in memory together (or the fit is unknown), so they run "
+            "one after another: each is loaded, answers, and is closed before the next."
+        )
+        previous: threading.Event | None = None
+        for path in paths:
+            column = CompareColumn(path, self.ladder.level_of(path))
+            column.set_quality(self.ladder.quality_text(path))
+            self.columns.append(column)
+            self.columns_area.addWidget(column)
+            run = LevelRun(path, prompt, load, sampling, after=None if together else previous)
+            previous = run.done
+            worker = Worker(run)
+            worker.signals.yielded.connect(lambda event, c=column: self._on_event(c, event))
+            worker.signals.returned.connect(column.finish)
+            worker.signals.errored.connect(column.fail)
+            worker.signals.finished.connect(self._on_worker_finished)
+            self._runs.append(run)
+            self._workers.append(worker)
+        for worker in self._workers:
+            worker.start()
+        self.stop_button.setEnabled(True)
+
+    def _on_event(self, column: CompareColumn, event: tuple[str, Any]) -> None:
+        kind, value = event
+        if kind == "token":
+            column.append(value)
+        elif kind == "load":
+            column.set_status(f"loading {value:.0%}")
+        else:
+            column.set_status(str(value))
+
+    def _on_worker_finished(self) -> None:
+        if not self.running:
+            self.stop_button.setEnabled(False)
+            self._on_levels_changed()
+
+    def stop(self) -> None:
+        for run in self._runs:
+            run.stop()
+
+    def _clear_columns(self) -> None:
+        for column in self.columns:
+            column.setParent(None)
+            column.deleteLater()
+        self.columns, self._runs, self._workers = [], [], []
+
+    def close_workers(self) -> None:
+        """Stop every level (app shutdown); their workers end their processes."""
+        self.stop()
+        self.ladder.cancel()

@@ -1,0 +1,289 @@
+"""The model library: every GGUF grouped by base model, with size, fit and measured figures.
+
+Scanning and the fit predictions run in worker threads; the tree is filled on the GUI thread
+when they return. Import copies a file into the library atomically (progress in the status
+line, cancellable); delete asks first; reveal opens the folder in the file manager.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from converter.storage import format_bytes
+from desktop import library
+from desktop.ui.compare.ladder_data import LadderPoint, ladder_points
+from desktop.ui.workers import Worker, call_worker, job_worker
+
+PATH_ROLE = Qt.ItemDataRole.UserRole
+
+
+def _points_by_path(
+    groups: list[library.ModelGroup], hardware: Any, ctx_tokens: int, kv_type: str
+) -> dict[Path, LadderPoint]:
+    points = {}
+    for group in groups:
+        for point in ladder_points(list(group.files), hardware, ctx_tokens, kv_type):
+            points[point.path] = point
+    return points
+
+
+COLUMNS = ("Model / level", "Size", "Bits/weight", "Fit on this machine", "Speed", "Quality")
+
+
+class LibraryView(QWidget):
+    chat_requested = Signal(str)
+    compare_requested = Signal(list)
+    folders_changed = Signal()
+    scanned = Signal()
+
+    def __init__(self, folders: list[Path], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAccessibleName("Model library")
+        self.folders = folders
+        self.hardware: Any = None
+        self.context_tokens = 4096
+        self.kv_type = "f16"
+        self.groups: list[library.ModelGroup] = []
+        self._cache = library.FactsCache()
+        self._points: dict[Path, LadderPoint] = {}
+        self._import: Worker | None = None
+        self._scan: Worker | None = None
+
+        self.tree = QTreeWidget()
+        self.tree.setAccessibleName("Models")
+        self.tree.setHeaderLabels(list(COLUMNS))
+        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.tree.setAlternatingRowColors(True)
+        self.tree.setUniformRowHeights(True)
+        self.tree.itemDoubleClicked.connect(self._on_item_double_clicked)
+        self.tree.itemSelectionChanged.connect(self._on_selection_changed)
+
+        self.import_button = self._button("Import GGUF…", self._on_import_clicked)
+        self.folder_button = self._button("Add folder…", self._on_add_folder_clicked)
+        self.chat_button = self._button("Chat", self._on_chat_clicked)
+        self.compare_button = self._button("Compare", self._on_compare_clicked)
+        self.reveal_button = self._button("Show in folder", self._on_reveal_clicked)
+        self.delete_button = self._button("Delete…", self._on_delete_clicked)
+        self.refresh_button = self._button("Refresh", self.refresh)
+        buttons = QHBoxLayout()
+        for b in (self.import_button, self.folder_button, self.refresh_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        for b in (self.chat_button, self.compare_button, self.reveal_button, self.delete_button):
+            buttons.addWidget(b)
+        self.status = QLabel("")
+        self.status.setObjectName("hint")
+        self.status.setAccessibleName("Library status")
+        self.status.setWordWrap(True)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(buttons)
+        layout.addWidget(self.tree, 1)
+        layout.addWidget(self.status)
+        self._on_selection_changed()
+
+    def _button(self, text: str, slot: Any) -> QPushButton:
+        button = QPushButton(text)
+        button.setAccessibleName(text.rstrip("…"))
+        button.clicked.connect(slot)
+        return button
+
+    # scanning ------------------------------------------------------------------------------
+    def refresh(self) -> Worker:
+        folders = list(self.folders)
+        worker = call_worker(library.scan, folders, self._cache)
+        worker.signals.returned.connect(self._on_scanned)
+        worker.signals.errored.connect(lambda exc: self.status.setText(str(exc)))
+        self._scan = worker
+        return worker.start()
+
+    def _on_scanned(self, groups: list[library.ModelGroup]) -> None:
+        self.groups = groups
+        count = sum(len(g.files) for g in groups)
+        where = ", ".join(str(f) for f in self.folders)
+        self.status.setText(
+            f"{count} file(s) in {where}."
+            if count
+            else f"No GGUF files yet in {where}. Import one, or convert a checkpoint (File menu)."
+        )
+        self._populate()
+        self.scanned.emit()
+        self.update_fits()
+
+    def set_fit_inputs(self, hardware: Any, context_tokens: int, kv_type: str) -> None:
+        self.hardware, self.context_tokens, self.kv_type = hardware, context_tokens, kv_type
+        self.update_fits()
+
+    def update_fits(self) -> None:
+        """Fit badges and measured figures, computed off the GUI thread."""
+        groups = list(self.groups)
+        if not groups:
+            return
+        worker = call_worker(
+            _points_by_path, groups, self.hardware, self.context_tokens, self.kv_type
+        )
+        worker.signals.returned.connect(self._on_points)
+        worker.start()
+
+    def _on_points(self, points: dict[Path, LadderPoint]) -> None:
+        self._points.update(points)
+        self._populate()
+
+    def _populate(self) -> None:
+        selected = set(self.selected_paths())
+        self.tree.clear()
+        for group in self.groups:
+            top = QTreeWidgetItem([group.base_model])
+            top.setFirstColumnSpanned(False)
+            font = top.font(0)
+            font.setBold(True)
+            top.setFont(0, font)
+            self.tree.addTopLevelItem(top)
+            for facts in group.files:
+                item = QTreeWidgetItem(top, self._row(facts))
+                item.setData(0, PATH_ROLE, str(facts.path))
+                item.setToolTip(0, str(facts.path))
+                if facts.error:
+                    item.setToolTip(3, facts.error)
+                item.setSelected(str(facts.path) in selected)
+            top.setExpanded(True)
+        for column in range(len(COLUMNS)):
+            self.tree.resizeColumnToContents(column)
+
+    def _row(self, facts: library.GgufFacts) -> list[str]:
+        if facts.error:
+            return [facts.level, format_bytes(facts.size_bytes), "", f"⚠ {facts.error}", "", ""]
+        bpw = facts.bits_per_weight
+        point = self._points.get(facts.path)
+        if point is None:
+            return [
+                f"{facts.level}  ({facts.path.name})",
+                format_bytes(facts.size_bytes),
+                f"{bpw:.2f}" if bpw else "",
+                "…",
+                "…",
+                "…",
+            ]
+        fit = point.fit_text if self.hardware is not None else "probing hardware…"
+        return [
+            f"{facts.level}  ({facts.path.name})",
+            format_bytes(facts.size_bytes),
+            f"{bpw:.2f}" if bpw else "",
+            fit,
+            point.speed_text,
+            point.quality_text,
+        ]
+
+    # selection and actions ---------------------------------------------------------------
+    def selected_paths(self) -> list[str]:
+        return [
+            item.data(0, PATH_ROLE) for item in self.tree.selectedItems() if item.data(0, PATH_ROLE)
+        ]
+
+    def select_path(self, path: str) -> None:
+        for item in self._items():
+            item.setSelected(item.data(0, PATH_ROLE) == path)
+
+    def _items(self) -> list[QTreeWidgetItem]:
+        root = self.tree.invisibleRootItem()
+        return [
+            root.child(i).child(j)
+            for i in range(root.childCount())
+            for j in range(root.child(i).childCount())
+        ]
+
+    def _on_selection_changed(self) -> None:
+        count = len(self.selected_paths())
+        for button in (self.chat_button, self.reveal_button, self.delete_button):
+            button.setEnabled(count == 1)
+        self.compare_button.setEnabled(2 <= count <= 4)
+
+    def _on_item_double_clicked(self, item: QTreeWidgetItem, _column: int) -> None:
+        if item.data(0, PATH_ROLE):
+            self.chat_requested.emit(item.data(0, PATH_ROLE))
+
+    def _on_chat_clicked(self) -> None:
+        self.chat_requested.emit(self.selected_paths()[0])
+
+    def _on_compare_clicked(self) -> None:
+        self.compare_requested.emit(self.selected_paths())
+
+    def _on_reveal_clicked(self) -> None:
+        folder = Path(self.selected_paths()[0]).parent
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+    def _on_delete_clicked(self) -> None:
+        path = Path(self.selected_paths()[0])
+        answer = QMessageBox.question(
+            self,
+            "Delete model file",
+            f"Delete {path.name} ({format_bytes(path.stat().st_size)}) from the disk?\n"
+            "This cannot be undone.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            self.delete(path)
+
+    def delete(self, path: Path) -> None:
+        try:
+            library.delete_gguf(path, self.folders)
+        except Exception as exc:  # a QuantdeskError with a readable message
+            QMessageBox.warning(self, "Could not delete", str(exc))
+            return
+        self.status.setText(f"Deleted {path.name}.")
+        self.refresh()
+
+    def _on_import_clicked(self) -> None:
+        name, _ = QFileDialog.getOpenFileName(
+            self, "Import a GGUF model", str(Path.home()), "GGUF models (*.gguf)"
+        )
+        if name:
+            self.import_file(Path(name))
+
+    def import_file(self, source: Path) -> Worker:
+        """Copy ``source`` into the first library folder, in a worker thread."""
+        target_folder = self.folders[0]
+        worker = job_worker(
+            lambda cancel: library.import_gguf(source, target_folder, cancel=cancel)
+        )
+        worker.signals.yielded.connect(self._on_import_progress)
+        worker.signals.returned.connect(self._on_imported)
+        worker.signals.errored.connect(
+            lambda exc: QMessageBox.warning(self, "Import failed", str(exc))
+        )
+        self._import = worker
+        self.import_button.setEnabled(False)
+        worker.signals.finished.connect(lambda: self.import_button.setEnabled(True))
+        return worker.start()
+
+    def _on_import_progress(self, progress: Any) -> None:
+        fraction = progress.fraction or 0.0
+        self.status.setText(f"{progress.message}: {fraction:.0%}")
+
+    def _on_imported(self, target: Path) -> None:
+        self.status.setText(f"Imported {target.name}.")
+        self.refresh()
+
+    def _on_add_folder_clicked(self) -> None:
+        name = QFileDialog.getExistingDirectory(self, "Add a folder of GGUF models")
+        if name and Path(name) not in self.folders:
+            self.folders.append(Path(name))
+            self.folders_changed.emit()
+            self.refresh()

@@ -1,0 +1,87 @@
+"""Run blocking work off the GUI thread, in the manner of superqt's ``thread_worker``.
+
+A :class:`Worker` is a ``QRunnable`` that calls ``work(emit)`` in the global thread pool.
+Whatever ``work`` passes to ``emit`` arrives on the GUI thread through ``yielded``; its return
+value arrives through ``returned``, an exception through ``errored``; ``finished`` always comes
+last. Qt delivers the signals through the receivers' event loop, so slots may touch widgets.
+Cancel is cooperative: ``cancel()`` sets the worker's :class:`CancelToken`, which the work
+passes on to the engine (jobs raise ``Cancelled``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+from converter.progress import CancelToken, Job, run_job
+
+Emit = Callable[[Any], None]
+
+
+class WorkerSignals(QObject):
+    started = Signal()
+    yielded = Signal(object)
+    returned = Signal(object)
+    errored = Signal(object)
+    finished = Signal()
+
+
+class Worker(QRunnable):
+    """One piece of blocking work; start it once with :meth:`start`."""
+
+    #: Workers still running; keeps their signal objects alive until ``finished``.
+    _running: ClassVar[set[Worker]] = set()
+
+    def __init__(self, work: Callable[[Emit], Any], *, cancel: CancelToken | None = None) -> None:
+        super().__init__()
+        self.setAutoDelete(False)
+        self.signals = WorkerSignals()
+        self.cancel_token = cancel or CancelToken()
+        self._work = work
+        self._started = False
+        self.done = False
+
+    def start(self, pool: QThreadPool | None = None) -> Worker:
+        if self._started:
+            raise RuntimeError("A worker runs only once; create a new one.")
+        self._started = True
+        Worker._running.add(self)
+        self.signals.finished.connect(self._forget)
+        (pool or QThreadPool.globalInstance()).start(self)
+        return self
+
+    def cancel(self) -> None:
+        self.cancel_token.cancel()
+
+    def run(self) -> None:  # on a pool thread
+        signals = self.signals
+        signals.started.emit()
+        try:
+            result = self._work(signals.yielded.emit)
+        except BaseException as exc:  # every failure is reported to the GUI
+            signals.errored.emit(exc)
+        else:
+            signals.returned.emit(result)
+        finally:
+            self.done = True
+            signals.finished.emit()
+
+    def _forget(self) -> None:
+        Worker._running.discard(self)
+
+
+def job_worker(make_job: Callable[[CancelToken], Job[Any]]) -> Worker:
+    """A worker that drives the job ``make_job(cancel)``; progress arrives on ``yielded``."""
+    token = CancelToken()
+    return Worker(lambda emit: run_job(make_job(token), emit), cancel=token)
+
+
+def call_worker(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Worker:
+    """A worker that calls ``fn(*args, **kwargs)`` once (no progress)."""
+    return Worker(lambda _emit: fn(*args, **kwargs))
+
+
+def running_workers() -> int:
+    return len(Worker._running)

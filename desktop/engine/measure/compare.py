@@ -26,6 +26,7 @@ from desktop.engine.measure.quality import (
     QualityResult,
     QualitySettings,
     candidate_pass,
+    check_same_vocabulary,
     reference_pass,
 )
 from desktop.engine.measure.results_cache import FileIdentity, QualityKey
@@ -114,6 +115,7 @@ def compare_files(
         raise ValueError("speed_repeats, prompt_tokens and gen_tokens must be at least 1")
     paths = [Path(reference), *(Path(c) for c in candidates)]
     facts = [read_file_facts(path) for path in paths]
+    check_same_vocabulary(facts[0], facts[1:])
     eval_text = as_eval_text(text)
     speed_settings = SpeedSettings(prompt_tokens, gen_tokens, speed_repeats, threads).resolved()
     quality_settings = QualitySettings(ctx_tokens, max_chunks, speed_settings.threads)

@@ -14,6 +14,7 @@ from converter.errors import QuantdeskError
 
 _FILE_TYPE_KEY = "general.file_type"
 _ARCHITECTURE_KEY = "general.architecture"
+_TOKENS_KEY = "tokenizer.ggml.tokens"
 
 
 class NotAModelFile(QuantdeskError):
@@ -28,6 +29,7 @@ class FileFacts:
     architecture: str
     parameters: int
     tensor_bytes: int
+    vocab_size: int  # 0 when the file has no vocabulary
 
     @property
     def bits_per_weight(self) -> float:
@@ -68,6 +70,7 @@ def read_file_facts(path: Path) -> FileFacts:
         raise NotAModelFile(f"{path.name} is not a readable GGUF model ({exc}).") from exc
     file_type = _scalar(reader, _FILE_TYPE_KEY)
     architecture = _scalar(reader, _ARCHITECTURE_KEY)
+    tokens = reader.get_field(_TOKENS_KEY)
     return FileFacts(
         path=path,
         size_bytes=path.stat().st_size,
@@ -75,4 +78,5 @@ def read_file_facts(path: Path) -> FileFacts:
         architecture=str(architecture or "unknown"),
         parameters=sum(int(t.n_elements) for t in reader.tensors),
         tensor_bytes=sum(int(t.n_bytes) for t in reader.tensors),
+        vocab_size=0 if tokens is None else len(tokens.data),
     )

@@ -33,6 +33,7 @@ from converter.progress import CancelToken, Job, Progress
 from converter.storage import ensure_free_space
 from desktop.engine.measure.child_job import child_job
 from desktop.engine.measure.eval_text import EvalText, as_eval_text, chunk_tokens, plan_chunks
+from desktop.engine.measure.file_facts import FileFacts, read_file_facts
 from desktop.engine.measure.loaded_model import bos_token, open_for_measuring
 from desktop.engine.measure.reference_store import (
     ROWS_PER_BLOCK,
@@ -194,6 +195,17 @@ def _compare_rows(
     return nll, kl, same_top
 
 
+def check_same_vocabulary(reference: FileFacts, candidates: Sequence[FileFacts]) -> None:
+    """Refuse, before anything runs, a candidate that is not a level of the reference's model."""
+    for candidate in candidates:
+        if candidate.vocab_size != reference.vocab_size:
+            raise VocabularyMismatch(
+                f"{candidate.path.name} has a vocabulary of {candidate.vocab_size} tokens and "
+                f"the reference {reference.vocab_size}; compare only levels made from the same "
+                "model."
+            )
+
+
 def measure_quality(
     reference: Path,
     candidates: Sequence[Path],
@@ -206,9 +218,22 @@ def measure_quality(
     work_folder: Path | None = None,
 ) -> Job[QualityComparison]:
     """Both passes as one job. The store lives in a temporary folder (``work_folder`` or the
-    system's), removed when the job ends, fails or is cancelled."""
+    system's), removed when the job ends, fails or is cancelled. Inputs are checked at once."""
+    reference_facts = read_file_facts(Path(reference))
+    check_same_vocabulary(reference_facts, [read_file_facts(Path(c)) for c in candidates])
     eval_text = as_eval_text(text)
     settings = QualitySettings(ctx_tokens, max_chunks, threads or default_threads())
+    return _both_passes(Path(reference), candidates, eval_text, settings, cancel, work_folder)
+
+
+def _both_passes(
+    reference: Path,
+    candidates: Sequence[Path],
+    eval_text: EvalText,
+    settings: QualitySettings,
+    cancel: CancelToken | None,
+    work_folder: Path | None,
+) -> Job[QualityComparison]:
     with tempfile.TemporaryDirectory(prefix="quantdesk-reference-", dir=work_folder) as tmp:
         store_folder = Path(tmp)
         reference_result = yield from child_job(

@@ -1,0 +1,73 @@
+"""From a repo id to a GGUF: the hub download feeds the real converter, and the CLI commands."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from converter.convert import convert_checkpoint
+from converter.hub.fetch import COMPLETE_MARKER, hub_cache_dir, resolve_source
+from converter.progress import Progress, run_job
+from desktop.cli import main
+from tests.checkpoints import build_checkpoint
+from tests.hub_server import FakeHub, FakeRepo, serve
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    folder = build_checkpoint("llama", tmp_path_factory.mktemp("ckpt") / "tiny-llama")
+    files = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    files["pytorch_model.bin"] = b"not needed"  # another format: must not be downloaded
+    return files
+
+
+@pytest.fixture
+def hub(monkeypatch: pytest.MonkeyPatch, checkpoint: dict[str, bytes]) -> Iterator[FakeHub]:
+    config = json.loads(checkpoint["config.json"])
+    repo = FakeRepo("org/tiny-llama", checkpoint, config=config, downloads=3)
+    hub = serve(monkeypatch, repo)
+    yield hub
+    hub.stop()
+
+
+def test_repo_id_is_downloaded_then_converted(
+    hub: FakeHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events: list[Progress] = []
+    source = resolve_source("org/tiny-llama", on_progress=events.append)
+    assert source == hub_cache_dir("org/tiny-llama")
+    assert not (source / "pytorch_model.bin").exists()
+    assert (source / COMPLETE_MARKER).is_file()
+    total = sum(len(v) for k, v in hub.repos["org/tiny-llama"].files.items() if k != "README.md")
+    assert events[-1].done == events[-1].total <= total
+    written = run_job(convert_checkpoint(source, tmp_path / "out"))
+    assert written.architecture == "llama" and written.path.is_file()
+
+    # Later, offline: the complete download is reused instead of failing.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    assert resolve_source("org/tiny-llama") == source
+
+
+def test_local_folder_is_its_own_source(tmp_path: Path) -> None:
+    assert resolve_source(str(tmp_path)) == tmp_path
+
+
+def test_cli_search_and_download(
+    hub: FakeHub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["search", "tiny", "--json"]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    assert hits[0]["repo_id"] == "org/tiny-llama" and hits[0]["model_type"] == "llama"
+    assert main(["search", "tiny"]) == 0
+    assert "org/tiny-llama" in capsys.readouterr().out
+    assert main(["download", "org/tiny-llama", "--out", str(tmp_path / "ckpt"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert Path(result["path"]) == tmp_path / "ckpt"
+    assert (tmp_path / "ckpt" / "config.json").is_file()

@@ -119,3 +119,29 @@ def multiprocessing_resource_tracker() -> None:
     session; started inside a test it would look like a leaked worker to conftest's check.
     """
     multiprocessing.resource_tracker.ensure_running()
+
+
+def _tokenize_many_in_child(
+    _emit: Callable[[Any], None], jobs: list[tuple[str, list[str]]]
+) -> list[list[list[int]]]:
+    from desktop.engine.llama_loading import open_llama
+
+    results = []
+    for path, texts in jobs:
+        llm = open_llama(path, vocab_only=True, n_threads=1)
+        try:
+            results.append(
+                [llm.tokenize(text.encode("utf-8"), add_bos=False, special=False) for text in texts]
+            )
+        finally:
+            llm.close()
+    return results
+
+
+def llama_cpp_tokenize_many(jobs: list[tuple[Path, list[str]]]) -> list[list[list[int]]]:
+    """Tokenize ``texts`` with each GGUF, all in one child process (one start-up)."""
+    return run_in_child(
+        _tokenize_many_in_child,
+        [(str(path), list(texts)) for path, texts in jobs],
+        what="Tokenizing with llama.cpp",
+    )

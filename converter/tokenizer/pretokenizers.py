@@ -255,7 +255,8 @@ def recognise_pre_tokenizer(tokenizer_json: dict, tokenizer_config: dict) -> Kno
             return entry
     raise UnknownPreTokenizer(
         f"its pre-tokenizer ({describe_pipeline(steps)}) is not one that llama.cpp implements, "
-        "so the converted model would split text differently from the original"
+        "so the converted model would split text differently from the original; "
+        "this model family needs support added to Quantdesk's pre-tokenizer table"
     )
 
 

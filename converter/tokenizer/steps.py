@@ -36,7 +36,7 @@ class Split:
         kind = "regex" if self.is_regex else "string"
         extra = "" if self.behavior == "Isolated" else f", behavior {self.behavior}"
         extra += ", inverted" if self.invert else ""
-        return f"Split on {kind} {self.pattern!r}{extra}"
+        return f"Split on {kind} `{self.pattern}`{extra}"
 
 
 @dataclass(frozen=True, slots=True)

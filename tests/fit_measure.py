@@ -48,7 +48,9 @@ def _buffer_sizes(lines: list[str]) -> dict[str, int]:
     return sizes
 
 
-def _measure_child(emit: Emit, model_path: str, llama_kwargs: dict[str, Any]) -> Measurement:
+def _measure_child(
+    emit: Emit, model_path: str, fill_tokens: int, llama_kwargs: dict[str, Any]
+) -> Measurement:
     import llama_cpp
     import psutil
 
@@ -66,16 +68,26 @@ def _measure_child(emit: Emit, model_path: str, llama_kwargs: dict[str, Any]) ->
     baseline = process.memory_info().rss
     llm = open_llama(model_path, **llama_kwargs)
     n_ubatch = min(llm.n_ctx(), llama_kwargs.get("n_ubatch", 512), llama_kwargs.get("n_batch", 512))
-    llm.eval([3 + i % 200 for i in range(n_ubatch)])
+    llm.eval([3 + i % 200 for i in range(max(n_ubatch, min(fill_tokens, llm.n_ctx())))])
     loaded = process.memory_info().rss
     result = Measurement(baseline, loaded, _buffer_sizes("".join(lines).splitlines()))
     llm.close()
     return result
 
 
-def measure_llama_memory(model_path: Path, **llama_kwargs: Any) -> Measurement:
-    """Load ``model_path`` in a fresh child with ``llama_kwargs`` and measure it."""
+def measure_llama_memory(
+    model_path: Path, *, fill_tokens: int = 0, **llama_kwargs: Any
+) -> Measurement:
+    """Load ``model_path`` in a fresh child with ``llama_kwargs`` and measure it.
+
+    ``fill_tokens`` evaluates that many tokens (at least one micro-batch) so the attention
+    buffers reach their size at a full context.
+    """
     llama_kwargs.setdefault("n_threads", 2)
     return run_in_child(
-        _measure_child, str(model_path), llama_kwargs, what=f"Measuring {model_path.name}"
+        _measure_child,
+        str(model_path),
+        fill_tokens,
+        llama_kwargs,
+        what=f"Measuring {model_path.name}",
     )

@@ -1,4 +1,4 @@
-"""Quantize a GGUF with llama.cpp itself (in a child process): the reference for size predictions."""
+"""Quantize a GGUF with llama.cpp itself, in a child: the reference for size predictions."""
 
 from __future__ import annotations
 

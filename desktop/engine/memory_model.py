@@ -48,6 +48,8 @@ CONTEXT_OVERHEAD_BYTES = 24 * 1024**2
 #: Per GPU: the CUDA context and cuBLAS workspace llama.cpp creates (not measured here; the
 #: commonly reported figure for recent drivers).
 GPU_CONTEXT_BYTES = 400 * 1024**2
+#: Token ids, positions and other small graph inputs, rounded up.
+COMPUTE_INPUTS_BYTES = 64 * 1024
 #: Besides the logits, llama.cpp keeps 5.5 f32 activations per embedding value and micro-batch
 #: token alive at the output, but no more than about 11 KiB per token (fitted).
 LOGITS_EXTRA_PER_TOKEN = 11 * 1024
@@ -99,14 +101,14 @@ def compute_buffer_bytes(
         # with flash attention the mask and a few activations stay alive past the attention
         alive = u * n_kv * F16 + hidden
         feed_forward, logits = feed_forward + alive, logits + alive
-    return max(attention, feed_forward, logits)
+    return max(attention, feed_forward, logits) + COMPUTE_INPUTS_BYTES
 
 
 def _layers_on_gpu(n_layer: int, n_gpu_layers: int) -> tuple[range, bool]:
     """Which blocks and whether the output layer go to the GPU for ``n_gpu_layers``."""
     n_gpu = max(0, min(n_gpu_layers, n_layer + 1))
     first_gpu = n_layer + 1 - n_gpu
-    return range(min(first_gpu, n_layer), n_layer), n_gpu > n_layer
+    return range(min(first_gpu, n_layer), n_layer), n_gpu >= 1  # the output is "layer" n_layer
 
 
 def estimate_memory(

@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from converter.errors import Cancelled, NotEnoughDiskSpace
+from converter.hub.client import repo_details
 from converter.hub.download import RetryPolicy, download_file, partial_download_path
 from converter.hub.errors import DownloadCorrupted, DownloadPaused, HubAccessDenied, HubOffline
+from converter.hub.fetch import download_gguf
 from converter.hub.transfer import DownloadProgress
 from converter.progress import CancelToken, Job, Progress, run_job
 from tests.hub_server import FakeHub, FakeRepo, serve
@@ -166,3 +168,19 @@ def test_stalled_server_gives_up_with_a_resumable_message(
     del hub.stall_at[GGUF_NAME]
     path = run_job(download_file("org/tiny-GGUF", GGUF_NAME, tmp_path))
     assert path.read_bytes() == WEIGHTS
+
+
+def test_split_model_downloads_every_shard_with_one_byte_count(
+    hub: FakeHub, tmp_path: Path
+) -> None:
+    shards = {
+        "big-Q8_0-00001-of-00002.gguf": WEIGHTS[:400_000],
+        "big-Q8_0-00002-of-00002.gguf": WEIGHTS[400_000:],
+    }
+    hub.add(FakeRepo("org/split-GGUF", shards))
+    (choice,) = repo_details("org/split-GGUF").gguf
+    path, events = _events(download_gguf("org/split-GGUF", choice, tmp_path))
+    assert path == tmp_path / "big-Q8_0-00001-of-00002.gguf"
+    assert b"".join((tmp_path / name).read_bytes() for name in choice.files) == WEIGHTS
+    assert {e.total for e in events} == {len(WEIGHTS)}
+    assert events[-1].done == len(WEIGHTS)

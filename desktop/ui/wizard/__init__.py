@@ -1,0 +1,1 @@
+"""The conversion wizard: source → check → levels → run → done."""

@@ -1,0 +1,130 @@
+"""The wizard's check step: everything that would stop a conversion, found before it starts.
+
+Each check is a row (passed? why not, in words). The checkpoint's GGUF header is written on
+its own to a temporary file, without any weights, so the levels step can predict every
+level's size and memory fit from the same shapes llama.cpp will see. Headless: no Qt.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gguf
+
+from converter.errors import QuantdeskError
+from converter.storage import format_bytes
+
+#: Room for the full-precision file plus a few quantized levels, as a share of its size.
+DISK_FACTOR_WITH_LEVELS = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRow:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Inspection:
+    source: Path
+    model_name: str
+    architecture: str
+    outtype: str  # "F16", "BF16", "F32"
+    converted_bytes: int
+    rows: tuple[CheckRow, ...]
+    preview: Path | None = None  # header-only GGUF for the ladder prediction
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return all(row.ok for row in self.rows)
+
+
+def inspect_source(source: Path, out_dir: Path, preview_dir: Path | None = None) -> Inspection:
+    """Run every check; never raises for a problem with the checkpoint (it becomes a row)."""
+    from converter.architectures import find_architecture
+    from converter.architectures.hparams import read_hparams
+    from converter.architectures.plan import plan_tensors
+    from converter.checkpoint import open_checkpoint
+    from converter.convert import estimated_size, resolve_outtype
+    from converter.tokenizer import load_tokenizer
+
+    rows: list[CheckRow] = []
+
+    def fail(name: str, exc: Exception) -> Inspection:
+        rows.append(CheckRow(name, False, str(exc)))
+        return Inspection(source, source.name, "", "", 0, tuple(rows))
+
+    try:
+        checkpoint = open_checkpoint(source)
+    except QuantdeskError as exc:
+        return fail("Checkpoint files", exc)
+    rows.append(CheckRow("Checkpoint files", True, f"{len(checkpoint.tensors)} tensors found."))
+    try:
+        spec = find_architecture(checkpoint.config)
+        hp = read_hparams(checkpoint.config)
+        plan = plan_tensors(checkpoint, spec, hp)
+    except QuantdeskError as exc:
+        return fail("Architecture supported", exc)
+    rows.append(CheckRow("Architecture supported", True, f"{spec.name}: Quantdesk can convert it."))
+    try:
+        tokenizer = load_tokenizer(source, vocab_size=hp.vocab_size)
+    except QuantdeskError as exc:
+        return fail("Tokenizer recognised", exc)
+    rows.append(
+        CheckRow("Tokenizer recognised", True, "The tokenizer can be converted faithfully.")
+    )
+    out = resolve_outtype(None, hp)
+    size = estimated_size(plan, out)
+    needed = int(size * DISK_FACTOR_WITH_LEVELS)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        free = shutil.disk_usage(out_dir).free
+    except OSError as exc:
+        rows.append(CheckRow("Enough disk space", False, f"Cannot use {out_dir}: {exc.strerror}."))
+    else:
+        rows.append(
+            CheckRow(
+                "Enough disk space",
+                free >= needed,
+                f"Needs about {format_bytes(needed)} (the {out.level} file and the levels); "
+                f"{format_bytes(free)} free in {out_dir}."
+                + ("" if free >= needed else " Free some space or choose fewer levels."),
+            )
+        )
+    preview = _write_preview(checkpoint.name, spec, hp, out, plan, tokenizer, preview_dir)
+    return Inspection(source, checkpoint.name, spec.name, out.level, size, tuple(rows), preview)
+
+
+def _write_preview(
+    name: str, spec: Any, hp: Any, out: Any, plan: Any, tokenizer: Any, folder: Path | None
+) -> Path:
+    """Header-only GGUF (metadata and tensor infos, no weights) for the fit planner."""
+    from converter.convert import _nbytes, _out_type_of
+
+    folder = folder or Path(tempfile.mkdtemp(prefix="quantdesk-preview-"))
+    path = folder / f"{name}-{out.level}.preview.gguf"
+    writer = gguf.GGUFWriter(path, spec.name)
+    try:
+        writer.add_type(gguf.GGUFType.MODEL)
+        writer.add_name(name)
+        writer.add_file_type(out.file_type)
+        spec.write_metadata(writer, hp)
+        tokenizer.write_to(writer)
+        for tensor in plan:
+            tensor_out = _out_type_of(tensor, out)
+            writer.add_tensor_info(
+                tensor.gguf_name, tensor.shape, tensor_out.stored_dtype,
+                _nbytes(tensor, tensor_out), raw_dtype=tensor_out.tensor_type,
+            )  # fmt: skip
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_ti_data_to_file()
+    finally:
+        writer.close()
+    return path

@@ -1,0 +1,172 @@
+"""The wizard's last pages: run the conversion with progress and a log, then offer next steps."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QTimer, QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QLabel,
+    QListWidget,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWizardPage,
+)
+
+from converter.errors import Cancelled
+from desktop.paths import data_dir
+from desktop.ui.wizard.pipeline import PipelineResult, StepProgress, convert_and_quantize
+from desktop.ui.workers import Worker, job_worker
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+class RunPage(QWizardPage):
+    def __init__(self, out_dir: Path) -> None:
+        super().__init__()
+        self.setTitle("Run")
+        self.setSubTitle("Converting and quantizing. Cancel keeps only complete files.")
+        self.out_dir = out_dir
+        self.result: PipelineResult | None = None
+        self.worker: Worker | None = None
+        self.log_path: Path | None = None
+        self._started = 0.0
+        self._fraction = 0.0
+        self.overall = QProgressBar()
+        self.overall.setAccessibleName("Overall progress")
+        self.step_label = QLabel("")
+        self.step_label.setAccessibleName("Current step")
+        self.step = QProgressBar()
+        self.step.setAccessibleName("Step progress")
+        self.times = QLabel("")
+        self.times.setObjectName("hint")
+        self.times.setAccessibleName("Time elapsed and left")
+        self.log = QPlainTextEdit()
+        self.log.setAccessibleName("Log")
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(2000)
+        self.open_log = QPushButton("Open log file")
+        self.open_log.setAccessibleName("Open log file")
+        self.open_log.clicked.connect(self._on_open_log_clicked)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("Overall"))
+        layout.addWidget(self.overall)
+        layout.addWidget(self.step_label)
+        layout.addWidget(self.step)
+        layout.addWidget(self.times)
+        layout.addWidget(self.log, 1)
+        layout.addWidget(self.open_log)
+        self._clock = QTimer(self)
+        self._clock.setInterval(500)
+        self._clock.timeout.connect(self._on_clock)
+
+    def initializePage(self) -> None:
+        wizard = self.wizard()
+        source = wizard.check_page.inspection.source
+        levels = wizard.levels_page.chosen_levels()
+        logs = data_dir() / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        self.log_path = logs / f"conversion-{datetime.now():%Y%m%d-%H%M%S}.log"
+        self.result = None
+        self.log.clear()
+        self._write_log(f"Converting {source} to {self.out_dir}; levels: {', '.join(levels)}")
+        out_dir = self.out_dir
+        self.worker = job_worker(
+            lambda cancel: convert_and_quantize(source, out_dir, levels, cancel=cancel)
+        )
+        self.worker.signals.yielded.connect(self._on_progress)
+        self.worker.signals.returned.connect(self._on_done)
+        self.worker.signals.errored.connect(self._on_failed)
+        self.worker.signals.finished.connect(self._clock.stop)
+        self._started = time.monotonic()
+        self._fraction = 0.0
+        self._clock.start()
+        self.worker.start()
+
+    def _write_log(self, line: str) -> None:
+        stamped = f"{datetime.now():%H:%M:%S}  {line}"
+        self.log.appendPlainText(stamped)
+        if self.log_path is not None:
+            with self.log_path.open("a", encoding="utf-8") as stream:
+                stream.write(stamped + "\n")
+
+    def _on_progress(self, event: StepProgress) -> None:
+        progress = event.progress
+        self._fraction = event.overall
+        self.overall.setValue(int(event.overall * 100))
+        self.step_label.setText(f"Step {event.step + 1} of {event.steps}: {event.title}")
+        fraction = progress.fraction
+        self.step.setValue(int((fraction or 0.0) * 100))
+        if progress.message and (fraction is None or progress.done in (0, progress.total)):
+            self._write_log(f"{event.title}: {progress.message}")
+
+    def _on_clock(self) -> None:
+        elapsed = time.monotonic() - self._started
+        left = ""
+        if self._fraction > 0.02:
+            left = f" · about {_duration(elapsed / self._fraction * (1 - self._fraction))} left"
+        self.times.setText(f"Elapsed {_duration(elapsed)}{left}")
+
+    def _on_done(self, result: PipelineResult) -> None:
+        self.result = result
+        self.overall.setValue(100)
+        self.step.setValue(100)
+        for written in result.written:
+            self._write_log(f"Wrote {written.path.name} ({written.level}).")
+        self._write_log(f"Done in {_duration(time.monotonic() - self._started)}.")
+        self.completeChanged.emit()
+        self.wizard().next()
+
+    def _on_failed(self, exc: BaseException) -> None:
+        if isinstance(exc, Cancelled):
+            self._write_log("Cancelled; no partial file was kept.")
+        else:
+            self._write_log(f"Failed: {exc}")
+        self.step_label.setText(str(exc))
+
+    def _on_open_log_clicked(self) -> None:
+        if self.log_path is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.log_path)))
+
+    def cancel(self) -> None:
+        if self.worker is not None and not self.worker.done:
+            self.worker.cancel()
+
+    @property
+    def running(self) -> bool:
+        return self.worker is not None and not self.worker.done
+
+    def isComplete(self) -> bool:
+        return self.result is not None
+
+
+class DonePage(QWizardPage):
+    def __init__(self) -> None:
+        super().__init__()
+        self.setTitle("Done")
+        self.setSubTitle("The new files are in the library.")
+        self.files = QListWidget()
+        self.files.setAccessibleName("New files")
+        self.measure_button = QPushButton("Measure speed and quality now")
+        self.measure_button.setAccessibleName("Measure speed and quality now")
+        self.chat_button = QPushButton("Open a chat with the recommended level")
+        self.chat_button.setAccessibleName("Open a chat")
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.files, 1)
+        layout.addWidget(self.measure_button)
+        layout.addWidget(self.chat_button)
+
+    def initializePage(self) -> None:
+        result: Any = self.wizard().run_page.result
+        self.files.clear()
+        for written in result.written:
+            self.files.addItem(f"{written.level}: {written.path}")

@@ -1,0 +1,217 @@
+"""The wizard's first three pages: choose the source, check it, choose the levels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWizardPage,
+)
+
+from converter.levels import LEVELS
+from converter.storage import format_bytes
+from desktop.ui.fit_text import VERDICT_WORDS
+from desktop.ui.wizard.checks import Inspection, inspect_source
+from desktop.ui.wizard.sources import describe_sources, resolver_for
+from desktop.ui.workers import Worker, job_worker
+
+_RANK = {"full_gpu": 0, "partial_gpu": 1, "cpu_only": 1}
+
+
+def _hint(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setObjectName("hint")
+    label.setWordWrap(True)
+    return label
+
+
+class SourcePage(QWizardPage):
+    def __init__(self) -> None:
+        super().__init__()
+        self.setTitle("Source")
+        self.setSubTitle("Which model do you want to convert to GGUF?")
+        self.source = QLineEdit()
+        self.source.setAccessibleName("Checkpoint source")
+        self.source.setPlaceholderText("Folder with config.json and *.safetensors")
+        self.source.textChanged.connect(lambda _text: self.completeChanged.emit())
+        browse = QPushButton("Browse…")
+        browse.setAccessibleName("Browse for a checkpoint folder")
+        browse.clicked.connect(self._on_browse_clicked)
+        row = QHBoxLayout()
+        row.addWidget(self.source, 1)
+        row.addWidget(browse)
+        layout = QVBoxLayout(self)
+        layout.addLayout(row)
+        layout.addWidget(_hint(f"Accepted sources:\n{describe_sources()}"))
+        layout.addStretch(1)
+
+    def _on_browse_clicked(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose a checkpoint folder")
+        if folder:
+            self.source.setText(folder)
+
+    def isComplete(self) -> bool:
+        return resolver_for(self.source.text()) is not None
+
+
+class CheckPage(QWizardPage):
+    """Runs every check in a worker; Next is enabled only when all of them pass."""
+
+    def __init__(self, out_dir: Path) -> None:
+        super().__init__()
+        self.setTitle("Check")
+        self.setSubTitle("Can this checkpoint be converted on this computer?")
+        self.out_dir = out_dir
+        self.inspection: Inspection | None = None
+        self._worker: Worker | None = None
+        self.table = QTableWidget(0, 2)
+        self.table.setAccessibleName("Checks")
+        self.table.setHorizontalHeaderLabels(["Check", "Result"])
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.verticalHeader().hide()
+        self.table.setWordWrap(True)
+        self.status = _hint("")
+        self.status.setAccessibleName("Check status")
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.status)
+
+    def initializePage(self) -> None:
+        self.inspection = None
+        self.table.setRowCount(0)
+        text = self.wizard().source_page.source.text()
+        resolver = resolver_for(text)
+        self.status.setText("Checking…")
+        out_dir = self.out_dir
+
+        def job(cancel: Any) -> Any:
+            assert resolver is not None
+            folder = yield from resolver.resolve(text, cancel)
+            return inspect_source(folder, out_dir)
+
+        self._worker = job_worker(job)
+        self._worker.signals.returned.connect(self._on_inspected)
+        self._worker.signals.errored.connect(lambda exc: self.status.setText(str(exc)))
+        self._worker.start()
+
+    def _on_inspected(self, inspection: Inspection) -> None:
+        self.inspection = inspection
+        self.table.setRowCount(len(inspection.rows))
+        for i, row in enumerate(inspection.rows):
+            mark = "✔" if row.ok else "✘"
+            self.table.setItem(i, 0, QTableWidgetItem(f"{mark} {row.name}"))
+            self.table.setItem(i, 1, QTableWidgetItem(row.detail))
+        self.table.resizeColumnToContents(0)
+        self.table.resizeRowsToContents()
+        self.status.setText(
+            f"{inspection.model_name} ({inspection.architecture}) can be converted to "
+            f"{inspection.outtype}, about {format_bytes(inspection.converted_bytes)}."
+            if inspection.ok
+            else "This checkpoint cannot be converted; the rows above say why and what to do."
+        )
+        self.completeChanged.emit()
+
+    def isComplete(self) -> bool:
+        return self.inspection is not None and self.inspection.ok
+
+
+class LevelsPage(QWizardPage):
+    """The ladder with predicted size and fit; the recommended level is ticked."""
+
+    def __init__(self, hardware: Any, ctx_tokens: int, kv_type: str) -> None:
+        super().__init__()
+        self.setTitle("Levels")
+        self.setSubTitle("Which quantization levels should be made?")
+        self.hardware, self.ctx_tokens, self.kv_type = hardware, ctx_tokens, kv_type
+        self.recommended: str | None = None
+        self.table = QTableWidget(0, 5)
+        self.table.setAccessibleName("Levels")
+        self.table.setHorizontalHeaderLabels(["Level", "Size", "Memory", "Fit", "About"])
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.verticalHeader().hide()
+        self.table.itemChanged.connect(lambda _item: self.completeChanged.emit())
+        self.status = _hint("")
+        self.status.setAccessibleName("Recommendation")
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.status)
+        layout.addWidget(self.table, 1)
+
+    def initializePage(self) -> None:
+        inspection = self.wizard().check_page.inspection
+        assert inspection is not None and inspection.preview is not None
+        self.status.setText(f"Predicting each level's size and fit at {self.ctx_tokens} tokens…")
+        preview, hardware = inspection.preview, self.hardware
+
+        def predict(_cancel: Any) -> Any:
+            from desktop.engine.fit import predict_ladder
+            from desktop.engine.hardware import probe_hardware
+
+            info = hardware or probe_hardware()
+            return predict_ladder(preview, info, ctx_tokens=self.ctx_tokens, kv_type=self.kv_type)
+            yield  # a job without progress
+
+        worker = job_worker(predict)
+        worker.signals.returned.connect(self._on_predicted)
+        worker.signals.errored.connect(lambda exc: self.status.setText(str(exc)))
+        worker.start()
+        self.table.setRowCount(0)
+
+    def _on_predicted(self, entries: list[Any]) -> None:
+        fitting = [e for e in entries if str(e.plan.verdict) in _RANK]
+        best = min(_RANK[str(e.plan.verdict)] for e in fitting) if fitting else None
+        pick = [e for e in fitting if _RANK[str(e.plan.verdict)] == best]
+        self.recommended = pick[-1].level.name if pick else None  # ladder order: best last
+        self.table.blockSignals(True)
+        self.table.setRowCount(len(entries))
+        for i, entry in enumerate(entries):
+            plan = entry.plan
+            name = QTableWidgetItem(entry.level.name)
+            name.setFlags(name.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            ticked = entry.level.name == self.recommended
+            name.setCheckState(Qt.CheckState.Checked if ticked else Qt.CheckState.Unchecked)
+            memory = f"RAM {format_bytes(plan.ram_bytes)}"
+            if plan.vram_bytes:
+                memory += f", VRAM {format_bytes(plan.vram_bytes)}"
+            verdict = VERDICT_WORDS.get(str(plan.verdict), str(plan.verdict))
+            if str(plan.verdict) == "partial_gpu":
+                verdict += f" ({plan.gpu_layers} of {plan.total_layers} layers)"
+            cells = [name, QTableWidgetItem(format_bytes(entry.size_bytes)),
+                     QTableWidgetItem(memory), QTableWidgetItem(verdict),
+                     QTableWidgetItem(entry.level.description)]  # fmt: skip
+            cells[3].setToolTip(plan.explanation)
+            for column, cell in enumerate(cells):
+                self.table.setItem(i, column, cell)
+        self.table.blockSignals(False)
+        self.table.resizeColumnsToContents()
+        self.status.setText(
+            f"Recommended: {self.recommended}, the best quality that fits this machine"
+            + (" fully on the GPU." if best == 0 else " in memory.")
+            if self.recommended
+            else "No level is predicted to fit this machine; you can still make them."
+        )
+        self.completeChanged.emit()
+
+    def chosen_levels(self) -> list[str]:
+        rows = range(self.table.rowCount())
+        items = [self.table.item(r, 0) for r in rows]
+        chosen = {i.text() for i in items if i and i.checkState() == Qt.CheckState.Checked}
+        return [lv.name for lv in LEVELS if lv.name in chosen]
+
+    def set_chosen(self, levels: list[str]) -> None:
+        for row in range(self.table.rowCount()):
+            item = self.table.item(row, 0)
+            checked = item.text() in levels
+            item.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
+
+    def isComplete(self) -> bool:
+        return bool(self.chosen_levels())

@@ -1,0 +1,76 @@
+"""The conversion wizard end to end on a tiny real checkpoint: check, levels, run, done."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from desktop.paths import library_dir
+from desktop.ui.main_window import MainWindow
+from desktop.ui.wizard.sources import LocalFolder, resolver_for
+from tests.checkpoints import build_checkpoint
+from tests.ui_helpers import (  # noqa: F401 - fixtures are found by name
+    main_window_fixture,
+    resource_tracker_fixture,
+    wait_until,
+)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_checkpoint(
+        "llama", tmp_path_factory.mktemp("ckpt") / "tiny-llama", num_hidden_layers=1
+    )
+
+
+def test_wizard_converts_and_quantizes_into_the_library(
+    qtbot: QtBot, main_window: Callable[[], MainWindow], checkpoint: Path
+) -> None:
+    window = main_window()
+    wizard = window.open_wizard()
+    qtbot.addWidget(wizard)
+    wizard.source_page.source.setText(str(checkpoint))
+    assert wizard.source_page.isComplete()
+    wizard.next()
+    wait_until(qtbot, lambda: wizard.check_page.inspection is not None)
+    assert wizard.check_page.isComplete(), [r.detail for r in wizard.check_page.inspection.rows]
+    wizard.next()
+    page = wizard.levels_page
+    wait_until(qtbot, lambda: page.table.rowCount() > 0)
+    assert page.recommended is not None
+    assert page.chosen_levels() == [page.recommended]
+    page.set_chosen(["Q4_K_M", "Q8_0"])
+    wizard.next()
+    wait_until(qtbot, lambda: wizard.currentPage() is wizard.done_page, timeout_ms=180_000)
+    names = sorted(p.name for p in library_dir().glob("*.gguf"))
+    assert names == ["tiny-llama-F16.gguf", "tiny-llama-Q4_K_M.gguf", "tiny-llama-Q8_0.gguf"]
+    assert not [p for p in library_dir().iterdir() if p.name.startswith(".")]  # no partial files
+    assert wizard.run_page.log_path.read_text().count("Wrote") == 3
+    wait_until(qtbot, lambda: window.library.tree.topLevelItemCount() == 1)
+    assert window.library.tree.topLevelItem(0).childCount() == 3
+    wizard.close()
+
+
+def test_check_explains_a_folder_that_is_not_a_checkpoint(
+    qtbot: QtBot, main_window: Callable[[], MainWindow], tmp_path: Path
+) -> None:
+    (tmp_path / "config.json").write_text('{"architectures": ["NoSuchForCausalLM"]}')
+    window = main_window()
+    wizard = window.open_wizard()
+    qtbot.addWidget(wizard)
+    wizard.source_page.source.setText(str(tmp_path))
+    wizard.next()
+    wait_until(qtbot, lambda: wizard.check_page.inspection is not None)
+    assert not wizard.check_page.isComplete()
+    failed = [r for r in wizard.check_page.inspection.rows if not r.ok]
+    assert failed and failed[0].detail
+    wizard.close()
+
+
+def test_source_resolvers_accept_folders_only(tmp_path: Path) -> None:
+    assert isinstance(resolver_for(str(tmp_path)), LocalFolder)
+    assert resolver_for(str(tmp_path / "missing")) is None
+    assert resolver_for("") is None

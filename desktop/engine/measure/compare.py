@@ -35,7 +35,8 @@ from desktop.engine.measure.speed import SpeedResult, SpeedSettings, benchmark_m
 
 @dataclass(frozen=True, slots=True)
 class LevelMeasurement:
-    """One row of a comparison."""
+    """One row of a comparison. The reference's own row has KL 0 and same-top 1 by definition
+    (its perplexity is measured in pass 1, from the exact logits)."""
 
     facts: FileFacts
     is_reference: bool

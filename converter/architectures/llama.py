@@ -1,0 +1,63 @@
+"""Llama 2/3/3.x, Mistral, TinyLlama, SmolLM2: llama.cpp's ``llama`` architecture.
+
+llama.cpp's LLAMA graph uses the original paired rope layout, so the query and key rows are
+permuted from Hugging Face's rotate-half layout. Llama 3.1's ``llama3`` rope scaling is not a
+formula llama.cpp evaluates: it reads per-frequency factors from a ``rope_freqs`` tensor.
+"""
+
+from __future__ import annotations
+
+import math
+
+import gguf
+import numpy as np
+
+from converter.architectures.decoder import ROPE_CACHES, decoder_rules
+from converter.architectures.hparams import HParams
+from converter.architectures.metadata import check_rope_scaling, write_common
+from converter.architectures.spec import ArchSpec
+
+ROPE_SCALINGS = ("default", "linear", "yarn", "llama3")
+
+
+def write_metadata(writer: gguf.GGUFWriter, hp: HParams) -> None:
+    check_rope_scaling(hp, ROPE_SCALINGS)
+    write_common(writer, hp)
+
+
+def llama3_rope_factors(hp: HParams) -> np.ndarray:
+    """Per-frequency divisors of Llama 3.1's scaling, as llama.cpp's ``rope_freqs`` wants.
+
+    Long wavelengths (beyond ``original / low_freq_factor``) are slowed by ``factor``, short
+    ones (below ``original / high_freq_factor``) kept, and those between blended smoothly.
+    """
+    params = hp.rope.params
+    factor = float(params.get("factor", 8.0))
+    low = float(params.get("low_freq_factor", 1.0))
+    high = float(params.get("high_freq_factor", 4.0))
+    original = float(params.get("original_max_position_embeddings", 8192))
+    dim = hp.head_dim
+    exponents = np.arange(0, dim, 2, dtype=np.float64) / dim
+    wavelengths = 2 * math.pi * hp.rope.theta**exponents
+    smooth = (original / wavelengths - low) / (high - low)
+    blended = 1.0 / ((1 - smooth) / factor + smooth)
+    factors = np.where(
+        wavelengths < original / high, 1.0, np.where(wavelengths > original / low, factor, blended)
+    )
+    return factors.astype(np.float32)
+
+
+def extra_tensors(hp: HParams) -> tuple[tuple[gguf.MODEL_TENSOR, np.ndarray], ...]:
+    if hp.rope.scaling_type == "llama3":
+        return ((gguf.MODEL_TENSOR.ROPE_FREQS, llama3_rope_factors(hp)),)
+    return ()
+
+
+LLAMA = ArchSpec(
+    gguf_arch=gguf.MODEL_ARCH.LLAMA,
+    hf_classes=("LlamaForCausalLM", "MistralForCausalLM"),
+    rules=decoder_rules(q=("rope_permute_q",), k=("rope_permute_k",)),
+    write_metadata=write_metadata,
+    extra_tensors=extra_tensors,
+    ignored=ROPE_CACHES,
+)

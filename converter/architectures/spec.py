@@ -1,0 +1,87 @@
+"""The shape of per-architecture knowledge: immutable tables, no behaviour beyond lookups.
+
+An :class:`ArchSpec` says which Hugging Face classes it covers, which llama.cpp architecture
+they become, how every checkpoint tensor name maps to a GGUF tensor (and which named
+transforms apply on the way), which metadata keys to write and which tensors to generate.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import gguf
+import numpy as np
+
+from converter.architectures.hparams import HParams
+
+MetadataWriter = Callable[[gguf.GGUFWriter, HParams], None]
+ExtraTensors = Callable[[HParams], tuple[tuple[gguf.MODEL_TENSOR, np.ndarray], ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class TensorRule:
+    """``hf`` is a checkpoint name with ``{bid}`` for the layer number (``.weight``/``.bias``
+    included); it becomes ``tensor``'s GGUF name with the same suffix."""
+
+    hf: str
+    tensor: gguf.MODEL_TENSOR
+    transforms: tuple[str, ...] = ()
+    required: bool = True
+
+
+def rule(hf: str, tensor: gguf.MODEL_TENSOR, *transforms: str, required: bool = True) -> TensorRule:
+    return TensorRule(hf, tensor, tuple(transforms), required)
+
+
+def _no_extra_tensors(hp: HParams) -> tuple[tuple[gguf.MODEL_TENSOR, np.ndarray], ...]:
+    return ()
+
+
+@dataclass(frozen=True, slots=True)
+class ArchSpec:
+    """Everything the converter knows about one family."""
+
+    gguf_arch: gguf.MODEL_ARCH
+    hf_classes: tuple[str, ...]
+    rules: tuple[TensorRule, ...]
+    write_metadata: MetadataWriter
+    extra_tensors: ExtraTensors = _no_extra_tensors
+    #: Checkpoint tensors that llama.cpp does not use (rope caches of old exports …).
+    ignored: tuple[str, ...] = ()
+    #: ``tie_word_embeddings`` when config.json does not say.
+    tied_by_default: bool = False
+    #: When tied (or when llama.cpp never reads it), ``lm_head.weight`` is dropped.
+    output_rule: str = "lm_head.weight"
+    _patterns: tuple[tuple[re.Pattern[str], TensorRule], ...] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        patterns = tuple(
+            (re.compile(re.escape(r.hf).replace(r"\{bid\}", r"(?P<bid>\d+)") + r"\Z"), r)
+            for r in self.rules
+        )
+        object.__setattr__(self, "_patterns", patterns)
+
+    @property
+    def name(self) -> str:
+        """llama.cpp's architecture name (``general.architecture``)."""
+        return gguf.MODEL_ARCH_NAMES[self.gguf_arch]
+
+    def match(self, hf_name: str) -> tuple[TensorRule, int | None] | None:
+        """The rule for a checkpoint tensor and its layer number, or None if there is none."""
+        for pattern, tensor_rule in self._patterns:
+            if found := pattern.match(hf_name):
+                bid = found.groupdict().get("bid")
+                return tensor_rule, int(bid) if bid is not None else None
+        return None
+
+    def is_ignored(self, hf_name: str) -> bool:
+        return any(re.fullmatch(pattern, hf_name) for pattern in self.ignored)
+
+
+def gguf_tensor_name(tensor: gguf.MODEL_TENSOR, bid: int | None, suffix: str) -> str:
+    """``blk.3.attn_q`` + ``.weight``, from gguf's own name table."""
+    return gguf.TENSOR_NAMES[tensor].format(bid=bid) + suffix

@@ -1,0 +1,187 @@
+"""Hugging Face checkpoint → full-precision GGUF, streamed one block of rows at a time.
+
+Everything that can fail is checked before the output file exists: the checkpoint's headers
+and shards, the architecture, the tensor names, the tokenizer, the output folder and its free
+space. The writer then records every tensor's name, shape and type, writes the header, and
+fills in the data tensor by tensor from short-lived memory maps, so memory use stays flat as
+models grow. The file appears under its final name only once complete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import BinaryIO
+
+import gguf
+import numpy as np
+
+from converter.architectures import find_architecture
+from converter.architectures.hparams import HParams, read_hparams
+from converter.architectures.plan import PlannedTensor, gguf_type_for, plan_tensors
+from converter.checkpoint import open_checkpoint
+from converter.errors import QuantdeskError
+from converter.progress import CancelToken, Job, Progress
+from converter.storage import atomic_output, ensure_free_space, ensure_writable_folder
+from converter.written import WrittenFile
+
+Q = gguf.GGMLQuantizationType
+#: Elements converted per block; bounds the float32 scratch memory to about 32 MiB.
+BLOCK_ELEMENTS = 8 * 1024 * 1024
+#: Room for metadata and the vocabulary beyond the tensor data when checking free space.
+METADATA_ALLOWANCE = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class OutType:
+    level: str  # "F16" …, the file-name suffix and WrittenFile.level
+    tensor_type: gguf.GGMLQuantizationType
+    file_type: gguf.LlamaFileType
+    stored_dtype: np.dtype  # numpy dtype of the encoded elements
+    source_dtype: str  # safetensors dtype that can be copied without re-encoding
+
+
+OUTTYPES = MappingProxyType(
+    {
+        "f16": OutType("F16", Q.F16, gguf.LlamaFileType.MOSTLY_F16, np.dtype("<f2"), "F16"),
+        "bf16": OutType("BF16", Q.BF16, gguf.LlamaFileType.MOSTLY_BF16, np.dtype("<u2"), "BF16"),
+        "f32": OutType("F32", Q.F32, gguf.LlamaFileType.ALL_F32, np.dtype("<f4"), "F32"),
+    }
+)
+_F32 = OutType("F32", Q.F32, gguf.LlamaFileType.ALL_F32, np.dtype("<f4"), "F32")
+
+
+def default_outtype(hp: HParams) -> str:
+    """BF16 for bfloat16 checkpoints (F16 could overflow their range), F16 otherwise."""
+    return "bf16" if hp.dtype == "bfloat16" else "f16"
+
+
+def resolve_outtype(outtype: str | None, hp: HParams) -> OutType:
+    key = (outtype or default_outtype(hp)).lower()
+    if key not in OUTTYPES:
+        raise QuantdeskError(f"Unknown output type {outtype!r}; choose f16, bf16 or f32.")
+    return OUTTYPES[key]
+
+
+def f32_to_bf16_bits(values: np.ndarray) -> np.ndarray:
+    """Round float32 to bfloat16 (nearest, ties to even), keeping NaNs NaN."""
+    bits = values.view(np.uint32)
+    rounded = (bits + (0x7FFF + ((bits >> 16) & 1))) >> 16
+    nan = np.isnan(values)
+    if nan.any():
+        rounded[nan] = (bits[nan] >> 16) | 0x40
+    return rounded.astype(np.uint16)
+
+
+def _encode(rows: np.ndarray, out: OutType) -> np.ndarray:
+    if out.tensor_type is Q.BF16:
+        return f32_to_bf16_bits(rows)
+    return rows.astype(out.stored_dtype, copy=False)
+
+
+def tensor_blocks(tensor: PlannedTensor, out: OutType) -> Iterator[np.ndarray]:
+    """The tensor's encoded bytes, a block of rows at a time."""
+    if tensor.generated is not None:
+        yield _encode(np.ascontiguousarray(tensor.generated, dtype=np.float32), out)
+        return
+    source = tensor.source
+    assert source is not None
+    step = max(1, BLOCK_ELEMENTS // source.row_elements)
+    copy_raw = tensor.transform.is_identity and source.dtype == out.source_dtype
+    for start in range(0, source.rows, step):
+        stop = min(source.rows, start + step)
+        if copy_raw:
+            yield source.read_raw_rows(start, stop)
+            continue
+        rows = source.read_rows(start, stop, tensor.transform.row_order)
+        yield _encode(tensor.transform.apply(rows), out)
+
+
+def _out_type_of(tensor: PlannedTensor, outtype: OutType) -> OutType:
+    return outtype if gguf_type_for(tensor, outtype.tensor_type) is outtype.tensor_type else _F32
+
+
+def _nbytes(tensor: PlannedTensor, out: OutType) -> int:
+    return int(np.prod(tensor.shape, dtype=np.int64)) * out.stored_dtype.itemsize
+
+
+def estimated_size(plan: tuple[PlannedTensor, ...], outtype: OutType) -> int:
+    return sum(_nbytes(t, _out_type_of(t, outtype)) for t in plan) + METADATA_ALLOWANCE
+
+
+def _write_data(
+    stream: BinaryIO, writer: gguf.GGUFWriter, tensor: PlannedTensor, out: OutType
+) -> None:
+    written = 0
+    for block in tensor_blocks(tensor, out):
+        stream.write(memoryview(np.ascontiguousarray(block)).cast("B"))
+        written += block.nbytes
+    if written != _nbytes(tensor, out):
+        raise QuantdeskError(f"Internal error: {tensor.gguf_name} wrote {written} bytes.")
+    writer.write_padding(stream, written)
+
+
+def convert_checkpoint(
+    source: Path,
+    out_dir: Path,
+    *,
+    outtype: str | None = None,
+    name: str | None = None,
+    cancel: CancelToken | None = None,
+) -> Job[WrittenFile]:
+    """Convert the checkpoint folder ``source`` to ``out_dir/<name>-<F16|BF16|F32>.gguf``.
+
+    Yields one :class:`Progress` per tensor written and returns the :class:`WrittenFile`.
+    """
+    from converter.tokenizer import load_tokenizer
+
+    source, out_dir = Path(source), Path(out_dir)
+    checkpoint = open_checkpoint(source)
+    spec = find_architecture(checkpoint.config)
+    hp = read_hparams(checkpoint.config)
+    out = resolve_outtype(outtype, hp)
+    plan = plan_tensors(checkpoint, spec, hp)
+    tokenizer = load_tokenizer(source, vocab_size=hp.vocab_size)
+    name = name or checkpoint.name
+    final = out_dir / f"{name}-{out.level}.gguf"
+    ensure_writable_folder(out_dir)
+    ensure_free_space(out_dir, estimated_size(plan, out), f"converting {name} to {out.level}")
+    cancel = cancel or CancelToken()
+    what = f"Converting {name}"
+    yield Progress("convert", 0, len(plan), message=f"writing {final.name}")
+
+    with atomic_output(final) as partial:
+        writer = gguf.GGUFWriter(partial, spec.name)
+        try:
+            writer.add_type(gguf.GGUFType.MODEL)
+            writer.add_name(name)
+            writer.add_file_type(out.file_type)
+            spec.write_metadata(writer, hp)
+            tokenizer.write_to(writer)
+            for tensor in plan:
+                tensor_out = _out_type_of(tensor, out)
+                writer.add_tensor_info(
+                    tensor.gguf_name, tensor.shape, tensor_out.stored_dtype,
+                    _nbytes(tensor, tensor_out), raw_dtype=tensor_out.tensor_type,
+                )  # fmt: skip
+            writer.write_header_to_file()
+            writer.write_kv_data_to_file()
+            writer.write_ti_data_to_file()
+            assert writer.fout is not None
+            stream = writer.fout[0]
+            writer.write_padding(stream, stream.tell())
+            for done, tensor in enumerate(plan, start=1):
+                cancel.raise_if_cancelled(what)
+                _write_data(stream, writer, tensor, _out_type_of(tensor, out))
+                yield Progress("convert", done, len(plan), message=tensor.gguf_name)
+        finally:
+            writer.close()
+    return WrittenFile(
+        path=final,
+        level=out.level,
+        size_bytes=final.stat().st_size,
+        tensor_count=len(plan),
+        architecture=spec.name,
+    )

@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from converter.child import describe_exit, stop_process
-from converter.errors import ModelLoadError, QuantdeskError, WorkerCrashed
+from converter.errors import Cancelled, ModelLoadError, QuantdeskError, WorkerCrashed
 from desktop.engine.worker import usage
 from desktop.engine.worker.child import worker_main
 from desktop.engine.worker.protocol import (
@@ -171,6 +171,9 @@ class InferenceWorker:
                     if on_progress is not None:
                         on_progress(event.fraction)
                 elif isinstance(event, Loaded):
+                    if self._cancel_flag.value:  # cancelled as the load finished: honour it
+                        self._unload_in_child()
+                        raise Cancelled("Loading the model")
                     self._info = event.info
                     self._leave(WorkerState.READY)
                     return event.info
@@ -300,13 +303,16 @@ class InferenceWorker:
         self._enter((WorkerState.READY,), WorkerState.LOADING)
         self._info = None
         try:
-            self._conn.send(UnloadRequest())
-            while not isinstance(self._receive(), Unloaded):
-                pass
+            self._unload_in_child()
         except _ChildDied:
             self._discard_child()  # the model is gone either way
         finally:
             self._leave(WorkerState.IDLE)
+
+    def _unload_in_child(self) -> None:
+        self._conn.send(UnloadRequest())
+        while not isinstance(self._receive(), Unloaded):
+            pass
 
     def stats(self) -> WorkerStats:
         """The child's RAM, and its VRAM when layers are offloaded to a GPU."""

@@ -1,0 +1,155 @@
+"""``quantdesk chat``: a terminal chat with a GGUF model, on the same worker the app uses.
+
+Replies stream to stdout; load progress, notes and one stats line per reply go to stderr
+(dimmed on a terminal), so piping stdout keeps only the conversation. Ctrl-C while the model
+answers cancels that reply and keeps what it said; Ctrl-C at the prompt, or end of input,
+quits. Works with piped stdin: each line is one user message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TextIO
+
+from converter.storage import format_bytes
+from desktop.engine.worker import (
+    InferenceWorker,
+    LoadSettings,
+    ReplyStats,
+    SamplingSettings,
+)
+from desktop.engine.worker.protocol import PromptTooLong
+
+_DIM, _RESET = "\x1b[2m", "\x1b[0m"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", type=Path, metavar="MODEL.gguf", help="the model to chat with")
+    parser.add_argument("--ctx", type=int, default=4096, metavar="N", help="context size in tokens")
+    parser.add_argument(
+        "--gpu-layers", type=int, metavar="N", help="layers to offload (-1 all; default: auto)"
+    )
+    parser.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: auto)")
+    parser.add_argument(
+        "--temp", type=float, default=0.7, metavar="T", help="temperature (0 greedy)"
+    )
+    parser.add_argument("--seed", type=int, metavar="N", help="sampling seed (default: random)")
+    parser.add_argument("--system", metavar="TEXT", help="system message")
+    parser.add_argument(
+        "--max-tokens", type=int, default=512, metavar="N", help="longest reply in tokens"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    load = LoadSettings(ctx_tokens=args.ctx, gpu_layers=args.gpu_layers, threads=args.threads)
+    sampling = SamplingSettings(temperature=args.temp, seed=args.seed, max_tokens=args.max_tokens)
+    err = _Dim(sys.stderr)
+    with InferenceWorker() as worker:
+        info = worker.load(args.model, load, on_progress=err.progress)
+        err.line(
+            f"{info.model.name}: {info.model.architecture}, {info.model.file_type}, "
+            f"{info.ctx_tokens}-token context, {info.gpu_layers} GPU layers, "
+            f"loaded in {info.load_seconds:.1f} s"
+        )
+        for note in info.notes:
+            err.line(note)
+        messages: list[dict[str, str]] = []
+        if args.system:
+            messages.append({"role": "system", "content": args.system})
+        while (text := _read_message(sys.stdin, sys.stdout)) is not None:
+            if not text.strip():
+                continue
+            messages.append({"role": "user", "content": text})
+            try:
+                stats = _answer(worker, messages, sampling)
+            except PromptTooLong as exc:
+                messages.pop()
+                err.line(str(exc))
+                continue
+            messages.append({"role": "assistant", "content": stats.text})
+            err.line(describe_reply(stats))
+    return 0
+
+
+def _read_message(stdin: TextIO, stdout: TextIO) -> str | None:
+    """The next user message; None at end of input or on Ctrl-C at the prompt."""
+    if stdin.isatty():
+        stdout.write("> ")
+        stdout.flush()
+    try:
+        line = stdin.readline()
+    except KeyboardInterrupt:
+        stdout.write("\n")
+        return None
+    return line.rstrip("\n") if line else None
+
+
+def _answer(
+    worker: InferenceWorker, messages: list[dict[str, str]], sampling: SamplingSettings
+) -> ReplyStats:
+    def show(piece: str) -> None:
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+
+    with _ctrl_c_cancels(worker):
+        stats = worker.chat(messages, sampling, on_token=show)
+    sys.stdout.write(" [cancelled]\n" if stats.cancelled else "\n")
+    sys.stdout.flush()
+    return stats
+
+
+@contextlib.contextmanager
+def _ctrl_c_cancels(worker: InferenceWorker) -> Iterator[None]:
+    """While a reply streams, Ctrl-C cancels it instead of interrupting the program."""
+    try:
+        previous = signal.signal(signal.SIGINT, lambda _signum, _frame: worker.cancel())
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def describe_reply(stats: ReplyStats) -> str:
+    """One line: speed, first-token latency, prompt size, memory, and why the reply ended."""
+    parts = [
+        f"{stats.generated_tokens} tokens",
+        f"{stats.generation_tokens_per_second:.1f} tok/s",
+        f"first token {stats.time_to_first_token_seconds:.2f} s",
+        f"prompt {stats.prompt_tokens} tok ({stats.prompt_tokens_per_second:.0f} tok/s)",
+        f"{stats.total_seconds:.2f} s",
+        f"RAM {format_bytes(stats.ram_bytes)}",
+    ]
+    if stats.vram_bytes is not None:
+        parts.append(f"VRAM {format_bytes(stats.vram_bytes)}")
+    parts.append(f"stop: {stats.stop_reason.value}")
+    return " · ".join(parts)
+
+
+class _Dim:
+    """Status text on stderr, dimmed on a terminal, with a redrawn load percentage."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._tty = stream.isatty()
+        self._progress_drawn = False
+
+    def progress(self, fraction: float) -> None:
+        if self._tty:
+            self._stream.write(f"\r{_DIM}loading {fraction:4.0%}{_RESET}")
+            self._stream.flush()
+            self._progress_drawn = True
+
+    def line(self, text: str) -> None:
+        if self._progress_drawn:
+            self._stream.write("\r\x1b[K")
+            self._progress_drawn = False
+        self._stream.write(f"{_DIM}{text}{_RESET}\n" if self._tty else f"{text}\n")
+        self._stream.flush()

@@ -4,8 +4,8 @@ llama.cpp writes its output as a zero-filled header, then every tensor's data in
 its loader's weight map (layer number first, ``-1`` for tensors outside ``blk.N.``, then the
 name), each padded to the file's alignment; the real header is written over the zeros at the
 very end. So the size of the growing output file says how many tensors are already written,
-given each tensor's output size. The sizes are predicted here from the source header: tensors
-with one dimension are copied as they are, matrices shrink to the level's bits per weight.
+given each tensor's output size, which follows from the type llama.cpp picks for it
+(:mod:`desktop.engine.quant_mix` restates its rules).
 """
 
 from __future__ import annotations
@@ -19,7 +19,15 @@ from types import MappingProxyType
 from converter.errors import QuantizationError
 from converter.levels import QuantLevel
 from converter.storage import format_bytes
-from desktop.engine.gguf_header import GGUFHeader, TensorInfo, read_gguf_header
+from desktop.engine.gguf_header import (
+    GGUFHeader,
+    GGUFHeaderError,
+    TensorInfo,
+    read_gguf_header,
+    tensor_bytes,
+)
+from desktop.engine.model_summary import summarize
+from desktop.engine.quant_mix import predict_tensor_types, quantized_summary
 
 #: Bits per weight of the types a quantization can start from; others are already quantized.
 _SOURCE_TYPE_BITS = MappingProxyType({"F32": 32, "F16": 16, "BF16": 16})
@@ -44,11 +52,19 @@ def write_order_key(tensor: TensorInfo) -> tuple[int, bytes]:
 class SourceModel:
     """The facts of a full-precision GGUF that a quantization needs, read from its header."""
 
-    path: Path
-    architecture: str
-    tensors: tuple[TensorInfo, ...]  # in file order
-    header_bytes: int  # where the tensor data starts
-    alignment: int
+    header: GGUFHeader
+
+    @property
+    def path(self) -> Path:
+        return self.header.path
+
+    @property
+    def architecture(self) -> str:
+        return self.header.architecture
+
+    @property
+    def tensors(self) -> tuple[TensorInfo, ...]:
+        return self.header.tensors
 
 
 def read_source(path: Path) -> SourceModel:
@@ -68,13 +84,7 @@ def read_source(path: Path) -> SourceModel:
             f"{path.name} is already quantized (it holds {', '.join(quantized)} tensors). "
             "Quantizing again loses quality: start from the F16, BF16 or F32 file of this model."
         )
-    return SourceModel(
-        path=path,
-        architecture=header.architecture,
-        tensors=header.tensors,
-        header_bytes=header.header_bytes,
-        alignment=header.alignment,
-    )
+    return SourceModel(header)
 
 
 def _complete_file_bytes(header: GGUFHeader) -> int:
@@ -110,21 +120,36 @@ class QuantPlan:
 
 
 def plan_quantization(source: SourceModel, level: QuantLevel) -> QuantPlan:
-    ordered = sorted(source.tensors, key=write_order_key)
+    header = source.header
+    output_header_bytes, sizes = _predicted_sizes(header, level)
+    ordered = sorted(header.tensors, key=write_order_key)
     ends = []
-    offset = source.header_bytes
+    offset = output_header_bytes
     for tensor in ordered:
-        offset += _aligned(predict_tensor_bytes(tensor, level), source.alignment)
+        offset += _aligned(sizes[tensor.name], header.alignment)
         ends.append(offset)
-    return QuantPlan(level, tuple(t.name for t in ordered), tuple(ends), source.header_bytes)
+    return QuantPlan(level, tuple(t.name for t in ordered), tuple(ends), output_header_bytes)
 
 
-def predict_tensor_bytes(tensor: TensorInfo, level: QuantLevel) -> int:
-    """Output bytes of one tensor: vectors are copied, matrices take the level's average bits."""
+def _predicted_sizes(header: GGUFHeader, level: QuantLevel) -> tuple[int, dict[str, int]]:
+    """Output header bytes and tensor bytes, from the type llama.cpp will pick per tensor.
+
+    A model without the layer count the type rules need gets an estimate instead: vectors
+    copied, matrices at the level's average bits per weight.
+    """
+    try:
+        summary = summarize(header)
+    except GGUFHeaderError:
+        return header.header_bytes, {t.name: _estimate_bytes(t, level) for t in header.tensors}
+    types = predict_tensor_types(summary, level)
+    sizes = {t.name: tensor_bytes(types[t.name], t.shape) for t in header.tensors}
+    return quantized_summary(summary, level).header.header_bytes, sizes
+
+
+def _estimate_bytes(tensor: TensorInfo, level: QuantLevel) -> int:
     if not is_matrix(tensor):
         return tensor.n_bytes
-    source_bits = _SOURCE_TYPE_BITS[tensor.type_name]
-    return math.ceil(tensor.n_bytes * level.bits_per_weight / source_bits)
+    return math.ceil(tensor.n_bytes * level.bits_per_weight / _SOURCE_TYPE_BITS[tensor.type_name])
 
 
 def _aligned(n: int, alignment: int) -> int:

@@ -18,6 +18,7 @@ from converter.child import run_in_child
 from converter.levels import LEVELS
 from converter.progress import Progress, run_job
 from converter.quantize import default_output_path, quantize_ladder, resolve_level
+from converter.quantize_plan import plan_quantization, read_source
 from converter.written import WrittenFile
 from desktop import cli
 from tests.gguf_factory import TinyModelShape, write_tiny_gguf
@@ -154,6 +155,29 @@ def test_progress_names_each_tensor_as_llama_cpp_writes_it(ladder) -> None:
         level_events = events[level_index * (per_level + 1) : (level_index + 1) * (per_level + 1)]
         assert {e.stage for e in level_events} == {f"quantize {file.level}"}
         assert [e.message for e in level_events[1:]] == _names_in_data_order(file.path)
+
+
+def test_the_plan_knows_where_each_tensor_ends_in_the_output(source: Path, ladder) -> None:
+    """Progress is exact: each tensor's predicted data end is where llama.cpp put it.
+
+    Only the header's own size is estimated (the copied metadata plus the keys llama.cpp adds,
+    rounded up to the alignment), so it may be one alignment step high.
+    """
+    written, _ = ladder
+    model = read_source(source)
+    for file in written:
+        plan = plan_quantization(model, resolve_level(file.level))
+        reader = GGUFReader(file.path)
+        tensors = sorted(reader.tensors, key=lambda t: t.data_offset)
+        data_start = reader.data_offset
+        padded_ends = [
+            -(-(t.data_offset - data_start + int(t.n_bytes)) // reader.alignment) * reader.alignment
+            for t in tensors
+        ]
+        assert plan.names == tuple(t.name for t in tensors), file.level
+        assert [end - plan.header_bytes for end in plan.data_ends] == padded_ends, file.level
+        assert 0 <= plan.header_bytes - data_start <= reader.alignment, file.level
+        assert 0 <= plan.predicted_bytes - file.size_bytes <= reader.alignment, file.level
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,93 @@
+"""``quantdesk chat`` end to end: piped input, streamed replies, stats lines, Ctrl-C."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from tests import worker_helpers
+from tests.conftest import REPO_ROOT
+
+resource_tracker_started = worker_helpers.resource_tracker_started
+tiny_model = worker_helpers.tiny_model
+
+STATS_LINE = re.compile(r"^(\d+) tokens · .* prompt (\d+) tok .* stop: (\w+)$", re.MULTILINE)
+
+
+def chat_command(model: Path, *options: str) -> list[str]:
+    return [sys.executable, "-m", "desktop.cli", "chat", str(model), "--threads", "1", *options]
+
+
+def run_chat(model: Path, stdin: str, *options: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        chat_command(model, *options),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=120,
+    )
+
+
+def test_piped_messages_get_streamed_replies_and_a_stats_line_each(tiny_model: Path) -> None:
+    result = run_chat(
+        tiny_model, "Hello there\n\nHow are you?\n", "--temp", "0", "--max-tokens", "12"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "tiny random test model: llama, F16" in result.stderr
+    assert "no chat template" in result.stderr  # the fallback is announced
+    stats = STATS_LINE.findall(result.stderr)
+    assert [(tokens, stop) for tokens, _prompt, stop in stats] == [("12", "max_tokens")] * 2
+    first_prompt, second_prompt = (int(prompt) for _tokens, prompt, _stop in stats)
+    assert second_prompt > first_prompt  # the second turn carries the conversation so far
+    replies = result.stdout.splitlines()
+    assert len(replies) >= 2 and all(replies)
+    assert "\x1b[" not in result.stderr  # no terminal colours on a pipe
+
+
+def test_system_message_is_part_of_the_prompt(tiny_model: Path) -> None:
+    plain = run_chat(tiny_model, "Hi\n", "--temp", "0", "--max-tokens", "2")
+    with_system = run_chat(
+        tiny_model, "Hi\n", "--temp", "0", "--max-tokens", "2", "--system", "Be brief."
+    )
+    assert plain.returncode == with_system.returncode == 0
+    ((_t, plain_prompt, _s),) = STATS_LINE.findall(plain.stderr)
+    ((_t, system_prompt, _s),) = STATS_LINE.findall(with_system.stderr)
+    assert int(system_prompt) > int(plain_prompt)
+
+
+def test_ctrl_c_cancels_the_reply_and_the_chat_goes_on(tiny_model: Path) -> None:
+    process = subprocess.Popen(
+        chat_command(tiny_model, "--temp", "0", "--max-tokens", "4000"),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=REPO_ROOT,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(b"Tell me a very long story\n")
+    process.stdin.flush()
+    first = process.stdout.read(1)  # the reply has started streaming
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(b"And another one\n", timeout=120)
+    text = err.decode()
+    assert process.returncode == 0, text
+    assert first and b"[cancelled]" in out
+    stops = [stop for _tokens, _prompt, stop in STATS_LINE.findall(text)]
+    assert stops[0] == "cancelled" and len(stops) == 2
+
+
+def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
+    result = run_chat(tmp_path / "nowhere.gguf", "Hi\n")
+    assert result.returncode == 1
+    assert "nowhere.gguf does not exist" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_end_of_input_right_away_exits_cleanly(tiny_model: Path) -> None:
+    result = run_chat(tiny_model, "")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""

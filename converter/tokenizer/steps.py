@@ -32,6 +32,10 @@ class Split:
     behavior: str = "Isolated"
     invert: bool = False
 
+    def __post_init__(self) -> None:
+        if self.is_regex:  # table entries and parsed files compare equal however they spell it
+            object.__setattr__(self, "pattern", _canonical_regex(self.pattern))
+
     def describe(self) -> str:
         kind = "regex" if self.is_regex else "string"
         extra = "" if self.behavior == "Isolated" else f", behavior {self.behavior}"
@@ -83,7 +87,7 @@ def _parse_split(step: dict[str, Any]) -> Split:
         raise PipelineError(f"a Split step has an unreadable pattern: {pattern!r}")
     is_regex = kind == "Regex"
     return Split(
-        pattern=_canonical_regex(text) if is_regex else text,
+        pattern=text,
         is_regex=is_regex,
         behavior=str(step.get("behavior", "Isolated")),
         invert=bool(step.get("invert", False)),

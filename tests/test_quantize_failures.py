@@ -203,3 +203,11 @@ def test_not_enough_disk_space_is_refused_before_writing(source: Path) -> None:
     with pytest.raises(NotEnoughDiskSpace):
         quantize_ladder(source, ["Q2_K", "Q8_0"], reserve_bytes=impossible)
     assert _folder_holds_only(source)
+
+
+def test_an_output_folder_that_cannot_be_created_is_refused(source: Path) -> None:
+    with pytest.raises(OutputError, match="Cannot create the output folder"):
+        quantize_gguf(source, "Q4_K_M", out_path=source / "inside-a-file" / "x.gguf")
+    with pytest.raises(OutputError, match="Cannot create the output folder"):
+        quantize_ladder(source, ["Q4_K_M"], out_dir=source / "inside-a-file")
+    assert _folder_holds_only(source)

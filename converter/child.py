@@ -28,13 +28,15 @@ _SPAWN = multiprocessing.get_context("spawn")
 _TERMINATE_GRACE_SECONDS = 2.0
 
 
-def _child_main(conn: multiprocessing.connection.Connection, target: Callable[..., Any], args: tuple) -> None:
+def _child_main(
+    conn: multiprocessing.connection.Connection, target: Callable[..., Any], args: tuple
+) -> None:
     def emit(event: Any) -> None:
         conn.send(("event", event))
 
     try:
         result = target(emit, *args)
-    except BaseException as exc:  # noqa: BLE001 - everything is reported to the parent
+    except BaseException as exc:
         conn.send(("error", type(exc).__name__, str(exc), traceback.format_exc()))
     else:
         conn.send(("result", result))

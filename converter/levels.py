@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - the table reads best one level per line
 """The catalogue of quantization levels Quantdesk offers.
 
 Figures come from llama.cpp's own published tables:

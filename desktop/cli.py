@@ -11,7 +11,7 @@ from converter.errors import QuantdeskError
 from desktop.commands import COMMANDS
 
 
-def _command_module(name: str):  # noqa: ANN202 - a module
+def _command_module(name: str):
     return importlib.import_module(f"desktop.commands.{COMMANDS[name][0]}")
 
 
@@ -30,7 +30,7 @@ def build_parser(*, with_arguments_of: str | None = None) -> argparse.ArgumentPa
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0].startswith("--") and argv[0] not in ("--help", "-h"):
+    if not argv or (argv[0].startswith("--") and argv[0] not in ("--help", "-h")):
         argv = ["app", *argv]
     command = argv[0] if argv and argv[0] in COMMANDS else None
     args = build_parser(with_arguments_of=command).parse_args(argv)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -21,7 +22,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 @pytest.fixture(autouse=True)
-def isolated_app_folders(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated_app_folders(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     """Point settings, data and the library at a fresh folder so tests never touch the user's."""
     home = tmp_path_factory.mktemp("quantdesk-home")
     monkeypatch.setenv("QUANTDESK_HOME", str(home))
@@ -29,21 +32,37 @@ def isolated_app_folders(tmp_path_factory: pytest.TempPathFactory, monkeypatch: 
     return home
 
 
+def _is_multiprocessing_helper(process: psutil.Process) -> bool:
+    """multiprocessing's resource tracker lives as long as the test session, by design."""
+    try:
+        return any("resource_tracker" in part for part in process.cmdline())
+    except psutil.Error:
+        return True
+
+
+def _live_children() -> list[psutil.Process]:
+    children = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and not _is_multiprocessing_helper(child):
+                children.append(child)
+        except psutil.Error:
+            continue
+    return children
+
+
 @pytest.fixture(autouse=True)
 def no_leaked_child_processes():
     """A test must not leave a worker process running behind it."""
-    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    before = {p.pid for p in _live_children()}
     yield
     deadline = time.monotonic() + 5.0
     while True:
-        leaked = [
-            p
-            for p in psutil.Process().children(recursive=True)
-            if p.pid not in before and p.status() != psutil.STATUS_ZOMBIE
-        ]
+        leaked = [p for p in _live_children() if p.pid not in before]
         if not leaked or time.monotonic() > deadline:
             break
         time.sleep(0.05)
     for p in leaked:
-        p.kill()
+        with contextlib.suppress(psutil.Error):
+            p.kill()
     assert not leaked, f"child processes outlived the test: {[p.cmdline() for p in leaked]}"

@@ -109,14 +109,17 @@ def _ladder(
     written: list[WrittenFile] = []
     for index, (plan, target) in enumerate(zip(plans, targets, strict=True)):
         job = _quantize(model, plan, target, threads, cancel)
-        while True:
-            try:
-                event = next(job)
-            except StopIteration as stop:
-                written.append(stop.value)
-                break
-            overall = index * per_level + event.done
-            yield Progress(event.stage, overall, total, event.unit, event.message)
+        try:
+            while True:
+                try:
+                    event = next(job)
+                except StopIteration as stop:
+                    written.append(stop.value)
+                    break
+                overall = index * per_level + event.done
+                yield Progress(event.stage, overall, total, event.unit, event.message)
+        finally:
+            job.close()  # a ladder closed early stops the level's worker now
     return written
 
 

@@ -211,3 +211,19 @@ def test_an_output_folder_that_cannot_be_created_is_refused(source: Path) -> Non
     with pytest.raises(OutputError, match="Cannot create the output folder"):
         quantize_ladder(source, ["Q4_K_M"], out_dir=source / "inside-a-file")
     assert _folder_holds_only(source)
+
+
+def test_a_ladder_cancelled_in_its_second_level_keeps_only_the_finished_first(
+    source: Path,
+) -> None:
+    cancel = CancelToken()
+
+    def cancel_in_second_level(event: Progress) -> None:
+        if event.stage == "quantize Q4_0" and event.done > event.total // 2:
+            cancel.cancel()
+
+    job = quantize_ladder(source, ["Q8_0", "Q4_0"], threads=2, cancel=cancel)
+    with pytest.raises(Cancelled, match="to Q4_0"):
+        run_job(job, cancel_in_second_level)
+    assert sorted(p.name for p in source.parent.iterdir()) == [source.name, "tiny-Q8_0.gguf"]
+    assert not _workers()

@@ -1,0 +1,86 @@
+"""Predicted vs measured memory for synthetic GGUF models of several shapes.
+
+Builds random-weight llama models with gguf-py (sizes set by ``--shapes``), loads each with
+llama.cpp in a child process for several contexts and KV types, and prints a Markdown table:
+llama.cpp's reported buffers (weights, KV, compute) and the worker's resident-size growth
+after filling ``--fill`` tokens, next to Quantdesk's prediction.
+
+Run: ``python -m benchmarks.fit_accuracy [--out DIR] [--fill N]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import tempfile
+from pathlib import Path
+
+import llama_cpp
+
+from desktop.engine.hardware import probe_hardware
+from desktop.engine.memory_model import PROCESS_BASELINE_BYTES, estimate_memory
+from tests.fit_measure import measure_llama_memory
+from tests.gguf_factory import TinyModelShape, write_tiny_gguf
+
+MIB = 1024**2
+SHAPES = {
+    "0.5 GB (1024 x 12, vocab 32k)": TinyModelShape(
+        n_layer=12, n_embd=1024, n_head=16, n_head_kv=4, n_ff=4096, n_vocab=32000
+    ),
+    "1.0 GB (2048 x 8, vocab 32k)": TinyModelShape(
+        n_layer=8, n_embd=2048, n_head=16, n_head_kv=8, n_ff=5632, n_vocab=32000
+    ),
+}
+CASES = (
+    (512, "f16", False),
+    (4096, "f16", False),
+    (4096, "q8_0", True),
+    (16384, "q4_0", True),
+    (32768, "f16", True),
+)
+KV_IDS = {
+    "f16": llama_cpp.GGML_TYPE_F16,
+    "q8_0": llama_cpp.GGML_TYPE_Q8_0,
+    "q4_0": llama_cpp.GGML_TYPE_Q4_0,
+}
+
+
+def _pct(predicted: float, measured: float) -> str:
+    return f"{(predicted - measured) / measured:+.1%}" if measured else "n/a"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=None, help="folder for the synthetic models")
+    parser.add_argument("--fill", type=int, default=512, help="tokens evaluated before measuring")
+    args = parser.parse_args()
+    folder = args.out or Path(tempfile.mkdtemp(prefix="fit-accuracy-"))
+    hw = probe_hardware()
+    print(f"Machine: {hw.cpu.model}, {hw.cpu.logical_cores} threads, "
+          f"{hw.ram_total_bytes / 1024**3:.1f} GiB RAM, {platform.system()}; "
+          f"llama-cpp-python {hw.offload.llama_cpp_version}; {datetime.date.today()}")  # fmt: skip
+    print()
+    print("| model | ctx | KV | FA | weights MiB pred/llama | KV MiB pred/llama "
+          "| compute MiB pred/llama | RSS growth MiB pred/meas | RSS error |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
+    for label, shape in SHAPES.items():
+        path = folder / f"{label.split()[0]}.gguf"
+        if not path.exists():
+            write_tiny_gguf(path, shape)
+        for ctx, kv, fa in CASES:
+            m = measure_llama_memory(path, fill_tokens=args.fill, n_ctx=ctx, flash_attn=fa,
+                                     type_k=KV_IDS[kv], type_v=KV_IDS[kv])  # fmt: skip
+            p = estimate_memory(path, ctx_tokens=ctx, kv_type=kv, flash_attention=fa)
+            b = p.breakdown
+            growth = p.ram_bytes - PROCESS_BASELINE_BYTES
+            print(f"| {label} | {ctx} | {kv} | {'on' if fa else 'off'} "
+                  f"| {b['weights_cpu'] / MIB:.1f} / {m.buffers.get('weights', 0) / MIB:.1f} "
+                  f"| {b['kv_cpu'] / MIB:.1f} / {m.buffers.get('kv_cache', 0) / MIB:.1f} "
+                  f"| {b['compute_cpu'] / MIB:.1f} / {m.buffers.get('compute', 0) / MIB:.1f} "
+                  f"| {growth / MIB:.0f} / {m.rss_added / MIB:.0f} | {_pct(growth, m.rss_added)} |",
+                  flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

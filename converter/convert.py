@@ -18,10 +18,10 @@ from typing import BinaryIO
 import gguf
 import numpy as np
 
-from converter.architectures import find_architecture
+from converter.architectures import find_architecture, hf_class_of
 from converter.architectures.hparams import HParams, read_hparams
 from converter.architectures.plan import PlannedTensor, gguf_type_for, plan_tensors
-from converter.checkpoint import open_checkpoint
+from converter.checkpoint import open_checkpoint, read_config
 from converter.errors import QuantdeskError
 from converter.progress import CancelToken, Job, Progress
 from converter.storage import atomic_output, ensure_free_space, ensure_writable_folder
@@ -184,4 +184,76 @@ def convert_checkpoint(
         size_bytes=final.stat().st_size,
         tensor_count=len(plan),
         architecture=spec.name,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointSummary:
+    """What a checkpoint is and whether it can be converted, known before any work starts."""
+
+    folder: Path
+    hf_class: str | None
+    architecture: str | None  # GGUF architecture name, None when unsupported
+    supported: bool
+    problem: str | None  # why it cannot be converted, as a sentence for a person
+    parameter_count: int
+    dtype: str  # "bfloat16", "float16", "float32"
+    tokenizer_kind: str  # "sentencepiece", "tokenizer.json" or "missing"
+    default_outtype: str  # "f16" or "bf16"
+    estimated_f16_bytes: int
+    #: Shape facts for the memory-fit estimate (0 when the config does not give them).
+    n_layer: int
+    n_embd: int
+    n_head_kv: int
+    head_dim: int
+    context_length: int
+
+
+def _tokenizer_kind(folder: Path) -> str:
+    if (folder / "tokenizer.model").is_file():
+        return "sentencepiece"
+    return "tokenizer.json" if (folder / "tokenizer.json").is_file() else "missing"
+
+
+def inspect_checkpoint(source: Path) -> CheckpointSummary:
+    """Read config.json and the safetensors headers (never tensor data) and summarize.
+
+    A folder without a readable config.json raises :class:`CheckpointError`; any other reason
+    the conversion would fail is reported in ``problem`` with ``supported=False``.
+    """
+    source = Path(source)
+    config = read_config(source)
+    hp: HParams | None = None
+    problem: str | None = None
+    parameters = size = 0
+    architecture = None
+    try:
+        spec = find_architecture(config)
+        architecture = spec.name
+        hp = read_hparams(config)
+        checkpoint = open_checkpoint(source)
+        parameters = sum(ref.element_count for ref in checkpoint.tensors.values())
+        size = estimated_size(plan_tensors(checkpoint, spec, hp), OUTTYPES["f16"])
+        size -= METADATA_ALLOWANCE
+    except QuantdeskError as exc:
+        problem = str(exc)
+    tokenizer_kind = _tokenizer_kind(source)
+    if problem is None and tokenizer_kind == "missing":
+        problem = f"{source} has neither tokenizer.json nor tokenizer.model."
+    return CheckpointSummary(
+        folder=source,
+        hf_class=hf_class_of(config),
+        architecture=architecture,
+        supported=problem is None,
+        problem=problem,
+        parameter_count=parameters,
+        dtype=hp.dtype if hp else str(config.get("dtype") or config.get("torch_dtype")),
+        tokenizer_kind=tokenizer_kind,
+        default_outtype=default_outtype(hp) if hp else "f16",
+        estimated_f16_bytes=size,
+        n_layer=hp.n_layer if hp else 0,
+        n_embd=hp.n_embd if hp else 0,
+        n_head_kv=hp.n_head_kv if hp else 0,
+        head_dim=hp.head_dim if hp else 0,
+        context_length=hp.context_length if hp else 0,
     )

@@ -97,8 +97,8 @@ def _check_required(
     ]
     if missing:
         raise CheckpointError(
-            f"The checkpoint {name} is incomplete: {_listing(missing)} is missing. Download "
-            "all of its *.safetensors files again."
+            f"The checkpoint {name} is incomplete; it lacks {_listing(missing)}. Download all "
+            "of its *.safetensors files again."
         )
 
 

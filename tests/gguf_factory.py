@@ -53,7 +53,9 @@ def _tensor_shapes(shape: TinyModelShape) -> list[tuple[str, tuple[int, ...]]]:
     """Names and numpy shapes (rows, cols) of a llama model's tensors."""
     head_dim = shape.n_embd // shape.n_head
     kv_dim = shape.n_head_kv * head_dim
-    tensors: list[tuple[str, tuple[int, ...]]] = [("token_embd.weight", (shape.n_vocab, shape.n_embd))]
+    tensors: list[tuple[str, tuple[int, ...]]] = [
+        ("token_embd.weight", (shape.n_vocab, shape.n_embd))
+    ]
     for i in range(shape.n_layer):
         tensors += [
             (f"blk.{i}.attn_norm.weight", (shape.n_embd,)),

@@ -14,8 +14,8 @@ Every figure restates how llama.cpp 0.3.36 (llama-cpp-python's bundle) sizes its
 * **Compute buffer.** The largest set of intermediate tensors alive at once, for a worst-case
   micro-batch of ``n_ubatch`` tokens against the whole cache. Its three candidates (attention,
   feed-forward, output logits) and their constants were fitted to the sizes llama.cpp reports
-  (see ``benchmarks/fit_accuracy.py``); each is at least what llama.cpp reported in every
-  measured configuration.
+  (see ``benchmarks/fit_accuracy.py``): within a few percent without flash attention, and
+  above llama.cpp's figure with it.
 * **Overhead.** The worker process itself (Python, llama-cpp-python, threads) and the output
   logits buffer.
 
@@ -137,14 +137,11 @@ def estimate_memory(
     )
     weights_gpu = sum(summary.layer_bytes[i] for i in gpu_blocks)
     kv_gpu = sum(kv[i] for i in gpu_blocks)
-    output_weights = summary.output_bytes + (
-        summary.token_embd_bytes if summary.tied_embeddings else 0
-    )
     if output_on_gpu:
-        weights_gpu += output_weights
+        weights_gpu += summary.output_bytes
     weights_cpu = summary.weight_bytes - weights_gpu
     if output_on_gpu and summary.tied_embeddings:
-        weights_cpu += 0  # token_embd stays mapped on the CPU; the GPU holds a copy
+        weights_gpu += summary.token_embd_bytes  # a GPU copy; the CPU keeps token_embd too
     compute = compute_buffer_bytes(
         summary, n_ctx=n_ctx, n_ubatch=u, flash_attention=flash_attention
     )

@@ -10,13 +10,19 @@ def run_app(*, quit_after_ms: int | None = None) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
+    from desktop.settings import load_settings
     from desktop.ui.main_window import MainWindow
+    from desktop.ui.theme import app_icon, apply_theme
 
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("Quantdesk")
-    window = MainWindow()
+    app.setWindowIcon(app_icon())
+    settings = load_settings()
+    apply_theme(app, settings.theme)
+    window = MainWindow(settings)
     window.show()
     if quit_after_ms is not None:
+        QTimer.singleShot(quit_after_ms, window.close)
         QTimer.singleShot(quit_after_ms, app.quit)
     return app.exec()
 

@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QInputDialog, QSplitter, QVBoxLayout, QWidget
 
 from desktop.conversations import ConversationStore
+from desktop.engine.worker import LoadSettings, SamplingSettings
 from desktop.settings import Sampling, Settings
 from desktop.ui.chat.composer import Composer
 from desktop.ui.chat.conversation_list import ConversationList
@@ -92,8 +93,6 @@ class ChatView(QWidget):
         self.model_bar.request_load(path, insist=insist)
 
     def _on_load_requested(self, path: str) -> None:
-        from desktop.engine.worker.settings import LoadSettings
-
         if self.session.busy:
             return
         sampling = self._sampling()
@@ -173,8 +172,6 @@ class ChatView(QWidget):
         self._start_reply()
 
     def _start_reply(self) -> None:
-        from desktop.engine.worker.settings import SamplingSettings
-
         cid = self.conversation_id
         assert cid is not None
         self.store.update(cid, model_path=str(self.session.model_path or ""))

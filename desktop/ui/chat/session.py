@@ -15,6 +15,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from converter.errors import WorkerCrashed
+from desktop.engine.worker import InferenceWorker
 from desktop.ui.workers import Worker
 
 
@@ -57,8 +58,6 @@ class ChatSession(QObject):
 
     def _engine_instance(self) -> Any:
         if self._engine is None:
-            from desktop.engine.worker import InferenceWorker
-
             self._engine = InferenceWorker()
         return self._engine
 

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.engine.worker import LoadSettings, SamplingSettings
 from desktop.ui import fit_text
 from desktop.ui.compare.column import CompareColumn
 from desktop.ui.compare.ladder_panel import LadderPanel
@@ -153,8 +154,6 @@ class CompareView(QWidget):
         check.start()
 
     def _start(self, paths: list[Path], together: bool) -> None:
-        from desktop.engine.worker import LoadSettings, SamplingSettings
-
         self._clear_columns()
         load = LoadSettings(
             ctx_tokens=self.context_tokens, kv_type=self.kv_type, threads=self.threads
@@ -198,7 +197,8 @@ class CompareView(QWidget):
     def _on_worker_finished(self) -> None:
         if not self.running:
             self.stop_button.setEnabled(False)
-            self._on_levels_changed()
+            count = len(self.chosen_paths())
+            self.run_button.setEnabled(2 <= count <= MAX_LEVELS)
 
     def stop(self) -> None:
         for run in self._runs:

@@ -116,9 +116,10 @@ class LlamaShape:
 
 
 #: Benchmark sizes: ~0.5 GB (a Qwen2.5-0.5B-class width) and ~2.35 GB (TinyLlama-1.1B's
-#: shape with the gpt-2 vocabulary).
+#: shape with the gpt-2 vocabulary); "tiny" (54 MB) only to try the benchmark out.
 SIZES = MappingProxyType(
     {
+        "tiny": LlamaShape(hidden=256, intermediate=512, layers=2, heads=4, kv_heads=2),
         "small": LlamaShape(hidden=1024, intermediate=2816, layers=12, heads=16, kv_heads=8),
         "large": LlamaShape(
             hidden=2048, intermediate=5632, layers=22, heads=32, kv_heads=4, shards=3

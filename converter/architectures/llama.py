@@ -39,8 +39,9 @@ def llama3_rope_factors(hp: HParams) -> np.ndarray:
     dim = hp.head_dim
     exponents = np.arange(0, dim, 2, dtype=np.float64) / dim
     wavelengths = 2 * math.pi * hp.rope.theta**exponents
-    smooth = (original / wavelengths - low) / (high - low)
-    blended = 1.0 / ((1 - smooth) / factor + smooth)
+    with np.errstate(divide="ignore", invalid="ignore"):  # high == low leaves no blend band
+        smooth = (original / wavelengths - low) / (high - low)
+        blended = 1.0 / ((1 - smooth) / factor + smooth)
     factors = np.where(
         wavelengths < original / high, 1.0, np.where(wavelengths > original / low, factor, blended)
     )

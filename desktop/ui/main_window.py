@@ -12,7 +12,14 @@ from typing import Any
 
 from PySide6.QtCore import QByteArray, QThreadPool
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QApplication, QMainWindow, QSplitter, QTabWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QMainWindow,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from desktop.conversations import ConversationStore
 from desktop.paths import library_dir
@@ -20,11 +27,13 @@ from desktop.settings import Settings, load_settings, save_settings
 from desktop.ui.chat.chat_view import ChatView
 from desktop.ui.compare.compare_view import CompareView
 from desktop.ui.hardware_panel import HardwarePanel
+from desktop.ui.hub.get_started import GetStartedCard
+from desktop.ui.hub.hub_view import HubView
 from desktop.ui.library_view import LibraryView
 from desktop.ui.settings_dialog import SettingsDialog
 from desktop.ui.theme import app_icon, apply_theme
 
-LIBRARY_TAB, CHAT_TAB, COMPARE_TAB = range(3)
+LIBRARY_TAB, CHAT_TAB, COMPARE_TAB, HUB_TAB = range(4)
 
 
 class MainWindow(QMainWindow):
@@ -41,8 +50,15 @@ class MainWindow(QMainWindow):
         self.hardware_panel = HardwarePanel()
         self.chat = ChatView(self.store, self.settings)
         self.compare = CompareView()
+        self.hub = HubView(folders[0])
+        self.get_started = GetStartedCard(self.hub.manager, folders[0])
+        library_column = QWidget()
+        library_column_layout = QVBoxLayout(library_column)
+        library_column_layout.setContentsMargins(0, 0, 0, 0)
+        library_column_layout.addWidget(self.get_started)
+        library_column_layout.addWidget(self.library, 1)
         library_page = QSplitter()
-        library_page.addWidget(self.library)
+        library_page.addWidget(library_column)
         library_page.addWidget(self.hardware_panel)
         library_page.setStretchFactor(0, 3)
         library_page.setStretchFactor(1, 1)
@@ -52,6 +68,7 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(library_page, "Library")
         self.tabs.addTab(self.chat, "Chat")
         self.tabs.addTab(self.compare, "Compare")
+        self.tabs.addTab(self.hub, "Hub")
         self.setCentralWidget(self.tabs)
         self._build_menus()
 
@@ -61,17 +78,26 @@ class MainWindow(QMainWindow):
         self.hardware_panel.hardware_ready.connect(self._on_hardware_ready)
         self.chat.model_loaded.connect(self._on_model_loaded)
         self.library.scanned.connect(self._sync_models)
+        self.library.scanned.connect(
+            lambda: self.get_started.set_library_empty(not self.library.groups)
+        )
+        self.hub.downloaded.connect(lambda _path: self.library.refresh())
+        self.hub.convert_requested.connect(self.open_wizard_with_source)
+        self.hub.token_requested.connect(self.open_token_dialog)
+        self.get_started.chat_requested.connect(self._on_chat_requested)
 
         self.resize(1280, 800)
         self._restore_geometry()
         self.library.refresh()
         self.hardware_panel.probe()
+        self.hub.manager.restore()
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
         self._action(file_menu, "&Import GGUF…", self.library._on_import_clicked, "Ctrl+I")
         self._action(file_menu, "&Convert a checkpoint…", self.open_wizard, "Ctrl+K")
         self._action(file_menu, "Add library &folder…", self.library._on_add_folder_clicked)
+        self._action(file_menu, "Hugging Face &token…", lambda: self.open_token_dialog())
         file_menu.addSeparator()
         self._action(
             file_menu, "&Settings…", self.open_settings, QKeySequence.StandardKey.Preferences
@@ -79,7 +105,7 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         view = self.menuBar().addMenu("&View")
-        for index, name in enumerate(("&Library", "C&hat", "Co&mpare")):
+        for index, name in enumerate(("&Library", "C&hat", "Co&mpare", "H&ub")):
             self._action(
                 view, name, lambda i=index: self.tabs.setCurrentIndex(i), f"Ctrl+{index + 1}"
             )
@@ -102,6 +128,7 @@ class MainWindow(QMainWindow):
         self.hardware = info
         for target in (self.chat.model_bar, self.compare):
             target.hardware = info
+        self.get_started.set_hardware(info)
         self._apply_fit_inputs()
 
     def _apply_fit_inputs(self) -> None:
@@ -110,6 +137,7 @@ class MainWindow(QMainWindow):
         self.chat.model_bar.kv_type = s.kv_type
         if self.hardware is not None:
             self.library.set_fit_inputs(self.hardware, s.context_tokens, s.kv_type)
+            self.hub.set_fit_inputs(self.hardware, s.context_tokens, s.kv_type)
 
     def _on_chat_requested(self, path: str) -> None:
         self.tabs.setCurrentIndex(CHAT_TAB)
@@ -141,6 +169,17 @@ class MainWindow(QMainWindow):
                 apply_theme(app, self.settings.theme)
             self._apply_fit_inputs()
 
+    def open_token_dialog(self, reason: str = "") -> None:
+        from desktop.ui.hub.token_dialog import TokenDialog
+
+        TokenDialog(reason, self).exec()
+
+    def open_wizard_with_source(self, source: str) -> Any:
+        """The wizard with ``source`` (a folder or a hub repo id) already on its first page."""
+        wizard = self.open_wizard()
+        wizard.source_page.source.setText(source)
+        return wizard
+
     def open_wizard(self) -> Any:
         from desktop.ui.wizard.conversion_wizard import ConversionWizard
 
@@ -169,6 +208,7 @@ class MainWindow(QMainWindow):
         self.hardware_panel.watch(None)
         self.chat.session.close()
         self.compare.close_workers()
+        self.hub.manager.shutdown()
         QThreadPool.globalInstance().waitForDone(10_000)
         self.store.close()
         super().closeEvent(event)

@@ -100,6 +100,7 @@ class CheckPage(QWizardPage):
             return inspect_source(folder, out_dir)
 
         self._worker = job_worker(job)
+        self._worker.signals.yielded.connect(lambda event: self.status.setText(event.message))
         self._worker.signals.returned.connect(self._on_inspected)
         self._worker.signals.errored.connect(lambda exc: self.status.setText(str(exc)))
         self._worker.start()

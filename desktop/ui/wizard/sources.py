@@ -14,6 +14,7 @@ from typing import Protocol
 
 from converter.errors import CheckpointError
 from converter.progress import CancelToken, Job
+from desktop.ui.hub.hub_source import HubRepoSource
 
 
 class SourceResolver(Protocol):
@@ -62,3 +63,6 @@ def resolver_for(text: str) -> SourceResolver | None:
 
 def describe_sources() -> str:
     return "\n".join(f"• {r.description}" for r in SOURCE_RESOLVERS)
+
+
+register_source_resolver(HubRepoSource())  # ORG/NAME: downloaded from the Hugging Face hub

@@ -1,0 +1,176 @@
+"""The 'Get started' card shown while the library is empty: one click to a first model.
+
+It suggests a small instruct GGUF sized to this machine (and a larger one if it fits too), from
+the shipped recommendations, downloads it through the app's download manager into the library,
+and then offers to open a chat with it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from converter.errors import QuantdeskError
+from converter.hub.recommend import Recommendation, recommend_for
+from converter.hub.repo_kind import GgufChoice
+from converter.hub.transfer import DownloadProgress
+from converter.storage import format_bytes
+from desktop.ui.hub.download_manager import DownloadManager
+from desktop.ui.hub.download_queue import DownloadState
+from desktop.ui.hub.downloads import progress_words
+
+
+def _vram_bytes(hardware: Any) -> int:
+    return sum(g.total_bytes for g in getattr(hardware, "usable_gpus", ()))
+
+
+class SuggestionRow(QFrame):
+    """One recommended model: what it is, how big, and its Download / Chat now button."""
+
+    chat_requested = Signal(str)
+
+    def __init__(self, model: Recommendation, manager: DownloadManager, dest_dir: Path) -> None:
+        super().__init__()
+        self.setObjectName("suggestion")
+        self.model, self.manager, self.dest_dir = model, manager, dest_dir
+        name = QLabel(f"<b>{model.title}</b> · {model.level} · {format_bytes(model.size_bytes)}")
+        name.setAccessibleName("Suggested model")
+        blurb = QLabel(f"{model.blurb} Licence: {model.licence}.")
+        blurb.setObjectName("hint")
+        blurb.setWordWrap(True)
+        self.bar = QProgressBar()
+        self.bar.setAccessibleName("Download progress")
+        self.bar.setRange(0, 1000)
+        self.bar.setTextVisible(False)
+        self.bar.hide()
+        self.detail = QLabel()
+        self.detail.setObjectName("hint")
+        self.detail.setWordWrap(True)
+        self.detail.hide()
+        self.button = QPushButton()
+        self.button.setAccessibleName(f"Get {model.title}")
+        self.button.clicked.connect(self._on_clicked)
+        text = QVBoxLayout()
+        text.addWidget(name)
+        text.addWidget(blurb)
+        text.addWidget(self.bar)
+        text.addWidget(self.detail)
+        layout = QHBoxLayout(self)
+        layout.addLayout(text, 1)
+        layout.addWidget(self.button)
+        manager.changed.connect(lambda _key: self.refresh())
+        manager.progressed.connect(self._on_progressed)
+        self.refresh()
+
+    @property
+    def path(self) -> Path:
+        return self.dest_dir / self.model.filename
+
+    @property
+    def key(self) -> str:
+        return f"{self.model.repo_id}/{self.model.filename}"
+
+    def refresh(self) -> None:
+        entry = self.manager.find(self.model.repo_id, self.model.filename)
+        if entry is None:
+            ready = self.path.is_file()
+            self.button.setText(
+                "Chat now" if ready else f"Download ({format_bytes(self.model.size_bytes)})"
+            )
+            self.button.setEnabled(True)
+            self.bar.setVisible(False)
+            self.detail.setVisible(False)
+            return
+        running = entry.state in (DownloadState.QUEUED, DownloadState.RUNNING)
+        self.button.setText("Pause" if running else "Resume")
+        self.bar.show()
+        self.detail.setText(entry.message if entry.message and not running else "Downloading…")
+        self.detail.show()
+
+    def _on_progressed(self, key: str, event: DownloadProgress) -> None:
+        if key == self.key and event.total:
+            self.bar.setValue(int(1000 * event.done / event.total))
+            self.detail.setText(progress_words(event))
+
+    def _on_clicked(self) -> None:
+        entry = self.manager.find(self.model.repo_id, self.model.filename)
+        if entry is None and self.path.is_file():
+            self.chat_requested.emit(str(self.path))
+        elif entry is None:
+            choice = GgufChoice(self.model.level, (self.model.filename,), self.model.size_bytes)
+            self.manager.enqueue(self.model.repo_id, choice, "main", self.dest_dir)
+        elif entry.state in (DownloadState.QUEUED, DownloadState.RUNNING):
+            self.manager.pause(entry.key)
+        else:
+            self.manager.resume(entry.key)
+
+
+class GetStartedCard(QFrame):
+    """Visible only while the library is empty (and then until its model is chatted with)."""
+
+    chat_requested = Signal(str)
+
+    def __init__(
+        self,
+        manager: DownloadManager,
+        dest_dir: Path,
+        models: tuple[Recommendation, ...] | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("getStarted")
+        self.setAccessibleName("Get started")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.manager, self.dest_dir, self.models = manager, dest_dir, models
+        self.hardware: Any = None
+        self.rows: list[SuggestionRow] = []
+        title = QLabel("<b>Get started</b>")
+        font = title.font()
+        font.setPointSizeF(font.pointSizeF() * 1.25)
+        title.setFont(font)
+        self.intro = QLabel("Checking this machine to suggest a first model…")
+        self.intro.setWordWrap(True)
+        self.intro.setAccessibleName("Get started explanation")
+        self._layout = QVBoxLayout(self)
+        self._layout.addWidget(title)
+        self._layout.addWidget(self.intro)
+        self.hide()
+
+    def set_library_empty(self, empty: bool) -> None:
+        has_suggestion_downloading = any(
+            self.manager.find(r.model.repo_id, r.model.filename) for r in self.rows
+        )
+        self.setVisible(empty or has_suggestion_downloading)
+
+    def set_hardware(self, hardware: Any) -> None:
+        """Pick the suggestions for this machine (once; a new probe does not reshuffle them)."""
+        self.hardware = hardware
+        if self.rows:
+            return
+        try:
+            picked = recommend_for(hardware.ram_total_bytes, _vram_bytes(hardware), self.models)
+        except QuantdeskError as exc:
+            self.intro.setText(str(exc))
+            return
+        memory = format_bytes(hardware.ram_total_bytes)
+        self.intro.setText(
+            f"Your library is empty. With {memory} of memory this machine runs the model below "
+            "comfortably; download it and start chatting. Or search the Hub tab, import a GGUF "
+            "or convert a checkpoint (File menu)."
+        )
+        for model in picked:
+            row = SuggestionRow(model, self.manager, self.dest_dir)
+            row.chat_requested.connect(self.chat_requested)
+            self.rows.append(row)
+            self._layout.addWidget(row)

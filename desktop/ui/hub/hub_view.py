@@ -1,0 +1,230 @@
+"""The Hub tab: search the Hugging Face hub, open a repo, follow the downloads.
+
+Every hub call runs in a worker thread, so a slow or absent network never freezes the app;
+when the hub cannot be reached a banner says so (with a retry) and the rest of the app is
+unaffected.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from converter.hub.client import ModelSummary, search_models
+from converter.hub.errors import HubOffline
+from converter.storage import format_bytes
+from desktop.ui.hub.download_manager import DownloadManager
+from desktop.ui.hub.downloads import DownloadsPanel
+from desktop.ui.hub.repo_panel import RepoPanel
+from desktop.ui.workers import Worker, call_worker
+
+COLUMNS = ("Model", "Downloads", "Likes", "Size", "Architecture", "Licence", "Access")
+SEARCH_LIMIT = 50
+REPO_ROLE = Qt.ItemDataRole.UserRole
+
+
+def _count(n: int) -> str:
+    """``1234567`` → ``"1.2M"``: download counts are read at a glance, not to the unit."""
+    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if n >= limit:
+            return f"{n / limit:.1f}{suffix}"
+    return str(n)
+
+
+def _row(hit: ModelSummary) -> list[str]:
+    if hit.model_type:
+        arch = f"{hit.model_type} ✔" if hit.supported else f"{hit.model_type} ✘ not supported"
+    else:
+        arch = "GGUF ✔" if hit.is_gguf else "unknown"
+    kind = "GGUF" if hit.is_gguf else "checkpoint"
+    return [
+        hit.repo_id,
+        _count(hit.downloads),
+        _count(hit.likes),
+        f"{format_bytes(hit.size_bytes)} {kind}" if hit.size_bytes else kind,
+        arch,
+        hit.license or "",
+        "gated: needs a token" if hit.gated else "open",
+    ]
+
+
+class NumericItem(QTableWidgetItem):
+    """Sorts by the number behind the text ("1.2M" after "900k")."""
+
+    def __init__(self, text: str, value: float) -> None:
+        super().__init__(text)
+        self.value = value
+
+    def __lt__(self, other: QTableWidgetItem) -> bool:
+        if isinstance(other, NumericItem):
+            return self.value < other.value
+        return super().__lt__(other)
+
+
+class HubView(QWidget):
+    convert_requested = Signal(str)  # repo id for the conversion wizard
+    token_requested = Signal(str)  # why (may be empty)
+    downloaded = Signal(object)  # Path of a finished model
+
+    def __init__(
+        self, dest_dir: Path, manager: DownloadManager | None = None, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setAccessibleName("Hugging Face hub")
+        self.manager = manager or DownloadManager(parent=self)
+        self.results: list[ModelSummary] = []
+        self._search: Worker | None = None
+
+        self.banner = QFrame()
+        self.banner.setObjectName("offlineBanner")
+        self.banner_text = QLabel()
+        self.banner_text.setObjectName("warning")
+        self.banner_text.setAccessibleName("Offline")
+        self.banner_text.setWordWrap(True)
+        retry = QPushButton("Try again")
+        retry.setAccessibleName("Try the hub again")
+        retry.clicked.connect(self.search)
+        banner_row = QHBoxLayout(self.banner)
+        banner_row.addWidget(self.banner_text, 1)
+        banner_row.addWidget(retry)
+        self.banner.hide()
+
+        self.query = QLineEdit()
+        self.query.setAccessibleName("Search the hub")
+        self.query.setPlaceholderText("Search models on Hugging Face, e.g. qwen2.5 gguf")
+        self.query.returnPressed.connect(self.search)
+        self.search_button = QPushButton("Search")
+        self.search_button.clicked.connect(self.search)
+        token_button = QPushButton("Token…")
+        token_button.setAccessibleName("Hugging Face token")
+        token_button.clicked.connect(lambda: self.token_requested.emit(""))
+        search_row = QHBoxLayout()
+        search_row.addWidget(self.query, 1)
+        search_row.addWidget(self.search_button)
+        search_row.addWidget(token_button)
+
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setAccessibleName("Search results")
+        self.table.setHorizontalHeaderLabels(list(COLUMNS))
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setAlternatingRowColors(True)
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.itemSelectionChanged.connect(self._on_selection_changed)
+        self.status = QLabel("Type a model name and press Enter.")
+        self.status.setObjectName("hint")
+        self.status.setAccessibleName("Search status")
+        self.status.setWordWrap(True)
+
+        self.repo = RepoPanel(self.manager, dest_dir)
+        self.repo.convert_requested.connect(self.convert_requested)
+        self.repo.token_requested.connect(self.token_requested)
+        self.repo.offline.connect(self._show_offline)
+        self.repo.reached.connect(self.banner.hide)
+        self.downloads = DownloadsPanel(self.manager)
+        downloads_box = QGroupBox("Downloads")
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(self.downloads)
+        QVBoxLayout(downloads_box).addWidget(scroll)
+        self.manager.completed.connect(lambda _key, path: self.downloaded.emit(path))
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addLayout(search_row)
+        left_layout.addWidget(self.table, 1)
+        left_layout.addWidget(self.status)
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(self.repo)
+        right.addWidget(downloads_box)
+        right.setSizes([480, 220])
+        split = QSplitter()
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setSizes([640, 640])
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.banner)
+        layout.addWidget(split, 1)
+
+    def set_fit_inputs(self, hardware: Any, ctx_tokens: int, kv_type: str) -> None:
+        self.repo.set_fit_inputs(hardware, ctx_tokens, kv_type)
+
+    # searching -----------------------------------------------------------------------------
+    def search(self) -> Worker:
+        text = self.query.text().strip()
+        if self._search is not None:
+            self._search.cancel()
+        self.status.setText(f"Searching for “{text}”…" if text else "Loading popular models…")
+        worker = call_worker(search_models, text, limit=SEARCH_LIMIT)
+        worker.signals.returned.connect(lambda hits: self._on_results(worker, text, hits))
+        worker.signals.errored.connect(lambda exc: self._on_search_failed(worker, exc))
+        self._search = worker
+        return worker.start()
+
+    def _on_results(self, worker: Worker, text: str, hits: list[ModelSummary]) -> None:
+        if worker is not self._search:
+            return  # a newer search replaced this one
+        self.banner.hide()
+        self.results = hits
+        self.table.setSortingEnabled(False)
+        self.table.setRowCount(len(hits))
+        for row, hit in enumerate(hits):
+            for column, value in enumerate(_row(hit)):
+                number = {1: hit.downloads, 2: hit.likes, 3: hit.size_bytes or 0}.get(column)
+                item = QTableWidgetItem(value) if number is None else NumericItem(value, number)
+                item.setData(REPO_ROLE, hit.repo_id)
+                if column == 4 and not hit.supported:
+                    item.setToolTip("Quantdesk cannot convert or run this architecture yet.")
+                self.table.setItem(row, column, item)
+        self.table.setSortingEnabled(True)
+        self.table.resizeColumnsToContents()
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        where = f" for “{text}”" if text else ""
+        self.status.setText(
+            f"{len(hits)} model(s){where}, most downloaded first. Select one to see its files."
+            if hits
+            else f"No text-generation models{where}."
+        )
+
+    def _on_search_failed(self, worker: Worker, exc: BaseException) -> None:
+        if worker is not self._search:
+            return
+        if isinstance(exc, HubOffline):
+            self._show_offline(str(exc))
+            self.status.setText("Search needs the hub; your library and chats work offline.")
+        else:
+            self.status.setText(str(exc))
+
+    def _show_offline(self, message: str) -> None:
+        self.banner_text.setText(f"Offline. {message}")
+        self.banner.show()
+
+    def _on_selection_changed(self) -> None:
+        items = self.table.selectedItems()
+        if items:
+            self.open_repo(items[0].data(REPO_ROLE))
+
+    def open_repo(self, repo_id: str) -> Worker:
+        return self.repo.open_repo(repo_id)

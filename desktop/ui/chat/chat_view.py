@@ -13,6 +13,7 @@ from typing import Any
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QInputDialog, QSplitter, QVBoxLayout, QWidget
 
+from converter.errors import QuantdeskError
 from desktop.conversations import ConversationStore
 from desktop.engine.worker import LoadSettings, SamplingSettings
 from desktop.settings import Sampling, Settings
@@ -241,7 +242,10 @@ class ChatView(QWidget):
     def _on_reply_failed(self, exc: BaseException) -> None:
         partial = self._reply.text if self._reply is not None else ""
         self._finish_reply(partial, complete=False, stats={"summary": "interrupted"})
-        error = self.transcript.add("error", str(exc))
+        text = str(exc)
+        if self.session.state is SessionState.CRASHED and not isinstance(exc, QuantdeskError):
+            text = f"The model worker stopped unexpectedly ({exc or type(exc).__name__})."
+        error = self.transcript.add("error", text)
         error.reload_button.setVisible(self.session.state is SessionState.CRASHED)
         error.reload_requested.connect(self._on_reload_requested)
 

@@ -100,7 +100,7 @@ class ChatSession(QObject):
 
     def _on_load_failed(self, exc: BaseException) -> None:
         self.load_info = None
-        if isinstance(exc, WorkerCrashed):
+        if self._worker_died(exc):
             self._set_state(SessionState.CRASHED)
             self.crashed.emit(str(exc))
         else:
@@ -132,8 +132,13 @@ class ChatSession(QObject):
         self._set_state(SessionState.READY)
         self.reply_done.emit(stats)
 
+    def _worker_died(self, exc: BaseException) -> bool:
+        """A crash, or any failure after which the worker process is gone (killed while idle)."""
+        engine = self._engine
+        return isinstance(exc, WorkerCrashed) or (engine is not None and engine.pid is None)
+
     def _on_reply_failed(self, exc: BaseException) -> None:
-        if isinstance(exc, WorkerCrashed):
+        if self._worker_died(exc):
             self._set_state(SessionState.CRASHED)
             self.crashed.emit(str(exc))
         else:

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from converter.errors import QuantdeskError
+from converter.resources import resource_path
 
-RECOMMENDATIONS_FILE = Path(__file__).resolve().parents[2] / "resources" / "recommended_models.json"
+RECOMMENDATIONS_FILE = resource_path("recommended_models.json")
 #: Beyond the weights, a chat needs the KV cache and llama.cpp's compute buffers: about a fifth
 #: of the weights plus half a GiB at a few thousand tokens of context.
 OVERHEAD_FACTOR = 1.2

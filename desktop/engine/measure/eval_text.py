@@ -21,11 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from converter.errors import QuantdeskError
+from converter.resources import resource_path
 
 #: Public-domain English prose shipped with the app (see the README beside it).
-BUNDLED_TEXT_PATH = (
-    Path(__file__).resolve().parents[3] / "resources" / "eval" / "the_time_machine.txt"
-)
+BUNDLED_TEXT_PATH = resource_path("eval", "the_time_machine.txt")
 
 
 class EvalTextError(QuantdeskError):

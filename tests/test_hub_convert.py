@@ -71,3 +71,15 @@ def test_cli_search_and_download(
     result = json.loads(capsys.readouterr().out)
     assert Path(result["path"]) == tmp_path / "ckpt"
     assert (tmp_path / "ckpt" / "config.json").is_file()
+
+
+def test_cli_converts_straight_from_a_repo_id(
+    hub: FakeHub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    assert main(["convert", "org/tiny-llama", "--out", str(out), "--json"]) == 0
+    files = json.loads(capsys.readouterr().out)["files"]
+    # Named after the model (not its cache folder); a float32 checkpoint becomes F16.
+    assert [Path(f["path"]).name for f in files] == ["tiny-llama-F16.gguf"]
+    assert files[0]["architecture"] == "llama"
+    assert sorted(p.name for p in out.iterdir()) == [Path(files[0]["path"]).name]

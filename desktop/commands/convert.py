@@ -9,6 +9,7 @@ from pathlib import Path
 
 from converter.convert import OUTTYPES, convert_checkpoint
 from converter.errors import QuantdeskError
+from converter.hub.fetch import looks_like_repo_id, resolve_source
 from converter.levels import LEVELS, parse_levels
 from converter.progress import run_job
 from converter.quantize import quantize_ladder
@@ -18,7 +19,9 @@ from desktop.commands.quantize import ProgressLine
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "source", type=Path, metavar="SOURCE", help="a local Hugging Face checkpoint folder"
+        "source",
+        metavar="SOURCE",
+        help="a local Hugging Face checkpoint folder, or a hub model name ORGANISATION/NAME",
     )
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     parser.add_argument(
@@ -43,8 +46,12 @@ def run(args: argparse.Namespace) -> int:
     on_progress = progress.show if progress is not None else None
     written: list[WrittenFile] = []
     try:
+        source = resolve_source(args.source, on_progress=on_progress)
+        # A downloaded repo is named after the model, not after its cache folder.
+        from_hub = not Path(args.source).expanduser().is_dir() and looks_like_repo_id(args.source)
+        name = args.source.rsplit("/", 1)[-1] if from_hub else None
         converted = run_job(
-            convert_checkpoint(args.source, args.out, outtype=args.outtype), on_progress
+            convert_checkpoint(source, args.out, outtype=args.outtype, name=name), on_progress
         )
         written.append(converted)
         if levels:

@@ -51,9 +51,10 @@ class CompareView(QWidget):
         self.levels = QListWidget()
         self.levels.setAccessibleName("Levels to compare")
         self.levels.itemChanged.connect(self._on_levels_changed)
+        self.levels.setMaximumHeight(96)
         self.prompt = QPlainTextEdit(DEFAULT_PROMPT)
         self.prompt.setAccessibleName("Prompt for all levels")
-        self.prompt.setFixedHeight(70)
+        self.prompt.setFixedHeight(56)
         self.run_button = QPushButton("Run")
         self.run_button.setAccessibleName("Run comparison")
         self.run_button.clicked.connect(self.run)
@@ -77,6 +78,7 @@ class CompareView(QWidget):
         buttons.addWidget(self.stop_button)
         buttons.addWidget(self.mode, 1)
         prompt_box.addLayout(buttons)
+        prompt_box.addStretch(1)
         top = QHBoxLayout()
         top.addLayout(chooser, 1)
         top.addLayout(prompt_box, 3)
@@ -84,10 +86,12 @@ class CompareView(QWidget):
         self.columns_area = QSplitter(Qt.Orientation.Horizontal)
         self.columns_area.setChildrenCollapsible(False)
         self.ladder = LadderPanel()
+        self.ladder.points_changed.connect(self._on_ladder_points_changed)
         body = QSplitter(Qt.Orientation.Vertical)
         body.addWidget(self.columns_area)
         body.addWidget(self.ladder)
-        body.setSizes([420, 300])
+        body.setStretchFactor(0, 1)
+        body.setStretchFactor(1, 1)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(body, 1)
@@ -199,6 +203,10 @@ class CompareView(QWidget):
             self.stop_button.setEnabled(False)
             count = len(self.chosen_paths())
             self.run_button.setEnabled(2 <= count <= MAX_LEVELS)
+
+    def _on_ladder_points_changed(self) -> None:
+        for column in self.columns:
+            column.set_quality(self.ladder.quality_text(column.path))
 
     def stop(self) -> None:
         for run in self._runs:

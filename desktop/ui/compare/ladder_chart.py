@@ -34,7 +34,7 @@ class LadderChart(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setAccessibleName("Ladder chart: size against quality")
-        self.setMinimumSize(360, 220)
+        self.setMinimumSize(360, 170)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.points: list[LadderPoint] = []
         self.best: LadderPoint | None = None
@@ -85,7 +85,7 @@ class LadderChart(QWidget):
         y_lo = max(0.0, min(y_lo, 0.99) - 0.02)
 
         def x_of(size: int) -> float:
-            return rect.left() + 20 + (size - lo) / span * (rect.width() - 40)
+            return rect.left() + 50 + (size - lo) / span * (rect.width() - 100)
 
         def y_of(point: LadderPoint) -> float:
             if point.is_reference:
@@ -151,11 +151,13 @@ class LadderChart(QWidget):
         painter.setPen(text)
         speed = "" if point.gen_tokens_per_s is None else f" · {point.gen_tokens_per_s:.0f} t/s"
         label = f"{point.level}{speed}"
+        plot = self._plot_rect()
+        left = min(max(centre.x() - 60, plot.left() + 2), plot.right() - 122)
         painter.drawText(
-            QRectF(centre.x() - 60, centre.y() - 28, 120, 16), Qt.AlignmentFlag.AlignCenter, label
+            QRectF(left, centre.y() - 28, 120, 16), Qt.AlignmentFlag.AlignCenter, label
         )
         painter.drawText(
-            QRectF(centre.x() - 60, centre.y() + 10, 120, 16),
+            QRectF(left, centre.y() + 10, 120, 16),
             Qt.AlignmentFlag.AlignCenter,
             format_bytes(point.size_bytes),
         )

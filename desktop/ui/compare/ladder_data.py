@@ -41,7 +41,7 @@ class LadderPoint:
         if self.mean_kl is None or self.same_top is None:
             return "not measured"
         ppl = f" · PPL {self.perplexity:.2f}" if self.perplexity is not None else ""
-        return f"KL {self.mean_kl:.4f} · same top {self.same_top:.1%}{ppl}"
+        return f"KL {self.mean_kl:.3g} · same top {self.same_top:.1%}{ppl}"
 
     @property
     def speed_text(self) -> str:

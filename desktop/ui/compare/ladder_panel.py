@@ -27,6 +27,7 @@ from desktop.ui.workers import Worker, call_worker, job_worker
 
 class LadderPanel(QWidget):
     measured = Signal()
+    points_changed = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -109,6 +110,7 @@ class LadderPanel(QWidget):
     def _on_points(self, points: list[LadderPoint]) -> None:
         self.points.update({p.path: p for p in points})
         self.chart.set_points(points)
+        self.points_changed.emit()
         best = self.chart.best
         if best is not None and not self._measuring:
             self.status.setText(f"Best level for this machine: {best.level} ({best.fit_text}).")

@@ -42,7 +42,7 @@ class SourcePage(QWizardPage):
         self.setSubTitle("Which model do you want to convert to GGUF?")
         self.source = QLineEdit()
         self.source.setAccessibleName("Checkpoint source")
-        self.source.setPlaceholderText("Folder with config.json and *.safetensors")
+        self.source.setPlaceholderText("A checkpoint folder, or any source listed below")
         self.source.textChanged.connect(lambda _text: self.completeChanged.emit())
         browse = QPushButton("Browse…")
         browse.setAccessibleName("Browse for a checkpoint folder")

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
+
 from tests import worker_helpers
 from tests.conftest import REPO_ROOT
 
@@ -78,6 +80,32 @@ def test_ctrl_c_cancels_the_reply_and_the_chat_goes_on(tiny_model: Path) -> None
     assert first and b"[cancelled]" in out
     stops = [stop for _tokens, _prompt, stop in STATS_LINE.findall(text)]
     assert stops[0] == "cancelled" and len(stops) == 2
+
+
+def test_a_crashed_worker_is_reloaded_and_the_chat_goes_on(tiny_model: Path) -> None:
+    process = subprocess.Popen(
+        chat_command(tiny_model, "--temp", "0", "--max-tokens", "4000"),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=REPO_ROOT,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(b"Tell me a very long story\n")
+    process.stdin.flush()
+    assert process.stdout.read(1)
+    (worker,) = [
+        child
+        for child in psutil.Process(process.pid).children()
+        if "spawn_main" in " ".join(child.cmdline())
+    ]
+    worker.kill()
+    out, err = process.communicate(b"Still there?\n", timeout=120)
+    text = err.decode()
+    assert process.returncode == 0, text
+    assert "SIGKILL" in text and "Reloading" in text
+    assert [stop for _t, _p, stop in STATS_LINE.findall(text)] == ["max_tokens"]
+    assert out.count(b"\n") == 2  # the cut-off reply, then the full one
 
 
 def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
+from converter.errors import WorkerCrashed
 from converter.storage import format_bytes
 from desktop.engine.worker import (
     InferenceWorker,
@@ -70,6 +71,12 @@ def run(args: argparse.Namespace) -> int:
             except PromptTooLong as exc:
                 messages.pop()
                 err.line(str(exc))
+                continue
+            except WorkerCrashed as exc:  # the program lives on: reload and let the user go on
+                messages.pop()
+                sys.stdout.write("\n")
+                err.line(f"{exc} Reloading…")
+                worker.load(args.model, load)
                 continue
             messages.append({"role": "assistant", "content": stats.text})
             err.line(describe_reply(stats))

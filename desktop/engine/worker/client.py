@@ -141,9 +141,9 @@ class InferenceWorker:
     def _crashed(self, error: QuantdeskError) -> QuantdeskError:
         """Record a dead child; return the error to raise (a closed worker says so instead)."""
         self._info = None
+        self._discard_child()
         if self._state is WorkerState.CLOSED:
             return WorkerStateError("The worker was closed while it was busy.")
-        self._discard_child()
         self._leave(WorkerState.CRASHED)
         return error
 

@@ -54,17 +54,25 @@ def resolve_gpu_layers(path: Path, settings: LoadSettings) -> tuple[int, tuple[s
 
 
 def _planned_gpu_layers(path: Path, settings: LoadSettings) -> tuple[int, tuple[str, ...]]:
+    """Ask the memory-fit planner how many layers fit in free VRAM (at the chosen context)."""
+    from desktop.engine.fit import plan_fit
+    from desktop.engine.hardware import probe_hardware
+    from desktop.engine.model_summary import read_gguf_summary
+
     try:
-        from desktop.engine.fit import plan_fit
-    except ImportError:
-        return 0, (
-            "No memory-fit planner is available; loading on the CPU. Set GPU layers to offload.",
+        summary = read_gguf_summary(path)
+        plan = plan_fit(
+            summary,
+            probe_hardware(),
+            ctx_tokens=settings.ctx_tokens or summary.n_ctx_train,
+            kv_type=settings.kv_type,
+            flash_attention=settings.flash_attention_on,
         )
-    try:
-        plan = plan_fit(path, ctx_tokens=settings.ctx_tokens, kv_type=settings.kv_type)
-    except Exception as exc:
+    except Exception as exc:  # a planning failure must not stop the load
         return 0, (f"Could not plan GPU offload ({exc}); loading on the CPU.",)
-    return int(plan.gpu_layers), ()
+    if plan.verdict == "wont_fit":
+        return plan.gpu_layers, (plan.explanation,)
+    return plan.gpu_layers, ()
 
 
 def load_model(

@@ -81,19 +81,22 @@ class LibraryView(QWidget):
         self.reveal_button = self._button("Show in folder", self._on_reveal_clicked)
         self.delete_button = self._button("Delete…", self._on_delete_clicked)
         self.refresh_button = self._button("Refresh", self.refresh)
-        buttons = QHBoxLayout()
+        manage = QHBoxLayout()  # two short rows keep the window usable on small screens
         for b in (self.import_button, self.folder_button, self.refresh_button):
-            buttons.addWidget(b)
-        buttons.addStretch(1)
+            manage.addWidget(b)
+        manage.addStretch(1)
+        act = QHBoxLayout()
         for b in (self.chat_button, self.compare_button, self.reveal_button, self.delete_button):
-            buttons.addWidget(b)
+            act.addWidget(b)
+        act.addStretch(1)
         self.status = QLabel("")
         self.status.setObjectName("hint")
         self.status.setAccessibleName("Library status")
         self.status.setWordWrap(True)
 
         layout = QVBoxLayout(self)
-        layout.addLayout(buttons)
+        layout.addLayout(manage)
+        layout.addLayout(act)
         layout.addWidget(self.tree, 1)
         layout.addWidget(self.status)
         self._on_selection_changed()

@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
-    QHBoxLayout,
+    QGridLayout,
     QInputDialog,
     QLineEdit,
     QListWidget,
@@ -45,9 +45,11 @@ class ConversationList(QWidget):
         self.rename_button = self._button("Rename…", self._on_rename_clicked)
         self.delete_button = self._button("Delete…", self._on_delete_clicked)
         self.export_button = self._button("Export…", self._on_export_clicked)
-        row = QHBoxLayout()
-        for b in (self.new_button, self.rename_button, self.delete_button, self.export_button):
-            row.addWidget(b)
+        row = QGridLayout()
+        for i, b in enumerate(
+            (self.new_button, self.rename_button, self.export_button, self.delete_button)
+        ):
+            row.addWidget(b, i // 2, i % 2)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.search)

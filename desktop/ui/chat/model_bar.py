@@ -36,11 +36,11 @@ class ModelBar(QWidget):
         self.kv_type = "f16"
         self.combo = QComboBox()
         self.combo.setAccessibleName("Model")
-        self.combo.setMinimumContentsLength(28)
+        self.combo.setMinimumContentsLength(16)
         self.load_button = QPushButton("Load")
         self.load_button.setAccessibleName("Load model")
         self.load_button.clicked.connect(self._on_load_clicked)
-        self.settings_button = QPushButton("Conversation settings…")
+        self.settings_button = QPushButton("Chat settings…")
         self.settings_button.setAccessibleName("Conversation settings")
         self.settings_button.clicked.connect(self.settings_requested.emit)
         self.progress = QProgressBar()

@@ -36,8 +36,9 @@ class LadderPoint:
     @property
     def quality_text(self) -> str:
         if self.is_reference:
-            ppl = f" · PPL {self.perplexity:.2f}" if self.perplexity is not None else ""
-            return f"reference{ppl}"
+            if self.perplexity is None:
+                return "reference · not measured"
+            return f"reference · PPL {self.perplexity:.2f}"
         if self.mean_kl is None or self.same_top is None:
             return "not measured"
         ppl = f" · PPL {self.perplexity:.2f}" if self.perplexity is not None else ""

@@ -22,6 +22,9 @@ from pathlib import Path
 RESOURCES_FOLDER = "resources"
 #: Where an installed wheel puts the folder, relative to an installation prefix.
 INSTALLED_SUBPATH = Path("share") / "quantdesk" / RESOURCES_FOLDER
+#: A file only Quantdesk's folder has: a stray ``site-packages/resources`` of another
+#: package must not be taken for ours.
+MARKER_FILE = "quantdesk.desktop"
 
 
 def _candidate_roots() -> tuple[Path, ...]:
@@ -43,7 +46,7 @@ def resources_root() -> Path:
     error, and importing a module that names a resource must never fail.
     """
     roots = _candidate_roots()
-    return next((root for root in roots if root.is_dir()), roots[0])
+    return next((root for root in roots if (root / MARKER_FILE).is_file()), roots[0])
 
 
 def resource_path(*parts: str) -> Path:

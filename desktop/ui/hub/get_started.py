@@ -117,7 +117,7 @@ class SuggestionRow(QFrame):
 
 
 class GetStartedCard(QFrame):
-    """Visible only while the library is empty (and then until its model is chatted with)."""
+    """Shown while the library is empty, and after its download until the user starts a chat."""
 
     chat_requested = Signal(str)
 
@@ -135,6 +135,9 @@ class GetStartedCard(QFrame):
         self.manager, self.dest_dir, self.models = manager, dest_dir, models
         self.hardware: Any = None
         self.rows: list[SuggestionRow] = []
+        self._library_empty = False
+        self._fetched = False  # one of its suggestions was downloaded: offer "Chat now"
+        self._dismissed = False  # the user started a chat from it
         title = QLabel("<b>Get started</b>")
         font = title.font()
         font.setPointSizeF(font.pointSizeF() * 1.25)
@@ -145,32 +148,61 @@ class GetStartedCard(QFrame):
         self._layout = QVBoxLayout(self)
         self._layout.addWidget(title)
         self._layout.addWidget(self.intro)
+        self.chat_requested.connect(self._on_chat_requested)
+        manager.completed.connect(self._on_download_completed)
         self.hide()
 
     def set_library_empty(self, empty: bool) -> None:
-        has_suggestion_downloading = any(
-            self.manager.find(r.model.repo_id, r.model.filename) for r in self.rows
-        )
-        self.setVisible(empty or has_suggestion_downloading)
+        self._library_empty = empty
+        self._update_visibility()
 
     def set_hardware(self, hardware: Any) -> None:
-        """Pick the suggestions for this machine (once; a new probe does not reshuffle them)."""
         self.hardware = hardware
-        if self.rows:
+        self._suggest()
+
+    def set_models(self, models: tuple[Recommendation, ...] | None) -> None:
+        """Suggest from ``models`` instead of the shipped list (``None``: the shipped list)."""
+        self.models = models
+        self._suggest()
+
+    def _suggest(self) -> None:
+        for row in self.rows:
+            row.deleteLater()
+        self.rows = []
+        if self.hardware is None:
             return
         try:
-            picked = recommend_for(hardware.ram_total_bytes, _vram_bytes(hardware), self.models)
+            picked = recommend_for(
+                self.hardware.ram_total_bytes, _vram_bytes(self.hardware), self.models
+            )
         except QuantdeskError as exc:
             self.intro.setText(str(exc))
             return
-        memory = format_bytes(hardware.ram_total_bytes)
+        memory = format_bytes(self.hardware.ram_total_bytes)
+        which = "the first model below" if len(picked) > 1 else "the model below"
         self.intro.setText(
-            f"Your library is empty. With {memory} of memory this machine runs the model below "
-            "comfortably; download it and start chatting. Or search the Hub tab, import a GGUF "
-            "or convert a checkpoint (File menu)."
+            f"Your library is empty. With {memory} of memory this machine runs {which} "
+            "comfortably: download it and start chatting. You can also search the Hub tab, "
+            "import a GGUF or convert a checkpoint (File menu)."
         )
         for model in picked:
             row = SuggestionRow(model, self.manager, self.dest_dir)
             row.chat_requested.connect(self.chat_requested)
             self.rows.append(row)
             self._layout.addWidget(row)
+
+    def _on_download_completed(self, key: str, _path: object) -> None:
+        if any(row.key == key for row in self.rows):
+            self._fetched = True
+            self._update_visibility()
+
+    def _on_chat_requested(self, _path: str) -> None:
+        self._dismissed = True
+        self._update_visibility()
+
+    def _update_visibility(self) -> None:
+        downloading = any(
+            self.manager.find(r.model.repo_id, r.model.filename) is not None for r in self.rows
+        )
+        wanted = self._library_empty or downloading or self._fetched
+        self.setVisible(wanted and not self._dismissed)

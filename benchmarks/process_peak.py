@@ -1,16 +1,20 @@
 """Wall time, CPU time and peak memory of one command, measured separately for every run.
 
-The kernel's own peak (``ru_maxrss`` from ``wait4`` on that very child) is exact but counts
-each process alone and mixes file-backed pages with heap. So the process tree is also sampled
-every 50 ms: the summed resident size, and the part of it that is anonymous memory (heap,
-arrays), which is what a machine must really have free. Memory-mapped checkpoint pages are
-resident too, but the kernel can drop them at will.
+The kernel's own peak (``ru_maxrss`` from ``wait4``) is exact, but Linux folds into it the
+high-water mark of the memory the process had before ``exec``: a command started straight from
+a benchmark that has loaded models would report the benchmark's own peak. So every command is
+started by a fresh, bare Python wrapper (``python -S``, a few MiB) that reports the command's
+rusage. That peak counts each process alone and mixes file-backed pages with heap, so the
+command's process tree is also sampled every 50 ms for its anonymous memory (heap, arrays),
+which is what a machine must really have free; memory-mapped checkpoint pages are resident
+too, but the kernel can drop them at will.
 """
 
 from __future__ import annotations
 
-import os
+import json
 import subprocess
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +23,19 @@ from pathlib import Path
 import psutil
 
 POLL_SECONDS = 0.05
+#: The wrapper: runs argv[2:], writes its wall time and rusage to argv[1], exits with its code.
+_WRAPPER = """
+import json, os, subprocess, sys, time
+start = time.perf_counter()
+child = subprocess.Popen(sys.argv[2:])
+_pid, status, usage = os.wait4(child.pid, 0)
+wall = time.perf_counter() - start
+child.returncode = code = os.waitstatus_to_exitcode(status)
+with open(sys.argv[1], "w") as out:
+    json.dump({"wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
+               "maxrss_kib": usage.ru_maxrss, "code": code}, out)
+sys.exit(code)
+"""
 
 
 class CommandFailed(RuntimeError):
@@ -28,17 +45,17 @@ class CommandFailed(RuntimeError):
 @dataclass(frozen=True, slots=True)
 class Measurement:
     wall_s: float
-    cpu_s: float  # user + system, of the process and the children it waited for
+    cpu_s: float  # user + system, of the command and the children it waited for
     peak_rss: int  # bytes: the largest single-process peak the kernel recorded
-    peak_tree_rss: int  # bytes: sampled sum over the process tree
+    peak_tree_rss: int  # bytes: sampled sum over the command's process tree
     peak_tree_anon: int  # bytes: sampled, anonymous memory only (no file-backed pages)
 
 
-def _tree_memory(root: psutil.Process) -> tuple[int, int]:
-    """(resident, anonymous) bytes summed over ``root`` and its descendants right now."""
+def _tree_memory(wrapper: psutil.Process) -> tuple[int, int]:
+    """(resident, anonymous) bytes summed over the wrapper's descendants right now."""
     rss = anon = 0
     try:
-        processes = [root, *root.children(recursive=True)]
+        processes = wrapper.children(recursive=True)
     except psutil.Error:
         return 0, 0
     for process in processes:
@@ -53,26 +70,25 @@ def _tree_memory(root: psutil.Process) -> tuple[int, int]:
 
 def measure(command: Sequence[str], *, log: Path, env: Mapping[str, str], cwd: Path) -> Measurement:
     """Run ``command`` to completion (output to ``log``) and measure it; raise on failure."""
+    report = log.with_suffix(".rusage.json")
+    wrapped = [sys.executable, "-S", "-c", _WRAPPER, str(report), *command]
     with log.open("wb") as output:
-        start = time.perf_counter()
-        child = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env, cwd=cwd)
-        root = psutil.Process(child.pid)
+        wrapper = subprocess.Popen(
+            wrapped, stdout=output, stderr=subprocess.STDOUT, env=env, cwd=cwd
+        )
+        root = psutil.Process(wrapper.pid)
         peak_rss = peak_anon = 0
-        while True:
-            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
-            if pid:
-                break
+        while wrapper.poll() is None:
             rss, anon = _tree_memory(root)
             peak_rss, peak_anon = max(peak_rss, rss), max(peak_anon, anon)
             time.sleep(POLL_SECONDS)
-        wall = time.perf_counter() - start
-    child.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-    if child.returncode != 0:
-        raise CommandFailed(f"{command[:3]} exited with {child.returncode}; see {log}")
+    if wrapper.returncode != 0:
+        raise CommandFailed(f"{command[:3]} exited with {wrapper.returncode}; see {log}")
+    usage = json.loads(report.read_text())
     return Measurement(
-        wall_s=wall,
-        cpu_s=usage.ru_utime + usage.ru_stime,
-        peak_rss=usage.ru_maxrss * 1024,  # Linux reports KiB
+        wall_s=usage["wall"],
+        cpu_s=usage["cpu"],
+        peak_rss=usage["maxrss_kib"] * 1024,
         peak_tree_rss=peak_rss,
         peak_tree_anon=peak_anon,
     )

@@ -69,7 +69,7 @@ class SuggestionRow(QFrame):
         layout = QHBoxLayout(self)
         layout.addLayout(text, 1)
         layout.addWidget(self.button)
-        manager.changed.connect(lambda _key: self.refresh())
+        manager.changed.connect(self._on_changed)  # a bound slot: dropped with the row
         manager.progressed.connect(self._on_progressed)
         self.refresh()
 
@@ -97,6 +97,10 @@ class SuggestionRow(QFrame):
         self.bar.show()
         self.detail.setText(entry.message if entry.message and not running else "Downloading…")
         self.detail.show()
+
+    def _on_changed(self, key: str) -> None:
+        if key == self.key:
+            self.refresh()
 
     def _on_progressed(self, key: str, event: DownloadProgress) -> None:
         if key == self.key and event.total:

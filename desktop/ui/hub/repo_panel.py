@@ -107,7 +107,7 @@ class RepoPanel(QWidget):
         layout.addWidget(self.table, 1)
         layout.addLayout(convert_row)
         layout.addStretch(0)
-        manager.changed.connect(lambda _key: self._refresh_buttons())
+        manager.changed.connect(self._on_download_changed)
 
     def set_fit_inputs(self, hardware: Any, ctx_tokens: int, kv_type: str) -> None:
         self.hardware, self.ctx_tokens, self.kv_type = hardware, ctx_tokens, kv_type
@@ -220,6 +220,9 @@ class RepoPanel(QWidget):
         if self.details is None:
             raise RuntimeError("No repo is open.")
         self.manager.enqueue(self.details.repo_id, choice, self.details.revision, self.dest_dir)
+
+    def _on_download_changed(self, _key: str) -> None:
+        self._refresh_buttons()
 
     def _refresh_buttons(self) -> None:
         if self.details is None or self.table.isHidden():

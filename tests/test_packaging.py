@@ -236,7 +236,9 @@ def test_bundle_opens_the_main_window_and_exits_cleanly(
     )
     assert result.returncode == 0, result.stderr
     assert re.search(
-        r"^Main window shown \d+\.\d+ s after the process started\.$", result.stdout, re.M
+        r"^Main window shown \d+\.\d+ s after the process started \(\d+\.\d+ s of CPU\)\.$",
+        result.stdout,
+        re.M,
     )
     saved = re.search(r"^Screenshot saved: .* \((\d+)x(\d+)\)$", result.stdout, re.M)
     assert saved, result.stdout + result.stderr

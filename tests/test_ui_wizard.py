@@ -51,7 +51,19 @@ def test_wizard_converts_and_quantizes_into_the_library(
     assert wizard.run_page.log_path.read_text().count("Wrote") == 3
     wait_until(qtbot, lambda: window.library.tree.topLevelItemCount() == 1)
     assert window.library.tree.topLevelItem(0).childCount() == 3
-    wizard.close()
+    ladder = window.compare.ladder
+    ladder.measure_options = {"ctx_tokens": 64, "max_chunks": 1, "speed_repeats": 1,
+                              "prompt_tokens": 8, "gen_tokens": 4, "threads": 1}  # fmt: skip
+    wizard.done_page.measure_button.click()  # "measure speed and quality now"
+    wait_until(qtbot, lambda: ladder._measure is not None and ladder._measure.done, 120_000)
+    assert "Measured" in ladder.status.text(), ladder.status.text()
+    measured = lambda: [p for p in ladder.chart.points if p.same_top is not None]  # noqa: E731
+    wait_until(qtbot, lambda: len(measured()) == 3)
+    points = ladder.chart.points
+    assert all(p.gen_tokens_per_s for p in points)
+    q4, q8 = (next(p for p in points if p.level == name) for name in ("Q4_K_M", "Q8_0"))
+    assert q8.mean_kl < q4.mean_kl  # more bits, closer to the reference
+    assert len(window.compare.chosen_paths()) == 3
 
 
 def test_check_explains_a_folder_that_is_not_a_checkpoint(

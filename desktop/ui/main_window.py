@@ -143,6 +143,10 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentIndex(CHAT_TAB)
         self.chat.load_model(path)
 
+    def _on_measure_requested(self, paths: list[str]) -> None:
+        self.tabs.setCurrentIndex(COMPARE_TAB)
+        self.compare.measure_when_listed(paths)
+
     def _on_compare_requested(self, paths: list[str]) -> None:
         self.tabs.setCurrentIndex(COMPARE_TAB)
         self.compare.choose(paths)
@@ -186,7 +190,7 @@ class MainWindow(QMainWindow):
         wizard = ConversionWizard(self.library.folders[0], self.hardware, self.settings, self)
         wizard.files_written.connect(lambda _paths: self.library.refresh())
         wizard.chat_requested.connect(self._on_chat_requested)
-        wizard.measure_requested.connect(self._on_compare_requested)
+        wizard.measure_requested.connect(self._on_measure_requested)
         wizard.show()
         return wizard
 

@@ -47,6 +47,7 @@ class CompareView(QWidget):
         self.columns: list[CompareColumn] = []
         self._runs: list[LevelRun] = []
         self._workers: list[Worker] = []
+        self._measure_pending: list[str] = []
 
         self.levels = QListWidget()
         self.levels.setAccessibleName("Levels to compare")
@@ -114,6 +115,22 @@ class CompareView(QWidget):
         self.levels.blockSignals(False)
         self.ladder.set_groups(groups, self.hardware)
         self._on_levels_changed()
+        self._start_pending_measurement(groups)
+
+    def measure_when_listed(self, paths: list[str]) -> None:
+        """Tick ``paths`` and measure their model's ladder once the library lists them."""
+        self._measure_pending = list(paths)
+        self._start_pending_measurement(self.ladder.groups)
+
+    def _start_pending_measurement(self, groups: list[Any]) -> None:
+        wanted = set(self._measure_pending)
+        for index, group in enumerate(groups):
+            if wanted and wanted <= {str(f.path) for f in group.files}:
+                self._measure_pending = []
+                self.choose(sorted(wanted))
+                self.ladder.model.setCurrentIndex(index)
+                self.ladder.measure()
+                return
 
     def choose(self, paths: list[str]) -> None:
         wanted = set(paths[:MAX_LEVELS])

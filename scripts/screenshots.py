@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SIZES = {"large": (1280, 800), "small": (900, 600)}
@@ -113,9 +114,65 @@ def _shoot(out: Path) -> int:
         _settle()
         wizard.grab().save(str(out / f"wizard-{theme}.png"))
         wizard.close()
+    _shoot_hub(app, window, out)
     window.close()
     print(f"Screenshots written to {out}")
     return 0
+
+
+def _shoot_hub(app: Any, window: Any, out: Path) -> None:
+    """The Hub tab (served by the tests' local stand-in hub) and the Get started card."""
+    from converter.hub.repo_kind import GgufChoice
+    from desktop.ui.hub.download_queue import DownloadState
+    from desktop.ui.main_window import HUB_TAB, LIBRARY_TAB, MainWindow
+    from desktop.ui.theme import apply_theme
+    from tests.hub_server import FakeHub, FakeRepo
+
+    library = Path(os.environ["QUANTDESK_LIBRARY"])
+    levels = {f"tiny-demo-{lv}.gguf": (library / f"tiny-demo-{lv}.gguf").read_bytes()
+              for lv in ("F16", "Q8_0")}  # fmt: skip
+    weights = {"config.json": b"{}", "model.safetensors": b"0" * 4096}
+    hub = FakeHub(
+        FakeRepo("demo/Tiny-Demo-GGUF", levels, tags=("gguf", "llama"), downloads=48_210,
+                 likes=311),
+        FakeRepo("demo/Tiny-Demo", weights, config={"model_type": "llama"}, downloads=9_876,
+                 likes=54, safetensors_params={"BF16": 494_000_000}),
+        FakeRepo("demo/Tiny-Demo-Gated-GGUF", levels, tags=("gguf",), gated=True,
+                 license="llama3.2", downloads=1_204),
+        FakeRepo("demo/Tiny-Demo-Mamba", weights, config={"model_type": "mamba"}, downloads=310),
+    ).start()  # fmt: skip
+    os.environ["HF_ENDPOINT"] = hub.endpoint
+    downloads = library.parent / "hub-downloads"
+    view = window.hub
+    view.repo.dest_dir = downloads
+    view.query.setText("demo")
+    view.search()
+    _spin(lambda: view.table.rowCount() == 4)
+    view.table.selectRow(0)
+    _spin(lambda: len(view.repo.fits) == 2)
+    hub.chunk_delay_s = 0.05
+    size = len(levels["tiny-demo-F16.gguf"])
+    choice = GgufChoice("F16", ("tiny-demo-F16.gguf",), size)
+    entry = view.manager.enqueue("demo/Tiny-Demo-GGUF", choice, "main", downloads)
+    progress = view.manager.last_progress
+    _spin(lambda: progress(entry.key) is not None and progress(entry.key).done > size // 3)
+    view.manager.pause(entry.key)
+    _spin(lambda: view.manager.entry(entry.key).state is DownloadState.PAUSED)
+    os.environ["QUANTDESK_LIBRARY"] = str(library.parent / "empty-library")
+    first_run = MainWindow()
+    first_run.show()
+    _spin(lambda: first_run.get_started.isVisible() and bool(first_run.get_started.rows))
+    for theme in ("light", "dark"):
+        apply_theme(app, theme)
+        for size_name, (width, height) in SIZES.items():
+            for shown, tab, name in ((window, HUB_TAB, "hub"), (first_run, LIBRARY_TAB, "start")):
+                shown.resize(width, height)
+                shown.tabs.setCurrentIndex(tab)
+                _settle()
+                shown.grab().save(str(out / f"{name}-{theme}-{size_name}.png"))
+    view.manager.cancel(entry.key)
+    first_run.close()
+    hub.stop()
 
 
 if __name__ == "__main__":

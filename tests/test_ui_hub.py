@@ -79,7 +79,8 @@ def test_search_shows_the_hubs_answers(qtbot: QtBot, hub: FakeHub, hub_view) -> 
     rows = {row[0]: row for row in _table(view)}
     assert set(rows) == {GGUF_REPO, "org/tiny-llama"}  # what the server matches for "tiny"
     assert rows[GGUF_REPO][1:3] == ["1.5k", "12"]
-    assert rows["org/tiny-llama"][3] == f"{format_bytes(4000)} checkpoint"  # 1000 F32 params
+    assert rows["org/tiny-llama"][3] == format_bytes(4000)  # 1000 F32 parameters
+    assert rows[GGUF_REPO][3] == "GGUF"  # the hub gives no parameter count for GGUF repos
     assert rows["org/tiny-llama"][4] == "llama ✔"
     assert rows["org/tiny-llama"][5] == "apache-2.0"
     assert "2 model(s)" in view.status.text() and view.banner.isHidden()
@@ -87,7 +88,7 @@ def test_search_shows_the_hubs_answers(qtbot: QtBot, hub: FakeHub, hub_view) -> 
     view.query.setText("gated")
     view.search()
     wait_until(qtbot, lambda: view.table.rowCount() == 1 and "gated" in _table(view)[0][0])
-    assert _table(view)[0][6] == "gated: needs a token"
+    assert _table(view)[0][6] == "gated"
 
 
 def test_gguf_repo_lists_levels_with_sizes_and_fit_badges(

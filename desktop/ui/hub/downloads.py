@@ -50,6 +50,7 @@ class DownloadRow(QFrame):
         self.manager, self.key = manager, key
         self.title = QLabel()
         self.title.setAccessibleName("Download")
+        self.title.setWordWrap(True)  # a narrow window wraps the title instead of hiding buttons
         self.bar = QProgressBar()
         self.bar.setAccessibleName("Download progress")
         self.bar.setRange(0, 1000)

@@ -50,20 +50,30 @@ def _count(n: int) -> str:
 
 
 def _row(hit: ModelSummary) -> list[str]:
-    if hit.model_type:
-        arch = f"{hit.model_type} ✔" if hit.supported else f"{hit.model_type} ✘ not supported"
-    else:
-        arch = "GGUF ✔" if hit.is_gguf else "unknown"
-    kind = "GGUF" if hit.is_gguf else "checkpoint"
+    """Short cells: the table must stay readable in a small window; tooltips say more."""
+    arch = hit.model_type or ("GGUF" if hit.is_gguf else "unknown")
     return [
         hit.repo_id,
         _count(hit.downloads),
         _count(hit.likes),
-        f"{format_bytes(hit.size_bytes)} {kind}" if hit.size_bytes else kind,
-        arch,
+        format_bytes(hit.size_bytes) if hit.size_bytes else "GGUF" if hit.is_gguf else "?",
+        f"{arch} ✔" if hit.supported else f"{arch} ✘",
         hit.license or "",
-        "gated: needs a token" if hit.gated else "open",
+        "gated" if hit.gated else "open",
     ]
+
+
+def _tooltip(hit: ModelSummary, column: int) -> str:
+    if column == 4:
+        return (
+            "Quantdesk can use this model."
+            if hit.supported
+            else "Quantdesk cannot convert or run this architecture yet."
+        )
+    if column == 6 and hit.gated:
+        return "Accept the licence on the model's hub page and enter a token to download it."
+    kind = "GGUF files, ready to download" if hit.is_gguf else "a checkpoint to convert"
+    return f"{hit.repo_id}: {kind}"
 
 
 class NumericItem(QTableWidgetItem):
@@ -129,7 +139,11 @@ class HubView(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setAlternatingRowColors(True)
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        # Sorting starts the way the hub answers: most downloaded first.
+        self.table.horizontalHeader().setSortIndicator(1, Qt.SortOrder.DescendingOrder)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.table.itemSelectionChanged.connect(self._on_selection_changed)
         self.status = QLabel("Type a model name and press Enter.")
         self.status.setObjectName("hint")
@@ -146,6 +160,7 @@ class HubView(QWidget):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(self.downloads)
         QVBoxLayout(downloads_box).addWidget(scroll)
         self.manager.completed.connect(lambda _key, path: self.downloaded.emit(path))
@@ -163,7 +178,7 @@ class HubView(QWidget):
         split = QSplitter()
         split.addWidget(left)
         split.addWidget(right)
-        split.setSizes([640, 640])
+        split.setSizes([700, 580])
         layout = QVBoxLayout(self)
         layout.addWidget(self.banner)
         layout.addWidget(split, 1)
@@ -195,12 +210,9 @@ class HubView(QWidget):
                 number = {1: hit.downloads, 2: hit.likes, 3: hit.size_bytes or 0}.get(column)
                 item = QTableWidgetItem(value) if number is None else NumericItem(value, number)
                 item.setData(REPO_ROLE, hit.repo_id)
-                if column == 4 and not hit.supported:
-                    item.setToolTip("Quantdesk cannot convert or run this architecture yet.")
+                item.setToolTip(_tooltip(hit, column))
                 self.table.setItem(row, column, item)
         self.table.setSortingEnabled(True)
-        self.table.resizeColumnsToContents()
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         where = f" for “{text}”" if text else ""
         self.status.setText(
             f"{len(hits)} model(s){where}, most downloaded first. Select one to see its files."

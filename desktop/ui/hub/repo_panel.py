@@ -31,7 +31,7 @@ from desktop.ui.hub.remote_fit import RemoteFit, remote_fits
 from desktop.ui.workers import Worker, call_worker, job_worker
 
 COLUMNS = ("Level", "File", "Size", "Fit on this machine", "")
-_FIT_COLUMN, _BUTTON_COLUMN = 3, 4
+_FILE_COLUMN, _FIT_COLUMN, _BUTTON_COLUMN = 1, 3, 4
 
 
 def _hint(text: str = "", name: str = "hint") -> QLabel:
@@ -83,9 +83,8 @@ class RepoPanel(QWidget):
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.horizontalHeader().setSectionResizeMode(
-            _FIT_COLUMN, QHeaderView.ResizeMode.Stretch
-        )
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.table.setWordWrap(False)  # long file names are elided; the tooltip has them whole
         self.table.hide()
         self.convert_text = _hint()
         self.convert_text.hide()
@@ -180,15 +179,19 @@ class RepoPanel(QWidget):
             size = format_bytes(choice.size_bytes) if choice.size_bytes is not None else "?"
             cells = (choice.level or "?", f"{choice.name}{shards}", size, "reading header…")
             for column, text in enumerate(cells):
-                self.table.setItem(row, column, QTableWidgetItem(text))
+                item = QTableWidgetItem(text)
+                item.setToolTip("\n".join(choice.files) if column == _FILE_COLUMN else "")
+                self.table.setItem(row, column, item)
             button = QPushButton("Download")
             button.setAccessibleName(f"Download {choice.level or choice.name}")
             button.clicked.connect(lambda _checked=False, c=choice: self.download(c))
             self.table.setCellWidget(row, _BUTTON_COLUMN, button)
-        self.table.resizeColumnsToContents()
-        self.table.horizontalHeader().setSectionResizeMode(
-            _FIT_COLUMN, QHeaderView.ResizeMode.Stretch
-        )
+        header = self.table.horizontalHeader()
+        for column in range(len(COLUMNS)):
+            mode = QHeaderView.ResizeMode
+            header.setSectionResizeMode(
+                column, mode.Stretch if column == _FILE_COLUMN else mode.ResizeToContents
+            )
         self.table.show()
         self._refresh_buttons()
         hardware, ctx, kv = self.hardware, self.ctx_tokens, self.kv_type

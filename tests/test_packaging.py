@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import struct
 import subprocess
 import sys
@@ -64,10 +65,19 @@ def test_a_stray_resources_folder_is_not_taken_for_ours(
 
 
 def test_installed_wheel_ships_and_finds_every_resource(tmp_path: Path) -> None:
-    """A real wheel, installed into a fresh virtualenv (no dependencies needed to locate)."""
+    """A real wheel, installed into a fresh virtualenv (no dependencies needed to locate).
+
+    Built from a copy of the project so setuptools' build folders stay out of the checkout.
+    """
+    source = tmp_path / "source"
+    skip = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    for name in ("converter", "desktop", "resources"):
+        shutil.copytree(REPO_ROOT / name, source / name, ignore=skip)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO_ROOT / name, source / name)
     wheel_dir = tmp_path / "wheel"
     subprocess.run(
-        [*PIP, "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheel_dir), REPO_ROOT],
+        [*PIP, "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheel_dir), source],
         check=True,
         capture_output=True,
     )

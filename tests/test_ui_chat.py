@@ -34,6 +34,7 @@ def test_load_chat_stop_and_find_it_after_restart(
     chat.load_model(str(model), insist=True)
     wait_until(qtbot, lambda: chat.session.state is SessionState.READY)
     assert "Loaded tiny-F16.gguf" in chat.model_bar.status.text()
+    wait_until(qtbot, lambda: "RAM" in window.hardware_panel.live_label.text())  # live memory
 
     chat.composer.edit.setPlainText("Say something")
     qtbot.keyClick(chat.composer.edit, Qt.Key.Key_Return)

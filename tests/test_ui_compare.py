@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,16 +33,33 @@ FAST_MEASURE = {
 }
 
 
+#: Runs in a separate process: the longest gap of a 10 ms sleep loop, i.e. how long the OS
+#: itself kept a ready process from running (the test machine's cores are shared).
+_OS_PROBE = """
+import select, sys, time
+last = time.monotonic(); longest = 0.0
+while not select.select([sys.stdin], [], [], 0.01)[0]:
+    now = time.monotonic(); longest = max(longest, now - last - 0.01); last = now
+print(longest)
+"""
+STALL_BUDGET_S = 0.1
+
+
 class StallProbe:
-    """Measures the longest gap between ticks of a 10 ms timer on the GUI thread."""
+    """The longest gap between ticks of a 10 ms timer on the GUI thread, and the same for an
+    idle process beside it, so that time the OS gave to other programs is not counted."""
 
     def __init__(self) -> None:
         self.longest = 0.0
         self._start = self._last = time.monotonic()
         self.stalls: list[tuple[float, float]] = []  # (when, how long), for the failure message
+        self._os_probe = subprocess.Popen(
+            [sys.executable, "-c", _OS_PROBE], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
         self.timer = QTimer()
         self.timer.setInterval(10)
         self.timer.timeout.connect(self._on_tick)
+        self._start = self._last = time.monotonic()  # after starting the probe process
         self.timer.start()
 
     def _on_tick(self) -> None:
@@ -50,9 +69,16 @@ class StallProbe:
         self.longest = max(self.longest, now - self._last)
         self._last = now
 
-    def stop(self) -> float:
+    def stop(self) -> tuple[float, float]:
+        """(longest GUI stall, longest OS stall of the idle process) in seconds."""
         self.timer.stop()
-        return self.longest
+        out, _ = self._os_probe.communicate(b"", timeout=30)
+        return self.longest, float(out)
+
+
+def assert_responsive(probe: StallProbe) -> None:
+    gui, os_stall = probe.stop()
+    assert gui < STALL_BUDGET_S + os_stall, f"GUI stalls {probe.stalls}; OS stall {os_stall:.3f} s"
 
 
 @pytest.fixture(scope="module")
@@ -85,12 +111,11 @@ def test_two_levels_answer_side_by_side_while_the_gui_stays_responsive(
     compare.run_button.click()
     wait_until(qtbot, lambda: len(compare.columns) == 2)
     wait_until(qtbot, lambda: all(c.status.text() in ("done", "stopped") for c in compare.columns))
-    longest = probe.stop()
+    assert_responsive(probe)
     for column in compare.columns:
         assert column.text, column.status.text()
         assert "tokens/s" in column.stats.text() and "RAM" in column.stats.text()
     assert "together" in compare.mode.text()
-    assert longest < 0.1, f"the event loop stalled: {probe.stalls}"
 
 
 def test_measuring_the_ladder_fills_the_chart_and_the_library(
@@ -103,14 +128,13 @@ def test_measuring_the_ladder_fills_the_chart_and_the_library(
     probe = StallProbe()
     ladder.measure()
     wait_until(qtbot, lambda: ladder._measure is not None and ladder._measure.done, 120_000)
-    longest = probe.stop()
+    assert_responsive(probe)
     wait_until(qtbot, lambda: any(p.same_top is not None for p in ladder.chart.points))
     q8 = next(p for p in ladder.chart.points if p.level == "Q8_0")
     assert 0.0 <= q8.same_top <= 1.0 and q8.mean_kl is not None and q8.gen_tokens_per_s
     assert next(p for p in ladder.chart.points if p.level == "F16").is_reference
     window.library.refresh()
     wait_until(qtbot, lambda: "same top" in _library_text(window))
-    assert longest < 0.1, f"the event loop stalled: {probe.stalls}"
 
 
 def _library_text(window: MainWindow) -> str:

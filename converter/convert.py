@@ -13,12 +13,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import gguf
 import numpy as np
 
-from converter.architectures import find_architecture, hf_class_of
+from converter.architectures import ArchSpec, find_architecture, hf_class_of
 from converter.architectures.hparams import HParams, read_hparams
 from converter.architectures.plan import PlannedTensor, gguf_type_for, plan_tensors
 from converter.checkpoint import open_checkpoint, read_config
@@ -26,6 +26,9 @@ from converter.errors import QuantdeskError
 from converter.progress import CancelToken, Job, Progress
 from converter.storage import atomic_output, ensure_free_space, ensure_writable_folder
 from converter.written import WrittenFile
+
+if TYPE_CHECKING:
+    from converter.tokenizer.spec import TokenizerSpec
 
 Q = gguf.GGMLQuantizationType
 #: Elements converted per block; bounds the float32 scratch memory to about 32 MiB.
@@ -123,6 +126,65 @@ def _write_data(
     writer.write_padding(stream, written)
 
 
+@dataclass(frozen=True, slots=True)
+class ConversionPlan:
+    """Everything a conversion writes, worked out from the checkpoint before any output exists.
+
+    The full conversion and the header-only preview (:mod:`converter.preview`) both write
+    their header from this, so a preview describes exactly the file the conversion makes.
+    """
+
+    name: str
+    spec: ArchSpec
+    hparams: HParams
+    out: OutType
+    tensors: tuple[PlannedTensor, ...]
+    tokenizer: TokenizerSpec
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.name}-{self.out.level}.gguf"
+
+    @property
+    def estimated_size(self) -> int:
+        return estimated_size(self.tensors, self.out)
+
+
+def plan_conversion(
+    source: Path, *, outtype: str | None = None, name: str | None = None
+) -> ConversionPlan:
+    """Read the checkpoint's headers, config and tokenizer; raise if it cannot be converted."""
+    from converter.tokenizer import load_tokenizer
+
+    source = Path(source)
+    checkpoint = open_checkpoint(source)
+    spec = find_architecture(checkpoint.config)
+    hp = read_hparams(checkpoint.config)
+    out = resolve_outtype(outtype, hp)
+    tensors = plan_tensors(checkpoint, spec, hp)
+    tokenizer = load_tokenizer(source, vocab_size=hp.vocab_size)
+    return ConversionPlan(name or checkpoint.name, spec, hp, out, tensors, tokenizer)
+
+
+def write_header(writer: gguf.GGUFWriter, conversion: ConversionPlan) -> None:
+    """Metadata and every tensor's name, shape, type and size, written to ``writer``'s file."""
+    out = conversion.out
+    writer.add_type(gguf.GGUFType.MODEL)
+    writer.add_name(conversion.name)
+    writer.add_file_type(out.file_type)
+    conversion.spec.write_metadata(writer, conversion.hparams)
+    conversion.tokenizer.write_to(writer)
+    for tensor in conversion.tensors:
+        tensor_out = _out_type_of(tensor, out)
+        writer.add_tensor_info(
+            tensor.gguf_name, tensor.shape, tensor_out.stored_dtype,
+            _nbytes(tensor, tensor_out), raw_dtype=tensor_out.tensor_type,
+        )  # fmt: skip
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_ti_data_to_file()
+
+
 def convert_checkpoint(
     source: Path,
     out_dir: Path,
@@ -135,40 +197,20 @@ def convert_checkpoint(
 
     Yields one :class:`Progress` per tensor written and returns the :class:`WrittenFile`.
     """
-    from converter.tokenizer import load_tokenizer
-
-    source, out_dir = Path(source), Path(out_dir)
-    checkpoint = open_checkpoint(source)
-    spec = find_architecture(checkpoint.config)
-    hp = read_hparams(checkpoint.config)
-    out = resolve_outtype(outtype, hp)
-    plan = plan_tensors(checkpoint, spec, hp)
-    tokenizer = load_tokenizer(source, vocab_size=hp.vocab_size)
-    name = name or checkpoint.name
-    final = out_dir / f"{name}-{out.level}.gguf"
+    out_dir = Path(out_dir)
+    conversion = plan_conversion(source, outtype=outtype, name=name)
+    name, out, plan = conversion.name, conversion.out, conversion.tensors
+    final = out_dir / conversion.file_name
     ensure_writable_folder(out_dir)
-    ensure_free_space(out_dir, estimated_size(plan, out), f"converting {name} to {out.level}")
+    ensure_free_space(out_dir, conversion.estimated_size, f"converting {name} to {out.level}")
     cancel = cancel or CancelToken()
     what = f"Converting {name}"
     yield Progress("convert", 0, len(plan), message=f"writing {final.name}")
 
     with atomic_output(final) as partial:
-        writer = gguf.GGUFWriter(partial, spec.name)
+        writer = gguf.GGUFWriter(partial, conversion.spec.name)
         try:
-            writer.add_type(gguf.GGUFType.MODEL)
-            writer.add_name(name)
-            writer.add_file_type(out.file_type)
-            spec.write_metadata(writer, hp)
-            tokenizer.write_to(writer)
-            for tensor in plan:
-                tensor_out = _out_type_of(tensor, out)
-                writer.add_tensor_info(
-                    tensor.gguf_name, tensor.shape, tensor_out.stored_dtype,
-                    _nbytes(tensor, tensor_out), raw_dtype=tensor_out.tensor_type,
-                )  # fmt: skip
-            writer.write_header_to_file()
-            writer.write_kv_data_to_file()
-            writer.write_ti_data_to_file()
+            write_header(writer, conversion)
             assert writer.fout is not None
             stream = writer.fout[0]
             writer.write_padding(stream, stream.tell())
@@ -183,7 +225,7 @@ def convert_checkpoint(
         level=out.level,
         size_bytes=final.stat().st_size,
         tensor_count=len(plan),
-        architecture=spec.name,
+        architecture=conversion.spec.name,
     )
 
 

@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import gguf
-
 from converter.errors import QuantdeskError
 from converter.storage import format_bytes
 
@@ -105,26 +103,9 @@ def _write_preview(
     name: str, spec: Any, hp: Any, out: Any, plan: Any, tokenizer: Any, folder: Path | None
 ) -> Path:
     """Header-only GGUF (metadata and tensor infos, no weights) for the fit planner."""
-    from converter.convert import _nbytes, _out_type_of
+    from converter.convert import ConversionPlan
+    from converter.preview import write_conversion_preview
 
     folder = folder or Path(tempfile.mkdtemp(prefix="quantdesk-preview-"))
-    path = folder / f"{name}-{out.level}.preview.gguf"
-    writer = gguf.GGUFWriter(path, spec.name)
-    try:
-        writer.add_type(gguf.GGUFType.MODEL)
-        writer.add_name(name)
-        writer.add_file_type(out.file_type)
-        spec.write_metadata(writer, hp)
-        tokenizer.write_to(writer)
-        for tensor in plan:
-            tensor_out = _out_type_of(tensor, out)
-            writer.add_tensor_info(
-                tensor.gguf_name, tensor.shape, tensor_out.stored_dtype,
-                _nbytes(tensor, tensor_out), raw_dtype=tensor_out.tensor_type,
-            )  # fmt: skip
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_ti_data_to_file()
-    finally:
-        writer.close()
-    return path
+    conversion = ConversionPlan(name, spec, hp, out, plan, tokenizer)
+    return write_conversion_preview(conversion, folder)

@@ -147,8 +147,10 @@ def bench_size(
                 out_dir = args.workdir / f"out-{size}-{outtype}-{tool}"
                 result, outputs[tool] = _run_tool(tool, checkpoint, out_dir, outtype, tree)
                 runs[tool].append(result)
-                print(f"  {outtype} {tool}: {result.wall_s:.1f} s, peak "
-                      f"{result.peak_rss / MIB:.0f} MiB", flush=True)  # fmt: skip
+                print(f"  {outtype} {tool}: {result.wall_s:.1f} s ({result.cpu_s:.1f} s CPU), "
+                      f"peak RSS {result.peak_rss / MIB:.0f} MiB, process tree "
+                      f"{result.peak_tree_rss / MIB:.0f} MiB of which anonymous "
+                      f"{result.peak_tree_anon / MIB:.0f} MiB", flush=True)  # fmt: skip
         label = f"{size} {outtype}"
         parity = compare_outputs(outputs["quantdesk"], outputs["llama.cpp"], shape.layers, label)
         print(f"  {outtype} outputs: {parity.summary()}", flush=True)

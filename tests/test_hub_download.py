@@ -12,7 +12,12 @@ import pytest
 
 from converter.errors import Cancelled, NotEnoughDiskSpace
 from converter.hub.client import repo_details
-from converter.hub.download import RetryPolicy, download_file, partial_download_path
+from converter.hub.download import (
+    RetryPolicy,
+    discard_partial,
+    download_file,
+    partial_download_path,
+)
 from converter.hub.errors import DownloadCorrupted, DownloadPaused, HubAccessDenied, HubOffline
 from converter.hub.fetch import download_gguf
 from converter.hub.transfer import DownloadProgress
@@ -110,6 +115,28 @@ def test_pause_keeps_the_part_and_a_new_call_resumes(hub: FakeHub, tmp_path: Pat
     assert hub.ranges_for(GGUF_NAME)[-1] == f"bytes={kept}-"
     assert events[0].done == kept  # progress starts where the pause left it
     assert _leftovers(tmp_path) == [GGUF_NAME]
+
+
+def test_discard_partial_removes_a_paused_download_and_keeps_finished_files(
+    hub: FakeHub, tmp_path: Path
+) -> None:
+    hub.chunk_delay_s = 0.01
+    pause = CancelToken()
+
+    def on_progress(event: Progress) -> None:
+        if event.done > 50_000:
+            pause.cancel()
+
+    run_job(download_file("org/tiny-GGUF", "README.md", tmp_path))
+    with pytest.raises(DownloadPaused):
+        run_job(download_file("org/tiny-GGUF", GGUF_NAME, tmp_path, pause=pause), on_progress)
+    assert len(_leftovers(tmp_path)) == 3  # README.md, the partial file, its resume record
+    discard_partial(tmp_path, f"subfolder/{GGUF_NAME}")  # repo paths land by their name
+    discard_partial(tmp_path, "README.md")  # finished: nothing to discard
+    assert _leftovers(tmp_path) == ["README.md"]
+    hub.chunk_delay_s = 0.0
+    run_job(download_file("org/tiny-GGUF", GGUF_NAME, tmp_path))
+    assert hub.ranges_for(GGUF_NAME)[-1] is None  # started afresh, nothing was resumed
 
 
 def test_changed_file_on_the_hub_restarts_instead_of_mixing(hub: FakeHub, tmp_path: Path) -> None:

@@ -62,6 +62,15 @@ def partial_download_path(final: Path) -> Path:
     return final.with_name(f".{final.name}.download")
 
 
+def discard_partial(dest_dir: Path, filename: str) -> None:
+    """Delete what an unfinished download of ``filename`` into ``dest_dir`` left behind.
+
+    That is the partial file and its resume record; a finished file is never touched. For
+    callers that cancel a download they do not drive themselves (a queue restored at start-up).
+    """
+    _discard(partial_download_path(Path(dest_dir) / PurePosixPath(filename).name))
+
+
 def download_file(
     repo_id: str,
     filename: str,

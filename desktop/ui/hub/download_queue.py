@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from converter.hub.download import partial_download_path
+from converter.hub.download import discard_partial
 from converter.hub.repo_kind import GgufChoice
 from converter.storage import atomic_output
 from desktop.paths import data_dir
@@ -119,8 +119,6 @@ def discard_download_files(entry: DownloadEntry) -> None:
     """Remove what a cancelled download left: partial files, and shards it finished itself."""
     for name in entry.files:
         final = entry.dest_dir / Path(name).name
-        partial = partial_download_path(final)
-        partial.unlink(missing_ok=True)
-        partial.with_name(partial.name + ".json").unlink(missing_ok=True)  # its resume record
+        discard_partial(entry.dest_dir, name)
         if Path(name).name not in entry.existing:
             final.unlink(missing_ok=True)

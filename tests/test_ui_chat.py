@@ -7,6 +7,7 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
@@ -15,6 +16,7 @@ from desktop.conversations import ConversationStore
 from desktop.ui.chat.chat_view import ChatView
 from desktop.ui.chat.session import SessionState
 from desktop.ui.main_window import MainWindow
+from tests.gguf_factory import TinyModelShape, write_tiny_gguf
 from tests.ui_helpers import (  # noqa: F401 - fixtures are found by name
     main_window_fixture,
     put_in_library,
@@ -73,11 +75,18 @@ def _loaded_chat(qtbot: QtBot, window: MainWindow, model: Path) -> ChatView:
     return chat
 
 
+@pytest.fixture(scope="module")
+def slower_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Big enough that 3000 tokens take seconds, so Stop lands well before the end."""
+    shape = TinyModelShape(n_layer=4, n_embd=512, n_head=8, n_head_kv=4, n_ff=1024)
+    return write_tiny_gguf(tmp_path_factory.mktemp("slow") / "slower-F16.gguf", shape)
+
+
 def test_escape_stops_a_reply_and_the_partial_reply_is_kept(
-    qtbot: QtBot, main_window: Callable[[], MainWindow], tiny_f16: Path
+    qtbot: QtBot, main_window: Callable[[], MainWindow], slower_model: Path
 ) -> None:
     """Greedy decoding of the random model never reaches end-of-text, so only Stop ends it."""
-    model = put_in_library(tiny_f16)
+    model = put_in_library(slower_model)
     chat = _loaded_chat(qtbot, main_window(), model)
     pressed: list[bool] = []
 

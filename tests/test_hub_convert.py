@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from converter.convert import convert_checkpoint
-from converter.hub.fetch import COMPLETE_MARKER, hub_cache_dir, resolve_source
+from converter.hub.fetch import COMPLETE_MARKER, hub_cache_dir, resolve_source, source_name
 from converter.progress import Progress, run_job
 from desktop.cli import main
 from tests.checkpoints import build_checkpoint
@@ -83,3 +83,16 @@ def test_cli_converts_straight_from_a_repo_id(
     assert [Path(f["path"]).name for f in files] == ["tiny-llama-F16.gguf"]
     assert files[0]["architecture"] == "llama"
     assert sorted(p.name for p in out.iterdir()) == [Path(files[0]["path"]).name]
+
+
+def test_source_name_is_the_model_part_of_a_repo_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert source_name("org/tiny-llama") == "tiny-llama"
+    assert source_name(" Qwen/Qwen2.5-0.5B-Instruct ") == "Qwen2.5-0.5B-Instruct"
+    assert source_name("not a name") is None and source_name("a/b/c") is None
+    folder = tmp_path / "org" / "tiny-llama"
+    folder.mkdir(parents=True)
+    assert source_name(str(folder)) is None
+    monkeypatch.chdir(tmp_path)  # a folder of the same shape is converted as a folder
+    assert source_name("org/tiny-llama") is None

@@ -86,6 +86,19 @@ def looks_like_repo_id(text: str) -> bool:
     return bool(_REPO_ID.match(text))
 
 
+def source_name(source: str) -> str | None:
+    """The model's name for a hub repo id (``ORG/NAME`` → ``NAME``); None for a local folder.
+
+    A downloaded checkpoint sits in a cache folder named after the whole id, so files
+    converted from it would be named ``org--name-F16.gguf``; this name keeps them ``name-…``,
+    as if the user had converted their own folder called NAME.
+    """
+    source = source.strip()
+    if Path(source).expanduser().is_dir() or not looks_like_repo_id(source):
+        return None
+    return source.rsplit("/", 1)[-1]
+
+
 def resolve_source(
     source: str,
     *,

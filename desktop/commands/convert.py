@@ -9,7 +9,7 @@ from pathlib import Path
 
 from converter.convert import OUTTYPES, convert_checkpoint
 from converter.errors import QuantdeskError
-from converter.hub.fetch import looks_like_repo_id, resolve_source
+from converter.hub.fetch import resolve_source, source_name
 from converter.levels import LEVELS, parse_levels
 from converter.progress import run_job
 from converter.quantize import quantize_ladder
@@ -46,10 +46,8 @@ def run(args: argparse.Namespace) -> int:
     on_progress = progress.show if progress is not None else None
     written: list[WrittenFile] = []
     try:
+        name = source_name(args.source)  # a hub model is named after NAME, not its cache
         source = resolve_source(args.source, on_progress=on_progress)
-        # A downloaded repo is named after the model, not after its cache folder.
-        from_hub = not Path(args.source).expanduser().is_dir() and looks_like_repo_id(args.source)
-        name = args.source.rsplit("/", 1)[-1] if from_hub else None
         converted = run_job(
             convert_checkpoint(source, args.out, outtype=args.outtype, name=name), on_progress
         )

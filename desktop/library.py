@@ -148,7 +148,9 @@ def find_gguf_files(folders: Iterable[Path]) -> list[Path]:
         if not folder.is_dir():
             continue
         for path in sorted(folder.rglob("*.gguf")):
-            if path.name.startswith(".") or not path.is_file():
+            if path.name.startswith(".") or path.name.endswith(".preview.gguf"):
+                continue  # a file being written, or a header-only conversion preview
+            if not path.is_file():
                 continue
             seen.setdefault(path.resolve(), None)
     return list(seen)

@@ -1,8 +1,8 @@
 """The wizard's check step: everything that would stop a conversion, found before it starts.
 
 Each check is a row (passed? why not, in words). The checkpoint's GGUF header is written on
-its own to a temporary file, without any weights, so the levels step can predict every
-level's size and memory fit from the same shapes llama.cpp will see. Headless: no Qt.
+its own to a temporary file (``converter.preview``), without any weights, so the levels step
+can predict every level's size and memory fit from the shapes llama.cpp will see. No Qt.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from converter.errors import QuantdeskError
 from converter.storage import format_bytes
@@ -50,6 +49,7 @@ def inspect_source(source: Path, out_dir: Path, preview_dir: Path | None = None)
     from converter.architectures.plan import plan_tensors
     from converter.checkpoint import open_checkpoint
     from converter.convert import estimated_size, resolve_outtype
+    from converter.preview import write_header_preview
     from converter.tokenizer import load_tokenizer
 
     rows: list[CheckRow] = []
@@ -71,7 +71,7 @@ def inspect_source(source: Path, out_dir: Path, preview_dir: Path | None = None)
         return fail("Architecture supported", exc)
     rows.append(CheckRow("Architecture supported", True, f"{spec.name}: Quantdesk can convert it."))
     try:
-        tokenizer = load_tokenizer(source, vocab_size=hp.vocab_size)
+        load_tokenizer(source, vocab_size=hp.vocab_size)
     except QuantdeskError as exc:
         return fail("Tokenizer recognised", exc)
     rows.append(
@@ -95,17 +95,6 @@ def inspect_source(source: Path, out_dir: Path, preview_dir: Path | None = None)
                 + ("" if free >= needed else " Free some space or choose fewer levels."),
             )
         )
-    preview = _write_preview(checkpoint.name, spec, hp, out, plan, tokenizer, preview_dir)
+    folder = preview_dir or Path(tempfile.mkdtemp(prefix="quantdesk-preview-"))
+    preview = write_header_preview(source, folder)
     return Inspection(source, checkpoint.name, spec.name, out.level, size, tuple(rows), preview)
-
-
-def _write_preview(
-    name: str, spec: Any, hp: Any, out: Any, plan: Any, tokenizer: Any, folder: Path | None
-) -> Path:
-    """Header-only GGUF (metadata and tensor infos, no weights) for the fit planner."""
-    from converter.convert import ConversionPlan
-    from converter.preview import write_conversion_preview
-
-    folder = folder or Path(tempfile.mkdtemp(prefix="quantdesk-preview-"))
-    conversion = ConversionPlan(name, spec, hp, out, plan, tokenizer)
-    return write_conversion_preview(conversion, folder)

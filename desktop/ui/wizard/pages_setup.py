@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,8 @@ class CheckPage(QWizardPage):
         self.setTitle("Check")
         self.setSubTitle("Can this checkpoint be converted on this computer?")
         self.out_dir = out_dir
+        #: Header-only previews live here; removed when the wizard goes away.
+        self.preview_dir = tempfile.TemporaryDirectory(prefix="quantdesk-preview-")
         self.inspection: Inspection | None = None
         self._worker: Worker | None = None
         self.table = QTableWidget(0, 2)
@@ -92,12 +95,12 @@ class CheckPage(QWizardPage):
         text = self.wizard().source_page.source.text()
         resolver = resolver_for(text)
         self.status.setText("Checking…")
-        out_dir = self.out_dir
+        out_dir, preview_dir = self.out_dir, Path(self.preview_dir.name)
 
         def job(cancel: Any) -> Any:
             assert resolver is not None
             folder = yield from resolver.resolve(text, cancel)
-            return inspect_source(folder, out_dir)
+            return inspect_source(folder, out_dir, preview_dir)
 
         self._worker = job_worker(job)
         self._worker.signals.yielded.connect(lambda event: self.status.setText(event.message))

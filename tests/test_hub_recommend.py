@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
-from converter.hub.recommend import Recommendation, load_recommendations, recommend_for
+from converter.errors import QuantdeskError
+from converter.hub.recommend import (
+    Recommendation,
+    SuggestionRules,
+    load_recommendations,
+    load_rules,
+    recommend_for,
+)
 from converter.hub.repo_kind import RepoKind, checkpoint_files, classify, level_from_filename
 
 GIB = 1024**3
@@ -15,6 +25,10 @@ def _model(name: str, gib: float) -> Recommendation:
 
 
 MODELS = (_model("half", 0.5), _model("one", 1.0), _model("two", 2.0), _model("five", 5.0))
+#: Memory needs: half 1.1 GiB, one 1.7, two 2.9, five 6.5. The CPU cap lets "two" be first.
+RULES = SuggestionRules(
+    ram_share=0.5, vram_share=0.9, comfort_share=0.6, cpu_first_max_file_bytes=int(2.5 * GIB)
+)
 
 
 @pytest.mark.parametrize(
@@ -24,20 +38,29 @@ MODELS = (_model("half", 0.5), _model("one", 1.0), _model("two", 2.0), _model("f
         (4, 0, ("half", "one")),
         (8, 0, ("one", "two")),
         (16, 0, ("two", "five")),
-        (8, 12, ("two", "five")),  # the GPU (10.8 GiB usable) beats half the RAM
-        (8, 16, ("five",)),  # the largest runs comfortably; nothing larger exists
+        (32, 0, ("two", "five")),  # "five" runs comfortably, but on the CPU it comes second
+        (8, 12, ("two", "five")),  # comfortable in 10.8 GiB of usable VRAM: "two", not "five"
+        (8, 16, ("five",)),  # the largest runs comfortably on the GPU; nothing larger exists
+        (32, 4, ("one", "five")),  # fits the small GPU fully; "five" still fits in RAM
         (1, 0, ("half",)),  # too small for any: the smallest, alone
     ],
 )
 def test_recommendations_are_sized_to_the_machine(
     ram_gib: int, vram_gib: int, expected: tuple[str, ...]
 ) -> None:
-    picked = recommend_for(ram_gib * GIB, vram_gib * GIB, MODELS)
+    picked = recommend_for(ram_gib * GIB, vram_gib * GIB, MODELS, RULES)
     assert tuple(m.title for m in picked) == expected
+
+
+def test_cpu_cap_applies_only_without_a_gpu_that_holds_the_model() -> None:
+    tight = SuggestionRules(0.5, 0.9, 0.6, cpu_first_max_file_bytes=int(0.9 * GIB))
+    assert recommend_for(32 * GIB, 0, MODELS, tight)[0].title == "half"
+    assert recommend_for(32 * GIB, 16 * GIB, MODELS, tight)[0].title == "five"
 
 
 def test_shipped_list_is_valid_and_ordered() -> None:
     shipped = load_recommendations()
+    rules = load_rules()
     assert len(shipped) >= 4
     assert [m.size_bytes for m in shipped] == sorted(m.size_bytes for m in shipped)
     for model in shipped:
@@ -45,6 +68,23 @@ def test_shipped_list_is_valid_and_ordered() -> None:
         assert level_from_filename(model.filename) == model.level
     small_laptop = recommend_for(8 * GIB, 0)
     assert small_laptop[0].size_bytes < small_laptop[-1].size_bytes or len(small_laptop) == 1
+    # A 24 GiB machine without a GPU: chat with a small model first, the large one second.
+    first, second = recommend_for(24 * GIB, 0)
+    assert first.size_bytes <= rules.cpu_first_max_file_bytes
+    assert second.size_bytes == shipped[-1].size_bytes
+    # A GPU with 8 GiB: the first suggestion fits in its memory with room for the context.
+    first_on_gpu = recommend_for(16 * GIB, 8 * GIB)[0]
+    assert first_on_gpu.memory_needed <= 8 * GIB * rules.vram_share * rules.comfort_share
+
+
+def test_damaged_rules_are_a_clear_error(tmp_path: Path) -> None:
+    damaged = tmp_path / "recommended_models.json"
+    damaged.write_text(json.dumps({"models": [], "rules": {"ram_share": 0.5}}))
+    with pytest.raises(QuantdeskError, match="missing or damaged"):
+        load_rules(damaged)
+    damaged.write_text(json.dumps({"models": [{"title": "no other fields"}]}))
+    with pytest.raises(QuantdeskError, match="missing or damaged"):
+        load_recommendations(damaged)
 
 
 @pytest.mark.parametrize(

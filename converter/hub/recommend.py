@@ -1,7 +1,13 @@
 """First-run suggestions: models from ``resources/recommended_models.json`` sized to the machine.
 
-The list itself is data (real repos and files, edited without touching code); only the rule
-that turns a file size into a memory need lives here.
+The list and the thresholds of the choice are data (real repos and files, edited without
+touching code); the rule that turns a file size into a memory need, and the order in which
+the thresholds apply, live here.
+
+The first suggestion is for chatting within minutes of installing: on a GPU it is the largest
+model that fits its memory comfortably; on a CPU-only machine (or a GPU too small for any) it
+is also kept to a small file, because a large model there is a long download and a slow chat.
+A larger model is offered second when it still fits.
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from converter.errors import QuantdeskError
 from converter.resources import resource_path
@@ -18,13 +25,6 @@ RECOMMENDATIONS_FILE = resource_path("recommended_models.json")
 #: of the weights plus half a GiB at a few thousand tokens of context.
 OVERHEAD_FACTOR = 1.2
 OVERHEAD_BYTES = 512 * 1024**2
-#: Share of system RAM a model may take when it runs on the CPU: the OS and the apps the user
-#: has open need the rest.
-RAM_SHARE = 0.5
-#: Share of VRAM usable for the model (the display and the driver keep some).
-VRAM_SHARE = 0.9
-#: The first suggestion stays within this share of the budget so longer chats still fit.
-COMFORT_SHARE = 0.6
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,39 +42,90 @@ class Recommendation:
         return int(self.size_bytes * OVERHEAD_FACTOR) + OVERHEAD_BYTES
 
 
+@dataclass(frozen=True, slots=True)
+class SuggestionRules:
+    """The thresholds of the choice (the ``rules`` object of the recommendations file)."""
+
+    ram_share: float  # of system RAM a model may take on the CPU; the OS and apps need the rest
+    vram_share: float  # of VRAM usable for a model; the display and the driver keep some
+    comfort_share: float  # of that budget the first suggestion stays within, for long chats
+    cpu_first_max_file_bytes: int  # the first suggestion's largest file without a usable GPU
+
+
+def _read(path: Path, key: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))[key]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise _damaged(path) from exc
+
+
+def _damaged(path: Path) -> QuantdeskError:
+    return QuantdeskError(
+        f"The list of recommended models ({path.name}) is missing or damaged; reinstall Quantdesk."
+    )
+
+
 def load_recommendations(path: Path = RECOMMENDATIONS_FILE) -> tuple[Recommendation, ...]:
     """The list, smallest first; a damaged file is a clear error, not a crash."""
     try:
-        entries = json.loads(path.read_text(encoding="utf-8"))["models"]
-        models = tuple(Recommendation(**entry) for entry in entries)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise QuantdeskError(
-            f"The list of recommended models ({path.name}) is missing or damaged; "
-            "reinstall Quantdesk."
-        ) from exc
+        models = tuple(Recommendation(**entry) for entry in _read(path, "models"))
+    except TypeError as exc:
+        raise _damaged(path) from exc
     return tuple(sorted(models, key=lambda m: m.size_bytes))
 
 
-def memory_budget(hardware_ram_bytes: int, vram_bytes: int) -> int:
+def load_rules(path: Path = RECOMMENDATIONS_FILE) -> SuggestionRules:
+    rules = _read(path, "rules")
+    try:
+        return SuggestionRules(
+            ram_share=float(rules["ram_share"]),
+            vram_share=float(rules["vram_share"]),
+            comfort_share=float(rules["comfort_share"]),
+            cpu_first_max_file_bytes=int(rules["cpu_first_max_file_bytes"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _damaged(path) from exc
+
+
+def memory_budget(hardware_ram_bytes: int, vram_bytes: int, rules: SuggestionRules) -> int:
     """Bytes a model may use: on the GPU if it has more room, else a share of RAM."""
-    return int(max(vram_bytes * VRAM_SHARE, hardware_ram_bytes * RAM_SHARE))
+    return int(max(vram_bytes * rules.vram_share, hardware_ram_bytes * rules.ram_share))
+
+
+def _first_choice(
+    models: tuple[Recommendation, ...], ram_bytes: int, vram_bytes: int, rules: SuggestionRules
+) -> Recommendation:
+    """The largest model that runs comfortably in VRAM; without one, a small one on the CPU."""
+    vram_comfort = vram_bytes * rules.vram_share * rules.comfort_share
+    if in_vram := [m for m in models if m.memory_needed <= vram_comfort]:
+        return in_vram[-1]
+    comfort = memory_budget(ram_bytes, vram_bytes, rules) * rules.comfort_share
+    small_file = rules.cpu_first_max_file_bytes
+    small = [m for m in models if m.memory_needed <= comfort and m.size_bytes <= small_file]
+    return small[-1] if small else models[0]
 
 
 def recommend_for(
     hardware_ram_bytes: int,
     vram_bytes: int,
     models: tuple[Recommendation, ...] | None = None,
+    rules: SuggestionRules | None = None,
 ) -> tuple[Recommendation, ...]:
-    """One model that runs comfortably here, then a larger one if it still fits.
+    """A model to start chatting with quickly, then a larger one if it still fits.
 
+    The larger one is the largest that runs comfortably, else the next size up that fits.
     On a machine too small for any of them the smallest is offered alone: it may still run,
-    slowly, and the app's fit check will say so.
+    slowly, and the app's fit check will say so. ``models`` (smallest first) and ``rules``
+    default to the shipped file's.
     """
     models = load_recommendations() if models is None else models
+    rules = load_rules() if rules is None else rules
     if not models:
         return ()
-    budget = memory_budget(hardware_ram_bytes, vram_bytes)
-    comfortable = [m for m in models if m.memory_needed <= budget * COMFORT_SHARE]
-    first = comfortable[-1] if comfortable else models[0]
+    first = _first_choice(models, hardware_ram_bytes, vram_bytes, rules)
+    budget = memory_budget(hardware_ram_bytes, vram_bytes, rules)
     larger = [m for m in models if m.size_bytes > first.size_bytes and m.memory_needed <= budget]
-    return (first, larger[0]) if larger else (first,)
+    if not larger:
+        return (first,)
+    comfortable = [m for m in larger if m.memory_needed <= budget * rules.comfort_share]
+    return (first, comfortable[-1] if comfortable else larger[0])

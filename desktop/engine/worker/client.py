@@ -10,18 +10,14 @@ OOM kill there ends only the child: the blocked call raises ``WorkerCrashed`` (o
 
 from __future__ import annotations
 
-import ctypes
-import multiprocessing
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Any
+from types import MappingProxyType, TracebackType
 
-from converter.child import describe_exit, stop_process
 from converter.errors import Cancelled, ModelLoadError, QuantdeskError, WorkerCrashed
 from desktop.engine.worker import usage
-from desktop.engine.worker.child import worker_main
+from desktop.engine.worker.process import ChildDied, WorkerProcess
 from desktop.engine.worker.protocol import (
     Failed,
     GenerateRequest,
@@ -37,26 +33,21 @@ from desktop.engine.worker.protocol import (
 from desktop.engine.worker.results import LoadInfo, ReplyStats, WorkerState, WorkerStats
 from desktop.engine.worker.settings import LoadSettings, SamplingSettings
 
-_SPAWN = multiprocessing.get_context("spawn")
-_SHUTDOWN_GRACE_SECONDS = 2.0
-
 
 class WorkerStateError(QuantdeskError):
     """A worker method was called in a state that does not allow it (chat before load …)."""
 
 
-class _ChildDied(Exception):
-    """Internal: the pipe closed because the child process ended."""
-
-
-_REFUSALS: Mapping[WorkerState, str] = {
-    WorkerState.IDLE: "No model is loaded; load one first.",
-    WorkerState.LOADING: "A model is still loading; wait for it or cancel it first.",
-    WorkerState.READY: "A model is already loaded.",
-    WorkerState.GENERATING: "The model is still answering; wait for the reply or cancel it first.",
-    WorkerState.CRASHED: "The model worker crashed; load the model again to continue.",
-    WorkerState.CLOSED: "This worker has been closed; create a new one.",
-}
+_REFUSALS: MappingProxyType[WorkerState, str] = MappingProxyType(
+    {
+        WorkerState.IDLE: "No model is loaded; load one first.",
+        WorkerState.LOADING: "A model is still loading; wait for it or cancel it first.",
+        WorkerState.READY: "A model is already loaded.",
+        WorkerState.GENERATING: "The model is still answering; wait for it or cancel it first.",
+        WorkerState.CRASHED: "The model worker crashed; load the model again to continue.",
+        WorkerState.CLOSED: "This worker has been closed; create a new one.",
+    }
+)
 
 
 class InferenceWorker:
@@ -65,9 +56,7 @@ class InferenceWorker:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._state = WorkerState.IDLE
-        self._process: Any = None
-        self._conn: Any = None
-        self._cancel_flag: Any = None
+        self._child: WorkerProcess | None = None
         self._info: LoadInfo | None = None
 
     # --- state ----------------------------------------------------------------------------
@@ -83,8 +72,8 @@ class InferenceWorker:
 
     @property
     def pid(self) -> int | None:
-        process = self._process
-        return process.pid if process is not None and process.is_alive() else None
+        child = self._child
+        return child.pid if child is not None else None
 
     def _enter(self, allowed: tuple[WorkerState, ...], busy: WorkerState) -> WorkerState:
         with self._lock:
@@ -101,42 +90,16 @@ class InferenceWorker:
 
     # --- child process ----------------------------------------------------------------------
 
-    def _ensure_child(self) -> None:
-        if self._process is not None and self._process.is_alive():
-            return
-        self._discard_child()
-        parent_conn, child_conn = _SPAWN.Pipe(duplex=True)
-        self._cancel_flag = _SPAWN.RawValue(ctypes.c_bool, False)
-        process = _SPAWN.Process(
-            target=worker_main,
-            args=(child_conn, self._cancel_flag),
-            name="quantdesk-inference",
-            daemon=True,
-        )
-        process.start()
-        child_conn.close()  # so the child's death closes the pipe for us
-        self._process, self._conn = process, parent_conn
+    def _ensure_child(self) -> WorkerProcess:
+        if self._child is None or not self._child.alive:
+            self._discard_child()
+            self._child = WorkerProcess()
+        return self._child
 
     def _discard_child(self) -> None:
-        process, conn = self._process, self._conn
-        self._process = self._conn = None
-        if conn is not None:
-            conn.close()
-        if process is not None:
-            stop_process(process, grace_seconds=_SHUTDOWN_GRACE_SECONDS)
-
-    def _receive(self) -> object:
-        try:
-            return self._conn.recv()
-        except (EOFError, OSError):
-            raise _ChildDied from None
-
-    def _death_description(self) -> str:
-        process = self._process
-        if process is not None:
-            process.join(5)
-            return describe_exit(process.exitcode)
-        return "stopped"
+        child, self._child = self._child, None
+        if child is not None:
+            child.stop()
 
     def _crashed(self, error: QuantdeskError) -> QuantdeskError:
         """Record a dead child; return the error to raise (a closed worker says so instead)."""
@@ -161,18 +124,19 @@ class InferenceWorker:
         self._enter((WorkerState.IDLE, WorkerState.READY, WorkerState.CRASHED), WorkerState.LOADING)
         self._info = None
         name = Path(path).name
+        child = None
         try:
-            self._ensure_child()
-            self._cancel_flag.value = False
-            self._conn.send(LoadRequest(str(path), settings))
+            child = self._ensure_child()
+            child.request_cancel(False)
+            child.send(LoadRequest(str(path), settings))
             while True:
-                event = self._receive()
+                event = child.receive()
                 if isinstance(event, LoadProgress):
                     if on_progress is not None:
                         on_progress(event.fraction)
                 elif isinstance(event, Loaded):
-                    if self._cancel_flag.value:  # cancelled as the load finished: honour it
-                        self._unload_in_child()
+                    if child.cancel_requested:  # cancelled as the load finished: honour it
+                        self._unload_in_child(child)
                         raise Cancelled("Loading the model")
                     self._info = event.info
                     self._leave(WorkerState.READY)
@@ -180,8 +144,8 @@ class InferenceWorker:
                 elif isinstance(event, Failed):
                     self._leave(WorkerState.IDLE)
                     raise error_from(event, "Loading the model")
-        except _ChildDied:
-            how = self._death_description()
+        except ChildDied:
+            how = child.exit_description() if child is not None else "stopped"
             raise self._crashed(
                 ModelLoadError(
                     f"llama.cpp {how} while loading {name}: the file is probably corrupt or "
@@ -205,9 +169,11 @@ class InferenceWorker:
         if not messages:
             raise WorkerStateError("There is no message to answer.")
         template = info.chat_template
-        prompt = template.render(messages)
         request = GenerateRequest(
-            prompt, sampling or SamplingSettings(), True, template.stop_strings
+            prompt=template.render(messages),
+            sampling=sampling or SamplingSettings(),
+            parse_special=True,
+            stop_strings=template.stop_strings,
         )
         return self._generate(request, on_token)
 
@@ -226,33 +192,36 @@ class InferenceWorker:
         self._require_model()
         if not prompt:
             raise WorkerStateError("The prompt is empty: there is nothing to continue.")
-        return self._generate(
-            GenerateRequest(prompt, sampling or SamplingSettings(), False), on_token
+        request = GenerateRequest(
+            prompt=prompt, sampling=sampling or SamplingSettings(), parse_special=False
         )
+        return self._generate(request, on_token)
 
     def _require_model(self) -> LoadInfo:
         state, info = self._state, self._info
         if state is not WorkerState.READY or info is None:
             raise WorkerStateError(
-                _REFUSALS[state] if state is not WorkerState.READY else "No model is loaded."
+                _REFUSALS[state if state is not WorkerState.READY else WorkerState.IDLE]
             )
         return info
 
     def _generate(self, request: GenerateRequest, on_token: Callable[[str], None]) -> ReplyStats:
         self._enter((WorkerState.READY,), WorkerState.GENERATING)
+        child = self._child
+        assert child is not None  # READY means a live child holds the model
         callback_error: BaseException | None = None
         try:
-            self._cancel_flag.value = False
-            self._conn.send(request)
+            child.request_cancel(False)
+            child.send(request)
             while True:
-                event = self._receive()
+                event = child.receive()
                 if isinstance(event, str):
                     if callback_error is None:
                         try:
                             on_token(event)
                         except BaseException as exc:  # stop the reply, keep the pipe in step
                             callback_error = exc
-                            self._cancel_flag.value = True
+                            child.request_cancel()
                 elif isinstance(event, ReplyTimings):
                     self._leave(WorkerState.READY)
                     if callback_error is not None:
@@ -261,8 +230,8 @@ class InferenceWorker:
                 elif isinstance(event, Failed):
                     self._leave(WorkerState.READY)
                     raise error_from(event, "Generating a reply")
-        except _ChildDied:
-            how = self._death_description()
+        except ChildDied:
+            how = child.exit_description()
             raise self._crashed(
                 WorkerCrashed(
                     f"The model worker {how} while answering, so the reply was cut off. "
@@ -292,9 +261,9 @@ class InferenceWorker:
 
     def cancel(self) -> None:
         """Stop the current load or reply soon (any thread); a reply keeps what it has so far."""
-        flag = self._cancel_flag
-        if flag is not None and self._state in (WorkerState.LOADING, WorkerState.GENERATING):
-            flag.value = True
+        child = self._child
+        if child is not None and self._state in (WorkerState.LOADING, WorkerState.GENERATING):
+            child.request_cancel()
 
     def unload(self) -> None:
         """Free the model; the child stays up, so the next load starts faster."""
@@ -303,15 +272,17 @@ class InferenceWorker:
         self._enter((WorkerState.READY,), WorkerState.LOADING)
         self._info = None
         try:
-            self._unload_in_child()
-        except _ChildDied:
+            if self._child is not None:
+                self._unload_in_child(self._child)
+        except ChildDied:
             self._discard_child()  # the model is gone either way
         finally:
             self._leave(WorkerState.IDLE)
 
-    def _unload_in_child(self) -> None:
-        self._conn.send(UnloadRequest())
-        while not isinstance(self._receive(), Unloaded):
+    @staticmethod
+    def _unload_in_child(child: WorkerProcess) -> None:
+        child.send(UnloadRequest())
+        while not isinstance(child.receive(), Unloaded):
             pass
 
     def stats(self) -> WorkerStats:
@@ -336,20 +307,15 @@ class InferenceWorker:
             was_busy = self._state in (WorkerState.LOADING, WorkerState.GENERATING)
             self._state = WorkerState.CLOSED
         self._info = None
-        process, conn = self._process, self._conn
-        if process is None:
+        child = self._child
+        if child is None:
             return
-        if was_busy:
-            self._cancel_flag.value = True
+        if was_busy:  # the busy caller's thread sees the pipe close, then discards the child
+            child.request_cancel()
+            child.stop(close_pipe=False)
         else:
-            try:
-                conn.send(ShutdownRequest())
-                process.join(_SHUTDOWN_GRACE_SECONDS)
-            except OSError:
-                pass
-        stop_process(process, grace_seconds=_SHUTDOWN_GRACE_SECONDS)
-        if not was_busy:  # a busy caller's thread is still reading it: it sees EOF and returns
-            conn.close()
+            self._child = None
+            child.shutdown(ShutdownRequest())
 
     def __enter__(self) -> InferenceWorker:
         return self

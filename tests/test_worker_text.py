@@ -1,0 +1,62 @@
+"""Token ids → streamed text: UTF-8 split across byte tokens, and stop strings split across
+pieces, checked with llama.cpp's own tokenizer of the tiny model (vocabulary only, no weights
+are run, so it is safe in the test process)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import llama_cpp
+import pytest
+
+from desktop.engine.llama_loading import open_llama
+from desktop.engine.worker.chat_format import CHATML_STOP_STRINGS
+from desktop.engine.worker.generation import TextStream
+from tests import worker_helpers
+
+tiny_model = worker_helpers.tiny_model
+
+
+@pytest.fixture(scope="module")
+def vocab_llama(tiny_model: Path) -> Iterator[Any]:
+    llama = open_llama(tiny_model, vocab_only=True)
+    yield llama
+    llama.close()
+
+
+def stream_text(
+    llama: Any, text: str, stop_strings: tuple[str, ...] = ()
+) -> tuple[list[str], TextStream]:
+    tokens = llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+    stream = TextStream(llama_cpp.llama_model_get_vocab(llama.model), stop_strings)
+    pieces = []
+    for token in tokens:
+        pieces.append(stream.push(token))
+        if stream.stopped:
+            break
+    pieces.append(stream.flush())
+    return [piece for piece in pieces if piece], stream
+
+
+def test_multibyte_characters_split_over_byte_tokens_come_out_whole(vocab_llama: Any) -> None:
+    text = "héllo wörld ✓"
+    tokens = vocab_llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+    assert len(tokens) > len(text)  # the tiny vocabulary spells é, ö and ✓ in byte tokens
+    pieces, _stream = stream_text(vocab_llama, text)
+    assert len(pieces) < len(tokens)  # the bytes of one character wait for each other
+    assert "".join(pieces) == vocab_llama.detokenize(tokens).decode("utf-8")
+
+
+def test_a_stop_string_spelled_over_many_tokens_ends_the_text_before_it(vocab_llama: Any) -> None:
+    pieces, stream = stream_text(vocab_llama, "ab<|im_end|>cd", CHATML_STOP_STRINGS)
+    assert stream.stopped
+    assert "".join(pieces).strip() == "ab"
+    assert not any("<" in piece for piece in pieces)  # the partial stop string was held back
+
+
+def test_held_back_text_is_released_when_no_stop_string_follows(vocab_llama: Any) -> None:
+    pieces, stream = stream_text(vocab_llama, "ab<|im", CHATML_STOP_STRINGS)
+    assert not stream.stopped
+    assert "".join(pieces).strip() == "ab<|im"

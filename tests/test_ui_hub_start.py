@@ -148,13 +148,13 @@ def test_wizard_converts_a_repo_from_the_hub(
     assert page.isComplete(), [r.detail for r in page.inspection.rows]
     assert (hub_cache_dir(CHECKPOINT_REPO) / COMPLETE_MARKER).is_file()
     assert page.inspection.architecture == "llama"
+    assert page.inspection.model_name == "tiny-llama"  # the repo's NAME, not its cache folder
     wizard.next()
     wait_until(qtbot, lambda: wizard.levels_page.table.rowCount() > 0, 30_000)
     wizard.levels_page.set_chosen(["Q8_0"])
     wizard.next()
     wait_until(qtbot, lambda: wizard.currentPage() is wizard.done_page, 180_000)
-    stem = hub_cache_dir(CHECKPOINT_REPO).name  # the model is named after its folder
     names = sorted(p.name for p in library_dir().glob("*.gguf"))
-    assert names == [f"{stem}-F16.gguf", f"{stem}-Q8_0.gguf"]
+    assert names == ["tiny-llama-F16.gguf", "tiny-llama-Q8_0.gguf"]  # as quantdesk convert does
     assert not [p for p in library_dir().iterdir() if p.name.startswith(".")]
     wizard.close()

@@ -42,8 +42,13 @@ class Inspection:
         return all(row.ok for row in self.rows)
 
 
-def inspect_source(source: Path, out_dir: Path, preview_dir: Path | None = None) -> Inspection:
-    """Run every check; never raises for a problem with the checkpoint (it becomes a row)."""
+def inspect_source(
+    source: Path, out_dir: Path, preview_dir: Path | None = None, *, name: str | None = None
+) -> Inspection:
+    """Run every check; never raises for a problem with the checkpoint (it becomes a row).
+
+    ``name`` names the model and its files (default: the folder's name).
+    """
     from converter.architectures import find_architecture
     from converter.architectures.hparams import read_hparams
     from converter.architectures.plan import plan_tensors
@@ -52,11 +57,12 @@ def inspect_source(source: Path, out_dir: Path, preview_dir: Path | None = None)
     from converter.preview import write_header_preview
     from converter.tokenizer import load_tokenizer
 
+    model_name = name or source.name
     rows: list[CheckRow] = []
 
     def fail(name: str, exc: Exception) -> Inspection:
         rows.append(CheckRow(name, False, str(exc)))
-        return Inspection(source, source.name, "", "", 0, tuple(rows))
+        return Inspection(source, model_name, "", "", 0, tuple(rows))
 
     try:
         checkpoint = open_checkpoint(source)
@@ -96,5 +102,5 @@ def inspect_source(source: Path, out_dir: Path, preview_dir: Path | None = None)
             )
         )
     folder = preview_dir or Path(tempfile.mkdtemp(prefix="quantdesk-preview-"))
-    preview = write_header_preview(source, folder)
-    return Inspection(source, checkpoint.name, spec.name, out.level, size, tuple(rows), preview)
+    preview = write_header_preview(source, folder, name=model_name)
+    return Inspection(source, model_name, spec.name, out.level, size, tuple(rows), preview)

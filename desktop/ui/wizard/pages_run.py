@@ -72,6 +72,7 @@ class RunPage(QWizardPage):
     def initializePage(self) -> None:
         wizard = self.wizard()
         source = wizard.check_page.inspection.source
+        name = wizard.check_page.inspection.model_name
         levels = wizard.levels_page.chosen_levels()
         logs = data_dir() / "logs"
         logs.mkdir(parents=True, exist_ok=True)
@@ -81,7 +82,7 @@ class RunPage(QWizardPage):
         self._write_log(f"Converting {source} to {self.out_dir}; levels: {', '.join(levels)}")
         out_dir = self.out_dir
         self.worker = job_worker(
-            lambda cancel: convert_and_quantize(source, out_dir, levels, cancel=cancel)
+            lambda cancel: convert_and_quantize(source, out_dir, levels, cancel=cancel, name=name)
         )
         self.worker.signals.yielded.connect(self._on_progress)
         self.worker.signals.returned.connect(self._on_done)

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from converter.hub.fetch import source_name
 from converter.levels import LEVELS
 from converter.storage import format_bytes
 from desktop.ui.fit_text import VERDICT_WORDS
@@ -100,7 +101,7 @@ class CheckPage(QWizardPage):
         def job(cancel: Any) -> Any:
             assert resolver is not None
             folder = yield from resolver.resolve(text, cancel)
-            return inspect_source(folder, out_dir, preview_dir)
+            return inspect_source(folder, out_dir, preview_dir, name=source_name(text))
 
         self._worker = job_worker(job)
         self._worker.signals.yielded.connect(lambda event: self.status.setText(event.message))

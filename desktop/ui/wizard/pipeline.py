@@ -43,13 +43,14 @@ def convert_and_quantize(
     *,
     cancel: CancelToken,
     threads: int | None = None,
+    name: str | None = None,
 ) -> Job[PipelineResult]:
     from converter.convert import convert_checkpoint
     from converter.quantize import quantize_gguf
 
     steps = 1 + len(levels)
     title = "Converting the checkpoint"
-    job = convert_checkpoint(source, out_dir, cancel=cancel)
+    job = convert_checkpoint(source, out_dir, name=name, cancel=cancel)
     base = yield from _relay(job, 0, steps, title)
     written = [base]
     for index, level in enumerate(levels, start=1):

@@ -47,7 +47,7 @@ class ShapeDefaults:
 #: skipped for time, which rehearses that path too).
 SHAPE_DEFAULTS: MappingProxyType[str, ShapeDefaults] = MappingProxyType(
     {
-        "llama3-8b": ShapeDefaults(8 * GIB, 512, 128, 3, 17.0),
+        "llama3-8b": ShapeDefaults(8 * GIB, 512, 128, 3, 16.0),
         "tiny": ShapeDefaults(600 * 1024**2, 128, 16, 2, 3.0),
     }
 )
@@ -145,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     timeline.restart_budget()
     hardware = describe_machine(results, args.cpu_ok)
+    args.work.mkdir(parents=True, exist_ok=True)
+    results.data["machine"]["work_disk_free_bytes"] = shutil.disk_usage(args.work).free
     results.save()
     timeline.log(f"machine: {results.data['machine']['gpu']}; {results.data['machine']['cpu']}")
     pipeline = steps.Pipeline(
@@ -162,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         on_gpu=bool(results.data["machine"]["cuda_offload"]),
     )
     pipeline.run(args.levels.split(",") if args.levels else None)
+    results.save()  # the notes of the last levels skipped for time
     if not args.keep_models:
         shutil.rmtree(args.work / "models", ignore_errors=True)
     timeline.log(f"done; results in {args.results}")

@@ -102,7 +102,7 @@ class Pipeline:
     bandwidth: float | None = None
     texts: list[str] = field(default_factory=lambda: list(_FALLBACK_TEXTS))
     quantize_seconds: dict[str, float] = field(default_factory=dict)
-    speed_seconds: list[float] = field(default_factory=list)
+    speed_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def data(self) -> dict[str, Any]:
@@ -122,27 +122,34 @@ class Pipeline:
             return
         self.measure("F16", source)
         chosen = [name.strip().upper() for name in levels] if levels else [*SUBSET, *REST]
+        skipped: list[str] = []
         for name in [n for n in chosen if n != "F16"]:
             at_rest = levels is None and self.quantize_seconds and name == REST[0]
             if at_rest and not self.rest_fits(chosen):
                 break
-            needed = self.level_estimate()
-            if needed > self.runner.timeline.seconds_left():
-                self.data["notes"].append(
-                    f"{name} skipped: about {needed:.0f} s needed, "
-                    f"{self.runner.timeline.seconds_left():.0f} s of the time budget left."
-                )
+            if self.level_estimate() > self.runner.timeline.seconds_left():
+                skipped.append(name)
                 continue
             path = self.quantize(source, name)
             if path is not None:
                 self.measure(name, path)
                 if not self.keep_models:
                     path.unlink(missing_ok=True)
+        if skipped:
+            self.data["notes"].append(
+                f"Skipped for time: {', '.join(skipped)} (about {self.level_estimate():.0f} s "
+                "each to quantize and time, more than was left of the budget)."
+            )
 
     def level_estimate(self) -> float:
-        """Seconds one more level takes (quantize + speed), from what the previous ones took."""
+        """Seconds one more level takes (quantize + speed), from what the previous ones took.
+
+        F16's speed runs are the slowest (twice the bytes of Q8_0): they count only until a
+        quantized level has been timed.
+        """
         quantize = max(self.quantize_seconds.values(), default=0.0)
-        return quantize + max(self.speed_seconds, default=0.0)
+        quantized = [s for name, s in self.speed_seconds.items() if name != "F16"]
+        return quantize + max(quantized or self.speed_seconds.values() or [0.0])
 
     def rest_fits(self, chosen: list[str]) -> bool:
         """Whether the levels beyond the subset fit; a note says which way it went and why."""
@@ -153,8 +160,8 @@ class Pipeline:
             return True
         self.data["notes"].append(
             f"Measured {per_level:.0f} s per level (quantize + speed runs); the {remaining} "
-            f"levels beyond the representative subset would need about {needed:.0f} s but "
-            f"{left:.0f} s were left, so only F16 and {', '.join(SUBSET)} were run."
+            f"levels beyond the representative subset (F16, {', '.join(SUBSET)}) would need "
+            f"about {needed:.0f} s but {left:.0f} s were left, so {', '.join(REST)} were left out."
         )
         return False
 
@@ -204,7 +211,7 @@ class Pipeline:
                 f"(plain / Quantdesk); VRAM predicted {result['vram_predicted'] / GIB:.2f} GiB, "
                 f"measured {(result['vram_measured'] or 0) / GIB:.2f} GiB"
             )
-        self.speed_seconds.append(self.data["steps"][f"speed {name}"]["seconds"])
+        self.speed_seconds[name] = self.data["steps"][f"speed {name}"]["seconds"]
         if name == DEFAULTS_LEVEL:
             self.defaults_and_flash_attention(name, path, fa_default)
         for ctx, kv, fa in VRAM_CASES.get(name, ()):

@@ -66,10 +66,10 @@ def _error(predicted: float | None, measured: float | None) -> str:
     return "n/a" if not predicted or not measured else f"{(predicted - measured) / measured:+.1%}"
 
 
-def _level_rows(levels: dict[str, Any]) -> list[str]:
+def _level_rows(levels: dict[str, Any], pp: str, tg: str) -> list[str]:
     rows = [
-        "| level | file GiB | pp512 plain | pp512 Quantdesk | ratio | tg128 llama-bench loop "
-        "| tg128 plain | tg128 Quantdesk | ratio | ceiling t/s | share | VRAM GiB pred / meas "
+        f"| level | file GiB | {pp} plain | {pp} Quantdesk | ratio | {tg} llama-bench loop "
+        f"| {tg} plain | {tg} Quantdesk | ratio | ceiling t/s | share | VRAM GiB pred / meas "
         "| error |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -128,7 +128,7 @@ def _partial_rows(cases: list[dict[str, Any]]) -> list[str]:
     return rows
 
 
-def _defaults_lines(data: dict[str, Any]) -> list[str]:
+def _defaults_lines(data: dict[str, Any], pp: str, tg: str) -> list[str]:
     lines: list[str] = []
     defaults = data.get("app_defaults")
     if defaults:
@@ -145,7 +145,7 @@ def _defaults_lines(data: dict[str, Any]) -> list[str]:
     fa = data.get("flash_attention")
     if fa:
         lines += [
-            "| flash attention | pp512 plain | pp512 Quantdesk | tg128 plain | tg128 Quantdesk |",
+            f"| flash attention | {pp} plain | {pp} Quantdesk | {tg} plain | {tg} Quantdesk |",
             "|---|---|---|---|---|",
         ]
         for label in ("off", "on"):
@@ -163,6 +163,8 @@ def _defaults_lines(data: dict[str, Any]) -> list[str]:
 def render_markdown(data: dict[str, Any]) -> str:
     machine = data.get("machine", {})
     bandwidth = data.get("bandwidth") or {}
+    settings = data.get("settings", {})
+    pp, tg = f"pp{settings.get('prompt_tokens', '')}", f"tg{settings.get('gen_tokens', '')}"
     lines = [
         "# GPU offload benchmark",
         "",
@@ -177,9 +179,9 @@ def render_markdown(data: dict[str, Any]) -> str:
         "loop is the pure decode speed from an empty cache (no sampling). *ceiling*: bandwidth / "
         "(GPU weights + KV cache read per token).",
         "",
-        *_level_rows(data.get("levels", {})),
+        *_level_rows(data.get("levels", {}), pp, tg),
         "",
-        *_defaults_lines(data),
+        *_defaults_lines(data, pp, tg),
     ]
     if data.get("vram"):
         lines += ["## Predicted vs measured VRAM (full offload)", "", *_vram_rows(data["vram"]), ""]

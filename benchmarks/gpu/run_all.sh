@@ -8,11 +8,15 @@
 #   run_all.sh status                     say whether it is running, done or not started
 #
 # The pipeline: build llama-cpp-python with CUDA (skipped when GPU_DIR/whl already holds a
-# llama_cpp_python wheel), run benchmarks/gpu/offload_bench.py, then the gpu-marked tests.
-# Environment (defaults): GPU_DIR=<repo>/.gpu (whl/*.whl, llama_cpp_python-*.tar.gz,
-# fixtures/llama-bpe), SITE=/tmp/site, STATE=/tmp/offload-bench, PYTHON=python3,
-# SDIST=<first GPU_DIR/llama_cpp_python-*.tar.gz>, TOKENIZER=GPU_DIR/fixtures/llama-bpe,
-# BENCH_ARGS (more offload_bench.py arguments, e.g. "--budget-minutes 12").
+# llama_cpp_python wheel, or SKIP_BUILD=1), run benchmarks/gpu/offload_bench.py, then the
+# gpu-marked tests. Environment, with defaults:
+#   GPU_DIR=<repo>/.gpu     whl/*.whl, llama_cpp_python-*.tar.gz, fixtures/llama-bpe
+#   SITE=/tmp/site          where the wheels are installed (put on PYTHONPATH)
+#   STATE=/tmp/offload-bench  log, results, and the models when RAM has no room for them
+#   WORK                    the models' folder: /dev/shm/offload-bench when it has 40 GB free
+#   PYTHON=python3, SDIST=<GPU_DIR/llama_cpp_python-*.tar.gz>, TOKENIZER=GPU_DIR/fixtures/llama-bpe
+#   BENCH_ARGS              more offload_bench.py arguments ("--budget-minutes 12" ...)
+# A CPU rehearsal: SKIP_BUILD=1 BENCH_ARGS="--shape tiny --cpu-ok" run_all.sh start
 set -euo pipefail
 script=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")
 repo=$(cd "$(dirname "$script")/../.." && pwd)
@@ -25,22 +29,37 @@ results=$state/results
 
 stamp() { echo "[$(date +%H:%M:%S)] $*"; }
 
+# The models go to RAM (/dev/shm) when it has room for the checkpoint and the F16 model at
+# once (about 32 GB for the 8B shape): no disk limit, no disk speed limit. Else to STATE.
+work_dir() {
+    if [ -n "${WORK:-}" ]; then echo "$WORK"; return; fi
+    local shm_free
+    shm_free=$(df --output=avail -B1 /dev/shm 2> /dev/null | tail -n 1 | tr -d ' ' || true)
+    if [ "${shm_free:-0}" -gt $((40 * 1024 * 1024 * 1024)) ] 2> /dev/null; then
+        echo /dev/shm/offload-bench
+    else
+        echo "$state/work"
+    fi
+}
+
 pipeline() {
     trap 'touch "$state/done"' EXIT
     export PYTHONPATH="$repo:$site${PYTHONPATH:+:$PYTHONPATH}"
     cd "$repo"
     local build_args
-    if compgen -G "$gpu_dir/whl/llama_cpp_python-*.whl" > /dev/null; then
-        stamp "a llama_cpp_python wheel was brought: no build"
+    if [ -n "${SKIP_BUILD:-}" ] || compgen -G "$gpu_dir/whl/llama_cpp_python-*.whl" > /dev/null; then
+        stamp "using the llama-cpp-python already installed or brought as a wheel: no build"
         build_args=(--skip-build)
     else
         local sdist=${SDIST:-$(compgen -G "$gpu_dir/llama_cpp_python-*.tar.gz" | head -n 1)}
         build_args=(--sdist "$sdist" --site "$site")
     fi
-    stamp "offload benchmark starts"
+    local work
+    work=$(work_dir)
+    stamp "offload benchmark starts; models in $work ($(df -h --output=avail "$(dirname "$work")" | tail -n 1) free)"
     # shellcheck disable=SC2086  # BENCH_ARGS is a list of words on purpose
     "$python" -m benchmarks.gpu.offload_bench --tokenizer "${TOKENIZER:-$gpu_dir/fixtures/llama-bpe}" \
-        --results "$results" --work "$state/work" "${build_args[@]}" ${BENCH_ARGS:-} \
+        --results "$results" --work "$work" "${build_args[@]}" ${BENCH_ARGS:-} \
         && echo 0 > "$state/bench.rc" || echo $? > "$state/bench.rc"
     stamp "offload benchmark ended (exit $(cat "$state/bench.rc"))"
     mkdir -p "$results"
@@ -112,5 +131,5 @@ case "${1:-}" in
     wait) follow "${2:?wait needs SECONDS}" "${3:-}" ;;
     status) status ;;
     _pipeline) pipeline ;;
-    *) sed -n '2,16p' "$script"; exit 2 ;;
+    *) sed -n '2,21p' "$script"; exit 2 ;;
 esac

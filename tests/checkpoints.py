@@ -10,7 +10,6 @@ logits for the checkpoint, and llama.cpp's logits for a GGUF (computed in a chil
 from __future__ import annotations
 
 import math
-import multiprocessing.resource_tracker
 import shutil
 from pathlib import Path
 from typing import Any
@@ -140,14 +139,6 @@ def build_checkpoint(
     model.save_pretrained(folder, **kwargs)
     copy_tokenizer(tokenizer or default_tokenizer(arch), folder)
     return folder
-
-
-def start_resource_tracker() -> None:
-    """Start multiprocessing's long-lived helper before a test's leak check takes its snapshot.
-
-    The first spawned child starts it and it stays for the whole session, so it is not a leak.
-    """
-    multiprocessing.resource_tracker.ensure_running()
 
 
 def sample_token_ids(count: int, vocab: int, seed: int = 1) -> list[int]:

@@ -13,7 +13,6 @@ import psutil
 from tests import worker_helpers
 from tests.conftest import REPO_ROOT
 
-resource_tracker_started = worker_helpers.resource_tracker_started
 tiny_model = worker_helpers.tiny_model
 
 STATS_LINE = re.compile(r"^(\d+) tokens · .* prompt (\d+) tok .* stop: (\w+)$", re.MULTILINE)

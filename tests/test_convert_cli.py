@@ -12,12 +12,7 @@ from safetensors import safe_open
 
 from converter.convert import inspect_checkpoint
 from desktop.cli import main
-from tests.checkpoints import build_checkpoint, start_resource_tracker
-
-
-@pytest.fixture(scope="module", autouse=True)
-def resource_tracker() -> None:
-    start_resource_tracker()
+from tests.checkpoints import build_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,6 @@ from tests.checkpoints import (
     build_checkpoint,
     llama_cpp_logits,
     sample_token_ids,
-    start_resource_tracker,
     transformers_logits,
 )
 
@@ -61,11 +60,6 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "gemma3": ("gemma3", {}),
     "gemma3-untied-sharded": ("gemma3", {"tied": False, "shards": 3}),
 }
-
-
-@pytest.fixture(scope="module", autouse=True)
-def resource_tracker() -> None:
-    start_resource_tracker()
 
 
 def relative_errors(reference: np.ndarray, got: np.ndarray) -> np.ndarray:

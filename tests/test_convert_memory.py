@@ -8,18 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 
 from converter.child import run_in_child
-from tests.checkpoints import copy_tokenizer, start_resource_tracker
+from tests.checkpoints import copy_tokenizer
 
 HIDDEN, FF, VOCAB = 512, 2048, 32000
 MiB = 1024 * 1024
-
-
-@pytest.fixture(scope="module", autouse=True)
-def resource_tracker() -> None:
-    start_resource_tracker()
 
 
 def _llama_shapes(layers: int) -> dict[str, tuple[int, ...]]:

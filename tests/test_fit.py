@@ -4,7 +4,6 @@ real llama.cpp (its reported buffer sizes, the worker's RSS, the files its quant
 from __future__ import annotations
 
 from dataclasses import replace
-from multiprocessing import resource_tracker
 from pathlib import Path
 
 import llama_cpp
@@ -22,13 +21,6 @@ from tests.gguf_factory import TinyModelShape, write_tiny_gguf
 from tests.quantize_reference import quantize_with_llama_cpp
 
 MIB = 1024**2
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _resource_tracker_started_first() -> None:
-    """Spawned children start multiprocessing's resource tracker, which lives as long as the
-    test run; start it before the leak check takes its snapshot."""
-    resource_tracker.ensure_running()
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from multiprocessing import resource_tracker
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -37,15 +36,6 @@ MIN_LOGIT_CORRELATION = MappingProxyType(
         "Q8_0": 0.999,
     }
 )  # fmt: skip
-
-
-@pytest.fixture(scope="module", autouse=True)
-def multiprocessing_resource_tracker() -> None:
-    """Start the helper process that every spawned worker shares before any test counts processes.
-
-    multiprocessing starts it on the first spawn and keeps it for the rest of the session.
-    """
-    resource_tracker.ensure_running()
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from multiprocessing import resource_tracker
 from pathlib import Path
 
 import psutil
@@ -28,15 +27,6 @@ TINY = TinyModelShape(n_vocab=512)
 #: Large enough (about 55 MB F16) that quantizing it on one thread takes a second or two, so a
 #: cancel lands while llama.cpp is writing.
 SLOW = TinyModelShape(n_layer=8, n_embd=512, n_ff=1536, n_vocab=2048)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def multiprocessing_resource_tracker() -> None:
-    """Start the helper process that every spawned worker shares before any test counts processes.
-
-    multiprocessing starts it on the first spawn and keeps it for the rest of the session.
-    """
-    resource_tracker.ensure_running()
 
 
 @pytest.fixture(scope="module")

@@ -12,11 +12,10 @@ import pytest
 
 from converter.tokenizer import load_tokenizer
 from tests.conftest import CHAT_TEMPLATE_FIXTURES
-from tests.tokenizer_helpers import (  # noqa: F401 - the fixture is used implicitly
+from tests.tokenizer_helpers import (
     cases,
     copy_fixture,
     llama_cpp_report,
-    multiprocessing_resource_tracker,
     reference,
     write_vocab_only_gguf,
 )

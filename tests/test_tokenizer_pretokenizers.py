@@ -22,11 +22,10 @@ from converter.tokenizer import load_tokenizer
 from converter.tokenizer.pretokenizers import KNOWN_PRE_TOKENIZERS, KnownPreTokenizer
 from converter.tokenizer.steps import ByteLevel, Digits, Punctuation, Split, Step
 from tests.conftest import TOKENIZER_FIXTURES
-from tests.tokenizer_helpers import (  # noqa: F401 - the fixture is used implicitly
+from tests.tokenizer_helpers import (
     FIXTURE_NAMES,
     cases,
     llama_cpp_tokenize_many,
-    multiprocessing_resource_tracker,
     write_vocab_only_gguf,
 )
 

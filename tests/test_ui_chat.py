@@ -20,7 +20,6 @@ from tests.gguf_factory import TinyModelShape, write_tiny_gguf
 from tests.ui_helpers import (  # noqa: F401 - fixtures are found by name
     main_window_fixture,
     put_in_library,
-    resource_tracker_fixture,
     tiny_f16_fixture,
     wait_until,
 )

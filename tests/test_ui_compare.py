@@ -18,7 +18,6 @@ from desktop.ui.main_window import COMPARE_TAB, MainWindow
 from tests.ui_helpers import (  # noqa: F401 - fixtures are found by name
     main_window_fixture,
     put_in_library,
-    resource_tracker_fixture,
     tiny_f16_fixture,
     wait_until,
 )

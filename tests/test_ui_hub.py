@@ -31,7 +31,6 @@ from tests.hub_ui_helpers import (  # noqa: F401 - fixtures are found by name
 )
 from tests.ui_helpers import (  # noqa: F401 - fixtures are found by name
     main_window_fixture,
-    resource_tracker_fixture,
     settle_pool,
     wait_until,
 )

@@ -15,7 +15,6 @@ from desktop.ui.main_window import MainWindow
 from tests.conftest import REPO_ROOT
 from tests.ui_helpers import (  # noqa: F401 - fixtures are found by name
     main_window_fixture,
-    resource_tracker_fixture,
 )
 
 

@@ -14,7 +14,6 @@ from desktop.ui.wizard.sources import LocalFolder, resolver_for
 from tests.checkpoints import build_checkpoint
 from tests.ui_helpers import (  # noqa: F401 - fixtures are found by name
     main_window_fixture,
-    resource_tracker_fixture,
     wait_until,
 )
 

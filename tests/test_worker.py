@@ -29,7 +29,6 @@ from desktop.engine.worker.chat_format import MISSING_TEMPLATE_NOTE
 from tests import worker_helpers
 from tests.conftest import CHAT_TEMPLATE_FIXTURES
 
-resource_tracker_started = worker_helpers.resource_tracker_started
 tiny_model = worker_helpers.tiny_model
 
 LOAD = LoadSettings(ctx_tokens=4096, threads=1)

@@ -25,7 +25,6 @@ from desktop.engine.worker.protocol import PromptTooLong
 from tests import worker_helpers
 from tests.gguf_factory import write_tiny_gguf
 
-resource_tracker_started = worker_helpers.resource_tracker_started
 tiny_model = worker_helpers.tiny_model
 
 LOAD = LoadSettings(ctx_tokens=4096, threads=1)

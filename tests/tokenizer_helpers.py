@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import multiprocessing.resource_tracker
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import gguf
-import pytest
 
 from converter.child import run_in_child
 from converter.tokenizer import TokenizerSpec
@@ -109,16 +107,6 @@ def llama_cpp_report(
         list(special_texts),
         what="Tokenizing with llama.cpp",
     )
-
-
-@pytest.fixture(scope="module", autouse=True)
-def multiprocessing_resource_tracker() -> None:
-    """Start multiprocessing's resource tracker before any test of the module.
-
-    The first spawned child starts this helper process, and it lives as long as the test
-    session; started inside a test it would look like a leaked worker to conftest's check.
-    """
-    multiprocessing.resource_tracker.ensure_running()
 
 
 def _tokenize_many_in_child(

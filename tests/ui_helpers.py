@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing.resource_tracker
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -18,12 +17,6 @@ from desktop.ui.main_window import MainWindow
 from tests.gguf_factory import TinyModelShape, write_tiny_gguf
 
 TINY_SHAPE = TinyModelShape(n_layer=1, n_embd=256, n_head=4, n_head_kv=2, n_ff=256, n_vocab=320)
-
-
-@pytest.fixture(scope="module", autouse=True, name="resource_tracker_started")
-def resource_tracker_fixture() -> None:
-    """Start multiprocessing's resource tracker up front (it outlives every test by design)."""
-    multiprocessing.resource_tracker.ensure_running()
 
 
 @pytest.fixture(scope="module", name="tiny_f16")

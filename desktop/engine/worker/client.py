@@ -24,13 +24,18 @@ from desktop.engine.worker.protocol import (
     Loaded,
     LoadProgress,
     LoadRequest,
-    ReplyTimings,
     ShutdownRequest,
     Unloaded,
     UnloadRequest,
     error_from,
 )
-from desktop.engine.worker.results import LoadInfo, ReplyStats, WorkerState, WorkerStats
+from desktop.engine.worker.results import (
+    LoadInfo,
+    ReplyStats,
+    ReplyTimings,
+    WorkerState,
+    WorkerStats,
+)
 from desktop.engine.worker.settings import LoadSettings, SamplingSettings
 
 
@@ -246,17 +251,8 @@ class InferenceWorker:
 
     def _with_memory(self, timings: ReplyTimings) -> ReplyStats:
         stats = self.stats()
-        return ReplyStats(
-            text=timings.text,
-            stop_reason=timings.stop_reason,
-            prompt_tokens=timings.prompt_tokens,
-            generated_tokens=timings.generated_tokens,
-            time_to_first_token_seconds=timings.time_to_first_token_seconds,
-            prompt_tokens_per_second=timings.prompt_tokens_per_second,
-            generation_tokens_per_second=timings.generation_tokens_per_second,
-            total_seconds=timings.total_seconds,
-            ram_bytes=stats.ram_bytes or 0,
-            vram_bytes=stats.vram_bytes,
+        return ReplyStats.with_memory(
+            timings, ram_bytes=stats.ram_bytes or 0, vram_bytes=stats.vram_bytes
         )
 
     def cancel(self) -> None:

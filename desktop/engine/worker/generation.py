@@ -15,8 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from converter.errors import QuantdeskError
-from desktop.engine.worker.protocol import GenerateRequest, PromptTooLong, ReplyTimings
-from desktop.engine.worker.results import StopReason
+from desktop.engine.worker.protocol import GenerateRequest, PromptTooLong
+from desktop.engine.worker.results import ReplyTimings, StopReason
 
 
 class TextStream:

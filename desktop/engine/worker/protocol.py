@@ -13,7 +13,7 @@ from types import MappingProxyType
 from converter import errors
 from converter.errors import QuantdeskError
 from desktop.engine.worker.chat_format import ChatTemplateError
-from desktop.engine.worker.results import LoadInfo, StopReason
+from desktop.engine.worker.results import LoadInfo
 from desktop.engine.worker.settings import InvalidSettings, LoadSettings, SamplingSettings
 
 
@@ -55,6 +55,7 @@ Request = LoadRequest | GenerateRequest | UnloadRequest | ShutdownRequest
 
 
 # --- events -----------------------------------------------------------------------------------
+# A finished reply travels as results.ReplyTimings.
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,20 +71,6 @@ class Loaded:
 @dataclass(frozen=True, slots=True)
 class Unloaded:
     pass
-
-
-@dataclass(frozen=True, slots=True)
-class ReplyTimings:
-    """The child's half of :class:`ReplyStats`; the parent adds memory figures."""
-
-    text: str
-    stop_reason: StopReason
-    prompt_tokens: int
-    generated_tokens: int
-    time_to_first_token_seconds: float
-    prompt_tokens_per_second: float
-    generation_tokens_per_second: float
-    total_seconds: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from desktop.engine.worker.chat_format import ChatTemplate
 
@@ -56,8 +56,8 @@ class LoadInfo:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ReplyStats:
-    """One reply: its text and how fast it came."""
+class ReplyTimings:
+    """One reply: its text and how fast it came, as the child measures it."""
 
     text: str
     stop_reason: StopReason
@@ -68,12 +68,25 @@ class ReplyStats:
     #: Decode speed after the first token: (sampled tokens - 1) / time between first and last.
     generation_tokens_per_second: float
     total_seconds: float
-    ram_bytes: int
-    vram_bytes: int | None
 
     @property
     def cancelled(self) -> bool:
         return self.stop_reason is StopReason.CANCELLED
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplyStats(ReplyTimings):
+    """One reply with the worker's memory after it, which only the parent can measure."""
+
+    ram_bytes: int
+    vram_bytes: int | None
+
+    @classmethod
+    def with_memory(
+        cls, timings: ReplyTimings, *, ram_bytes: int, vram_bytes: int | None
+    ) -> ReplyStats:
+        measured = {field.name: getattr(timings, field.name) for field in fields(ReplyTimings)}
+        return cls(**measured, ram_bytes=ram_bytes, vram_bytes=vram_bytes)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

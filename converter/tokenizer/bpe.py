@@ -14,7 +14,6 @@ from converter.tokenizer.pretokenizers import (
     recognise_pre_tokenizer,
 )
 from converter.tokenizer.spec import MODEL_BYTE_LEVEL_BPE, TokenizerSpec
-from converter.tokenizer.special_tokens import read_special_tokens
 from converter.tokenizer.vocabulary import VocabularyTable, vocabulary_size
 
 #: A space inside a merge part (new ``["a", "b"]`` merges allow it) is written as the byte-level
@@ -83,23 +82,6 @@ def load_byte_level_bpe(files: TokenizerFiles, vocab_size: int | None) -> Tokeni
         raise files.problem("the BPE merges are not a list.")
     merge_texts = tuple(_merge_text(merge, i, files) for i, merge in enumerate(merges))
 
-    specials = read_special_tokens(
-        files, table.tokens, {token.gguf_text: token.id for token in added.values()}
-    )
-    return TokenizerSpec(
-        model=MODEL_BYTE_LEVEL_BPE,
-        pre=pre.name,
-        tokens=tuple(table.tokens),
-        scores=None,
-        token_types=tuple(table.types),
-        merges=merge_texts,
-        bos_id=specials.ids.get("bos"),
-        eos_id=specials.ids.get("eos"),
-        unk_id=specials.ids.get("unk"),
-        pad_id=specials.ids.get("pad"),
-        add_bos=specials.add_bos,
-        add_eos=specials.add_eos,
-        chat_template=specials.chat_template,
-        eot_id=specials.ids.get("eot"),
-        eom_id=specials.ids.get("eom"),
+    return table.freeze(
+        files, added.values(), model=MODEL_BYTE_LEVEL_BPE, pre=pre.name, merges=merge_texts
     )

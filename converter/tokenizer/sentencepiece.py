@@ -25,7 +25,6 @@ from converter.tokenizer.added_tokens import (
 from converter.tokenizer.files import TokenizerFiles
 from converter.tokenizer.sentencepiece_model import ModelType, read_sentencepiece_model
 from converter.tokenizer.spec import MODEL_SENTENCEPIECE, PRE_DEFAULT, TokenizerSpec
-from converter.tokenizer.special_tokens import SpecialTokens, read_special_tokens
 from converter.tokenizer.vocabulary import VocabularyTable, vocabulary_size
 
 #: llama.cpp's converter gives added tokens this score.
@@ -39,25 +38,13 @@ def _spec(
     added: dict[int, AddedToken],
     add_space_prefix: bool,
 ) -> TokenizerSpec:
-    specials: SpecialTokens = read_special_tokens(
-        files, table.tokens, {token.gguf_text: token.id for token in added.values()}
-    )
-    return TokenizerSpec(
+    """``add_space_prefix`` False is written out; True keeps llama.cpp's default for 'llama'."""
+    return table.freeze(
+        files,
+        added.values(),
         model=MODEL_SENTENCEPIECE,
         pre=PRE_DEFAULT,
-        tokens=tuple(table.tokens),
-        scores=tuple(table.scores),
-        token_types=tuple(table.types),
         merges=None,
-        bos_id=specials.ids.get("bos"),
-        eos_id=specials.ids.get("eos"),
-        unk_id=specials.ids.get("unk"),
-        pad_id=specials.ids.get("pad"),
-        add_bos=specials.add_bos,
-        add_eos=specials.add_eos,
-        chat_template=specials.chat_template,
-        eot_id=specials.ids.get("eot"),
-        eom_id=specials.ids.get("eom"),
         add_space_prefix=None if add_space_prefix else False,
     )
 

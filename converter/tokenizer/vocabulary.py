@@ -9,7 +9,9 @@ from gguf import TokenType
 
 from converter.errors import TokenizerError
 from converter.tokenizer.added_tokens import AddedToken
-from converter.tokenizer.spec import PAD_SCORE, padding_token
+from converter.tokenizer.files import TokenizerFiles
+from converter.tokenizer.spec import PAD_SCORE, TokenizerSpec, padding_token
+from converter.tokenizer.special_tokens import read_special_tokens
 
 
 @dataclass
@@ -39,6 +41,42 @@ class VocabularyTable:
         for token in added:
             keep_score = self.scores[token.id] if score is None else score
             self.set(token.id, token.gguf_text, keep_score, token.token_type)
+
+    def freeze(
+        self,
+        files: TokenizerFiles,
+        added: Iterable[AddedToken],
+        *,
+        model: str,
+        pre: str,
+        merges: tuple[str, ...] | None,
+        add_space_prefix: bool | None = None,
+    ) -> TokenizerSpec:
+        """The finished spec, with the special tokens that ``files`` name.
+
+        Every tokenizer type resolves its special tokens the same way, against the final
+        token list and the added tokens. Scores are kept only without ``merges``: byte-level
+        BPE ranks merges, SentencePiece ranks pieces by score.
+        """
+        specials = read_special_tokens(files, self.tokens, {t.gguf_text: t.id for t in added})
+        return TokenizerSpec(
+            model=model,
+            pre=pre,
+            tokens=tuple(self.tokens),
+            scores=tuple(self.scores) if merges is None else None,
+            token_types=tuple(self.types),
+            merges=merges,
+            bos_id=specials.ids.get("bos"),
+            eos_id=specials.ids.get("eos"),
+            unk_id=specials.ids.get("unk"),
+            pad_id=specials.ids.get("pad"),
+            add_bos=specials.add_bos,
+            add_eos=specials.add_eos,
+            chat_template=specials.chat_template,
+            eot_id=specials.ids.get("eot"),
+            eom_id=specials.ids.get("eom"),
+            add_space_prefix=add_space_prefix,
+        )
 
 
 def vocabulary_size(highest_id: int, vocab_size: int | None, where: str) -> int:

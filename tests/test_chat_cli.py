@@ -60,28 +60,8 @@ def test_system_message_is_part_of_the_prompt(tiny_model: Path) -> None:
     assert int(system_prompt) > int(plain_prompt)
 
 
-def test_ctrl_c_cancels_the_reply_and_the_chat_goes_on(tiny_model: Path) -> None:
-    process = subprocess.Popen(
-        chat_command(tiny_model, "--temp", "0", "--max-tokens", "4000"),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=REPO_ROOT,
-    )
-    assert process.stdin is not None and process.stdout is not None
-    process.stdin.write(b"Tell me a very long story\n")
-    process.stdin.flush()
-    first = process.stdout.read(1)  # the reply has started streaming
-    process.send_signal(signal.SIGINT)
-    out, err = process.communicate(b"And another one\n", timeout=120)
-    text = err.decode()
-    assert process.returncode == 0, text
-    assert first and b"[cancelled]" in out
-    stops = [stop for _tokens, _prompt, stop in STATS_LINE.findall(text)]
-    assert stops[0] == "cancelled" and len(stops) == 2
-
-
-def test_a_crashed_worker_is_reloaded_and_the_chat_goes_on(tiny_model: Path) -> None:
+def _chat_in_a_long_reply(tiny_model: Path) -> subprocess.Popen[bytes]:
+    """A chat process whose first reply has started streaming and will go on for a while."""
     process = subprocess.Popen(
         chat_command(tiny_model, "--temp", "0", "--max-tokens", "4000"),
         stdin=subprocess.PIPE,
@@ -93,6 +73,22 @@ def test_a_crashed_worker_is_reloaded_and_the_chat_goes_on(tiny_model: Path) -> 
     process.stdin.write(b"Tell me a very long story\n")
     process.stdin.flush()
     assert process.stdout.read(1)
+    return process
+
+
+def test_ctrl_c_cancels_the_reply_and_the_chat_goes_on(tiny_model: Path) -> None:
+    process = _chat_in_a_long_reply(tiny_model)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(b"And another one\n", timeout=120)
+    text = err.decode()
+    assert process.returncode == 0, text
+    assert b"[cancelled]" in out
+    stops = [stop for _tokens, _prompt, stop in STATS_LINE.findall(text)]
+    assert stops[0] == "cancelled" and len(stops) == 2
+
+
+def test_a_crashed_worker_is_reloaded_and_the_chat_goes_on(tiny_model: Path) -> None:
+    process = _chat_in_a_long_reply(tiny_model)
     (worker,) = [
         child
         for child in psutil.Process(process.pid).children()

@@ -1,8 +1,5 @@
 """Qt widgets. The only package that imports PySide6.
 
-llama.cpp's shared libraries are loaded here, while the app starts: loading them (``dlopen``
-through ctypes) holds Python's GIL for a few hundred milliseconds, which would freeze the
-window if a worker thread (the hardware probe, a fit prediction) happened to load them first.
+llama.cpp's shared libraries are not loaded when this package is imported: the main window
+loads them in a worker right after its first frame (:mod:`desktop.ui.first_frame` says why).
 """
-
-import llama_cpp  # noqa: F401 - loaded for its side effect, see above

@@ -8,7 +8,7 @@ line, cancellable); delete asks first; reveal opens the folder in the file manag
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
@@ -26,22 +26,14 @@ from PySide6.QtWidgets import (
 )
 
 from converter.storage import format_bytes
-from desktop import library
-from desktop.ui.compare.ladder_data import LadderPoint, ladder_points
+from desktop.ui.compare.ladder_data import LadderPoint
+from desktop.ui.library_scan import LibraryScanner, points_by_path
 from desktop.ui.workers import Worker, call_worker, job_worker
 
+if TYPE_CHECKING:
+    from desktop import library
+
 PATH_ROLE = Qt.ItemDataRole.UserRole
-
-
-def _points_by_path(
-    groups: list[library.ModelGroup], hardware: Any, ctx_tokens: int, kv_type: str
-) -> dict[Path, LadderPoint]:
-    points = {}
-    for group in groups:
-        for point in ladder_points(list(group.files), hardware, ctx_tokens, kv_type):
-            points[point.path] = point
-    return points
-
 
 COLUMNS = ("Model / level", "Size", "Bits/weight", "Fit on this machine", "Speed", "Quality")
 
@@ -60,7 +52,7 @@ class LibraryView(QWidget):
         self.context_tokens = 4096
         self.kv_type = "f16"
         self.groups: list[library.ModelGroup] = []
-        self._cache = library.FactsCache()
+        self._scanner = LibraryScanner()
         self._points: dict[Path, LadderPoint] = {}
         self._import: Worker | None = None
         self._scan: Worker | None = None
@@ -110,7 +102,7 @@ class LibraryView(QWidget):
     # scanning ------------------------------------------------------------------------------
     def refresh(self) -> Worker:
         folders = list(self.folders)
-        worker = call_worker(library.scan, folders, self._cache)
+        worker = call_worker(self._scanner.scan, folders)
         worker.signals.returned.connect(self._on_scanned)
         worker.signals.errored.connect(lambda exc: self.status.setText(str(exc)))
         self._scan = worker
@@ -139,7 +131,7 @@ class LibraryView(QWidget):
         if not groups:
             return
         worker = call_worker(
-            _points_by_path, groups, self.hardware, self.context_tokens, self.kv_type
+            points_by_path, groups, self.hardware, self.context_tokens, self.kv_type
         )
         worker.signals.returned.connect(self._on_points)
         worker.start()
@@ -245,6 +237,8 @@ class LibraryView(QWidget):
             self.delete(path)
 
     def delete(self, path: Path) -> None:
+        from desktop import library
+
         try:
             library.delete_gguf(path, self.folders)
         except Exception as exc:  # a QuantdeskError with a readable message
@@ -262,6 +256,8 @@ class LibraryView(QWidget):
 
     def import_file(self, source: Path) -> Worker:
         """Copy ``source`` into the first library folder, in a worker thread."""
+        from desktop import library
+
         target_folder = self.folders[0]
         worker = job_worker(
             lambda cancel: library.import_gguf(source, target_folder, cancel=cancel)

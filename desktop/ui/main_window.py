@@ -1,7 +1,8 @@
 """The main window: composes the library, hardware panel, chat and compare screens.
 
 It owns the app-wide objects (settings, conversation store) and passes them down; the
-screens talk to each other only through signals routed here.
+screens talk to each other only through signals routed here. Background work (library scan,
+hardware probe, resumed downloads) starts after the first frame, see :mod:`first_frame`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from PySide6.QtWidgets import (
     QTabWidget,
     QVBoxLayout,
     QWidget,
+    QWizard,
 )
 
 from desktop.conversations import ConversationStore
@@ -26,6 +28,7 @@ from desktop.paths import library_dir
 from desktop.settings import Settings, load_settings, save_settings
 from desktop.ui.chat.chat_view import ChatView
 from desktop.ui.compare.compare_view import CompareView
+from desktop.ui.first_frame import AfterFirstFrame
 from desktop.ui.hardware_panel import HardwarePanel
 from desktop.ui.hub.get_started import GetStartedCard
 from desktop.ui.hub.hub_view import HubView
@@ -88,8 +91,11 @@ class MainWindow(QMainWindow):
 
         self.resize(1280, 800)
         self._restore_geometry()
+        self._first_frame = AfterFirstFrame(self, self._start_background_work)
+
+    def _start_background_work(self) -> None:
+        self.hardware_panel.probe()  # first: it loads llama.cpp's libraries (see first_frame)
         self.library.refresh()
-        self.hardware_panel.probe()
         self.hub.manager.restore()
 
     def _build_menus(self) -> None:
@@ -203,12 +209,15 @@ class MainWindow(QMainWindow):
             self.restoreState(QByteArray.fromBase64(s.window_state.encode()))
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self._first_frame.cancel()  # closed before its first frame: start nothing
         self.settings = dataclasses.replace(
             self.settings,
             window_geometry=bytes(self.saveGeometry().toBase64().data()).decode(),
             window_state=bytes(self.saveState().toBase64().data()).decode(),
         )
         save_settings(self.settings)
+        for wizard in self.findChildren(QWizard):
+            wizard.close()  # stops its conversion and removes its temporary files
         self.hardware_panel.watch(None)
         self.chat.session.close()
         self.compare.close_workers()

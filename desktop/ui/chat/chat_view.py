@@ -15,7 +15,6 @@ from PySide6.QtWidgets import QInputDialog, QSplitter, QVBoxLayout, QWidget
 
 from converter.errors import QuantdeskError
 from desktop.conversations import ConversationStore
-from desktop.engine.worker import LoadSettings, SamplingSettings
 from desktop.settings import Sampling, Settings
 from desktop.ui.chat.composer import Composer
 from desktop.ui.chat.conversation_list import ConversationList
@@ -96,6 +95,8 @@ class ChatView(QWidget):
     def _on_load_requested(self, path: str) -> None:
         if self.session.busy:
             return
+        from desktop.engine.worker import LoadSettings  # imported at first use, not at start-up
+
         sampling = self._sampling()
         threads = self.settings.threads or None
         load_settings = LoadSettings(
@@ -173,6 +174,8 @@ class ChatView(QWidget):
         self._start_reply()
 
     def _start_reply(self) -> None:
+        from desktop.engine.worker import SamplingSettings
+
         cid = self.conversation_id
         assert cid is not None
         self.store.update(cid, model_path=str(self.session.model_path or ""))

@@ -2,7 +2,8 @@
 
 The :class:`InferenceWorker` calls block (loading, generating), so each runs in a pool
 thread; tokens arrive through ``token`` on the GUI thread. One call at a time: asking for a
-second while one runs is a programming error and raises.
+second while one runs is a programming error and raises. The engine is imported when the first
+model loads, not with the window.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from converter.errors import WorkerCrashed
-from desktop.engine.worker import InferenceWorker
 from desktop.ui.workers import Worker
 
 
@@ -58,6 +58,8 @@ class ChatSession(QObject):
 
     def _engine_instance(self) -> Any:
         if self._engine is None:
+            from desktop.engine.worker import InferenceWorker
+
             self._engine = InferenceWorker()
         return self._engine
 

@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.engine.worker import LoadSettings, SamplingSettings
 from desktop.ui import fit_text
 from desktop.ui.compare.column import CompareColumn
 from desktop.ui.compare.ladder_panel import LadderPanel
@@ -175,6 +174,8 @@ class CompareView(QWidget):
         check.start()
 
     def _start(self, paths: list[Path], together: bool) -> None:
+        from desktop.engine.worker import LoadSettings, SamplingSettings  # not at start-up
+
         self._clear_columns()
         load = LoadSettings(
             ctx_tokens=self.context_tokens, kv_type=self.kv_type, threads=self.threads

@@ -4,7 +4,8 @@ Each download is a small state machine (queued → running → paused / failed /
 cancelled), persisted in :mod:`download_queue` after every change so a restart resumes what was
 pending. Transfers run in a private one-thread pool: a long download never holds a thread the
 search, the repo listing or the library need. Misuse (pausing a finished download, resuming a
-running one) raises instead of silently doing nothing.
+running one) raises instead of silently doing nothing. The hub's HTTP stack is imported by the
+first transfer, not with the window (it is a large part of the app's start-up otherwise).
 """
 
 from __future__ import annotations
@@ -14,11 +15,9 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
 from converter.errors import Cancelled
-from converter.hub.errors import DownloadPaused
-from converter.hub.fetch import download_gguf
 from converter.hub.repo_kind import GgufChoice
 from converter.hub.transfer import DownloadProgress
-from converter.progress import CancelToken
+from converter.progress import CancelToken, Job
 from desktop.ui.hub.download_queue import (
     DownloadEntry,
     DownloadState,
@@ -30,6 +29,22 @@ from desktop.ui.workers import Worker, job_worker
 
 #: How long closing the app waits for a transfer to stop between two chunks.
 SHUTDOWN_WAIT_MS = 5_000
+
+
+def _transfer(entry: DownloadEntry, cancel: CancelToken, pause: CancelToken) -> Job[Path]:
+    """The download as a job; its body, imports included, runs on the worker thread."""
+    from converter.hub.fetch import download_gguf
+
+    return (
+        yield from download_gguf(
+            entry.repo_id,
+            entry.choice(),
+            entry.dest_dir,
+            revision=entry.revision,
+            cancel=cancel,
+            pause=pause,
+        )
+    )
 
 
 class DownloadManager(QObject):
@@ -137,12 +152,7 @@ class DownloadManager(QObject):
 
     def _start(self, entry: DownloadEntry) -> None:
         self._pause = pause = CancelToken()
-        choice, dest = entry.choice(), entry.dest_dir
-        worker = job_worker(
-            lambda cancel: download_gguf(
-                entry.repo_id, choice, dest, revision=entry.revision, cancel=cancel, pause=pause
-            )
-        )
+        worker = job_worker(lambda cancel: _transfer(entry, cancel, pause))
         key = entry.key
         worker.signals.yielded.connect(lambda event: self._on_progress(key, event))
         worker.signals.returned.connect(lambda path: self._on_done(key, path))
@@ -169,6 +179,8 @@ class DownloadManager(QObject):
     def _on_error(self, key: str, exc: BaseException) -> None:
         if self._closing or key not in self._entries:
             return
+        from converter.hub.errors import DownloadPaused  # loaded by the transfer already
+
         entry = self._entries[key]
         if isinstance(exc, Cancelled):
             self._forget(entry)

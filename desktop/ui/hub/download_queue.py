@@ -3,7 +3,8 @@
 One small JSON file under the app's data folder lists every download not yet finished: what to
 fetch (repo, commit, files), where to, and whether it was waiting, paused or failed. Finished
 and cancelled downloads are dropped from it. The file is replaced atomically; a damaged one is
-set aside and the app starts with an empty queue rather than refusing to start. Plain Python.
+set aside and the app starts with an empty queue rather than refusing to start. Plain Python;
+the hub's HTTP stack is imported only when a partial download is discarded, not at start-up.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from converter.hub.download import discard_partial
 from converter.hub.repo_kind import GgufChoice
 from converter.storage import atomic_output
 from desktop.paths import data_dir
@@ -117,6 +117,8 @@ def save_queue(entries: list[DownloadEntry], path: Path | None = None) -> None:
 
 def discard_download_files(entry: DownloadEntry) -> None:
     """Remove what a cancelled download left: partial files, and shards it finished itself."""
+    from converter.hub.download import discard_partial
+
     for name in entry.files:
         final = entry.dest_dir / Path(name).name
         discard_partial(entry.dest_dir, name)

@@ -2,13 +2,14 @@
 
 Every hub call runs in a worker thread, so a slow or absent network never freezes the app;
 when the hub cannot be reached a banner says so (with a retry) and the rest of the app is
-unaffected.
+unaffected. The hub client (``huggingface_hub`` and its HTTP stack) is imported by the first
+search, on its worker thread, so it costs nothing at start-up.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -28,17 +29,24 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from converter.hub.client import ModelSummary, search_models
-from converter.hub.errors import HubOffline
 from converter.storage import format_bytes
 from desktop.ui.hub.download_manager import DownloadManager
 from desktop.ui.hub.downloads import DownloadsPanel
 from desktop.ui.hub.repo_panel import RepoPanel
 from desktop.ui.workers import Worker, call_worker
 
+if TYPE_CHECKING:
+    from converter.hub.client import ModelSummary
+
 COLUMNS = ("Model", "Downloads", "Likes", "Size", "Architecture", "Licence", "Access")
 SEARCH_LIMIT = 50
 REPO_ROLE = Qt.ItemDataRole.UserRole
+
+
+def _search(text: str, limit: int) -> list[ModelSummary]:
+    from converter.hub.client import search_models
+
+    return search_models(text, limit=limit)
 
 
 def _count(n: int) -> str:
@@ -192,7 +200,7 @@ class HubView(QWidget):
         if self._search is not None:
             self._search.cancel()
         self.status.setText(f"Searching for “{text}”…" if text else "Loading popular models…")
-        worker = call_worker(search_models, text, limit=SEARCH_LIMIT)
+        worker = call_worker(_search, text, SEARCH_LIMIT)
         worker.signals.returned.connect(lambda hits: self._on_results(worker, text, hits))
         worker.signals.errored.connect(lambda exc: self._on_search_failed(worker, exc))
         self._search = worker
@@ -223,6 +231,8 @@ class HubView(QWidget):
     def _on_search_failed(self, worker: Worker, exc: BaseException) -> None:
         if worker is not self._search:
             return
+        from converter.hub.errors import HubOffline  # loaded by the search already
+
         if isinstance(exc, HubOffline):
             self._show_offline(str(exc))
             self.status.setText("Search needs the hub; your library and chats work offline.")

@@ -3,23 +3,23 @@
 Only the headers travel (a few MiB at most); the memory-fit planner then sees exactly the
 shapes it would see after the download. A split model's shards each hold part of the tensors,
 so every shard's header is read and their tensors are put together. Plain Python: it runs in a
-worker thread.
+worker thread, and imports the hub client and the GGUF reader there, not with the window.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from converter.errors import QuantdeskError
-from converter.hub.remote_gguf import read_remote_gguf_header
 from converter.hub.repo_kind import GgufChoice
 from converter.progress import CancelToken, Job
-from desktop.engine.fit import FitPlan, plan_fit
-from desktop.engine.gguf_header import GGUFHeader
-from desktop.engine.model_summary import summarize
 from desktop.ui.fit_text import describe_plan
+
+if TYPE_CHECKING:
+    from desktop.engine.fit import FitPlan
+    from desktop.engine.gguf_header import GGUFHeader
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +39,8 @@ def remote_header(
     repo_id: str, choice: GgufChoice, *, revision: str | None = None, token: str | None = None
 ) -> GGUFHeader:
     """The header llama.cpp would assemble from every shard of ``choice``."""
+    from converter.hub.remote_gguf import read_remote_gguf_header
+
     headers = [
         read_remote_gguf_header(repo_id, name, revision=revision, token=token)
         for name in choice.files
@@ -67,6 +69,9 @@ def remote_fits(
 
     A choice whose header cannot be read gets a badge saying why; the others still come.
     """
+    from desktop.engine.fit import plan_fit
+    from desktop.engine.model_summary import summarize
+
     if hardware is None:
         from desktop.engine.hardware import probe_hardware
 

@@ -1,13 +1,14 @@
 """One repo opened from the search: its GGUF levels with size and fit, or a Convert button.
 
 The listing and the remote headers are read in worker threads; the fit badges fill in one by
-one as each header arrives. Gated repos say so up front, with the way to enter a token.
+one as each header arrives. Gated repos say so up front, with the way to enter a token. The
+hub client is imported on those worker threads, not with the window.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -22,16 +23,23 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from converter.hub.client import RepoDetails, repo_details
-from converter.hub.errors import HubAccessDenied, HubOffline
 from converter.hub.repo_kind import GgufChoice, RepoKind
 from converter.storage import format_bytes
 from desktop.ui.hub.download_manager import DownloadManager
 from desktop.ui.hub.remote_fit import RemoteFit, remote_fits
 from desktop.ui.workers import Worker, call_worker, job_worker
 
+if TYPE_CHECKING:
+    from converter.hub.client import RepoDetails
+
 COLUMNS = ("Level", "File", "Size", "Fit on this machine", "")
 _FILE_COLUMN, _FIT_COLUMN, _BUTTON_COLUMN = 1, 3, 4
+
+
+def _details(repo_id: str) -> RepoDetails:
+    from converter.hub.client import repo_details
+
+    return repo_details(repo_id)
 
 
 def _hint(text: str = "", name: str = "hint") -> QLabel:
@@ -122,7 +130,7 @@ class RepoPanel(QWidget):
         self._say("")
         for widget in (self.table, self.convert_text, self.convert_button):
             widget.hide()
-        worker = call_worker(repo_details, repo_id)
+        worker = call_worker(_details, repo_id)
         worker.signals.returned.connect(lambda details: self._on_details(worker, details))
         worker.signals.errored.connect(lambda exc: self._on_failed(worker, exc))
         self._listing = worker
@@ -161,6 +169,8 @@ class RepoPanel(QWidget):
     def _on_failed(self, worker: Worker, exc: BaseException) -> None:
         if worker is not self._listing:
             return
+        from converter.hub.errors import HubAccessDenied, HubOffline  # loaded by the listing
+
         self.facts.setText("")
         self._say(str(exc), token=isinstance(exc, HubAccessDenied))
         if isinstance(exc, HubOffline):

@@ -79,6 +79,15 @@ class ConversionWizard(QWizard):
             self.run_page.cancel()
         super().reject()
 
+    def done(self, result: int) -> None:
+        super().done(result)
+        self._discard_preview()
+
     def closeEvent(self, event: QCloseEvent) -> None:
         self.run_page.cancel()
         super().closeEvent(event)
+        self._discard_preview()
+
+    def _discard_preview(self) -> None:
+        """Remove the header-only preview now, not whenever the garbage collector gets to it."""
+        self.check_page.preview_dir.cleanup()

@@ -16,6 +16,7 @@ def run_app(*, quit_after_ms: int | None = None) -> int:
 
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("Quantdesk")
+    app.setDesktopFileName("quantdesk")  # resources/quantdesk.desktop: docks group its windows
     app.setWindowIcon(app_icon())
     settings = load_settings()
     apply_theme(app, settings.theme)

@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
+from desktop.paths import library_dir
 from desktop.settings import Sampling, Settings, load_settings, save_settings, settings_path
 from desktop.ui.main_window import MainWindow
+from desktop.ui.settings_dialog import SettingsDialog
+from desktop.ui.theme import app_icon, apply_theme
 from tests.conftest import REPO_ROOT
 from tests.ui_helpers import (  # noqa: F401 - fixtures are found by name
     main_window_fixture,
+    tiny_f16_fixture,
+    wait_until,
 )
 
 
@@ -56,8 +66,6 @@ def test_window_geometry_and_folders_persist(
 def test_settings_dialog_values_are_applied(
     qtbot: QtBot, main_window: Callable[[], MainWindow]
 ) -> None:
-    from desktop.ui.settings_dialog import SettingsDialog
-
     window = main_window()
     dialog = SettingsDialog(window.settings, window)
     dialog.context.setValue(8192)
@@ -79,3 +87,42 @@ def test_quantdesk_without_arguments_opens_the_app_and_quits() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert load_settings().window_geometry  # the window closed normally and saved its state
+
+
+def test_an_extra_library_folder_can_be_removed_in_settings(
+    qtbot: QtBot, main_window: Callable[[], MainWindow], tiny_f16: Path, tmp_path: Path
+) -> None:
+    extra = tmp_path / "more-models"
+    extra.mkdir()
+    shutil.copy(tiny_f16, extra / tiny_f16.name)
+    save_settings(Settings(extra_library_folders=(str(extra),)))
+    window = main_window()
+    wait_until(qtbot, lambda: window.chat.model_bar.combo.count() == 1)  # listed from the folder
+
+    def remove_the_folder() -> None:
+        dialog = QApplication.activeModalWidget()
+        assert isinstance(dialog, SettingsDialog)
+        assert not dialog.remove_folder_button.isEnabled()  # nothing chosen yet
+        dialog.folders.setCurrentRow(0)
+        dialog.remove_folder_button.click()
+        assert dialog.folder_list() == ()
+        dialog.accept()
+
+    QTimer.singleShot(0, remove_the_folder)
+    window.open_settings()
+    assert window.library.folders == [library_dir()]
+    assert load_settings().extra_library_folders == ()
+    wait_until(qtbot, lambda: window.chat.model_bar.combo.count() == 0)
+    assert (extra / tiny_f16.name).is_file()  # removed from the library, not from the disk
+
+
+def test_theme_and_icon_come_from_the_shipped_resources(qtbot: QtBot) -> None:
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    try:
+        apply_theme(app, "dark")
+        assert "QFrame#userMessage" in app.styleSheet()
+        assert app.palette().color(QPalette.ColorRole.Window).name() == "#202124"
+    finally:
+        apply_theme(app, "light")
+    assert not app_icon().isNull()

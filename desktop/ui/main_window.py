@@ -178,6 +178,10 @@ class MainWindow(QMainWindow):
             if isinstance(app, QApplication):
                 apply_theme(app, self.settings.theme)
             self._apply_fit_inputs()
+            extra = [Path(p) for p in self.settings.extra_library_folders]
+            if self.library.folders[1:] != extra:  # a folder was removed
+                self.library.folders[1:] = extra
+                self.library.refresh()
 
     def open_token_dialog(self, reason: str = "") -> None:
         from desktop.ui.hub.token_dialog import TokenDialog

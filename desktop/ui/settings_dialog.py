@@ -1,4 +1,6 @@
-"""App-wide settings: theme, default context and KV cache, threads, default system prompt."""
+"""App-wide settings: theme, default context and KV cache, threads, default system prompt,
+and the extra library folders (added from the library screen, removed here).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +11,12 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
-    QLabel,
+    QHBoxLayout,
+    QListWidget,
     QPlainTextEdit,
+    QPushButton,
     QSpinBox,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -45,10 +50,22 @@ class SettingsDialog(QDialog):
         self.system_prompt = QPlainTextEdit(settings.system_prompt)
         self.system_prompt.setAccessibleName("Default system prompt")
         self.system_prompt.setFixedHeight(80)
-        folders = "\n".join(settings.extra_library_folders) or "none"
-        extra = QLabel(f"Extra library folders:\n{folders}")
-        extra.setObjectName("hint")
-        extra.setWordWrap(True)
+        self.folders = QListWidget()
+        self.folders.setAccessibleName("Extra library folders")
+        self.folders.addItems(list(settings.extra_library_folders))
+        self.folders.setMaximumHeight(90)
+        self.remove_folder_button = QPushButton("Remove folder")
+        self.remove_folder_button.setAccessibleName("Remove library folder")
+        self.remove_folder_button.setToolTip("The library stops listing it; no file is deleted.")
+        self.remove_folder_button.clicked.connect(self._on_remove_folder_clicked)
+        self.folders.currentRowChanged.connect(self._update_remove_button)
+        self._update_remove_button()
+        folder_box = QVBoxLayout()
+        folder_box.addWidget(self.folders)
+        folder_row = QHBoxLayout()
+        folder_row.addStretch(1)
+        folder_row.addWidget(self.remove_folder_button)
+        folder_box.addLayout(folder_row)
 
         form = QFormLayout(self)
         form.addRow("Theme", self.theme)
@@ -56,13 +73,25 @@ class SettingsDialog(QDialog):
         form.addRow("KV cache", self.kv_type)
         form.addRow("CPU threads", self.threads)
         form.addRow("System prompt for new chats", self.system_prompt)
-        form.addRow(extra)
+        form.addRow("Extra library folders", folder_box)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
+
+    def _update_remove_button(self, *_args: object) -> None:
+        self.remove_folder_button.setEnabled(self.folders.currentRow() >= 0)
+
+    def _on_remove_folder_clicked(self) -> None:
+        row = self.folders.currentRow()
+        if row >= 0:
+            self.folders.takeItem(row)
+        self._update_remove_button()
+
+    def folder_list(self) -> tuple[str, ...]:
+        return tuple(self.folders.item(row).text() for row in range(self.folders.count()))
 
     def values(self) -> Settings:
         sampling = dataclasses.replace(self._settings.sampling, context_tokens=self.context.value())
@@ -74,4 +103,5 @@ class SettingsDialog(QDialog):
             threads=self.threads.value(),
             system_prompt=self.system_prompt.toPlainText(),
             sampling=sampling,
+            extra_library_folders=self.folder_list(),
         )

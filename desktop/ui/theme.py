@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPalette
 from PySide6.QtWidgets import QApplication
 
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
-ICON_PATH = RESOURCES / "icons" / "quantdesk.svg"
+from desktop.resources import resource_path
 
 _DARK_COLOURS = {
     QPalette.ColorRole.Window: "#202124",
@@ -51,9 +48,9 @@ def apply_theme(app: QApplication, theme: str) -> None:
         ):
             palette.setColor(QPalette.ColorGroup.Disabled, role, QColor("#7a7a7a"))
     app.setPalette(palette)
-    sheet = RESOURCES / "styles" / ("dark.qss" if dark else "light.qss")
+    sheet = resource_path("styles", "dark.qss" if dark else "light.qss")
     app.setStyleSheet(sheet.read_text(encoding="utf-8") if sheet.exists() else "")
 
 
 def app_icon() -> QIcon:
-    return QIcon(str(ICON_PATH))
+    return QIcon(str(resource_path("icons", "quantdesk.svg")))

@@ -65,11 +65,12 @@ class ModelBar(QWidget):
         layout.addWidget(self.status)
 
     def set_models(self, paths: list[Path]) -> None:
+        """Offer ``paths``; the current choice stays chosen only if it is still among them."""
         current = self.current_path()
         self.combo.clear()
         for path in paths:
             self.combo.addItem(path.name, str(path))
-        self.select(current)
+        self.select(current if current in {str(p) for p in paths} else None)
         self.load_button.setEnabled(bool(paths))
 
     def select(self, path: str | None) -> None:

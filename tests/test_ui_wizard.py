@@ -6,12 +6,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from PySide6.QtWidgets import QMessageBox, QWizard
 from pytestqt.qtbot import QtBot
 
+from desktop.library import read_facts
 from desktop.paths import library_dir
+from desktop.ui.chat.session import SessionState
 from desktop.ui.main_window import MainWindow
+from desktop.ui.wizard.pipeline import StepProgress
 from desktop.ui.wizard.sources import LocalFolder, resolver_for
 from tests.checkpoints import build_checkpoint
+from tests.ui_dialogs import MessageBoxAnswer
 from tests.ui_helpers import (  # noqa: F401 - fixtures are found by name
     main_window_fixture,
     wait_until,
@@ -85,3 +90,45 @@ def test_source_resolvers_accept_folders_only(tmp_path: Path) -> None:
     assert isinstance(resolver_for(str(tmp_path)), LocalFolder)
     assert resolver_for(str(tmp_path / "missing")) is None
     assert resolver_for("") is None
+
+
+def test_cancel_during_the_run_keeps_only_complete_files_and_the_window_works(
+    qtbot: QtBot, main_window: Callable[[], MainWindow], checkpoint: Path
+) -> None:
+    window = main_window()
+    wizard = window.open_wizard()
+    qtbot.addWidget(wizard)
+    wizard.source_page.source.setText(str(checkpoint))
+    wizard.next()
+    wait_until(qtbot, lambda: wizard.check_page.inspection is not None)
+    wizard.next()
+    wait_until(qtbot, lambda: wizard.levels_page.table.rowCount() > 0)
+    wizard.levels_page.set_chosen(["Q4_K_M", "Q6_K", "Q8_0"])
+    wizard.next()
+    run = wizard.run_page
+    assert run.worker is not None and run.running
+    confirm = MessageBoxAnswer(QMessageBox.StandardButton.Yes)
+    cancelled_in: list[str] = []
+
+    def cancel_once_quantizing(event: StepProgress) -> None:
+        if event.step >= 1 and not cancelled_in:  # the F16 file is complete by now
+            cancelled_in.append(event.title)
+            wizard.button(QWizard.WizardButton.CancelButton).click()
+
+    run.worker.signals.yielded.connect(cancel_once_quantizing)
+    wait_until(qtbot, lambda: run.worker is not None and run.worker.done, 120_000)
+    assert cancelled_in and "Stop converting?" in confirm.texts[0]
+    assert not wizard.isVisible() and run.result is None
+    assert run.log_path is not None
+    assert "Cancelled; no partial file was kept." in run.log_path.read_text()
+
+    kept = sorted(p.name for p in library_dir().iterdir())
+    assert "tiny-llama-F16.gguf" in kept and len(kept) < 4  # not every level was made
+    for name in kept:  # nothing half-written: every file is a complete, readable GGUF
+        assert name.startswith("tiny-llama-") and name.endswith(".gguf"), kept
+        assert not read_facts(library_dir() / name).error
+    window.library.refresh()
+    wait_until(qtbot, lambda: window.compare.levels.count() == len(kept))  # listed, usable
+    chat = window.chat
+    chat.load_model(str(library_dir() / "tiny-llama-F16.gguf"), insist=True)
+    wait_until(qtbot, lambda: chat.session.state is SessionState.READY)

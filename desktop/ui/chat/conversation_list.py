@@ -123,14 +123,17 @@ class ConversationList(QWidget):
         cid = self.current_id()
         if cid is None:
             return
-        name, _filter = QFileDialog.getSaveFileName(
+        name, chosen_filter = QFileDialog.getSaveFileName(
             self,
             "Export conversation",
             str(Path.home() / "conversation.md"),
             "Markdown (*.md);;JSON (*.json)",
         )
         if name:
-            self.export_to(cid, Path(name))
+            path = Path(name)
+            if not path.suffix:  # a name typed without extension: the chosen format decides
+                path = path.with_suffix(".json" if "json" in chosen_filter.lower() else ".md")
+            self.export_to(cid, path)
 
     def export_to(self, cid: int, path: Path) -> None:
         text = (

@@ -1,12 +1,12 @@
-"""Compare two real levels side by side, measure the ladder, and keep the GUI responsive."""
+"""Compare real levels side by side (together, or one after another when memory is short),
+stop a comparison, measure the ladder, and keep the GUI responsive throughout."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PySide6.QtCore import QTimer
@@ -14,7 +14,10 @@ from pytestqt.qtbot import QtBot
 
 from converter.progress import run_job
 from converter.quantize import quantize_gguf
+from desktop.engine.fit import DEFAULT_HEADROOM
+from desktop.ui.fit_text import fit_together, plan_for
 from desktop.ui.main_window import COMPARE_TAB, MainWindow
+from tests.stall_probe import StallProbe, assert_responsive, settle_window
 from tests.ui_helpers import (  # noqa: F401 - fixtures are found by name
     main_window_fixture,
     put_in_library,
@@ -30,54 +33,6 @@ FAST_MEASURE = {
     "gen_tokens": 4,
     "threads": 1,
 }
-
-
-#: Runs in a separate process: the longest gap of a 10 ms sleep loop, i.e. how long the OS
-#: itself kept a ready process from running (the test machine's cores are shared).
-_OS_PROBE = """
-import select, sys, time
-last = time.monotonic(); longest = 0.0
-while not select.select([sys.stdin], [], [], 0.01)[0]:
-    now = time.monotonic(); longest = max(longest, now - last - 0.01); last = now
-print(longest)
-"""
-STALL_BUDGET_S = 0.1
-
-
-class StallProbe:
-    """The longest gap between ticks of a 10 ms timer on the GUI thread, and the same for an
-    idle process beside it, so that time the OS gave to other programs is not counted."""
-
-    def __init__(self) -> None:
-        self.longest = 0.0
-        self._start = self._last = time.monotonic()
-        self.stalls: list[tuple[float, float]] = []  # (when, how long), for the failure message
-        self._os_probe = subprocess.Popen(
-            [sys.executable, "-c", _OS_PROBE], stdin=subprocess.PIPE, stdout=subprocess.PIPE
-        )
-        self.timer = QTimer()
-        self.timer.setInterval(10)
-        self.timer.timeout.connect(self._on_tick)
-        self._start = self._last = time.monotonic()  # after starting the probe process
-        self.timer.start()
-
-    def _on_tick(self) -> None:
-        now = time.monotonic()
-        if now - self._last > 0.05:
-            self.stalls.append((round(self._last - self._start, 3), round(now - self._last, 3)))
-        self.longest = max(self.longest, now - self._last)
-        self._last = now
-
-    def stop(self) -> tuple[float, float]:
-        """(longest GUI stall, longest OS stall of the idle process) in seconds."""
-        self.timer.stop()
-        out, _ = self._os_probe.communicate(b"", timeout=30)
-        return self.longest, float(out)
-
-
-def assert_responsive(probe: StallProbe) -> None:
-    gui, os_stall = probe.stop()
-    assert gui < STALL_BUDGET_S + os_stall, f"GUI stalls {probe.stalls}; OS stall {os_stall:.3f} s"
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +51,7 @@ def test_two_levels_answer_side_by_side_while_the_gui_stays_responsive(
 ) -> None:
     window = main_window()
     wait_until(qtbot, lambda: window.compare.levels.count() == 2)
+    settle_window(qtbot, window)
     window.library.select_path(str(two_levels[0]))
     window.library.tree.selectAll()
     assert window.library.compare_button.isEnabled()
@@ -117,12 +73,87 @@ def test_two_levels_answer_side_by_side_while_the_gui_stays_responsive(
     assert "together" in compare.mode.text()
 
 
+def _room_for_one_level(window: MainWindow, levels: list[Path]) -> Any:
+    """This machine's facts with free memory for the largest level alone, not for two at once.
+
+    Data for the real planner, not a stand-in for it: each level is predicted to fit, and
+    together they are not, which is what sends the comparison down its sequential path.
+    """
+    compare = window.compare
+    ctx, kv = compare.context_tokens, compare.kv_type
+    roomy = dataclasses.replace(window.hardware, gpus=(), ram_available_bytes=2**40)
+    largest = max(plan_for(path, roomy, ctx, kv).ram_bytes for path in levels)
+    tight = dataclasses.replace(
+        roomy, ram_available_bytes=int(largest / (1 - DEFAULT_HEADROOM)) + 1
+    )
+    assert all(plan_for(path, tight, ctx, kv).verdict != "wont_fit" for path in levels)
+    assert not fit_together(levels, tight, ctx, kv)
+    return tight
+
+
+def _compare_one_at_a_time(qtbot: QtBot, window: MainWindow, levels: list[Path]) -> Any:
+    wait_until(qtbot, lambda: window.compare.levels.count() == 2)
+    settle_window(qtbot, window)
+    compare = window.compare
+    compare.hardware = _room_for_one_level(window, levels)
+    compare.threads = 1
+    compare.choose([str(p) for p in levels])
+    return compare
+
+
+def test_levels_that_do_not_fit_together_answer_one_after_another(
+    qtbot: QtBot, main_window: Callable[[], MainWindow], two_levels: list[Path]
+) -> None:
+    compare = _compare_one_at_a_time(qtbot, main_window(), two_levels)
+    compare.max_tokens = 16
+    timeline: list[tuple[str, ...]] = []  # both columns' status lines, every 10 ms
+    sampler = QTimer()
+    sampler.timeout.connect(
+        lambda: timeline.append(tuple(c.status.text() for c in compare.columns))
+    )
+    sampler.start(10)
+    probe = StallProbe()
+    compare.run_button.click()
+    wait_until(qtbot, lambda: len(compare.columns) == 2 and not compare.running)
+    assert_responsive(probe)
+    sampler.stop()
+    assert "one after another" in compare.mode.text()
+    assert [c.status.text() for c in compare.columns] == ["done", "done"]
+    assert all(c.text and "tokens/s" in c.stats.text() for c in compare.columns)
+    samples = [s for s in timeline if len(s) == 2]
+    busy = [tuple(t.startswith(("loading", "answering")) for t in s) for s in samples]
+    assert (True, True) not in busy  # never both in memory at once
+    assert any(s[1].startswith("waiting for the previous level") for s in samples)
+    first_done = next(i for i, s in enumerate(samples) if s[0] == "done")
+    second_starts = next(i for i, s in enumerate(samples) if s[1].startswith("loading"))
+    assert first_done <= second_starts
+
+
+def test_stop_ends_the_running_level_and_the_waiting_one(
+    qtbot: QtBot, main_window: Callable[[], MainWindow], two_levels: list[Path]
+) -> None:
+    compare = _compare_one_at_a_time(qtbot, main_window(), two_levels)
+    compare.max_tokens = 1500  # greedy decoding of the random model does not end by itself
+    compare.run_button.click()
+    wait_until(qtbot, lambda: len(compare.columns) == 2 and bool(compare.columns[0].text))
+    assert compare.stop_button.isEnabled() and not compare.run_button.isEnabled()
+    compare.stop_button.click()
+    wait_until(qtbot, lambda: not compare.running, 30_000)
+    first, second = compare.columns
+    assert [first.status.text(), second.status.text()] == ["stopped", "stopped"]
+    tokens = int(first.stats.text().split(" tokens · ")[0].rsplit(" · ", 1)[-1])
+    assert 0 < tokens < compare.max_tokens
+    assert second.text == "" and second.stats.text() == ""  # never loaded
+    assert compare.run_button.isEnabled() and not compare.stop_button.isEnabled()
+
+
 def test_measuring_the_ladder_fills_the_chart_and_the_library(
     qtbot: QtBot, main_window: Callable[[], MainWindow], two_levels: list[Path]
 ) -> None:
     window = main_window()
     ladder = window.compare.ladder
     wait_until(qtbot, lambda: ladder.model.count() == 1)
+    settle_window(qtbot, window)
     ladder.measure_options = FAST_MEASURE
     probe = StallProbe()
     ladder.measure()

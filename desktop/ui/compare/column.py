@@ -8,6 +8,7 @@ from typing import Any
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QFrame, QLabel, QTextBrowser, QVBoxLayout, QWidget
 
+from converter.errors import Cancelled
 from converter.storage import format_bytes
 
 RENDER_INTERVAL_MS = 100
@@ -73,4 +74,4 @@ class CompareColumn(QFrame):
 
     def fail(self, exc: BaseException) -> None:
         self._render()
-        self.set_status(f"failed: {exc}")
+        self.set_status("stopped" if isinstance(exc, Cancelled) else f"failed: {exc}")

@@ -1,14 +1,12 @@
-"""Helpers for the Hub tab tests: real tiny GGUF levels served by the fake hub, a stall probe."""
+"""Helpers for the Hub tab tests: real tiny GGUF levels served by the fake hub."""
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QTimer
 
 from converter.progress import run_job
 from converter.quantize import quantize_gguf
@@ -78,28 +76,3 @@ def hub_fixture(monkeypatch: pytest.MonkeyPatch, tiny_levels: dict[str, Path]) -
     hub = serve(monkeypatch, *repos)
     yield hub
     hub.stop()
-
-
-class StallProbe:
-    """Measures the longest gap between ticks of a fast timer: how long the GUI thread blocked."""
-
-    def __init__(self, interval_ms: int = 10) -> None:
-        self.interval_s = interval_ms / 1000
-        self.longest_s = 0.0
-        self._last = time.monotonic()
-        self._timer = QTimer()
-        self._timer.setInterval(interval_ms)
-        self._timer.timeout.connect(self._tick)
-
-    def __enter__(self) -> StallProbe:
-        self._last = time.monotonic()
-        self._timer.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._timer.stop()
-
-    def _tick(self) -> None:
-        now = time.monotonic()
-        self.longest_s = max(self.longest_s, now - self._last - self.interval_s)
-        self._last = now

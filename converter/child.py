@@ -6,12 +6,20 @@ An exception in the child is raised again in the parent (a :class:`QuantdeskErro
 class and message); a child that dies without answering (segfault, ``abort()``, kill) becomes
 :class:`WorkerCrashed`. Cancel terminates the child, since llama.cpp cannot be interrupted
 inside one C call, and raises :class:`Cancelled`.
+
+Every child starts through :func:`spawn_entry`, which loads llama.cpp's shared libraries
+before anything else: on a CUDA machine, a process that imported numpy (or torch) before
+llama-cpp-python segfaulted as soon as it loaded a model with GPU offload (measured on an
+H100 with llama-cpp-python 0.3.36). The target and its arguments therefore travel pickled
+as bytes and are unpickled only after that first import.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import multiprocessing.connection
+import pickle
 import signal
 import traceback
 from collections.abc import Callable
@@ -26,6 +34,37 @@ Emit = Callable[[Any], None]
 
 _SPAWN = multiprocessing.get_context("spawn")
 _TERMINATE_GRACE_SECONDS = 2.0
+
+
+def preload_llama_libraries() -> None:
+    """Load llama.cpp's shared libraries now, before numpy or torch can be imported."""
+    # Without llama-cpp-python the job itself says so; nothing to preload then.
+    with contextlib.suppress(ImportError):
+        import llama_cpp  # noqa: F401
+
+
+def spawn_entry(*args: Any) -> None:
+    """First code a child runs: preload llama.cpp, then call the pickled target.
+
+    ``args`` are the process's connections (pickled by multiprocessing, which imports
+    nothing heavy) followed by one ``bytes`` payload holding ``(function, arguments)``.
+    """
+    preload_llama_libraries()
+    *connections, payload = args
+    function, arguments = pickle.loads(payload)
+    function(*connections, *arguments)
+
+
+def start_child(
+    function: Callable[..., Any], *connections: Any, args: tuple = (), name: str | None = None
+) -> Any:
+    """Start ``function(*connections, *args)`` in a spawned child through :func:`spawn_entry`."""
+    payload = pickle.dumps((function, args))
+    process = _SPAWN.Process(
+        target=spawn_entry, args=(*connections, payload), name=name, daemon=True
+    )
+    process.start()
+    return process
 
 
 def _child_main(
@@ -79,8 +118,7 @@ def run_in_child(
     messages ("Quantizing to Q4_K_M").
     """
     parent_conn, child_conn = _SPAWN.Pipe(duplex=False)
-    process = _SPAWN.Process(target=_child_main, args=(child_conn, target, args), daemon=True)
-    process.start()
+    process = start_child(_child_main, child_conn, args=(target, args))
     child_conn.close()
     try:
         while True:

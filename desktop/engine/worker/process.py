@@ -11,7 +11,7 @@ import ctypes
 import multiprocessing
 from typing import Any
 
-from converter.child import describe_exit, stop_process
+from converter.child import describe_exit, start_child, stop_process
 from desktop.engine.worker.child import worker_main
 
 _SPAWN = multiprocessing.get_context("spawn")
@@ -28,13 +28,10 @@ class WorkerProcess:
     def __init__(self) -> None:
         parent_conn, child_conn = _SPAWN.Pipe(duplex=True)
         self._cancel_flag: Any = _SPAWN.RawValue(ctypes.c_bool, False)
-        self._process = _SPAWN.Process(
-            target=worker_main,
-            args=(child_conn, self._cancel_flag),
-            name="quantdesk-inference",
-            daemon=True,
+        # Through start_child: llama.cpp's libraries must load before numpy in the child.
+        self._process = start_child(
+            worker_main, child_conn, self._cancel_flag, name="quantdesk-inference"
         )
-        self._process.start()
         child_conn.close()  # so that the child's death closes the pipe on our side
         self._conn = parent_conn
 

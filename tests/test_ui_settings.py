@@ -116,13 +116,20 @@ def test_an_extra_library_folder_can_be_removed_in_settings(
     assert (extra / tiny_f16.name).is_file()  # removed from the library, not from the disk
 
 
-def test_theme_and_icon_come_from_the_shipped_resources(qtbot: QtBot) -> None:
+def test_theme_switches_with_windows_open_and_comes_from_the_shipped_resources(
+    qtbot: QtBot, main_window: Callable[[], MainWindow]
+) -> None:
     app = QApplication.instance()
     assert isinstance(app, QApplication)
+    wizard = main_window().open_wizard()  # switching styles under it once crashed Qt
+    qtbot.addWidget(wizard)
     try:
-        apply_theme(app, "dark")
+        for theme in ("dark", "light", "dark"):
+            apply_theme(app, theme)
+            assert not wizard.grab().isNull()
         assert "QFrame#userMessage" in app.styleSheet()
         assert app.palette().color(QPalette.ColorRole.Window).name() == "#202124"
     finally:
         apply_theme(app, "light")
+    assert app.palette().color(QPalette.ColorRole.Window).name() != "#202124"
     assert not app_icon().isNull()

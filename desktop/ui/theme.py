@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QApplication
 
 from desktop.resources import resource_path
 
+_FUSION_SET = "quantdeskFusionStyle"  # QApplication property: the style was set already
 _DARK_COLOURS = {
     QPalette.ColorRole.Window: "#202124",
     QPalette.ColorRole.WindowText: "#e8e8e8",
@@ -35,7 +36,12 @@ def is_dark(theme: str) -> bool:
 
 
 def apply_theme(app: QApplication, theme: str) -> None:
-    app.setStyle("Fusion")
+    """Switch palette and style sheet; safe while windows are open (the settings dialog)."""
+    if not app.property(_FUSION_SET):
+        # Only once per app: once a style sheet is applied, app.style() is Qt's style-sheet
+        # proxy, and replacing the style under it crashed Qt (an open wizard, a theme switch).
+        app.setStyle("Fusion")
+        app.setProperty(_FUSION_SET, True)
     dark = is_dark(theme)
     palette = app.style().standardPalette()
     if dark:

@@ -166,9 +166,12 @@ class LibraryView(QWidget):
             return [facts.level, format_bytes(facts.size_bytes), "", f"⚠ {facts.error}", "", ""]
         bpw = facts.bits_per_weight
         point = self._points.get(facts.path)
+        name = facts.level
+        if facts.path.name != f"{facts.base_model}-{facts.level}.gguf":
+            name += f"  ({facts.path.name})"  # only names that add something; tooltip has all
         if point is None:
             return [
-                f"{facts.level}  ({facts.path.name})",
+                name,
                 format_bytes(facts.size_bytes),
                 f"{bpw:.2f}" if bpw else "",
                 "…",
@@ -177,7 +180,7 @@ class LibraryView(QWidget):
             ]
         fit = point.fit_text if self.hardware is not None else "probing hardware…"
         return [
-            f"{facts.level}  ({facts.path.name})",
+            name,
             format_bytes(facts.size_bytes),
             f"{bpw:.2f}" if bpw else "",
             fit,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -28,6 +29,7 @@ class SettingsDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.setAccessibleName("Settings")
+        self.setMinimumWidth(560)
         self._settings = settings
         self.theme = QComboBox()
         self.theme.setAccessibleName("Theme")
@@ -54,6 +56,11 @@ class SettingsDialog(QDialog):
         self.folders.setAccessibleName("Extra library folders")
         self.folders.addItems(list(settings.extra_library_folders))
         self.folders.setMaximumHeight(90)
+        self.folders.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.folders.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        for row in range(self.folders.count()):
+            item = self.folders.item(row)
+            item.setToolTip(item.text())
         self.remove_folder_button = QPushButton("Remove folder")
         self.remove_folder_button.setAccessibleName("Remove library folder")
         self.remove_folder_button.setToolTip("The library stops listing it; no file is deleted.")

@@ -92,6 +92,7 @@ class CompareView(QWidget):
         body.addWidget(self.ladder)
         body.setStretchFactor(0, 1)
         body.setStretchFactor(1, 1)
+        body.setSizes([400, 400])  # halves: the chart's size hint would take most of it
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(body, 1)

@@ -28,6 +28,7 @@ VERDICT_LABELS = {
     "wont_fit": "will not fit",
 }
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 64, 24, 28, 52
+FLOOR = 34  # the lowest measured value sits this far above the plot's bottom ("not measured")
 
 
 class LadderChart(QWidget):
@@ -95,7 +96,9 @@ class LadderChart(QWidget):
             else:
                 value = point.same_top
             return (
-                rect.bottom() - 24 - (value - y_lo) / max(1.0 - y_lo, 1e-6) * (rect.height() - 40)
+                rect.bottom()
+                - FLOOR
+                - (value - y_lo) / max(1.0 - y_lo, 1e-6) * (rect.height() - FLOOR - 16)
             )
 
         painter.setPen(QPen(grid, 1, Qt.PenStyle.DashLine))
@@ -114,7 +117,11 @@ class LadderChart(QWidget):
             "not meas.",
         )
         for value in (y_lo, (y_lo + 1) / 2, 1.0):
-            y = rect.bottom() - 24 - (value - y_lo) / max(1.0 - y_lo, 1e-6) * (rect.height() - 40)
+            y = (
+                rect.bottom()
+                - FLOOR
+                - (value - y_lo) / max(1.0 - y_lo, 1e-6) * (rect.height() - FLOOR - 16)
+            )
             painter.drawText(
                 QRectF(0, y - 8, MARGIN_LEFT - 6, 16), Qt.AlignmentFlag.AlignRight, f"{value:.0%}"
             )
@@ -127,18 +134,25 @@ class LadderChart(QWidget):
         previous: QPointF | None = None
         line = QColor(text_colour)
         line.setAlpha(110)
-        for point in self.points:
-            centre = QPointF(x_of(point.size_bytes), y_of(point))
+        centres = [QPointF(x_of(p.size_bytes), y_of(p)) for p in self.points]
+        for point, centre in zip(self.points, centres, strict=True):
             if previous is not None and point.same_top is not None:
                 painter.setPen(QPen(line, 1.5))
                 painter.drawLine(previous, centre)
             if point.same_top is not None or point.is_reference:
                 previous = centre
-            self._draw_point(painter, point, centre, text_colour)
+        taken = [QRectF(c.x() - 8, c.y() - 8, 16, 16) for c in centres]  # labels avoid dots
+        for point, centre in zip(self.points, centres, strict=True):
+            self._draw_point(painter, point, centre, text_colour, taken)
         self._draw_legend(painter, rect, text_colour)
 
     def _draw_point(
-        self, painter: QPainter, point: LadderPoint, centre: QPointF, text: QColor
+        self,
+        painter: QPainter,
+        point: LadderPoint,
+        centre: QPointF,
+        text: QColor,
+        taken: list[QRectF],
     ) -> None:
         colour = QColor(VERDICT_COLOURS.get(point.verdict, "#888888"))
         painter.setPen(QPen(colour.darker(130), 1))
@@ -150,17 +164,25 @@ class LadderChart(QWidget):
             painter.drawEllipse(centre, 11, 11)
         painter.setPen(text)
         speed = "" if point.gen_tokens_per_s is None else f" · {point.gen_tokens_per_s:.0f} t/s"
-        label = f"{point.level}{speed}"
+        y = centre.y()
+        for label, rows in (
+            (f"{point.level}{speed}", (y - 28, y - 44, y + 10, y - 60, y + 26)),
+            (format_bytes(point.size_bytes), (y + 10, y + 26, y - 28, y - 44, y - 60)),
+        ):
+            box = self._free_box(painter, label, centre.x(), rows, taken)
+            taken.append(box)
+            painter.drawText(box, Qt.AlignmentFlag.AlignCenter, label)
+
+    def _free_box(
+        self, painter: QPainter, label: str, x: float, rows: tuple[float, ...], taken: list[QRectF]
+    ) -> QRectF:
+        """The first of ``rows`` where the label overlaps no other label or dot (else the first):
+        neighbouring levels are often only a few pixels apart on the size axis."""
         plot = self._plot_rect()
-        left = min(max(centre.x() - 60, plot.left() + 2), plot.right() - 122)
-        painter.drawText(
-            QRectF(left, centre.y() - 28, 120, 16), Qt.AlignmentFlag.AlignCenter, label
-        )
-        painter.drawText(
-            QRectF(left, centre.y() + 10, 120, 16),
-            Qt.AlignmentFlag.AlignCenter,
-            format_bytes(point.size_bytes),
-        )
+        width = painter.fontMetrics().horizontalAdvance(label) + 8
+        left = min(max(x - width / 2, plot.left() + 2), plot.right() - width - 2)
+        boxes = [QRectF(left, top, width, 16) for top in rows]
+        return next((b for b in boxes if not any(b.intersects(t) for t in taken)), boxes[0])
 
     def _draw_legend(self, painter: QPainter, rect: QRectF, text: QColor) -> None:
         x = rect.left()

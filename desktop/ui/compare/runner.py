@@ -60,8 +60,13 @@ class LevelRun:
                 )
                 if self._stopped.is_set():
                     raise Cancelled("The comparison")
-                layers = f"{info.gpu_layers} of {info.model.n_layers} layers on the GPU"
-                emit(("status", f"answering ({layers})"))
+                layers = info.model.n_layers
+                where = (
+                    "on the CPU"
+                    if info.gpu_layers == 0
+                    else f"{info.gpu_layers} of {layers} layers on the GPU"
+                )
+                emit(("status", f"answering ({where})"))
                 messages = [{"role": "user", "content": self.prompt}]
                 return engine.chat(messages, self.sampling, on_token=lambda t: emit(("token", t)))
         finally:

@@ -41,6 +41,7 @@ class ConversionWizard(QWizard):
         ):
             self.addPage(page)
         self.setOption(QWizard.WizardOption.NoBackButtonOnLastPage)
+        self.setOption(QWizard.WizardOption.NoCancelButtonOnLastPage)  # done: nothing to cancel
         self.done_page.measure_button.clicked.connect(self._on_measure_clicked)
         self.done_page.chat_button.clicked.connect(self._on_chat_clicked)
         self.currentIdChanged.connect(self._on_page_changed)

@@ -12,6 +12,7 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
+    QListWidgetItem,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from converter.errors import Cancelled
+from converter.storage import format_bytes
 from desktop.paths import data_dir
 from desktop.ui.wizard.pipeline import PipelineResult, StepProgress, convert_and_quantize
 from desktop.ui.workers import Worker, job_worker
@@ -161,13 +163,29 @@ class DonePage(QWizardPage):
         self.measure_button.setAccessibleName("Measure speed and quality now")
         self.chat_button = QPushButton("Open a chat with the recommended level")
         self.chat_button.setAccessibleName("Open a chat")
+        self.next_steps = QLabel(
+            "Next, measure how fast each level runs here and how close "
+            "its answers stay to the full-precision file, or start chatting."
+        )
+        self.next_steps.setObjectName("hint")
+        self.next_steps.setWordWrap(True)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.files, 1)
+        layout.addWidget(self.files)
+        layout.addWidget(self.next_steps)
         layout.addWidget(self.measure_button)
         layout.addWidget(self.chat_button)
+        layout.addStretch(1)
 
     def initializePage(self) -> None:
         result: Any = self.wizard().run_page.result
         self.files.clear()
         for written in result.written:
-            self.files.addItem(f"{written.level}: {written.path}")
+            item = QListWidgetItem(
+                f"{written.level} · {written.path.name} · {format_bytes(written.size_bytes)}"
+            )
+            item.setToolTip(str(written.path))
+            self.files.addItem(item)
+        if result.written:
+            self.setSubTitle(f"The new files are in the library ({result.written[0].path.parent}).")
+        rows = self.files.sizeHintForRow(0) * self.files.count()
+        self.files.setFixedHeight(rows + 2 * self.files.frameWidth() + 4)  # no empty list area

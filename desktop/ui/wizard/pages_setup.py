@@ -89,10 +89,12 @@ class CheckPage(QWizardPage):
         layout = QVBoxLayout(self)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.status)
+        layout.addStretch(0)
 
     def initializePage(self) -> None:
         self.inspection = None
         self.table.setRowCount(0)
+        self.table.setMaximumHeight(16_777_215)  # QWIDGETSIZE_MAX, until the rows are in
         text = self.wizard().source_page.source.text()
         resolver = resolver_for(text)
         self.status.setText("Checking…")
@@ -118,6 +120,8 @@ class CheckPage(QWizardPage):
             self.table.setItem(i, 1, QTableWidgetItem(row.detail))
         self.table.resizeColumnToContents(0)
         self.table.resizeRowsToContents()
+        rows = self.table.verticalHeader().length() + self.table.horizontalHeader().height()
+        self.table.setMaximumHeight(rows + 2 * self.table.frameWidth())  # no empty table area
         self.status.setText(
             f"{inspection.model_name} ({inspection.architecture}) can be converted to "
             f"{inspection.outtype}, about {format_bytes(inspection.converted_bytes)}."

@@ -1,10 +1,16 @@
 """Take screenshots of each screen of the running app into docs/screenshots/.
 
-Runs offscreen against a throw-away library holding a tiny random model (F16 and Q8_0), so
-the pictures show real app states: a loaded model, a streamed reply, a comparison and its
-measured ladder. Light and dark palettes, at 1280×800 and 900×600::
+Runs offscreen against a throw-away library, in real app states. The models come from the
+conversion wizard itself: a tiny random Llama checkpoint with the gpt-2 tokenizer (so random
+replies show word pieces, not replacement characters) is converted and quantized through the
+wizard, whose pages are captured on the way. Then a chat reply, a comparison while it runs and
+after it (with the measured ladder), the library, both settings dialogs, the Hub tab against
+the tests' local stand-in hub, and the Get started card of an empty library::
 
-    QT_QPA_PLATFORM=offscreen python scripts/screenshots.py [--out docs/screenshots]
+    QT_QPA_PLATFORM=offscreen python scripts/screenshots.py [--out docs/screenshots] [--all]
+
+Without ``--all`` only the committed set (:data:`KEEP`) is written; ``--all`` writes every
+screen in light and dark, windows at 1280×800 and 900×600, to check how each one reads.
 """
 
 from __future__ import annotations
@@ -21,9 +27,33 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SIZES = {"large": (1280, 800), "small": (900, 600)}
+THEMES = ("light", "dark")
+#: The pictures kept in docs/screenshots: one per screen, light and dark, large and small mixed.
+KEEP = frozenset(
+    {
+        "library-light-large",
+        "chat-light-large",
+        "chat-dark-small",
+        "compare-running-dark-small",
+        "compare-light-large",
+        "hub-light-large",
+        "start-dark-small",
+        "wizard-source-light",
+        "wizard-check-dark",
+        "wizard-levels-light",
+        "wizard-run-light",
+        "wizard-done-dark",
+        "settings-light",
+        "conversation-settings-dark",
+    }
+)
+LEVELS = ["Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0"]
+FAST_MEASURE = {"ctx_tokens": 64, "max_chunks": 2, "speed_repeats": 1, "prompt_tokens": 16,
+                "gen_tokens": 8}  # fmt: skip
 
 
-def _spin(condition: Callable[[], bool], timeout_s: float = 120.0) -> None:
+def spin(condition: Callable[[], bool], timeout_s: float = 180.0) -> None:
+    """Run the event loop until ``condition()`` holds."""
     from PySide6.QtWidgets import QApplication
 
     deadline = time.monotonic() + timeout_s
@@ -34,145 +64,186 @@ def _spin(condition: Callable[[], bool], timeout_s: float = 120.0) -> None:
         time.sleep(0.02)
 
 
-def _settle(seconds: float = 0.4) -> None:
-    from PySide6.QtWidgets import QApplication
-
+def settle(seconds: float = 0.3) -> None:
     end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        QApplication.processEvents()
-        time.sleep(0.02)
+    spin(lambda: time.monotonic() >= end)
 
 
-def _prepare_library(home: Path) -> None:
-    sys.path.insert(0, str(REPO_ROOT))
-    from converter.progress import run_job
-    from converter.quantize import quantize_gguf
-    from tests.gguf_factory import TinyModelShape, write_tiny_gguf
+class Camera:
+    """Saves ``<screen>-<theme>[-<size>].png`` for the variants wanted (all, or those kept)."""
 
-    library = home / "library"
-    library.mkdir(parents=True)
-    f16 = write_tiny_gguf(library / "tiny-demo-F16.gguf", TinyModelShape(n_layer=2))
-    run_job(quantize_gguf(f16, "Q8_0", threads=1))
+    def __init__(self, app: Any, out: Path, *, every: bool) -> None:
+        self.app, self.out, self.every = app, out, every
+        self.saved: list[Path] = []
+
+    def _wanted(self, stem: str) -> bool:
+        return self.every or stem in KEEP
+
+    def _save(self, widget: Any, stem: str, theme: str) -> None:
+        from desktop.ui.theme import apply_theme
+
+        apply_theme(self.app, theme)
+        settle()
+        path = self.out / f"{stem}.png"
+        if not widget.grab().save(str(path)):
+            raise OSError(f"could not write {path}")
+        self.saved.append(path)
+
+    def window(self, screen: str, window: Any, tab: int | None = None) -> None:
+        for theme in THEMES:
+            for size, (width, height) in SIZES.items():
+                stem = f"{screen}-{theme}-{size}"
+                if self._wanted(stem):
+                    window.resize(width, height)
+                    if tab is not None:
+                        window.tabs.setCurrentIndex(tab)
+                    self._save(window, stem, theme)
+        window.resize(*SIZES["large"])
+
+    def dialog(self, screen: str, widget: Any) -> None:
+        for theme in THEMES:
+            stem = f"{screen}-{theme}"
+            if self._wanted(stem):
+                self._save(widget, stem, theme)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "screenshots")
+    parser.add_argument("--all", action="store_true", help="every screen, theme and size")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="quantdesk-shots-"))
     os.environ["QUANTDESK_HOME"] = str(home)
     os.environ["QUANTDESK_LIBRARY"] = str(home / "library")
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    sys.path.insert(0, str(REPO_ROOT))
     try:
-        _prepare_library(home)
-        return _shoot(args.out)
+        from PySide6.QtWidgets import QApplication
+
+        from tests.checkpoints import build_checkpoint
+
+        folder = home / "checkpoints" / "tiny-demo"
+        checkpoint = build_checkpoint("llama", folder, tokenizer="gpt-2")
+        app = QApplication.instance() or QApplication(sys.argv)
+        args.out.mkdir(parents=True, exist_ok=True)
+        camera = Camera(app, args.out, every=args.all)
+        shoot_app(camera, checkpoint, home)
+        from screenshots_hub import shoot_hub  # beside this file
+
+        shoot_hub(camera)
+        print(f"{len(camera.saved)} screenshots written to {args.out}")
+        return 0
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def _shoot(out: Path) -> int:
-    from PySide6.QtWidgets import QApplication
-
+def shoot_app(camera: Camera, checkpoint: Path, home: Path) -> None:
     from desktop.settings import Settings
-    from desktop.ui.chat.session import SessionState
-    from desktop.ui.main_window import CHAT_TAB, COMPARE_TAB, LIBRARY_TAB, MainWindow
-    from desktop.ui.theme import apply_theme
+    from desktop.ui.main_window import CHAT_TAB, LIBRARY_TAB, MainWindow
 
-    app = QApplication.instance() or QApplication(sys.argv)
-    out.mkdir(parents=True, exist_ok=True)
     window = MainWindow(Settings(system_prompt=""))
     window.show()
-    _spin(lambda: window.hardware is not None and window.chat.model_bar.combo.count() == 2)
-    chat = window.chat
-    chat.load_model(chat.model_bar.combo.itemData(1), insist=True)
-    _spin(lambda: chat.session.state is SessionState.READY)
-    chat.send("Write a haiku about quantization.")
-    _spin(lambda: chat.session.state is SessionState.READY)
-    compare = window.compare
-    compare.choose([compare.levels.item(i).data(256) for i in range(2)])
-    compare.max_tokens = 48
-    compare.run()
-    _spin(lambda: len(compare.columns) == 2 and not compare.running)
-    compare.ladder.measure_options = {"ctx_tokens": 64, "max_chunks": 2, "speed_repeats": 1,
-                                      "prompt_tokens": 16, "gen_tokens": 8}  # fmt: skip
-    measuring = compare.ladder.measure()
-    _spin(lambda: measuring is not None and measuring.done)
+    spin(lambda: window.hardware is not None and bool(window.library.status.text()))
+    shoot_wizard(camera, window, checkpoint)
+    spin(lambda: window.chat.model_bar.combo.count() == 1 + len(LEVELS))
+    shoot_chat(camera, window)
+    shoot_compare(camera, window)
     window.library.refresh()
-    _settle(1.5)
-
-    screens = {"library": LIBRARY_TAB, "chat": CHAT_TAB, "compare": COMPARE_TAB}
-    for theme in ("light", "dark"):
-        apply_theme(app, theme)
-        for size_name, (width, height) in SIZES.items():
-            window.resize(width, height)
-            for name, tab in screens.items():
-                window.tabs.setCurrentIndex(tab)
-                _settle()
-                window.grab().save(str(out / f"{name}-{theme}-{size_name}.png"))
-        wizard = window.open_wizard()
-        wizard.resize(820, 580)
-        _settle()
-        wizard.grab().save(str(out / f"wizard-{theme}.png"))
-        wizard.close()
-    _shoot_hub(app, window, out)
+    settle(1.5)
+    camera.window("library", window, LIBRARY_TAB)
+    shoot_dialogs(camera, window, home)
+    window.tabs.setCurrentIndex(CHAT_TAB)
     window.close()
-    print(f"Screenshots written to {out}")
-    return 0
 
 
-def _shoot_hub(app: Any, window: Any, out: Path) -> None:
-    """The Hub tab (served by the tests' local stand-in hub) and the Get started card."""
-    from converter.hub.repo_kind import GgufChoice
-    from desktop.ui.hub.download_queue import DownloadState
-    from desktop.ui.main_window import HUB_TAB, LIBRARY_TAB, MainWindow
-    from desktop.ui.theme import apply_theme
-    from tests.hub_server import FakeHub, FakeRepo
+def shoot_wizard(camera: Camera, window: Any, checkpoint: Path) -> None:
+    wizard = window.open_wizard()
+    wizard.source_page.source.setText(str(checkpoint))
+    camera.dialog("wizard-source", wizard)
+    wizard.next()
+    spin(lambda: wizard.check_page.inspection is not None)
+    camera.dialog("wizard-check", wizard)
+    wizard.next()
+    levels = wizard.levels_page
+    spin(lambda: levels.table.rowCount() > 0)
+    levels.set_chosen(LEVELS)
+    camera.dialog("wizard-levels", wizard)
+    wizard.next()
+    run = wizard.run_page
+    spin(lambda: run.step_label.text().startswith(("Step 3", "Step 4")))  # mid-way
+    camera.dialog("wizard-run", wizard)
+    if wizard.currentPage() is not run:
+        print("warning: the run ended while its screenshot was taken", file=sys.stderr)
+    spin(lambda: wizard.currentPage() is wizard.done_page)
+    camera.dialog("wizard-done", wizard)
+    wizard.close()
 
-    library = Path(os.environ["QUANTDESK_LIBRARY"])
-    levels = {f"tiny-demo-{lv}.gguf": (library / f"tiny-demo-{lv}.gguf").read_bytes()
-              for lv in ("F16", "Q8_0")}  # fmt: skip
-    weights = {"config.json": b"{}", "model.safetensors": b"0" * 4096}
-    hub = FakeHub(
-        FakeRepo("demo/Tiny-Demo-GGUF", levels, tags=("gguf", "llama"), downloads=48_210,
-                 likes=311),
-        FakeRepo("demo/Tiny-Demo", weights, config={"model_type": "llama"}, downloads=9_876,
-                 likes=54, safetensors_params={"BF16": 494_000_000}),
-        FakeRepo("demo/Tiny-Demo-Gated-GGUF", levels, tags=("gguf",), gated=True,
-                 license="llama3.2", downloads=1_204),
-        FakeRepo("demo/Tiny-Demo-Mamba", weights, config={"model_type": "mamba"}, downloads=310),
-    ).start()  # fmt: skip
-    os.environ["HF_ENDPOINT"] = hub.endpoint
-    downloads = library.parent / "hub-downloads"
-    view = window.hub
-    view.repo.dest_dir = downloads
-    view.query.setText("demo")
-    view.search()
-    _spin(lambda: view.table.rowCount() == 4)
-    view.table.selectRow(0)
-    _spin(lambda: len(view.repo.fits) == 2)
-    hub.chunk_delay_s = 0.05
-    size = len(levels["tiny-demo-F16.gguf"])
-    choice = GgufChoice("F16", ("tiny-demo-F16.gguf",), size)
-    entry = view.manager.enqueue("demo/Tiny-Demo-GGUF", choice, "main", downloads)
-    progress = view.manager.last_progress
-    _spin(lambda: progress(entry.key) is not None and progress(entry.key).done > size // 3)
-    view.manager.pause(entry.key)
-    _spin(lambda: view.manager.entry(entry.key).state is DownloadState.PAUSED)
-    os.environ["QUANTDESK_LIBRARY"] = str(library.parent / "empty-library")
-    first_run = MainWindow()
-    first_run.show()
-    _spin(lambda: first_run.get_started.isVisible() and bool(first_run.get_started.rows))
-    for theme in ("light", "dark"):
-        apply_theme(app, theme)
-        for size_name, (width, height) in SIZES.items():
-            for shown, tab, name in ((window, HUB_TAB, "hub"), (first_run, LIBRARY_TAB, "start")):
-                shown.resize(width, height)
-                shown.tabs.setCurrentIndex(tab)
-                _settle()
-                shown.grab().save(str(out / f"{name}-{theme}-{size_name}.png"))
-    view.manager.cancel(entry.key)
-    first_run.close()
-    hub.stop()
+
+def shoot_chat(camera: Camera, window: Any) -> None:
+    from desktop.ui.chat.session import SessionState
+    from desktop.ui.main_window import CHAT_TAB
+
+    chat = window.chat
+    q8 = next(p for p in _library_paths(window) if p.endswith("Q8_0.gguf"))
+    chat.new_conversation()
+    settings = {"max_tokens": 60, "temperature": 0.8, "seed": 7, "context_tokens": 2048}
+    chat.store.update(chat.conversation_id, settings=settings)
+    chat.load_model(q8, insist=True)
+    spin(lambda: chat.session.state is SessionState.READY)
+    chat.send("Write a haiku about quantization.")
+    spin(lambda: chat.session.state is SessionState.READY)
+    camera.window("chat", window, CHAT_TAB)
+
+
+def shoot_compare(camera: Camera, window: Any) -> None:
+    from desktop.ui.main_window import COMPARE_TAB
+
+    compare = window.compare
+    paths = _library_paths(window)
+    compare.choose([p for p in paths if p.endswith(("F16.gguf", "Q4_K_M.gguf"))])
+    compare.threads = 1
+    compare.max_tokens = 1900  # long enough to be still answering while it is photographed
+    window.tabs.setCurrentIndex(COMPARE_TAB)
+    compare.run()
+    spin(lambda: len(compare.columns) == 2 and all(len(c.text) > 300 for c in compare.columns))
+    camera.window("compare-running", window, COMPARE_TAB)
+    if not compare.running:
+        print("warning: the comparison ended while it was photographed", file=sys.stderr)
+    compare.stop()
+    spin(lambda: not compare.running)
+    compare.max_tokens = 60  # the finished comparison shows done columns with their figures
+    stopped = list(compare.columns)
+    compare.run()
+    done = lambda: [c.status.text() for c in compare.columns] == ["done", "done"]  # noqa: E731
+    spin(lambda: compare.columns != stopped and done())
+    compare.ladder.measure_options = FAST_MEASURE
+    measuring = compare.ladder.measure()
+    spin(lambda: measuring is not None and measuring.done)
+    settle(0.5)
+    camera.window("compare", window, COMPARE_TAB)
+
+
+def shoot_dialogs(camera: Camera, window: Any, home: Path) -> None:
+    import dataclasses
+
+    from desktop.settings import Sampling, Settings
+    from desktop.ui.chat.conversation_settings import ConversationSettingsDialog
+    from desktop.ui.settings_dialog import SettingsDialog
+
+    extra = (str(home / "more-models"),)  # a folder added from the library screen
+    settings = SettingsDialog(dataclasses.replace(Settings(), extra_library_folders=extra))
+    settings.show()
+    camera.dialog("settings", settings)
+    settings.close()
+    prompt = "You are a concise assistant. Answer in plain English."
+    conversation = ConversationSettingsDialog(prompt, Sampling(seed=7))
+    conversation.show()
+    camera.dialog("conversation-settings", conversation)
+    conversation.close()
+
+
+def _library_paths(window: Any) -> list[str]:
+    return [str(f.path) for g in window.library.groups for f in g.files if not f.error]
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from desktop.ui.chat.conversation_settings import ConversationSettingsDialog
 from desktop.ui.chat.model_bar import ModelBar
 from desktop.ui.chat.session import ChatSession, SessionState
 from desktop.ui.chat.transcript import MessageWidget, Transcript
+from desktop.ui.figures import duration_text
 
 SAVE_INTERVAL_MS = 1000
 
@@ -29,7 +30,8 @@ SAVE_INTERVAL_MS = 1000
 def reply_stats_text(stats: Any) -> str:
     note = " · stopped" if stats.cancelled else ""
     return (
-        f"{stats.generated_tokens} tokens · first token {stats.time_to_first_token_seconds:.2f} s"
+        f"{stats.generated_tokens} tokens · "
+        f"first token {duration_text(stats.time_to_first_token_seconds)}"
         f" · {stats.generation_tokens_per_second:.1f} tokens/s{note}"
     )
 

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QFrame, QLabel, QTextBrowser, QVBoxLayout, QWidget
 
 from converter.errors import Cancelled
 from converter.storage import format_bytes
+from desktop.ui.figures import duration_text
 
 RENDER_INTERVAL_MS = 100
 
@@ -66,7 +67,7 @@ class CompareColumn(QFrame):
         self._render()
         vram = f", VRAM {format_bytes(stats.vram_bytes)}" if stats.vram_bytes else ""
         self.stats.setText(
-            f"first token {stats.time_to_first_token_seconds:.2f} s · "
+            f"first token {duration_text(stats.time_to_first_token_seconds)} · "
             f"{stats.generation_tokens_per_second:.1f} tokens/s · "
             f"{stats.generated_tokens} tokens · RAM {format_bytes(stats.ram_bytes)}{vram}"
         )

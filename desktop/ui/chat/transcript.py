@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QGuiApplication, QResizeEvent, QTextOption
+from PySide6.QtGui import QGuiApplication, QPalette, QResizeEvent, QTextOption
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -21,6 +21,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from desktop.ui.chat.code_blocks import code_tint, style_code
 
 RENDER_INTERVAL_MS = 80
 ROLE_TITLES = {"user": "You", "assistant": "Assistant", "error": "Error"}
@@ -117,6 +119,8 @@ class MessageWidget(QFrame):
             self.body.setPlainText(self.text)
         else:
             self.body.setMarkdown(self.text or "…")
+            tint = code_tint(self.body.palette().color(QPalette.ColorRole.Text))
+            style_code(self.body.document(), tint)
 
     def set_stats(self, text: str) -> None:
         self.stats_label.setText(text)

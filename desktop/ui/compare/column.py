@@ -6,10 +6,12 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QTimer
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QFrame, QLabel, QTextBrowser, QVBoxLayout, QWidget
 
 from converter.errors import Cancelled
 from converter.storage import format_bytes
+from desktop.ui.chat.code_blocks import code_tint, style_code
 from desktop.ui.figures import duration_text
 
 RENDER_INTERVAL_MS = 100
@@ -59,6 +61,9 @@ class CompareColumn(QFrame):
 
     def _render(self) -> None:
         self.body.setMarkdown(self.text)
+        style_code(
+            self.body.document(), code_tint(self.body.palette().color(QPalette.ColorRole.Text))
+        )
         bar = self.body.verticalScrollBar()
         bar.setValue(bar.maximum())
 

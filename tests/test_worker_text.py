@@ -60,3 +60,15 @@ def test_held_back_text_is_released_when_no_stop_string_follows(vocab_llama: Any
     pieces, stream = stream_text(vocab_llama, "ab<|im", CHATML_STOP_STRINGS)
     assert not stream.stopped
     assert "".join(pieces).strip() == "ab<|im"
+
+
+def test_flash_attention_defaults_on_for_gpu_offload_and_quantized_caches() -> None:
+    """Measured on an H100: flash attention is the faster default once layers are offloaded."""
+    from desktop.engine.worker.settings import LoadSettings
+
+    default = LoadSettings()
+    assert default.flash_attention_for(-1) is True
+    assert default.flash_attention_for(12) is True
+    assert default.flash_attention_for(0) is False  # CPU only: left off
+    assert LoadSettings(kv_type="q8_0").flash_attention_for(0) is True  # needed by the cache
+    assert LoadSettings(flash_attention=False).flash_attention_for(-1) is False  # asked for

@@ -3,18 +3,22 @@
 Generating one token reads every offloaded weight once (plus the KV cache), so
 ``bandwidth / bytes read per token`` is the speed no kernel can beat. The bandwidth is measured
 as a large device-to-device copy with torch: each copy reads and writes the buffer, so it moves
-twice its size. It runs in a spawned child so that torch's CUDA context is gone before anything
-else measures GPU memory. With ``device="cpu"`` (a rehearsal without a GPU) it measures RAM.
+twice its size. It runs in a separate plain Python process, so that torch's CUDA context is
+gone before anything else measures GPU memory, and so that torch never shares a process with
+llama.cpp's CUDA build (the two together aborted). With ``device="cpu"`` (a rehearsal without
+a GPU) it measures RAM.
 """
 
 from __future__ import annotations
 
+import json
 import statistics
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
-
-from converter.child import Emit, run_in_child
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +36,7 @@ class Bandwidth:
         }
 
 
-def _copy_in_child(emit: Emit, device: str, buffer_bytes: int, repeats: int) -> Bandwidth:
+def _copy(device: str, buffer_bytes: int, repeats: int) -> Bandwidth:
     import torch
 
     on_gpu = device.startswith("cuda")
@@ -59,6 +63,15 @@ def _copy_in_child(emit: Emit, device: str, buffer_bytes: int, repeats: int) -> 
 def measure_bandwidth(
     device: str, *, buffer_bytes: int = 2 * 1024**3, repeats: int = 20
 ) -> Bandwidth:
-    return run_in_child(
-        _copy_in_child, device, buffer_bytes, repeats, what=f"Measuring the {device} bandwidth"
+    code = (
+        "import json, sys; from dataclasses import asdict; "
+        "from benchmarks.gpu.bandwidth import _copy; "
+        f"print(json.dumps(asdict(_copy({device!r}, {buffer_bytes}, {repeats}))))"
     )
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"measuring the {device} bandwidth failed: {done.stderr[-2000:]}")
+    return Bandwidth(**json.loads(done.stdout.strip().splitlines()[-1]))

@@ -45,9 +45,11 @@ PROCESS_BASELINE_BYTES = 64 * 1024**2
 #: Allocator slack, thread stacks and llama.cpp's per-context bookkeeping, measured at
 #: 8–14 MiB on the CPU; rounded up.
 CONTEXT_OVERHEAD_BYTES = 24 * 1024**2
-#: Per GPU: the CUDA context and cuBLAS workspace llama.cpp creates (not measured here; the
-#: commonly reported figure for recent drivers).
-GPU_CONTEXT_BYTES = 400 * 1024**2
+#: Per GPU: the CUDA context, cuBLAS handles and workspace llama.cpp creates. Measured on an
+#: H100 (driver 580, CUDA 13, llama-cpp-python 0.3.36) as device memory in use beyond
+#: llama.cpp's own buffers: 606 MiB with flash attention, 653–714 MiB without; rounded up so
+#: the prediction errs on the safe side.
+GPU_CONTEXT_BYTES = 720 * 1024**2
 #: Token ids, positions and other small graph inputs, rounded up.
 COMPUTE_INPUTS_BYTES = 64 * 1024
 #: Besides the logits, llama.cpp keeps 5.5 f32 activations per embedding value and micro-batch

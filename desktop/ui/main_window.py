@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QByteArray, QThreadPool
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QTabWidget,
     QVBoxLayout,
     QWidget,
-    QWizard,
 )
 
 from desktop.conversations import ConversationStore
@@ -36,6 +35,9 @@ from desktop.ui.library_view import LibraryView
 from desktop.ui.settings_dialog import SettingsDialog
 from desktop.ui.theme import app_icon, apply_theme
 
+if TYPE_CHECKING:
+    from desktop.ui.wizard.conversion_wizard import ConversionWizard
+
 LIBRARY_TAB, CHAT_TAB, COMPARE_TAB, HUB_TAB = range(4)
 
 
@@ -47,6 +49,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or load_settings()
         self.store = ConversationStore()
         self.hardware: Any = None
+        self._wizards: list[ConversionWizard] = []
         folders = [library_dir(), *(Path(p) for p in self.settings.extra_library_folders)]
 
         self.library = LibraryView(folders)
@@ -194,10 +197,11 @@ class MainWindow(QMainWindow):
         wizard.source_page.source.setText(source)
         return wizard
 
-    def open_wizard(self) -> Any:
+    def open_wizard(self) -> ConversionWizard:
         from desktop.ui.wizard.conversion_wizard import ConversionWizard
 
         wizard = ConversionWizard(self.library.folders[0], self.hardware, self.settings, self)
+        self._wizards.append(wizard)
         wizard.files_written.connect(lambda _paths: self.library.refresh())
         wizard.chat_requested.connect(self._on_chat_requested)
         wizard.measure_requested.connect(self._on_measure_requested)
@@ -220,8 +224,8 @@ class MainWindow(QMainWindow):
             window_state=bytes(self.saveState().toBase64().data()).decode(),
         )
         save_settings(self.settings)
-        for wizard in self.findChildren(QWizard):
-            wizard.close()  # stops its conversion and removes its temporary files
+        for wizard in self._wizards:
+            wizard.stop_and_close()  # no question: its conversion stops, its temporary files go
         self.hardware_panel.watch(None)
         self.chat.session.close()
         self.compare.close_workers()

@@ -71,7 +71,7 @@ class ConversionWizard(QWizard):
 
     def reject(self) -> None:
         """Cancel: a running conversion is stopped first (its partial file is removed)."""
-        if self.run_page.running:
+        if self.run_page.running and not self.run_page.stopping:
             answer = QMessageBox.question(
                 self, "Cancel the conversion", "Stop converting? Files already finished are kept."
             )
@@ -85,9 +85,15 @@ class ConversionWizard(QWizard):
         self._discard_preview()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        super().closeEvent(event)  # reject(): asks first while a conversion runs
+        if event.isAccepted():
+            self.run_page.cancel()
+            self._discard_preview()
+
+    def stop_and_close(self) -> None:
+        """The app is quitting: stop a running conversion without asking, and close."""
         self.run_page.cancel()
-        super().closeEvent(event)
-        self._discard_preview()
+        self.close()
 
     def _discard_preview(self) -> None:
         """Remove the header-only preview now, not whenever the garbage collector gets to it."""

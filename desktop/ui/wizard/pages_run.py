@@ -148,6 +148,11 @@ class RunPage(QWizardPage):
     def running(self) -> bool:
         return self.worker is not None and not self.worker.done
 
+    @property
+    def stopping(self) -> bool:
+        """Cancel was asked for; the conversion ends at its next check."""
+        return self.running and self.worker is not None and self.worker.cancel_token.cancelled
+
     def isComplete(self) -> bool:
         return self.result is not None
 

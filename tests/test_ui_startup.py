@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Callable
+from pathlib import Path
 
 from pytestqt.qtbot import QtBot
 
@@ -45,6 +46,51 @@ def test_importing_the_main_window_leaves_the_heavy_stacks_for_later() -> None:
     loaded = set(result.stdout.split())
     assert "PySide6.QtWidgets" in loaded  # the import really happened
     assert [name for name in DEFERRED if name in loaded] == []
+
+
+#: Starts the app's window offscreen, waits for its start-up work, prints the import order.
+_START_AND_LIST_IMPORTS = textwrap.dedent(
+    """
+    import importlib.abc, sys, time
+    order = []
+
+    class Record(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            order.append(name)
+            return None
+
+    sys.meta_path.insert(0, Record())
+    from PySide6.QtWidgets import QApplication
+    app = QApplication([])
+    from desktop.ui.main_window import MainWindow
+    window = MainWindow()
+    window.show()
+    deadline = time.monotonic() + 60
+    while (window.hardware is None or not window.library.status.text()) and (
+        time.monotonic() < deadline
+    ):
+        app.processEvents()
+        time.sleep(0.01)
+    window.close()
+    print(" ".join(order))
+    """
+)
+
+
+def test_llama_libraries_load_before_numpy_in_the_app(tmp_path: Path) -> None:
+    """A CUDA build of llama.cpp crashed in processes that imported numpy first."""
+    result = subprocess.run(
+        [sys.executable, "-c", _START_AND_LIST_IMPORTS],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "QUANTDESK_HOME": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stderr
+    order = result.stdout.split()
+    assert "numpy" in order and "llama_cpp.llama_cpp" in order  # both were loaded
+    assert order.index("llama_cpp.llama_cpp") < order.index("numpy")
 
 
 def test_background_work_starts_after_the_first_frame(

@@ -7,13 +7,15 @@ event, so work started there delays the first paint. :class:`AfterFirstFrame` wa
 window's first ``Paint`` event and runs the work on the next turn of the event loop, after the
 frame was flushed.
 
-llama.cpp's shared libraries are loaded by the hardware probe, the first worker started there,
-so they are loaded at start-up and not at some later moment by a fit prediction. Measured on a
-busy 2-core machine (CPU build): loaded that way, in a worker thread, the event loop's longest
-gap after the first frame was 50–100 ms (the paint included); importing them on the GUI thread
-after the first frame instead froze the window for 330–400 ms, and importing them before the
-window (as the app used to) delayed its first frame by about as much. Only the ``dlopen``
-itself holds the GIL; the Python part of the import runs beside the event loop.
+llama.cpp's shared libraries are loaded first (:func:`load_llama_libraries`, in a worker),
+and the rest of the start-up work waits for it: before numpy, which a CUDA build of llama.cpp
+needs (:func:`converter.child.preload_llama_libraries`), and at start-up rather than at some
+later moment in a fit prediction. Measured on a busy 2-core machine (CPU build): loaded in a
+worker thread, the event loop's longest gap after the first frame was 50–100 ms (the paint
+included); importing them on the GUI thread after the first frame instead froze the window
+for 330–400 ms, and importing them before the window (as the app used to) delayed its first
+frame by about as much. Only the ``dlopen`` itself holds the GIL; the Python part of the
+import runs beside the event loop.
 """
 
 from __future__ import annotations
@@ -25,6 +27,13 @@ from PySide6.QtWidgets import QWidget
 
 #: A window that is shown but never painted (minimised, on a hidden workspace) still starts.
 FALLBACK_MS = 2_000
+
+
+def load_llama_libraries() -> None:
+    """Load llama.cpp's shared libraries (call it in a worker, before anything imports numpy)."""
+    from converter.child import preload_llama_libraries
+
+    preload_llama_libraries()
 
 
 class AfterFirstFrame(QObject):

@@ -27,13 +27,14 @@ from desktop.paths import library_dir
 from desktop.settings import Settings, load_settings, save_settings
 from desktop.ui.chat.chat_view import ChatView
 from desktop.ui.compare.compare_view import CompareView
-from desktop.ui.first_frame import AfterFirstFrame
+from desktop.ui.first_frame import AfterFirstFrame, load_llama_libraries
 from desktop.ui.hardware_panel import HardwarePanel
 from desktop.ui.hub.get_started import GetStartedCard
 from desktop.ui.hub.hub_view import HubView
 from desktop.ui.library_view import LibraryView
 from desktop.ui.settings_dialog import SettingsDialog
 from desktop.ui.theme import app_icon, apply_theme
+from desktop.ui.workers import call_worker
 
 if TYPE_CHECKING:
     from desktop.ui.wizard.conversion_wizard import ConversionWizard
@@ -50,6 +51,7 @@ class MainWindow(QMainWindow):
         self.store = ConversationStore()
         self.hardware: Any = None
         self._wizards: list[ConversionWizard] = []
+        self._closing = False
         folders = [library_dir(), *(Path(p) for p in self.settings.extra_library_folders)]
 
         self.library = LibraryView(folders)
@@ -97,7 +99,15 @@ class MainWindow(QMainWindow):
         self._first_frame = AfterFirstFrame(self, self._start_background_work)
 
     def _start_background_work(self) -> None:
-        self.hardware_panel.probe()  # first: it loads llama.cpp's libraries (see first_frame)
+        """llama.cpp's libraries first, before the scan imports numpy (see first_frame)."""
+        loading = call_worker(load_llama_libraries)
+        loading.signals.finished.connect(self._start_after_llama)
+        loading.start()
+
+    def _start_after_llama(self) -> None:
+        if self._closing:
+            return
+        self.hardware_panel.probe()
         self.library.refresh()
         self.hub.manager.restore()
 
@@ -217,6 +227,7 @@ class MainWindow(QMainWindow):
             self.restoreState(QByteArray.fromBase64(s.window_state.encode()))
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self._closing = True
         self._first_frame.cancel()  # closed before its first frame: start nothing
         self.settings = dataclasses.replace(
             self.settings,

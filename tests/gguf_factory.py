@@ -80,8 +80,14 @@ def write_tiny_gguf(
     *,
     seed: int = 0,
     truncate_data: bool = False,
+    never_ends: bool = False,
 ) -> Path:
-    """Write an F16 model (norms F32) to ``path``; ``truncate_data`` cuts the file mid-weights."""
+    """Write an F16 model (norms F32) to ``path``; ``truncate_data`` cuts the file mid-weights.
+
+    ``never_ends`` zeroes the end-of-text row of the output matrix: its logit is then always 0
+    while hundreds of others are random around 0, so greedy decoding never picks it (a test
+    that must stop a reply midway needs a reply that does not end by itself).
+    """
     rng = np.random.default_rng(seed)
     arch = shape.architecture
     writer = GGUFWriter(str(path), arch)
@@ -111,6 +117,8 @@ def write_tiny_gguf(
             writer.add_tensor(name, np.ones(np_shape, dtype=np.float32))
         else:
             data = rng.standard_normal(np_shape, dtype=np.float32) * 0.02
+            if never_ends and name == "output.weight":
+                data[2, :] = 0.0  # the end-of-text token's row (eos id 2 below)
             writer.add_tensor(name, data.astype(np.float16), raw_dtype=GGMLQuantizationType.F16)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()

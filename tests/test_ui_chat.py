@@ -78,13 +78,15 @@ def _loaded_chat(qtbot: QtBot, window: MainWindow, model: Path) -> ChatView:
 def slower_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Big enough that 3000 tokens take seconds, so Stop lands well before the end."""
     shape = TinyModelShape(n_layer=4, n_embd=512, n_head=8, n_head_kv=4, n_ff=1024)
-    return write_tiny_gguf(tmp_path_factory.mktemp("slow") / "slower-F16.gguf", shape)
+    return write_tiny_gguf(
+        tmp_path_factory.mktemp("slow") / "slower-F16.gguf", shape, never_ends=True
+    )
 
 
 def test_escape_stops_a_reply_and_the_partial_reply_is_kept(
     qtbot: QtBot, main_window: Callable[[], MainWindow], slower_model: Path
 ) -> None:
-    """Greedy decoding of the random model never reaches end-of-text, so only Stop ends it."""
+    """The model cannot pick end-of-text (``never_ends``), so only Stop ends the reply."""
     model = put_in_library(slower_model)
     chat = _loaded_chat(qtbot, main_window(), model)
     pressed: list[bool] = []

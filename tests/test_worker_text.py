@@ -72,3 +72,26 @@ def test_flash_attention_defaults_on_for_gpu_offload_and_quantized_caches() -> N
     assert default.flash_attention_for(0) is False  # CPU only: left off
     assert LoadSettings(kv_type="q8_0").flash_attention_for(0) is True  # needed by the cache
     assert LoadSettings(flash_attention=False).flash_attention_for(-1) is False  # asked for
+
+
+def test_streamed_pieces_are_batched_but_the_first_goes_at_once() -> None:
+    """The child sends the first piece immediately and then at most every interval."""
+    from desktop.engine.worker.child import CoalescedStream
+
+    sent: list[str] = []
+    stream = CoalescedStream(sent.append, interval=3600.0)
+    stream("Hel")
+    assert sent == ["Hel"]  # time to first token is not delayed
+    for piece in ("lo", ", ", "wor", "ld"):
+        stream(piece)
+    assert sent == ["Hel"]  # held back within the interval
+    stream.flush()
+    assert sent == ["Hel", "lo, world"] and "".join(sent) == "Hello, world"
+    stream.flush()
+    assert sent == ["Hel", "lo, world"]  # nothing pending: nothing sent
+
+    every_time: list[str] = []
+    unbatched = CoalescedStream(every_time.append, interval=0.0)
+    for piece in "abc":
+        unbatched(piece)
+    assert every_time == ["a", "b", "c"]

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import multiprocessing.connection
 import signal
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,38 @@ from desktop.engine.worker.protocol import (
     UnloadRequest,
     failure_for,
 )
+
+#: Longest a streamed piece waits in the child before it is sent (50 updates a second).
+STREAM_INTERVAL_SECONDS = 0.02
+
+
+class CoalescedStream:
+    """Sends text to the parent at most every ``interval`` seconds; the first piece at once.
+
+    A pipe message per token woke the parent once per token, which cost a CPU-bound
+    generation 2.5% of its speed on a 2-core machine; 20 ms batches are not visible on screen
+    and do not delay the first token.
+    """
+
+    def __init__(
+        self, send: Callable[[str], None], interval: float = STREAM_INTERVAL_SECONDS
+    ) -> None:
+        self._send = send
+        self._interval = interval
+        self._pending: list[str] = []
+        self._last_sent: float | None = None
+
+    def __call__(self, piece: str) -> None:
+        self._pending.append(piece)
+        now = time.perf_counter()
+        if self._last_sent is None or now - self._last_sent >= self._interval:
+            self.flush(now)
+
+    def flush(self, now: float | None = None) -> None:
+        if self._pending:
+            self._send("".join(self._pending))
+            self._pending.clear()
+            self._last_sent = time.perf_counter() if now is None else now
 
 
 class _ModelHost:
@@ -53,9 +87,14 @@ class _ModelHost:
         elif isinstance(request, GenerateRequest):
             if self._llama is None:
                 raise QuantdeskError("No model is loaded in the worker; load one first.")
-            send = self._conn.send
-            timings = generate(self._llama, request, cancelled=self.cancelled, send_piece=send)
-            send(timings)
+            stream = CoalescedStream(self._conn.send)
+            try:
+                timings = generate(
+                    self._llama, request, cancelled=self.cancelled, send_piece=stream
+                )
+            finally:
+                stream.flush()  # text streamed before an error still reaches the caller
+            self._conn.send(timings)
         elif isinstance(request, UnloadRequest):
             self.unload()
             self._conn.send(Unloaded())

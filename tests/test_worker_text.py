@@ -77,21 +77,22 @@ def test_flash_attention_defaults_on_for_gpu_offload_and_quantized_caches() -> N
 def test_streamed_pieces_are_batched_but_the_first_goes_at_once() -> None:
     """The child sends the first piece immediately and then at most every interval."""
     from desktop.engine.worker.child import CoalescedStream
+    from desktop.engine.worker.protocol import StreamedText
 
-    sent: list[str] = []
+    sent: list[StreamedText] = []
     stream = CoalescedStream(sent.append, interval=3600.0)
     stream("Hel")
-    assert sent == ["Hel"]  # time to first token is not delayed
+    assert sent == [StreamedText("Hel", 1)]  # time to first token is not delayed
     for piece in ("lo", ", ", "wor", "ld"):
         stream(piece)
-    assert sent == ["Hel"]  # held back within the interval
+    assert len(sent) == 1  # held back within the interval
     stream.flush()
-    assert sent == ["Hel", "lo, world"] and "".join(sent) == "Hello, world"
+    assert sent == [StreamedText("Hel", 1), StreamedText("lo, world", 4)]
     stream.flush()
-    assert sent == ["Hel", "lo, world"]  # nothing pending: nothing sent
+    assert len(sent) == 2  # nothing pending: nothing sent
 
-    every_time: list[str] = []
+    every_time: list[StreamedText] = []
     unbatched = CoalescedStream(every_time.append, interval=0.0)
     for piece in "abc":
         unbatched(piece)
-    assert every_time == ["a", "b", "c"]
+    assert [event.text for event in every_time] == ["a", "b", "c"]

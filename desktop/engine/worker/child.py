@@ -25,6 +25,7 @@ from desktop.engine.worker.protocol import (
     LoadProgress,
     LoadRequest,
     ShutdownRequest,
+    StreamedText,
     Unloaded,
     UnloadRequest,
     failure_for,
@@ -43,7 +44,7 @@ class CoalescedStream:
     """
 
     def __init__(
-        self, send: Callable[[str], None], interval: float = STREAM_INTERVAL_SECONDS
+        self, send: Callable[[StreamedText], None], interval: float = STREAM_INTERVAL_SECONDS
     ) -> None:
         self._send = send
         self._interval = interval
@@ -58,7 +59,7 @@ class CoalescedStream:
 
     def flush(self, now: float | None = None) -> None:
         if self._pending:
-            self._send("".join(self._pending))
+            self._send(StreamedText("".join(self._pending), len(self._pending)))
             self._pending.clear()
             self._last_sent = time.perf_counter() if now is None else now
 

@@ -25,6 +25,7 @@ from desktop.engine.worker.protocol import (
     LoadProgress,
     LoadRequest,
     ShutdownRequest,
+    StreamedText,
     Unloaded,
     UnloadRequest,
     error_from,
@@ -63,6 +64,7 @@ class InferenceWorker:
         self._state = WorkerState.IDLE
         self._child: WorkerProcess | None = None
         self._info: LoadInfo | None = None
+        self._streamed_tokens = 0
 
     # --- state ----------------------------------------------------------------------------
 
@@ -210,8 +212,14 @@ class InferenceWorker:
             )
         return info
 
+    @property
+    def streamed_tokens(self) -> int:
+        """Tokens streamed so far in the current (or last) reply: for a live tokens/s figure."""
+        return self._streamed_tokens
+
     def _generate(self, request: GenerateRequest, on_token: Callable[[str], None]) -> ReplyStats:
         self._enter((WorkerState.READY,), WorkerState.GENERATING)
+        self._streamed_tokens = 0
         child = self._child
         assert child is not None  # READY means a live child holds the model
         callback_error: BaseException | None = None
@@ -220,10 +228,11 @@ class InferenceWorker:
             child.send(request)
             while True:
                 event = child.receive()
-                if isinstance(event, str):
+                if isinstance(event, StreamedText):
+                    self._streamed_tokens += event.tokens
                     if callback_error is None:
                         try:
-                            on_token(event)
+                            on_token(event.text)
                         except BaseException as exc:  # stop the reply, keep the pipe in step
                             callback_error = exc
                             child.request_cancel()

@@ -59,6 +59,14 @@ Request = LoadRequest | GenerateRequest | UnloadRequest | ShutdownRequest
 
 
 @dataclass(frozen=True, slots=True)
+class StreamedText:
+    """Reply text since the last event, and how many generated tokens produced it."""
+
+    text: str
+    tokens: int
+
+
+@dataclass(frozen=True, slots=True)
 class LoadProgress:
     fraction: float
 

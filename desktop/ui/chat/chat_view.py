@@ -209,7 +209,7 @@ class ChatView(QWidget):
         now = time.monotonic()
         if self._first_token_at is None:
             self._first_token_at = now
-        self._token_count += 1
+        self._token_count = self.session.streamed_tokens()
         self._reply.append(piece)
         elapsed = now - self._first_token_at
         if elapsed > 0.2:

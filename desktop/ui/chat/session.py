@@ -110,6 +110,10 @@ class ChatSession(QObject):
         self.load_failed.emit(exc)
 
     # generating --------------------------------------------------------------------------
+    def streamed_tokens(self) -> int:
+        """Tokens of the current reply so far (text arrives in batches, not one per token)."""
+        return self._engine.streamed_tokens if self._engine is not None else 0
+
     def send(self, messages: list[dict[str, str]], sampling: Any) -> Worker:
         self._require(SessionState.READY)
         engine = self._engine_instance()

@@ -27,8 +27,13 @@ class RowTransform:
     shift: float = 0.0
 
     @property
+    def keeps_values(self) -> bool:
+        """No arithmetic: at most a row reorder, so rows can be moved in their stored encoding."""
+        return self.scale == 1.0 and self.shift == 0.0
+
+    @property
     def is_identity(self) -> bool:
-        return self.row_order is None and self.scale == 1.0 and self.shift == 0.0
+        return self.row_order is None and self.keeps_values
 
     def then(self, other: RowTransform) -> RowTransform:
         """This transform followed by ``other``."""

@@ -115,10 +115,10 @@ def test_levels_that_do_not_fit_together_answer_one_after_another(
     probe = StallProbe()
     compare.run_button.click()
     wait_until(qtbot, lambda: len(compare.columns) == 2 and not compare.running)
+    wait_until(qtbot, lambda: [c.status.text() for c in compare.columns] == ["done", "done"])
     assert_responsive(probe)
     sampler.stop()
     assert "one after another" in compare.mode.text()
-    assert [c.status.text() for c in compare.columns] == ["done", "done"]
     assert all(c.text and "tokens/s" in c.stats.text() for c in compare.columns)
     samples = [s for s in timeline if len(s) == 2]
     busy = [tuple(t.startswith(("loading", "answering")) for t in s) for s in samples]
@@ -140,7 +140,8 @@ def test_stop_ends_the_running_level_and_the_waiting_one(
     compare.stop_button.click()
     wait_until(qtbot, lambda: not compare.running, 30_000)
     first, second = compare.columns
-    assert [first.status.text(), second.status.text()] == ["stopped", "stopped"]
+    # The workers finish on their threads before their last signals reach the GUI thread.
+    wait_until(qtbot, lambda: [first.status.text(), second.status.text()] == ["stopped", "stopped"])
     tokens = int(first.stats.text().split(" tokens · ")[0].rsplit(" · ", 1)[-1])
     assert 0 < tokens < compare.max_tokens
     assert second.text == "" and second.stats.text() == ""  # never loaded

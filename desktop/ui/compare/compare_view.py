@@ -199,7 +199,6 @@ class CompareView(QWidget):
             previous = run.done
             worker = Worker(run)
             worker.signals.yielded.connect(lambda event, c=column: self._on_event(c, event))
-            worker.signals.returned.connect(column.finish)
             worker.signals.errored.connect(column.fail)
             worker.signals.finished.connect(self._on_worker_finished)
             self._runs.append(run)
@@ -212,6 +211,8 @@ class CompareView(QWidget):
         kind, value = event
         if kind == "token":
             column.append(value)
+        elif kind == "finished":
+            column.finish(value)
         elif kind == "load":
             column.set_status(f"loading {value:.0%}")
         else:

@@ -68,7 +68,11 @@ class LevelRun:
                 )
                 emit(("status", f"answering ({where})"))
                 messages = [{"role": "user", "content": self.prompt}]
-                return engine.chat(messages, self.sampling, on_token=lambda t: emit(("token", t)))
+                stats = engine.chat(messages, self.sampling, on_token=lambda t: emit(("token", t)))
+            # Reported before ``done`` lets the next level start, so the view never shows this
+            # level still answering while the next one loads.
+            emit(("finished", stats))
+            return stats
         finally:
             self._engine = None
             self.done.set()

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import httpx2
-from huggingface_hub import get_hf_file_metadata, hf_hub_url
 from huggingface_hub.utils import get_session, hf_raise_for_status
 
 from converter.errors import Cancelled, NotEnoughDiskSpace
@@ -94,13 +93,7 @@ def download_file(
     ensure_writable_folder(final.parent)
     with_token = bool(context.token)
     with hub_errors(repo_id, endpoint=context.endpoint, with_token=with_token, what=filename):
-        url = hf_hub_url(repo_id, filename, revision=revision, endpoint=context.endpoint)
-        meta = get_hf_file_metadata(
-            url, token=context.token_arg, timeout=CONNECT_TIMEOUT_S, endpoint=context.endpoint
-        )
-    pinned = hf_hub_url(
-        repo_id, filename, revision=meta.commit_hash or revision, endpoint=context.endpoint
-    )
+        meta, pinned = context.pinned_file(repo_id, filename, revision)
     size, etag = meta.size, meta.etag
     if final.exists() and size is not None and final.stat().st_size == size:
         yield DownloadProgress("download", size, size, "bytes", f"{name} is already here", name)

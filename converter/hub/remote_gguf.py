@@ -14,7 +14,6 @@ import tempfile
 from pathlib import Path, PurePosixPath
 
 import httpx2
-from huggingface_hub import get_hf_file_metadata, hf_hub_url
 from huggingface_hub.utils import get_session, hf_raise_for_status
 
 from converter.hub.errors import hub_errors
@@ -41,13 +40,7 @@ def read_remote_gguf_header(
     context = hub_context(token)
     with_token = bool(context.token)
     with hub_errors(repo_id, endpoint=context.endpoint, with_token=with_token, what=filename):
-        url = hf_hub_url(repo_id, filename, revision=revision, endpoint=context.endpoint)
-        meta = get_hf_file_metadata(
-            url, token=context.token_arg, timeout=CONNECT_TIMEOUT_S, endpoint=context.endpoint
-        )
-        pinned = hf_hub_url(
-            repo_id, filename, revision=meta.commit_hash or revision, endpoint=context.endpoint
-        )
+        meta, pinned = context.pinned_file(repo_id, filename, revision)
         limit = min(max_bytes, meta.size) if meta.size else max_bytes
         prefix = b""
         wanted = min(first_bytes, limit)

@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 
 import httpx2
-from huggingface_hub import HfApi, constants
+from huggingface_hub import HfApi, HfFileMetadata, constants, get_hf_file_metadata, hf_hub_url
 from huggingface_hub.utils import build_hf_headers, set_client_factory
 from huggingface_hub.utils._http import hf_request_event_hook
 
@@ -43,6 +43,20 @@ class HubContext:
 
     def api(self) -> HfApi:
         return HfApi(endpoint=self.endpoint, token=self.token_arg)
+
+    def pinned_file(
+        self, repo_id: str, filename: str, revision: str | None
+    ) -> tuple[HfFileMetadata, str]:
+        """The file's metadata, and its URL pinned to the commit the hub resolved, so that
+        every later request reads the same version even if the branch moves meanwhile."""
+        url = hf_hub_url(repo_id, filename, revision=revision, endpoint=self.endpoint)
+        meta = get_hf_file_metadata(
+            url, token=self.token_arg, timeout=CONNECT_TIMEOUT_S, endpoint=self.endpoint
+        )
+        pinned = hf_hub_url(
+            repo_id, filename, revision=meta.commit_hash or revision, endpoint=self.endpoint
+        )
+        return meta, pinned
 
     def headers(self) -> dict[str, str]:
         """Headers for a raw request: the hub's user agent, and the token when there is one."""

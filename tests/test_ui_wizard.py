@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PySide6.QtWidgets import QMessageBox, QWizard
@@ -92,12 +93,9 @@ def test_source_resolvers_accept_folders_only(tmp_path: Path) -> None:
     assert resolver_for("") is None
 
 
-def test_cancel_during_the_run_keeps_only_complete_files_and_the_window_works(
-    qtbot: QtBot, main_window: Callable[[], MainWindow], checkpoint: Path
-) -> None:
-    window = main_window()
+def _run_three_levels(qtbot: QtBot, window: MainWindow, checkpoint: Path) -> Any:
+    """Open the wizard on ``checkpoint`` and start converting it to three levels."""
     wizard = window.open_wizard()
-    qtbot.addWidget(wizard)
     wizard.source_page.source.setText(str(checkpoint))
     wizard.next()
     wait_until(qtbot, lambda: wizard.check_page.inspection is not None)
@@ -105,6 +103,15 @@ def test_cancel_during_the_run_keeps_only_complete_files_and_the_window_works(
     wait_until(qtbot, lambda: wizard.levels_page.table.rowCount() > 0)
     wizard.levels_page.set_chosen(["Q4_K_M", "Q6_K", "Q8_0"])
     wizard.next()
+    return wizard
+
+
+def test_cancel_during_the_run_keeps_only_complete_files_and_the_window_works(
+    qtbot: QtBot, main_window: Callable[[], MainWindow], checkpoint: Path
+) -> None:
+    window = main_window()
+    wizard = _run_three_levels(qtbot, window, checkpoint)
+    qtbot.addWidget(wizard)
     run = wizard.run_page
     assert run.worker is not None and run.running
     confirm = MessageBoxAnswer(QMessageBox.StandardButton.Yes)
@@ -138,14 +145,7 @@ def test_quitting_the_app_mid_run_stops_the_conversion_without_asking(
     qtbot: QtBot, main_window: Callable[[], MainWindow], checkpoint: Path
 ) -> None:
     window = main_window()
-    wizard = window.open_wizard()
-    wizard.source_page.source.setText(str(checkpoint))
-    wizard.next()
-    wait_until(qtbot, lambda: wizard.check_page.inspection is not None)
-    wizard.next()
-    wait_until(qtbot, lambda: wizard.levels_page.table.rowCount() > 0)
-    wizard.levels_page.set_chosen(["Q4_K_M", "Q6_K", "Q8_0"])
-    wizard.next()
+    wizard = _run_three_levels(qtbot, window, checkpoint)
     run = wizard.run_page
     assert run.worker is not None
     questions = MessageBoxAnswer(QMessageBox.StandardButton.No)  # would keep it running

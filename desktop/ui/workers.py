@@ -38,9 +38,13 @@ class Worker(QRunnable):
         super().__init__()
         self.setAutoDelete(False)
         self.signals = WorkerSignals()
+        # Connected first, so ``done`` is already True in every other ``finished`` slot.
+        self.signals.finished.connect(self._forget)
         self.cancel_token = cancel or CancelToken()
         self._work = work
         self._started = False
+        #: True once ``finished`` has reached the GUI thread, so every result, error and
+        #: progress signal the work sent has been handled by then (not merely sent).
         self.done = False
 
     def start(self, pool: QThreadPool | None = None) -> Worker:
@@ -48,7 +52,6 @@ class Worker(QRunnable):
             raise RuntimeError("A worker runs only once; create a new one.")
         self._started = True
         Worker._running.add(self)
-        self.signals.finished.connect(self._forget)
         (pool or QThreadPool.globalInstance()).start(self)
         return self
 
@@ -65,10 +68,10 @@ class Worker(QRunnable):
         else:
             signals.returned.emit(result)
         finally:
-            self.done = True
             signals.finished.emit()
 
-    def _forget(self) -> None:
+    def _forget(self) -> None:  # on the GUI thread, after every earlier signal
+        self.done = True
         Worker._running.discard(self)
 
 

@@ -86,14 +86,20 @@ def test_partial_offload_stays_within_a_smaller_card(small_model: Path) -> None:
     assert abs(plan.vram_bytes - reading.measured) / reading.measured <= TOLERANCE
 
 
-def _plain_greedy(emit: Any, path: str, prompt: str, count: int) -> tuple[list[int], str]:
-    """llama-cpp-python's own greedy tokens on the GPU, made text as the worker makes it."""
+def _plain_greedy(
+    emit: Any, path: str, prompt: str, count: int, flash_attn: bool
+) -> tuple[list[int], str]:
+    """llama-cpp-python's own greedy tokens on the GPU, made text as the worker makes it.
+
+    Same context, batch and attention kernel as the worker: random weights leave near-ties in
+    the logits, and flash attention's different rounding flips one of them within 16 tokens.
+    """
     import llama_cpp
     from llama_cpp import Llama
 
     from desktop.engine.worker.generation import TextStream
 
-    llm = Llama(path, n_ctx=512, n_gpu_layers=-1, verbose=False)
+    llm = Llama(path, n_ctx=512, n_batch=512, n_gpu_layers=-1, flash_attn=flash_attn, verbose=False)
     try:
         vocab = llama_cpp.llama_model_get_vocab(llm.model)
         tokens: list[int] = []
@@ -113,11 +119,17 @@ def test_worker_offloads_by_default_and_generates_like_llama_cpp(small_model: Pa
     with InferenceWorker() as worker:
         info = worker.load(small_model, LoadSettings(ctx_tokens=512))
         assert info.gpu_layers == SMALL.n_layer + 1, info.notes
+        assert info.flash_attention, "flash attention is the default once layers are offloaded"
         reply = worker.complete(
             prompt, SamplingSettings.greedy(max_tokens=16), on_token=lambda _piece: None
         )
     tokens, text = run_in_child(
-        _plain_greedy, str(small_model), prompt, 16, what="llama-cpp-python on the GPU"
+        _plain_greedy,
+        str(small_model),
+        prompt,
+        16,
+        info.flash_attention,
+        what="llama-cpp-python on the GPU",
     )
     assert reply.generated_tokens == len(tokens) > 0
     assert reply.text == text

@@ -108,10 +108,18 @@ def make_prompts(llm: Any, prompt_tokens: int, count: int, seed: int = 1234) -> 
     return tuple(prompts)
 
 
+def _finish(llm: Any) -> None:
+    """Wait for the device: ``eval`` reads no logits, so on a GPU its decode is only queued."""
+    import llama_cpp
+
+    llama_cpp.llama_synchronize(llm.ctx)
+
+
 def _bench_pp(llm: Any, tokens: tuple[int, ...]) -> float:
     llm.reset()
     started = time.perf_counter()
     llm.eval(list(tokens))
+    _finish(llm)
     return len(tokens) / (time.perf_counter() - started)
 
 
@@ -120,6 +128,7 @@ def _bench_tg(llm: Any, tokens: tuple[int, ...], count: int) -> float:
     started = time.perf_counter()
     for i in range(count):
         llm.eval([tokens[i % len(tokens)]])
+    _finish(llm)
     return count / (time.perf_counter() - started)
 
 

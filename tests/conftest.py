@@ -19,6 +19,8 @@ TOKENIZER_FIXTURES = SHARED_FIXTURES / "tokenizers"
 CHAT_TEMPLATE_FIXTURES = SHARED_FIXTURES / "chat_templates"
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Tests never read or write the user's real keyring; keyring tests install their own backend.
+os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
 
 
 @pytest.fixture(autouse=True)

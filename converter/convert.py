@@ -208,7 +208,9 @@ def convert_checkpoint(
     ensure_free_space(out_dir, conversion.estimated_size, f"converting {name} to {out.level}")
     cancel = cancel or CancelToken()
     what = f"Converting {name}"
-    yield Progress("convert", 0, len(plan), message=f"writing {final.name}")
+    # The first message is the one a log shows: it carries what the GGUF leaves out.
+    first = "; ".join((f"writing {final.name}", *conversion.spec.notes))
+    yield Progress("convert", 0, len(plan), message=first)
 
     with atomic_output(final) as partial:
         writer = gguf.GGUFWriter(partial, conversion.spec.name)
@@ -252,6 +254,8 @@ class CheckpointSummary:
     n_head_kv: int
     head_dim: int
     context_length: int
+    #: What the GGUF would leave out on purpose (a multimodal model's image part).
+    notes: tuple[str, ...] = ()
 
 
 def _tokenizer_kind(folder: Path) -> str:
@@ -271,10 +275,11 @@ def inspect_checkpoint(source: Path) -> CheckpointSummary:
     hp: HParams | None = None
     problem: str | None = None
     parameters = size = 0
+    notes: tuple[str, ...] = ()
     architecture = None
     try:
         spec = find_architecture(config)
-        architecture = spec.name
+        architecture, notes = spec.name, spec.notes
         hp = read_hparams(config)
         checkpoint = open_checkpoint(source)
         parameters = sum(ref.element_count for ref in checkpoint.tensors.values())
@@ -301,4 +306,5 @@ def inspect_checkpoint(source: Path) -> CheckpointSummary:
         n_head_kv=hp.n_head_kv if hp else 0,
         head_dim=hp.head_dim if hp else 0,
         context_length=hp.context_length if hp else 0,
+        notes=notes,
     )

@@ -6,14 +6,14 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from converter.architectures.gemma import GEMMA2, GEMMA3
+from converter.architectures.gemma import GEMMA2, GEMMA3, GEMMA3_MULTIMODAL
 from converter.architectures.llama import LLAMA
 from converter.architectures.phi3 import PHI3
 from converter.architectures.qwen import QWEN2, QWEN3
 from converter.architectures.spec import ArchSpec
 from converter.errors import UnsupportedArchitecture
 
-FAMILIES: tuple[ArchSpec, ...] = (LLAMA, QWEN2, QWEN3, PHI3, GEMMA2, GEMMA3)
+FAMILIES: tuple[ArchSpec, ...] = (LLAMA, QWEN2, QWEN3, PHI3, GEMMA2, GEMMA3, GEMMA3_MULTIMODAL)
 
 #: Hugging Face ``architectures[0]`` → the spec that converts it.
 BY_HF_CLASS: Mapping[str, ArchSpec] = MappingProxyType(
@@ -21,6 +21,12 @@ BY_HF_CLASS: Mapping[str, ArchSpec] = MappingProxyType(
 )
 
 SUPPORTED_HF_CLASSES: tuple[str, ...] = tuple(BY_HF_CLASS)
+
+#: Hugging Face ``model_type`` → the spec for configs of that type (hub listings give the
+#: type before a repo's config.json is read).
+BY_MODEL_TYPE: Mapping[str, ArchSpec] = MappingProxyType(
+    {model_type: spec for spec in FAMILIES for model_type in spec.model_types}
+)
 
 
 def hf_class_of(config: Mapping[str, Any]) -> str | None:
@@ -50,6 +56,7 @@ def find_architecture(config: Mapping[str, Any]) -> ArchSpec:
 
 __all__ = [
     "BY_HF_CLASS",
+    "BY_MODEL_TYPE",
     "FAMILIES",
     "SUPPORTED_HF_CLASSES",
     "ArchSpec",

@@ -6,16 +6,26 @@ own scale, so any difference is folded into the query projection (Gemma 2) or in
 norm (Gemma 3, whose RMSNorm would undo a scaled projection). Sliding-window layers are recorded
 one flag per layer; Gemma 3's local layers have their own rope base. Embeddings are tied;
 llama.cpp's gemma2 never reads an output matrix, so an untied ``lm_head`` is refused.
+
+Gemma 3's rope scaling (``linear``, factor 8 in the 4B-27B models) applies to the global layers
+only; llama.cpp does the same (its local layers use scale 1, read from no key), so the factor
+is written as for any model. The 4B-27B models are published as the multimodal
+``Gemma3ForConditionalGeneration``: its text model converts to the same ``gemma3`` GGUF.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
+
 import gguf
 
 from converter.architectures.decoder import LAYER, ROPE_CACHES
-from converter.architectures.hparams import HParams
+from converter.architectures.hparams import SLIDING, HParams
 from converter.architectures.metadata import check_rope_scaling, write_common, write_sliding_window
+from converter.architectures.multimodal import TextPart
 from converter.architectures.spec import ArchSpec, TensorRule, rule
+from converter.errors import UnsupportedArchitecture
 
 T = gguf.MODEL_TENSOR
 NORM = "norm_plus_one"
@@ -53,8 +63,22 @@ def write_gemma2_metadata(writer: gguf.GGUFWriter, hp: HParams) -> None:
     write_sliding_window(writer, hp)
 
 
+def _check_local_rope(hp: HParams) -> None:
+    """llama.cpp cannot scale the local layers' rope: it has no key for their scale."""
+    parameters = hp.get("rope_parameters")
+    local = parameters.get(SLIDING) if isinstance(parameters, Mapping) else None
+    local_type = str((local or {}).get("rope_type", "default"))
+    if local_type != "default":
+        raise UnsupportedArchitecture(
+            f"The checkpoint scales the rope of its sliding-window layers ({local_type!r}); "
+            "llama.cpp scales only the global layers of Gemma 3, so the converted model would "
+            "compute something else. Only the global layers' rope may be scaled."
+        )
+
+
 def write_gemma3_metadata(writer: gguf.GGUFWriter, hp: HParams) -> None:
     check_rope_scaling(hp, ("default", "linear"))
+    _check_local_rope(hp)
     write_common(writer, hp)
     _write_softcaps(writer, hp)
     write_sliding_window(writer, hp)
@@ -65,6 +89,7 @@ def write_gemma3_metadata(writer: gguf.GGUFWriter, hp: HParams) -> None:
 GEMMA2 = ArchSpec(
     gguf_arch=gguf.MODEL_ARCH.GEMMA2,
     hf_classes=("Gemma2ForCausalLM",),
+    model_types=("gemma2",),
     rules=_gemma_rules(q_proj=("gemma2_query_scale",)),
     write_metadata=write_gemma2_metadata,
     ignored=ROPE_CACHES,
@@ -74,6 +99,7 @@ GEMMA2 = ArchSpec(
 GEMMA3 = ArchSpec(
     gguf_arch=gguf.MODEL_ARCH.GEMMA3,
     hf_classes=("Gemma3ForCausalLM",),
+    model_types=("gemma3_text",),
     rules=(
         *_gemma_rules(q_proj=()),
         rule("lm_head.weight", T.OUTPUT, required=False),
@@ -83,4 +109,25 @@ GEMMA3 = ArchSpec(
     write_metadata=write_gemma3_metadata,
     ignored=ROPE_CACHES,
     tied_by_default=True,
+)
+
+#: Gemma 3 4B-27B: the text model of the multimodal checkpoint, under Gemma3ForCausalLM's names.
+GEMMA3_TEXT_PART = TextPart(
+    prefixes=(
+        ("model.language_model.", "model."),  # saved by transformers 4.52 to 4.57
+        ("language_model.model.", "model."),  # saved by transformers 4.50, 4.51 and 5.x
+        ("language_model.lm_head.", "lm_head."),
+    ),
+    skipped=(r"(model\.)?vision_tower\..+", r"(model\.)?multi_modal_projector\..+"),
+    note=(
+        "Only the text model was converted: the GGUF chats but cannot see images (llama.cpp "
+        "keeps the image encoder in a separate mmproj file, which Quantdesk does not make)."
+    ),
+)
+
+GEMMA3_MULTIMODAL = dataclasses.replace(
+    GEMMA3,
+    hf_classes=("Gemma3ForConditionalGeneration",),
+    model_types=("gemma3",),
+    text_part=GEMMA3_TEXT_PART,
 )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+from converter.architectures.text_config import language_model_config
 from converter.errors import CheckpointError
 
 SLIDING = "sliding_attention"
@@ -88,7 +89,12 @@ def _torch_dtype(config: Mapping[str, Any]) -> str:
 
 
 def read_hparams(config: Mapping[str, Any]) -> HParams:
-    """Normalize ``config``; a missing essential key is a :class:`CheckpointError`."""
+    """Normalize ``config``; a missing essential key is a :class:`CheckpointError`.
+
+    A multimodal config is read for its language model (:mod:`.text_config`), so ``config``
+    of the result holds the text model's keys with transformers' defaults filled in.
+    """
+    config = language_model_config(config)
     try:
         n_layer = int(config["num_hidden_layers"])
         n_embd = int(config["hidden_size"])

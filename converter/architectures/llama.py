@@ -57,6 +57,7 @@ def extra_tensors(hp: HParams) -> tuple[tuple[gguf.MODEL_TENSOR, np.ndarray], ..
 LLAMA = ArchSpec(
     gguf_arch=gguf.MODEL_ARCH.LLAMA,
     hf_classes=("LlamaForCausalLM", "MistralForCausalLM"),
+    model_types=("llama", "mistral"),
     rules=decoder_rules(q=("rope_permute_q",), k=("rope_permute_k",)),
     write_metadata=write_metadata,
     extra_tensors=extra_tensors,

@@ -66,6 +66,7 @@ def extra_tensors(hp: HParams) -> tuple[tuple[gguf.MODEL_TENSOR, np.ndarray], ..
 PHI3 = ArchSpec(
     gguf_arch=gguf.MODEL_ARCH.PHI3,
     hf_classes=("Phi3ForCausalLM",),
+    model_types=("phi3",),
     rules=(
         rule("model.embed_tokens.weight", T.TOKEN_EMBD),
         rule("model.norm.weight", T.OUTPUT_NORM),

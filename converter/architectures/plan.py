@@ -13,6 +13,7 @@ import gguf
 import numpy as np
 
 from converter.architectures.hparams import HParams
+from converter.architectures.multimodal import language_model_view
 from converter.architectures.spec import ArchSpec, gguf_tensor_name
 from converter.architectures.transforms import IDENTITY, RowTransform, resolve
 from converter.checkpoint import Checkpoint, TensorRef
@@ -48,6 +49,7 @@ def _drops_output(spec: ArchSpec, hp: HParams) -> bool:
 
 def plan_tensors(checkpoint: Checkpoint, spec: ArchSpec, hp: HParams) -> tuple[PlannedTensor, ...]:
     """Every tensor of the output, in checkpoint-name order, or a :class:`CheckpointError`."""
+    checkpoint = language_model_view(checkpoint, spec.text_part)
     planned: list[PlannedTensor] = []
     seen_rules: set[tuple[str, int | None]] = set()
     unknown: list[str] = []

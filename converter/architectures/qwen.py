@@ -23,6 +23,7 @@ def write_metadata(writer: gguf.GGUFWriter, hp: HParams) -> None:
 QWEN2 = ArchSpec(
     gguf_arch=gguf.MODEL_ARCH.QWEN2,
     hf_classes=("Qwen2ForCausalLM",),
+    model_types=("qwen2",),
     rules=decoder_rules(qkv_bias=True),
     write_metadata=write_metadata,
     ignored=ROPE_CACHES,
@@ -31,6 +32,7 @@ QWEN2 = ArchSpec(
 QWEN3 = ArchSpec(
     gguf_arch=gguf.MODEL_ARCH.QWEN3,
     hf_classes=("Qwen3ForCausalLM",),
+    model_types=("qwen3",),
     rules=(
         *decoder_rules(),
         rule(LAYER + "self_attn.q_norm.weight", gguf.MODEL_TENSOR.ATTN_Q_NORM),

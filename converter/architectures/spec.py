@@ -15,6 +15,7 @@ import gguf
 import numpy as np
 
 from converter.architectures.hparams import HParams
+from converter.architectures.multimodal import TextPart
 
 MetadataWriter = Callable[[gguf.GGUFWriter, HParams], None]
 ExtraTensors = Callable[[HParams], tuple[tuple[gguf.MODEL_TENSOR, np.ndarray], ...]]
@@ -54,6 +55,11 @@ class ArchSpec:
     tied_by_default: bool = False
     #: When tied (or when llama.cpp never reads it), ``lm_head.weight`` is dropped.
     output_rule: str = "lm_head.weight"
+    #: Hugging Face ``model_type`` values of these classes' configs (hub listings name a
+    #: repo's model type before its config is read).
+    model_types: tuple[str, ...] = ()
+    #: For a multimodal class: where its text model is and what the GGUF leaves out.
+    text_part: TextPart | None = None
     _patterns: tuple[tuple[re.Pattern[str], TensorRule], ...] = field(
         init=False, repr=False, compare=False
     )
@@ -69,6 +75,11 @@ class ArchSpec:
     def name(self) -> str:
         """llama.cpp's architecture name (``general.architecture``)."""
         return gguf.MODEL_ARCH_NAMES[self.gguf_arch]
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What a GGUF of these classes leaves out on purpose, told to the person converting."""
+        return (self.text_part.note,) if self.text_part is not None else ()
 
     def match(self, hf_name: str) -> tuple[TensorRule, int | None] | None:
         """The rule for a checkpoint tensor and its layer number, or None if there is none."""

@@ -3,6 +3,9 @@
 A repo is a *GGUF repo* when it holds ``.gguf`` files (one per quantization level, or a level
 split into ``-00001-of-00003`` shards), a *checkpoint* when it holds safetensors weights the
 converter can read, and *unsupported* otherwise (PyTorch ``.bin`` only, ONNX, adapters …).
+Whether a model type converts is the converter registry's answer
+(:data:`converter.architectures.BY_MODEL_TYPE`), so the hub never claims more or less than
+``quantdesk convert`` does.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ import enum
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from types import MappingProxyType
 
 from converter.levels import LEVELS, SOURCE_LEVELS
 
@@ -21,25 +23,6 @@ class RepoKind(enum.Enum):
     CHECKPOINT = "checkpoint"
     UNSUPPORTED = "unsupported"
 
-
-# TODO(converter registry): replace with converter.architectures' registry once it exposes one.
-#: Hugging Face ``model_type`` values the converter supports.
-SUPPORTED_MODEL_TYPES: frozenset[str] = frozenset(
-    {"llama", "mistral", "qwen2", "qwen3", "phi3", "gemma2", "gemma3"}
-)
-#: ``config.architectures`` class name → ``model_type``, for configs that omit ``model_type``.
-ARCHITECTURE_CLASSES: MappingProxyType[str, str] = MappingProxyType(
-    {
-        "LlamaForCausalLM": "llama",
-        "MistralForCausalLM": "mistral",
-        "Qwen2ForCausalLM": "qwen2",
-        "Qwen3ForCausalLM": "qwen3",
-        "Phi3ForCausalLM": "phi3",
-        "Gemma2ForCausalLM": "gemma2",
-        "Gemma3ForCausalLM": "gemma3",
-        "Gemma3ForConditionalGeneration": "gemma3",
-    }
-)
 
 #: Files the converter reads besides the weights (tokenizers ship in several formats).
 CHECKPOINT_SIDE_FILES: frozenset[str] = frozenset(
@@ -145,19 +128,26 @@ def checkpoint_files(filenames: Iterable[str]) -> tuple[str, ...]:
 
 def model_type_of(config: dict | None, tags: Iterable[str] = ()) -> str | None:
     """The ``model_type`` from a config (or, failing that, the repo's tags)."""
+    # Imported here: the registry loads gguf and numpy, which the main window leaves for later.
+    from converter.architectures import BY_HF_CLASS, BY_MODEL_TYPE
+
     if config:
         model_type = config.get("model_type")
         if isinstance(model_type, str) and model_type:
             return model_type
         for class_name in config.get("architectures") or ():
-            if class_name in ARCHITECTURE_CLASSES:
-                return ARCHITECTURE_CLASSES[class_name]
+            spec = BY_HF_CLASS.get(class_name)
+            if spec is not None and spec.model_types:
+                return spec.model_types[0]
     tag_set = set(tags)
-    return next((t for t in sorted(SUPPORTED_MODEL_TYPES) if t in tag_set), None)
+    return next((t for t in sorted(BY_MODEL_TYPE) if t in tag_set), None)
 
 
 def is_supported(model_type: str | None) -> bool:
-    return model_type in SUPPORTED_MODEL_TYPES
+    """Whether ``quantdesk convert`` converts checkpoints of this ``model_type``."""
+    from converter.architectures import BY_MODEL_TYPE
+
+    return model_type in BY_MODEL_TYPE
 
 
 def _is_root_safetensors(name: str) -> bool:

@@ -182,6 +182,13 @@ def test_the_notes_say_the_image_part_is_not_converted(tmp_path: Path) -> None:
     events: list[Progress] = []
     run_job(convert_checkpoint(folder, tmp_path / "out"), events.append)
     assert summary.notes[0] in events[0].message
+    # The wizard's check step tells the person too (its architecture row).
+    from desktop.ui.wizard.checks import inspect_source
+
+    inspection = inspect_source(folder, tmp_path / "wizard-out", tmp_path / "preview")
+    assert inspection.ok and inspection.notes == summary.notes
+    architecture_row = next(r for r in inspection.rows if r.name == "Architecture supported")
+    assert summary.notes[0] in architecture_row.detail
 
     text_only = tmp_path / "text-only"
     text_only.mkdir()

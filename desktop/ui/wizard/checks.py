@@ -75,7 +75,8 @@ def inspect_source(
         plan = plan_tensors(checkpoint, spec, hp)
     except QuantdeskError as exc:
         return fail("Architecture supported", exc)
-    rows.append(CheckRow("Architecture supported", True, f"{spec.name}: Quantdesk can convert it."))
+    supported = " ".join((f"{spec.name}: Quantdesk can convert it.", *spec.notes))
+    rows.append(CheckRow("Architecture supported", True, supported))
     try:
         load_tokenizer(source, vocab_size=hp.vocab_size)
     except QuantdeskError as exc:
@@ -103,4 +104,6 @@ def inspect_source(
         )
     folder = preview_dir or Path(tempfile.mkdtemp(prefix="quantdesk-preview-"))
     preview = write_header_preview(source, folder, name=model_name)
-    return Inspection(source, model_name, spec.name, out.level, size, tuple(rows), preview)
+    return Inspection(
+        source, model_name, spec.name, out.level, size, tuple(rows), preview, spec.notes
+    )

@@ -21,7 +21,8 @@ import numpy as np
 from converter.architectures import ArchSpec, find_architecture, hf_class_of
 from converter.architectures.hparams import HParams, read_hparams
 from converter.architectures.plan import PlannedTensor, gguf_type_for, plan_tensors
-from converter.checkpoint import open_checkpoint, read_config
+from converter.architectures.transforms import RowTransform
+from converter.checkpoint import TensorRef, open_checkpoint, read_config
 from converter.errors import QuantdeskError
 from converter.progress import CancelToken, Job, Progress
 from converter.storage import atomic_output, ensure_free_space, ensure_writable_folder
@@ -85,24 +86,33 @@ def _encode(rows: np.ndarray, out: OutType) -> np.ndarray:
 
 
 def tensor_blocks(tensor: PlannedTensor, out: OutType) -> Iterator[np.ndarray]:
-    """The tensor's encoded bytes, a block of rows at a time."""
+    """The tensor's encoded bytes, a block of rows at a time.
+
+    A stacked expert tensor is its experts' data one after another, so each expert is read
+    block by block from its own memory map: memory stays at one block however many experts.
+    """
     if tensor.generated is not None:
         yield _encode(np.ascontiguousarray(tensor.generated, dtype=np.float32), out)
         return
-    source = tensor.source
-    assert source is not None
+    for source in tensor.sources:
+        yield from _source_blocks(source, tensor.transform, out)
+
+
+def _source_blocks(
+    source: TensorRef, transform: RowTransform, out: OutType
+) -> Iterator[np.ndarray]:
     step = max(1, BLOCK_ELEMENTS // source.row_elements)
     # A pure row reorder in the output's own encoding moves stored rows: converting them to
     # float32 and back would give the same bits at about 20 times the cost.
-    order = tensor.transform.row_order
-    copy_raw = tensor.transform.keeps_values and source.dtype == out.source_dtype
+    order = transform.row_order
+    copy_raw = transform.keeps_values and source.dtype == out.source_dtype
     for start in range(0, source.rows, step):
         stop = min(source.rows, start + step)
         if copy_raw:
             yield source.read_raw_rows(start, stop, order)
             continue
         rows = source.read_rows(start, stop, order)
-        yield _encode(tensor.transform.apply(rows), out)
+        yield _encode(transform.apply(rows), out)
 
 
 def _out_type_of(tensor: PlannedTensor, outtype: OutType) -> OutType:

@@ -23,6 +23,15 @@ TOKENIZER_SIZES = {"gpt-2": 50257, "llama-spm": 32000, "phi-3": 32011, "llama-bp
 #: Files of a fixture folder that are test data, not part of a model repository.
 _NOT_REPO_FILES = {"cases.json", "gguf_reference.json"}
 
+#: Mixture of experts: 4 experts of width 256 (a K-quant block), 2 chosen per token. Qwen3-MoE
+#: checkpoints renormalise the chosen experts' weights, as llama.cpp's qwen3moe always does.
+_TINY_MOE: dict[str, Any] = {
+    "num_experts": 4,
+    "num_experts_per_tok": 2,
+    "moe_intermediate_size": 256,
+    "norm_topk_prob": True,
+}
+
 #: name → (transformers config class, model class, tokenizer fixture, config defaults)
 _ARCHITECTURES: dict[str, tuple[str, str, str, dict[str, Any]]] = {
     "llama": ("LlamaConfig", "LlamaForCausalLM", "llama-spm", {}),
@@ -34,6 +43,13 @@ _ARCHITECTURES: dict[str, tuple[str, str, str, dict[str, Any]]] = {
         "Phi3ForCausalLM",
         "phi-3",
         {"vocab_size": 32064, "pad_token_id": 32000},
+    ),
+    "qwen3-moe": ("Qwen3MoeConfig", "Qwen3MoeForCausalLM", "gpt-2", {**_TINY_MOE}),
+    "qwen2-moe": (
+        "Qwen2MoeConfig",
+        "Qwen2MoeForCausalLM",
+        "gpt-2",
+        {**_TINY_MOE, "norm_topk_prob": False, "shared_expert_intermediate_size": 256},
     ),
     "gemma2": (
         "Gemma2Config",

@@ -10,10 +10,13 @@ from converter.architectures.gemma import GEMMA2, GEMMA3, GEMMA3_MULTIMODAL
 from converter.architectures.llama import LLAMA
 from converter.architectures.phi3 import PHI3
 from converter.architectures.qwen import QWEN2, QWEN3
+from converter.architectures.qwen_moe import QWEN2_MOE, QWEN3_MOE
 from converter.architectures.spec import ArchSpec
 from converter.errors import UnsupportedArchitecture
 
-FAMILIES: tuple[ArchSpec, ...] = (LLAMA, QWEN2, QWEN3, PHI3, GEMMA2, GEMMA3, GEMMA3_MULTIMODAL)
+FAMILIES: tuple[ArchSpec, ...] = (
+    LLAMA, QWEN2, QWEN3, QWEN2_MOE, QWEN3_MOE, PHI3, GEMMA2, GEMMA3, GEMMA3_MULTIMODAL
+)  # fmt: skip
 
 #: Hugging Face ``architectures[0]`` → the spec that converts it.
 BY_HF_CLASS: Mapping[str, ArchSpec] = MappingProxyType(

@@ -51,6 +51,8 @@ class HParams:
     sliding_window: int | None
     layer_types: tuple[str, ...] | None
     dtype: str  # torch dtype name of the stored weights: "bfloat16", "float16", "float32"
+    n_expert: int = 0  # mixture-of-experts: experts per layer (0: a dense model)
+    n_expert_used: int = 0  # experts each token is routed to
 
     def get(self, key: str, default: Any = None) -> Any:
         value = self.config.get(key)
@@ -125,4 +127,14 @@ def read_hparams(config: Mapping[str, Any]) -> HParams:
         sliding_window=int(sliding) if sliding else None,
         layer_types=_layer_types(config, n_layer),
         dtype=_torch_dtype(config),
+        n_expert=_first_int(config, ("num_experts", "num_local_experts", "n_routed_experts")),
+        n_expert_used=_first_int(config, ("num_experts_per_tok", "num_experts_per_token")),
     )
+
+
+def _first_int(config: Mapping[str, Any], keys: tuple[str, ...]) -> int:
+    """The first of ``keys`` the config sets (transformers renamed some over the years), or 0."""
+    for key in keys:
+        if isinstance(value := config.get(key), int) and not isinstance(value, bool):
+            return value
+    return 0

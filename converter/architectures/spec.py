@@ -19,21 +19,57 @@ from converter.architectures.multimodal import TextPart
 
 MetadataWriter = Callable[[gguf.GGUFWriter, HParams], None]
 ExtraTensors = Callable[[HParams], tuple[tuple[gguf.MODEL_TENSOR, np.ndarray], ...]]
+#: The placeholder for an expert's number in a :class:`TensorRule` name.
+EXPERT = "{xid}"
 
 
 @dataclass(frozen=True, slots=True)
 class TensorRule:
     """``hf`` is a checkpoint name with ``{bid}`` for the layer number (``.weight``/``.bias``
-    included); it becomes ``tensor``'s GGUF name with the same suffix."""
+    included); it becomes ``tensor``'s GGUF name with the same suffix.
+
+    A name with ``{xid}`` (an expert number) matches one tensor per expert; the experts of a
+    layer are stacked along a new leading axis into one GGUF tensor, as llama.cpp's
+    mixture-of-experts graphs read them. ``f32`` keeps a matrix in float32 whatever the output
+    type (llama.cpp's quantizer leaves such tensors, like expert routers, as they are);
+    ``vector`` writes a ``(1, n)`` matrix as the length-``n`` vector llama.cpp expects.
+    """
 
     hf: str
     tensor: gguf.MODEL_TENSOR
     transforms: tuple[str, ...] = ()
     required: bool = True
+    f32: bool = False
+    vector: bool = False
+
+    @property
+    def per_expert(self) -> bool:
+        return EXPERT in self.hf
 
 
-def rule(hf: str, tensor: gguf.MODEL_TENSOR, *transforms: str, required: bool = True) -> TensorRule:
-    return TensorRule(hf, tensor, tuple(transforms), required)
+def rule(
+    hf: str,
+    tensor: gguf.MODEL_TENSOR,
+    *transforms: str,
+    required: bool = True,
+    f32: bool = False,
+    vector: bool = False,
+) -> TensorRule:
+    return TensorRule(hf, tensor, tuple(transforms), required, f32, vector)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleMatch:
+    """The rule a checkpoint tensor falls under, with its layer and expert numbers (None where
+    the rule's name has no such placeholder)."""
+
+    rule: TensorRule
+    bid: int | None
+    xid: int | None
+
+
+def _no_check(hp: HParams) -> None:
+    return None
 
 
 def _no_extra_tensors(hp: HParams) -> tuple[tuple[gguf.MODEL_TENSOR, np.ndarray], ...]:
@@ -60,15 +96,15 @@ class ArchSpec:
     model_types: tuple[str, ...] = ()
     #: For a multimodal class: where its text model is and what the GGUF leaves out.
     text_part: TextPart | None = None
+    #: Raises when the config describes a model llama.cpp's graph would compute differently;
+    #: run while planning, before any output exists.
+    check: Callable[[HParams], None] = _no_check
     _patterns: tuple[tuple[re.Pattern[str], TensorRule], ...] = field(
         init=False, repr=False, compare=False
     )
 
     def __post_init__(self) -> None:
-        patterns = tuple(
-            (re.compile(re.escape(r.hf).replace(r"\{bid\}", r"(?P<bid>\d+)") + r"\Z"), r)
-            for r in self.rules
-        )
+        patterns = tuple((re.compile(_pattern_text(r.hf) + r"\Z"), r) for r in self.rules)
         object.__setattr__(self, "_patterns", patterns)
 
     @property
@@ -81,16 +117,26 @@ class ArchSpec:
         """What a GGUF of these classes leaves out on purpose, told to the person converting."""
         return (self.text_part.note,) if self.text_part is not None else ()
 
-    def match(self, hf_name: str) -> tuple[TensorRule, int | None] | None:
-        """The rule for a checkpoint tensor and its layer number, or None if there is none."""
+    def match(self, hf_name: str) -> RuleMatch | None:
+        """The rule for a checkpoint tensor with its layer and expert, or None if there is none."""
         for pattern, tensor_rule in self._patterns:
             if found := pattern.match(hf_name):
-                bid = found.groupdict().get("bid")
-                return tensor_rule, int(bid) if bid is not None else None
+                numbers = found.groupdict()
+                bid, xid = numbers.get("bid"), numbers.get("xid")
+                return RuleMatch(
+                    tensor_rule,
+                    int(bid) if bid is not None else None,
+                    int(xid) if xid is not None else None,
+                )
         return None
 
     def is_ignored(self, hf_name: str) -> bool:
         return any(re.fullmatch(pattern, hf_name) for pattern in self.ignored)
+
+
+def _pattern_text(hf: str) -> str:
+    escaped = re.escape(hf).replace(r"\{bid\}", r"(?P<bid>\d+)")
+    return escaped.replace(re.escape(EXPERT), r"(?P<xid>\d+)")
 
 
 def gguf_tensor_name(tensor: gguf.MODEL_TENSOR, bid: int | None, suffix: str) -> str:

@@ -133,9 +133,15 @@ def test_quantized_moe_loads_and_generates(qwen3_moe: tuple[Path, Path], tmp_pat
         assert correlation > MIN_CORRELATION[file.level], (file.level, correlation)
 
 
-def test_predicted_quantized_sizes_match_llama_cpp(tmp_path: Path) -> None:
-    """Eight experts, the count llama.cpp's type rules single out, at every level."""
-    folder = build_checkpoint("qwen3-moe", tmp_path / "moe8", tokenizer="llama-spm", num_experts=8)
+@pytest.mark.parametrize(
+    ("arch", "experts"),
+    [("qwen3-moe", 8), ("qwen2-moe", 4)],
+    ids=["qwen3-moe-8-experts", "qwen2-moe-shared-expert"],
+)
+def test_predicted_quantized_sizes_match_llama_cpp(arch: str, experts: int, tmp_path: Path) -> None:
+    """At every level; eight experts is the count llama.cpp's type rules single out, and Qwen2
+    MoE's shared expert adds FFN tensors to the rules' per-layer counts."""
+    folder = build_checkpoint(arch, tmp_path / arch, tokenizer="llama-spm", num_experts=experts)
     source = _convert(folder, tmp_path)
     model, summary = read_source(source), read_gguf_summary(source)
     written = run_job(quantize_ladder(source, [lv.name for lv in LEVELS], threads=2))

@@ -9,6 +9,7 @@ logits for the checkpoint, and llama.cpp's logits for a GGUF (computed in a chil
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 from pathlib import Path
@@ -206,3 +207,30 @@ def llama_cpp_logits(
         _llama_logits_in_child, str(gguf_path), token_ids, n_ctx, f32_cache,
         what="Evaluating the GGUF",
     )  # fmt: skip
+
+
+def write_streamed_checkpoint(
+    folder: Path, shapes: dict[str, tuple[int, ...]], config: dict[str, Any], tokenizer: str
+) -> int:
+    """An F32 checkpoint of random ``shapes`` written tensor by tensor (never whole in memory,
+    so memory tests measure the converter, not the writer); returns its data size."""
+    folder.mkdir(parents=True)
+    header: dict[str, Any] = {}
+    offset = 0
+    for name, shape in shapes.items():
+        size = int(np.prod(shape)) * 4
+        header[name] = {
+            "dtype": "F32",
+            "shape": list(shape),
+            "data_offsets": [offset, offset + size],
+        }
+        offset += size
+    encoded = json.dumps(header).encode()
+    rng = np.random.default_rng(0)
+    with (folder / "model.safetensors").open("wb") as stream:
+        stream.write(len(encoded).to_bytes(8, "little") + encoded)
+        for shape in shapes.values():
+            stream.write(rng.standard_normal(shape, dtype=np.float32).tobytes())
+    (folder / "config.json").write_text(json.dumps(config))
+    copy_tokenizer(tokenizer, folder)
+    return offset

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import resource
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from converter.child import run_in_child
-from tests.checkpoints import copy_tokenizer
+from tests.checkpoints import write_streamed_checkpoint
 
 HIDDEN, FF, VOCAB = 512, 2048, 32000
 MiB = 1024 * 1024
@@ -40,24 +37,6 @@ def _llama_shapes(layers: int) -> dict[str, tuple[int, ...]]:
 
 def write_large_checkpoint(folder: Path, layers: int) -> int:
     """A Llama-layout F32 checkpoint written tensor by tensor; returns its data size."""
-    folder.mkdir(parents=True)
-    shapes = _llama_shapes(layers)
-    header: dict[str, Any] = {}
-    offset = 0
-    for name, shape in shapes.items():
-        size = int(np.prod(shape)) * 4
-        header[name] = {
-            "dtype": "F32",
-            "shape": list(shape),
-            "data_offsets": [offset, offset + size],
-        }
-        offset += size
-    encoded = json.dumps(header).encode()
-    rng = np.random.default_rng(0)
-    with (folder / "model.safetensors").open("wb") as stream:
-        stream.write(len(encoded).to_bytes(8, "little") + encoded)
-        for shape in shapes.values():
-            stream.write(rng.standard_normal(shape, dtype=np.float32).tobytes())
     config = {
         "architectures": ["LlamaForCausalLM"],
         "hidden_size": HIDDEN,
@@ -70,9 +49,7 @@ def write_large_checkpoint(folder: Path, layers: int) -> int:
         "max_position_embeddings": 2048,
         "dtype": "float32",
     }
-    (folder / "config.json").write_text(json.dumps(config))
-    copy_tokenizer("llama-spm", folder)
-    return offset
+    return write_streamed_checkpoint(folder, _llama_shapes(layers), config, "llama-spm")
 
 
 def _convert_and_report_peak(emit: Any, source: str, out: str) -> int:

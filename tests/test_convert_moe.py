@@ -27,10 +27,10 @@ from desktop.engine.model_summary import read_gguf_summary
 from desktop.engine.quant_mix import predict_quantized_size, predict_tensor_types
 from tests.checkpoints import (
     build_checkpoint,
-    copy_tokenizer,
     llama_cpp_logits,
     sample_token_ids,
     transformers_logits,
+    write_streamed_checkpoint,
 )
 from tests.fit_measure import measure_llama_memory
 from tests.test_convert_memory import peak_rss_of_conversion
@@ -249,24 +249,6 @@ def _moe_shapes(experts: int) -> dict[str, tuple[int, ...]]:
 
 def write_moe_checkpoint(folder: Path, experts: int) -> int:
     """A one-layer Qwen3-MoE F32 checkpoint written tensor by tensor; returns its data size."""
-    folder.mkdir(parents=True)
-    shapes = _moe_shapes(experts)
-    header: dict[str, Any] = {}
-    offset = 0
-    for name, shape in shapes.items():
-        size = int(np.prod(shape)) * 4
-        header[name] = {
-            "dtype": "F32",
-            "shape": list(shape),
-            "data_offsets": [offset, offset + size],
-        }
-        offset += size
-    encoded = json.dumps(header).encode()
-    rng = np.random.default_rng(0)
-    with (folder / "model.safetensors").open("wb") as stream:
-        stream.write(len(encoded).to_bytes(8, "little") + encoded)
-        for shape in shapes.values():
-            stream.write(rng.standard_normal(shape, dtype=np.float32).tobytes())
     config = {
         "architectures": ["Qwen3MoeForCausalLM"],
         "hidden_size": STREAM_HIDDEN,
@@ -282,9 +264,7 @@ def write_moe_checkpoint(folder: Path, experts: int) -> int:
         "vocab_size": STREAM_VOCAB,
         "dtype": "float32",
     }
-    (folder / "config.json").write_text(json.dumps(config))
-    copy_tokenizer("llama-spm", folder)
-    return offset
+    return write_streamed_checkpoint(folder, _moe_shapes(experts), config, "llama-spm")
 
 
 def test_peak_memory_does_not_grow_with_the_expert_count(tmp_path: Path) -> None:

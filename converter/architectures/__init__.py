@@ -7,6 +7,7 @@ from types import MappingProxyType
 from typing import Any
 
 from converter.architectures.gemma import GEMMA2, GEMMA3, GEMMA3_MULTIMODAL
+from converter.architectures.granite import GRANITE
 from converter.architectures.llama import LLAMA
 from converter.architectures.phi3 import PHI3
 from converter.architectures.qwen import QWEN2, QWEN3
@@ -15,7 +16,8 @@ from converter.architectures.spec import ArchSpec
 from converter.errors import UnsupportedArchitecture
 
 FAMILIES: tuple[ArchSpec, ...] = (
-    LLAMA, QWEN2, QWEN3, QWEN2_MOE, QWEN3_MOE, PHI3, GEMMA2, GEMMA3, GEMMA3_MULTIMODAL
+    LLAMA, QWEN2, QWEN3, QWEN2_MOE, QWEN3_MOE, PHI3, GEMMA2, GEMMA3, GEMMA3_MULTIMODAL,
+    GRANITE,
 )  # fmt: skip
 
 #: Hugging Face ``architectures[0]`` → the spec that converts it.

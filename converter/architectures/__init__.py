@@ -9,6 +9,7 @@ from typing import Any
 from converter.architectures.gemma import GEMMA2, GEMMA3, GEMMA3_MULTIMODAL
 from converter.architectures.granite import GRANITE
 from converter.architectures.llama import LLAMA
+from converter.architectures.llama_multimodal import LLAVA, MISTRAL3
 from converter.architectures.phi3 import PHI3
 from converter.architectures.qwen import QWEN2, QWEN3
 from converter.architectures.qwen_moe import QWEN2_MOE, QWEN3_MOE
@@ -17,7 +18,7 @@ from converter.errors import UnsupportedArchitecture
 
 FAMILIES: tuple[ArchSpec, ...] = (
     LLAMA, QWEN2, QWEN3, QWEN2_MOE, QWEN3_MOE, PHI3, GEMMA2, GEMMA3, GEMMA3_MULTIMODAL,
-    GRANITE,
+    GRANITE, MISTRAL3, LLAVA,
 )  # fmt: skip
 
 #: Hugging Face ``architectures[0]`` → the spec that converts it.

@@ -23,7 +23,7 @@ import gguf
 from converter.architectures.decoder import LAYER, ROPE_CACHES
 from converter.architectures.hparams import SLIDING, HParams
 from converter.architectures.metadata import check_rope_scaling, write_common, write_sliding_window
-from converter.architectures.multimodal import TextPart
+from converter.architectures.multimodal import LLAVA_LAYOUT
 from converter.architectures.spec import ArchSpec, TensorRule, rule
 from converter.errors import UnsupportedArchitecture
 
@@ -111,23 +111,9 @@ GEMMA3 = ArchSpec(
     tied_by_default=True,
 )
 
-#: Gemma 3 4B-27B: the text model of the multimodal checkpoint, under Gemma3ForCausalLM's names.
-GEMMA3_TEXT_PART = TextPart(
-    prefixes=(
-        ("model.language_model.", "model."),  # saved by transformers 4.52 to 4.57
-        ("language_model.model.", "model."),  # saved by transformers 4.50, 4.51 and 5.x
-        ("language_model.lm_head.", "lm_head."),
-    ),
-    skipped=(r"(model\.)?vision_tower\..+", r"(model\.)?multi_modal_projector\..+"),
-    note=(
-        "Only the text model was converted: the GGUF chats but cannot see images (llama.cpp "
-        "keeps the image encoder in a separate mmproj file, which Quantdesk does not make)."
-    ),
-)
-
 GEMMA3_MULTIMODAL = dataclasses.replace(
     GEMMA3,
     hf_classes=("Gemma3ForConditionalGeneration",),
     model_types=("gemma3",),
-    text_part=GEMMA3_TEXT_PART,
+    text_part=LLAVA_LAYOUT,  # the text model under Gemma3ForCausalLM's names
 )

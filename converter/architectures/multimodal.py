@@ -1,8 +1,8 @@
 """The text model inside a multimodal checkpoint, seen under the names its text-only twin uses.
 
 A multimodal checkpoint stores its language model under a prefix that changed with the
-transformers version that saved it (Gemma 3: ``language_model.model.*`` from 4.50 and again
-from 5.0, ``model.language_model.*`` from 4.52 to 4.57), next to an image encoder and its
+transformers version that saved it (``language_model.model.*`` before 4.52 and again from
+5.0, ``model.language_model.*`` from 4.52 to 4.57), next to an image encoder and its
 projector. llama.cpp's text architecture needs only the language model; the image part would
 be a separate ``mmproj`` file, which Quantdesk does not write. A :class:`TextPart` says, as
 data, which prefixes to rename and which tensors are left out on purpose, so the family's
@@ -63,3 +63,21 @@ def language_model_view(checkpoint: Checkpoint, part: TextPart | None) -> Checkp
             )
         tensors[text_name] = ref
     return Checkpoint(checkpoint.folder, checkpoint.config, MappingProxyType(tensors))
+
+
+#: The layout transformers' weight-conversion table calls "llava" and shares among Gemma 3,
+#: Mistral 3 (Mistral Small 3.x) and LLaVA (Pixtral): the language model under one of two
+#: prefixes, the image encoder as ``vision_tower`` and its projector as
+#: ``multi_modal_projector`` (either maybe under ``model.``).
+LLAVA_LAYOUT = TextPart(
+    prefixes=(
+        ("model.language_model.", "model."),  # saved by transformers 4.52 to 4.57
+        ("language_model.model.", "model."),  # saved before 4.52 and from 5.0
+        ("language_model.lm_head.", "lm_head."),
+    ),
+    skipped=(r"(model\.)?vision_tower\..+", r"(model\.)?multi_modal_projector\..+"),
+    note=(
+        "Only the text model was converted: the GGUF chats but cannot see images (llama.cpp "
+        "keeps the image encoder in a separate mmproj file, which Quantdesk does not make)."
+    ),
+)

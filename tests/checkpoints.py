@@ -79,6 +79,7 @@ _ARCHITECTURES: dict[str, tuple[str, str, str, dict[str, Any]]] = {
         },
     ),
     "granite": ("GraniteConfig", "GraniteForCausalLM", "gpt-2", {**_GRANITE_MULTIPLIERS}),
+    "olmo2": ("Olmo2Config", "Olmo2ForCausalLM", "gpt-2", {}),
 }
 ARCHITECTURES: tuple[str, ...] = tuple(_ARCHITECTURES)
 

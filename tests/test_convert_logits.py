@@ -68,6 +68,7 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
     # Gemma 3 4B-27B scale the global layers' rope linearly (factor 8), not the local ones.
     "gemma3-rope-linear": ("gemma3", {"rope_scaling": {"rope_type": "linear", "factor": 8.0}}),
     "granite": ("granite", {}),
+    "olmo2": ("olmo2", {}),
 }
 
 

@@ -10,6 +10,7 @@ from converter.architectures.gemma import GEMMA2, GEMMA3, GEMMA3_MULTIMODAL
 from converter.architectures.granite import GRANITE
 from converter.architectures.llama import LLAMA
 from converter.architectures.llama_multimodal import LLAVA, MISTRAL3
+from converter.architectures.olmo2 import OLMO2
 from converter.architectures.phi3 import PHI3
 from converter.architectures.qwen import QWEN2, QWEN3
 from converter.architectures.qwen_moe import QWEN2_MOE, QWEN3_MOE
@@ -18,7 +19,7 @@ from converter.errors import UnsupportedArchitecture
 
 FAMILIES: tuple[ArchSpec, ...] = (
     LLAMA, QWEN2, QWEN3, QWEN2_MOE, QWEN3_MOE, PHI3, GEMMA2, GEMMA3, GEMMA3_MULTIMODAL,
-    GRANITE, MISTRAL3, LLAVA,
+    GRANITE, MISTRAL3, LLAVA, OLMO2,
 )  # fmt: skip
 
 #: Hugging Face ``architectures[0]`` → the spec that converts it.

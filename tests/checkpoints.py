@@ -246,3 +246,32 @@ def write_streamed_checkpoint(
     (folder / "config.json").write_text(json.dumps(config))
     copy_tokenizer(tokenizer, folder)
     return offset
+
+
+def _greedy_runs_in_child(
+    emit: Any, paths: list[str], prompt_ids: list[int], count: int
+) -> list[dict[str, Any]]:
+    from desktop.engine.llama_loading import open_llama
+
+    results = []
+    for path in paths:
+        llm = open_llama(path, n_ctx=64, n_threads=2, n_threads_batch=2, logits_all=True)
+        llm.eval(prompt_ids)
+        logits = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float64)
+        tokens: list[int] = []
+        for _ in range(count):
+            tokens.append(int(llm.sample(temp=0.0)))
+            llm.eval(tokens[-1:])
+        results.append({"tokens": tokens, "logits": logits, "n_vocab": llm.n_vocab()})
+        llm.close()
+    return results
+
+
+def greedy_runs(paths: list[Path], prompt_ids: list[int], count: int) -> list[dict[str, Any]]:
+    """For each GGUF, in one child process: the prompt's last logits and ``count`` greedy
+    tokens, so a quantized model can be held against its source."""
+    from converter.child import run_in_child
+
+    return run_in_child(
+        _greedy_runs_in_child, [str(p) for p in paths], prompt_ids, count, what="Generating"
+    )

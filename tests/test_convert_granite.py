@@ -6,7 +6,6 @@ output exists, and a Q4_K_M quantization of a converted model loads and generate
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +16,12 @@ import pytest
 from converter.architectures import BY_HF_CLASS, BY_MODEL_TYPE
 from converter.architectures.granite import GRANITE, write_metadata
 from converter.architectures.hparams import read_hparams
-from converter.child import run_in_child
 from converter.convert import convert_checkpoint
 from converter.errors import UnsupportedArchitecture
 from converter.hub.repo_kind import is_supported, model_type_of
 from converter.progress import run_job
 from converter.quantize import quantize_gguf
-from tests.checkpoints import build_checkpoint, sample_token_ids
+from tests.checkpoints import build_checkpoint, greedy_runs, sample_token_ids
 
 #: What transformers does with each multiplier, and llama.cpp's key for it.
 EXPECTED_KEYS = {
@@ -113,24 +111,6 @@ def test_hub_repos_of_granite_are_supported() -> None:
     assert is_supported(model_type_of({"architectures": ["GraniteForCausalLM"]}))
 
 
-def _generate_with_each(emit: Callable[[Any], None], paths: list[str]) -> list[dict[str, Any]]:
-    """In a child: the prompt's last logits and a few greedy tokens from each model."""
-    from desktop.engine.llama_loading import open_llama
-
-    results = []
-    for path in paths:
-        llm = open_llama(path, n_ctx=64, n_threads=2, n_threads_batch=2, logits_all=True)
-        llm.eval(PROMPT_IDS)
-        logits = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float64)
-        tokens = []
-        for _ in range(GENERATED_TOKENS):
-            tokens.append(int(llm.sample(temp=0.0)))
-            llm.eval(tokens[-1:])
-        results.append({"tokens": tokens, "logits": logits, "n_vocab": llm.n_vocab()})
-        llm.close()
-    return results
-
-
 def test_q4_k_m_loads_and_generates(granite_f16: Path, tmp_path: Path) -> None:
     written = run_job(quantize_gguf(granite_f16, "Q4_K_M", out_path=tmp_path, threads=2))
     types = {t.name: t.tensor_type.name for t in gguf.GGUFReader(written.path).tensors}
@@ -139,9 +119,7 @@ def test_q4_k_m_loads_and_generates(granite_f16: Path, tmp_path: Path) -> None:
     for key, value in EXPECTED_KEYS.items():
         assert fields[key] == pytest.approx(value), key
 
-    reference, quantized = run_in_child(
-        _generate_with_each, [str(granite_f16), str(written.path)], what="Generating"
-    )
+    reference, quantized = greedy_runs([granite_f16, written.path], PROMPT_IDS, GENERATED_TOKENS)
     assert len(quantized["tokens"]) == GENERATED_TOKENS
     assert all(0 <= t < quantized["n_vocab"] for t in quantized["tokens"])
     correlation = np.corrcoef(reference["logits"], quantized["logits"])[0, 1]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,6 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
-from converter.child import run_in_child
 from converter.convert import convert_checkpoint, plan_conversion
 from converter.errors import CheckpointError, UnsupportedArchitecture
 from converter.levels import LEVELS
@@ -27,6 +25,7 @@ from desktop.engine.model_summary import read_gguf_summary
 from desktop.engine.quant_mix import predict_quantized_size, predict_tensor_types
 from tests.checkpoints import (
     build_checkpoint,
+    greedy_runs,
     llama_cpp_logits,
     sample_token_ids,
     transformers_logits,
@@ -100,32 +99,14 @@ def test_f32_conversion_is_exact(arch: str, tmp_path: Path) -> None:
     np.testing.assert_array_equal(got.argmax(axis=1), reference.argmax(axis=1))
 
 
-def _generate_with_each(emit: Callable[[Any], None], paths: list[str]) -> list[dict[str, Any]]:
-    """In a child: the prompt's last logits and a few greedy tokens from each model."""
-    from desktop.engine.llama_loading import open_llama
-
-    results = []
-    for path in paths:
-        llm = open_llama(path, n_ctx=64, n_threads=2, n_threads_batch=2, logits_all=True)
-        llm.eval(PROMPT_IDS)
-        logits = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float64)
-        tokens = []
-        for _ in range(GENERATED_TOKENS):
-            tokens.append(int(llm.sample(temp=0.0)))
-            llm.eval(tokens[-1:])
-        results.append({"tokens": tokens, "logits": logits, "n_vocab": llm.n_vocab()})
-        llm.close()
-    return results
-
-
 def test_quantized_moe_loads_and_generates(qwen3_moe: tuple[Path, Path], tmp_path: Path) -> None:
     _folder, source = qwen3_moe
     written = run_job(quantize_ladder(source, ["Q4_K_M", "Q8_0"], out_dir=tmp_path, threads=2))
     types = {t.name: t.type_name for t in read_gguf_header(written[0].path).tensors}
     assert types["blk.0.ffn_gate_exps.weight"] == "Q4_K"
     assert types["blk.0.ffn_gate_inp.weight"] == "F32"
-    paths = [str(source), *(str(file.path) for file in written)]
-    reference, *quantized = run_in_child(_generate_with_each, paths, what="Generating")
+    paths = [source, *(file.path for file in written)]
+    reference, *quantized = greedy_runs(paths, PROMPT_IDS, GENERATED_TOKENS)
     for file, result in zip(written, quantized, strict=True):
         assert len(result["tokens"]) == GENERATED_TOKENS
         assert all(0 <= t < result["n_vocab"] for t in result["tokens"])

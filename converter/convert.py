@@ -292,8 +292,10 @@ def inspect_checkpoint(source: Path) -> CheckpointSummary:
         architecture, notes = spec.name, spec.notes
         hp = read_hparams(config)
         checkpoint = open_checkpoint(source)
-        parameters = sum(ref.element_count for ref in checkpoint.tensors.values())
-        size = estimated_size(plan_tensors(checkpoint, spec, hp), OUTTYPES["f16"])
+        plan = plan_tensors(checkpoint, spec, hp)
+        # What the GGUF will hold: a multimodal checkpoint's image encoder is not counted.
+        parameters = sum(ref.element_count for t in plan for ref in t.sources)
+        size = estimated_size(plan, OUTTYPES["f16"])
         size -= METADATA_ALLOWANCE
     except QuantdeskError as exc:
         problem = str(exc)

@@ -179,6 +179,10 @@ def test_the_notes_say_the_image_part_is_not_converted(tmp_path: Path) -> None:
     summary = inspect_checkpoint(folder)
     assert summary.supported and summary.architecture == "gemma3"
     assert len(summary.notes) == 1 and "mmproj" in summary.notes[0]
+    # The parameter count is the text model's: the image encoder is not in the GGUF.
+    stored = load_file(folder / "model.safetensors")
+    text = sum(v.size for k, v in stored.items() if k.startswith("language_model."))
+    assert summary.parameter_count == text < sum(v.size for v in stored.values())
     events: list[Progress] = []
     run_job(convert_checkpoint(folder, tmp_path / "out"), events.append)
     assert summary.notes[0] in events[0].message

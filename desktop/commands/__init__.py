@@ -13,6 +13,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "hw": ("hw", "Show this machine's CPU, memory, GPUs and offload support."),
     "fit": ("fit", "Predict whether a GGUF model fits this machine's RAM and VRAM."),
     "chat": ("chat", "Chat with a GGUF model in the terminal."),
+    "serve": ("serve", "Serve a GGUF model through an OpenAI-compatible local API."),
     "compare": ("compare", "Measure size, speed and quality of several quantization levels."),
     "search": ("search", "Search the Hugging Face hub for models."),
     "download": ("download", "Download a GGUF or a checkpoint from the Hugging Face hub."),

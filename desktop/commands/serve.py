@@ -1,0 +1,94 @@
+"""``quantdesk serve``: one GGUF model behind an OpenAI-compatible API on this machine.
+
+Prints the base URL and a curl example on stdout; logs one line per request on stderr.
+Ctrl-C stops the server and the model worker and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from desktop.engine.server import DEFAULT_PORT, ModelServer, is_loopback
+from desktop.engine.worker import LoadSettings
+
+NAME = "serve"
+HELP = "Serve a GGUF model through an OpenAI-compatible local API."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", type=Path, metavar="MODEL.gguf", help="the model to serve")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1: only this machine can connect)",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"port (default {DEFAULT_PORT}, as llama.cpp's server; 0 picks a free one)",
+    )
+    parser.add_argument("--ctx", type=int, default=4096, metavar="N", help="context size in tokens")
+    parser.add_argument(
+        "--gpu-layers", type=int, metavar="N", help="layers to offload (-1 all; default: auto)"
+    )
+    parser.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: auto)")
+    parser.add_argument(
+        "--cors", action="store_true", help="let web pages on any origin call the API"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    load = LoadSettings(ctx_tokens=args.ctx, gpu_layers=args.gpu_layers, threads=args.threads)
+    if not is_loopback(args.host):
+        _err(
+            f"Warning: listening on {args.host}, so other machines can use this model "
+            "without any password. Use the default 127.0.0.1 to keep it local."
+        )
+    server = ModelServer(
+        args.model, load, host=args.host, port=args.port, cors=args.cors, on_request=_err
+    )
+    try:
+        info = server.start()
+        _err(
+            f"{info.model.name}: {info.model.architecture}, {info.model.file_type}, "
+            f"{info.ctx_tokens}-token context, {info.gpu_layers} GPU layers, "
+            f"loaded in {info.load_seconds:.1f} s"
+        )
+        for note in info.notes:
+            _err(note)
+        print(f"Serving {server.model_id} at {server.url}  (Ctrl-C stops)")
+        print(_curl_example(server), flush=True)
+        _wait_for_ctrl_c()
+    finally:
+        server.stop()
+    _err("Stopped.")
+    return 0
+
+
+def _curl_example(server: ModelServer) -> str:
+    body = json.dumps({"messages": [{"role": "user", "content": "Hello!"}]})
+    return f"curl {server.url}/chat/completions -H 'Content-Type: application/json' -d '{body}'"
+
+
+def _wait_for_ctrl_c() -> None:
+    """Block the main thread (which receives the signals) until Ctrl-C or SIGTERM."""
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        return
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _err(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()

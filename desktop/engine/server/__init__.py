@@ -1,0 +1,19 @@
+"""An OpenAI-compatible HTTP API for one local GGUF model: see :class:`ModelServer`."""
+
+from desktop.engine.server.model_server import (
+    DEFAULT_PORT,
+    ModelServer,
+    ServerStartError,
+    ServerState,
+    ServerStateError,
+    is_loopback,
+)
+
+__all__ = [
+    "DEFAULT_PORT",
+    "ModelServer",
+    "ServerStartError",
+    "ServerState",
+    "ServerStateError",
+    "is_loopback",
+]

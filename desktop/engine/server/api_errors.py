@@ -1,0 +1,38 @@
+"""The one error type the HTTP layer answers with, shaped like OpenAI's error objects.
+
+Clients written for the OpenAI API read ``error.message`` and branch on the status code, so
+every refusal carries both; the message says what was wrong and how to fix the request.
+"""
+
+from __future__ import annotations
+
+from converter.errors import QuantdeskError
+
+
+class ApiError(QuantdeskError):
+    """A request the server answers with an error status instead of a completion."""
+
+    def __init__(
+        self, status: int, message: str, *, kind: str = "invalid_request_error", code: str | None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.kind = kind
+        self.code = code
+
+    def body(self) -> dict[str, object]:
+        """The JSON body: ``{"error": {"message", "type", "code"}}`` as OpenAI sends it."""
+        return {"error": {"message": self.message, "type": self.kind, "code": self.code}}
+
+
+class ClientGone(Exception):
+    """The client closed its connection while its reply was being generated."""
+
+
+def bad_request(message: str, code: str = "invalid_value") -> ApiError:
+    return ApiError(400, message, code=code)
+
+
+def not_found(message: str, code: str = "not_found") -> ApiError:
+    return ApiError(404, message, code=code)

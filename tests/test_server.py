@@ -322,6 +322,21 @@ def test_a_worker_crash_answers_500_and_the_next_request_works(model: Path) -> N
         status, reply = post_json(server, "/v1/completions", {"prompt": "abc", "max_tokens": 3})
         assert status == 200 and reply["usage"]["completion_tokens"] == 3
         assert server.worker_pid not in (None, crashed_pid)
+
+        # mid-stream the status line has gone out: the error is the stream's last event
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+        connection.request(
+            "POST", "/v1/completions", body=json.dumps({**LONG_REPLY, "stream": True})
+        )
+        response = connection.getresponse()
+        assert response.status == 200 and response.fp.readline().startswith(b"data: ")
+        os.kill(server.worker_pid or 0, signal.SIGKILL)
+        events = [line.strip() for line in response.read().decode().split("\n\n") if line.strip()]
+        connection.close()
+        assert events[-1] == "data: [DONE]"
+        assert json.loads(events[-2].removeprefix("data: "))["error"]["code"] == "worker_crashed"
+        status, _reply = post_json(server, "/v1/completions", {"prompt": "abc", "max_tokens": 3})
+        assert status == 200
     finally:
         server.stop()
 

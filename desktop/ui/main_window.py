@@ -52,6 +52,7 @@ class MainWindow(QMainWindow):
         self.hardware: Any = None
         self._wizards: list[ConversionWizard] = []
         self._closing = False
+        self.api_window: Any = None
         folders = [library_dir(), *(Path(p) for p in self.settings.extra_library_folders)]
 
         self.library = LibraryView(folders)
@@ -117,6 +118,7 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Convert a checkpoint…", self.open_wizard, "Ctrl+K")
         self._action(file_menu, "Add library &folder…", self.library._on_add_folder_clicked)
         self._action(file_menu, "Hugging Face &token…", lambda: self.open_token_dialog())
+        self._action(file_menu, "Local &API server…", self.open_api_window)
         file_menu.addSeparator()
         self._action(
             file_menu, "&Settings…", self.open_settings, QKeySequence.StandardKey.Preferences
@@ -201,6 +203,20 @@ class MainWindow(QMainWindow):
 
         TokenDialog(reason, self).exec()
 
+    def open_api_window(self) -> Any:
+        """The one Local API window (created on first use), with the library's models."""
+        from desktop.ui.api_window import ApiWindow
+
+        if self.api_window is None:
+            self.api_window = ApiWindow(self._model_paths, parent=self)
+        self.api_window.refresh_models()
+        self.api_window.show()
+        self.api_window.raise_()
+        return self.api_window
+
+    def _model_paths(self) -> list[str]:
+        return [str(f.path) for g in self.library.groups for f in g.files if not f.error]
+
     def open_wizard_with_source(self, source: str) -> Any:
         """The wizard with ``source`` (a folder or a hub repo id) already on its first page."""
         wizard = self.open_wizard()
@@ -239,6 +255,8 @@ class MainWindow(QMainWindow):
             wizard.stop_and_close()  # no question: its conversion stops, its temporary files go
         self.hardware_panel.watch(None)
         self.chat.session.close()
+        if self.api_window is not None:
+            self.api_window.stop()  # a hidden window's server too
         self.compare.close_workers()
         self.hub.manager.shutdown()
         QThreadPool.globalInstance().waitForDone(10_000)

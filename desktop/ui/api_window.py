@@ -1,0 +1,249 @@
+"""The "Local API" window: ``quantdesk serve`` from the app, like LM Studio's server tab.
+
+Loading the model takes seconds, so :meth:`ModelServer.start` runs in a :class:`Worker`;
+request lines come from the server's threads through a signal, so widgets are touched only on
+the GUI thread. Closing the window (or the app) stops the server: a forgotten one would keep
+the port and the model's memory.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QCloseEvent, QFontDatabase, QGuiApplication
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.engine.server.model_server import DEFAULT_PORT, ModelServer, ServerState
+from desktop.engine.worker import LoadSettings
+from desktop.ui.workers import Worker
+
+ERROR_STYLE = "color: #d93025;"
+WARNING_STYLE = "color: #e37400;"
+
+
+def curl_example(url: str, model_id: str) -> str:
+    """A request a user can paste into a terminal to check the server answers."""
+    body = json.dumps({"model": model_id, "messages": [{"role": "user", "content": "Hello!"}]})
+    return (
+        f"curl {url}/chat/completions \\\n  -H \"Content-Type: application/json\" \\\n  -d '{body}'"
+    )
+
+
+def row(*widgets: QWidget | None, grow: int) -> QHBoxLayout:
+    """The widget at index ``grow`` takes the spare width (None stands for empty space)."""
+    layout = QHBoxLayout()
+    for index, widget in enumerate(widgets):
+        if widget is None:
+            layout.addStretch(1 if index == grow else 0)
+        else:
+            layout.addWidget(widget, 1 if index == grow else 0)
+    return layout
+
+
+def read_only_text() -> QPlainTextEdit:
+    text = QPlainTextEdit()
+    text.setReadOnly(True)
+    text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+    return text
+
+
+class ApiWindow(QWidget):
+    """Start and stop one :class:`ModelServer`; shows its address, an example and its log."""
+
+    #: One line per request, emitted on the server's threads, handled on the GUI thread.
+    request_logged = Signal(str)
+
+    def __init__(
+        self,
+        list_models: Callable[[], list[str]],
+        load_settings: LoadSettings | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent, Qt.WindowType.Window)
+        self.setWindowTitle("Local API server")
+        self._list_models = list_models
+        self._load_settings = load_settings
+        self.server: ModelServer | None = None
+
+        self.model = QComboBox()
+        self.model.setAccessibleName("Model")
+        self.model.setMinimumContentsLength(28)
+        self.browse = QPushButton("Browse…")
+        self.browse.clicked.connect(self._on_browse_clicked)
+        self.port = QSpinBox()
+        self.port.setRange(1, 65535)
+        self.port.setValue(DEFAULT_PORT)
+        self.port.setAccessibleName("Port")
+        self.port.setMinimumWidth(110)
+        self.expose = QCheckBox("Allow other computers (0.0.0.0)")
+        self.expose_warning = QLabel("Anyone on your network can use it: there is no password.")
+        self.expose_warning.setStyleSheet(WARNING_STYLE)
+        self.expose_warning.setWordWrap(True)
+        self.expose_warning.setVisible(False)
+        self.cors = QCheckBox("Allow web pages to call it (CORS)")
+        self.start_button = QPushButton("Start")
+        self.start_button.clicked.connect(
+            lambda: self.start() if self.server is None else self.stop()
+        )
+        self.status = QLabel("Stopped")
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.url = QLineEdit()
+        self.url.setReadOnly(True)
+        self.url.setAccessibleName("URL")
+        self.copy_button = QPushButton("Copy")
+        self.copy_button.clicked.connect(
+            lambda: QGuiApplication.clipboard().setText(self.url.text())
+        )
+        self.example = read_only_text()
+        self.example.setFixedHeight(self.example.fontMetrics().lineSpacing() * 4 + 16)
+        self.log = read_only_text()
+        self.log.setMaximumBlockCount(2000)
+        self.log.setPlaceholderText("Requests appear here.")
+
+        form = QFormLayout()
+        form.addRow("Model:", row(self.model, self.browse, grow=0))
+        form.addRow("Port:", row(self.port, None, grow=1))  # a full-width spin box looks broken
+        form.addRow("", self.expose)
+        form.addRow("", self.expose_warning)
+        form.addRow("", self.cors)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(row(self.start_button, self.status, grow=1))
+        layout.addWidget(QLabel("Address (OpenAI base URL):"))
+        layout.addLayout(row(self.url, self.copy_button, grow=0))
+        layout.addWidget(QLabel("Try it:"))
+        layout.addWidget(self.example)
+        layout.addWidget(QLabel("Requests:"))
+        layout.addWidget(self.log, 1)
+
+        self.request_logged.connect(self._append_log)
+        self.expose.toggled.connect(self.expose_warning.setVisible)
+        self.model.currentIndexChanged.connect(self._show_address)
+        for change in (self.expose.toggled, self.port.valueChanged):
+            change.connect(self._show_address)
+        self.refresh_models()
+        self.resize(640, 560)
+
+    # --- choices -------------------------------------------------------------------------------
+    def refresh_models(self) -> None:
+        """Offer the library's new models too (the current choice stays chosen)."""
+        for path in self._list_models():
+            if self.model.findData(path) < 0:
+                self.model.addItem(Path(path).name, path)
+        self._show_address()
+
+    def choose_model(self, path: str) -> None:
+        if self.model.findData(path) < 0:
+            self.model.addItem(Path(path).name, path)
+        self.model.setCurrentIndex(self.model.findData(path))
+
+    def model_path(self) -> str | None:
+        data = self.model.currentData()
+        return str(data) if data else None
+
+    def host(self) -> str:
+        return "0.0.0.0" if self.expose.isChecked() else "127.0.0.1"
+
+    def _on_browse_clicked(self) -> None:
+        path, _filter = QFileDialog.getOpenFileName(self, "Choose a model", "", "GGUF (*.gguf)")
+        if path:
+            self.choose_model(path)
+
+    def _show_address(self) -> None:
+        if self.server is not None and self.server.state is ServerState.RUNNING:
+            url, model_id = self.server.url, self.server.model_id
+        else:
+            url = f"http://{self.host()}:{self.port.value()}/v1"
+            model_id = Path(self.model_path() or "model.gguf").stem
+        self.url.setText(url)
+        self.example.setPlainText(curl_example(url, model_id))
+
+    # --- life cycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        path = self.model_path()
+        if path is None:
+            self._show_status("Choose a model first (Browse… opens any GGUF file).", error=True)
+            return
+        self.server = ModelServer(
+            Path(path),
+            self._load_settings,
+            host=self.host(),
+            port=self.port.value(),
+            cors=self.cors.isChecked(),
+            on_request=self.request_logged.emit,
+        )
+        self._set_serving_controls(True)
+        self._show_status("Loading…")
+        server = self.server
+        starting = Worker(lambda emit: server.start(on_progress=emit))
+        # Each slot first checks the server is still ours: Stop while loading interrupts
+        # the load, and that load's error is no failure worth showing.
+        starting.signals.yielded.connect(lambda fraction: self._on_load_progress(server, fraction))
+        starting.signals.returned.connect(lambda _info: self._on_serving(server))
+        starting.signals.errored.connect(lambda error: self._on_start_failed(server, error))
+        starting.start()
+
+    def _on_load_progress(self, server: ModelServer, fraction: float) -> None:
+        if server is self.server:
+            self._show_status(f"Loading… {fraction:.0%}")
+
+    def _on_serving(self, server: ModelServer) -> None:
+        if server is not self.server:  # stopped before its start began: stop it now
+            server.stop()
+            return
+        self._show_status(f"Serving at {server.url}")
+        self._show_address()
+
+    def _on_start_failed(self, server: ModelServer, error: BaseException) -> None:
+        if server is not self.server:
+            return
+        self.server = None
+        self._set_serving_controls(False)
+        self._show_status(str(error), error=True)
+
+    def stop(self) -> None:
+        """Stop serving; the port is free when this returns."""
+        server, self.server = self.server, None
+        if server is None:
+            return
+        if server.state is not ServerState.NEW:
+            server.stop()
+        self._set_serving_controls(False)
+        self._show_status("Stopped")
+        self._show_address()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.stop()
+        super().closeEvent(event)
+
+    # --- display ---------------------------------------------------------------------------------
+    def _set_serving_controls(self, serving: bool) -> None:
+        """While serving (or loading), the choices are fixed and the button stops."""
+        self.start_button.setText("Stop" if serving else "Start")
+        for widget in (self.model, self.browse, self.port, self.expose, self.cors):
+            widget.setEnabled(not serving)
+
+    def _show_status(self, text: str, *, error: bool = False) -> None:
+        self.status.setText(text)
+        self.status.setStyleSheet(ERROR_STYLE if error else "")
+
+    def _append_log(self, line: str) -> None:
+        self.log.appendPlainText(f"{time.strftime('%H:%M:%S')}  {line}")

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from desktop.engine.server import ModelServer, ServerStateError, is_loopback
-from desktop.engine.server.stop_text import StopCutter
 from desktop.engine.worker import InferenceWorker, LoadSettings, SamplingSettings
+from desktop.engine.worker.stop_strings import StopCutter
 from tests.conftest import REPO_ROOT
 from tests.gguf_factory import write_tiny_gguf
 

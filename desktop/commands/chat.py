@@ -18,9 +18,9 @@ from typing import TextIO
 
 from converter.errors import WorkerCrashed
 from converter.storage import format_bytes
+from desktop.commands.load_options import add_load_arguments, describe_load, load_settings
 from desktop.engine.worker import (
     InferenceWorker,
-    LoadSettings,
     ReplyStats,
     SamplingSettings,
 )
@@ -31,11 +31,7 @@ _DIM, _RESET = "\x1b[2m", "\x1b[0m"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", type=Path, metavar="MODEL.gguf", help="the model to chat with")
-    parser.add_argument("--ctx", type=int, default=4096, metavar="N", help="context size in tokens")
-    parser.add_argument(
-        "--gpu-layers", type=int, metavar="N", help="layers to offload (-1 all; default: auto)"
-    )
-    parser.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: auto)")
+    add_load_arguments(parser)
     parser.add_argument(
         "--temp", type=float, default=0.7, metavar="T", help="temperature (0 greedy)"
     )
@@ -47,18 +43,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    load = LoadSettings(ctx_tokens=args.ctx, gpu_layers=args.gpu_layers, threads=args.threads)
+    load = load_settings(args)
     sampling = SamplingSettings(temperature=args.temp, seed=args.seed, max_tokens=args.max_tokens)
     err = _Dim(sys.stderr)
     with InferenceWorker() as worker:
         info = worker.load(args.model, load, on_progress=err.progress)
-        err.line(
-            f"{info.model.name}: {info.model.architecture}, {info.model.file_type}, "
-            f"{info.ctx_tokens}-token context, {info.gpu_layers} GPU layers, "
-            f"loaded in {info.load_seconds:.1f} s"
-        )
-        for note in info.notes:
-            err.line(note)
+        for line in describe_load(info):
+            err.line(line)
         messages: list[dict[str, str]] = []
         if args.system:
             messages.append({"role": "system", "content": args.system})

@@ -7,14 +7,13 @@ Ctrl-C stops the server and the model worker and exits 0.
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 import threading
 from pathlib import Path
 
-from desktop.engine.server import DEFAULT_PORT, ModelServer, is_loopback
-from desktop.engine.worker import LoadSettings
+from desktop.commands.load_options import add_load_arguments, describe_load, load_settings
+from desktop.engine.server import DEFAULT_PORT, ModelServer, curl_example, is_loopback
 
 NAME = "serve"
 HELP = "Serve a GGUF model through an OpenAI-compatible local API."
@@ -33,18 +32,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_PORT,
         help=f"port (default {DEFAULT_PORT}, as llama.cpp's server; 0 picks a free one)",
     )
-    parser.add_argument("--ctx", type=int, default=4096, metavar="N", help="context size in tokens")
-    parser.add_argument(
-        "--gpu-layers", type=int, metavar="N", help="layers to offload (-1 all; default: auto)"
-    )
-    parser.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: auto)")
+    add_load_arguments(parser)
     parser.add_argument(
         "--cors", action="store_true", help="let web pages on any origin call the API"
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    load = LoadSettings(ctx_tokens=args.ctx, gpu_layers=args.gpu_layers, threads=args.threads)
+    load = load_settings(args)
     if not is_loopback(args.host):
         _err(
             f"Warning: listening on {args.host}, so other machines can use this model "
@@ -55,25 +50,15 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         info = server.start()
-        _err(
-            f"{info.model.name}: {info.model.architecture}, {info.model.file_type}, "
-            f"{info.ctx_tokens}-token context, {info.gpu_layers} GPU layers, "
-            f"loaded in {info.load_seconds:.1f} s"
-        )
-        for note in info.notes:
-            _err(note)
+        for line in describe_load(info):
+            _err(line)
         print(f"Serving {server.model_id} at {server.url}  (Ctrl-C stops)")
-        print(_curl_example(server), flush=True)
+        print(curl_example(server.url), flush=True)
         _wait_for_ctrl_c()
     finally:
         server.stop()
     _err("Stopped.")
     return 0
-
-
-def _curl_example(server: ModelServer) -> str:
-    body = json.dumps({"messages": [{"role": "user", "content": "Hello!"}]})
-    return f"curl {server.url}/chat/completions -H 'Content-Type: application/json' -d '{body}'"
 
 
 def _wait_for_ctrl_c() -> None:

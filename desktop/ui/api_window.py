@@ -8,7 +8,6 @@ the port and the model's memory.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,20 +29,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.engine.server.formatting import curl_example
 from desktop.engine.server.model_server import DEFAULT_PORT, ModelServer, ServerState
 from desktop.engine.worker import LoadSettings
 from desktop.ui.workers import Worker
 
 ERROR_STYLE = "color: #d93025;"
-WARNING_STYLE = "color: #e37400;"
-
-
-def curl_example(url: str, model_id: str) -> str:
-    """A request a user can paste into a terminal to check the server answers."""
-    body = json.dumps({"model": model_id, "messages": [{"role": "user", "content": "Hello!"}]})
-    return (
-        f"curl {url}/chat/completions \\\n  -H \"Content-Type: application/json\" \\\n  -d '{body}'"
-    )
 
 
 def row(*widgets: QWidget | None, grow: int) -> QHBoxLayout:
@@ -94,7 +85,7 @@ class ApiWindow(QWidget):
         self.port.setMinimumWidth(110)
         self.expose = QCheckBox("Allow other computers (0.0.0.0)")
         self.expose_warning = QLabel("Anyone on your network can use it: there is no password.")
-        self.expose_warning.setStyleSheet(WARNING_STYLE)
+        self.expose_warning.setObjectName("warning")  # the theme's warning colour
         self.expose_warning.setWordWrap(True)
         self.expose_warning.setVisible(False)
         self.cors = QCheckBox("Allow web pages to call it (CORS)")
@@ -174,7 +165,7 @@ class ApiWindow(QWidget):
             url = f"http://{self.host()}:{self.port.value()}/v1"
             model_id = Path(self.model_path() or "model.gguf").stem
         self.url.setText(url)
-        self.example.setPlainText(curl_example(url, model_id))
+        self.example.setPlainText(curl_example(url, model_id, line_break=" \\\n  "))
 
     # --- life cycle ----------------------------------------------------------------------------
     def start(self) -> None:

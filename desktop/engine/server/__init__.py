@@ -1,5 +1,6 @@
 """An OpenAI-compatible HTTP API for one local GGUF model: see :class:`ModelServer`."""
 
+from desktop.engine.server.formatting import curl_example
 from desktop.engine.server.model_server import (
     DEFAULT_PORT,
     ModelServer,
@@ -15,5 +16,6 @@ __all__ = [
     "ServerStartError",
     "ServerState",
     "ServerStateError",
+    "curl_example",
     "is_loopback",
 ]

@@ -98,3 +98,16 @@ def usage_chunk(reply: ReplyIdentity, stats: ReplyStats) -> dict[str, Any]:
 
 def sse_event(payload: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(payload, ensure_ascii=False).encode("utf-8") + b"\n\n"
+
+
+def curl_example(url: str, model_id: str | None = None, line_break: str = " ") -> str:
+    """A request a person can paste into a terminal to check the server answers."""
+    body: dict[str, Any] = {"model": model_id} if model_id else {}
+    body["messages"] = [{"role": "user", "content": "Hello!"}]
+    return line_break.join(
+        (
+            f"curl {url}/chat/completions",
+            '-H "Content-Type: application/json"',
+            f"-d '{json.dumps(body)}'",
+        )
+    )

@@ -21,7 +21,6 @@ from desktop.engine.server.api_errors import ApiError, ClientGone, bad_request
 from desktop.engine.server.formatting import FINISH_REASONS
 from desktop.engine.server.handler import ApiHandler
 from desktop.engine.server.parsing import ReplyKind, ReplyRequest
-from desktop.engine.server.stop_text import StopCutter
 from desktop.engine.worker import (
     InferenceWorker,
     LoadInfo,
@@ -127,7 +126,11 @@ class ModelServer:
             self._close_everything()
             raise
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="quantdesk-server", daemon=True
+            # A short poll keeps stop() (called from the app's GUI thread too) quick.
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="quantdesk-server",
+            daemon=True,
         )
         self._thread.start()
         self._move((ServerState.STARTING,), ServerState.RUNNING, "start")
@@ -194,7 +197,8 @@ class ModelServer:
         send: Callable[[str], None],
         client_gone: Callable[[], bool],
     ) -> tuple[str, ReplyStats]:
-        """Generate one reply, passing text to ``send`` as it is cut at stop strings.
+        """Generate one reply, passing text to ``send`` as it comes (the worker cuts it at the
+        request's stop strings).
 
         Returns the OpenAI finish reason and the worker's figures. Waits for earlier replies
         first; raises ClientGone when the client left (the generation is cancelled).
@@ -203,28 +207,24 @@ class ModelServer:
             if client_gone():
                 raise ClientGone
             self._ensure_model()
-            cutter = StopCutter(request.stop)
 
             def on_token(piece: str) -> None:
                 if client_gone():
                     raise ClientGone
-                text = cutter.push(piece)
-                if text:
-                    send(text)
-                if cutter.stopped:
-                    self._worker.cancel()
+                send(piece)
 
             stats = self._generate(request, on_token)
-            tail = cutter.finish()
-            if tail:
-                send(tail)
-            return ("stop" if cutter.stopped else FINISH_REASONS[stats.stop_reason]), stats
+            return FINISH_REASONS[stats.stop_reason], stats
 
     def _generate(self, request: ReplyRequest, on_token: Callable[[str], None]) -> ReplyStats:
         try:
             if request.kind is ReplyKind.CHAT:
-                return self._worker.chat(request.messages, request.sampling, on_token=on_token)
-            return self._worker.complete(request.prompt, request.sampling, on_token=on_token)
+                return self._worker.chat(
+                    request.messages, request.sampling, on_token=on_token, stop=request.stop
+                )
+            return self._worker.complete(
+                request.prompt, request.sampling, on_token=on_token, stop=request.stop
+            )
         except PromptTooLong as exc:
             raise ApiError(400, str(exc), code="context_length_exceeded") from None
         except ChatTemplateError as exc:

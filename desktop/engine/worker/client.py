@@ -170,8 +170,12 @@ class InferenceWorker:
         sampling: SamplingSettings | None = None,
         *,
         on_token: Callable[[str], None],
+        stop: Sequence[str] = (),
     ) -> ReplyStats:
-        """Answer the conversation with the model's chat template, streaming text pieces."""
+        """Answer the conversation with the model's chat template, streaming text pieces.
+
+        The reply ends before the first of ``stop`` (or of the template's own end markers).
+        """
         info = self._require_model()
         if not messages:
             raise WorkerStateError("There is no message to answer.")
@@ -180,7 +184,7 @@ class InferenceWorker:
             prompt=template.render(messages),
             sampling=sampling or SamplingSettings(),
             parse_special=True,
-            stop_strings=template.stop_strings,
+            stop_strings=(*template.stop_strings, *stop),
         )
         return self._generate(request, on_token)
 
@@ -194,13 +198,18 @@ class InferenceWorker:
         sampling: SamplingSettings | None = None,
         *,
         on_token: Callable[[str], None],
+        stop: Sequence[str] = (),
     ) -> ReplyStats:
-        """Continue raw text (no chat template; special-token text stays plain text)."""
+        """Continue raw text (no chat template; special-token text stays plain text), ending
+        before the first of ``stop``."""
         self._require_model()
         if not prompt:
             raise WorkerStateError("The prompt is empty: there is nothing to continue.")
         request = GenerateRequest(
-            prompt=prompt, sampling=sampling or SamplingSettings(), parse_special=False
+            prompt=prompt,
+            sampling=sampling or SamplingSettings(),
+            parse_special=False,
+            stop_strings=tuple(stop),
         )
         return self._generate(request, on_token)
 

@@ -17,6 +17,7 @@ from typing import Any
 from converter.errors import QuantdeskError
 from desktop.engine.worker.protocol import GenerateRequest, PromptTooLong
 from desktop.engine.worker.results import ReplyTimings, StopReason
+from desktop.engine.worker.stop_strings import StopCutter
 
 
 class TextStream:
@@ -29,9 +30,12 @@ class TextStream:
         self._vocab = vocab
         self._buffer = ctypes.create_string_buffer(256)
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._stop_strings = stop_strings
-        self._held = ""
-        self.stopped = False
+        self._cutter = StopCutter(stop_strings)
+
+    @property
+    def stopped(self) -> bool:
+        """A stop string has appeared: nothing after it is part of the reply."""
+        return self._cutter.stopped
 
     def _piece_bytes(self, token: int) -> bytes:
         n = self._token_to_piece(self._vocab, token, self._buffer, len(self._buffer), 0, False)
@@ -42,36 +46,11 @@ class TextStream:
 
     def push(self, token: int) -> str:
         """The text that is now certain to be part of the reply (may be empty)."""
-        text = self._decoder.decode(self._piece_bytes(token))
-        if not self._stop_strings:
-            return text
-        text = self._held + text
-        for stop in self._stop_strings:
-            at = text.find(stop)
-            if at >= 0:
-                self.stopped = True
-                self._held = ""
-                return text[:at]
-        keep = _longest_stop_prefix_suffix(text, self._stop_strings)
-        self._held = text[len(text) - keep :] if keep else ""
-        return text[: len(text) - keep]
+        return self._cutter.push(self._decoder.decode(self._piece_bytes(token)))
 
     def flush(self) -> str:
         """What is left at the end: held-back text and any incomplete UTF-8 sequence."""
-        rest = self._held + self._decoder.decode(b"", final=True)
-        self._held = ""
-        return rest
-
-
-def _longest_stop_prefix_suffix(text: str, stop_strings: tuple[str, ...]) -> int:
-    """Length of the longest end of ``text`` that could be the start of a stop string."""
-    best = 0
-    for stop in stop_strings:
-        for size in range(min(len(stop) - 1, len(text)), best, -1):
-            if text.endswith(stop[:size]):
-                best = size
-                break
-    return best
+        return self._cutter.push(self._decoder.decode(b"", final=True)) + self._cutter.finish()
 
 
 class _PromptAbort:

@@ -1,4 +1,5 @@
-"""Cutting a streamed reply at the client's ``stop`` strings without ever sending past one.
+"""Cutting a streamed reply at stop strings (a chat template's, or an API client's) without
+ever sending past one.
 
 A stop string can arrive split over several pieces ("</" then "end>"), so the tail of the
 text that could still turn into a stop string is held back until the next piece decides it.

@@ -1,0 +1,30 @@
+"""The model-loading options that ``chat`` and ``serve`` share, and the line that reports a load."""
+
+from __future__ import annotations
+
+import argparse
+
+from desktop.engine.worker import LoadInfo, LoadSettings
+
+
+def add_load_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ctx", type=int, default=4096, metavar="N", help="context size in tokens")
+    parser.add_argument(
+        "--gpu-layers", type=int, metavar="N", help="layers to offload (-1 all; default: auto)"
+    )
+    parser.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: auto)")
+
+
+def load_settings(args: argparse.Namespace) -> LoadSettings:
+    """None for GPU layers and threads lets the worker's fit planner and llama.cpp choose."""
+    return LoadSettings(ctx_tokens=args.ctx, gpu_layers=args.gpu_layers, threads=args.threads)
+
+
+def describe_load(info: LoadInfo) -> list[str]:
+    """What was loaded and how, then the notes about choices made for the user."""
+    summary = (
+        f"{info.model.name}: {info.model.architecture}, {info.model.file_type}, "
+        f"{info.ctx_tokens}-token context, {info.gpu_layers} GPU layers, "
+        f"loaded in {info.load_seconds:.1f} s"
+    )
+    return [summary, *info.notes]

@@ -20,8 +20,8 @@ import llama_cpp
 
 from desktop.engine.hardware import probe_hardware
 from desktop.engine.memory_model import PROCESS_BASELINE_BYTES, estimate_memory
-from tests.fit_measure import measure_llama_memory
-from tests.gguf_factory import TinyModelShape, write_tiny_gguf
+from tests.support.fit_measure import measure_llama_memory
+from tests.support.gguf_factory import TinyModelShape, write_tiny_gguf
 
 MIB = 1024**2
 SHAPES = {

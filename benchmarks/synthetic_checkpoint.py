@@ -44,7 +44,7 @@ class LlamaShape:
     heads: int
     kv_heads: int
     vocab: int = TOKENIZER_VOCAB
-    shards: int = 2  # the shard size limit is total / shards, as in tests/checkpoints.py
+    shards: int = 2  # the shard size limit is total / shards, as in tests/support/checkpoints.py
 
     @property
     def head_dim(self) -> int:
@@ -211,7 +211,7 @@ def write_checkpoint(shape: LlamaShape, folder: Path, *, seed: int = 0) -> Path:
     return folder
 
 
-#: The tiny model of tests/checkpoints.py, to compare layouts with; sharded two ways (a big
+#: The tiny model of tests/support/checkpoints.py, to compare layouts with; sharded two ways (a big
 #: tensor closes a shard) and three ways (big tensors get shards of their own).
 _TINY = tuple(
     LlamaShape(hidden=256, intermediate=512, layers=2, heads=4, kv_heads=2, shards=shards)
@@ -249,7 +249,7 @@ def _check_against_transformers(shape: LlamaShape, workdir: Path) -> None:
     import transformers
     from safetensors import safe_open
 
-    from tests.checkpoints import build_checkpoint
+    from tests.support.checkpoints import build_checkpoint
 
     real = build_checkpoint(
         "llama", workdir / "real", tokenizer=TOKENIZER, dtype="bfloat16", shards=shape.shards

@@ -31,7 +31,7 @@ from converter.progress import run_job
 from converter.quantize import quantize_gguf
 from desktop.engine.llama_loading import open_llama
 from desktop.engine.worker import InferenceWorker, LoadSettings, SamplingSettings
-from tests.gguf_factory import TinyModelShape, write_tiny_gguf
+from tests.support.gguf_factory import TinyModelShape, write_tiny_gguf
 
 SHAPE = TinyModelShape(n_layer=12, n_embd=768, n_head=12, n_head_kv=4, n_ff=2048, n_vocab=32000)
 CTX_TOKENS = 1024

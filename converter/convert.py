@@ -29,7 +29,7 @@ from converter.storage import atomic_output, ensure_free_space, ensure_writable_
 from converter.written import WrittenFile
 
 if TYPE_CHECKING:
-    from converter.tokenizer.spec import TokenizerSpec
+    from converter.tokenizer.tokenizer_spec import TokenizerSpec
 
 Q = gguf.GGMLQuantizationType
 #: Elements converted per block; bounds the float32 scratch memory to about 32 MiB.
@@ -132,7 +132,7 @@ def _write_data(
 ) -> None:
     written = 0
     for block in tensor_blocks(tensor, out):
-        stream.write(memoryview(np.ascontiguousarray(block)).cast("B"))
+        stream.write(np.ascontiguousarray(block).data.cast("B"))
         written += block.nbytes
     if written != _nbytes(tensor, out):
         raise QuantdeskError(f"Internal error: {tensor.gguf_name} wrote {written} bytes.")

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from converter.child import run_in_child
+from converter.child_process import run_in_child
 from converter.errors import Cancelled, OutputError, QuantizationError
 from converter.levels import LEVELS, QuantLevel
 from converter.progress import CancelToken, Job, Progress

@@ -1,6 +1,6 @@
 """The part of a quantization that runs in the child process: one call into llama.cpp.
 
-It runs in a child (see :mod:`converter.child`) because llama.cpp may ``abort()`` on a bad
+It runs in a child (see :mod:`converter.child_process`) because llama.cpp may ``abort()`` on a bad
 input and cannot be interrupted inside the call. llama.cpp reports why it failed only through
 its log, so the child collects the warning and error lines to put them in the error message,
 and drops the per-tensor information lines that would flood the terminal.

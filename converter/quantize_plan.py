@@ -5,7 +5,7 @@ its loader's weight map (layer number first, ``-1`` for tensors outside ``blk.N.
 name), each padded to the file's alignment; the real header is written over the zeros at the
 very end. So the size of the growing output file says how many tensors are already written,
 given each tensor's output size, which follows from the type llama.cpp picks for it
-(:mod:`desktop.engine.quant_mix` restates its rules).
+(:mod:`converter.quant_mix` restates its rules).
 """
 
 from __future__ import annotations
@@ -17,17 +17,17 @@ from pathlib import Path
 from types import MappingProxyType
 
 from converter.errors import QuantizationError
-from converter.levels import QuantLevel
-from converter.storage import format_bytes
-from desktop.engine.gguf_header import (
+from converter.gguf_header import (
     GGUFHeader,
     GGUFHeaderError,
     TensorInfo,
     read_gguf_header,
     tensor_bytes,
 )
-from desktop.engine.model_summary import summarize
-from desktop.engine.quant_mix import predict_tensor_types, quantized_summary
+from converter.levels import QuantLevel
+from converter.model_summary import summarize
+from converter.quant_mix import predict_tensor_types, quantized_summary
+from converter.storage import format_bytes
 
 #: Bits per weight of the types a quantization can start from; others are already quantized.
 _SOURCE_TYPE_BITS = MappingProxyType({"F32": 32, "F16": 16, "BF16": 16})

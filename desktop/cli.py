@@ -69,7 +69,7 @@ def version_text() -> str:
 
 
 def _run_install_option(args: argparse.Namespace) -> int:
-    from desktop import desktop_entry
+    from desktop.services import desktop_entry
 
     if args.version:
         print(version_text())

@@ -120,7 +120,7 @@ def main() -> int:
     try:
         from PySide6.QtWidgets import QApplication
 
-        from tests.checkpoints import build_checkpoint
+        from tests.support.checkpoints import build_checkpoint
 
         folder = home / "checkpoints" / "tiny-demo"
         checkpoint = build_checkpoint("llama", folder, tokenizer="gpt-2")
@@ -138,7 +138,7 @@ def main() -> int:
 
 
 def shoot_app(camera: Camera, checkpoint: Path, home: Path) -> None:
-    from desktop.settings import Settings
+    from desktop.services.app_settings import Settings
     from desktop.ui.main_window import CHAT_TAB, LIBRARY_TAB, MainWindow
 
     window = MainWindow(Settings(system_prompt=""))
@@ -180,7 +180,7 @@ def shoot_wizard(camera: Camera, window: Any, checkpoint: Path) -> None:
 
 
 def shoot_chat(camera: Camera, window: Any) -> None:
-    from desktop.ui.chat.session import SessionState
+    from desktop.ui.chat.chat_session import SessionState
     from desktop.ui.main_window import CHAT_TAB
 
     chat = window.chat
@@ -226,7 +226,7 @@ def shoot_compare(camera: Camera, window: Any) -> None:
 def shoot_dialogs(camera: Camera, window: Any, home: Path) -> None:
     import dataclasses
 
-    from desktop.settings import Sampling, Settings
+    from desktop.services.app_settings import Sampling, Settings
     from desktop.ui.chat.conversation_settings import ConversationSettingsDialog
     from desktop.ui.settings_dialog import SettingsDialog
 

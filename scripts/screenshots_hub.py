@@ -1,6 +1,6 @@
 """Screenshots of the Hub tab and the Get started card, for ``scripts/screenshots.py``.
 
-The hub is the tests' local stand-in (``tests.hub_server``), serving the library's own tiny
+The hub is the tests' local stand-in (``tests.support.hub_server``), serving the library's own tiny
 levels under made-up repo names, so the pictures show real search results, remote fit badges
 and a paused download without any network.
 """
@@ -16,9 +16,9 @@ from screenshots import Camera, settle, spin
 
 def shoot_hub(camera: Camera) -> None:
     from converter.hub.repo_kind import GgufChoice
-    from desktop.ui.hub.download_queue import DownloadState
+    from desktop.services.download_queue import DownloadState
     from desktop.ui.main_window import HUB_TAB, LIBRARY_TAB, MainWindow
-    from tests.hub_server import FakeHub, FakeRepo
+    from tests.support.hub_server import FakeHub, FakeRepo
 
     library = Path(os.environ["QUANTDESK_LIBRARY"])
     levels = {p.name: p.read_bytes() for p in sorted(library.glob("tiny-demo-*.gguf"))[:2]}

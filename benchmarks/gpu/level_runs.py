@@ -18,10 +18,10 @@ from typing import Any
 from benchmarks.gpu.plain_speed import PlainSpeed, measure_plain, median
 from benchmarks.gpu.vram import measure_vram
 from benchmarks.gpu.worker_speed import measure_worker
-from desktop.engine.fit import plan_fit
+from converter.model_summary import read_gguf_summary
+from desktop.engine.fit_planner import plan_fit
 from desktop.engine.hardware import GpuInfo, HardwareInfo
 from desktop.engine.memory_model import estimate_memory, kv_cache_bytes_per_layer
-from desktop.engine.model_summary import read_gguf_summary
 from desktop.engine.worker import LoadSettings
 from desktop.engine.worker.settings import KV_CACHE_TYPES
 
@@ -126,7 +126,7 @@ def app_defaults(
     path: Path, hardware: HardwareInfo, texts: list[str], plan: SpeedPlan
 ) -> dict[str, Any]:
     """Load with the settings the chat view builds from a fresh settings file, and time briefly."""
-    from desktop.settings import Settings
+    from desktop.services.app_settings import Settings
 
     saved = Settings()
     settings = LoadSettings(

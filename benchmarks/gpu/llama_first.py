@@ -4,6 +4,6 @@ Spawned children re-import the benchmark's main module, and llama.cpp's CUDA bui
 on model load in a process that had imported numpy first (see ``converter/child.py``).
 """
 
-from converter.child import preload_llama_libraries
+from converter.child_process import preload_llama_libraries
 
 preload_llama_libraries()

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from converter.child import Emit, run_in_child
+from converter.child_process import Emit, run_in_child
 
 #: Shortest word piece used in prompts (short pieces are often merged with their neighbours).
 _MIN_WORD_LETTERS = 3

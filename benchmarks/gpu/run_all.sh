@@ -65,7 +65,7 @@ pipeline() {
     mkdir -p "$results"
     if "$python" -c "import pytest" 2> /dev/null; then
         stamp "gpu tests start"
-        "$python" -m pytest tests/test_gpu_offload.py -v -p no:cacheprovider \
+        "$python" -m pytest tests/engine/test_gpu_offload.py -v -p no:cacheprovider \
             > "$results/pytest.log" 2>&1 && echo 0 > "$state/pytest.rc" || echo $? > "$state/pytest.rc"
         tail -n 15 "$results/pytest.log"
         stamp "gpu tests ended (exit $(cat "$state/pytest.rc"))"

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.gpu.nvml import device_used_bytes, process_used_bytes
-from converter.child import Emit, run_in_child
+from converter.child_process import Emit, run_in_child
 
 MIB = 1024**2
 #: Devices whose buffers live in host memory even in a CUDA build.

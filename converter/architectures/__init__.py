@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from converter.architectures.architecture_spec import ArchSpec
 from converter.architectures.gemma import GEMMA2, GEMMA3, GEMMA3_MULTIMODAL
 from converter.architectures.granite import GRANITE
 from converter.architectures.llama import LLAMA
@@ -14,7 +15,6 @@ from converter.architectures.olmo2 import OLMO2
 from converter.architectures.phi3 import PHI3
 from converter.architectures.qwen import QWEN2, QWEN3
 from converter.architectures.qwen_moe import QWEN2_MOE, QWEN3_MOE
-from converter.architectures.spec import ArchSpec
 from converter.errors import UnsupportedArchitecture
 
 FAMILIES: tuple[ArchSpec, ...] = (

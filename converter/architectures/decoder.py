@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gguf
 
-from converter.architectures.spec import TensorRule, rule
+from converter.architectures.architecture_spec import TensorRule, rule
 
 T = gguf.MODEL_TENSOR
 LAYER = "model.layers.{bid}."

@@ -20,11 +20,11 @@ from collections.abc import Mapping
 
 import gguf
 
+from converter.architectures.architecture_spec import ArchSpec, TensorRule, rule
 from converter.architectures.decoder import LAYER, ROPE_CACHES
 from converter.architectures.hparams import SLIDING, HParams
 from converter.architectures.metadata import check_rope_scaling, write_common, write_sliding_window
 from converter.architectures.multimodal import LLAVA_LAYOUT
-from converter.architectures.spec import ArchSpec, TensorRule, rule
 from converter.errors import UnsupportedArchitecture
 
 T = gguf.MODEL_TENSOR

@@ -24,10 +24,10 @@ from types import MappingProxyType
 
 import gguf
 
+from converter.architectures.architecture_spec import ArchSpec
 from converter.architectures.decoder import ROPE_CACHES, decoder_rules
 from converter.architectures.hparams import HParams
 from converter.architectures.metadata import check_rope_scaling, write_common
-from converter.architectures.spec import ArchSpec
 from converter.errors import UnsupportedArchitecture
 
 ROPE_SCALINGS = ("default",)

@@ -12,10 +12,10 @@ import math
 import gguf
 import numpy as np
 
+from converter.architectures.architecture_spec import ArchSpec
 from converter.architectures.decoder import ROPE_CACHES, decoder_rules
 from converter.architectures.hparams import HParams
 from converter.architectures.metadata import check_rope_scaling, write_common
-from converter.architectures.spec import ArchSpec
 
 ROPE_SCALINGS = ("default", "linear", "yarn", "llama3")
 

@@ -15,10 +15,10 @@ import math
 import gguf
 import numpy as np
 
+from converter.architectures.architecture_spec import ArchSpec, rule
 from converter.architectures.decoder import LAYER, ROPE_CACHES
 from converter.architectures.hparams import HParams
 from converter.architectures.metadata import check_rope_scaling, write_common
-from converter.architectures.spec import ArchSpec, rule
 from converter.errors import CheckpointError
 
 T = gguf.MODEL_TENSOR

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import gguf
 import numpy as np
 
+from converter.architectures.architecture_spec import ArchSpec, TensorRule, gguf_tensor_name
 from converter.architectures.hparams import HParams
 from converter.architectures.multimodal import language_model_view
-from converter.architectures.spec import ArchSpec, TensorRule, gguf_tensor_name
 from converter.architectures.transforms import IDENTITY, RowTransform, resolve
 from converter.checkpoint import Checkpoint, TensorRef
 from converter.errors import CheckpointError

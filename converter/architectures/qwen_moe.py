@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import gguf
 
+from converter.architectures.architecture_spec import ArchSpec, TensorRule, rule
 from converter.architectures.decoder import LAYER, ROPE_CACHES, decoder_rules
 from converter.architectures.hparams import HParams
 from converter.architectures.metadata import check_rope_scaling, write_common
-from converter.architectures.spec import ArchSpec, TensorRule, rule
 from converter.errors import CheckpointError, UnsupportedArchitecture
 
 T = gguf.MODEL_TENSOR

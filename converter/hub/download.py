@@ -23,8 +23,8 @@ import httpx2
 from huggingface_hub.utils import get_session, hf_raise_for_status
 
 from converter.errors import Cancelled, NotEnoughDiskSpace
-from converter.hub.errors import DownloadCorrupted, DownloadPaused, HubOffline, hub_errors
-from converter.hub.session import CONNECT_TIMEOUT_S, READ_TIMEOUT_S, HubContext, hub_context
+from converter.hub.hub_errors import DownloadCorrupted, DownloadPaused, HubOffline, hub_errors
+from converter.hub.hub_session import CONNECT_TIMEOUT_S, READ_TIMEOUT_S, HubContext, hub_context
 from converter.hub.transfer import DownloadProgress, RateMeter
 from converter.hub.verify import Checksum
 from converter.progress import CancelToken, Job

@@ -13,14 +13,14 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from converter.errors import CheckpointError
-from converter.hub.client import RepoDetails, repo_details
 from converter.hub.download import DEFAULT_RETRY, RetryPolicy, download_file
-from converter.hub.errors import HubOffline, UnsupportedRepo
+from converter.hub.hub_client import RepoDetails, repo_details
+from converter.hub.hub_errors import HubOffline, UnsupportedRepo
 from converter.hub.repo_kind import GgufChoice, RepoKind
 from converter.hub.transfer import DownloadProgress
+from converter.paths import data_dir
 from converter.progress import CancelToken, Job, Progress, run_job
 from converter.storage import ensure_free_space, ensure_writable_folder
-from desktop.paths import data_dir
 
 #: Written into a checkpoint folder once every file is in: which repo and commit it holds.
 COMPLETE_MARKER = ".quantdesk-hub.json"

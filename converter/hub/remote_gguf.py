@@ -4,7 +4,7 @@ The header (metadata and tensor infos) is at the start of the file and is all th
 estimator needs. It is fetched with HTTP range requests, starting small and doubling the range
 until the header parses (as gguf-parser does): most headers fit in a few MiB, though a large
 vocabulary can push one past 10 MiB. The bytes are parsed by the engine's own header reader, so
-a remote file and a local one give the same :class:`~desktop.engine.gguf_header.GGUFHeader`.
+a remote file and a local one give the same :class:`~converter.gguf_header.GGUFHeader`.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from pathlib import Path, PurePosixPath
 import httpx2
 from huggingface_hub.utils import get_session, hf_raise_for_status
 
-from converter.hub.errors import hub_errors
-from converter.hub.session import CONNECT_TIMEOUT_S, READ_TIMEOUT_S, HubContext, hub_context
-from desktop.engine.gguf_header import GGUF_MAGIC, GGUFHeader, GGUFHeaderError, read_gguf_header
+from converter.gguf_header import GGUF_MAGIC, GGUFHeader, GGUFHeaderError, read_gguf_header
+from converter.hub.hub_errors import hub_errors
+from converter.hub.hub_session import CONNECT_TIMEOUT_S, READ_TIMEOUT_S, HubContext, hub_context
 
 FIRST_RANGE_BYTES = 2 * 1024 * 1024
 MAX_HEADER_BYTES = 128 * 1024 * 1024

@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 
 from converter.errors import QuantdeskError
+from converter.paths import config_dir
 from converter.storage import atomic_output, ensure_writable_folder
-from desktop.paths import config_dir
 
 KEYRING_SERVICE = "Quantdesk"
 KEYRING_USER = "huggingface-token"

@@ -25,6 +25,7 @@ class Checksum:
         self.expected_size = size
         self.etag = (etag or "").lower()
         self.mismatch = ""
+        self._hash: hashlib._Hash | None = None
         self._reset()
 
     def _reset(self) -> None:

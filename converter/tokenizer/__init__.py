@@ -19,7 +19,7 @@ from converter.tokenizer.sentencepiece import (
     load_sentencepiece_json,
     load_sentencepiece_model,
 )
-from converter.tokenizer.spec import TokenizerSpec
+from converter.tokenizer.tokenizer_spec import TokenizerSpec
 
 
 def load_tokenizer(folder: Path, *, vocab_size: int | None = None) -> TokenizerSpec:

@@ -13,7 +13,7 @@ from converter.tokenizer.pretokenizers import (
     UnknownPreTokenizer,
     recognise_pre_tokenizer,
 )
-from converter.tokenizer.spec import MODEL_BYTE_LEVEL_BPE, TokenizerSpec
+from converter.tokenizer.tokenizer_spec import MODEL_BYTE_LEVEL_BPE, TokenizerSpec
 from converter.tokenizer.vocabulary import VocabularyTable, vocabulary_size
 
 #: A space inside a merge part (new ``["a", "b"]`` merges allow it) is written as the byte-level

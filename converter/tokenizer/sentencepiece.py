@@ -24,7 +24,7 @@ from converter.tokenizer.added_tokens import (
 )
 from converter.tokenizer.files import TokenizerFiles
 from converter.tokenizer.sentencepiece_model import ModelType, read_sentencepiece_model
-from converter.tokenizer.spec import MODEL_SENTENCEPIECE, PRE_DEFAULT, TokenizerSpec
+from converter.tokenizer.tokenizer_spec import MODEL_SENTENCEPIECE, PRE_DEFAULT, TokenizerSpec
 from converter.tokenizer.vocabulary import VocabularyTable, vocabulary_size
 
 #: llama.cpp's converter gives added tokens this score.

@@ -155,7 +155,7 @@ def parse_sentencepiece_model(data: bytes) -> SentencePieceModel:
             elif number == _MODEL_TRAINER_SPEC:
                 for field, kind, setting in _fields(value):
                     if field == _TRAINER_MODEL_TYPE and kind == _VARINT:
-                        model_type = ModelType(setting)
+                        model_type = ModelType(int(setting))
                     elif field == _TRAINER_BYTE_FALLBACK and kind == _VARINT:
                         byte_fallback = bool(setting)
             elif number == _MODEL_NORMALIZER_SPEC:

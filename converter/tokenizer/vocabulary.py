@@ -10,8 +10,8 @@ from gguf import TokenType
 from converter.errors import TokenizerError
 from converter.tokenizer.added_tokens import AddedToken
 from converter.tokenizer.files import TokenizerFiles
-from converter.tokenizer.spec import PAD_SCORE, TokenizerSpec, padding_token
 from converter.tokenizer.special_tokens import read_special_tokens
+from converter.tokenizer.tokenizer_spec import PAD_SCORE, TokenizerSpec, padding_token
 
 
 @dataclass

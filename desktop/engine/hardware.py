@@ -239,6 +239,7 @@ def probe_hardware() -> HardwareInfo:
     memory = psutil.virtual_memory()
     model, features = _cpu_from_os()
     offload, llama_features = _llama_offload()
+    gpus: tuple[GpuInfo, ...]
     if platform.system() == "Darwin" and platform.machine() == "arm64":
         gpus, note = (_metal_gpu(memory.total),), "Apple Silicon: the GPU shares RAM (Metal)."
     else:

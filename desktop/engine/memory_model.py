@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-from desktop.engine.model_summary import GGUFSummary, read_gguf_summary
+from converter.model_summary import GGUFSummary, read_gguf_summary
 
 F32, F16 = 4, 2
 #: Bytes per element of each KV cache type (block overhead included).

@@ -1,6 +1,6 @@
 """The "Local API" window: ``quantdesk serve`` from the app, like LM Studio's server tab.
 
-Loading the model takes seconds, so :meth:`ModelServer.start` runs in a :class:`Worker`;
+Loading the model takes seconds, so :meth:`ModelServer.start` runs in a :class:`ThreadTask`;
 request lines come from the server's threads through a signal, so widgets are touched only on
 the GUI thread. Closing the window (or the app) stops the server: a forgotten one would keep
 the port and the model's memory.
@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 from desktop.engine.server.formatting import curl_example
 from desktop.engine.server.model_server import DEFAULT_PORT, ModelServer, ServerState
 from desktop.engine.worker import LoadSettings
-from desktop.ui.workers import Worker
+from desktop.ui.thread_tasks import ThreadTask
 
 ERROR_STYLE = "color: #d93025;"
 
@@ -184,7 +184,7 @@ class ApiWindow(QWidget):
         self._set_serving_controls(True)
         self._show_status("Loading…")
         server = self.server
-        starting = Worker(lambda emit: server.start(on_progress=emit))
+        starting = ThreadTask(lambda emit: server.start(on_progress=emit))
         # Each slot first checks the server is still ours: Stop while loading interrupts
         # the load, and that load's error is no failure worth showing.
         starting.signals.yielded.connect(lambda fraction: self._on_load_progress(server, fraction))

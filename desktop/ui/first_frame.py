@@ -9,7 +9,7 @@ frame was flushed.
 
 llama.cpp's shared libraries are loaded first (:func:`load_llama_libraries`, in a worker),
 and the rest of the start-up work waits for it: before numpy, which a CUDA build of llama.cpp
-needs (:func:`converter.child.preload_llama_libraries`), and at start-up rather than at some
+needs (:func:`converter.child_process.preload_llama_libraries`), and at start-up rather than at some
 later moment in a fit prediction. Measured on a busy 2-core machine (CPU build): loaded in a
 worker thread, the event loop's longest gap after the first frame was 50–100 ms (the paint
 included); importing them on the GUI thread after the first frame instead froze the window
@@ -31,7 +31,7 @@ FALLBACK_MS = 2_000
 
 def load_llama_libraries() -> None:
     """Load llama.cpp's shared libraries (call it in a worker, before anything imports numpy)."""
-    from converter.child import preload_llama_libraries
+    from converter.child_process import preload_llama_libraries
 
     preload_llama_libraries()
 

@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QVBoxLayout, QWidget
 
 from converter.storage import format_bytes
-from desktop.ui.workers import Worker, call_worker
+from desktop.ui.thread_tasks import ThreadTask, call_worker
 
 POLL_MS = 1500
 
@@ -36,7 +36,7 @@ class HardwarePanel(QWidget):
         self.setAccessibleName("Hardware")
         self.hardware: Any = None
         self._stats_source: Callable[[], Any] | None = None
-        self._poll: Worker | None = None
+        self._poll: ThreadTask | None = None
 
         machine = QGroupBox("This machine")
         form = QFormLayout(machine)
@@ -69,7 +69,7 @@ class HardwarePanel(QWidget):
         self._timer.timeout.connect(self._on_poll_timer)
 
     # hardware probe ----------------------------------------------------------------------
-    def probe(self) -> Worker:
+    def probe(self) -> ThreadTask:
         from desktop.engine.hardware import probe_hardware
 
         worker = call_worker(probe_hardware)
@@ -142,7 +142,7 @@ class HardwarePanel(QWidget):
         if self._stats_source is None:
             return
         if stats.pid is None or stats.ram_bytes is None:
-            self.live_label.setText(f"Worker {stats.state.value}; no model in memory.")
+            self.live_label.setText(f"ThreadTask {stats.state.value}; no model in memory.")
             return
         vram = "" if stats.vram_bytes is None else f", VRAM {format_bytes(stats.vram_bytes)}"
         self.live_label.setText(

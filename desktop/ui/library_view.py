@@ -26,12 +26,12 @@ from PySide6.QtWidgets import (
 )
 
 from converter.storage import format_bytes
-from desktop.ui.compare.ladder_data import LadderPoint
-from desktop.ui.library_scan import LibraryScanner, points_by_path
-from desktop.ui.workers import Worker, call_worker, job_worker
+from desktop.services.ladder_data import LadderPoint
+from desktop.services.library_scan import LibraryScanner, points_by_path
+from desktop.ui.thread_tasks import ThreadTask, call_worker, job_worker
 
 if TYPE_CHECKING:
-    from desktop import library
+    from desktop.services import library
 
 PATH_ROLE = Qt.ItemDataRole.UserRole
 
@@ -54,8 +54,8 @@ class LibraryView(QWidget):
         self.groups: list[library.ModelGroup] = []
         self._scanner = LibraryScanner()
         self._points: dict[Path, LadderPoint] = {}
-        self._import: Worker | None = None
-        self._scan: Worker | None = None
+        self._import: ThreadTask | None = None
+        self._scan: ThreadTask | None = None
 
         self.tree = QTreeWidget()
         self.tree.setAccessibleName("Models")
@@ -100,7 +100,7 @@ class LibraryView(QWidget):
         return button
 
     # scanning ------------------------------------------------------------------------------
-    def refresh(self) -> Worker:
+    def refresh(self) -> ThreadTask:
         folders = list(self.folders)
         worker = call_worker(self._scanner.scan, folders)
         worker.signals.returned.connect(self._on_scanned)
@@ -240,7 +240,7 @@ class LibraryView(QWidget):
             self.delete(path)
 
     def delete(self, path: Path) -> None:
-        from desktop import library
+        from desktop.services import library
 
         try:
             library.delete_gguf(path, self.folders)
@@ -257,9 +257,9 @@ class LibraryView(QWidget):
         if name:
             self.import_file(Path(name))
 
-    def import_file(self, source: Path) -> Worker:
+    def import_file(self, source: Path) -> ThreadTask:
         """Copy ``source`` into the first library folder, in a worker thread."""
-        from desktop import library
+        from desktop.services import library
 
         target_folder = self.folders[0]
         worker = job_worker(

@@ -22,9 +22,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.conversations import ConversationStore
-from desktop.paths import library_dir
-from desktop.settings import Settings, load_settings, save_settings
+from converter.paths import library_dir
+from desktop.services.app_settings import Settings, load_settings, save_settings
+from desktop.services.conversations import ConversationStore
 from desktop.ui.chat.chat_view import ChatView
 from desktop.ui.compare.compare_view import CompareView
 from desktop.ui.first_frame import AfterFirstFrame, load_llama_libraries
@@ -34,7 +34,7 @@ from desktop.ui.hub.hub_view import HubView
 from desktop.ui.library_view import LibraryView
 from desktop.ui.settings_dialog import SettingsDialog
 from desktop.ui.theme import app_icon, apply_theme
-from desktop.ui.workers import call_worker
+from desktop.ui.thread_tasks import call_worker
 
 if TYPE_CHECKING:
     from desktop.ui.wizard.conversion_wizard import ConversionWizard

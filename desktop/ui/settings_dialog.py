@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.settings import KV_TYPES, THEMES, Settings
+from desktop.services.app_settings import KV_TYPES, THEMES, Settings
 
 
 class SettingsDialog(QDialog):

@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPalette
 from PySide6.QtWidgets import QApplication
 
-from desktop.resources import resource_path
+from converter.resources import resource_path
 
 _FUSION_SET = "quantdeskFusionStyle"  # QApplication property: the style was set already
 _DARK_COLOURS = {

@@ -1,6 +1,6 @@
 """Run a child-process measurement as a :data:`~converter.progress.Job`.
 
-:func:`converter.child.run_in_child` blocks and reports progress through a callback; a Job
+:func:`converter.child_process.run_in_child` blocks and reports progress through a callback; a Job
 must *yield* its progress. A helper thread runs the child and hands its events over through
 a queue, so the generator can yield them as they come. Closing the generator early (the GUI
 dropping a job) or cancelling the token stops the child before the generator ends.
@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from converter.child import run_in_child
+from converter.child_process import run_in_child
 from converter.progress import CancelToken, Job, Progress
 
 R = TypeVar("R")

@@ -27,7 +27,7 @@ class FitSummary:
 
 def plan_fits(paths: Sequence[Path], ctx_tokens: int = FIT_CTX_TOKENS) -> list[FitSummary | None]:
     """One fit per file; None for a file the planner cannot size (its reason is not fatal here)."""
-    from desktop.engine.fit import plan_fit
+    from desktop.engine.fit_planner import plan_fit
     from desktop.engine.hardware import probe_hardware
 
     hardware = probe_hardware()

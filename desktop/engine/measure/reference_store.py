@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -92,7 +93,7 @@ class ReferenceStore:
             ctx,
         )
         self.writable = writable
-        mode = "w+" if writable else "r"
+        mode: Literal["w+", "r"] = "w+" if writable else "r"
         rows = (n_chunks, n_positions)
         self._codes = np.memmap(folder / _CODES, np.uint16, mode, shape=(*rows, n_vocab))
         self._scales = np.memmap(folder / _SCALES, np.float32, mode, shape=(*rows, 2))

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from converter.child import run_in_child
+from converter.child_process import run_in_child
 from converter.progress import CancelToken, Progress
 from desktop.engine.measure.loaded_model import bos_token, open_for_measuring
 

@@ -123,7 +123,7 @@ def _message(index: int, message: Any) -> Mapping[str, str]:
     if not isinstance(message, dict):
         raise bad_request(f"{where} must be an object with 'role' and 'content'.")
     role = message.get("role")
-    if role not in CHAT_ROLES:
+    if not isinstance(role, str) or role not in CHAT_ROLES:
         roles = ", ".join(CHAT_ROLES)
         raise bad_request(
             f"{where}.role is {role!r}; supported roles are {roles} "

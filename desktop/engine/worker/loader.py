@@ -55,9 +55,9 @@ def resolve_gpu_layers(path: Path, settings: LoadSettings) -> tuple[int, tuple[s
 
 def _planned_gpu_layers(path: Path, settings: LoadSettings) -> tuple[int, tuple[str, ...]]:
     """Ask the memory-fit planner how many layers fit in free VRAM (at the chosen context)."""
-    from desktop.engine.fit import plan_fit
+    from converter.model_summary import read_gguf_summary
+    from desktop.engine.fit_planner import plan_fit
     from desktop.engine.hardware import probe_hardware
-    from desktop.engine.model_summary import read_gguf_summary
 
     try:
         summary = read_gguf_summary(path)

@@ -11,7 +11,7 @@ import ctypes
 import multiprocessing
 from typing import Any
 
-from converter.child import describe_exit, start_child, stop_process
+from converter.child_process import describe_exit, start_child, stop_process
 from desktop.engine.worker.child import worker_main
 
 _SPAWN = multiprocessing.get_context("spawn")

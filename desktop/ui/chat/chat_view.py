@@ -14,15 +14,15 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QInputDialog, QSplitter, QVBoxLayout, QWidget
 
 from converter.errors import QuantdeskError
-from desktop.conversations import ConversationStore
-from desktop.settings import Sampling, Settings
+from desktop.services.app_settings import Sampling, Settings
+from desktop.services.conversations import ConversationStore
+from desktop.services.figures import duration_text
+from desktop.ui.chat.chat_session import ChatSession, SessionState
 from desktop.ui.chat.composer import Composer
 from desktop.ui.chat.conversation_list import ConversationList
 from desktop.ui.chat.conversation_settings import ConversationSettingsDialog
 from desktop.ui.chat.model_bar import ModelBar
-from desktop.ui.chat.session import ChatSession, SessionState
 from desktop.ui.chat.transcript import MessageWidget, Transcript
-from desktop.ui.figures import duration_text
 
 SAVE_INTERVAL_MS = 1000
 

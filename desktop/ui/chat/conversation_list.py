@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from converter.storage import atomic_output
-from desktop.conversations import ConversationStore
+from desktop.services.conversations import ConversationStore
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.settings import Sampling
+from desktop.services.app_settings import Sampling
 
 
 class ConversationSettingsDialog(QDialog):

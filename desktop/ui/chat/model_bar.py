@@ -21,8 +21,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.ui import fit_text
-from desktop.ui.workers import call_worker
+from desktop.services import fit_text
+from desktop.ui.thread_tasks import call_worker
 
 
 class ModelBar(QWidget):

@@ -11,8 +11,8 @@ from PySide6.QtWidgets import QFrame, QLabel, QTextBrowser, QVBoxLayout, QWidget
 
 from converter.errors import Cancelled
 from converter.storage import format_bytes
+from desktop.services.figures import duration_text
 from desktop.ui.chat.code_blocks import code_tint, style_code
-from desktop.ui.figures import duration_text
 
 RENDER_INTERVAL_MS = 100
 

@@ -23,11 +23,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.ui import fit_text
+from desktop.services import fit_text
+from desktop.services.compare_runner import LevelRun
 from desktop.ui.compare.column import CompareColumn
 from desktop.ui.compare.ladder_panel import LadderPanel
-from desktop.ui.compare.runner import LevelRun
-from desktop.ui.workers import Worker, call_worker
+from desktop.ui.thread_tasks import ThreadTask, call_worker
 
 PATH_ROLE = Qt.ItemDataRole.UserRole
 MAX_LEVELS = 4
@@ -45,7 +45,7 @@ class CompareView(QWidget):
         self.threads: int | None = None
         self.columns: list[CompareColumn] = []
         self._runs: list[LevelRun] = []
-        self._workers: list[Worker] = []
+        self._workers: list[ThreadTask] = []
         self._measure_pending: list[str] = []
 
         self.levels = QListWidget()
@@ -197,7 +197,7 @@ class CompareView(QWidget):
             self.columns_area.addWidget(column)
             run = LevelRun(path, prompt, load, sampling, after=None if together else previous)
             previous = run.done
-            worker = Worker(run)
+            worker = ThreadTask(run)
             worker.signals.yielded.connect(lambda event, c=column: self._on_event(c, event))
             worker.signals.errored.connect(column.fail)
             worker.signals.finished.connect(self._on_worker_finished)

@@ -12,7 +12,7 @@ from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent, QPalette, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from converter.storage import format_bytes
-from desktop.ui.compare.ladder_data import LadderPoint, best_fit
+from desktop.services.ladder_data import LadderPoint, best_fit
 
 VERDICT_COLOURS = {
     "full_gpu": "#2e9d5b",

@@ -20,9 +20,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.services.ladder_data import LadderPoint, ladder_points, reference_of
 from desktop.ui.compare.ladder_chart import LadderChart
-from desktop.ui.compare.ladder_data import LadderPoint, ladder_points, reference_of
-from desktop.ui.workers import Worker, call_worker, job_worker
+from desktop.ui.thread_tasks import ThreadTask, call_worker, job_worker
 
 
 class LadderPanel(QWidget):
@@ -37,7 +37,7 @@ class LadderPanel(QWidget):
         #: compare_files options; tests shrink them to keep tiny models fast.
         self.measure_options: dict[str, Any] = {"ctx_tokens": 512, "max_chunks": 4}
         self.points: dict[Path, LadderPoint] = {}
-        self._measure: Worker | None = None
+        self._measure: ThreadTask | None = None
 
         self.model = QComboBox()
         self.model.setAccessibleName("Model for the ladder chart")
@@ -96,7 +96,7 @@ class LadderPanel(QWidget):
         point = self.points.get(path)
         return point.quality_text if point is not None else "not measured"
 
-    def reload(self) -> Worker | None:
+    def reload(self) -> ThreadTask | None:
         group = self._group()
         if group is None:
             self.chart.set_points([])
@@ -119,7 +119,7 @@ class LadderPanel(QWidget):
     def _measuring(self) -> bool:
         return self._measure is not None and not self._measure.done
 
-    def measure(self) -> Worker | None:
+    def measure(self) -> ThreadTask | None:
         group = self._group()
         if group is None or self._measuring:
             return None
@@ -135,7 +135,7 @@ class LadderPanel(QWidget):
         options = dict(self.measure_options)
 
         def make_job(cancel: Any) -> Any:
-            from desktop.engine.measure.compare import compare_files
+            from desktop.engine.measure.level_comparison import compare_files
 
             return compare_files(reference, candidates, cancel=cancel, **options)
 

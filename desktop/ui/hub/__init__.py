@@ -1,5 +1,5 @@
 """The Hugging Face hub in the app: search, repo pages, downloads, token, first-run card.
 
-Only the widget modules import Qt; ``remote_fit``, ``download_queue`` and ``hub_source`` are
-plain Python so they run in worker threads and in the wizard's headless source hook.
+Only widgets live here; the plain-Python parts they drive (``remote_fit``, ``download_queue``,
+``hub_source``) are in ``desktop.services``.
 """

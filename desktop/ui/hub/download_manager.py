@@ -18,14 +18,14 @@ from converter.errors import Cancelled
 from converter.hub.repo_kind import GgufChoice
 from converter.hub.transfer import DownloadProgress
 from converter.progress import CancelToken, Job
-from desktop.ui.hub.download_queue import (
+from desktop.services.download_queue import (
     DownloadEntry,
     DownloadState,
     discard_download_files,
     load_queue,
     save_queue,
 )
-from desktop.ui.workers import Worker, job_worker
+from desktop.ui.thread_tasks import ThreadTask, job_worker
 
 #: How long closing the app waits for a transfer to stop between two chunks.
 SHUTDOWN_WAIT_MS = 5_000
@@ -59,7 +59,7 @@ class DownloadManager(QObject):
         self._queue_path = queue_path
         self._entries: dict[str, DownloadEntry] = {}
         self._progress: dict[str, DownloadProgress] = {}
-        self._worker: Worker | None = None
+        self._worker: ThreadTask | None = None
         self._running_key: str | None = None
         self._pause = CancelToken()
         self._closing = False
@@ -179,7 +179,7 @@ class DownloadManager(QObject):
     def _on_error(self, key: str, exc: BaseException) -> None:
         if self._closing or key not in self._entries:
             return
-        from converter.hub.errors import DownloadPaused  # loaded by the transfer already
+        from converter.hub.hub_errors import DownloadPaused  # loaded by the transfer already
 
         entry = self._entries[key]
         if isinstance(exc, Cancelled):

@@ -14,8 +14,8 @@ from PySide6.QtWidgets import (
 
 from converter.hub.transfer import DownloadProgress, format_duration
 from converter.storage import format_bytes
+from desktop.services.download_queue import DownloadEntry, DownloadState
 from desktop.ui.hub.download_manager import DownloadManager
-from desktop.ui.hub.download_queue import DownloadEntry, DownloadState
 
 _STATE_WORDS = {
     DownloadState.QUEUED: "Waiting",

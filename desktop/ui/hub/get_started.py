@@ -26,8 +26,8 @@ from converter.hub.recommend import Recommendation, recommend_for
 from converter.hub.repo_kind import GgufChoice
 from converter.hub.transfer import DownloadProgress
 from converter.storage import format_bytes
+from desktop.services.download_queue import DownloadState
 from desktop.ui.hub.download_manager import DownloadManager
-from desktop.ui.hub.download_queue import DownloadState
 from desktop.ui.hub.downloads import progress_words
 
 

@@ -33,10 +33,10 @@ from converter.storage import format_bytes
 from desktop.ui.hub.download_manager import DownloadManager
 from desktop.ui.hub.downloads import DownloadsPanel
 from desktop.ui.hub.repo_panel import RepoPanel
-from desktop.ui.workers import Worker, call_worker
+from desktop.ui.thread_tasks import ThreadTask, call_worker
 
 if TYPE_CHECKING:
-    from converter.hub.client import ModelSummary
+    from converter.hub.hub_client import ModelSummary
 
 COLUMNS = ("Model", "Downloads", "Likes", "Size", "Architecture", "Licence", "Access")
 SEARCH_LIMIT = 50
@@ -44,7 +44,7 @@ REPO_ROLE = Qt.ItemDataRole.UserRole
 
 
 def _search(text: str, limit: int) -> list[ModelSummary]:
-    from converter.hub.client import search_models
+    from converter.hub.hub_client import search_models
 
     return search_models(text, limit=limit)
 
@@ -109,7 +109,7 @@ class HubView(QWidget):
         self.setAccessibleName("Hugging Face hub")
         self.manager = manager or DownloadManager(parent=self)
         self.results: list[ModelSummary] = []
-        self._search: Worker | None = None
+        self._search: ThreadTask | None = None
 
         self.banner = QFrame()
         self.banner.setObjectName("offlineBanner")
@@ -195,7 +195,7 @@ class HubView(QWidget):
         self.repo.set_fit_inputs(hardware, ctx_tokens, kv_type)
 
     # searching -----------------------------------------------------------------------------
-    def search(self) -> Worker:
+    def search(self) -> ThreadTask:
         text = self.query.text().strip()
         if self._search is not None:
             self._search.cancel()
@@ -206,7 +206,7 @@ class HubView(QWidget):
         self._search = worker
         return worker.start()
 
-    def _on_results(self, worker: Worker, text: str, hits: list[ModelSummary]) -> None:
+    def _on_results(self, worker: ThreadTask, text: str, hits: list[ModelSummary]) -> None:
         if worker is not self._search:
             return  # a newer search replaced this one
         self.banner.hide()
@@ -228,10 +228,10 @@ class HubView(QWidget):
             else f"No text-generation models{where}."
         )
 
-    def _on_search_failed(self, worker: Worker, exc: BaseException) -> None:
+    def _on_search_failed(self, worker: ThreadTask, exc: BaseException) -> None:
         if worker is not self._search:
             return
-        from converter.hub.errors import HubOffline  # loaded by the search already
+        from converter.hub.hub_errors import HubOffline  # loaded by the search already
 
         if isinstance(exc, HubOffline):
             self._show_offline(str(exc))
@@ -248,5 +248,5 @@ class HubView(QWidget):
         if items:
             self.open_repo(items[0].data(REPO_ROLE))
 
-    def open_repo(self, repo_id: str) -> Worker:
+    def open_repo(self, repo_id: str) -> ThreadTask:
         return self.repo.open_repo(repo_id)

@@ -25,19 +25,19 @@ from PySide6.QtWidgets import (
 
 from converter.hub.repo_kind import GgufChoice, RepoKind
 from converter.storage import format_bytes
+from desktop.services.remote_fit import RemoteFit, remote_fits
 from desktop.ui.hub.download_manager import DownloadManager
-from desktop.ui.hub.remote_fit import RemoteFit, remote_fits
-from desktop.ui.workers import Worker, call_worker, job_worker
+from desktop.ui.thread_tasks import ThreadTask, call_worker, job_worker
 
 if TYPE_CHECKING:
-    from converter.hub.client import RepoDetails
+    from converter.hub.hub_client import RepoDetails
 
 COLUMNS = ("Level", "File", "Size", "Fit on this machine", "")
 _FILE_COLUMN, _FIT_COLUMN, _BUTTON_COLUMN = 1, 3, 4
 
 
 def _details(repo_id: str) -> RepoDetails:
-    from converter.hub.client import repo_details
+    from converter.hub.hub_client import repo_details
 
     return repo_details(repo_id)
 
@@ -66,8 +66,8 @@ class RepoPanel(QWidget):
         self.ctx_tokens, self.kv_type = 4096, "f16"
         self.details: RepoDetails | None = None
         self.fits: dict[str, RemoteFit] = {}
-        self._listing: Worker | None = None
-        self._fitting: Worker | None = None
+        self._listing: ThreadTask | None = None
+        self._fitting: ThreadTask | None = None
 
         self.title = QLabel("Choose a model on the left.")
         self.title.setObjectName("repoTitle")
@@ -120,7 +120,7 @@ class RepoPanel(QWidget):
         self.hardware, self.ctx_tokens, self.kv_type = hardware, ctx_tokens, kv_type
 
     # opening a repo ------------------------------------------------------------------------
-    def open_repo(self, repo_id: str) -> Worker:
+    def open_repo(self, repo_id: str) -> ThreadTask:
         for worker in (self._listing, self._fitting):
             if worker is not None:
                 worker.cancel()
@@ -136,7 +136,7 @@ class RepoPanel(QWidget):
         self._listing = worker
         return worker.start()
 
-    def _on_details(self, worker: Worker, details: RepoDetails) -> None:
+    def _on_details(self, worker: ThreadTask, details: RepoDetails) -> None:
         if worker is not self._listing:
             return  # another repo was opened meanwhile
         self.reached.emit()
@@ -166,10 +166,10 @@ class RepoPanel(QWidget):
             )
             self.convert_text.show()
 
-    def _on_failed(self, worker: Worker, exc: BaseException) -> None:
+    def _on_failed(self, worker: ThreadTask, exc: BaseException) -> None:
         if worker is not self._listing:
             return
-        from converter.hub.errors import HubAccessDenied, HubOffline  # loaded by the listing
+        from converter.hub.hub_errors import HubAccessDenied, HubOffline  # loaded by the listing
 
         self.facts.setText("")
         self._say(str(exc), token=isinstance(exc, HubAccessDenied))
@@ -220,7 +220,7 @@ class RepoPanel(QWidget):
         self._fitting = worker
         worker.start()
 
-    def _on_fit(self, worker: Worker, fit: RemoteFit) -> None:
+    def _on_fit(self, worker: ThreadTask, fit: RemoteFit) -> None:
         if worker is not self._fitting or self.details is None:
             return
         self.fits[fit.name] = fit

@@ -9,7 +9,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QMessageBox, QWidget, QWizard
 
-from desktop.settings import Settings
+from desktop.services.app_settings import Settings
 from desktop.ui.wizard.pages_run import DonePage, RunPage
 from desktop.ui.wizard.pages_setup import CheckPage, LevelsPage, SourcePage
 

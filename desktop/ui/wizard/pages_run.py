@@ -21,10 +21,10 @@ from PySide6.QtWidgets import (
 )
 
 from converter.errors import Cancelled
+from converter.paths import data_dir
 from converter.storage import format_bytes
-from desktop.paths import data_dir
-from desktop.ui.wizard.pipeline import PipelineResult, StepProgress, convert_and_quantize
-from desktop.ui.workers import Worker, job_worker
+from desktop.services.conversion_pipeline import PipelineResult, StepProgress, convert_and_quantize
+from desktop.ui.thread_tasks import ThreadTask, job_worker
 
 
 def _duration(seconds: float) -> str:
@@ -39,7 +39,7 @@ class RunPage(QWizardPage):
         self.setSubTitle("Converting and quantizing. Cancel keeps only complete files.")
         self.out_dir = out_dir
         self.result: PipelineResult | None = None
-        self.worker: Worker | None = None
+        self.worker: ThreadTask | None = None
         self.log_path: Path | None = None
         self._started = 0.0
         self._fraction = 0.0

@@ -22,10 +22,10 @@ from PySide6.QtWidgets import (
 from converter.hub.fetch import source_name
 from converter.levels import LEVELS
 from converter.storage import format_bytes
-from desktop.ui.fit_text import VERDICT_WORDS
-from desktop.ui.wizard.checks import Inspection, inspect_source
-from desktop.ui.wizard.sources import describe_sources, resolver_for
-from desktop.ui.workers import Worker, job_worker
+from desktop.services.checkpoint_checks import Inspection, inspect_source
+from desktop.services.conversion_sources import describe_sources, resolver_for
+from desktop.services.fit_text import VERDICT_WORDS
+from desktop.ui.thread_tasks import ThreadTask, job_worker
 
 _RANK = {"full_gpu": 0, "partial_gpu": 1, "cpu_only": 1}
 
@@ -77,7 +77,7 @@ class CheckPage(QWizardPage):
         #: Header-only previews live here; removed when the wizard goes away.
         self.preview_dir = tempfile.TemporaryDirectory(prefix="quantdesk-preview-")
         self.inspection: Inspection | None = None
-        self._worker: Worker | None = None
+        self._worker: ThreadTask | None = None
         self.table = QTableWidget(0, 2)
         self.table.setAccessibleName("Checks")
         self.table.setHorizontalHeaderLabels(["Check", "Result"])
@@ -162,7 +162,7 @@ class LevelsPage(QWizardPage):
         preview, hardware = inspection.preview, self.hardware
 
         def predict(_cancel: Any) -> Any:
-            from desktop.engine.fit import predict_ladder
+            from desktop.engine.fit_planner import predict_ladder
             from desktop.engine.hardware import probe_hardware
 
             info = hardware or probe_hardware()

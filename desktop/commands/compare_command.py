@@ -1,0 +1,109 @@
+"""``quantdesk compare``: size, fit, speed and quality of several levels of one model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from converter.progress import Progress, run_job
+from converter.storage import format_bytes
+from desktop.commands.quantize_command import ProgressLine
+from desktop.engine.measure.eval_text import load_eval_text
+from desktop.engine.measure.level_comparison import LevelMeasurement, compare_files
+
+_COLUMNS = (
+    ("level", 8), ("size", 10), ("bpw", 6), ("fit", 11), ("pp t/s", 10),
+    ("tg t/s", 9), ("PPL", 9), ("KL", 9), ("same-top", 8),
+)  # fmt: skip
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "files", type=Path, nargs="+", metavar="MODEL.gguf",
+        help="the full-precision reference first, then the levels to compare with it",
+    )  # fmt: skip
+    parser.add_argument(
+        "--text", type=Path, metavar="FILE",
+        help="UTF-8 text to measure quality on (default: the bundled public-domain text)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--ctx", type=_positive_int, default=512, metavar="N",
+        help="tokens per evaluation chunk (default 512, as llama.cpp's perplexity tool)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--chunks", type=_positive_int, metavar="N", help="evaluate at most N chunks (default: all)"
+    )
+    parser.add_argument(
+        "--repeats", type=_positive_int, default=3, metavar="N",
+        help="speed runs per file (default 3)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--threads", type=_positive_int, metavar="N",
+        help="CPU threads, the same for every file (default: llama.cpp's default)",
+    )  # fmt: skip
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument(
+        "--no-cache", action="store_true", help="measure again even if results are saved"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    text = load_eval_text(args.text)
+    job = compare_files(
+        args.files[0], args.files[1:], text=text, ctx_tokens=args.ctx, max_chunks=args.chunks,
+        speed_repeats=args.repeats, threads=args.threads, use_cache=not args.no_cache,
+    )  # fmt: skip
+    progress = ProgressLine(sys.stderr)
+    notes: list[str] = []
+
+    def show(event: Progress) -> None:
+        if event.message.startswith("results not cached"):
+            notes.append(event.message)
+        progress.show(event)
+
+    try:
+        rows = run_job(job, show)
+    finally:
+        progress.close()
+    if args.json:
+        print(json.dumps([row.to_json() for row in rows], indent=2))
+    else:
+        print(format_table(rows))
+        print(f"Quality on {text.name}, {args.ctx}-token chunks; speed: pp512 / tg128 style.")
+    for note in notes:
+        print(f"quantdesk: {note}", file=sys.stderr)
+    return 0
+
+
+def format_table(rows: Sequence[LevelMeasurement]) -> str:
+    header = "  ".join(name.rjust(width) for name, width in _COLUMNS)
+    lines = [header]
+    for row in rows:
+        cells = [
+            row.level + ("*" if row.is_reference else ""),
+            format_bytes(row.facts.size_bytes),
+            f"{row.facts.bits_per_weight:.2f}",
+            row.fit.verdict if row.fit is not None else "-",
+            _rate(row.speed.prompt_tokens_per_s if row.speed else None),
+            _rate(row.speed.gen_tokens_per_s if row.speed else None),
+            f"{row.quality.perplexity:.3f}" if row.quality else "-",
+            f"{row.quality.mean_kl:.6f}" if row.quality else "-",
+            f"{100 * row.quality.same_top:.1f}%" if row.quality else "-",
+        ]
+        lines.append("  ".join(c.rjust(w) for c, (_, w) in zip(cells, _COLUMNS, strict=True)))
+    lines.append("* reference")
+    return "\n".join(lines)
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value

@@ -1,0 +1,67 @@
+"""``quantdesk convert``: a Hugging Face checkpoint folder → GGUF, then optional quantizations."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from converter.convert import OUTTYPES, convert_checkpoint
+from converter.errors import QuantdeskError
+from converter.hub.fetch import resolve_source, source_name
+from converter.levels import LEVELS, parse_levels
+from converter.progress import run_job
+from converter.quantize import quantize_ladder
+from converter.written import WrittenFile
+from desktop.commands.quantize_command import ProgressLine
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "source",
+        metavar="SOURCE",
+        help="a local Hugging Face checkpoint folder, or a hub model name ORGANISATION/NAME",
+    )
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
+    parser.add_argument(
+        "--outtype",
+        choices=tuple(OUTTYPES),
+        help="full-precision type (default: bf16 for bfloat16 checkpoints, else f16)",
+    )
+    parser.add_argument(
+        "--quant",
+        metavar="LEVEL[,LEVEL...]",
+        help=f"also quantize to these levels: {', '.join(lv.name for lv in LEVELS)}",
+    )
+    parser.add_argument("--json", action="store_true", help="print the written files as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        levels = parse_levels(args.quant) if args.quant else ()
+    except ValueError as exc:
+        raise QuantdeskError(str(exc)) from None
+    progress = ProgressLine(sys.stderr) if not args.json else None
+    on_progress = progress.show if progress is not None else None
+    written: list[WrittenFile] = []
+    try:
+        name = source_name(args.source)  # a hub model is named after NAME, not its cache
+        source = resolve_source(args.source, on_progress=on_progress)
+        converted = run_job(
+            convert_checkpoint(source, args.out, outtype=args.outtype, name=name), on_progress
+        )
+        written.append(converted)
+        if levels:
+            written += run_job(
+                quantize_ladder(converted.path, levels, out_dir=args.out), on_progress
+            )
+    finally:
+        if progress is not None:
+            progress.close()
+    if args.json:
+        print(json.dumps({"files": [file.to_json() for file in written]}, indent=2))
+    else:
+        for file in written:
+            print(f"{file.level:<7} {file.size_bytes / 2**20:10.1f} MiB  {file.path}")
+    return 0

@@ -1,0 +1,152 @@
+"""``quantdesk fit MODEL``: will this model fit, and how many layers go to the GPU?
+
+MODEL is a GGUF file or a Hugging Face checkpoint folder. A folder is sized from the header
+its conversion would write (no weights are converted), so the answer comes in seconds.
+``--ladder`` shows every quantization level's predicted size and fit instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from converter.errors import QuantdeskError
+from converter.model_summary import GGUFSummary, read_gguf_summary
+from converter.storage import format_bytes
+from desktop.engine.fit_planner import FitPlan, LadderEntry, plan_fit, predict_ladder
+from desktop.engine.hardware import probe_hardware
+from desktop.engine.memory_model import KV_TYPE_BYTES, MemoryEstimate, estimate_memory
+
+#: Tensor types of a file that has not been quantized yet (the ladder starts from one).
+_FULL_PRECISION_TYPES = frozenset({"F32", "F16", "BF16"})
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "model", type=Path, help="a GGUF model file or a Hugging Face checkpoint folder"
+    )
+    parser.add_argument("--ctx", type=int, default=4096, help="context length in tokens")
+    parser.add_argument("--kv-type", choices=tuple(KV_TYPE_BYTES), default="f16")
+    parser.add_argument(
+        "--gpu-layers",
+        default="auto",
+        help="layers to offload, or 'auto' to pick the most that fit",
+    )
+    parser.add_argument(
+        "--ladder",
+        action="store_true",
+        help="predict every quantization level's file size and fit (from an F16/BF16/F32 "
+        "GGUF or a checkpoint folder)",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+def read_model_summary(model: Path) -> GGUFSummary:
+    """The GGUF's summary, or for a checkpoint folder that of the file converting it makes."""
+    if not model.is_dir():
+        return read_gguf_summary(model)
+    from converter.preview import write_header_preview
+
+    with tempfile.TemporaryDirectory(prefix="quantdesk-fit-") as folder:
+        return read_gguf_summary(write_header_preview(model, Path(folder)))
+
+
+def _estimate_json(estimate: MemoryEstimate) -> dict[str, Any]:
+    """Field by field: ``dataclasses.asdict`` cannot copy the read-only breakdown mapping."""
+    data = {f.name: getattr(estimate, f.name) for f in dataclasses.fields(estimate)}
+    data["breakdown"] = dict(estimate.breakdown)
+    return data
+
+
+def _plan_json(plan: FitPlan) -> dict[str, Any]:
+    data = {f.name: getattr(plan, f.name) for f in dataclasses.fields(plan)}
+    data["estimate"] = _estimate_json(plan.estimate)
+    return data
+
+
+def _require_full_precision(model: Path, summary: GGUFSummary) -> None:
+    quantized = sorted({t.type_name for t in summary.header.tensors} - _FULL_PRECISION_TYPES)
+    if quantized:
+        raise QuantdeskError(
+            f"{model.name} is already quantized (it holds {', '.join(quantized)} tensors), so "
+            "the ladder cannot be predicted from it. Give the F16, BF16 or F32 file of this "
+            "model, or its checkpoint folder."
+        )
+
+
+def _run_ladder(args: argparse.Namespace, summary: GGUFSummary) -> int:
+    if args.gpu_layers != "auto":
+        raise QuantdeskError("--ladder picks the GPU layers of each level; leave out --gpu-layers.")
+    _require_full_precision(args.model, summary)
+    ladder = predict_ladder(summary, probe_hardware(), ctx_tokens=args.ctx, kv_type=args.kv_type)
+    if args.json:
+        print(json.dumps(_ladder_json(args, ladder), indent=2))
+    else:
+        _print_ladder(args, summary, ladder)
+    return 0 if any(entry.plan.verdict != "wont_fit" for entry in ladder) else 2
+
+
+def _ladder_json(args: argparse.Namespace, ladder: list[LadderEntry]) -> dict[str, Any]:
+    return {
+        "model": str(args.model),
+        "ctx": args.ctx,
+        "kv_type": args.kv_type,
+        "levels": [
+            {"level": e.level.name, "size_bytes": e.size_bytes, "plan": _plan_json(e.plan)}
+            for e in ladder
+        ],
+    }
+
+
+def _print_ladder(
+    args: argparse.Namespace, summary: GGUFSummary, ladder: list[LadderEntry]
+) -> None:
+    print(f"{args.model.name}: {summary.architecture}, {summary.n_layer} layers; "
+          f"context {args.ctx} tokens, KV cache {args.kv_type}")  # fmt: skip
+    print(f"  {'Level':<8} {'File':>10} {'RAM':>10} {'VRAM':>10}  Fit")
+    for entry in ladder:
+        plan = entry.plan
+        where = f"{plan.verdict} (n_gpu_layers={plan.gpu_layers} of {plan.total_layers})"
+        print(f"  {entry.level.name:<8} {format_bytes(entry.size_bytes):>10} "
+              f"{format_bytes(plan.ram_bytes):>10} {format_bytes(plan.vram_bytes):>10}  "
+              f"{where}")  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    summary = read_model_summary(args.model)
+    if args.ladder:
+        return _run_ladder(args, summary)
+    hardware = probe_hardware()
+    plan = plan_fit(summary, hardware, ctx_tokens=args.ctx, kv_type=args.kv_type)
+    estimate = plan.estimate
+    if args.gpu_layers != "auto":
+        try:
+            layers = int(args.gpu_layers)
+        except ValueError:
+            raise QuantdeskError(
+                f"--gpu-layers must be a number or 'auto', not {args.gpu_layers!r}."
+            ) from None
+        estimate = estimate_memory(
+            summary, ctx_tokens=args.ctx, kv_type=args.kv_type, n_gpu_layers=layers,
+            flash_attention=args.kv_type != "f16",
+        )  # fmt: skip
+    if args.json:
+        data = {"plan": _plan_json(plan), "requested": _estimate_json(estimate)}
+        print(json.dumps(data, indent=2))
+        return 0
+    print(f"{args.model.name}: {summary.architecture}, {summary.n_layer} layers, "
+          f"{format_bytes(summary.weight_bytes)} of weights")  # fmt: skip
+    print(f"Context {estimate.n_ctx} tokens, KV cache {args.kv_type}, "
+          f"{estimate.n_gpu_layers} layers on the GPU:")  # fmt: skip
+    print(f"  RAM  {format_bytes(estimate.ram_bytes):>10}   (mapped weights included)")
+    print(f"  VRAM {format_bytes(estimate.vram_bytes):>10}")
+    for name, value in estimate.breakdown.items():
+        if value:
+            print(f"    {name:<12} {format_bytes(value):>10}")
+    print(f"Verdict: {plan.verdict} (n_gpu_layers={plan.gpu_layers} of {plan.total_layers}). "
+          f"{plan.explanation}")  # fmt: skip
+    return 0 if plan.verdict != "wont_fit" else 2

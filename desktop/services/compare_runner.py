@@ -1,0 +1,78 @@
+"""One level's turn in a comparison: load it in its own worker, answer the prompt, close.
+
+Plain Python (no Qt) so it runs in a pool thread; events go out through ``emit`` as
+``("load", fraction)``, ``("status", text)`` and ``("token", text)``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from converter.errors import Cancelled
+
+Emit = Callable[[Any], None]
+
+
+class LevelRun:
+    """Runs in a GUI thread task (desktop.ui.thread_tasks); :meth:`stop` works from any thread."""
+
+    def __init__(
+        self,
+        path: Path,
+        prompt: str,
+        load_settings: Any,
+        sampling: Any,
+        *,
+        after: threading.Event | None = None,
+    ) -> None:
+        self.path, self.prompt = path, prompt
+        self.load_settings, self.sampling = load_settings, sampling
+        self.after = after  # wait for the previous level to free its memory first
+        self.done = threading.Event()
+        self._stopped = threading.Event()
+        self._engine: Any = None
+
+    def stop(self) -> None:
+        self._stopped.set()
+        engine = self._engine
+        if engine is not None:
+            engine.cancel()
+
+    def __call__(self, emit: Emit) -> Any:
+        from desktop.engine.worker import InferenceWorker
+
+        try:
+            if self.after is not None:
+                emit(("status", "waiting for the previous level to finish"))
+                while not self.after.wait(0.1):
+                    if self._stopped.is_set():
+                        raise Cancelled("The comparison")
+            if self._stopped.is_set():
+                raise Cancelled("The comparison")
+            with InferenceWorker() as engine:
+                self._engine = engine
+                emit(("status", "loading"))
+                info = engine.load(
+                    self.path, self.load_settings, on_progress=lambda f: emit(("load", f))
+                )
+                if self._stopped.is_set():
+                    raise Cancelled("The comparison")
+                layers = info.model.n_layers
+                where = (
+                    "on the CPU"
+                    if info.gpu_layers == 0
+                    else f"{info.gpu_layers} of {layers} layers on the GPU"
+                )
+                emit(("status", f"answering ({where})"))
+                messages = [{"role": "user", "content": self.prompt}]
+                stats = engine.chat(messages, self.sampling, on_token=lambda t: emit(("token", t)))
+            # Reported before ``done`` lets the next level start, so the view never shows this
+            # level still answering while the next one loads.
+            emit(("finished", stats))
+            return stats
+        finally:
+            self._engine = None
+            self.done.set()

@@ -1,0 +1,204 @@
+"""The model library: GGUF files in the library folder and folders the user added.
+
+Files are grouped by base model (the GGUF's ``general.basename``/``general.name``, else the
+file name without its level suffix) so that the levels of one model sit together. Facts come
+from the GGUF header, never from the file name alone. A file that cannot be read is still
+listed, with the reason, so the user can delete it. Headless: no Qt.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from gguf import LlamaFileType
+
+from converter.errors import Cancelled, OutputError, QuantdeskError
+from converter.gguf_header import read_gguf_header
+from converter.levels import LEVELS, SOURCE_LEVELS
+from converter.progress import CancelToken, Job, Progress
+from converter.storage import atomic_output, ensure_free_space, ensure_writable_folder
+
+GGUF_MAGIC = b"GGUF"
+_COPY_CHUNK = 8 * 1024 * 1024
+_LEVEL_ORDER = {lv.name: i for i, lv in enumerate(LEVELS + SOURCE_LEVELS)}
+_FTYPE_TO_LEVEL = {lv.ftype: lv.name for lv in LEVELS + SOURCE_LEVELS}
+_LEVEL_SUFFIX = re.compile(
+    r"[-_. ](" + "|".join(sorted(_LEVEL_ORDER, key=len, reverse=True)) + r")$", re.IGNORECASE
+)
+
+
+class NotAGgufFile(QuantdeskError):
+    """A file offered to the library is not a GGUF model."""
+
+
+@dataclass(frozen=True, slots=True)
+class GgufFacts:
+    """What the library shows for one file."""
+
+    path: Path
+    base_model: str
+    level: str  # "Q4_K_M", "F16" … or "unknown"
+    size_bytes: int
+    architecture: str = ""
+    parameter_count: int = 0
+    weight_bytes: int = 0
+    block_count: int = 0
+    context_length: int = 0
+    error: str = ""  # set when the header could not be read
+
+    @property
+    def bits_per_weight(self) -> float | None:
+        """Measured from the file: bytes of all tensors over their element count."""
+        if self.parameter_count <= 0:
+            return None
+        return self.weight_bytes * 8 / self.parameter_count
+
+    @property
+    def sort_key(self) -> tuple[int, str]:
+        return (_LEVEL_ORDER.get(self.level, len(_LEVEL_ORDER)), self.path.name)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelGroup:
+    base_model: str
+    files: tuple[GgufFacts, ...]
+
+
+def is_gguf(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            return f.read(4) == GGUF_MAGIC
+    except OSError:
+        return False
+
+
+def read_facts(path: Path) -> GgufFacts:
+    """Read one GGUF header; problems are reported in ``error``, never raised."""
+    size = path.stat().st_size if path.exists() else 0
+    fallback_base, fallback_level = _split_name(path.stem)
+    try:
+        header = read_gguf_header(path)
+    except QuantdeskError as exc:  # a damaged file must not break the listing
+        return GgufFacts(path, fallback_base, fallback_level, size, error=str(exc))
+    meta = header.metadata
+    base = str(meta.get("general.basename") or meta.get("general.name") or fallback_base)
+    if not header.tensors:
+        return GgufFacts(
+            path, base, fallback_level, size, header.architecture, error="holds no weights"
+        )
+    complete = size >= header.header_bytes + header.data_bytes - header.alignment
+    return GgufFacts(
+        path=path,
+        base_model=base,
+        level=_level_from_file_type(meta.get("general.file_type"), fallback_level),
+        size_bytes=size,
+        architecture=header.architecture,
+        parameter_count=sum(t.n_elements for t in header.tensors),
+        weight_bytes=sum(t.n_bytes for t in header.tensors),
+        block_count=int(header.arch_value("block_count", 0) or 0),  # type: ignore[arg-type]
+        context_length=int(header.arch_value("context_length", 0) or 0),  # type: ignore[arg-type]
+        error="" if complete else "incomplete: the file is shorter than its header says",
+    )
+
+
+def _level_from_file_type(file_type: object, fallback: str) -> str:
+    if not isinstance(file_type, int):
+        return fallback
+    try:
+        name = LlamaFileType(file_type).name
+    except ValueError:
+        return fallback
+    return _FTYPE_TO_LEVEL.get(name.removeprefix("MOSTLY_"), name.removeprefix("MOSTLY_"))
+
+
+def _split_name(stem: str) -> tuple[str, str]:
+    """``"tiny-llama-Q4_K_M"`` → ``("tiny-llama", "Q4_K_M")``."""
+    match = _LEVEL_SUFFIX.search(stem)
+    if match is None:
+        return stem, "unknown"
+    return stem[: match.start()], match.group(1).upper()
+
+
+class FactsCache:
+    """Remembers facts per (path, size, mtime) so a rescan only reads changed files."""
+
+    def __init__(self) -> None:
+        self._facts: dict[Path, tuple[tuple[int, int], GgufFacts]] = {}
+
+    def get(self, path: Path) -> GgufFacts:
+        stat = path.stat()
+        stamp = (stat.st_size, stat.st_mtime_ns)
+        cached = self._facts.get(path)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        facts = read_facts(path)
+        self._facts[path] = (stamp, facts)
+        return facts
+
+
+def find_gguf_files(folders: Iterable[Path]) -> list[Path]:
+    """Every complete ``*.gguf`` below the folders (temporary partial files are skipped)."""
+    seen: dict[Path, None] = {}
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.rglob("*.gguf")):
+            if path.name.startswith(".") or path.name.endswith(".preview.gguf"):
+                continue  # a file being written, or a header-only conversion preview
+            if not path.is_file():
+                continue
+            seen.setdefault(path.resolve(), None)
+    return list(seen)
+
+
+def scan(folders: Sequence[Path], cache: FactsCache | None = None) -> list[ModelGroup]:
+    """The library grouped by base model, groups by name and levels in ladder order."""
+    cache = cache or FactsCache()
+    groups: dict[str, list[GgufFacts]] = {}
+    for path in find_gguf_files(folders):
+        facts = cache.get(path)
+        groups.setdefault(facts.base_model, []).append(facts)
+    return [
+        ModelGroup(name, tuple(sorted(files, key=lambda f: f.sort_key)))
+        for name, files in sorted(groups.items(), key=lambda item: item[0].lower())
+    ]
+
+
+def import_gguf(source: Path, library: Path, *, cancel: CancelToken | None = None) -> Job[Path]:
+    """Copy a GGUF into the library (atomically) and return its new path."""
+    if not is_gguf(source):
+        raise NotAGgufFile(f"{source.name} is not a GGUF model file; choose a .gguf file.")
+    ensure_writable_folder(library)
+    target = library / source.name
+    if target.exists():
+        raise OutputError(f"The library already has a file named {source.name}; rename it first.")
+    total = source.stat().st_size
+    ensure_free_space(library, total, f"importing {source.name}")
+    done = 0
+    with atomic_output(target) as tmp, source.open("rb") as src, tmp.open("wb") as dst:
+        while chunk := src.read(_COPY_CHUNK):
+            if cancel is not None and cancel.cancelled:
+                raise Cancelled(f"Importing {source.name}")
+            dst.write(chunk)
+            done += len(chunk)
+            yield Progress("import", done, total, "bytes", f"Copying {source.name}")
+        dst.flush()
+        os.fsync(dst.fileno())
+    shutil.copystat(source, target, follow_symlinks=True)
+    return target
+
+
+def delete_gguf(path: Path, folders: Sequence[Path]) -> None:
+    """Delete a library file; refuses paths outside the library folders."""
+    resolved = path.resolve()
+    if not any(resolved.is_relative_to(folder.resolve()) for folder in folders):
+        raise OutputError(f"{path} is not in a library folder; Quantdesk will not delete it.")
+    try:
+        resolved.unlink()
+    except OSError as exc:
+        raise OutputError(f"Could not delete {path.name}: {exc.strerror}.") from exc

@@ -1,0 +1,173 @@
+"""The chat's link to the inference worker: a small state machine with Qt signals.
+
+The :class:`InferenceWorker` calls block (loading, generating), so each runs in a pool
+thread; tokens arrive through ``token`` on the GUI thread. One call at a time: asking for a
+second while one runs is a programming error and raises. The engine is imported when the first
+model loads, not with the window.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from converter.errors import WorkerCrashed
+from desktop.ui.thread_tasks import ThreadTask
+
+
+class SessionState(enum.Enum):
+    EMPTY = "no model"
+    LOADING = "loading"
+    READY = "ready"
+    GENERATING = "generating"
+    CRASHED = "crashed"
+    CLOSED = "closed"
+
+
+class ChatSession(QObject):
+    state_changed = Signal(object)  # SessionState
+    load_progress = Signal(float)
+    loaded = Signal(object)  # LoadInfo
+    load_failed = Signal(object)  # exception
+    token = Signal(str)
+    reply_done = Signal(object)  # ReplyStats
+    reply_failed = Signal(object)  # exception
+    crashed = Signal(str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.state = SessionState.EMPTY
+        self.load_info: Any = None
+        self.model_path: Path | None = None
+        self.load_settings: Any = None
+        self._engine: Any = None
+        self._call: ThreadTask | None = None
+
+    def _set_state(self, state: SessionState) -> None:
+        self.state = state
+        self.state_changed.emit(state)
+
+    def _require(self, *states: SessionState) -> None:
+        if self.state not in states:
+            allowed = ", ".join(s.value for s in states)
+            raise RuntimeError(f"Cannot do that while {self.state.value} (needs: {allowed}).")
+
+    def _engine_instance(self) -> Any:
+        if self._engine is None:
+            from desktop.engine.worker import InferenceWorker
+
+            self._engine = InferenceWorker()
+        return self._engine
+
+    @property
+    def busy(self) -> bool:
+        return self._call is not None and not self._call.done
+
+    # loading -----------------------------------------------------------------------------
+    def load(self, path: Path, settings: Any) -> ThreadTask:
+        self._require(SessionState.EMPTY, SessionState.READY, SessionState.CRASHED)
+        if self.state is SessionState.CRASHED:
+            self._discard_engine()
+        engine = self._engine_instance()
+        self.model_path, self.load_settings = path, settings
+        self._set_state(SessionState.LOADING)
+
+        def work(emit: Any) -> Any:
+            return engine.load(path, settings, on_progress=emit)
+
+        worker = ThreadTask(work)
+        worker.signals.yielded.connect(self._on_load_progress)
+        worker.signals.returned.connect(self._on_loaded)
+        worker.signals.errored.connect(self._on_load_failed)
+        self._call = worker
+        return worker.start()
+
+    def reload(self) -> ThreadTask:
+        if self.model_path is None:
+            raise RuntimeError("Nothing to reload: no model was loaded.")
+        return self.load(self.model_path, self.load_settings)
+
+    def _on_load_progress(self, value: Any) -> None:
+        fraction = getattr(value, "fraction", value)
+        self.load_progress.emit(float(fraction or 0.0))
+
+    def _on_loaded(self, info: Any) -> None:
+        self.load_info = info
+        self._set_state(SessionState.READY)
+        self.loaded.emit(info)
+
+    def _on_load_failed(self, exc: BaseException) -> None:
+        self.load_info = None
+        if self._worker_died(exc):
+            self._set_state(SessionState.CRASHED)
+            self.crashed.emit(str(exc))
+        else:
+            self._set_state(SessionState.EMPTY)
+        self.load_failed.emit(exc)
+
+    # generating --------------------------------------------------------------------------
+    def streamed_tokens(self) -> int:
+        """Tokens of the current reply so far (text arrives in batches, not one per token)."""
+        return self._engine.streamed_tokens if self._engine is not None else 0
+
+    def send(self, messages: list[dict[str, str]], sampling: Any) -> ThreadTask:
+        self._require(SessionState.READY)
+        engine = self._engine_instance()
+        self._set_state(SessionState.GENERATING)
+
+        def work(emit: Any) -> Any:
+            return engine.chat(messages, sampling, on_token=emit)
+
+        worker = ThreadTask(work)
+        worker.signals.yielded.connect(self.token.emit)
+        worker.signals.returned.connect(self._on_reply_done)
+        worker.signals.errored.connect(self._on_reply_failed)
+        self._call = worker
+        return worker.start()
+
+    def stop(self) -> None:
+        """Ask the running reply to stop; it ends with a ``cancelled`` reply."""
+        if self.state is SessionState.GENERATING and self._engine is not None:
+            self._engine.cancel()
+
+    def _on_reply_done(self, stats: Any) -> None:
+        self._set_state(SessionState.READY)
+        self.reply_done.emit(stats)
+
+    def _worker_died(self, exc: BaseException) -> bool:
+        """A crash, or any failure after which the worker process is gone (killed while idle)."""
+        engine = self._engine
+        return isinstance(exc, WorkerCrashed) or (engine is not None and engine.pid is None)
+
+    def _on_reply_failed(self, exc: BaseException) -> None:
+        if self._worker_died(exc):
+            self._set_state(SessionState.CRASHED)
+            self.crashed.emit(str(exc))
+        else:
+            self._set_state(SessionState.READY)
+        self.reply_failed.emit(exc)
+
+    # memory and shutdown -------------------------------------------------------------------
+    def stats(self) -> Any:
+        """The worker's memory now (callable from any thread)."""
+        return self._engine.stats() if self._engine is not None else None
+
+    def _discard_engine(self) -> None:
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            with contextlib.suppress(Exception):  # a dead child only needs reaping
+                engine.close()
+
+    def close(self) -> None:
+        """Stop generating, end the worker process and wait for the pending call."""
+        if self.state is SessionState.CLOSED:
+            return
+        self.stop()
+        if self._call is not None and not self._call.done:
+            self._discard_engine()  # terminates the child, which ends the blocking call
+        self._discard_engine()
+        self._set_state(SessionState.CLOSED)

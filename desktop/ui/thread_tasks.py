@@ -1,0 +1,90 @@
+"""Run blocking work off the GUI thread, in the manner of superqt's ``thread_worker``.
+
+A :class:`ThreadTask` is a ``QRunnable`` that calls ``work(emit)`` in the global thread pool.
+Whatever ``work`` passes to ``emit`` arrives on the GUI thread through ``yielded``; its return
+value arrives through ``returned``, an exception through ``errored``; ``finished`` always comes
+last. Qt delivers the signals through the receivers' event loop, so slots may touch widgets.
+Cancel is cooperative: ``cancel()`` sets the worker's :class:`CancelToken`, which the work
+passes on to the engine (jobs raise ``Cancelled``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+from converter.progress import CancelToken, Job, run_job
+
+Emit = Callable[[Any], None]
+
+
+class ThreadTaskSignals(QObject):
+    started = Signal()
+    yielded = Signal(object)
+    returned = Signal(object)
+    errored = Signal(object)
+    finished = Signal()
+
+
+class ThreadTask(QRunnable):
+    """One piece of blocking work; start it once with :meth:`start`."""
+
+    #: Workers still running; keeps their signal objects alive until ``finished``.
+    _running: ClassVar[set[ThreadTask]] = set()
+
+    def __init__(self, work: Callable[[Emit], Any], *, cancel: CancelToken | None = None) -> None:
+        super().__init__()
+        self.setAutoDelete(False)
+        self.signals = ThreadTaskSignals()
+        # Connected first, so ``done`` is already True in every other ``finished`` slot.
+        self.signals.finished.connect(self._forget)
+        self.cancel_token = cancel or CancelToken()
+        self._work = work
+        self._started = False
+        #: True once ``finished`` has reached the GUI thread, so every result, error and
+        #: progress signal the work sent has been handled by then (not merely sent).
+        self.done = False
+
+    def start(self, pool: QThreadPool | None = None) -> ThreadTask:
+        if self._started:
+            raise RuntimeError("A worker runs only once; create a new one.")
+        self._started = True
+        ThreadTask._running.add(self)
+        (pool or QThreadPool.globalInstance()).start(self)
+        return self
+
+    def cancel(self) -> None:
+        self.cancel_token.cancel()
+
+    def run(self) -> None:  # on a pool thread
+        signals = self.signals
+        signals.started.emit()
+        try:
+            result = self._work(signals.yielded.emit)
+        except BaseException as exc:  # every failure is reported to the GUI
+            signals.errored.emit(exc)
+        else:
+            signals.returned.emit(result)
+        finally:
+            signals.finished.emit()
+
+    def _forget(self) -> None:  # on the GUI thread, after every earlier signal
+        self.done = True
+        ThreadTask._running.discard(self)
+
+
+def job_worker(make_job: Callable[[CancelToken], Job[Any]]) -> ThreadTask:
+    """A worker that drives the job ``make_job(cancel)``; progress arrives on ``yielded``."""
+    token = CancelToken()
+    return ThreadTask(lambda emit: run_job(make_job(token), emit), cancel=token)
+
+
+def call_worker(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> ThreadTask:
+    """A worker that calls ``fn(*args, **kwargs)`` once (no progress)."""
+    return ThreadTask(lambda _emit: fn(*args, **kwargs))
+
+
+def running_workers() -> int:
+    return len(ThreadTask._running)

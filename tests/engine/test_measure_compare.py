@@ -1,0 +1,134 @@
+"""Speed measurement, the comparison job, its results cache and cancellation (real llama.cpp)."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from pathlib import Path
+
+import pytest
+
+from converter.errors import Cancelled
+from converter.progress import CancelToken, Progress, run_job
+from desktop.engine.measure.level_comparison import LevelMeasurement, compare_files
+from desktop.engine.measure.results_cache import load_cached_results, sidecar_path
+from desktop.engine.measure.speed import measure_speed
+from tests.support.measure_helpers import CTX, SHORT_TEXT, TinyLevels, build_levels
+
+SMALL_RUN = {
+    "text": SHORT_TEXT, "ctx_tokens": CTX, "max_chunks": 2, "speed_repeats": 2,
+    "threads": 1, "prompt_tokens": 64, "gen_tokens": 8,
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def levels(tmp_path_factory: pytest.TempPathFactory) -> TinyLevels:
+    return build_levels(tmp_path_factory.mktemp("levels"))
+
+
+def _compare(levels: TinyLevels, **overrides: object) -> list[LevelMeasurement]:
+    return run_job(
+        compare_files(levels.f16, [levels.q8_0, levels.q2_k], **{**SMALL_RUN, **overrides})
+    )
+
+
+def test_speed_figures_are_positive_and_fit_the_wall_time(levels: TinyLevels) -> None:
+    events: list[Progress] = []
+    started = time.perf_counter()
+    result = measure_speed(
+        levels.q8_0,
+        prompt_tokens=64,
+        gen_tokens=16,
+        repeats=3,
+        threads=1,
+        on_progress=events.append,
+    )
+    wall = time.perf_counter() - started
+    assert len(result.prompt_seconds) == len(result.gen_seconds) == 3
+    assert all(s > 0 for s in result.prompt_seconds + result.gen_seconds)
+    assert sum(result.prompt_seconds) + sum(result.gen_seconds) < wall
+    assert result.prompt_tokens_per_s == statistics.median(64 / s for s in result.prompt_seconds)
+    assert result.gen_tokens_per_s == statistics.median(16 / s for s in result.gen_seconds)
+    # Lower bound from the wall time: the timed runs cannot have been faster than this.
+    assert result.gen_tokens_per_s >= 16 / wall and result.prompt_tokens_per_s >= 64 / wall
+    assert result.settings.threads == 1
+    assert [e.done for e in events] == [1, 2, 3]
+
+
+def test_comparison_rows_then_cache_hits_and_misses(levels: TinyLevels) -> None:
+    rows = _compare(levels)
+    assert [r.level for r in rows] == ["F16", "Q8_0", "Q2_K"]
+    assert [r.is_reference for r in rows] == [True, False, False]
+    assert not any(r.cached for r in rows)
+    for row in rows:
+        assert row.facts.size_bytes == row.path.stat().st_size
+        assert row.speed is not None and row.speed.prompt_tokens_per_s > 0
+        assert row.quality is not None and row.quality.positions == 2 * (CTX - 1 - CTX // 2)
+        assert sidecar_path(row.path).is_file()
+    f16, q8_0, q2_k = rows
+    assert 16 < f16.facts.bits_per_weight < 16.2  # norms stay F32
+    assert 8.5 <= q8_0.facts.bits_per_weight < 9 and q2_k.facts.bits_per_weight < 4
+    assert f16.quality.mean_kl == 0 and f16.quality.same_top == 1
+    assert 0 < q8_0.quality.mean_kl < q2_k.quality.mean_kl
+
+    again = _compare(levels)
+    assert all(r.cached for r in again)
+    assert [r.quality for r in again] == [r.quality for r in rows]
+    assert [r.speed for r in again] == [r.speed for r in rows]
+
+    stat = levels.q2_k.stat()
+    os.utime(levels.q2_k, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    after_touch = _compare(levels)
+    assert [r.cached for r in after_touch] == [True, True, False]
+
+    other_text = _compare(levels, text=SHORT_TEXT[100:])
+    assert [r.quality == o.quality for r, o in zip(other_text, rows, strict=True)] == [False] * 3
+    assert [r.speed == o.speed for r, o in zip(other_text, after_touch, strict=True)] == [True] * 3
+
+    saved = load_cached_results(levels.q8_0)
+    assert rows[1].speed in saved.speed and len(saved.quality) == 2
+    assert load_cached_results(levels.f16.with_name("absent.gguf")).speed == ()
+
+
+def test_no_cache_measures_again(levels: TinyLevels) -> None:
+    _compare(levels)
+    rows = _compare(levels, use_cache=False)
+    assert not any(r.cached for r in rows)
+
+
+def test_corrupt_sidecar_is_ignored(levels: TinyLevels) -> None:
+    sidecar_path(levels.q8_0).write_text("{not json", encoding="utf-8")
+    assert load_cached_results(levels.q8_0).quality == ()
+    rows = _compare(levels)
+    assert rows[1].quality is not None and not rows[1].cached
+
+
+def test_cancel_mid_measure_stops_the_child_and_removes_the_store(
+    levels: TinyLevels, tmp_path: Path
+) -> None:
+    cancel = CancelToken()
+    job = compare_files(
+        levels.f16, [levels.q8_0], cancel=cancel, work_folder=tmp_path, use_cache=False,
+        **{**SMALL_RUN, "speed_repeats": 50},
+    )  # fmt: skip
+
+    def cancel_once_speed_runs(event: Progress) -> None:
+        if event.stage.startswith("speed"):
+            cancel.cancel()
+
+    with pytest.raises(Cancelled):
+        run_job(job, cancel_once_speed_runs)
+    assert list(tmp_path.iterdir()) == []  # the autouse fixture checks that no child is left
+
+
+def test_dropping_the_job_stops_the_child(levels: TinyLevels, tmp_path: Path) -> None:
+    job = compare_files(
+        levels.f16, [levels.q8_0], work_folder=tmp_path, use_cache=False,
+        **{**SMALL_RUN, "speed_repeats": 50},
+    )  # fmt: skip
+    for event in job:
+        if event.stage.startswith("quality"):
+            break
+    job.close()
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,388 @@
+"""``quantdesk serve``: the OpenAI-compatible API over real HTTP on 127.0.0.1, answered by
+real llama.cpp running a tiny random-weight model in the inference worker."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from desktop.engine.server import ModelServer, ServerStateError, is_loopback
+from desktop.engine.worker import InferenceWorker, LoadSettings, SamplingSettings
+from desktop.engine.worker.stop_strings import StopCutter
+from tests.conftest import REPO_ROOT
+from tests.support.gguf_factory import write_tiny_gguf
+
+#: A context long enough that a reply running to its end takes many seconds, so a test can
+#: tell a cancelled generation from one that was left to run.
+LOAD = LoadSettings(ctx_tokens=32768, threads=1)
+GREEDY: dict[str, Any] = {"temperature": 0, "seed": 7}
+CHAT = {"messages": [{"role": "user", "content": "abc def"}], "repeat_penalty": 1.6}
+LONG_REPLY = {"prompt": "abc", "max_tokens": 30000, **GREEDY}
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny model whose replies never end by themselves (only budgets and stops end them)."""
+    return write_tiny_gguf(tmp_path_factory.mktemp("server") / "tiny-chat.gguf", never_ends=True)
+
+
+@pytest.fixture(scope="module")
+def log_lines() -> list[str]:
+    return []
+
+
+@pytest.fixture(scope="module")
+def server(model: Path, log_lines: list[str]) -> Iterator[ModelServer]:
+    running = ModelServer(model, LOAD, port=0, on_request=log_lines.append)
+    running.start()
+    yield running
+    running.stop()
+
+
+def request(
+    server: ModelServer, method: str, path: str, body: Any = None, *, raw: bytes | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    try:
+        payload = raw if raw is not None else None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"} if payload is not None else {}
+        connection.request(method, path, body=payload, headers=headers)
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+def post_json(server: ModelServer, path: str, body: Any) -> tuple[int, dict[str, Any]]:
+    status, _headers, data = request(server, "POST", path, body)
+    return status, json.loads(data)
+
+
+def post_stream(server: ModelServer, path: str, body: dict[str, Any]) -> list[Any]:
+    """The ``data:`` payloads of an event stream, parsed (``[DONE]`` kept as the string)."""
+    status, headers, data = request(server, "POST", path, {**body, "stream": True})
+    assert status == 200 and headers["Content-Type"] == "text/event-stream"
+    events = [line.removeprefix("data: ") for line in data.decode().split("\n\n") if line]
+    return [event if event == "[DONE]" else json.loads(event) for event in events]
+
+
+def streamed_chat_text(events: list[Any]) -> str:
+    return "".join(event["choices"][0]["delta"].get("content", "") for event in events[:-1])
+
+
+def streamed_completion_text(events: list[Any]) -> str:
+    return "".join(event["choices"][0]["text"] for event in events[:-1])
+
+
+def whole_text(path: str, reply: dict[str, Any]) -> str:
+    choice = reply["choices"][0]
+    return choice["message"]["content"] if path.endswith("chat/completions") else choice["text"]
+
+
+# --- the endpoints --------------------------------------------------------------------------------
+
+
+def test_models_lists_the_loaded_file(server: ModelServer) -> None:
+    status, headers, data = request(server, "GET", "/v1/models")
+    assert status == 200
+    assert json.loads(data)["data"] == [
+        {
+            "id": "tiny-chat",
+            "object": "model",
+            "created": pytest.approx(time.time(), abs=600),
+            "owned_by": "quantdesk",
+        }
+    ]
+    assert "Access-Control-Allow-Origin" not in headers  # only with --cors
+
+
+def test_chat_streamed_equals_whole_and_the_worker_s_own_reply(
+    server: ModelServer, model: Path
+) -> None:
+    body = {**CHAT, **GREEDY, "max_tokens": 16, "model": "tiny-chat"}
+    status, whole = post_json(server, "/v1/chat/completions", body)
+    assert status == 200 and whole["object"] == "chat.completion"
+    text = whole["choices"][0]["message"]["content"]
+    assert whole["choices"][0]["finish_reason"] == "length"
+
+    events = post_stream(
+        server, "/v1/chat/completions", {**body, "stream_options": {"include_usage": True}}
+    )
+    assert events[-1] == "[DONE]"
+    first, *pieces, last_choice, usage_event, _done = events
+    assert first["choices"][0]["delta"]["role"] == "assistant"
+    assert all(event["object"] == "chat.completion.chunk" for event in events[:-1])
+    assert streamed_chat_text(events[:-1]) == text
+    assert last_choice["choices"][0]["finish_reason"] == "length"
+    assert all(event["choices"][0]["finish_reason"] is None for event in [first, *pieces])
+    assert usage_event["usage"] == whole["usage"]
+
+    sampling = SamplingSettings(
+        temperature=0, seed=7, repeat_penalty=1.6, max_tokens=16, top_k=40, top_p=0.95, min_p=0.05
+    )
+    with InferenceWorker() as worker:
+        worker.load(model, LoadSettings(ctx_tokens=1024, threads=1))
+        reference = worker.chat(CHAT["messages"], sampling, on_token=lambda _piece: None)
+    assert text == reference.text
+    assert whole["usage"] == {
+        "prompt_tokens": reference.prompt_tokens,
+        "completion_tokens": reference.generated_tokens,
+        "total_tokens": reference.prompt_tokens + reference.generated_tokens,
+    }
+
+
+def test_completions_stream_and_whole_agree(server: ModelServer) -> None:
+    body = {"prompt": "zebra kite mango", "max_completion_tokens": 12, **GREEDY}
+    status, whole = post_json(server, "/v1/completions", body)
+    assert status == 200 and whole["object"] == "text_completion"
+    assert whole["usage"]["completion_tokens"] == 12
+    events = post_stream(server, "/v1/completions", body)
+    assert all(event["object"] == "text_completion" for event in events[:-1])
+    assert streamed_completion_text(events) == whole["choices"][0]["text"]
+    assert events[-2]["choices"][0]["finish_reason"] == "length"
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/chat/completions", CHAT),
+        ("/v1/completions", {"prompt": "zebra kite mango"}),
+    ],
+)
+def test_stop_cuts_the_text_in_both_modes(
+    server: ModelServer, path: str, body: dict[str, Any]
+) -> None:
+    body = {**body, **GREEDY, "max_tokens": 24}
+    _status, reply = post_json(server, path, body)
+    greedy = whole_text(path, reply)
+    # the first two characters, past the start, that the text has not shown before
+    at = next(i for i in range(1, len(greedy) - 1) if greedy.find(greedy[i : i + 2]) == i)
+    stop = greedy[at : at + 2]
+    status, cut = post_json(server, path, {**body, "stop": ["never there", stop]})
+    assert status == 200
+    assert whole_text(path, cut) == greedy[:at]
+    assert cut["choices"][0]["finish_reason"] == "stop"
+    events = post_stream(server, path, {**body, "stop": stop})
+    read = streamed_chat_text if path.endswith("chat/completions") else streamed_completion_text
+    assert read(events) == greedy[:at]
+    assert events[-2]["choices"][0]["finish_reason"] == "stop"
+
+
+def test_stop_strings_split_over_pieces_are_held_back() -> None:
+    cutter = StopCutter(("</end>",))
+    sent = [cutter.push(piece) for piece in ("ab", "<", "/e", "x<", "/", "en", "d>tail")]
+    assert sent == ["ab", "", "", "</ex", "", "", ""]
+    assert "".join(sent) + cutter.finish() == "ab</ex"
+    assert cutter.stopped
+    open_ended = StopCutter(("</end>",))
+    assert open_ended.push("done </e") == "done "
+    assert open_ended.finish() == "</e"  # the reply ended: the held text was no stop string
+
+
+# --- errors ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[1, 2]", "JSON object"),
+        ({**CHAT, "temperature": -0.5}, "Temperature must be 0 or more"),
+        ({**CHAT, "temperature": "hot"}, "'temperature' must be a number"),
+        ({**CHAT, "max_tokens": 0}, "max_tokens must be at least 1"),
+        ({**CHAT, "stream": "yes"}, "'stream' must be true or false"),
+        ({**CHAT, "stop": [1]}, "'stop' must be a string or a list"),
+        ({"messages": "hello"}, "'messages' must be a non-empty list"),
+        ({"messages": [{"content": "hi"}]}, "messages[0].role is None"),
+        ({"messages": [{"role": "tool", "content": "x"}]}, "tool and function"),
+        ({"messages": [{"role": "user"}]}, "messages[0].content must be"),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]},
+            "only text is supported",
+        ),
+        ({**CHAT, "n": 2}, "Only one choice"),
+        ({**CHAT, "tools": [{"type": "function"}]}, "function calling"),
+        ({**CHAT, "frequency_penalty": 0.5}, "use repeat_penalty"),
+    ],
+)
+def test_bad_requests_get_a_400_that_says_why(server: ModelServer, body: Any, words: str) -> None:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    status, _headers, data = request(server, "POST", "/v1/chat/completions", raw=raw)
+    assert status == 400
+    error = json.loads(data)["error"]
+    assert words in error["message"]
+    assert error["type"] == "invalid_request_error" and error["code"]
+
+
+def test_neutral_openai_fields_are_accepted(server: ModelServer) -> None:
+    body = {
+        **CHAT,
+        "max_tokens": 2,
+        "n": 1,
+        "frequency_penalty": 0,
+        "logprobs": False,
+        "user": "someone",
+        "messages": [
+            {"role": "developer", "content": "Be brief."},
+            {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+        ],
+    }
+    status, reply = post_json(server, "/v1/chat/completions", body)
+    assert status == 200 and reply["usage"]["completion_tokens"] == 2
+
+
+def test_unknown_model_and_path_get_404(server: ModelServer) -> None:
+    status, reply = post_json(server, "/v1/chat/completions", {**CHAT, "model": "gpt-4o"})
+    assert status == 404 and reply["error"]["code"] == "model_not_found"
+    assert "'tiny-chat'" in reply["error"]["message"]
+    status, _headers, data = request(server, "GET", "/v1/embeddings")
+    assert status == 404 and "error" in json.loads(data)
+    status, _headers, _data = request(server, "GET", "/v1/chat/completions")
+    assert status == 405
+
+
+def test_the_state_machine_refuses_misuse(server: ModelServer, model: Path) -> None:
+    with pytest.raises(ServerStateError, match="running"):
+        server.start()
+    with pytest.raises(ServerStateError, match="never started"):
+        ModelServer(model).stop()
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.4")
+
+
+# --- concurrency, disconnects, crashes ------------------------------------------------------------
+
+
+def test_concurrent_requests_are_queued_and_all_answered(server: ModelServer) -> None:
+    body = {**CHAT, **GREEDY, "max_tokens": 300}
+    results: list[tuple[int, dict[str, Any]]] = []
+    threads = [
+        threading.Thread(
+            target=lambda: results.append(post_json(server, "/v1/chat/completions", body))
+        )
+        for _ in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert [status for status, _reply in results] == [200, 200, 200]
+    texts = {reply["choices"][0]["message"]["content"] for _status, reply in results}
+    assert len(texts) == 1  # the same greedy reply each time: no interference between them
+
+
+def test_a_client_leaving_mid_stream_cancels_its_generation(
+    server: ModelServer, log_lines: list[str]
+) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    connection.request("POST", "/v1/completions", body=json.dumps({**LONG_REPLY, "stream": True}))
+    response = connection.getresponse()
+    assert response.status == 200
+    assert response.fp.readline().startswith(b"data: ")
+    left = time.monotonic()
+    response.close()  # both: the response holds the socket open too
+    connection.close()
+
+    status, reply = post_json(server, "/v1/completions", {"prompt": "abc", "max_tokens": 4})
+    assert status == 200 and reply["usage"]["completion_tokens"] == 4
+    assert time.monotonic() - left < 10  # 30000 tokens at a 32k context take over a minute
+    assert any(line.startswith("POST /v1/completions 499 ") for line in log_lines)
+
+
+def test_a_worker_crash_answers_500_and_the_next_request_works(model: Path) -> None:
+    server = ModelServer(model, LOAD, port=0)  # its own: the reloaded worker ends with it
+    server.start()
+    try:
+        results: list[tuple[int, dict[str, Any]]] = []
+        thread = threading.Thread(
+            target=lambda: results.append(post_json(server, "/v1/completions", LONG_REPLY))
+        )
+        thread.start()
+        time.sleep(1.0)
+        crashed_pid = server.worker_pid
+        assert crashed_pid is not None
+        os.kill(crashed_pid, signal.SIGKILL)
+        thread.join(60)
+        ((status, reply),) = results
+        assert status == 500
+        assert reply["error"]["code"] == "worker_crashed"
+        assert "cut off" in reply["error"]["message"]
+
+        status, reply = post_json(server, "/v1/completions", {"prompt": "abc", "max_tokens": 3})
+        assert status == 200 and reply["usage"]["completion_tokens"] == 3
+        assert server.worker_pid not in (None, crashed_pid)
+
+        # mid-stream the status line has gone out: the error is the stream's last event
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+        connection.request(
+            "POST", "/v1/completions", body=json.dumps({**LONG_REPLY, "stream": True})
+        )
+        response = connection.getresponse()
+        assert response.status == 200 and response.fp.readline().startswith(b"data: ")
+        os.kill(server.worker_pid or 0, signal.SIGKILL)
+        events = [line.strip() for line in response.read().decode().split("\n\n") if line.strip()]
+        connection.close()
+        assert events[-1] == "data: [DONE]"
+        assert json.loads(events[-2].removeprefix("data: "))["error"]["code"] == "worker_crashed"
+        status, _reply = post_json(server, "/v1/completions", {"prompt": "abc", "max_tokens": 3})
+        assert status == 200
+    finally:
+        server.stop()
+
+
+# --- the command ----------------------------------------------------------------------------------
+
+
+def test_serve_command_answers_logs_and_stops_on_ctrl_c(model: Path) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "desktop.cli",
+        "serve",
+        str(model),
+        "--port",
+        "0",
+        "--ctx",
+        "512",
+        "--threads",
+        "1",
+        "--cors",
+    ]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT
+    ) as process:
+        try:
+            assert process.stdout is not None
+            banner = process.stdout.readline()
+            curl = process.stdout.readline()
+            url = banner.split(" at ")[1].split()[0]
+            assert url.startswith("http://127.0.0.1:") and url.endswith("/v1")
+            assert curl.startswith(f"curl {url}/chat/completions")
+            host, port = url.removeprefix("http://").removesuffix("/v1").split(":")
+            connection = http.client.HTTPConnection(host, int(port), timeout=60)
+            body = json.dumps({**CHAT, "max_tokens": 3})
+            connection.request("POST", "/v1/chat/completions", body=body)
+            response = connection.getresponse()
+            assert response.status == 200
+            assert response.getheader("Access-Control-Allow-Origin") == "*"
+            assert json.loads(response.read())["usage"]["completion_tokens"] == 3
+            connection.close()
+            process.send_signal(signal.SIGINT)
+            _stdout, stderr = process.communicate(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    assert process.returncode == 0
+    assert "POST /v1/chat/completions 200 3 tok" in stderr
+    assert "Stopped." in stderr

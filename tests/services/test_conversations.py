@@ -1,0 +1,116 @@
+"""The SQLite conversation store: nothing typed is lost, search/rename/delete/export work."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from desktop.services.conversations import ConversationNotFound, ConversationStore
+from tests.conftest import REPO_ROOT
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ConversationStore:
+    s = ConversationStore(tmp_path / "c.sqlite3")
+    yield s
+    s.close()
+
+
+def test_messages_keep_order_and_survive_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite3"
+    first = ConversationStore(path)
+    cid = first.create("Greetings", model_path="/m/tiny-Q8_0.gguf", system_prompt="Be brief.")
+    first.append(cid, "user", "hello")
+    reply = first.append(cid, "assistant", "hi th", complete=False)
+    first.set_message(reply, "hi there", complete=True, stats={"tokens": 3})
+    first.close()
+
+    again = ConversationStore(path)
+    conversation = again.get(cid)
+    again.close()
+    assert [(m.role, m.content, m.complete) for m in conversation.messages] == [
+        ("user", "hello", True),
+        ("assistant", "hi there", True),
+    ]
+    assert conversation.messages[1].stats == {"tokens": 3}
+    assert conversation.chat_messages()[0] == {"role": "system", "content": "Be brief."}
+
+
+def test_message_is_committed_when_the_process_dies_right_after(tmp_path: Path) -> None:
+    """A hard exit (no close, no atexit) right after append keeps the message."""
+    path = tmp_path / "c.sqlite3"
+    script = textwrap.dedent(
+        f"""
+        import os
+        from pathlib import Path
+        from desktop.services.conversations import ConversationStore
+        s = ConversationStore(Path({str(path)!r}))
+        cid = s.create("crash")
+        s.append(cid, "user", "typed before the crash")
+        s.append(cid, "assistant", "partial rep", complete=False)
+        os._exit(9)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, timeout=60)
+    assert result.returncode == 9
+    store = ConversationStore(path)
+    (summary,) = store.list()
+    messages = store.get(summary.id).messages
+    store.close()
+    assert [m.content for m in messages] == ["typed before the crash", "partial rep"]
+    assert messages[1].complete is False
+
+
+def test_search_rename_delete(store: ConversationStore) -> None:
+    a = store.create("Cooking")
+    store.append(a, "user", "How long do I boil an egg?")
+    b = store.create("Travel")
+    store.append(b, "user", "Trains from Lyon to 100% Turin")
+    assert [c.id for c in store.list("egg")] == [a]
+    assert [c.id for c in store.list("travel")] == [b]
+    assert [c.id for c in store.list("100%")] == [b]
+    assert store.list("zebra") == []
+    store.rename(a, "  Eggs  ")
+    assert store.get(a).title == "Eggs"
+    store.delete(a)
+    with pytest.raises(ConversationNotFound):
+        store.get(a)
+    assert [c.id for c in store.list()] == [b]
+
+
+def test_truncate_supports_edit_and_regenerate(store: ConversationStore) -> None:
+    cid = store.create()
+    for role, text in [("user", "1"), ("assistant", "2"), ("user", "3"), ("assistant", "4")]:
+        store.append(cid, role, text)
+    store.truncate(cid, 2)
+    assert [m.content for m in store.get(cid).messages] == ["1", "2"]
+    store.append(cid, "user", "3b")
+    assert [m.position for m in store.get(cid).messages] == [0, 1, 2]
+
+
+def test_exports(store: ConversationStore) -> None:
+    cid = store.create("Export me", system_prompt="sys", settings={"temperature": 0.2})
+    store.append(cid, "user", "question")
+    store.append(cid, "assistant", "```python\nprint(1)\n```", complete=False)
+    data = json.loads(store.export_json(cid))
+    assert data["settings"] == {"temperature": 0.2}
+    assert [m["role"] for m in data["messages"]] == ["user", "assistant"]
+    markdown = store.export_markdown(cid)
+    assert markdown.startswith("# Export me")
+    assert "## Assistant (interrupted)" in markdown
+    assert "```python\nprint(1)\n```" in markdown
+
+
+def test_bad_input_is_refused(store: ConversationStore) -> None:
+    cid = store.create()
+    with pytest.raises(ValueError, match="role"):
+        store.append(cid, "robot", "x")
+    with pytest.raises(TypeError):
+        store.update(cid, colour="red")
+    with pytest.raises(ConversationNotFound):
+        store.append(cid + 99, "user", "x")

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: tiny models, a local hub, probes."""

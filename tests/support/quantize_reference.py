@@ -1,0 +1,27 @@
+"""Quantize a GGUF with llama.cpp itself, in a child: the reference for size predictions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from converter.child_process import Emit, run_in_child
+from converter.levels import QuantLevel
+
+
+def _quantize_child(emit: Emit, source: str, target: str, ftype_name: str) -> int:
+    import llama_cpp
+
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{ftype_name}")
+    params.nthread = 2
+    return int(llama_cpp.llama_model_quantize(source.encode(), target.encode(), params))
+
+
+def quantize_with_llama_cpp(source: Path, target: Path, level: QuantLevel) -> Path:
+    """Write ``target`` as llama.cpp's quantizer does for ``level``; raise if it fails."""
+    status = run_in_child(
+        _quantize_child, str(source), str(target), level.ftype, what=f"Quantizing to {level.name}"
+    )
+    if status != 0 or not target.exists():
+        raise RuntimeError(f"llama.cpp could not quantize {source.name} to {level.name}")
+    return target

@@ -1,0 +1,63 @@
+"""Helpers for the GUI tests: a library with tiny real models, and a main-window factory."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QThreadPool
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+from converter.paths import library_dir
+from desktop.ui.main_window import MainWindow
+from tests.support.gguf_factory import TinyModelShape, write_tiny_gguf
+
+TINY_SHAPE = TinyModelShape(n_layer=1, n_embd=256, n_head=4, n_head_kv=2, n_ff=256, n_vocab=320)
+
+
+@pytest.fixture(scope="module", name="tiny_f16")
+def tiny_f16_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_gguf(tmp_path_factory.mktemp("models") / "tiny-F16.gguf", TINY_SHAPE)
+
+
+def put_in_library(model: Path, name: str | None = None) -> Path:
+    folder = library_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / (name or model.name)
+    shutil.copy(model, target)
+    return target
+
+
+def wait_until(qtbot: QtBot, condition: Callable[[], bool], timeout_ms: int = 60_000) -> None:
+    qtbot.waitUntil(condition, timeout=timeout_ms)
+
+
+def settle_pool(timeout_ms: int = 30_000) -> None:
+    """Let every worker thread finish and deliver its signals."""
+    QThreadPool.globalInstance().waitForDone(timeout_ms)
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        QApplication.processEvents()
+        time.sleep(0.01)
+
+
+@pytest.fixture(name="main_window")
+def main_window_fixture(qtbot: QtBot) -> Iterator[Callable[[], MainWindow]]:
+    """Factory for MainWindow instances that are closed (workers stopped) after the test."""
+    windows: list[MainWindow] = []
+
+    def make() -> MainWindow:
+        window = MainWindow()
+        qtbot.addWidget(window)
+        window.show()
+        windows.append(window)
+        return window
+
+    yield make
+    for window in windows:
+        window.close()
+    settle_pool()

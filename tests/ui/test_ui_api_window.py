@@ -1,0 +1,134 @@
+"""The Local API window: real ModelServer on 127.0.0.1 with the tiny model, real HTTP."""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from desktop.engine.server.model_server import DEFAULT_PORT
+from desktop.engine.worker import LoadSettings
+from desktop.ui.api_window import ApiWindow
+from desktop.ui.main_window import MainWindow
+from tests.support.ui_helpers import main_window_fixture, settle_pool, tiny_f16_fixture, wait_until
+
+__all__ = ["main_window_fixture", "tiny_f16_fixture"]
+
+LOAD = LoadSettings(ctx_tokens=512, threads=1)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def call(url: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+@pytest.fixture(name="window")
+def window_fixture(qtbot: QtBot, tiny_f16: Path) -> Iterator[ApiWindow]:
+    window = ApiWindow(lambda: [str(tiny_f16)], LOAD)
+    qtbot.addWidget(window)
+    window.show()
+    yield window
+    window.close()
+    settle_pool()
+
+
+def serve(qtbot: QtBot, window: ApiWindow, port: int) -> str:
+    window.port.setValue(port)
+    window.start_button.click()
+    assert window.status.text().startswith("Loading")
+    assert not window.model.isEnabled() and not window.port.isEnabled()
+    wait_until(qtbot, lambda: window.status.text().startswith("Serving"), 30_000)
+    return window.url.text()
+
+
+def test_defaults_are_local_and_the_warning_follows_the_checkbox(window: ApiWindow) -> None:
+    assert window.port.value() == DEFAULT_PORT
+    assert not window.expose.isChecked() and window.expose_warning.isHidden()
+    assert window.url.text() == f"http://127.0.0.1:{DEFAULT_PORT}/v1"
+    window.expose.setChecked(True)
+    assert not window.expose_warning.isHidden()
+    assert window.url.text() == f"http://0.0.0.0:{DEFAULT_PORT}/v1"
+    window.expose.setChecked(False)
+    assert window.expose_warning.isHidden()
+
+
+def test_serves_logs_requests_and_stops(
+    qtbot: QtBot, window: ApiWindow, tiny_f16: Path, tmp_path: Path
+) -> None:
+    port = free_port()
+    url = serve(qtbot, window, port)
+    assert url == f"http://127.0.0.1:{port}/v1"
+    assert url in window.status.text() and url in window.example.toPlainText()
+
+    models = call(f"{url}/models")
+    assert [m["id"] for m in models["data"]] == [tiny_f16.stem]
+    chat = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
+    reply = call(f"{url}/chat/completions", chat)
+    assert reply["model"] == tiny_f16.stem
+    wait_until(qtbot, lambda: "/v1/chat/completions" in window.log.toPlainText(), 10_000)
+
+    # What a person sees while serving (docs/screenshots/local-api.png was taken this way).
+    assert window.grab().save(str(tmp_path / "local-api.png"))
+
+    window.start_button.click()  # Stop
+    assert window.status.text() == "Stopped" and window.port.isEnabled()
+    with pytest.raises(urllib.error.URLError):
+        call(f"{url}/models")
+
+
+def test_a_busy_port_shows_the_error_and_the_window_stays_usable(
+    qtbot: QtBot, window: ApiWindow
+) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        busy = squatter.getsockname()[1]
+        window.port.setValue(busy)
+        window.start_button.click()
+        wait_until(qtbot, lambda: window.start_button.text() == "Start", 30_000)
+    assert str(busy) in window.status.text() and "port" in window.status.text()
+    assert "color" in window.status.styleSheet()
+    assert window.port.isEnabled() and window.model.isEnabled()
+
+    url = serve(qtbot, window, free_port())  # another port works
+    assert call(f"{url}/models")["data"]
+    assert window.status.styleSheet() == ""
+
+
+def test_closing_the_window_stops_the_server(qtbot: QtBot, window: ApiWindow) -> None:
+    url = serve(qtbot, window, free_port())
+    window.close()
+    assert window.server is None
+    with pytest.raises(urllib.error.URLError):
+        call(f"{url}/models")
+
+
+def test_the_file_menu_opens_it_and_quitting_the_app_stops_the_server(
+    qtbot: QtBot, main_window: Callable[[], MainWindow], tiny_f16: Path
+) -> None:
+    app_window = main_window()
+    menu_texts = [a.text() for a in app_window.menuBar().actions()[0].menu().actions()]
+    assert "Local &API server…" in menu_texts
+    window = app_window.open_api_window()
+    assert window.isVisible() and app_window.open_api_window() is window
+    window.choose_model(str(tiny_f16))
+    window._load_settings = LOAD
+    url = serve(qtbot, window, free_port())
+    app_window.close()
+    with pytest.raises(urllib.error.URLError):
+        call(f"{url}/models")

@@ -1,0 +1,176 @@
+"""Compare real levels side by side (together, or one after another when memory is short),
+stop a comparison, measure the ladder, and keep the GUI responsive throughout."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QTimer
+from pytestqt.qtbot import QtBot
+
+from converter.progress import run_job
+from converter.quantize import quantize_gguf
+from desktop.engine.fit_planner import DEFAULT_HEADROOM
+from desktop.services.fit_text import fit_together, plan_for
+from desktop.ui.main_window import COMPARE_TAB, MainWindow
+from tests.support.stall_probe import StallProbe, assert_responsive, settle_window
+from tests.support.ui_helpers import (  # noqa: F401 - fixtures are found by name
+    main_window_fixture,
+    put_in_library,
+    tiny_f16_fixture,
+    wait_until,
+)
+
+FAST_MEASURE = {
+    "ctx_tokens": 64,
+    "max_chunks": 2,
+    "speed_repeats": 1,
+    "prompt_tokens": 16,
+    "gen_tokens": 4,
+    "threads": 1,
+}
+
+
+@pytest.fixture(scope="module")
+def quantized(tiny_f16: Path) -> Path:
+    return run_job(quantize_gguf(tiny_f16, "Q8_0", threads=1)).path
+
+
+@pytest.fixture
+def two_levels(tiny_f16: Path, quantized: Path) -> list[Path]:
+    """Both levels in this test's own library folder."""
+    return [put_in_library(tiny_f16), put_in_library(quantized)]
+
+
+def test_two_levels_answer_side_by_side_while_the_gui_stays_responsive(
+    qtbot: QtBot, main_window: Callable[[], MainWindow], two_levels: list[Path]
+) -> None:
+    window = main_window()
+    wait_until(qtbot, lambda: window.compare.levels.count() == 2)
+    settle_window(qtbot, window)
+    window.library.select_path(str(two_levels[0]))
+    window.library.tree.selectAll()
+    assert window.library.compare_button.isEnabled()
+    window.library.compare_button.click()
+    assert window.tabs.currentIndex() == COMPARE_TAB
+    compare = window.compare
+    compare.max_tokens = 24
+    compare.threads = 1
+    assert sorted(compare.chosen_paths()) == sorted(str(p) for p in two_levels)
+
+    probe = StallProbe()
+    compare.run_button.click()
+    wait_until(qtbot, lambda: len(compare.columns) == 2)
+    wait_until(qtbot, lambda: all(c.status.text() in ("done", "stopped") for c in compare.columns))
+    assert_responsive(probe)
+    for column in compare.columns:
+        assert column.text, column.status.text()
+        assert "tokens/s" in column.stats.text() and "RAM" in column.stats.text()
+    assert "together" in compare.mode.text()
+
+
+def _room_for_one_level(window: MainWindow, levels: list[Path]) -> Any:
+    """This machine's facts with free memory for the largest level alone, not for two at once.
+
+    Data for the real planner, not a stand-in for it: each level is predicted to fit, and
+    together they are not, which is what sends the comparison down its sequential path.
+    """
+    compare = window.compare
+    ctx, kv = compare.context_tokens, compare.kv_type
+    roomy = dataclasses.replace(window.hardware, gpus=(), ram_available_bytes=2**40)
+    largest = max(plan_for(path, roomy, ctx, kv).ram_bytes for path in levels)
+    tight = dataclasses.replace(
+        roomy, ram_available_bytes=int(largest / (1 - DEFAULT_HEADROOM)) + 1
+    )
+    assert all(plan_for(path, tight, ctx, kv).verdict != "wont_fit" for path in levels)
+    assert not fit_together(levels, tight, ctx, kv)
+    return tight
+
+
+def _compare_one_at_a_time(qtbot: QtBot, window: MainWindow, levels: list[Path]) -> Any:
+    wait_until(qtbot, lambda: window.compare.levels.count() == 2)
+    settle_window(qtbot, window)
+    compare = window.compare
+    compare.hardware = _room_for_one_level(window, levels)
+    compare.threads = 1
+    compare.choose([str(p) for p in levels])
+    return compare
+
+
+def test_levels_that_do_not_fit_together_answer_one_after_another(
+    qtbot: QtBot, main_window: Callable[[], MainWindow], two_levels: list[Path]
+) -> None:
+    compare = _compare_one_at_a_time(qtbot, main_window(), two_levels)
+    compare.max_tokens = 16
+    timeline: list[tuple[str, ...]] = []  # both columns' status lines, every 10 ms
+    sampler = QTimer()
+    sampler.timeout.connect(
+        lambda: timeline.append(tuple(c.status.text() for c in compare.columns))
+    )
+    sampler.start(10)
+    probe = StallProbe()
+    compare.run_button.click()
+    wait_until(qtbot, lambda: len(compare.columns) == 2 and not compare.running)
+    wait_until(qtbot, lambda: [c.status.text() for c in compare.columns] == ["done", "done"])
+    assert_responsive(probe)
+    sampler.stop()
+    assert "one after another" in compare.mode.text()
+    assert all(c.text and "tokens/s" in c.stats.text() for c in compare.columns)
+    samples = [s for s in timeline if len(s) == 2]
+    busy = [tuple(t.startswith(("loading", "answering")) for t in s) for s in samples]
+    assert (True, True) not in busy  # never both in memory at once
+    assert any(s[1].startswith("waiting for the previous level") for s in samples)
+    first_done = next(i for i, s in enumerate(samples) if s[0] == "done")
+    second_starts = next(i for i, s in enumerate(samples) if s[1].startswith("loading"))
+    assert first_done <= second_starts
+
+
+def test_stop_ends_the_running_level_and_the_waiting_one(
+    qtbot: QtBot, main_window: Callable[[], MainWindow], two_levels: list[Path]
+) -> None:
+    compare = _compare_one_at_a_time(qtbot, main_window(), two_levels)
+    compare.max_tokens = 1500  # greedy decoding of the random model does not end by itself
+    compare.run_button.click()
+    wait_until(qtbot, lambda: len(compare.columns) == 2 and bool(compare.columns[0].text))
+    assert compare.stop_button.isEnabled() and not compare.run_button.isEnabled()
+    compare.stop_button.click()
+    wait_until(qtbot, lambda: not compare.running, 30_000)
+    first, second = compare.columns
+    # The workers finish on their threads before their last signals reach the GUI thread.
+    wait_until(qtbot, lambda: [first.status.text(), second.status.text()] == ["stopped", "stopped"])
+    tokens = int(first.stats.text().split(" tokens · ")[0].rsplit(" · ", 1)[-1])
+    assert 0 < tokens < compare.max_tokens
+    assert second.text == "" and second.stats.text() == ""  # never loaded
+    assert compare.run_button.isEnabled() and not compare.stop_button.isEnabled()
+
+
+def test_measuring_the_ladder_fills_the_chart_and_the_library(
+    qtbot: QtBot, main_window: Callable[[], MainWindow], two_levels: list[Path]
+) -> None:
+    window = main_window()
+    ladder = window.compare.ladder
+    wait_until(qtbot, lambda: ladder.model.count() == 1)
+    settle_window(qtbot, window)
+    ladder.measure_options = FAST_MEASURE
+    probe = StallProbe()
+    ladder.measure()
+    wait_until(qtbot, lambda: ladder._measure is not None and ladder._measure.done, 120_000)
+    assert_responsive(probe)
+    wait_until(qtbot, lambda: any(p.same_top is not None for p in ladder.chart.points))
+    q8 = next(p for p in ladder.chart.points if p.level == "Q8_0")
+    assert 0.0 <= q8.same_top <= 1.0 and q8.mean_kl is not None and q8.gen_tokens_per_s
+    assert next(p for p in ladder.chart.points if p.level == "F16").is_reference
+    window.library.refresh()
+    wait_until(qtbot, lambda: "same top" in _library_text(window))
+
+
+def _library_text(window: MainWindow) -> str:
+    tree = window.library.tree
+    top = tree.topLevelItem(0)
+    if top is None:
+        return ""
+    return " ".join(top.child(i).text(5) for i in range(top.childCount()))

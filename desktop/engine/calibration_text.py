@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from converter.errors import QuantdeskError
+from converter.errors import CalibrationTextError
 from converter.resources import resource_path
 
 BUNDLED_CALIBRATION_PATH = resource_path("calibration", "federalist_papers.txt")
@@ -20,9 +20,7 @@ BUNDLED_NAME = "bundled calibration text (The Federalist Papers)"
 TEXT_SUFFIXES = (".txt", ".md")
 _BINARY_SAMPLE_BYTES = 8192
 
-
-class CalibrationTextError(QuantdeskError):
-    """The calibration text cannot be used (missing, empty, binary or too short)."""
+__all__ = ["CalibrationText", "CalibrationTextError", "load_calibration_text"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,20 +24,16 @@ from typing import Any
 
 import numpy as np
 
-from converter.errors import QuantdeskError
+from converter.errors import CalibrationTextError, ImatrixCollectionError
 from converter.imatrix_file import ImatrixEntry, ImportanceMatrix
 from converter.progress import CancelToken, Job, Progress
-from desktop.engine.calibration_text import CalibrationText, CalibrationTextError
+from desktop.engine.calibration_text import CalibrationText
 from desktop.engine.measure.child_job import child_job
 from desktop.engine.measure.loaded_model import bos_token, open_for_measuring
 
 Emit = Callable[[Any], None]
 DEFAULT_CTX_TOKENS = 512
 _UBATCH_TOKENS = 512  # llama-imatrix's default physical batch
-
-
-class ImatrixCollectionError(QuantdeskError):
-    """llama.cpp's evaluation failed while collecting the importance matrix."""
 
 
 @dataclass(frozen=True, slots=True)

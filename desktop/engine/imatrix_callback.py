@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ctypes
 import pathlib
+import time
 from typing import Any
 
 import numpy as np
@@ -135,6 +136,8 @@ class ImatrixAccumulator:
         self._scratch: dict[int, Any] = {}
         self._last_input: tuple[int, int, int] | None = None
         self._last_squares: npt.NDArray[np.float64] | None = None
+        #: Time spent reading and summing inputs (the callback's own cost), in seconds.
+        self.collect_seconds = 0.0
         self.c_callback = self._make_c_callback()
 
     def _make_c_callback(self) -> Any:
@@ -155,7 +158,9 @@ class ImatrixAccumulator:
         op = node.op
         if op == self.ggml.op_mul_mat_id:
             if not ask:
+                started = time.perf_counter()
                 self._collect_expert_rows(node)
+                self.collect_seconds += time.perf_counter() - started
             return True
         if op != self.ggml.op_mul_mat:
             return False
@@ -164,7 +169,9 @@ class ImatrixAccumulator:
             if src1.ne[1] < _MIN_ROWS or src1.type != _GGML_TYPE_F32:
                 return False
             return weight_name(node.src[0].contents.name).startswith("blk.")
+        started = time.perf_counter()
         self._collect_rows(node, src1)
+        self.collect_seconds += time.perf_counter() - started
         return True
 
     def _collect_rows(self, node: GgmlTensor, src1: GgmlTensor) -> None:

@@ -54,6 +54,7 @@ class CollectedStats:
     n_tokens: int
     n_chunks: int
     eval_seconds: float
+    callback_seconds: float = 0.0  # of eval_seconds, spent summing inside the callback
 
 
 def _default_threads() -> int:
@@ -133,6 +134,7 @@ def collect_in_child(
         n_tokens=len(tokens),
         n_chunks=n_chunks,
         eval_seconds=seconds,
+        callback_seconds=0.0 if accumulator is None else accumulator.collect_seconds,
     )
 
 

@@ -232,7 +232,8 @@ def _read_legacy(path: Path) -> ImportanceMatrix:
         values = np.frombuffer(raw, dtype="<f4", count=nval, offset=offset).astype(np.float32)
         offset += 4 * nval
         entries[name] = ImatrixEntry(values.reshape(1, -1), np.array([ncall], dtype=np.int64))
-    chunk_count, datasets = 0, ()
+    chunk_count = 0
+    datasets: tuple[str, ...] = ()
     if offset + 4 <= len(raw):
         (chunk_count,) = take("<i")
         if offset + 4 <= len(raw):

@@ -129,3 +129,26 @@ def test_a_folder_is_read_in_name_order_and_the_bundled_text_is_not_the_eval_tex
     assert len(bundled.text) > 100_000
     evaluation = BUNDLED_TEXT_PATH.read_text(encoding="utf-8")
     assert bundled.text[:2000] not in evaluation and evaluation[:2000] not in bundled.text
+
+
+def test_mixture_of_experts_weights_are_collected_per_expert(tmp_path: Path) -> None:
+    from converter.convert import convert_checkpoint
+    from converter.quantize import Calibration, quantize_gguf
+    from tests.support.checkpoints import build_checkpoint
+
+    folder = build_checkpoint("qwen3-moe", tmp_path / "qwen3-moe")  # 4 experts, top 2
+    f16 = run_job(convert_checkpoint(folder, tmp_path / "out")).path
+    matrix = run_job(collect_imatrix(f16, _TEXT, ctx_tokens=_CTX, threads=2))
+
+    tokens = matrix.chunk_count * _CTX
+    for kind in ("ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"):
+        entry = matrix.entries[f"blk.0.{kind}.weight"]
+        assert entry.n_matrices == 4 and int(entry.counts.sum()) == 2 * tokens, kind
+    up, gate = (matrix.entries[f"blk.0.{k}.weight"] for k in ("ffn_up_exps", "ffn_gate_exps"))
+    assert np.array_equal(up.counts, gate.counts) and np.allclose(up.sums, gate.sums)
+    assert matrix.entries["blk.0.ffn_down_exps.weight"].n_columns == 256
+    # llama.cpp accepts the layout: one row of sums per expert, as its quantizer reads them
+    calibrated = run_job(
+        quantize_gguf(f16, "Q2_K", out_path=tmp_path, calibration=Calibration(matrix, "m.gguf"))
+    )
+    assert calibrated.path.name.endswith("-Q2_K-imatrix.gguf")

@@ -1,9 +1,9 @@
 """Google's Gemma 3 270M, a real trained model, as transformers 5.x saves it, converts faithfully.
 
 The checkpoint (tests/support/real_gemma.py) holds the weights of the Q4_K_M GGUF that
-llama.cpp's own tools made, dequantized by transformers, and only a ``tokenizer.json``. The converted F16 must
-have the shipped GGUF's layout, tokenize like the checkpoint's Hugging Face tokenizer, compute
-the logits transformers computes, and write sensible English.
+llama.cpp's own tools made, dequantized by transformers, and only a ``tokenizer.json``. The
+converted F16 must have the shipped GGUF's layout, tokenize like the checkpoint's Hugging Face
+tokenizer, compute the logits transformers computes, and write sensible English.
 """
 
 from __future__ import annotations

@@ -167,19 +167,22 @@ def worker_main(conn: multiprocessing.connection.Connection, cancel_flag: Any) -
             try:
                 if host.busy:
                     host.step()
-                    if not conn.poll(0):
-                        continue
-                request = conn.recv()
+                    arrived = conn.poll(0)
+                else:
+                    arrived = conn.poll(None)  # idle: wait for the next request
+                while arrived:  # every request that has arrived joins the next step
+                    request = conn.recv()
+                    if isinstance(request, ShutdownRequest):
+                        return
+                    try:
+                        host.handle(request)
+                    except (BrokenPipeError, ConnectionResetError):
+                        return
+                    except Exception as exc:
+                        conn.send(failure_for(exc))
+                    arrived = conn.poll(0)
             except (EOFError, OSError):
                 return  # the parent is gone
-            if isinstance(request, ShutdownRequest):
-                return
-            try:
-                host.handle(request)
-            except (BrokenPipeError, ConnectionResetError):
-                return
-            except Exception as exc:
-                conn.send(failure_for(exc))
     finally:
         host.unload()
         conn.close()

@@ -184,7 +184,9 @@ class DecodeLoop:
             keep = min(_shared_prefix(slot.cached, reply.prompt), len(reply.prompt) - 1)
             if keep == len(reply.prompt) - 1:  # the same prompt again: redo its last chunk
                 keep = (len(reply.prompt) - 1) // self._n_batch * self._n_batch
-            self._c.llama_memory_seq_rm(self._memory, slot.seq_id, keep, -1)
+            if not self._c.llama_memory_seq_rm(self._memory, slot.seq_id, keep, -1):
+                keep = 0  # this cache cannot drop a part (sliding-window layers): start over
+                self._c.llama_memory_seq_rm(self._memory, slot.seq_id, -1, -1)
             del slot.cached[keep:]
             reply.reused = reply.prompt_done = keep
             slot.reply = reply
@@ -203,6 +205,8 @@ class DecodeLoop:
             reply = slot.reply
             if reply is None or reply.next_token is None:
                 continue
+            if n == self._n_batch:  # more slots than batch rows: the rest go next step
+                break
             lengths_before[slot.seq_id] = len(slot.cached)
             self._put(n, reply.next_token, slot, logits=True)
             rows.append((n, slot))

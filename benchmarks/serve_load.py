@@ -1,8 +1,9 @@
 """Concurrent streaming clients against ``quantdesk serve`` and llama.cpp's ``llama-server``.
 
 Starts each server on the same GGUF with the same threads and slots, then for every client
-count (default 1, 4, 16, 64) opens that many connections at once, each streaming one chat
-reply of ``--tokens`` tokens, and prints per server and client count: total generated tokens
+count (default 1, 4, 16, 64) opens that many connections at once, each streaming one raw
+completion of up to ``--tokens`` tokens (no chat template, so both servers see the same
+prompt), and prints per server and client count: total generated tokens
 per second (all replies' tokens over the wall time of the round), time to first token p50 and
 p95, and errors (refused or reset connections, non-200 answers, streams without ``[DONE]``).
 
@@ -97,9 +98,7 @@ def running(command: list[str], port: int, log_path: Path) -> Iterator[None]:
 def one_client(port: int, index: int, tokens: int, start: threading.Event) -> ClientResult:
     body = {
         "model": "any",
-        "messages": [
-            {"role": "user", "content": f"Request {index}: write a long story about a harbor."}
-        ],
+        "prompt": f"Story {index}. Once upon a time, in a harbor town by the sea,",
         "max_tokens": tokens,
         "temperature": 0.8,
         "seed": index,
@@ -115,7 +114,7 @@ def one_client(port: int, index: int, tokens: int, start: threading.Event) -> Cl
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
         connection.request(
             "POST",
-            "/v1/chat/completions",
+            "/v1/completions",
             body=json.dumps(body),
             headers={"Content-Type": "application/json"},
         )
@@ -135,8 +134,10 @@ def one_client(port: int, index: int, tokens: int, start: threading.Event) -> Cl
                 return ClientResult(False, 0, 0.0, event["error"].get("message", "error"))
             if event.get("usage"):
                 usage = int(event["usage"]["completion_tokens"])
+            elif event.get("timings", {}).get("predicted_n"):  # llama-server's own figures
+                usage = int(event["timings"]["predicted_n"])
             for choice in event.get("choices", []):
-                if choice.get("delta", {}).get("content"):
+                if choice.get("text"):
                     counted += 1
                     if first is None:
                         first = time.perf_counter()

@@ -92,7 +92,8 @@ def worker_speed(worker: InferenceWorker, tokens: int) -> float:
 
 def llama_bench(binary: str, path: str, threads: int | None, gpu_layers: int, tokens: int) -> float:
     command = [binary, "-m", path, "-p", "0", "-n", str(tokens), "-r", "3", "-o", "json"]
-    command += ["-ngl", str(gpu_layers), "-fa", "1" if gpu_layers else "0", "--repack", "0"]
+    layers = 999 if gpu_layers < 0 else gpu_layers  # llama-bench's way of saying "all"
+    command += ["-ngl", str(layers), "-fa", "1" if gpu_layers else "0", "--repack", "0"]
     if threads:
         command += ["-t", str(threads)]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout

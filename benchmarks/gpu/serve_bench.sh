@@ -16,6 +16,8 @@
 #   SDIST=<GPU_DIR/llama_cpp_python-*.tar.gz>  TOKENIZER=<GPU_DIR/fixtures/llama-bpe>
 #   SITE=/tmp/site  WORK=/tmp/serve-bench (models, builds)  PYTHON=python3  CUDA_ARCH=90
 #   SKIP_BUILD=1 reuses the wheel in SITE and the tools in WORK/build.
+# The machine needs the project's Python dependencies; starlette and uvicorn are installed
+# from GPU_DIR/whl when missing.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 out=$(realpath -m "${1:-${OUT:-serve-bench}}")
@@ -47,6 +49,11 @@ bench=$work/build/bin/llama-bench
 server=$work/build/bin/llama-server
 export PYTHONPATH="$repo:$site${PYTHONPATH:+:$PYTHONPATH}"
 cd "$repo"
+# quantdesk serve needs its HTTP stack; without a network, bring the wheels in GPU_DIR/whl
+# (pip download starlette uvicorn -d .gpu/whl).
+if ! "$python" -c "import starlette, uvicorn" 2> /dev/null; then
+    "$python" -m pip install --quiet --no-index --find-links "$gpu_dir/whl" --target "$site" starlette uvicorn
+fi
 
 if [ ! -f "$work/models/llama3-8b-Q4_K_M.gguf" ]; then
     stamp "writing the Llama-3-8B-shaped checkpoint and converting it"

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import BinaryIO
+from typing import BinaryIO, NoReturn
 
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
 
@@ -42,6 +42,8 @@ _SCALAR_FORMATS: Mapping[int, str] = MappingProxyType(
     }
 )
 _STRING, _ARRAY = 8, 9
+_U64 = struct.Struct("<Q")
+_BLOCK_BYTES = 1 << 20
 
 
 class GGUFHeaderError(QuantdeskError):
@@ -131,10 +133,7 @@ class _Cursor:
     def read(self, n: int) -> bytes:
         data = self._stream.read(n)
         if len(data) != n:
-            raise GGUFHeaderError(
-                f"{self._path.name} ends inside its GGUF header: the file is incomplete or "
-                "damaged. Download or convert it again."
-            )
+            self._short()
         self.offset += n
         return data
 
@@ -146,8 +145,38 @@ class _Cursor:
         return self.read(length).decode("utf-8", errors="replace")
 
     def skip_strings(self, count: int) -> None:
+        """Skip ``count`` length-prefixed strings, walking buffered blocks (a 262k-token
+        vocabulary in well under 0.1 s, where one read per string took seconds)."""
+        buffer, position = b"", 0
         for _ in range(count):
-            self.read(int(self.unpack("<Q")))
+            while True:
+                if position + 8 <= len(buffer):
+                    end = position + 8 + _U64.unpack_from(buffer, position)[0]
+                    if end <= len(buffer):
+                        break
+                more = self._block()
+                if not more:
+                    self._short()
+                buffer, position = buffer[position:] + more, 0
+            position = end
+        self._unread(len(buffer) - position)
+
+    def _block(self) -> bytes:
+        data = self._stream.read(_BLOCK_BYTES)
+        self.offset += len(data)
+        return data
+
+    def _unread(self, count: int) -> None:
+        """Step back over bytes read ahead by :meth:`skip_strings`."""
+        if count:
+            self._stream.seek(-count, 1)
+            self.offset -= count
+
+    def _short(self) -> NoReturn:
+        raise GGUFHeaderError(
+            f"{self._path.name} ends inside its GGUF header: the file is incomplete or "
+            "damaged. Download or convert it again."
+        )
 
     def value(self, value_type: int) -> MetadataValue:
         if value_type == _STRING:

@@ -80,7 +80,8 @@ def test_comparison_rows_then_cache_hits_and_misses(levels: TinyLevels) -> None:
     stat = levels.q2_k.stat()
     os.utime(levels.q2_k, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
     after_touch = _compare(levels)
-    assert [r.cached for r in after_touch] == [True, True, False]
+    # The reference runs again too: the changed level needs its distributions.
+    assert [r.cached for r in after_touch] == [False, True, False]
 
     other_text = _compare(levels, text=SHORT_TEXT[100:])
     assert [r.quality == o.quality for r, o in zip(other_text, rows, strict=True)] == [False] * 3
@@ -114,7 +115,7 @@ def test_cancel_mid_measure_stops_the_child_and_removes_the_store(
     )  # fmt: skip
 
     def cancel_once_speed_runs(event: Progress) -> None:
-        if event.stage.startswith("speed"):
+        if event.stage.endswith(": speed"):
             cancel.cancel()
 
     with pytest.raises(Cancelled):
@@ -128,7 +129,7 @@ def test_dropping_the_job_stops_the_child(levels: TinyLevels, tmp_path: Path) ->
         **{**SMALL_RUN, "speed_repeats": 50},
     )  # fmt: skip
     for event in job:
-        if event.stage.startswith("quality"):
+        if event.stage.endswith(": quality"):
             break
     job.close()
     assert list(tmp_path.iterdir()) == []

@@ -10,6 +10,7 @@ Format facts (version 3, little endian) follow the GGUF specification in ggml's 
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -147,19 +148,24 @@ class _Cursor:
     def skip_strings(self, count: int) -> None:
         """Skip ``count`` length-prefixed strings, walking buffered blocks (a 262k-token
         vocabulary in well under 0.1 s, where one read per string took seconds)."""
-        buffer, position = b"", 0
+        unpack = _U64.unpack_from
+        buffer, position, size = b"", 0, 0
         for _ in range(count):
-            while True:
-                if position + 8 <= len(buffer):
-                    end = position + 8 + _U64.unpack_from(buffer, position)[0]
-                    if end <= len(buffer):
-                        break
-                more = self._block()
-                if not more:
-                    self._short()
-                buffer, position = buffer[position:] + more, 0
-            position = end
+            if position + 8 > size or position + 8 + unpack(buffer, position)[0] > size:
+                buffer, position = self._refill(buffer, position)
+                size = len(buffer)
+            position += 8 + unpack(buffer, position)[0]
         self._unread(len(buffer) - position)
+
+    def _refill(self, buffer: bytes, position: int) -> tuple[bytes, int]:
+        """The unread rest of ``buffer`` plus blocks until a whole string follows."""
+        rest = buffer[position:]
+        while len(rest) < 8 or len(rest) < 8 + _U64.unpack_from(rest, 0)[0]:
+            more = self._block()
+            if not more:
+                self._short()
+            rest += more
+        return rest, 0
 
     def _block(self) -> bytes:
         data = self._stream.read(_BLOCK_BYTES)
@@ -207,8 +213,22 @@ class _Cursor:
 
 
 def read_gguf_header(path: Path | str) -> GGUFHeader:
-    """Parse the header of ``path``; raise :class:`GGUFHeaderError` if it is not a GGUF model."""
+    """Parse the header of ``path``; raise :class:`GGUFHeaderError` if it is not a GGUF model.
+
+    Headers are remembered per (path, size, modification time): the library, the fit planner
+    and the ladder all read the same files, and a 262k-token vocabulary takes a noticeable
+    fraction of a second to skip. A file that changes is read again.
+    """
     path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise GGUFHeaderError(f"Cannot open {path}: {exc.strerror}.") from exc
+    return _read_header_of(path, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=128)
+def _read_header_of(path: Path, _size: int, _mtime_ns: int) -> GGUFHeader:
     try:
         stream = path.open("rb")
     except OSError as exc:
@@ -251,5 +271,5 @@ def read_gguf_header(path: Path | str) -> GGUFHeader:
             tensors=tuple(tensors),
             header_bytes=_align(cursor.offset, alignment),
             alignment=alignment,
-            file_bytes=path.stat().st_size,
+            file_bytes=_size,
         )

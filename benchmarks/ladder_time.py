@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import os
 import platform
+import resource
 import subprocess
 import time
 from pathlib import Path
@@ -64,6 +66,12 @@ def _cpu() -> str:
     return model or platform.processor()
 
 
+def _cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path)
@@ -105,11 +113,20 @@ def main() -> None:
             elapsed = time.perf_counter() - started
             print(f"{elapsed:7.1f} s  {event.stage} ({event.message})", flush=True)
 
+    cpu_before = _cpu_seconds()
     run_job(
         compare_files(files[0], files[1:], threads=args.threads, on_level=on_level), on_progress
     )
     total = time.perf_counter() - started
-    print(f"whole ladder: {total / 60:.1f} min ({total:.0f} s)")
+    cpu = _cpu_seconds() - cpu_before
+    print(f"whole ladder: {total / 60:.1f} min ({total:.0f} s) wall")
+    # On a shared machine the wall time includes waiting for other processes; the CPU time
+    # the measurement itself used, spread over the cores it may use, is what it costs alone.
+    cores = args.threads or len(os.sched_getaffinity(0))
+    print(
+        f"CPU time used: {cpu:.0f} s (parent and children): {cpu / cores / 60:.1f} min on "
+        f"{cores} cores with nothing else running; load average now {os.getloadavg()[0]:.1f}"
+    )
 
 
 if __name__ == "__main__":

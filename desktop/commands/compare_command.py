@@ -13,7 +13,12 @@ from converter.progress import Progress, run_job
 from converter.storage import format_bytes
 from desktop.commands.quantize_command import ProgressLine
 from desktop.engine.measure.eval_text import DEFAULT_MAX_CHUNKS, load_eval_text
-from desktop.engine.measure.level_comparison import LevelMeasurement, compare_files, plan_comparison
+from desktop.engine.measure.level_comparison import (
+    DEFAULT_SPEED_REPEATS,
+    LevelMeasurement,
+    compare_files,
+    plan_comparison,
+)
 
 _COLUMNS = (
     ("level", 8), ("size", 10), ("bpw", 6), ("fit", 11), ("pp t/s", 10),
@@ -40,8 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "divergence's error bar is then smaller than the step between adjacent K-quant levels)",
     )  # fmt: skip
     parser.add_argument(
-        "--repeats", type=_positive_int, default=3, metavar="N",
-        help="speed runs per file (default 3)",
+        "--repeats", type=_positive_int, default=DEFAULT_SPEED_REPEATS, metavar="N",
+        help=f"speed runs per file (default {DEFAULT_SPEED_REPEATS})",
     )  # fmt: skip
     parser.add_argument(
         "--threads", type=_positive_int, metavar="N",

@@ -164,7 +164,10 @@ def predicted_minutes_text(request: MeasureRequest) -> str:
     if reference is None:
         return ""
     text = load_eval_text(request.text_path)
-    plan = plan_comparison(reference, request.candidates, text=text, **request.options)  # type: ignore[arg-type]
+    plan = plan_comparison(
+        reference, request.candidates, text=text, with_fits=False,
+        **request.options,  # type: ignore[arg-type]
+    )  # fmt: skip
     settings = plan.quality_settings
     chunks = "all" if settings.max_chunks is None else f"up to {settings.max_chunks}"
     if all(w.idle for w in plan.work):

@@ -168,8 +168,11 @@ def plan_comparison(
     use_cache: bool = True,
     prompt_tokens: int = 512,
     gen_tokens: int = DEFAULT_GEN_TOKENS,
+    with_fits: bool = True,
 ) -> ComparisonPlan:
-    """Check the inputs, look up cached results and predict the time; nothing is loaded."""
+    """Check the inputs, look up cached results and predict the time; nothing is loaded.
+    ``with_fits=False`` skips the memory-fit plans (and the hardware probe they need) when
+    only the prediction is wanted."""
     if speed_repeats < 1 or prompt_tokens < 1 or gen_tokens < 1:
         raise ValueError("speed_repeats, prompt_tokens and gen_tokens must be at least 1")
     paths = [Path(reference), *(Path(c) for c in candidates)]
@@ -198,10 +201,10 @@ def plan_comparison(
         )
         for f, q, sp in zip(facts, qualities, speeds, strict=True)
     ]
+    fits: list[FitSummary | None] = plan_fits(paths) if with_fits else [None] * len(paths)
     return ComparisonPlan(
-        facts, plan_fits(paths), eval_text, key, quality_settings, speed_settings,
-        speeds, qualities, work,
-    )  # fmt: skip
+        facts, fits, eval_text, key, quality_settings, speed_settings, speeds, qualities, work
+    )
 
 
 def estimated_chunks(text: EvalText, ctx_tokens: int, max_chunks: int | None) -> int:

@@ -59,6 +59,7 @@ class MainWindow(QMainWindow):
         self.hardware_panel = HardwarePanel()
         self.chat = ChatView(self.store, self.settings)
         self.compare = CompareView()
+        self.compare.preferred_model = self.settings.last_model  # its ladder shows first
         self.hub = HubView(folders[0])
         self.get_started = GetStartedCard(self.hub.manager, folders[0])
         library_column = QWidget()

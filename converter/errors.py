@@ -49,3 +49,11 @@ class ModelLoadError(QuantdeskError):
 
 class WorkerCrashed(QuantdeskError):
     """The child process running llama.cpp died (crash, abort or kill)."""
+
+
+class CalibrationTextError(QuantdeskError):
+    """The calibration text cannot be used (missing, empty, binary or too short)."""
+
+
+class ImatrixCollectionError(QuantdeskError):
+    """llama.cpp's evaluation failed while collecting an importance matrix."""

@@ -11,6 +11,12 @@ Figures come from llama.cpp's own published tables:
   llama.cpp's quantize tool prints for each type (``QUANT_OPTIONS`` in
   ``tools/quantize/quantize.cpp``), measured on Llama-3-8B (F16/BF16: Mistral-7B).
 
+The IQ levels (:data:`IMATRIX_LEVELS`) can only be made with an importance matrix (the
+quantizer refuses most of them without one, and the rest lose much of their quality). Their
+figures come from the Llama-3.1-8B table in the same README: ``bits_per_weight`` as measured
+there and ``llama3_8b_gb`` its size in GiB converted to GB. llama.cpp publishes no perplexity
+increase for them, so ``llama3_8b_ppl_delta`` is None.
+
 ``ftype`` is the suffix of llama.cpp's ``LLAMA_FTYPE_MOSTLY_*`` constant; it is resolved
 against ``llama_cpp`` at run time so no enum value is copied here.
 """
@@ -26,8 +32,9 @@ class QuantLevel:
     ftype: str
     bits_per_weight: float
     llama3_8b_gb: float
-    llama3_8b_ppl_delta: float
+    llama3_8b_ppl_delta: float | None
     description: str
+    needs_imatrix: bool = False
 
 
 #        name      ftype     bpw   GB@L3-8B  +ppl    plain words
@@ -45,13 +52,34 @@ LEVELS: tuple[QuantLevel, ...] = (
     QuantLevel("Q8_0",   "Q8_0",   8.50, 7.96, 0.0026, "Practically lossless; about half of F16."),
 )  # fmt: skip
 
+#        name       ftype      bpw     GB@L3.1-8B   +ppl  plain words
+IMATRIX_LEVELS: tuple[QuantLevel, ...] = (
+    QuantLevel("IQ2_XXS", "IQ2_XXS", 2.3824, 2.39, None, "Tiniest usable; much worse answers. Needs calibration.", True),
+    QuantLevel("IQ2_XS",  "IQ2_XS",  2.5882, 2.60, None, "Tiny; much worse answers. Needs calibration.", True),
+    QuantLevel("IQ2_S",   "IQ2_S",   2.7403, 2.75, None, "Tiny; clearly worse answers. Needs calibration.", True),
+    QuantLevel("IQ2_M",   "IQ2_M",   2.9294, 2.94, None, "Very small; better than Q2_K at less size. Needs calibration.", True),
+    QuantLevel("IQ3_XXS", "IQ3_XXS", 3.2548, 3.26, None, "Very small; some quality loss. Needs calibration.", True),
+    QuantLevel("IQ3_S",   "IQ3_S",   3.6606, 3.67, None, "Small; like Q3_K_S at better quality. Needs calibration.", True),
+    QuantLevel("IQ3_M",   "IQ3_M",   3.7628, 3.78, None, "Small; close to Q3_K_M, a little smaller. Needs calibration.", True),
+    QuantLevel("IQ4_XS",  "IQ4_XS",  4.4597, 4.48, None, "Good quality at less than Q4_K_S's size. Needs calibration.", True),
+    QuantLevel("IQ4_NL",  "IQ4_NL",  4.6818, 4.70, None, "4-bit non-linear; like Q4_K_S in size. Needs calibration.", True),
+)  # fmt: skip
+
 SOURCE_LEVELS: tuple[QuantLevel, ...] = (
     QuantLevel("F16",  "F16",  16.0, 14.00, 0.0020, "Full precision (16-bit float); the reference."),
     QuantLevel("BF16", "BF16", 16.0, 14.00, -0.0050, "Full precision (bfloat16); the reference."),
     QuantLevel("F32",  "ALL_F32", 32.0, 28.00, 0.0, "Full 32-bit precision; twice the size of F16."),
 )  # fmt: skip
 
-_BY_NAME = {level.name: level for level in LEVELS + SOURCE_LEVELS}
+_BY_NAME = {level.name: level for level in LEVELS + IMATRIX_LEVELS + SOURCE_LEVELS}
+
+
+def quantized_levels(*, with_imatrix: bool) -> tuple[QuantLevel, ...]:
+    """The levels one can make: the K-quant ladder, plus the IQ levels with a matrix,
+    smallest first."""
+    if not with_imatrix:
+        return LEVELS
+    return tuple(sorted(LEVELS + IMATRIX_LEVELS, key=lambda lv: lv.bits_per_weight))
 
 
 def level(name: str) -> QuantLevel:
@@ -59,11 +87,11 @@ def level(name: str) -> QuantLevel:
     try:
         return _BY_NAME[name.upper()]
     except KeyError:
-        valid = ", ".join(lv.name for lv in LEVELS)
+        valid = ", ".join(lv.name for lv in LEVELS + IMATRIX_LEVELS)
         raise ValueError(f"Unknown quantization level {name!r}. Choose from: {valid}.") from None
 
 
 def parse_levels(text: str) -> tuple[QuantLevel, ...]:
     """Parse ``"Q4_K_M,Q8_0"`` (as typed on the command line) into levels, in ladder order."""
     wanted = {level(part.strip()).name for part in text.split(",") if part.strip()}
-    return tuple(lv for lv in LEVELS if lv.name in wanted)
+    return tuple(lv for lv in quantized_levels(with_imatrix=True) if lv.name in wanted)

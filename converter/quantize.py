@@ -12,13 +12,15 @@ import os
 import queue
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from converter.child_process import run_in_child
 from converter.errors import Cancelled, OutputError, QuantizationError
-from converter.levels import LEVELS, QuantLevel
+from converter.imatrix_file import ImportanceMatrix, check_matches_model
+from converter.levels import IMATRIX_LEVELS, LEVELS, QuantLevel
 from converter.progress import CancelToken, Job, Progress
-from converter.quantize_child import quantize_in_child
+from converter.quantize_child import ImatrixPayload, quantize_in_child
 from converter.quantize_plan import QuantPlan, SourceModel, plan_quantization, read_source
 from converter.storage import atomic_output, ensure_free_space, ensure_writable_folder
 from converter.written import WrittenFile
@@ -26,27 +28,56 @@ from converter.written import WrittenFile
 #: Free space kept beyond the predicted output size (the prediction is an estimate).
 DEFAULT_RESERVE_BYTES = 64 * 1024 * 1024
 _SOURCE_SUFFIXES = ("-F16", "-BF16", "-F32")
+#: Added to the file name of a level quantized with an importance matrix.
+CALIBRATED_SUFFIX = "-imatrix"
 _POLL_SECONDS = 0.05
 
 
-def resolve_level(wanted: str | QuantLevel) -> QuantLevel:
-    """The ladder level named ``wanted``; full-precision names and unknown ones are refused."""
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """An importance matrix to quantize with, and the file name recorded in the output."""
+
+    matrix: ImportanceMatrix
+    file_name: str
+
+    def payload(self) -> ImatrixPayload:
+        return ImatrixPayload(
+            values=self.matrix.quantizer_values(),
+            file=self.file_name,
+            dataset=self.matrix.dataset,
+            chunks=self.matrix.chunk_count,
+        )
+
+
+def resolve_level(wanted: str | QuantLevel, *, calibrated: bool = False) -> QuantLevel:
+    """The level named ``wanted``; full-precision names and unknown ones are refused, and so
+    are IQ levels without an importance matrix (``calibrated``)."""
     name = wanted.name if isinstance(wanted, QuantLevel) else wanted.strip().upper()
-    for candidate in LEVELS:
+    for candidate in LEVELS + IMATRIX_LEVELS:
         if candidate.name == name:
+            if candidate.needs_imatrix and not calibrated:
+                raise QuantizationError(
+                    f"{name} needs an importance matrix: without one llama.cpp refuses it or "
+                    "its quality collapses. Calibrate (--imatrix auto or a file) or choose a "
+                    "K-quant level such as Q3_K_M."
+                )
             return candidate
-    valid = ", ".join(lv.name for lv in LEVELS)
+    valid = ", ".join(lv.name for lv in LEVELS + IMATRIX_LEVELS)
     raise QuantizationError(f"Unknown quantization level {name!r}. Choose from: {valid}.")
 
 
-def default_output_path(source: Path, level: QuantLevel, folder: Path | None = None) -> Path:
-    """``model-F16.gguf`` → ``model-Q4_K_M.gguf``, beside the source unless ``folder`` is given."""
+def default_output_path(
+    source: Path, level: QuantLevel, folder: Path | None = None, *, calibrated: bool = False
+) -> Path:
+    """``model-F16.gguf`` → ``model-Q4_K_M.gguf`` (``model-Q4_K_M-imatrix.gguf`` when
+    calibrated), beside the source unless ``folder`` is given."""
     stem = source.stem
     for suffix in _SOURCE_SUFFIXES:
         if stem.upper().endswith(suffix):
             stem = stem[: -len(suffix)]
             break
-    return (folder or source.parent) / f"{stem}-{level.name}.gguf"
+    tail = CALIBRATED_SUFFIX if calibrated else ""
+    return (folder or source.parent) / f"{stem}-{level.name}{tail}.gguf"
 
 
 def quantize_gguf(
@@ -57,18 +88,21 @@ def quantize_gguf(
     threads: int | None = None,
     cancel: CancelToken | None = None,
     reserve_bytes: int = DEFAULT_RESERVE_BYTES,
+    calibration: Calibration | None = None,
 ) -> Job[WrittenFile]:
     """Quantize ``source`` (F16/BF16/F32 GGUF) to ``level``; yield one event per tensor.
 
     ``out_path`` may be a file or an existing folder; an existing file there is replaced.
     ``reserve_bytes`` is the free space to keep beyond the predicted output size.
+    ``calibration`` quantizes with an importance matrix (checked against the model first).
     """
-    chosen = resolve_level(level)
+    chosen = resolve_level(level, calibrated=calibration is not None)
     model = _read_checked_source(Path(source))
-    target = _output_path(model.path, chosen, out_path)
-    plan = plan_quantization(model, chosen)
+    _check_calibration(model, calibration)
+    target = _output_path(model.path, chosen, out_path, calibration is not None)
+    plan = plan_quantization(model, chosen, has_imatrix=calibration is not None)
     _check_destination(model.path, target, plan.predicted_bytes + reserve_bytes)
-    return _quantize(model, plan, target, threads, cancel)
+    return _quantize(model, plan, target, threads, cancel, _payload(calibration))
 
 
 def quantize_ladder(
@@ -79,22 +113,35 @@ def quantize_ladder(
     threads: int | None = None,
     cancel: CancelToken | None = None,
     reserve_bytes: int = DEFAULT_RESERVE_BYTES,
+    calibration: Calibration | None = None,
 ) -> Job[list[WrittenFile]]:
     """Quantize ``source`` to each of ``levels`` in turn, with progress over all of them.
 
-    Everything is checked before the first level starts (levels, paths, space for all files).
-    A failure or cancel keeps the levels already finished; they are complete files.
+    Everything is checked before the first level starts (levels, the importance matrix,
+    paths, space for all files). A failure or cancel keeps the levels already finished;
+    they are complete files.
     """
-    chosen = list(dict.fromkeys(resolve_level(lv) for lv in levels))
+    calibrated = calibration is not None
+    chosen = list(dict.fromkeys(resolve_level(lv, calibrated=calibrated) for lv in levels))
     if not chosen:
         raise QuantizationError("No quantization level was given.")
     model = _read_checked_source(Path(source))
-    targets = [default_output_path(model.path, lv, out_dir) for lv in chosen]
-    plans = [plan_quantization(model, lv) for lv in chosen]
+    _check_calibration(model, calibration)
+    targets = [default_output_path(model.path, lv, out_dir, calibrated=calibrated) for lv in chosen]
+    plans = [plan_quantization(model, lv, has_imatrix=calibrated) for lv in chosen]
     needed = sum(plan.predicted_bytes for plan in plans) + reserve_bytes
     for target in targets:
         _check_destination(model.path, target, needed)
-    return _ladder(model, plans, targets, threads, cancel)
+    return _ladder(model, plans, targets, threads, cancel, _payload(calibration))
+
+
+def _check_calibration(model: SourceModel, calibration: Calibration | None) -> None:
+    if calibration is not None:
+        check_matches_model(calibration.matrix, {t.name: t.shape for t in model.tensors})
+
+
+def _payload(calibration: Calibration | None) -> ImatrixPayload | None:
+    return None if calibration is None else calibration.payload()
 
 
 def _ladder(
@@ -103,12 +150,13 @@ def _ladder(
     targets: list[Path],
     threads: int | None,
     cancel: CancelToken | None,
+    imatrix: ImatrixPayload | None,
 ) -> Job[list[WrittenFile]]:
     per_level = len(model.tensors)
     total = per_level * len(plans)
     written: list[WrittenFile] = []
     for index, (plan, target) in enumerate(zip(plans, targets, strict=True)):
-        job = _quantize(model, plan, target, threads, cancel)
+        job = _quantize(model, plan, target, threads, cancel, imatrix)
         try:
             while True:
                 try:
@@ -129,9 +177,10 @@ def _read_checked_source(source: Path) -> SourceModel:
     return read_source(source)
 
 
-def _output_path(source: Path, level: QuantLevel, out: Path | None) -> Path:
+def _output_path(source: Path, level: QuantLevel, out: Path | None, calibrated: bool) -> Path:
     if out is None or Path(out).is_dir():
-        return default_output_path(source, level, Path(out) if out is not None else None)
+        folder = Path(out) if out is not None else None
+        return default_output_path(source, level, folder, calibrated=calibrated)
     return Path(out)
 
 
@@ -163,6 +212,7 @@ def _quantize(
     target: Path,
     threads: int | None,
     cancel: CancelToken | None,
+    imatrix: ImatrixPayload | None = None,
 ) -> Job[WrittenFile]:
     stage = f"quantize {plan.level.name}"
     what = f"Quantizing {model.path.name} to {plan.level.name}"
@@ -179,6 +229,7 @@ def _quantize(
                 str(partial),
                 plan.level.ftype,
                 n_threads,
+                imatrix,
                 what=what,
                 cancel=stop,
             )

@@ -119,9 +119,11 @@ class QuantPlan:
         return min(bisect.bisect_right(self.data_ends, file_bytes), self.tensor_count - 1)
 
 
-def plan_quantization(source: SourceModel, level: QuantLevel) -> QuantPlan:
+def plan_quantization(
+    source: SourceModel, level: QuantLevel, *, has_imatrix: bool = False
+) -> QuantPlan:
     header = source.header
-    output_header_bytes, sizes = _predicted_sizes(header, level)
+    output_header_bytes, sizes = _predicted_sizes(header, level, has_imatrix)
     ordered = sorted(header.tensors, key=write_order_key)
     ends = []
     offset = output_header_bytes
@@ -131,7 +133,9 @@ def plan_quantization(source: SourceModel, level: QuantLevel) -> QuantPlan:
     return QuantPlan(level, tuple(t.name for t in ordered), tuple(ends), output_header_bytes)
 
 
-def _predicted_sizes(header: GGUFHeader, level: QuantLevel) -> tuple[int, dict[str, int]]:
+def _predicted_sizes(
+    header: GGUFHeader, level: QuantLevel, has_imatrix: bool
+) -> tuple[int, dict[str, int]]:
     """Output header bytes and tensor bytes, from the type llama.cpp will pick per tensor.
 
     A model without the layer count the type rules need gets an estimate instead: vectors
@@ -141,9 +145,10 @@ def _predicted_sizes(header: GGUFHeader, level: QuantLevel) -> tuple[int, dict[s
         summary = summarize(header)
     except GGUFHeaderError:
         return header.header_bytes, {t.name: _estimate_bytes(t, level) for t in header.tensors}
-    types = predict_tensor_types(summary, level)
+    types = predict_tensor_types(summary, level, has_imatrix=has_imatrix)
     sizes = {t.name: tensor_bytes(types[t.name], t.shape) for t in header.tensors}
-    return quantized_summary(summary, level).header.header_bytes, sizes
+    quantized = quantized_summary(summary, level, has_imatrix=has_imatrix)
+    return quantized.header.header_bytes, sizes
 
 
 def _estimate_bytes(tensor: TensorInfo, level: QuantLevel) -> int:

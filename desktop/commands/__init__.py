@@ -9,6 +9,10 @@ headless commands never load Qt.
 COMMANDS: dict[str, tuple[str, str]] = {
     "convert": ("convert_command", "Convert a Hugging Face checkpoint to GGUF and quantize it."),
     "quantize": ("quantize_command", "Quantize a GGUF file to one or more levels."),
+    "imatrix": (
+        "imatrix_command",
+        "Collect a model's importance matrix on a text, for calibrated quantization.",
+    ),
     "levels": ("levels_command", "List the quantization levels with size and quality figures."),
     "hw": ("hw_command", "Show this machine's CPU, memory, GPUs and offload support."),
     "fit": ("fit_command", "Predict whether a GGUF model fits this machine's RAM and VRAM."),

@@ -12,9 +12,14 @@ from converter.errors import QuantdeskError
 from converter.hub.fetch import resolve_source, source_name
 from converter.levels import LEVELS, parse_levels
 from converter.progress import run_job
-from converter.quantize import quantize_ladder
+from converter.quantize import quantize_ladder, resolve_level
 from converter.written import WrittenFile
-from desktop.commands.quantize_command import ProgressLine
+from desktop.commands.quantize_command import (
+    ProgressLine,
+    add_calibration_arguments,
+    calibrate,
+    calibration_choice,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,8 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quant",
         metavar="LEVEL[,LEVEL...]",
-        help=f"also quantize to these levels: {', '.join(lv.name for lv in LEVELS)}",
+        help=f"also quantize to these levels: {', '.join(lv.name for lv in LEVELS)} "
+        "(IQ levels too with --imatrix)",
     )
+    add_calibration_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print the written files as JSON")
 
 
@@ -42,6 +49,9 @@ def run(args: argparse.Namespace) -> int:
         levels = parse_levels(args.quant) if args.quant else ()
     except ValueError as exc:
         raise QuantdeskError(str(exc)) from None
+    # refusals that need no conversion come first: --text without --imatrix, IQ without it
+    if calibration_choice(args) is None and any(lv.needs_imatrix for lv in levels):
+        resolve_level(next(lv for lv in levels if lv.needs_imatrix))
     progress = ProgressLine(sys.stderr) if not args.json else None
     on_progress = progress.show if progress is not None else None
     written: list[WrittenFile] = []
@@ -53,9 +63,9 @@ def run(args: argparse.Namespace) -> int:
         )
         written.append(converted)
         if levels:
-            written += run_job(
-                quantize_ladder(converted.path, levels, out_dir=args.out), on_progress
-            )
+            calibration = calibrate(args, converted.path, on_progress)
+            job = quantize_ladder(converted.path, levels, out_dir=args.out, calibration=calibration)
+            written += run_job(job, on_progress)
     finally:
         if progress is not None:
             progress.close()

@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from converter.levels import LEVELS
+from converter.errors import QuantdeskError
+from converter.levels import IMATRIX_LEVELS, LEVELS
 from converter.progress import Progress, run_job
-from converter.quantize import quantize_ladder
+from converter.quantize import Calibration, quantize_ladder
+from desktop.services.conversion_pipeline import CalibrationChoice, prepare_calibration
 
 _BAR_WIDTH = 24
 
@@ -21,11 +24,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--level",
         required=True,
         metavar="LEVEL[,LEVEL...]",
-        help=f"levels to produce, comma-separated: {', '.join(lv.name for lv in LEVELS)}",
+        help=f"levels to produce, comma-separated: {', '.join(lv.name for lv in LEVELS)}; "
+        f"with --imatrix also {', '.join(lv.name for lv in IMATRIX_LEVELS)}",
     )
     parser.add_argument(
         "--out", type=Path, metavar="DIR", help="output folder (default: beside the model)"
     )
+    add_calibration_arguments(parser)
     parser.add_argument(
         "--threads", type=_positive_int, metavar="N", help="CPU threads (default: all)"
     )
@@ -35,8 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     levels = [part for part in args.level.split(",") if part.strip()]
     progress = ProgressLine(sys.stderr)
-    job = quantize_ladder(args.model, levels, out_dir=args.out, threads=args.threads)
     try:
+        calibration = calibrate(args, args.model, progress.show)
+        job = quantize_ladder(
+            args.model, levels, out_dir=args.out, threads=args.threads, calibration=calibration
+        )
         written = run_job(job, progress.show)
     finally:
         progress.close()
@@ -46,6 +54,44 @@ def run(args: argparse.Namespace) -> int:
         for file in written:
             print(f"{file.level:<7} {file.size_bytes / 2**20:10.1f} MiB  {file.path}")
     return 0
+
+
+def add_calibration_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--imatrix FILE|auto`` and ``--text``, shared by ``quantize`` and ``convert``."""
+    parser.add_argument(
+        "--imatrix",
+        metavar="FILE|auto",
+        help="quantize with an importance matrix: a llama-imatrix .gguf or legacy .dat file, "
+        "or 'auto' to collect one from --text (default: the bundled calibration text)",
+    )
+    parser.add_argument(
+        "--text",
+        type=Path,
+        metavar="FILE|DIR",
+        help="the calibration text for --imatrix auto (a UTF-8 file or a folder of them)",
+    )
+
+
+def calibration_choice(args: argparse.Namespace) -> CalibrationChoice | None:
+    if args.imatrix is None:
+        if args.text is not None:
+            raise QuantdeskError("--text is the calibration text of --imatrix auto; add it.")
+        return None
+    if args.imatrix.strip().lower() == "auto":
+        kind = "text" if args.text is not None else "bundled"
+        return CalibrationChoice(kind, args.text)
+    return CalibrationChoice("file", Path(args.imatrix))
+
+
+def calibrate(
+    args: argparse.Namespace, model: Path, on_progress: Callable[[Progress], None] | None
+) -> Calibration | None:
+    """The calibration the arguments ask for (collected now for ``auto``), or None."""
+    choice = calibration_choice(args)
+    if choice is None:
+        return None
+    threads = getattr(args, "threads", None)
+    return run_job(prepare_calibration(model, choice, threads=threads), on_progress)
 
 
 class ProgressLine:

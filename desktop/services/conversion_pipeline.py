@@ -1,17 +1,76 @@
-"""The wizard's work as one job: convert the checkpoint, then quantize each chosen level.
+"""The wizard's work as one job: convert the checkpoint, calibrate, then quantize each level.
 
 Each event carries the step it belongs to, so the run page can show overall and per-step
 progress. Every file is written atomically by the engine, so a cancel keeps only complete
 files. Headless: no Qt.
+
+Calibration (an importance matrix) comes from one of three places
+(:class:`CalibrationChoice`): the bundled calibration text, the user's own text file or
+folder, or an importance-matrix file made elsewhere (``llama-imatrix``'s GGUF or a hub
+repository's ``imatrix.dat``). A matrix collected here is saved beside the model as
+``<model>.imatrix.gguf``, and that file's name is what the quantized files record.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from converter.progress import CancelToken, Job, Progress
+
+CalibrationKind = Literal["bundled", "text", "file"]
+IMATRIX_SUFFIX = ".imatrix.gguf"
+
+
+@dataclass(frozen=True, slots=True)
+class CalibrationChoice:
+    """Where the importance matrix comes from; ``path`` is the text or matrix file."""
+
+    kind: CalibrationKind
+    path: Path | None = None
+    ctx_tokens: int = 512
+    max_chunks: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind != "bundled" and self.path is None:
+            raise ValueError(f"a {self.kind!r} calibration needs a path")
+
+    @property
+    def describe(self) -> str:
+        if self.kind == "bundled":
+            return "the bundled calibration text"
+        return f"{'the text' if self.kind == 'text' else 'the importance matrix'} {self.path}"
+
+
+def imatrix_path_for(model: Path) -> Path:
+    """``models/x-F16.gguf`` → ``models/x-F16.imatrix.gguf``."""
+    return model.with_name(model.name.removesuffix(".gguf") + IMATRIX_SUFFIX)
+
+
+def prepare_calibration(
+    model: Path,
+    choice: CalibrationChoice,
+    *,
+    cancel: CancelToken | None = None,
+    threads: int | None = None,
+) -> Job[Any]:
+    """The :class:`~converter.quantize.Calibration` for ``model``: read or collected."""
+    from converter.imatrix_file import read_imatrix, write_imatrix
+    from converter.quantize import Calibration
+    from desktop.engine.calibration_text import load_calibration_text
+    from desktop.engine.imatrix_collector import collect_imatrix
+
+    if choice.kind == "file":
+        assert choice.path is not None
+        return Calibration(read_imatrix(choice.path), Path(choice.path).name)
+    text = load_calibration_text(choice.path if choice.kind == "text" else None)
+    matrix = yield from collect_imatrix(
+        model, text, ctx_tokens=choice.ctx_tokens, max_chunks=choice.max_chunks,
+        threads=threads, cancel=cancel,
+    )  # fmt: skip
+    saved = write_imatrix(matrix, imatrix_path_for(model))
+    return Calibration(matrix, saved.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,19 +103,28 @@ def convert_and_quantize(
     cancel: CancelToken,
     threads: int | None = None,
     name: str | None = None,
+    calibration: CalibrationChoice | None = None,
 ) -> Job[PipelineResult]:
     from converter.convert import convert_checkpoint
     from converter.quantize import quantize_gguf
 
-    steps = 1 + len(levels)
+    calibrate = calibration is not None and bool(levels)
+    steps = 1 + int(calibrate) + len(levels)
     title = "Converting the checkpoint"
     job = convert_checkpoint(source, out_dir, name=name, cancel=cancel)
     base = yield from _relay(job, 0, steps, title)
     written = [base]
-    for index, level in enumerate(levels, start=1):
+    prepared = None
+    if calibrate:
+        assert calibration is not None
         cancel.raise_if_cancelled("The conversion")
-        job = quantize_gguf(base.path, level, threads=threads, cancel=cancel)
-        written.append((yield from _relay(job, index, steps, f"Quantizing to {level}")))
+        job = prepare_calibration(base.path, calibration, cancel=cancel, threads=threads)
+        prepared = yield from _relay(job, 1, steps, "Calibrating (importance matrix)")
+    for index, level in enumerate(levels, start=1 + int(calibrate)):
+        cancel.raise_if_cancelled("The conversion")
+        job = quantize_gguf(base.path, level, threads=threads, cancel=cancel, calibration=prepared)
+        suffix = " (calibrated)" if prepared is not None else ""
+        written.append((yield from _relay(job, index, steps, f"Quantizing to {level}{suffix}")))
     return PipelineResult(tuple(written))
 
 

@@ -1,7 +1,9 @@
 """The model library: GGUF files in the library folder and folders the user added.
 
 Files are grouped by base model (the GGUF's ``general.basename``/``general.name``, else the
-file name without its level suffix) so that the levels of one model sit together. Facts come
+file name without its level suffix) so that the levels of one model sit together; a level
+quantized with an importance matrix (``quantize.imatrix.*`` in its header) is labelled
+calibrated and sits beside the same level without one. Facts come
 from the GGUF header, never from the file name alone. A file that cannot be read is still
 listed, with the reason, so the user can delete it. Headless: no Qt.
 """
@@ -19,17 +21,22 @@ from gguf import LlamaFileType
 
 from converter.errors import Cancelled, OutputError, QuantdeskError
 from converter.gguf_header import read_gguf_header
-from converter.levels import LEVELS, SOURCE_LEVELS
+from converter.levels import IMATRIX_LEVELS, LEVELS, SOURCE_LEVELS
 from converter.progress import CancelToken, Job, Progress
 from converter.storage import atomic_output, ensure_free_space, ensure_writable_folder
 
 GGUF_MAGIC = b"GGUF"
 _COPY_CHUNK = 8 * 1024 * 1024
-_LEVEL_ORDER = {lv.name: i for i, lv in enumerate(LEVELS + SOURCE_LEVELS)}
-_FTYPE_TO_LEVEL = {lv.ftype: lv.name for lv in LEVELS + SOURCE_LEVELS}
+_ALL_LEVELS = tuple(sorted(LEVELS + IMATRIX_LEVELS, key=lambda lv: lv.bits_per_weight))
+_LEVEL_ORDER = {lv.name: i for i, lv in enumerate(_ALL_LEVELS + SOURCE_LEVELS)}
+_FTYPE_TO_LEVEL = {lv.ftype: lv.name for lv in _ALL_LEVELS + SOURCE_LEVELS}
 _LEVEL_SUFFIX = re.compile(
-    r"[-_. ](" + "|".join(sorted(_LEVEL_ORDER, key=len, reverse=True)) + r")$", re.IGNORECASE
+    r"[-_. ](" + "|".join(sorted(_LEVEL_ORDER, key=len, reverse=True)) + r")(-imatrix)?$",
+    re.IGNORECASE,
 )
+#: Importance-matrix files (not models) that calibration leaves beside a model.
+IMATRIX_FILE_SUFFIX = ".imatrix.gguf"
+_IMATRIX_KEY = "quantize.imatrix.file"
 
 
 class NotAGgufFile(QuantdeskError):
@@ -50,6 +57,12 @@ class GgufFacts:
     block_count: int = 0
     context_length: int = 0
     error: str = ""  # set when the header could not be read
+    calibrated: bool = False  # quantized with an importance matrix
+
+    @property
+    def level_label(self) -> str:
+        """``"Q3_K_S"``, or ``"Q3_K_S calibrated"`` for a level made with an importance matrix."""
+        return f"{self.level} calibrated" if self.calibrated else self.level
 
     @property
     def bits_per_weight(self) -> float | None:
@@ -103,6 +116,7 @@ def read_facts(path: Path) -> GgufFacts:
         block_count=int(header.arch_value("block_count", 0) or 0),  # type: ignore[arg-type]
         context_length=int(header.arch_value("context_length", 0) or 0),  # type: ignore[arg-type]
         error="" if complete else "incomplete: the file is shorter than its header says",
+        calibrated=_IMATRIX_KEY in meta,
     )
 
 
@@ -148,8 +162,10 @@ def find_gguf_files(folders: Iterable[Path]) -> list[Path]:
         if not folder.is_dir():
             continue
         for path in sorted(folder.rglob("*.gguf")):
-            if path.name.startswith(".") or path.name.endswith(".preview.gguf"):
-                continue  # a file being written, or a header-only conversion preview
+            if path.name.startswith(".") or path.name.endswith(
+                (".preview.gguf", IMATRIX_FILE_SUFFIX)
+            ):
+                continue  # being written, a header-only conversion preview, an importance matrix
             if not path.is_file():
                 continue
             seen.setdefault(path.resolve(), None)

@@ -166,7 +166,7 @@ class LibraryView(QWidget):
             return [facts.level, format_bytes(facts.size_bytes), "", f"⚠ {facts.error}", "", ""]
         bpw = facts.bits_per_weight
         point = self._points.get(facts.path)
-        name = facts.level
+        name = facts.level_label
         if facts.path.name != f"{facts.base_model}-{facts.level}.gguf":
             name += f"  ({facts.path.name})"  # only names that add something; tooltip has all
         if point is None:

@@ -158,3 +158,49 @@ def test_quitting_the_app_mid_run_stops_the_conversion_without_asking(
     assert "Cancelled; no partial file was kept." in run.log_path.read_text()
     assert not [p for p in library_dir().iterdir() if not p.name.endswith(".gguf")]
     assert len(list(library_dir().glob("*.gguf"))) < 4
+
+
+def test_calibrate_adds_iq_levels_and_makes_calibrated_files_grouped_with_the_model(
+    qtbot: QtBot, main_window: Callable[[], MainWindow], checkpoint: Path, tmp_path: Path
+) -> None:
+    text = tmp_path / "domain.txt"
+    text.write_text("ships sail from the harbour at dawn and return at dusk. " * 200)
+    window = main_window()
+    wizard = window.open_wizard()
+    qtbot.addWidget(wizard)
+    wizard.source_page.source.setText(str(checkpoint))
+    wizard.next()
+    wait_until(qtbot, lambda: wizard.check_page.inspection is not None)
+    wizard.next()
+    page = wizard.levels_page
+    wait_until(qtbot, lambda: page.table.rowCount() > 0)
+    plain_rows = page.table.rowCount()
+    assert not page.calibration_path.isVisibleTo(page)
+
+    page.calibrate.setChecked(True)
+    wait_until(qtbot, lambda: page.table.rowCount() > plain_rows)
+    listed = [page.table.item(r, 0).text() for r in range(page.table.rowCount())]
+    assert {"IQ2_XXS", "IQ3_M", "IQ4_XS"} <= set(listed)
+    page.calibration_source.setCurrentIndex(page.calibration_source.findData("text"))
+    assert page.calibration_path.isVisibleTo(page) and "evaluation text" in (
+        page.calibration_hint.text()
+    )
+    page.set_chosen(["Q2_K", "IQ4_XS"])
+    assert not page.isComplete()  # "my own text" still needs its file
+    page.calibration_path.setText(str(text))
+    assert page.isComplete() and page.chosen_levels() == ["Q2_K", "IQ4_XS"]
+    wizard.next()
+    wait_until(qtbot, lambda: wizard.currentPage() is wizard.done_page, timeout_ms=240_000)
+
+    names = sorted(p.name for p in library_dir().glob("*.gguf"))
+    assert names == ["tiny-llama-F16.gguf", "tiny-llama-F16.imatrix.gguf",
+                     "tiny-llama-IQ4_XS-imatrix.gguf", "tiny-llama-Q2_K-imatrix.gguf"]  # fmt: skip
+    assert "Calibrating with the text" in wizard.run_page.log_path.read_text()
+    facts = read_facts(library_dir() / "tiny-llama-Q2_K-imatrix.gguf")
+    assert facts.calibrated and facts.level_label == "Q2_K calibrated"
+    wait_until(qtbot, lambda: window.library.tree.topLevelItemCount() == 1)
+    group = window.library.tree.topLevelItem(0)
+    assert group.childCount() == 3  # the matrix file is not a model
+    labels = sorted(group.child(i).text(0) for i in range(3))
+    assert labels[0].startswith("F16") and labels[1].startswith("IQ4_XS calibrated")
+    assert labels[2].startswith("Q2_K calibrated")

@@ -76,15 +76,20 @@ class RunPage(QWizardPage):
         source = wizard.check_page.inspection.source
         name = wizard.check_page.inspection.model_name
         levels = wizard.levels_page.chosen_levels()
+        calibration = wizard.levels_page.calibration_choice()
         logs = data_dir() / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         self.log_path = logs / f"conversion-{datetime.now():%Y%m%d-%H%M%S}.log"
         self.result = None
         self.log.clear()
         self._write_log(f"Converting {source} to {self.out_dir}; levels: {', '.join(levels)}")
+        if calibration is not None:
+            self._write_log(f"Calibrating with {calibration.describe}")
         out_dir = self.out_dir
         self.worker = job_worker(
-            lambda cancel: convert_and_quantize(source, out_dir, levels, cancel=cancel, name=name)
+            lambda cancel: convert_and_quantize(
+                source, out_dir, levels, cancel=cancel, name=name, calibration=calibration
+            )
         )
         self.worker.signals.yielded.connect(self._on_progress)
         self.worker.signals.returned.connect(self._on_done)

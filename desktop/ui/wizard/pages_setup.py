@@ -8,6 +8,8 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -20,9 +22,10 @@ from PySide6.QtWidgets import (
 )
 
 from converter.hub.fetch import source_name
-from converter.levels import LEVELS
+from converter.levels import quantized_levels
 from converter.storage import format_bytes
 from desktop.services.checkpoint_checks import Inspection, inspect_source
+from desktop.services.conversion_pipeline import CalibrationChoice
 from desktop.services.conversion_sources import describe_sources, resolver_for
 from desktop.services.fit_text import VERDICT_WORDS
 from desktop.ui.thread_tasks import ThreadTask, job_worker
@@ -134,8 +137,20 @@ class CheckPage(QWizardPage):
         return self.inspection is not None and self.inspection.ok
 
 
+#: The Calibrate choices, in the order the list shows them.
+_CALIBRATION_SOURCES = (
+    ("bundled", "the bundled calibration text"),
+    ("text", "my own text (a file or a folder)…"),
+    ("file", "an importance matrix file (.gguf or imatrix.dat)…"),
+)
+
+
 class LevelsPage(QWizardPage):
-    """The ladder with predicted size and fit; the recommended level is ticked."""
+    """The ladder with predicted size and fit; the recommended level is ticked.
+
+    "Calibrate" quantizes with an importance matrix, from the bundled text, the user's own
+    text, or a matrix file; the IQ levels, which need one, are listed only while it is on.
+    """
 
     def __init__(self, hardware: Any, ctx_tokens: int, kv_type: str) -> None:
         super().__init__()
@@ -151,22 +166,101 @@ class LevelsPage(QWizardPage):
         self.table.itemChanged.connect(lambda _item: self.completeChanged.emit())
         self.status = _hint("")
         self.status.setAccessibleName("Recommendation")
+        self.calibrate = QCheckBox(
+            "Calibrate (importance matrix): better small levels, adds IQ levels"
+        )
+        self.calibrate.setAccessibleName("Calibrate")
+        self.calibrate.toggled.connect(self._on_calibrate_toggled)
+        self.calibration_source = QComboBox()
+        self.calibration_source.setAccessibleName("Calibration source")
+        for kind, words in _CALIBRATION_SOURCES:
+            self.calibration_source.addItem(words, kind)
+        self.calibration_source.currentIndexChanged.connect(self._on_source_changed)
+        self.calibration_path = QLineEdit()
+        self.calibration_path.setAccessibleName("Calibration file")
+        self.calibration_path.textChanged.connect(lambda _text: self.completeChanged.emit())
+        self.calibration_browse = QPushButton("Browse…")
+        self.calibration_browse.setAccessibleName("Browse for the calibration file")
+        self.calibration_browse.clicked.connect(self._on_calibration_browse_clicked)
+        self.calibration_hint = _hint(
+            "Quality of calibrated levels is measured on the evaluation text (The Time "
+            "Machine), never on the text they were calibrated on."
+        )
+        row = QHBoxLayout()
+        row.addWidget(self.calibrate)
+        row.addWidget(self.calibration_source, 1)
+        path_row = QHBoxLayout()
+        path_row.addWidget(self.calibration_path, 1)
+        path_row.addWidget(self.calibration_browse)
         layout = QVBoxLayout(self)
         layout.addWidget(self.status)
         layout.addWidget(self.table, 1)
+        layout.addLayout(row)
+        layout.addLayout(path_row)
+        layout.addWidget(self.calibration_hint)
+        self._on_source_changed()
+
+    def _on_calibrate_toggled(self, on: bool) -> None:
+        self.calibration_source.setEnabled(on)
+        self._on_source_changed()
+        if self.wizard() is not None and self.wizard().check_page.inspection is not None:
+            self.initializePage()
+
+    def _on_source_changed(self, _index: int = 0) -> None:
+        needs_path = self.calibrate.isChecked() and self._source_kind() != "bundled"
+        for widget in (self.calibration_path, self.calibration_browse):
+            widget.setVisible(needs_path)
+        self.calibration_path.setPlaceholderText(
+            "A .txt/.md file or a folder of them"
+            if self._source_kind() == "text"
+            else "An importance matrix: .imatrix.gguf or imatrix.dat"
+        )
+        self.calibration_hint.setVisible(self.calibrate.isChecked())
+        self.completeChanged.emit()
+
+    def _source_kind(self) -> str:
+        return str(self.calibration_source.currentData())
+
+    def _on_calibration_browse_clicked(self) -> None:
+        if self._source_kind() == "text":
+            path, _ = QFileDialog.getOpenFileName(
+                self, "Choose a calibration text", "", "Text (*.txt *.md);;All files (*)"
+            )
+        else:
+            path, _ = QFileDialog.getOpenFileName(
+                self,
+                "Choose an importance matrix",
+                "",
+                "Importance matrix (*.gguf *.dat);;All files (*)",
+            )
+        if path:
+            self.calibration_path.setText(path)
+
+    def calibration_choice(self) -> CalibrationChoice | None:
+        """What the Calibrate controls ask for, or None when off or incomplete."""
+        if not self.calibrate.isChecked():
+            return None
+        kind = self._source_kind()
+        if kind == "bundled":
+            return CalibrationChoice("bundled")
+        text = self.calibration_path.text().strip()
+        return CalibrationChoice(kind, Path(text)) if text else None  # type: ignore[arg-type]
 
     def initializePage(self) -> None:
         inspection = self.wizard().check_page.inspection
         assert inspection is not None and inspection.preview is not None
         self.status.setText(f"Predicting each level's size and fit at {self.ctx_tokens} tokens…")
         preview, hardware = inspection.preview, self.hardware
+        levels = quantized_levels(with_imatrix=self.calibrate.isChecked())
 
         def predict(_cancel: Any) -> Any:
             from desktop.engine.fit_planner import predict_ladder
             from desktop.engine.hardware import probe_hardware
 
             info = hardware or probe_hardware()
-            return predict_ladder(preview, info, ctx_tokens=self.ctx_tokens, kv_type=self.kv_type)
+            return predict_ladder(
+                preview, info, ctx_tokens=self.ctx_tokens, kv_type=self.kv_type, levels=levels
+            )
             yield  # a job without progress
 
         worker = job_worker(predict)
@@ -214,7 +308,8 @@ class LevelsPage(QWizardPage):
         rows = range(self.table.rowCount())
         items = [self.table.item(r, 0) for r in rows]
         chosen = {i.text() for i in items if i and i.checkState() == Qt.CheckState.Checked}
-        return [lv.name for lv in LEVELS if lv.name in chosen]
+        offered = quantized_levels(with_imatrix=self.calibrate.isChecked())
+        return [lv.name for lv in offered if lv.name in chosen]
 
     def set_chosen(self, levels: list[str]) -> None:
         for row in range(self.table.rowCount()):
@@ -223,4 +318,5 @@ class LevelsPage(QWizardPage):
             item.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
 
     def isComplete(self) -> bool:
-        return bool(self.chosen_levels())
+        calibration_ready = not self.calibrate.isChecked() or self.calibration_choice() is not None
+        return bool(self.chosen_levels()) and calibration_ready

@@ -1,0 +1,67 @@
+"""``quantdesk imatrix``: collect a model's importance matrix on a calibration text."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from converter.imatrix_file import write_imatrix
+from converter.progress import Progress, run_job
+from desktop.commands.quantize_command import ProgressLine, _positive_int
+from desktop.engine.calibration_text import load_calibration_text
+from desktop.engine.imatrix_collector import DEFAULT_CTX_TOKENS, collect_imatrix
+from desktop.services.conversion_pipeline import imatrix_path_for
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", type=Path, metavar="MODEL.gguf", help="the model (F16 is best)")
+    parser.add_argument(
+        "--text",
+        type=Path,
+        metavar="FILE|DIR",
+        help="UTF-8 text, or a folder of .txt/.md files (default: the bundled calibration text)",
+    )
+    parser.add_argument(
+        "-o",
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="where to write the matrix (default: MODEL.imatrix.gguf beside the model)",
+    )
+    parser.add_argument(
+        "--ctx",
+        type=_positive_int,
+        default=DEFAULT_CTX_TOKENS,
+        metavar="N",
+        help=f"tokens per chunk (default: {DEFAULT_CTX_TOKENS}, as llama-imatrix)",
+    )
+    parser.add_argument("--chunks", type=_positive_int, metavar="N", help="use at most N chunks")
+    parser.add_argument(
+        "--threads", type=_positive_int, metavar="N", help="CPU threads (default: all)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    text = load_calibration_text(args.text)
+    out = args.out or imatrix_path_for(args.model)
+    progress = ProgressLine(sys.stderr)
+
+    def show(event: Progress) -> None:
+        progress.show(event)
+        if event.done == 1 and not sys.stderr.isatty():  # the estimate, once it is known
+            print(f"{event.stage}: {event.message}", file=sys.stderr)
+
+    job = collect_imatrix(
+        args.model, text, ctx_tokens=args.ctx, max_chunks=args.chunks, threads=args.threads
+    )
+    try:
+        matrix = run_job(job, show)
+    finally:
+        progress.close()
+    write_imatrix(matrix, out)
+    print(
+        f"{len(matrix.entries)} weights, {matrix.chunk_count} chunks of {matrix.chunk_size} "
+        f"tokens from {text.name}: {out}"
+    )
+    return 0

@@ -10,13 +10,10 @@ goes through a shared-memory flag, which llama.cpp's callbacks can read mid-call
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import MappingProxyType
 
-from converter import errors
-from converter.errors import QuantdeskError
-from desktop.engine.worker.chat_format import ChatTemplateError
+from converter.errors import QuantdeskError, error_class_name, rebuild_error
 from desktop.engine.worker.results import LoadInfo, ReplyTimings
-from desktop.engine.worker.settings import InvalidSettings, LoadSettings, SamplingSettings
+from desktop.engine.worker.settings import LoadSettings, SamplingSettings
 
 
 class PromptTooLong(QuantdeskError):
@@ -108,36 +105,13 @@ class Failed:
     request_id: int = 0
 
 
-#: Error classes the parent re-creates by name, keeping the child's message.
-_ERROR_CLASSES: MappingProxyType[str, type[QuantdeskError]] = MappingProxyType(
-    {
-        cls.__name__: cls
-        for cls in (
-            *(
-                value
-                for value in vars(errors).values()
-                if isinstance(value, type) and issubclass(value, QuantdeskError)
-            ),
-            PromptTooLong,
-            InvalidSettings,
-            ChatTemplateError,
-        )
-    }
-)
-
-
 def failure_for(exc: BaseException, request_id: int = 0) -> Failed:
     """Describe an exception raised in the child so the parent can raise its twin."""
     if isinstance(exc, QuantdeskError):
-        return Failed(type(exc).__name__, str(exc), request_id)
+        return Failed(error_class_name(type(exc)), str(exc), request_id)
     return Failed("", f"{type(exc).__name__}: {exc}", request_id)
 
 
 def error_from(failure: Failed, what: str) -> QuantdeskError:
     """The exception to raise in the parent for a :class:`Failed` event."""
-    cls = _ERROR_CLASSES.get(failure.error_type)
-    if cls is errors.Cancelled:
-        return errors.Cancelled(what)
-    if cls is not None:
-        return cls(failure.message)
-    return QuantdeskError(f"{what} failed unexpectedly: {failure.message}")
+    return rebuild_error(failure.error_type, failure.message, what)

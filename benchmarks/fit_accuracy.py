@@ -6,6 +6,13 @@ llama.cpp's reported buffers (weights, KV, compute) and the worker's resident-si
 after filling ``--fill`` tokens, next to Quantdesk's prediction.
 
 Run: ``python -m benchmarks.fit_accuracy [--out DIR] [--fill N]``
+
+``--rss MODEL.gguf …`` instead prints the CPU RAM verdict's figure against the peak resident
+size of a realistic session: the model loaded as the worker loads it, a prompt that fills the
+whole context evaluated in the app's 512-token batches with the logits of the last token
+only. Besides the given files it synthesizes a tiny model with Qwen 2's 151,936-token
+vocabulary and a 1B-shaped one (``--synthetic`` picks which), for each of ``--ctx`` and
+``--kv``.
 """
 
 from __future__ import annotations
@@ -46,6 +53,32 @@ KV_IDS = {
 }
 
 
+RSS_SHAPES = {
+    "tiny, vocab 152k": TinyModelShape(
+        n_layer=2, n_embd=256, n_head=4, n_head_kv=2, n_ff=512, n_vocab=151936
+    ),
+    "1B-shaped (2048 x 16, vocab 128k)": TinyModelShape(
+        n_layer=16, n_embd=2048, n_head=32, n_head_kv=8, n_ff=8192, n_vocab=128256
+    ),
+}
+
+
+def rss_table(models: list[Path], contexts: list[int], kv_types: list[str]) -> None:
+    print("| model | ctx | KV | predicted RAM MiB | measured peak RSS MiB | error |")
+    print("|---|---|---|---|---|---|")
+    for path in models:
+        for ctx in contexts:
+            for kv in kv_types:
+                quantized = kv != "f16"  # a quantized V cache needs flash attention
+                m = measure_llama_memory(path, fill_tokens=ctx, n_ctx=ctx, n_batch=512,
+                                         n_ubatch=512, flash_attn=quantized,
+                                         type_k=KV_IDS[kv], type_v=KV_IDS[kv])  # fmt: skip
+                p = estimate_memory(path, ctx_tokens=ctx, kv_type=kv, flash_attention=quantized)
+                print(f"| {path.name} | {ctx} | {kv} | {p.ram_bytes / MIB:.0f} "
+                      f"| {m.rss_peak / MIB:.0f} | {_pct(p.ram_bytes, m.rss_peak)} |",
+                      flush=True)  # fmt: skip
+
+
 def _pct(predicted: float, measured: float) -> str:
     return f"{(predicted - measured) / measured:+.1%}" if measured else "n/a"
 
@@ -54,8 +87,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=None, help="folder for the synthetic models")
     parser.add_argument("--fill", type=int, default=512, help="tokens evaluated before measuring")
+    parser.add_argument("--rss", type=Path, nargs="*", help="peak-RSS table for these models")
+    parser.add_argument("--synthetic", nargs="*", default=list(RSS_SHAPES), metavar="SHAPE")
+    parser.add_argument("--ctx", type=int, nargs="+", default=[2048, 8192, 32768])
+    parser.add_argument("--kv", nargs="+", default=["f16", "q8_0", "q4_0"])
     args = parser.parse_args()
     folder = args.out or Path(tempfile.mkdtemp(prefix="fit-accuracy-"))
+    if args.rss is not None:
+        models = list(args.rss)
+        for label in args.synthetic:
+            path = folder / f"{label.split(',')[0].split()[0]}-{RSS_SHAPES[label].n_vocab}.gguf"
+            if not path.exists():
+                write_tiny_gguf(path, RSS_SHAPES[label])
+            models.append(path)
+        rss_table(models, args.ctx, args.kv)
+        return
     hw = probe_hardware()
     print(f"Machine: {hw.cpu.model}, {hw.cpu.logical_cores} threads, "
           f"{hw.ram_total_bytes / 1024**3:.1f} GiB RAM, {platform.system()}; "

@@ -25,8 +25,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from converter import errors
-from converter.errors import Cancelled, QuantdeskError, WorkerCrashed
+from converter.errors import Cancelled, WorkerCrashed, error_class_name, rebuild_error
 from converter.progress import CancelToken
 
 R = TypeVar("R")
@@ -76,7 +75,7 @@ def _child_main(
     try:
         result = target(emit, *args)
     except BaseException as exc:
-        conn.send(("error", type(exc).__name__, str(exc), traceback.format_exc()))
+        conn.send(("error", error_class_name(type(exc)), str(exc), traceback.format_exc()))
     else:
         conn.send(("result", result))
     finally:
@@ -93,15 +92,6 @@ def describe_exit(exitcode: int | None) -> str:
         except ValueError:
             return f"was killed by signal {-exitcode}"
     return f"exited with code {exitcode}"
-
-
-def _rebuild_error(type_name: str, message: str, what: str) -> QuantdeskError:
-    cls = getattr(errors, type_name, None)
-    if isinstance(cls, type) and issubclass(cls, QuantdeskError) and cls is not Cancelled:
-        return cls(message)
-    if cls is Cancelled:
-        return Cancelled(what)
-    return QuantdeskError(f"{what} failed: {message or type_name}")
 
 
 def run_in_child(
@@ -139,8 +129,8 @@ def run_in_child(
                 elif kind == "result":
                     return message[1]
                 else:
-                    _, type_name, text, _trace = message
-                    raise _rebuild_error(type_name, text, what)
+                    _, class_name, text, _trace = message
+                    raise rebuild_error(class_name, text, what)
             elif not process.is_alive():
                 raise WorkerCrashed(
                     f"{what} failed: the worker process {describe_exit(process.exitcode)}."

@@ -7,9 +7,23 @@ instead of letting library exceptions (``KeyError``, ``struct.error`` …) escap
 
 from __future__ import annotations
 
+import importlib
+
+#: Every error class by the name it travels under across a process boundary.
+_ERROR_CLASSES: dict[str, type[QuantdeskError]] = {}
+
+
+def error_class_name(cls: type[BaseException]) -> str:
+    """The name an error class travels under between processes: ``module:Class``."""
+    return f"{cls.__module__}:{cls.__qualname__}"
+
 
 class QuantdeskError(Exception):
     """Base class: ``str(error)`` is a complete sentence meant for a person."""
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        _ERROR_CLASSES[error_class_name(cls)] = cls
 
 
 class Cancelled(QuantdeskError):
@@ -57,3 +71,32 @@ class CalibrationTextError(QuantdeskError):
 
 class ImatrixCollectionError(QuantdeskError):
     """llama.cpp's evaluation failed while collecting an importance matrix."""
+
+
+def rebuild_error(class_name: str, message: str, what: str) -> QuantdeskError:
+    """The twin of an error a child process raised, of the same class and with its message.
+
+    ``class_name`` comes from :func:`error_class_name`. A class the parent has not imported
+    yet is looked up in its module (Quantdesk's own packages only). Anything that is not a
+    :class:`QuantdeskError` (a bug) becomes a plain one that names ``what`` failed.
+    """
+    cls = _ERROR_CLASSES.get(class_name) or _import_error_class(class_name)
+    if cls is None:
+        return QuantdeskError(f"{what} failed unexpectedly: {message or class_name}")
+    if cls is Cancelled:
+        return Cancelled(what)
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)  # the message as sent, whatever the class's __init__
+    return error
+
+
+def _import_error_class(class_name: str) -> type[QuantdeskError] | None:
+    module_name, _, qualname = class_name.partition(":")
+    if module_name.split(".")[0] not in {"converter", "desktop"}:
+        return None
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return None
+    cls = getattr(module, qualname, None)
+    return cls if isinstance(cls, type) and issubclass(cls, QuantdeskError) else None

@@ -9,7 +9,7 @@ The same folder ships three ways, and code must not care which:
   (``pyproject.toml``'s ``data-files``), since site-packages keeps only packages.
 
 It lives in ``converter`` (not ``desktop``) so the headless converter can use it without
-depending on the app; ``desktop.resources`` re-exports it.
+depending on the app; ``converter.resources`` re-exports it.
 """
 
 from __future__ import annotations

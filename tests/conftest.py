@@ -10,6 +10,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+# Session fixtures of the real trained Gemma 3 270M, for every test module to use.
+from tests.support.real_gemma import real_gemma_checkpoint, real_gemma_gguf  # noqa: F401
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: Real tokenizers and chat templates, kept beside the repository (see their README).
 SHARED_FIXTURES = Path(

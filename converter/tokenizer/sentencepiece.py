@@ -23,7 +23,7 @@ from converter.tokenizer.added_tokens import (
     tokenizer_json_added_tokens,
 )
 from converter.tokenizer.files import TokenizerFiles
-from converter.tokenizer.sentencepiece_model import ModelType, read_sentencepiece_model
+from converter.tokenizer.sentencepiece_model import ModelType, PieceType, read_sentencepiece_model
 from converter.tokenizer.tokenizer_spec import MODEL_SENTENCEPIECE, PRE_DEFAULT, TokenizerSpec
 from converter.tokenizer.vocabulary import VocabularyTable, vocabulary_size
 
@@ -49,19 +49,27 @@ def _spec(
     )
 
 
-def _added_tokens(files: TokenizerFiles, base_size: int) -> dict[int, AddedToken]:
+def _added_tokens(files: TokenizerFiles, base_size: int, unk: str | None) -> dict[int, AddedToken]:
     """Tokens beyond the base vocabulary, then tokenizer_config's re-typing of any id.
 
     Like llama.cpp's converter, only ``added_tokens_decoder`` re-types ids inside the base
-    vocabulary; tokenizer.json's list contributes the ids the base vocabulary lacks.
+    vocabulary; tokenizer.json's list contributes the ids the base vocabulary lacks. A
+    tokenizer_config.json without ``added_tokens_decoder`` (``transformers`` 5.x writes none)
+    leaves tokenizer.json's list as the only record of which tokens are matched whole, so then
+    that list re-types ids inside the base vocabulary too (Gemma's ``<s>``, ``[multimodal]``),
+    except the unknown token ``unk``, which stays UNKNOWN as llama.cpp's converter leaves it.
     """
+    json_added = tokenizer_json_added_tokens(files)
     beyond = {
         token_id: token
-        for source in (legacy_added_tokens(files), tokenizer_json_added_tokens(files))
+        for source in (legacy_added_tokens(files), json_added)
         for token_id, token in source.items()
         if token_id >= base_size
     }
-    return {**beyond, **config_added_tokens(files)}
+    retyped = config_added_tokens(files) or {
+        token_id: token for token_id, token in json_added.items() if token.content != unk
+    }
+    return {**beyond, **retyped}
 
 
 def load_sentencepiece_model(files: TokenizerFiles, vocab_size: int | None) -> TokenizerSpec:
@@ -73,7 +81,8 @@ def load_sentencepiece_model(files: TokenizerFiles, vocab_size: int | None) -> T
             f"{path} is a SentencePiece {model.model_type.name.lower()} model; llama.cpp's "
             "'llama' tokenizer reproduces only SentencePiece BPE models."
         )
-    added = _added_tokens(files, len(model.pieces))
+    unk = next((p.text for p in model.pieces if p.type == PieceType.UNKNOWN), None)
+    added = _added_tokens(files, len(model.pieces), unk)
     size = vocabulary_size(max([len(model.pieces) - 1, *added]), vocab_size, str(path))
     table = VocabularyTable.padded(size)
     for token_id, piece in enumerate(model.pieces):
@@ -96,34 +105,77 @@ def _steps(part: Any, key: str) -> list[dict[str, Any]]:
     return [part]
 
 
-def _json_adds_space_prefix(files: TokenizerFiles) -> bool:
-    """Whether the text gets a leading ``▁``, read from the normalizer or Metaspace step."""
-    tokenizer_json = files.tokenizer_json or {}
-    normalizers = _steps(tokenizer_json.get("normalizer"), "normalizers")
-    pre_steps = _steps(tokenizer_json.get("pre_tokenizer"), "pretokenizers")
-    kinds = [step.get("type") for step in normalizers]
-    replaces_spaces = any(
+def _is_space_replace(step: dict[str, Any]) -> bool:
+    return (
         step.get("type") == "Replace"
         and step.get("pattern") == {"String": " "}
         and step.get("content") == SPM_SPACE
-        for step in normalizers
     )
-    if not pre_steps and replaces_spaces and set(kinds) <= {"Prepend", "Replace"}:
-        return any(
-            step.get("prepend") == SPM_SPACE for step in normalizers if step["type"] == "Prepend"
-        )
-    if not normalizers and len(pre_steps) == 1 and pre_steps[0].get("type") == "Metaspace":
+
+
+def _is_space_prepend(step: dict[str, Any]) -> bool:
+    return step.get("type") == "Prepend" and step.get("prepend") == SPM_SPACE
+
+
+def _is_space_split(step: dict[str, Any]) -> bool:
+    """A Split on the plain space: it does nothing once the normalizer replaced every space."""
+    return (
+        step.get("type") == "Split"
+        and step.get("pattern") == {"String": " "}
+        and not step.get("invert", False)
+    )
+
+
+def _describe_step(step: dict[str, Any]) -> str:
+    kind = step.get("type", "untyped")
+    if kind in ("Replace", "Split"):
+        pattern = step.get("pattern") or {}
+        text = next(iter(pattern.values()), "?") if isinstance(pattern, dict) else "?"
+        if kind == "Replace":
+            return f"Replace step ({text!r} → {step.get('content')!r})"
+        return f"Split step (on {text!r}, {step.get('behavior', 'Isolated')})"
+    if kind == "Prepend":
+        return f"Prepend step ({step.get('prepend')!r})"
+    if kind == "Metaspace" and step.get("split", True):
+        return "Metaspace step that splits the text at every space"
+    return f"{kind} step"
+
+
+def _json_adds_space_prefix(files: TokenizerFiles) -> bool:
+    """Whether the text gets a leading ``▁``, read from the normalizer or Metaspace step.
+
+    Two layouts say what llama.cpp's SentencePiece tokenizer does: a normalizer that replaces
+    spaces with ``▁`` (and may prepend one), in either order, or a lone non-splitting Metaspace
+    pre-tokenizer. A Split on the plain space after that normalizer is accepted too (recent
+    ``transformers`` writes one for Gemma): no space is left for it to split on.
+    """
+    tokenizer_json = files.tokenizer_json or {}
+    normalizers = _steps(tokenizer_json.get("normalizer"), "normalizers")
+    pre_steps = _steps(tokenizer_json.get("pre_tokenizer"), "pretokenizers")
+    if any(_is_space_replace(step) for step in normalizers):
+        unsupported = [
+            step for step in normalizers if not (_is_space_replace(step) or _is_space_prepend(step))
+        ] + [step for step in pre_steps if not _is_space_split(step)]
+        if not unsupported:
+            return any(_is_space_prepend(step) for step in normalizers)
+    elif not normalizers and len(pre_steps) == 1 and pre_steps[0].get("type") == "Metaspace":
         metaspace = pre_steps[0]
         if metaspace.get("replacement") == SPM_SPACE and metaspace.get("split") is False:
             scheme = metaspace.get("prepend_scheme")
             if scheme is None:
                 return bool(metaspace.get("add_prefix_space", True))
             return scheme != "never"
+        unsupported = [metaspace]
+    else:
+        unsupported = normalizers + pre_steps
+    if unsupported:
+        what = f"has a {_describe_step(unsupported[0])} that llama.cpp's SentencePiece tokenizer"
+        what += " does not reproduce"
+    else:
+        what = "never turns spaces into '▁' as llama.cpp's SentencePiece tokenizer does"
     raise files.problem(
-        "its SentencePiece-style normalizer/pre-tokenizer "
-        f"({tokenizer_json.get('normalizer')!r}, {tokenizer_json.get('pre_tokenizer')!r}) "
-        "is not the Llama/Mistral/Gemma layout that llama.cpp reproduces; "
-        "add the model's tokenizer.model file to convert it."
+        f"its SentencePiece-style tokenizer {what}, so the model cannot be converted "
+        "faithfully from this file; add the model's tokenizer.model file to convert it."
     )
 
 
@@ -157,7 +209,7 @@ def load_sentencepiece_json(files: TokenizerFiles, vocab_size: int | None) -> To
     unreachable = -float(len(merge_scores) + 1)  # below every merge: never merged first
     unk = model.get("unk_token")
     json_added = tokenizer_json_added_tokens(files)
-    added = _added_tokens(files, max(vocab.values()) + 1)
+    added = _added_tokens(files, max(vocab.values()) + 1, unk)
 
     size = vocabulary_size(max([*vocab.values(), *added]), vocab_size, str(files.folder))
     table = VocabularyTable.padded(size)

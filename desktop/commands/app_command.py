@@ -29,6 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from desktop.services.xcb_libraries import MISSING_LIBRARIES_EXIT, report_missing_libraries
+
+    if not report_missing_libraries():  # before Qt: its own failure explains nothing
+        return MISSING_LIBRARIES_EXIT
     from desktop.ui.application import run_app  # Qt is imported only here
 
     if args.report_startup or args.screenshot is not None:

@@ -8,15 +8,21 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from converter.hub.transfer import format_duration
 from converter.progress import Progress, run_job
 from converter.storage import format_bytes
 from desktop.commands.quantize_command import ProgressLine
-from desktop.engine.measure.eval_text import load_eval_text
-from desktop.engine.measure.level_comparison import LevelMeasurement, compare_files
+from desktop.engine.measure.eval_text import DEFAULT_MAX_CHUNKS, load_eval_text
+from desktop.engine.measure.level_comparison import (
+    DEFAULT_SPEED_REPEATS,
+    LevelMeasurement,
+    compare_files,
+    plan_comparison,
+)
 
 _COLUMNS = (
     ("level", 8), ("size", 10), ("bpw", 6), ("fit", 11), ("pp t/s", 10),
-    ("tg t/s", 9), ("PPL", 9), ("KL", 9), ("same-top", 8),
+    ("tg t/s", 9), ("PPL", 16), ("KL", 20), ("same-top", 15),
 )  # fmt: skip
 
 
@@ -34,11 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="tokens per evaluation chunk (default 512, as llama.cpp's perplexity tool)",
     )  # fmt: skip
     parser.add_argument(
-        "--chunks", type=_positive_int, metavar="N", help="evaluate at most N chunks (default: all)"
-    )
+        "--chunks", type=_chunks, default=DEFAULT_MAX_CHUNKS, metavar="N",
+        help=f"evaluate at most N chunks, or 'all' (default {DEFAULT_MAX_CHUNKS}: the KL "
+        "divergence's error bar is then smaller than the step between adjacent K-quant levels)",
+    )  # fmt: skip
     parser.add_argument(
-        "--repeats", type=_positive_int, default=3, metavar="N",
-        help="speed runs per file (default 3)",
+        "--repeats", type=_positive_int, default=DEFAULT_SPEED_REPEATS, metavar="N",
+        help=f"speed runs per file (default {DEFAULT_SPEED_REPEATS})",
     )  # fmt: skip
     parser.add_argument(
         "--threads", type=_positive_int, metavar="N",
@@ -52,10 +60,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     text = load_eval_text(args.text)
-    job = compare_files(
-        args.files[0], args.files[1:], text=text, ctx_tokens=args.ctx, max_chunks=args.chunks,
-        speed_repeats=args.repeats, threads=args.threads, use_cache=not args.no_cache,
+    options = dict(
+        text=text, ctx_tokens=args.ctx, max_chunks=args.chunks, speed_repeats=args.repeats,
+        threads=args.threads, use_cache=not args.no_cache,
     )  # fmt: skip
+    plan = plan_comparison(args.files[0], args.files[1:], **options)  # type: ignore[arg-type]
+    print(
+        f"quantdesk: measuring {len(plan.facts)} files takes about "
+        f"{format_duration(plan.predicted_seconds)} on this machine.",
+        file=sys.stderr,
+    )
+    job = compare_files(args.files[0], args.files[1:], **options)  # type: ignore[arg-type]
     progress = ProgressLine(sys.stderr)
     notes: list[str] = []
 
@@ -89,13 +104,27 @@ def format_table(rows: Sequence[LevelMeasurement]) -> str:
             row.fit.verdict if row.fit is not None else "-",
             _rate(row.speed.prompt_tokens_per_s if row.speed else None),
             _rate(row.speed.gen_tokens_per_s if row.speed else None),
-            f"{row.quality.perplexity:.3f}" if row.quality else "-",
-            f"{row.quality.mean_kl:.6f}" if row.quality else "-",
-            f"{100 * row.quality.same_top:.1f}%" if row.quality else "-",
+            _plus_minus(row.quality.perplexity, row.quality.perplexity_error, "{:.3f}")
+            if row.quality
+            else "-",
+            _plus_minus(row.quality.mean_kl, row.quality.kl_error, "{:.6f}")
+            if row.quality
+            else "-",
+            _plus_minus(100 * row.quality.same_top, 100 * row.quality.same_top_error, "{:.1f}%")
+            if row.quality
+            else "-",
         ]
         lines.append("  ".join(c.rjust(w) for c, (_, w) in zip(cells, _COLUMNS, strict=True)))
     lines.append("* reference")
     return "\n".join(lines)
+
+
+def _plus_minus(value: float, error: float, style: str) -> str:
+    return f"{style.format(value)} ± {style.format(error)}".replace("% ±", " ±")
+
+
+def _chunks(text: str) -> int | None:
+    return None if text == "all" else _positive_int(text)
 
 
 def _rate(value: float | None) -> str:

@@ -30,6 +30,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "model", type=Path, help="a GGUF model file or a Hugging Face checkpoint folder"
     )
     parser.add_argument("--ctx", type=int, default=4096, help="context length in tokens")
+    parser.add_argument(
+        "--parallel",
+        type=int,
+        default=1,
+        metavar="N",
+        help="replies served at once (quantdesk serve --parallel), each with --ctx tokens",
+    )
     parser.add_argument("--kv-type", choices=tuple(KV_TYPE_BYTES), default="f16")
     parser.add_argument(
         "--gpu-layers",
@@ -117,7 +124,11 @@ def _print_ladder(
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.parallel < 1:
+        raise QuantdeskError(f"--parallel must be at least 1, not {args.parallel}.")
     summary = read_model_summary(args.model)
+    slot_ctx = args.ctx
+    args.ctx = slot_ctx * args.parallel  # every slot keeps its own KV cache
     if args.ladder:
         return _run_ladder(args, summary)
     hardware = probe_hardware()
@@ -140,7 +151,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{args.model.name}: {summary.architecture}, {summary.n_layer} layers, "
           f"{format_bytes(summary.weight_bytes)} of weights")  # fmt: skip
-    print(f"Context {estimate.n_ctx} tokens, KV cache {args.kv_type}, "
+    slots = f" ({args.parallel} parallel slots of {slot_ctx})" if args.parallel > 1 else ""
+    print(f"Context {estimate.n_ctx} tokens{slots}, KV cache {args.kv_type}, "
           f"{estimate.n_gpu_layers} layers on the GPU:")  # fmt: skip
     print(f"  RAM  {format_bytes(estimate.ram_bytes):>10}   (mapped weights included)")
     print(f"  VRAM {format_bytes(estimate.vram_bytes):>10}")

@@ -1,12 +1,15 @@
 """``quantdesk serve``: one GGUF model behind an OpenAI-compatible API on this machine.
 
 Prints the base URL and a curl example on stdout; logs one line per request on stderr.
-Ctrl-C stops the server and the model worker and exits 0.
+Ctrl-C (or SIGTERM) stops the server and the model worker and exits 0; replies still
+streaming end with an error event.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
 import signal
 import sys
 import threading
@@ -14,6 +17,10 @@ from pathlib import Path
 
 from desktop.commands.load_options import add_load_arguments, describe_load, load_settings
 from desktop.engine.server import DEFAULT_PORT, ModelServer, curl_example, is_loopback
+from desktop.engine.worker import LoadSettings
+
+#: Where --api-key can also come from, so the key stays out of the process list.
+API_KEY_VARIABLE = "QUANTDESK_API_KEY"
 
 NAME = "serve"
 HELP = "Serve a GGUF model through an OpenAI-compatible local API."
@@ -34,24 +41,61 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_load_arguments(parser)
     parser.add_argument(
+        "--parallel",
+        type=int,
+        metavar="N",
+        help="replies generated at once, each with its own --ctx tokens of KV cache "
+        "(default: as many of 4, 2 or 1 as fit this machine)",
+    )
+    parser.add_argument(
         "--cors", action="store_true", help="let web pages on any origin call the API"
     )
+    parser.add_argument(
+        "--api-key",
+        metavar="KEY",
+        default=os.environ.get(API_KEY_VARIABLE),
+        help=f"require 'Authorization: Bearer KEY' (or set {API_KEY_VARIABLE})",
+    )
+
+
+def parallel_slots(model: Path, load: LoadSettings) -> int:
+    """The default --parallel: the most slots whose KV cache the fit planner says fits."""
+    from converter.model_summary import read_gguf_summary
+    from desktop.engine.fit_planner import plan_parallel
+    from desktop.engine.hardware import probe_hardware
+
+    try:
+        summary = read_gguf_summary(model)
+    except Exception:  # not a readable GGUF: the load says why, with one slot
+        return 1
+    ctx = load.ctx_tokens or summary.n_ctx_train
+    slots, _plan = plan_parallel(summary, probe_hardware(), ctx_tokens=ctx, kv_type=load.kv_type)
+    return slots
 
 
 def run(args: argparse.Namespace) -> int:
     load = load_settings(args)
-    if not is_loopback(args.host):
+    parallel = args.parallel if args.parallel is not None else parallel_slots(args.model, load)
+    load = dataclasses.replace(load, parallel=parallel)
+    if not is_loopback(args.host) and not args.api_key:
         _err(
             f"Warning: listening on {args.host}, so other machines can use this model "
-            "without any password. Use the default 127.0.0.1 to keep it local."
+            "without any password. Use the default 127.0.0.1 to keep it local, or --api-key."
         )
     server = ModelServer(
-        args.model, load, host=args.host, port=args.port, cors=args.cors, on_request=_err
+        args.model,
+        load,
+        host=args.host,
+        port=args.port,
+        cors=args.cors,
+        api_key=args.api_key,
+        on_request=_err,
     )
     try:
         info = server.start()
         for line in describe_load(info):
             _err(line)
+        _err(f"{info.parallel} parallel replies of up to {info.ctx_tokens} tokens each.")
         print(f"Serving {server.model_id} at {server.url}  (Ctrl-C stops)")
         print(curl_example(server.url), flush=True)
         _wait_for_ctrl_c()

@@ -132,3 +132,28 @@ def predict_ladder(
         )
         entries.append(LadderEntry(level, predict_quantized_size(summary, level), plan))
     return entries
+
+
+#: Parallel reply slots ``quantdesk serve`` tries by default, most first (llama.cpp's
+#: server also defaults to 4).
+PARALLEL_CHOICES = (4, 2, 1)
+
+
+def plan_parallel(
+    summary: GGUFSummary,
+    hardware: HardwareInfo,
+    *,
+    ctx_tokens: int,
+    kv_type: str = "f16",
+    choices: tuple[int, ...] = PARALLEL_CHOICES,
+) -> tuple[int, FitPlan]:
+    """The most slots of ``ctx_tokens`` each whose KV cache fits as well as one slot does
+    (no fewer layers on the GPU, and not from fitting to not fitting), with that plan."""
+    single = plan_fit(summary, hardware, ctx_tokens=ctx_tokens, kv_type=kv_type)
+    for slots in choices:
+        if slots == 1:
+            break
+        plan = plan_fit(summary, hardware, ctx_tokens=ctx_tokens * slots, kv_type=kv_type)
+        if plan.verdict != "wont_fit" and plan.gpu_layers >= single.gpu_layers:
+            return slots, plan
+    return 1, single

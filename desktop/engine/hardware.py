@@ -261,3 +261,35 @@ def probe_hardware() -> HardwareInfo:
         gpu_note=note,
         offload=offload,
     )
+
+
+#: Large enough to miss every cache level (a server CPU's L3 reaches 32–256 MiB: the figure is
+#: then an upper bound, which only matters for machines far beyond the ones it decides for).
+BANDWIDTH_BUFFER_BYTES = 64 * 1024**2
+
+
+def measure_memory_bandwidth(budget_seconds: float = 0.25) -> float:
+    """Bytes per second one core moves between RAM and itself (the best of a few copies).
+
+    A copy reads and writes each byte, so a copy of N bytes moves 2N. Stops starting new copies
+    when the next one would end after ``budget_seconds`` (setting up included; the first copy,
+    which also maps the pages, is not counted). Run it off the GUI thread.
+    """
+    import time
+
+    import numpy as np
+
+    started = time.perf_counter()
+    size = BANDWIDTH_BUFFER_BYTES
+    source = np.ones(size, dtype=np.uint8)
+    target = np.empty_like(source)
+    np.copyto(target, source)  # maps the target's pages
+    best = 0.0
+    while True:
+        before = time.perf_counter()
+        np.copyto(target, source)
+        took = time.perf_counter() - before
+        if took > 0:
+            best = max(best, 2 * size / took)
+        if time.perf_counter() - started + took > budget_seconds:
+            return best

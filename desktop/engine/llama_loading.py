@@ -22,11 +22,12 @@ _PATCH_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
-def _model_params_overridden(**fields: Any) -> Iterator[None]:
+def _default_params_overridden(function_name: str, fields: dict[str, Any]) -> Iterator[None]:
+    """While ``Llama`` is built, ``llama_cpp.<function_name>()`` returns ``fields`` changed."""
     import llama_cpp.llama as llama_module
 
     bindings = llama_module.llama_cpp
-    original = bindings.llama_model_default_params
+    original = getattr(bindings, function_name)
 
     def patched():
         params = original()
@@ -34,12 +35,11 @@ def _model_params_overridden(**fields: Any) -> Iterator[None]:
             setattr(params, name, value)
         return params
 
-    with _PATCH_LOCK:
-        bindings.llama_model_default_params = patched
-        try:
-            yield
-        finally:
-            bindings.llama_model_default_params = original
+    setattr(bindings, function_name, patched)
+    try:
+        yield
+    finally:
+        setattr(bindings, function_name, original)
 
 
 #: Called with the load fraction (0.0 … 1.0); returning False abandons the load.
@@ -64,13 +64,16 @@ def open_llama(
     *,
     repack_weights: bool = False,
     on_progress: LoadProgressCallback | None = None,
+    sequences: int = 1,
     **kwargs: Any,
 ):
     """``llama_cpp.Llama(model_path, **kwargs)`` with extra buffer types off by default.
 
     ``verbose`` defaults to False (llama-cpp-python's default floods stderr). ``on_progress``
     receives the load fraction; when it returns False llama.cpp stops and ``Llama`` raises
-    ``ValueError`` like for any failed load.
+    ``ValueError`` like for any failed load. ``sequences`` > 1 makes a context for that many
+    independent sequences (``n_seq_max``), each with its own equal share of the KV cache
+    (``Llama`` has no parameter for either).
     """
     from llama_cpp import Llama
 
@@ -80,8 +83,13 @@ def open_llama(
     if on_progress is not None:
         c_callback = _c_progress_callback(on_progress)  # referenced until the load returns
         overrides["progress_callback"] = c_callback
+    context_overrides = {"n_seq_max": sequences}
     try:
-        with _model_params_overridden(**overrides):
+        with (
+            _PATCH_LOCK,
+            _default_params_overridden("llama_model_default_params", overrides),
+            _default_params_overridden("llama_context_default_params", context_overrides),
+        ):
             return Llama(str(model_path), **kwargs)
     finally:
         del c_callback

@@ -16,6 +16,12 @@ Every figure restates how llama.cpp 0.3.36 (llama-cpp-python's bundle) sizes its
   feed-forward, output logits) and their constants were fitted to the sizes llama.cpp reports
   (see ``benchmarks/fit_accuracy.py``): within a few percent without flash attention, and
   above llama.cpp's figure with it.
+* **What the CPU really holds.** Memory llama.cpp reserves on the CPU becomes resident only
+  when written. The compute buffer's worst case includes logits for every token of a
+  micro-batch, over the whole vocabulary (512 MiB for a 262k vocabulary), but the app asks for
+  the logits of one token per micro-batch, so ``ram_bytes`` counts the buffer as that session
+  touches it (``compute_cpu_touched``); llama.cpp's reservation stays in the breakdown as
+  ``compute_cpu``. VRAM is allocated whole, so the GPU side counts the reservation.
 * **Overhead.** The worker process itself (Python, llama-cpp-python, threads) and the output
   logits buffer.
 
@@ -88,17 +94,31 @@ def kv_cache_bytes_per_layer(
 
 
 def compute_buffer_bytes(
-    summary: GGUFSummary, *, n_ctx: int, n_ubatch: int, flash_attention: bool
+    summary: GGUFSummary,
+    *,
+    n_ctx: int,
+    n_ubatch: int,
+    flash_attention: bool,
+    n_outputs: int | None = None,
 ) -> int:
-    """llama.cpp's worst-case compute buffer for one device holding the whole graph."""
+    """llama.cpp's worst-case compute buffer for one device holding the whole graph.
+
+    llama.cpp reserves it for a micro-batch whose every token asks for logits. ``n_outputs``
+    gives the part a real session writes to: the app asks for the logits of one token per
+    micro-batch (the last), and the graph computes the output layer only for the rows asked
+    for, so on the CPU the rest of the reservation is never touched and costs no RAM.
+    """
     u, e, n_kv = n_ubatch, summary.n_embd, n_ctx
+    outputs = u if n_outputs is None else min(n_outputs, u)
     hidden = u * e * F32
     if flash_attention:
         attention = u * n_kv * F16 + 8 * hidden  # the f16 mask, Q/K/V views and the output
     else:
         attention = u * n_kv * (summary.n_head + 1) * F32 + 6 * hidden  # scores + f32 mask
     feed_forward = 3 * u * summary.n_ff * F32 + 3 * hidden  # gate, up, their product
-    logits = u * (summary.n_vocab * F32 + min(LOGITS_EXTRA_PER_TOKEN, 22 * e))
+    logits = outputs * (summary.n_vocab * F32 + min(LOGITS_EXTRA_PER_TOKEN, 22 * e))
+    if n_outputs is not None:
+        logits += hidden  # the micro-batch's last hidden states, before the rows are picked
     if flash_attention:
         # with flash attention the mask and a few activations stay alive past the attention
         alive = u * n_kv * F16 + hidden
@@ -147,6 +167,10 @@ def estimate_memory(
     compute = compute_buffer_bytes(
         summary, n_ctx=n_ctx, n_ubatch=u, flash_attention=flash_attention
     )
+    # What the CPU really holds: the app asks for the logits of one token per micro-batch.
+    compute_touched = compute_buffer_bytes(
+        summary, n_ctx=n_ctx, n_ubatch=u, flash_attention=flash_attention, n_outputs=1
+    )
     offloaded = len(gpu_blocks) > 0 or output_on_gpu
     breakdown = {
         "weights_cpu": weights_cpu,
@@ -155,12 +179,15 @@ def estimate_memory(
         "kv_gpu": kv_gpu,
         # With any offload the GPU runs the graph and the CPU keeps a smaller host-side buffer;
         # counting the full buffer on both sides errs on the safe side.
-        "compute_cpu": compute,
+        "compute_cpu": compute,  # reserved (llama.cpp's figure)
+        "compute_cpu_touched": compute_touched,  # resident: what the RAM verdict counts
         "compute_gpu": compute if offloaded else 0,
         "output": summary.n_vocab * F32,
         "process": PROCESS_BASELINE_BYTES + CONTEXT_OVERHEAD_BYTES,
         "gpu_context": GPU_CONTEXT_BYTES if offloaded else 0,
     }
-    ram = sum(breakdown[k] for k in ("weights_cpu", "kv_cpu", "compute_cpu", "output", "process"))
+    ram = sum(
+        breakdown[k] for k in ("weights_cpu", "kv_cpu", "compute_cpu_touched", "output", "process")
+    )
     vram = sum(breakdown[k] for k in ("weights_gpu", "kv_gpu", "compute_gpu", "gpu_context"))
     return MemoryEstimate(ram, vram, MappingProxyType(breakdown), n_ctx, n_gpu_layers)

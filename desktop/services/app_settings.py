@@ -55,6 +55,7 @@ class Settings:
     window_geometry: str = ""  # QMainWindow.saveGeometry(), base64
     window_state: str = ""  # QMainWindow.saveState(), base64
     last_model: str = ""
+    last_conversation_id: int = 0  # 0: none
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

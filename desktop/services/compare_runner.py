@@ -9,11 +9,22 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Literal
 
 from converter.errors import Cancelled
 
-Emit = Callable[[Any], None]
+if TYPE_CHECKING:  # the worker package is imported when a level runs, not at start-up
+    from desktop.engine.worker import InferenceWorker, LoadSettings, SamplingSettings
+    from desktop.engine.worker.results import ReplyStats
+
+#: ``("load", 0.4)``, ``("status", "answering …")``, ``("token", "text")``,
+#: ``("finished", ReplyStats)``.
+RunEvent = (
+    tuple[Literal["load"], float]
+    | tuple[Literal["status", "token"], str]
+    | tuple[Literal["finished"], "ReplyStats"]
+)
+Emit = Callable[[RunEvent], None]
 
 
 class LevelRun:
@@ -23,8 +34,8 @@ class LevelRun:
         self,
         path: Path,
         prompt: str,
-        load_settings: Any,
-        sampling: Any,
+        load_settings: LoadSettings,
+        sampling: SamplingSettings,
         *,
         after: threading.Event | None = None,
     ) -> None:
@@ -33,7 +44,7 @@ class LevelRun:
         self.after = after  # wait for the previous level to free its memory first
         self.done = threading.Event()
         self._stopped = threading.Event()
-        self._engine: Any = None
+        self._engine: InferenceWorker | None = None
 
     def stop(self) -> None:
         self._stopped.set()
@@ -41,7 +52,7 @@ class LevelRun:
         if engine is not None:
             engine.cancel()
 
-    def __call__(self, emit: Emit) -> Any:
+    def __call__(self, emit: Emit) -> ReplyStats:
         from desktop.engine.worker import InferenceWorker
 
         try:

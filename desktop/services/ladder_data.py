@@ -7,13 +7,21 @@ against this model's full-precision file (F16/BF16/F32) when it is in the librar
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from converter.errors import QuantdeskError
 from converter.levels import SOURCE_LEVELS
+from converter.progress import CancelToken, Job
 from desktop.services import fit_text
+
+if TYPE_CHECKING:
+    from desktop.engine.hardware import HardwareInfo
+    from desktop.engine.measure.quality import QualityResult
+    from desktop.engine.measure.speed import SpeedResult
+    from desktop.services.library import GgufFacts
 
 _SOURCE_NAMES = frozenset(lv.name for lv in SOURCE_LEVELS)
 #: Best first: a level that fits fully on the GPU beats one that needs the CPU.
@@ -32,17 +40,26 @@ class LadderPoint:
     same_top: float | None  # 0…1
     perplexity: float | None
     is_reference: bool
+    # Uncertainties as llama.cpp's perplexity tool reports them (0 when not measured).
+    kl_error: float = 0.0
+    same_top_error: float = 0.0
+    perplexity_error: float = 0.0
 
     @property
     def quality_text(self) -> str:
         if self.is_reference:
             if self.perplexity is None:
                 return "reference · not measured"
-            return f"reference · PPL {self.perplexity:.2f}"
+            return f"reference · PPL {self.perplexity:.2f} ± {self.perplexity_error:.2f}"
         if self.mean_kl is None or self.same_top is None:
             return "not measured"
-        ppl = f" · PPL {self.perplexity:.2f}" if self.perplexity is not None else ""
-        return f"KL {self.mean_kl:.3g} · same top {self.same_top:.1%}{ppl}"
+        ppl = ""
+        if self.perplexity is not None:
+            ppl = f" · PPL {self.perplexity:.2f} ± {self.perplexity_error:.2f}"
+        return (
+            f"KL {self.mean_kl:.4f} ± {self.kl_error:.4f} · same top "
+            f"{self.same_top:.1%} ± {self.same_top_error:.1%}{ppl}"
+        )
 
     @property
     def speed_text(self) -> str:
@@ -53,14 +70,14 @@ class LadderPoint:
         )
 
 
-def reference_of(files: list[Any]) -> Path | None:
+def reference_of(files: Sequence[GgufFacts]) -> Path | None:
     """The group's full-precision file, the yardstick for quality."""
     sources = [f for f in files if f.level in _SOURCE_NAMES and not f.error]
     return sources[0].path if sources else None
 
 
 def ladder_points(
-    files: list[Any], hardware: Any, ctx_tokens: int, kv_type: str
+    files: Sequence[GgufFacts], hardware: HardwareInfo | None, ctx_tokens: int, kv_type: str
 ) -> list[LadderPoint]:
     from desktop.engine.measure.results_cache import FileIdentity, load_cached_results
 
@@ -71,46 +88,166 @@ def ladder_points(
         if facts.error:
             continue
         cached = load_cached_results(facts.path)
-        speed = cached.speed[-1].gen_tokens_per_s if cached.speed else None
+        speed = cached.speed[-1] if cached.speed else None
         quality = next((q for key, q in cached.quality if key.reference == reference_id), None)
-        verdict, words = "", "unknown"
-        if hardware is not None:
-            try:
-                plan = fit_text.plan_for(facts.path, hardware, ctx_tokens, kv_type)
-                verdict, words = str(plan.verdict), fit_text.describe_plan(plan)
-            except QuantdeskError as exc:
-                words = f"unknown: {exc}"
         points.append(
-            LadderPoint(
-                path=facts.path,
-                level=facts.level,
-                size_bytes=facts.size_bytes,
-                verdict=verdict,
-                fit_text=words,
-                gen_tokens_per_s=speed,
-                mean_kl=None if quality is None else quality.mean_kl,
-                same_top=None if quality is None else quality.same_top,
-                perplexity=None if quality is None else quality.perplexity,
-                is_reference=facts.path == reference,
-            )
-        )
+            _point(facts.path, facts.level, facts.size_bytes, reference, speed, quality,
+                   hardware, ctx_tokens, kv_type)
+        )  # fmt: skip
     return points
 
 
-def best_fit(points: list[LadderPoint]) -> LadderPoint | None:
-    """Best quality among the levels that fit, preferring a full-GPU fit over a CPU one.
+def _point(
+    path: Path,
+    level: str,
+    size_bytes: int,
+    reference: Path | None,
+    speed: SpeedResult | None,
+    quality: QualityResult | None,
+    hardware: HardwareInfo | None,
+    ctx_tokens: int,
+    kv_type: str,
+) -> LadderPoint:
+    verdict, words = "", "unknown"
+    if hardware is not None:
+        try:
+            plan = fit_text.plan_for(path, hardware, ctx_tokens, kv_type)
+            verdict, words = str(plan.verdict), fit_text.describe_plan(plan)
+        except QuantdeskError as exc:
+            words = f"unknown: {exc}"
+    return LadderPoint(
+        path=path,
+        level=level,
+        size_bytes=size_bytes,
+        verdict=verdict,
+        fit_text=words,
+        gen_tokens_per_s=None if speed is None else speed.gen_tokens_per_s,
+        mean_kl=None if quality is None else quality.mean_kl,
+        same_top=None if quality is None else quality.same_top,
+        perplexity=None if quality is None else quality.perplexity,
+        is_reference=path == reference,
+        kl_error=0.0 if quality is None else quality.kl_error,
+        same_top_error=0.0 if quality is None else quality.same_top_error,
+        perplexity_error=0.0 if quality is None else quality.perplexity_error,
+    )
 
-    Quality: measured KL when known, else the bigger file (more bits keep more quality).
-    """
+
+@dataclass(frozen=True, slots=True)
+class MeasureRequest:
+    """What the ladder's measurement runs on: a model's files and the user's choices."""
+
+    files: tuple[GgufFacts, ...]
+    hardware: HardwareInfo | None
+    ctx_tokens: int  # for the fit verdicts, as on every other screen
+    kv_type: str
+    text_path: Path | None = None  # None: the bundled text
+    options: Mapping[str, object] = field(default_factory=dict)  # compare_files keywords
+
+    @property
+    def reference(self) -> Path | None:
+        return reference_of(self.files)
+
+    @property
+    def candidates(self) -> list[Path]:
+        return [f.path for f in self.files if not f.error and f.path != self.reference]
+
+
+def predicted_minutes_text(request: MeasureRequest) -> str:
+    """Before starting: ``"Measuring 7 levels takes about 6 min on this machine (16 chunks of
+    512 tokens of The Time Machine)."``; reads headers and sidecars, so call it off the GUI
+    thread."""
+    from converter.hub.transfer import format_duration
+    from desktop.engine.measure.eval_text import load_eval_text
+    from desktop.engine.measure.level_comparison import plan_comparison
+
+    reference = request.reference
+    if reference is None:
+        return ""
+    text = load_eval_text(request.text_path)
+    plan = plan_comparison(
+        reference, request.candidates, text=text, with_fits=False,
+        **request.options,  # type: ignore[arg-type]
+    )  # fmt: skip
+    settings = plan.quality_settings
+    chunks = "all" if settings.max_chunks is None else f"up to {settings.max_chunks}"
+    if all(w.idle for w in plan.work):
+        return f"Every level is measured on {text.name}; the figures are saved beside the files."
+    return (
+        f"Measuring {len(plan.facts)} levels takes about "
+        f"{format_duration(plan.predicted_seconds)} on this machine ({chunks} chunks of "
+        f"{settings.ctx_tokens} tokens of {text.name})."
+    )
+
+
+def measure_ladder(
+    request: MeasureRequest, cancel: CancelToken, on_point: Callable[[LadderPoint], None]
+) -> Job[int]:
+    """Measure the model's ladder; each level's point goes to ``on_point`` as soon as it is
+    measured (or found in the cache). Returns the number of levels measured."""
+    from desktop.engine.measure.eval_text import load_eval_text
+    from desktop.engine.measure.level_comparison import LevelMeasurement, compare_files
+
+    reference = request.reference
+    if reference is None:
+        raise MissingReference(
+            "Quality is measured against the full-precision file (F16, BF16 or F32) of this "
+            "model, and the library has none. Convert the checkpoint again, keeping the "
+            "full-precision file, then measure."
+        )
+    text = load_eval_text(request.text_path)
+
+    def on_level(row: LevelMeasurement) -> None:
+        on_point(
+            _point(row.path, row.level, row.facts.size_bytes, reference, row.speed, row.quality,
+                   request.hardware, request.ctx_tokens, request.kv_type)
+        )  # fmt: skip
+
+    rows = yield from compare_files(
+        reference, request.candidates, text=text, cancel=cancel, on_level=on_level,
+        **request.options,  # type: ignore[arg-type]
+    )  # fmt: skip
+    return len(rows)
+
+
+class MissingReference(QuantdeskError):
+    """The model's full-precision file, the yardstick for quality, is not in the library."""
+
+
+#: The recommendation rule, as the app shows it.
+RECOMMENDATION_RULE = (
+    "Recommended: the level with the best measured quality (lowest KL divergence) among those "
+    "that fit entirely in the fastest memory and generate at least 70% as fast as the fastest "
+    "of them; levels whose KL divergences lie within each other's error bars count as equal "
+    "and the smaller file wins; full precision only when nothing else is measured."
+)
+#: A level generating slower than this share of the fastest fitting level is not recommended.
+MIN_SPEED_SHARE = 0.7
+
+
+def best_fit(points: Sequence[LadderPoint]) -> LadderPoint | None:
+    """The level :data:`RECOMMENDATION_RULE` picks, or None when nothing fits or no quality is
+    measured."""
     fitting = [p for p in points if p.verdict in _VERDICT_RANK]
     if not fitting:
         return None
-    gpu_first = min(_VERDICT_RANK[p.verdict] for p in fitting)
-    candidates = [p for p in fitting if _VERDICT_RANK[p.verdict] == gpu_first]
-    return max(
-        candidates,
-        key=lambda p: (
-            0.0 if p.is_reference else -(p.mean_kl if p.mean_kl is not None else 1e9),
-            p.size_bytes,
-        ),
-    )
+    tier = min(_VERDICT_RANK[p.verdict] for p in fitting)
+    candidates = [p for p in fitting if _VERDICT_RANK[p.verdict] == tier]
+    speeds = [p.gen_tokens_per_s for p in candidates if p.gen_tokens_per_s is not None]
+    if speeds:
+        floor = MIN_SPEED_SHARE * max(speeds)
+        candidates = [
+            p for p in candidates if p.gen_tokens_per_s is None or p.gen_tokens_per_s >= floor
+        ]
+    measured = [p for p in candidates if not p.is_reference and p.mean_kl is not None]
+    if not measured:
+        references = [p for p in candidates if p.is_reference and p.perplexity is not None]
+        return references[0] if references else None
+    best = min(measured, key=lambda p: p.mean_kl or 0.0)
+    equal = [p for p in measured if _within_error(p, best)]
+    return min(equal, key=lambda p: p.size_bytes)
+
+
+def _within_error(point: LadderPoint, best: LadderPoint) -> bool:
+    """Whether ``point``'s KL divergence and the best one's overlap within their error bars."""
+    assert point.mean_kl is not None and best.mean_kl is not None
+    return point.mean_kl - point.kl_error <= best.mean_kl + best.kl_error

@@ -29,4 +29,9 @@ def run_app(*, quit_after_ms: int | None = None) -> int:
 
 
 def main() -> None:
+    """``quantdesk-app``: like ``quantdesk app`` (the system-library check first, then Qt)."""
+    from desktop.services.xcb_libraries import MISSING_LIBRARIES_EXIT, report_missing_libraries
+
+    if not report_missing_libraries():
+        sys.exit(MISSING_LIBRARIES_EXIT)
     sys.exit(run_app())

@@ -1,16 +1,21 @@
 """The model library: every GGUF grouped by base model, with size, fit and measured figures.
 
 Scanning and the fit predictions run in worker threads; the tree is filled on the GUI thread
-when they return. Import copies a file into the library atomically (progress in the status
-line, cancellable); delete asks first; reveal opens the folder in the file manager.
+when they return. The folders are watched (:class:`QFileSystemWatcher`): a file that appears,
+disappears or is replaced (written under a temporary name and renamed, as every writer in
+Quantdesk does) starts a rescan after :data:`RESCAN_DELAY_MS`, so the library, the chat's model
+list and Compare always show what is on the disk. Import copies a file into the library
+atomically (progress in the status line, cancellable); delete asks first; reveal opens the
+folder in the file manager.
 """
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtCore import QFileSystemWatcher, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -34,6 +39,8 @@ if TYPE_CHECKING:
     from desktop.services import library
 
 PATH_ROLE = Qt.ItemDataRole.UserRole
+#: Changes in a burst (a download's rename, a conversion's several levels) make one rescan.
+RESCAN_DELAY_MS = 250
 
 COLUMNS = ("Model / level", "Size", "Bits/weight", "Fit on this machine", "Speed", "Quality")
 
@@ -56,6 +63,13 @@ class LibraryView(QWidget):
         self._points: dict[Path, LadderPoint] = {}
         self._import: ThreadTask | None = None
         self._scan: ThreadTask | None = None
+        self.watcher = QFileSystemWatcher(self)
+        self.watcher.directoryChanged.connect(self._on_folder_changed)
+        self.watcher.fileChanged.connect(self._on_folder_changed)
+        self._rescan = QTimer(self)
+        self._rescan.setSingleShot(True)
+        self._rescan.setInterval(RESCAN_DELAY_MS)
+        self._rescan.timeout.connect(self.refresh)
 
         self.tree = QTreeWidget()
         self.tree.setAccessibleName("Models")
@@ -108,8 +122,27 @@ class LibraryView(QWidget):
         self._scan = worker
         return worker.start()
 
+    def _on_folder_changed(self, _path: str) -> None:
+        self._rescan.start()  # restarted by every change of a burst
+
+    def _watch(self, groups: list[library.ModelGroup]) -> None:
+        """Watch the folders, the folders holding models below them, and the model files."""
+        with contextlib.suppress(OSError):  # watched from the start, so the first file shows
+            self.folders[0].mkdir(parents=True, exist_ok=True)
+        wanted = {str(f) for f in self.folders if f.is_dir()}
+        for group in groups:
+            for facts in group.files:
+                wanted.add(str(facts.path.parent))
+                wanted.add(str(facts.path))
+        watched = set(self.watcher.directories()) | set(self.watcher.files())
+        if stale := watched - wanted:
+            self.watcher.removePaths(sorted(stale))
+        if new := wanted - watched:
+            self.watcher.addPaths(sorted(new))
+
     def _on_scanned(self, groups: list[library.ModelGroup]) -> None:
         self.groups = groups
+        self._watch(groups)
         count = sum(len(g.files) for g in groups)
         where = ", ".join(str(f) for f in self.folders)
         self.status.setText(

@@ -35,6 +35,7 @@ from desktop.ui.library_view import LibraryView
 from desktop.ui.settings_dialog import SettingsDialog
 from desktop.ui.theme import app_icon, apply_theme
 from desktop.ui.thread_tasks import call_worker
+from desktop.ui.window_placement import install_on_screen_guard, keep_on_screen
 
 if TYPE_CHECKING:
     from desktop.ui.wizard.conversion_wizard import ConversionWizard
@@ -59,6 +60,7 @@ class MainWindow(QMainWindow):
         self.hardware_panel = HardwarePanel()
         self.chat = ChatView(self.store, self.settings)
         self.compare = CompareView()
+        self.compare.preferred_model = self.settings.last_model  # its ladder shows first
         self.hub = HubView(folders[0])
         self.get_started = GetStartedCard(self.hub.manager, folders[0])
         library_column = QWidget()
@@ -90,13 +92,17 @@ class MainWindow(QMainWindow):
         self.library.scanned.connect(
             lambda: self.get_started.set_library_empty(not self.library.groups)
         )
+        self.library.scanned.connect(self._reopen_last_model)
         self.hub.downloaded.connect(lambda _path: self.library.refresh())
         self.hub.convert_requested.connect(self.open_wizard_with_source)
         self.hub.token_requested.connect(self.open_token_dialog)
         self.get_started.chat_requested.connect(self._on_chat_requested)
 
         self.resize(1280, 800)
+        install_on_screen_guard()
         self._restore_geometry()
+        self._reopen_last_conversation()
+        self._last_model_pending = bool(self.settings.last_model)
         self._first_frame = AfterFirstFrame(self, self._start_background_work)
 
     def _start_background_work(self) -> None:
@@ -143,7 +149,26 @@ class MainWindow(QMainWindow):
     def _sync_models(self) -> None:
         paths = [f.path for g in self.library.groups for f in g.files if not f.error]
         self.chat.model_bar.set_models(paths)
+        self.chat.broken_files = {
+            str(f.path): f.error for g in self.library.groups for f in g.files if f.error
+        }
         self.compare.set_models(self.library.groups)
+
+    def _reopen_last_conversation(self) -> None:
+        """The conversation open when the app last closed (if it still exists)."""
+        cid = self.settings.last_conversation_id
+        if cid and any(s.id == cid for s in self.store.list()):
+            self.chat.conversations.select(cid)
+
+    def _reopen_last_model(self) -> None:
+        """After the first scan: load the model used last, if it is still in the library."""
+        if not self._last_model_pending:
+            return
+        self._last_model_pending = False
+        last = self.settings.last_model
+        loadable = {str(f.path) for g in self.library.groups for f in g.files if not f.error}
+        if last in loadable and self.chat.session.load_info is None and not self.chat.session.busy:
+            self.chat.load_model(last)
 
     def _on_hardware_ready(self, info: Any) -> None:
         self.hardware = info
@@ -241,6 +266,7 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(QByteArray.fromBase64(s.window_geometry.encode()))
         if s.window_state:
             self.restoreState(QByteArray.fromBase64(s.window_state.encode()))
+        keep_on_screen(self)  # saved on a monitor that is no longer there
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self._closing = True
@@ -249,6 +275,7 @@ class MainWindow(QMainWindow):
             self.settings,
             window_geometry=bytes(self.saveGeometry().toBase64().data()).decode(),
             window_state=bytes(self.saveState().toBase64().data()).decode(),
+            last_conversation_id=self.chat.conversation_id or 0,
         )
         save_settings(self.settings)
         for wizard in self._wizards:

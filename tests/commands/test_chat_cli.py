@@ -10,8 +10,8 @@ from pathlib import Path
 
 import psutil
 
-from tests import worker_helpers
 from tests.conftest import REPO_ROOT
+from tests.support import worker_helpers
 
 tiny_model = worker_helpers.tiny_model
 

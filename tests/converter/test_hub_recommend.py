@@ -9,11 +9,16 @@ import pytest
 
 from converter.errors import QuantdeskError
 from converter.hub.recommend import (
+    MachineCapacity,
     Recommendation,
+    SpeedRules,
     SuggestionRules,
+    expected_speed,
     load_recommendations,
     load_rules,
+    load_speed_rules,
     recommend_for,
+    suggest_for,
 )
 from converter.hub.repo_kind import RepoKind, checkpoint_files, classify, level_from_filename
 
@@ -129,3 +134,50 @@ def test_checkpoint_selection_skips_other_formats() -> None:
         "tokenizer.json",
         "tokenizer_config.json",
     )
+
+
+def _capacity(cores: int, ram_gib: float, vram_gib: float = 0, bandwidth_gbs: float = 15):
+    return MachineCapacity(
+        ram_bytes=int(ram_gib * GIB),
+        vram_bytes=int(vram_gib * GIB),
+        cpu_cores=cores,
+        memory_bandwidth_bytes_per_second=bandwidth_gbs * 1e9,
+    )
+
+
+def test_a_two_core_machine_without_gpu_gets_models_of_about_1b_with_their_speed() -> None:
+    """Even with plenty of RAM: 3B and 8B models fit, but would answer at 1-2 tokens/s."""
+    for ram_gib in (8, 24, 64):
+        suggestions = suggest_for(_capacity(2, ram_gib))
+        assert suggestions
+        for suggestion in suggestions:
+            assert suggestion.model.parameter_count <= 1.3e9
+            assert not suggestion.on_gpu
+            assert suggestion.tokens_per_second >= load_speed_rules().min_tokens_per_second
+        first = suggestions[0]
+        assert first.tokens_per_second >= 2 * load_speed_rules().min_tokens_per_second
+
+
+def test_more_cores_bandwidth_and_a_gpu_raise_the_suggestions() -> None:
+    def largest(capacity: MachineCapacity) -> int:
+        return max(s.model.parameter_count for s in suggest_for(capacity))
+
+    two, eight, sixteen = (largest(_capacity(c, 64, 0, 60)) for c in (2, 8, 16))
+    assert two < eight < sixteen
+    assert largest(_capacity(16, 64, 0, 5)) < sixteen  # slow memory holds a big CPU back
+    on_gpu = suggest_for(_capacity(2, 16, 12))
+    assert on_gpu[0].on_gpu and on_gpu[0].model.parameter_count > 7e9  # cores no longer matter
+
+
+def test_speed_is_the_slower_of_compute_and_bandwidth() -> None:
+    model = _model("one", 1.0)
+    rules, speed = load_rules(), SpeedRules(4e9, 0.5, 2.5e11, 5)
+    compute_bound = expected_speed(model, _capacity(2, 16, 0, 1000), rules, speed)
+    assert compute_bound.tokens_per_second == pytest.approx(2 * 4e9 / model.parameter_count)
+    bandwidth_bound = expected_speed(model, _capacity(64, 16, 0, 10), rules, speed)
+    assert bandwidth_bound.tokens_per_second == pytest.approx(0.5 * 10e9 / GIB)
+
+
+def test_when_nothing_is_fast_enough_the_fastest_is_offered_alone() -> None:
+    (only,) = suggest_for(_capacity(1, 64, 0, 1), MODELS, RULES, SpeedRules(1e9, 0.5, 1, 50))
+    assert only.model.title == "half"

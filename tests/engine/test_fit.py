@@ -13,7 +13,7 @@ from converter.gguf_header import GGUFHeaderError, read_gguf_header
 from converter.levels import LEVELS, level
 from converter.model_summary import read_gguf_summary
 from converter.quant_mix import predict_quantized_size, predict_tensor_types
-from desktop.engine.fit_planner import DEFAULT_HEADROOM, plan_fit, predict_ladder
+from desktop.engine.fit_planner import DEFAULT_HEADROOM, plan_fit, plan_parallel, predict_ladder
 from desktop.engine.hardware import GpuInfo, HardwareInfo, probe_hardware
 from desktop.engine.memory_model import PROCESS_BASELINE_BYTES, estimate_memory
 from tests.support.fit_measure import measure_llama_memory
@@ -112,6 +112,23 @@ def test_verdicts_for_fake_budgets(tiny: Path) -> None:
     assert plan_fit(tiny, _hardware(16 * MIB, None), ctx_tokens=1024).verdict == "wont_fit"
     small_gpu = plan_fit(tiny, _hardware(64 * 1024**3, 64 * MIB), ctx_tokens=1024)
     assert small_gpu.verdict == "cpu_only" and "not even one layer" in small_gpu.explanation
+
+
+def test_parallel_slots_need_their_kv_cache_to_fit(tiny: Path) -> None:
+    summary = read_gguf_summary(tiny)
+    ctx = 8192
+    layers = summary.n_layer + 1
+    one, four = (
+        estimate_memory(summary, ctx_tokens=ctx * n, n_gpu_layers=layers).vram_bytes for n in (1, 4)
+    )
+    assert four > one
+    roomy = _hardware(64 * 1024**3, int(four / (1 - DEFAULT_HEADROOM)) + 2)
+    assert plan_parallel(summary, roomy, ctx_tokens=ctx)[0] == 4
+    # room for everything with one slot, not with four: no layer is given up for slots
+    tight = _hardware(64 * 1024**3, int(one / (1 - DEFAULT_HEADROOM)) + 2)
+    slots, plan = plan_parallel(summary, tight, ctx_tokens=ctx)
+    assert slots < 4 and plan.verdict == "full_gpu"
+    assert plan_parallel(summary, _hardware(64 * 1024**3, None), ctx_tokens=ctx)[0] == 4
 
 
 @pytest.mark.parametrize(

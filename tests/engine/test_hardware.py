@@ -90,3 +90,9 @@ def test_probe_without_pynvml() -> None:
     note, count = result.stdout.strip().splitlines()
     assert "pynvml" in note and "not installed" in note
     assert count == "0"
+
+
+def test_memory_bandwidth_is_measured_in_plausible_bytes_per_second() -> None:
+    from desktop.engine.hardware import measure_memory_bandwidth
+
+    assert 1e8 < measure_memory_bandwidth(budget_seconds=0.1) < 1e13

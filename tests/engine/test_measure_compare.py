@@ -11,7 +11,11 @@ import pytest
 
 from converter.errors import Cancelled
 from converter.progress import CancelToken, Progress, run_job
-from desktop.engine.measure.level_comparison import LevelMeasurement, compare_files
+from desktop.engine.measure.level_comparison import (
+    LevelMeasurement,
+    compare_files,
+    plan_comparison,
+)
 from desktop.engine.measure.results_cache import load_cached_results, sidecar_path
 from desktop.engine.measure.speed import measure_speed
 from tests.support.measure_helpers import CTX, SHORT_TEXT, TinyLevels, build_levels
@@ -80,7 +84,8 @@ def test_comparison_rows_then_cache_hits_and_misses(levels: TinyLevels) -> None:
     stat = levels.q2_k.stat()
     os.utime(levels.q2_k, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
     after_touch = _compare(levels)
-    assert [r.cached for r in after_touch] == [True, True, False]
+    # The reference runs again too: the changed level needs its distributions.
+    assert [r.cached for r in after_touch] == [False, True, False]
 
     other_text = _compare(levels, text=SHORT_TEXT[100:])
     assert [r.quality == o.quality for r, o in zip(other_text, rows, strict=True)] == [False] * 3
@@ -89,6 +94,31 @@ def test_comparison_rows_then_cache_hits_and_misses(levels: TinyLevels) -> None:
     saved = load_cached_results(levels.q8_0)
     assert rows[1].speed in saved.speed and len(saved.quality) == 2
     assert load_cached_results(levels.f16.with_name("absent.gguf")).speed == ()
+
+
+def test_rows_arrive_one_by_one_with_level_stage_and_time_left(levels: TinyLevels) -> None:
+    arrived: list[tuple[str, int]] = []
+    events: list[Progress] = []
+    job = compare_files(
+        levels.f16, [levels.q8_0, levels.q2_k], use_cache=False,
+        on_level=lambda row: arrived.append((row.level, len(events))), **SMALL_RUN,
+    )  # fmt: skip
+    rows = run_job(job, events.append)
+    assert [level for level, _ in arrived] == ["F16", "Q8_0", "Q2_K"]
+    # Each row came while the job was still running, right after its own level's events.
+    assert arrived[0][1] < arrived[1][1] < arrived[2][1] < len(events)
+    stages = [e.stage for e in events]
+    for level in ("F16", "Q8_0", "Q2_K"):
+        assert [f"{level}: loading", f"{level}: quality", f"{level}: speed"] == [
+            s for s in dict.fromkeys(stages) if s.startswith(level)
+        ]
+    assert all("left" in e.message for e in events if e.stage != "compare")
+    fractions = [e.fraction for e in events if e.fraction is not None]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert [r.level for r in rows] == ["F16", "Q8_0", "Q2_K"]
+    cached = plan_comparison(levels.f16, [levels.q8_0, levels.q2_k], **SMALL_RUN)
+    fresh = plan_comparison(levels.f16, [levels.q8_0], use_cache=False, **SMALL_RUN)
+    assert cached.predicted_seconds == 0 < fresh.predicted_seconds
 
 
 def test_no_cache_measures_again(levels: TinyLevels) -> None:
@@ -114,7 +144,7 @@ def test_cancel_mid_measure_stops_the_child_and_removes_the_store(
     )  # fmt: skip
 
     def cancel_once_speed_runs(event: Progress) -> None:
-        if event.stage.startswith("speed"):
+        if event.stage.endswith(": speed"):
             cancel.cancel()
 
     with pytest.raises(Cancelled):
@@ -128,7 +158,7 @@ def test_dropping_the_job_stops_the_child(levels: TinyLevels, tmp_path: Path) ->
         **{**SMALL_RUN, "speed_repeats": 50},
     )  # fmt: skip
     for event in job:
-        if event.stage.startswith("quality"):
+        if event.stage.endswith(": quality"):
             break
     job.close()
     assert list(tmp_path.iterdir()) == []

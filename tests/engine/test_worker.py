@@ -26,8 +26,8 @@ from desktop.engine.worker import (
     WorkerState,
 )
 from desktop.engine.worker.chat_format import MISSING_TEMPLATE_NOTE
-from tests import worker_helpers
 from tests.conftest import CHAT_TEMPLATE_FIXTURES
+from tests.support import worker_helpers
 
 tiny_model = worker_helpers.tiny_model
 

@@ -22,7 +22,7 @@ from desktop.engine.worker import (
     WorkerStateError,
 )
 from desktop.engine.worker.protocol import PromptTooLong
-from tests import worker_helpers
+from tests.support import worker_helpers
 from tests.support.gguf_factory import write_tiny_gguf
 
 tiny_model = worker_helpers.tiny_model

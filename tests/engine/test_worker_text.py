@@ -14,7 +14,7 @@ import pytest
 from desktop.engine.llama_loading import open_llama
 from desktop.engine.worker.chat_format import CHATML_STOP_STRINGS
 from desktop.engine.worker.generation import TextStream
-from tests import worker_helpers
+from tests.support import worker_helpers
 
 tiny_model = worker_helpers.tiny_model
 

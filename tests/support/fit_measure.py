@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import resource
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ _BUFFER_MARKERS = (
 class Measurement:
     rss_baseline: int  # the child before loading (Python + llama_cpp imported)
     rss_loaded: int  # after loading and one full micro-batch
+    rss_peak: int  # the child's peak resident size over its whole life (Linux: ru_maxrss)
     buffers: dict[str, int]  # llama.cpp's own figures, bytes, summed per kind
 
     @property
@@ -70,7 +72,8 @@ def _measure_child(
     n_ubatch = min(llm.n_ctx(), llama_kwargs.get("n_ubatch", 512), llama_kwargs.get("n_batch", 512))
     llm.eval([3 + i % 200 for i in range(max(n_ubatch, min(fill_tokens, llm.n_ctx())))])
     loaded = process.memory_info().rss
-    result = Measurement(baseline, loaded, _buffer_sizes("".join(lines).splitlines()))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    result = Measurement(baseline, loaded, peak, _buffer_sizes("".join(lines).splitlines()))
     llm.close()
     return result
 

@@ -81,6 +81,7 @@ def write_tiny_gguf(
     seed: int = 0,
     truncate_data: bool = False,
     never_ends: bool = False,
+    name: str = "tiny random test model",
 ) -> Path:
     """Write an F16 model (norms F32) to ``path``; ``truncate_data`` cuts the file mid-weights.
 
@@ -91,7 +92,7 @@ def write_tiny_gguf(
     rng = np.random.default_rng(seed)
     arch = shape.architecture
     writer = GGUFWriter(str(path), arch)
-    writer.add_name("tiny random test model")
+    writer.add_name(name)
     writer.add_block_count(shape.n_layer)
     writer.add_context_length(shape.n_ctx_train)
     writer.add_embedding_length(shape.n_embd)

@@ -17,6 +17,22 @@ from tests.conftest import TOKENIZER_FIXTURES
 
 FIXTURE_NAMES = ("llama-bpe", "gpt-2", "llama-spm", "phi-3")
 
+#: Texts where tokenizers most often disagree, beyond the fixtures' cases: leading, trailing
+#: and repeated spaces, tabs, newlines, emoji, CJK, and text that spells special tokens.
+TRICKY_TEXTS = (
+    " leading space",
+    "trailing space ",
+    "   three leading, two  inside,   three trailing   ",
+    "\ttab\tseparated\t\tcolumns",
+    "line one\nline two\n\n\nafter blank lines\r\nwindows line",
+    " \n \t mixed \t\n ",
+    "emoji 🙂👍🏽 and a family 👨‍👩‍👧 and flags 🇫🇷",
+    "中文测试：你好，世界。日本語のテキスト、한국어 텍스트",
+    "code:\n    def f(x):\n\treturn x  # two spaces",
+    "<s> </s> <bos> <eos> <|endoftext|> <start_of_turn>user <end_of_turn>",
+    "[INST] text that spells special tokens [/INST]",
+)
+
 
 def reference(name: str) -> dict[str, Any]:
     return json.loads((TOKENIZER_FIXTURES / name / "gguf_reference.json").read_text("utf-8"))

@@ -4,6 +4,7 @@ stop a comparison, measure the ladder, and keep the GUI responsive throughout.""
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,10 @@ from converter.progress import run_job
 from converter.quantize import quantize_gguf
 from desktop.engine.fit_planner import DEFAULT_HEADROOM
 from desktop.services.fit_text import fit_together, plan_for
+from desktop.services.ladder_data import LadderPoint
+from desktop.ui.compare.compare_view import CompareView
 from desktop.ui.main_window import COMPARE_TAB, MainWindow
+from tests.support.gguf_factory import TinyModelShape, write_tiny_gguf
 from tests.support.stall_probe import StallProbe, assert_responsive, settle_window
 from tests.support.ui_helpers import (  # noqa: F401 - fixtures are found by name
     main_window_fixture,
@@ -156,16 +160,80 @@ def test_measuring_the_ladder_fills_the_chart_and_the_library(
     wait_until(qtbot, lambda: ladder.model.count() == 1)
     settle_window(qtbot, window)
     ladder.measure_options = FAST_MEASURE
+    ladder.reload()
+    wait_until(qtbot, lambda: "takes about" in ladder.status.text())  # said before it starts
+    statuses: list[str] = []
+    measured_while_running: list[str] = []
+
+    def watch(event: object) -> None:
+        statuses.append(ladder.status.text())
+        if isinstance(event, LadderPoint) and not ladder._measure.done:  # type: ignore[union-attr]
+            measured_while_running.append(event.level)
+
     probe = StallProbe()
-    ladder.measure()
+    worker = ladder.measure()
+    assert worker is not None
+    worker.signals.yielded.connect(watch)
     wait_until(qtbot, lambda: ladder._measure is not None and ladder._measure.done, 120_000)
     assert_responsive(probe)
+    # Each level's point arrived as soon as it was measured, in order, before the job ended.
+    assert measured_while_running == ["F16", "Q8_0"]
+    assert any(s.startswith("Measuring F16: quality") and "left" in s for s in statuses)
+    assert any(s.startswith("Measuring Q8_0: speed") for s in statuses)
     wait_until(qtbot, lambda: any(p.same_top is not None for p in ladder.chart.points))
     q8 = next(p for p in ladder.chart.points if p.level == "Q8_0")
     assert 0.0 <= q8.same_top <= 1.0 and q8.mean_kl is not None and q8.gen_tokens_per_s
+    assert "±" in q8.quality_text
     assert next(p for p in ladder.chart.points if p.level == "F16").is_reference
     window.library.refresh()
     wait_until(qtbot, lambda: "same top" in _library_text(window))
+    assert "±" in _library_text(window)
+
+
+def test_cancel_stops_the_ladder_at_once_and_keeps_finished_levels(
+    qtbot: QtBot, main_window: Callable[[], MainWindow], two_levels: list[Path]
+) -> None:
+    window = main_window()
+    ladder = window.compare.ladder
+    wait_until(qtbot, lambda: ladder.model.count() == 1)
+    settle_window(qtbot, window)
+    ladder.measure_options = {**FAST_MEASURE, "speed_repeats": 400}  # the reference runs long
+    probe = StallProbe()
+    ladder.measure()
+    wait_until(qtbot, lambda: "F16: speed" in ladder.status.text(), 60_000)
+    ladder.cancel_button.click()
+    started = time.monotonic()
+    wait_until(qtbot, lambda: ladder._measure is not None and ladder._measure.done, 10_000)
+    assert time.monotonic() - started < 5
+    assert_responsive(probe)
+    assert "cancelled" in ladder.status.text()
+    assert ladder.measure_button.isEnabled() and not ladder.cancel_button.isVisible()
+
+
+def test_compare_shows_the_ladder_of_the_model_the_user_picked(
+    qtbot: QtBot, main_window: Callable[[], MainWindow], two_levels: list[Path], tmp_path: Path
+) -> None:
+    first = two_levels[0]
+    other = write_tiny_gguf(tmp_path / "other-F16.gguf", TinyModelShape(n_layer=1), name="other")
+    second = put_in_library(other)
+    second_q = put_in_library(run_job(quantize_gguf(other, "Q8_0", threads=1)).path)
+    window = main_window()
+    compare = window.compare
+    wait_until(qtbot, lambda: compare.ladder.model.count() == 2)
+    assert compare.ladder.model.currentText() == "other"  # the first in the list
+    window.library.compare_requested.emit([str(p) for p in two_levels])  # its Compare button
+    assert compare.ladder.model.currentText() == "tiny random test model"
+    assert compare.ladder.chart.points == []  # the previous model's points are gone at once
+    wait_until(qtbot, lambda: {p.path for p in compare.ladder.chart.points} == set(two_levels))
+    compare.ladder.model.setCurrentText("other")  # the selector: redrawn at once, then filled
+    assert compare.ladder.chart.points == []
+    wait_until(qtbot, lambda: {p.path for p in compare.ladder.chart.points} == {second, second_q})
+    # After a restart the ladder opens on the model used last.
+    reopened = CompareView()
+    qtbot.addWidget(reopened)
+    reopened.preferred_model = str(first)
+    reopened.set_models(window.library.groups)
+    assert reopened.ladder.model.currentText() == "tiny random test model"
 
 
 def _library_text(window: MainWindow) -> str:

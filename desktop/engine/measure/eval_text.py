@@ -23,6 +23,11 @@ from pathlib import Path
 from converter.errors import QuantdeskError
 from converter.resources import resource_path
 
+#: The default measurement: 512-token chunks (llama.cpp's perplexity default) and at most
+#: this many of them. See docs/benchmarks.md for why this amount of text.
+DEFAULT_CTX_TOKENS = 512
+DEFAULT_MAX_CHUNKS: int | None = 8
+
 #: Public-domain English prose shipped with the app (see the README beside it).
 BUNDLED_TEXT_PATH = resource_path("eval", "the_time_machine.txt")
 

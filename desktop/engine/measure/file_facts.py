@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from converter.errors import QuantdeskError
+from converter.gguf_header import ArrayLength, GGUFHeaderError, read_gguf_header
 
 _FILE_TYPE_KEY = "general.file_type"
-_ARCHITECTURE_KEY = "general.architecture"
 _TOKENS_KEY = "tokenizer.ggml.tokens"
 
 
@@ -49,34 +49,28 @@ def level_name(file_type: int | None) -> str:
     return {"ALL_F32": "F32"}.get(name, name.removeprefix("MOSTLY_"))
 
 
-def _scalar(reader: object, key: str) -> int | str | None:
-    field = reader.get_field(key)  # type: ignore[attr-defined]
-    if field is None:
-        return None
-    value = field.contents()
-    return value if isinstance(value, int | str) else None
-
-
 def read_file_facts(path: Path) -> FileFacts:
-    """Read the header of ``path``; tensor data is not touched."""
-    from gguf import GGUFReader
-
+    """Read the header of ``path`` with the project's header reader; tensor data is not touched
+    (a 262k-token vocabulary is skipped over, not decoded)."""
     path = Path(path)
     if not path.is_file():
         raise NotAModelFile(f"The model file {path} does not exist.")
     try:
-        reader = GGUFReader(path)
-    except (ValueError, OSError, IndexError) as exc:
-        raise NotAModelFile(f"{path.name} is not a readable GGUF model ({exc}).") from exc
-    file_type = _scalar(reader, _FILE_TYPE_KEY)
-    architecture = _scalar(reader, _ARCHITECTURE_KEY)
-    tokens = reader.get_field(_TOKENS_KEY)
+        header = read_gguf_header(path)
+    except GGUFHeaderError as exc:
+        raise NotAModelFile(f"{path.name} is not a readable GGUF model: {exc}") from exc
+    file_type = header.metadata.get(_FILE_TYPE_KEY)
+    tokens = header.metadata.get(_TOKENS_KEY)
+    if isinstance(tokens, ArrayLength):
+        vocab_size = tokens.length
+    else:
+        vocab_size = len(tokens) if isinstance(tokens, tuple) else 0
     return FileFacts(
         path=path,
-        size_bytes=path.stat().st_size,
+        size_bytes=header.file_bytes,
         level=level_name(file_type if isinstance(file_type, int) else None),
-        architecture=str(architecture or "unknown"),
-        parameters=sum(int(t.n_elements) for t in reader.tensors),
-        tensor_bytes=sum(int(t.n_bytes) for t in reader.tensors),
-        vocab_size=0 if tokens is None else len(tokens.data),
+        architecture=header.architecture,
+        parameters=sum(t.n_elements for t in header.tensors),
+        tensor_bytes=sum(t.n_bytes for t in header.tensors),
+        vocab_size=vocab_size,
     )

@@ -16,10 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from converter.errors import OutputError
+from converter.hub.transfer import format_duration
 from converter.progress import CancelToken, Job, Progress
 from desktop.engine.measure import results_cache
 from desktop.engine.measure.child_job import child_job
-from desktop.engine.measure.eval_text import EvalText, as_eval_text
+from desktop.engine.measure.eval_text import (
+    DEFAULT_CTX_TOKENS,
+    DEFAULT_MAX_CHUNKS,
+    EvalText,
+    as_eval_text,
+)
 from desktop.engine.measure.file_facts import FileFacts, read_file_facts
 from desktop.engine.measure.fit_summary import FitSummary, plan_fits
 from desktop.engine.measure.quality import (
@@ -31,6 +37,13 @@ from desktop.engine.measure.quality import (
 )
 from desktop.engine.measure.results_cache import FileIdentity, QualityKey
 from desktop.engine.measure.speed import SpeedResult, SpeedSettings, benchmark_model
+from desktop.engine.measure.time_estimate import FileWork, TimeLeft, predict_seconds
+
+#: Speed defaults of a ladder: llama-bench's pp512, and 64 generated tokens, each run twice
+#: after a warm-up. Generation is memory-bound and steady, so 64 tokens already vary by only
+#: a few percent between runs, and a 7-level ladder stays within minutes on two cores.
+DEFAULT_SPEED_REPEATS = 2
+DEFAULT_GEN_TOKENS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,21 +110,69 @@ def compare_files(
     candidates: Sequence[Path],
     *,
     text: str | EvalText | None = None,
-    ctx_tokens: int = 512,
-    max_chunks: int | None = None,
-    speed_repeats: int = 3,
+    ctx_tokens: int = DEFAULT_CTX_TOKENS,
+    max_chunks: int | None = DEFAULT_MAX_CHUNKS,
+    speed_repeats: int = DEFAULT_SPEED_REPEATS,
     threads: int | None = None,
     cancel: CancelToken | None = None,
     use_cache: bool = True,
     prompt_tokens: int = 512,
-    gen_tokens: int = 128,
+    gen_tokens: int = DEFAULT_GEN_TOKENS,
     work_folder: Path | None = None,
+    on_level: Callable[[LevelMeasurement], None] | None = None,
 ) -> Job[list[LevelMeasurement]]:
     """Measure ``reference`` and each of ``candidates``; rows come back in that order.
 
     Inputs are checked here, before the job starts (missing or non-GGUF files, empty text).
     ``work_folder`` holds the temporary reference store (default: the system's temp folder).
+    ``on_level`` receives each row as soon as its file is measured (or found in the cache),
+    so a screen can show it without waiting for the whole ladder. Progress names the level
+    and the stage (``"Q4_K_M: quality"``) and says about how long is left.
     """
+    plan = plan_comparison(
+        reference, candidates, text=text, ctx_tokens=ctx_tokens, max_chunks=max_chunks,
+        speed_repeats=speed_repeats, threads=threads, use_cache=use_cache,
+        prompt_tokens=prompt_tokens, gen_tokens=gen_tokens,
+    )  # fmt: skip
+    return _compare(plan, cancel, work_folder, on_level)
+
+
+@dataclass(frozen=True, slots=True)
+class ComparisonPlan:
+    """Everything a comparison will do, known before it starts (and its predicted time)."""
+
+    facts: list[FileFacts]
+    fits: list[FitSummary | None]
+    text: EvalText
+    key: QualityKey
+    quality_settings: QualitySettings
+    speed_settings: SpeedSettings
+    speeds: list[SpeedResult | None]  # cached results (None: to measure)
+    qualities: list[QualityResult | None]
+    work: list[FileWork]
+
+    @property
+    def predicted_seconds(self) -> float:
+        return predict_seconds(self.work, self.speed_settings.threads or 1)
+
+
+def plan_comparison(
+    reference: Path,
+    candidates: Sequence[Path],
+    *,
+    text: str | EvalText | None = None,
+    ctx_tokens: int = DEFAULT_CTX_TOKENS,
+    max_chunks: int | None = DEFAULT_MAX_CHUNKS,
+    speed_repeats: int = DEFAULT_SPEED_REPEATS,
+    threads: int | None = None,
+    use_cache: bool = True,
+    prompt_tokens: int = 512,
+    gen_tokens: int = DEFAULT_GEN_TOKENS,
+    with_fits: bool = True,
+) -> ComparisonPlan:
+    """Check the inputs, look up cached results and predict the time; nothing is loaded.
+    ``with_fits=False`` skips the memory-fit plans (and the hardware probe they need) when
+    only the prediction is wanted."""
     if speed_repeats < 1 or prompt_tokens < 1 or gen_tokens < 1:
         raise ValueError("speed_repeats, prompt_tokens and gen_tokens must be at least 1")
     paths = [Path(reference), *(Path(c) for c in candidates)]
@@ -121,62 +182,109 @@ def compare_files(
     speed_settings = SpeedSettings(prompt_tokens, gen_tokens, speed_repeats, threads).resolved()
     quality_settings = QualitySettings(ctx_tokens, max_chunks, speed_settings.threads)
     key = QualityKey(FileIdentity.of(paths[0]), eval_text.sha256, ctx_tokens, max_chunks)
-    fits = plan_fits(paths)
-    return _compare(
-        facts,
-        fits,
-        eval_text,
-        key,
-        quality_settings,
-        speed_settings,
-        use_cache,
-        cancel,
-        work_folder,
+    speeds = [results_cache.cached_speed(p, speed_settings) if use_cache else None for p in paths]
+    qualities = [results_cache.cached_quality(p, key) if use_cache else None for p in paths]
+    if any(q is None for q in qualities[1:]):
+        qualities[0] = None  # the candidates need the reference's distributions again
+    chunks = estimated_chunks(eval_text, ctx_tokens, max_chunks)
+    scored = chunks * (ctx_tokens - 1 - ctx_tokens // 2)
+    runs = speed_repeats + 1  # the warm-up runs too
+    work = [
+        FileWork(
+            parameters=f.parameters,
+            size_bytes=f.size_bytes,
+            vocab_size=f.vocab_size,
+            quality_tokens=0 if q is not None else chunks * ctx_tokens,
+            scored_positions=0 if q is not None else scored,
+            speed_batch_tokens=0 if sp is not None else runs * prompt_tokens,
+            speed_single_tokens=0 if sp is not None else runs * gen_tokens,
+        )
+        for f, q, sp in zip(facts, qualities, speeds, strict=True)
+    ]
+    fits: list[FitSummary | None] = plan_fits(paths) if with_fits else [None] * len(paths)
+    return ComparisonPlan(
+        facts, fits, eval_text, key, quality_settings, speed_settings, speeds, qualities, work
     )
 
 
+def estimated_chunks(text: EvalText, ctx_tokens: int, max_chunks: int | None) -> int:
+    """Chunks the text will give, from its length (about 4 characters per token in English);
+    the exact count needs the model's tokenizer, which runs in the child."""
+    available = max(2, len(text.text) // (4 * ctx_tokens))
+    return available if max_chunks is None else min(available, max_chunks)
+
+
 def _compare(
-    facts: list[FileFacts],
-    fits: list[FitSummary | None],
-    text: EvalText,
-    key: QualityKey,
-    quality_settings: QualitySettings,
-    speed_settings: SpeedSettings,
-    use_cache: bool,
+    plan: ComparisonPlan,
     cancel: CancelToken | None,
     work_folder: Path | None,
+    on_level: Callable[[LevelMeasurement], None] | None,
 ) -> Job[list[LevelMeasurement]]:
-    paths = [f.path for f in facts]
-    speeds = [results_cache.cached_speed(p, speed_settings) if use_cache else None for p in paths]
-    qualities = [results_cache.cached_quality(p, key) if use_cache else None for p in paths]
-    cached = [s is not None and q is not None for s, q in zip(speeds, qualities, strict=True)]
-    need_store = any(q is None for q in qualities[1:])
+    facts, speeds, qualities = plan.facts, list(plan.speeds), list(plan.qualities)
+    cached = [w.idle for w in plan.work]
+    clock = TimeLeft(plan.work, plan.speed_settings.threads or 1)
+    rows: list[LevelMeasurement] = []
     with tempfile.TemporaryDirectory(prefix="quantdesk-reference-", dir=work_folder) as tmp:
-        for index, path in enumerate(paths):
-            yield Progress("compare", index, len(paths), "files", f"measuring {path.name}")
-            if index == 0:
-                step = "reference" if need_store or qualities[0] is None else None
-            else:
-                step = "candidate" if qualities[index] is None else None
-            wants_speed = speeds[index] is None
-            if step is None and not wants_speed:
-                continue
-            quality, speed = yield from child_job(
-                _measure_file, path, step, text, quality_settings, Path(tmp),
-                speed_settings if wants_speed else None,
-                what=f"Measuring {path.name}", cancel=cancel,
-            )  # fmt: skip
-            if quality is not None and qualities[index] is None:
-                qualities[index] = quality
-                yield from _saved(results_cache.save_quality, path, key, quality)
-            if speed is not None:
-                speeds[index] = speed
-                yield from _saved(results_cache.save_speed, path, speed)
-    yield Progress("compare", len(paths), len(paths), "files", "done")
-    return [
-        LevelMeasurement(f, i == 0, fits[i], speeds[i], qualities[i], cached[i])
-        for i, f in enumerate(facts)
-    ]
+        for index, item in enumerate(facts):
+            if cancel is not None:
+                cancel.raise_if_cancelled("Measuring the ladder")
+            work = plan.work[index]
+            where = f"level {index + 1} of {len(facts)}"
+            if not work.idle:
+                clock.at(index, 0.0)
+                yield _progress(clock, f"{item.level}: loading", where)
+                step = None
+                if work.quality_tokens:
+                    step = "reference" if index == 0 else "candidate"
+                job = child_job(
+                    _measure_file, item.path, step, plan.text, plan.quality_settings, Path(tmp),
+                    plan.speed_settings if work.speed_batch_tokens else None,
+                    what=f"Measuring {item.path.name}", cancel=cancel,
+                )  # fmt: skip
+                quality, speed = yield from _file_progress(job, clock, index, item.level, where)
+                if quality is not None:
+                    qualities[index] = quality
+                    yield from _saved(results_cache.save_quality, item.path, plan.key, quality)
+                if speed is not None:
+                    speeds[index] = speed
+                    yield from _saved(results_cache.save_speed, item.path, speed)
+            clock.at(index, 1.0)
+            row = LevelMeasurement(
+                item, index == 0, plan.fits[index], speeds[index], qualities[index], cached[index]
+            )
+            rows.append(row)
+            if on_level is not None:
+                on_level(row)
+    yield Progress("compare", 1, 1, "levels", "done")
+    return rows
+
+
+def _file_progress(
+    job: Job[tuple[QualityResult | None, SpeedResult | None]],
+    clock: TimeLeft,
+    index: int,
+    level: str,
+    where: str,
+) -> Job[tuple[QualityResult | None, SpeedResult | None]]:
+    """Pass the child's events on as the ladder's: level, stage, overall share, time left."""
+    while True:
+        try:
+            event = next(job)
+        except StopIteration as stop:
+            return stop.value
+        kind = "quality" if event.stage.startswith("quality") else "speed"
+        fraction = event.fraction or 0.0
+        # Quality comes first, then speed; their shares of the file follow the prediction.
+        clock.at_stage(index, kind, fraction)
+        detail = f"{event.done} of {event.total} {event.unit}"
+        yield _progress(clock, f"{level}: {kind}", f"{where} · {detail}")
+
+
+def _progress(clock: TimeLeft, stage: str, message: str) -> Progress:
+    total = max(1, round(clock.predicted_total))
+    done = min(total, round(clock.predicted_done))
+    left = format_duration(clock.seconds_left())
+    return Progress(stage, done, total, "s", f"{message} · about {left} left")
 
 
 def _saved(save: Callable[..., None], path: Path, *args: Any) -> Job[None]:

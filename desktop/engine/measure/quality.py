@@ -64,6 +64,7 @@ class QualityResult:
     mean_kl: float
     kl_error: float
     same_top: float  # share of positions, 0…1
+    same_top_error: float  # llama.cpp's binomial error, sqrt(p (1 - p) / (n - 1))
     positions: int
     chunks: int
 
@@ -101,12 +102,17 @@ class _Totals:
         mean_nll, nll_error = _mean_and_error(self.nll, self.nll_sq, self.count)
         mean_kl, kl_error = _mean_and_error(self.kl, self.kl_sq, self.count)
         ppl = math.exp(mean_nll)
+        same_top = self.same_top / self.count
+        same_top_error = (
+            math.sqrt(same_top * (1 - same_top) / (self.count - 1)) if self.count > 1 else 0.0
+        )
         return QualityResult(
             perplexity=ppl,
             perplexity_error=ppl * nll_error,
             mean_kl=mean_kl,
             kl_error=kl_error,
-            same_top=self.same_top / self.count,
+            same_top=same_top,
+            same_top_error=same_top_error,
             positions=self.count,
             chunks=chunks,
         )
@@ -115,17 +121,41 @@ class _Totals:
 def _open(path: Path, ctx: int, threads: int | None) -> Any:
     threads = threads or default_threads()
     return open_for_measuring(
-        path, n_ctx=ctx, n_batch=ctx, n_ubatch=ctx, logits_all=True,
+        path, n_ctx=ctx, n_batch=ctx, n_ubatch=ctx,
         n_threads=threads, n_threads_batch=threads,
     )  # fmt: skip
 
 
 def _scored_logits(llm: Any, tokens: list[int]) -> np.ndarray:
-    """Evaluate one chunk from an empty cache; the logits of its scored positions."""
+    """Evaluate one chunk from an empty cache; the logits of its scored positions.
+
+    As llama.cpp's perplexity tool does, only the scored positions ask for logits: the
+    output layer (a vocabulary-sized matrix product per position) runs for half the chunk,
+    and no ``ctx × vocabulary`` array of unused logits is ever filled or copied.
+    """
+    import llama_cpp
+
+    first, count = len(tokens) // 2, len(tokens) - 1 - len(tokens) // 2
     llm.reset()
-    llm.eval(tokens)  # clears the KV cache from position 0 first
-    first = len(tokens) // 2
-    return llm.scores[first : len(tokens) - 1]
+    memory = llama_cpp.llama_get_memory(llm.ctx)
+    if memory is not None:
+        llama_cpp.llama_memory_clear(memory, True)
+    batch = llama_cpp.llama_batch_init(len(tokens), 0, 1)
+    try:
+        for index, token in enumerate(tokens):
+            batch.token[index] = token
+            batch.pos[index] = index
+            batch.n_seq_id[index] = 1
+            batch.seq_id[index][0] = 0
+            batch.logits[index] = first <= index < len(tokens) - 1
+        batch.n_tokens = len(tokens)
+        status = llama_cpp.llama_decode(llm.ctx, batch)
+        if status != 0:
+            raise QuantdeskError(f"llama.cpp could not evaluate a text chunk (status {status}).")
+        pointer = llama_cpp.llama_get_logits(llm.ctx)
+        return np.ctypeslib.as_array(pointer, shape=(count, llm.n_vocab())).copy()
+    finally:
+        llama_cpp.llama_batch_free(batch)
 
 
 def reference_pass(
@@ -187,10 +217,11 @@ def _compare_rows(
     """Per-position NLL, KL divergence and same-top flags for a block of positions."""
     reference = store.read_chunk(index, rows)
     log_q = log_softmax(logits)
-    nll = -np.take_along_axis(log_q, targets[:, None], axis=-1)[:, 0]
-    kept = np.isfinite(reference.log_probs)
-    log_p = np.where(kept, reference.log_probs, 0.0).astype(np.float64)
-    kl = np.where(kept, np.exp(log_p) * (log_p - log_q), 0.0).sum(axis=-1)
+    nll = -np.take_along_axis(log_q, targets[:, None], axis=-1)[:, 0].astype(np.float64)
+    log_p = reference.log_probs  # -inf where llama.cpp leaves the token out
+    difference = log_p - log_q
+    difference[~np.isfinite(log_p)] = 0.0  # p = 0 there: no contribution (not 0 × inf)
+    kl = (np.exp(log_p) * difference).sum(axis=-1, dtype=np.float64)
     same_top = logits.argmax(axis=-1) == reference.top_token
     return nll, kl, same_top
 

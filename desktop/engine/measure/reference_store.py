@@ -16,7 +16,8 @@ nats, so a position's KL divergence is off by at most about ``1.22e-4`` (the err
 rounding errors of both signs and mostly cancel; measured on the reference against itself
 the mean is below ``1e-6``); the tokens left out carry less than ``vocabulary × e^-16`` of
 probability in total. The reference's top token and its
-log-likelihood of the actual next token are stored exactly (int32, float64), so the
+log-likelihood of the actual next token are stored without the 16-bit encoding (int32,
+float64), so the
 same-top share and the reference perplexity carry no encoding error.
 """
 
@@ -34,7 +35,7 @@ from converter.errors import QuantdeskError
 #: Log-probabilities further than this below the top token are not stored (llama.cpp's value).
 KEPT_RANGE_NATS = 16.0
 _CODE_MAX = 65535
-ROWS_PER_BLOCK = 32  # bounds the float64 work arrays to 32 × vocabulary
+ROWS_PER_BLOCK = 8  # bounds the work arrays to 8 × vocabulary (they stay in the CPU's cache)
 
 _META, _CODES, _SCALES, _TOP, _NLL, _TOKENS = (
     "meta.json",
@@ -60,11 +61,11 @@ class ReferenceChunk:
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise log-softmax in float64 (numerically stable)."""
-    wide = logits.astype(np.float64)
-    peak = wide.max(axis=-1, keepdims=True)
-    shifted = wide - peak
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    """Row-wise log-softmax (numerically stable): float32 values, as llama.cpp computes them,
+    with the normalising sums taken in float64."""
+    shifted = logits.astype(np.float32) - logits.max(axis=-1, keepdims=True).astype(np.float32)
+    total = np.exp(shifted).sum(axis=-1, keepdims=True, dtype=np.float64)
+    return shifted - np.log(total).astype(np.float32)
 
 
 def codes_file_bytes(n_chunks: int, n_positions: int, n_vocab: int) -> int:
@@ -148,18 +149,17 @@ class ReferenceStore:
         self._tokens[index] = tokens
         for start in range(0, self.n_positions, ROWS_PER_BLOCK):
             rows = slice(start, start + ROWS_PER_BLOCK)
-            block = logits[rows].astype(np.float64)
-            log_p = log_softmax(block)
-            peak = block.max(axis=-1, keepdims=True)
-            floor = np.maximum(block.min(axis=-1, keepdims=True), peak - KEPT_RANGE_NATS)
-            scale = (peak - floor) / _CODE_MAX
-            safe_scale = np.where(scale > 0, scale, 1.0)
-            codes = np.where(block > floor, np.rint((block - floor) / safe_scale), 0.0)
+            log_p = log_softmax(logits[rows])  # 0 at the top token
+            floor = np.maximum(log_p.min(axis=-1, keepdims=True), -KEPT_RANGE_NATS)
+            scale = -floor / _CODE_MAX
+            safe_scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
+            codes = np.rint((log_p - floor) / safe_scale)
+            np.maximum(codes, 0, out=codes)  # below the floor: code 0, left out of the KL
             self._codes[index, rows] = codes.astype(np.uint16)
-            offset = floor - peak - np.log(np.exp(block - peak).sum(axis=-1, keepdims=True))
-            self._scales[index, rows] = np.concatenate([scale, offset], axis=-1)
-            self._top[index, rows] = block.argmax(axis=-1)
-            self._nll[index, rows] = -np.take_along_axis(log_p, targets[rows, None], axis=-1)[:, 0]
+            self._scales[index, rows] = np.concatenate([scale, floor], axis=-1)
+            self._top[index, rows] = log_p.argmax(axis=-1)
+            target_log_p = np.take_along_axis(log_p, targets[rows, None], axis=-1)[:, 0]
+            self._nll[index, rows] = -target_log_p.astype(np.float64)
         self._written.add(index)
         return np.array(self._nll[index])
 

@@ -26,7 +26,7 @@ from desktop.engine.measure.quality import QualityResult
 from desktop.engine.measure.speed import SpeedResult, SpeedSettings
 
 SIDECAR_SUFFIX = ".quantdesk.json"
-_FORMAT = 1
+_FORMAT = 2  # 2: quality records carry the same-top share's error
 _HEADER_BYTES = 1024 * 1024
 
 

@@ -46,9 +46,12 @@ class ReplyIdentity:
         return {"id": self.id, "object": object_name, "created": self.created, "model": self.model}
 
 
+def model_object(model_id: str, created: int) -> dict[str, Any]:
+    return {"id": model_id, "object": "model", "created": created, "owned_by": "quantdesk"}
+
+
 def models_list(model_id: str, created: int) -> dict[str, Any]:
-    model = {"id": model_id, "object": "model", "created": created, "owned_by": "quantdesk"}
-    return {"object": "list", "data": [model]}
+    return {"object": "list", "data": [model_object(model_id, created)]}
 
 
 def usage(stats: ReplyStats) -> dict[str, int]:

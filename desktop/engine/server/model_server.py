@@ -1,39 +1,36 @@
 """``ModelServer``: one GGUF model behind an OpenAI-compatible HTTP API on this machine.
 
 A small state machine (``new → starting → running → stopped``; ``start`` and ``stop`` refuse
-to run twice). The model lives in an :class:`InferenceWorker` child process, so a llama.cpp
-crash costs one request (answered 500) and the model is loaded again for the next one. The
-worker answers one reply at a time; concurrent requests wait for a lock in arrival order
-rather than being refused, which is what scripts firing a few requests at once expect.
+to run twice). The HTTP side is uvicorn running the Starlette app of ``app.py`` on its own
+thread and event loop; the socket is opened first (so a busy port fails at once, and bursts
+of connections wait in a deep listen backlog) and requests are answered with 503 while the
+model loads. The model lives in an :class:`InferenceWorker` child process, so a llama.cpp
+crash costs the replies under way (answered 500) and the model is loaded again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import ipaddress
+import socket
 import threading
 from collections.abc import Callable
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
-from converter.errors import QuantdeskError, WorkerCrashed
-from desktop.engine.server.api_errors import ApiError, ClientGone, bad_request
-from desktop.engine.server.formatting import FINISH_REASONS
-from desktop.engine.server.handler import ApiHandler
-from desktop.engine.server.parsing import ReplyKind, ReplyRequest
-from desktop.engine.worker import (
-    InferenceWorker,
-    LoadInfo,
-    LoadSettings,
-    ReplyStats,
-    WorkerState,
-    WorkerStateError,
-)
-from desktop.engine.worker.chat_format import ChatTemplateError
-from desktop.engine.worker.protocol import PromptTooLong
+from converter.errors import QuantdeskError
+from desktop.engine.server.app import AccessRules, build_app
+from desktop.engine.server.model_service import ModelService
+from desktop.engine.worker import LoadInfo, LoadSettings
 
 #: llama.cpp's own ``llama-server`` listens here too, so scripts written for it work unchanged.
 DEFAULT_PORT = 8080
+#: Connections the kernel holds before they are accepted (a burst of clients at once).
+LISTEN_BACKLOG = 2048
+#: Idle keep-alive connections are closed after this long.
+KEEP_ALIVE_SECONDS = 30
+#: How long stop() lets open connections finish their last bytes.
+SHUTDOWN_GRACE_SECONDS = 2
 
 
 class ServerState(enum.Enum):
@@ -61,6 +58,25 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _is_any_address(host: str) -> bool:
+    return host in ("0.0.0.0", "::", "")
+
+
+def reachable_address(host: str) -> str:
+    """An address other machines can use for ``host``: for 0.0.0.0 or ::, this machine's
+    address on its default route (no packet is sent to find it)."""
+    if not _is_any_address(host):
+        return host
+    family = socket.AF_INET6 if host == "::" else socket.AF_INET
+    probe_target = ("2001:db8::1", 80) if family == socket.AF_INET6 else ("192.0.2.1", 80)
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.connect(probe_target)
+            return str(probe.getsockname()[0])
+    except OSError:
+        return socket.gethostname()
+
+
 class ModelServer:
     """Serve ``model_path`` at ``http://host:port/v1`` until :meth:`stop`."""
 
@@ -72,20 +88,20 @@ class ModelServer:
         host: str = "127.0.0.1",
         port: int = DEFAULT_PORT,
         cors: bool = False,
+        api_key: str | None = None,
         on_request: Callable[[str], None] | None = None,
     ) -> None:
         self.model_path = Path(model_path)
         self.model_id = self.model_path.stem
         self.cors = cors
-        self._load_settings = load_settings or LoadSettings()
         self._host, self._port = host, port
         self._on_request = on_request
         self._state = ServerState.NEW
         self._state_lock = threading.Lock()
-        self._reply_lock = threading.Lock()
-        self._worker = InferenceWorker()
-        self._info: LoadInfo | None = None
-        self._httpd: ThreadingHTTPServer | None = None
+        self._service = ModelService(self.model_path, load_settings or LoadSettings(), log=self.log)
+        self._rules = AccessRules(cors=cors, api_key=api_key, loopback_only=is_loopback(host))
+        self._socket: socket.socket | None = None
+        self._uvicorn: object = None
         self._thread: threading.Thread | None = None
 
     # --- life cycle ------------------------------------------------------------------------
@@ -97,16 +113,22 @@ class ModelServer:
     @property
     def port(self) -> int:
         """The port listened on (the real one when 0 asked for any free port)."""
-        return self._httpd.server_address[1] if self._httpd is not None else self._port
+        return int(self._socket.getsockname()[1]) if self._socket is not None else self._port
 
     @property
     def url(self) -> str:
-        host = f"[{self._host}]" if ":" in self._host else self._host
+        """The base URL to give clients (a real address when listening on all of them)."""
+        host = reachable_address(self._host)
+        host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port}/v1"
 
     @property
     def worker_pid(self) -> int | None:
-        return self._worker.pid
+        return self._service.worker_pid
+
+    @property
+    def load_info(self) -> LoadInfo | None:
+        return self._service.info
 
     def _move(self, allowed: tuple[ServerState, ...], target: ServerState, what: str) -> None:
         with self._state_lock:
@@ -115,40 +137,62 @@ class ModelServer:
             self._state = target
 
     def start(self, *, on_progress: Callable[[float], None] | None = None) -> LoadInfo:
-        """Listen, load the model, then answer requests on a background thread."""
+        """Listen (answering 503 meanwhile), load the model, and return once it answers."""
         self._move((ServerState.NEW,), ServerState.STARTING, "start")
         try:
-            self._httpd = self._listen()
-            self._info = self._worker.load(
-                self.model_path, self._load_settings, on_progress=on_progress
-            )
+            self._socket = self._listen()
+            self._serve_in_background(self._socket)
+            info = self._service.load(on_progress)
         except BaseException:
             self._close_everything()
             raise
-        self._thread = threading.Thread(
-            # A short poll keeps stop() (called from the app's GUI thread too) quick.
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name="quantdesk-server",
-            daemon=True,
-        )
-        self._thread.start()
         self._move((ServerState.STARTING,), ServerState.RUNNING, "start")
-        return self._info
+        return info
 
-    def _listen(self) -> ThreadingHTTPServer:
+    def _listen(self) -> socket.socket:
+        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
         try:
-            httpd = ThreadingHTTPServer((self._host, self._port), ApiHandler)
+            return socket.create_server(
+                (self._host, self._port), family=family, backlog=LISTEN_BACKLOG
+            )
         except OSError as exc:
             raise ServerStartError(
                 f"Cannot listen on {self._host}:{self._port}: {exc.strerror or exc}. "
                 "Another program may be using the port; choose another with --port."
             ) from None
-        httpd.model_server = self  # type: ignore[attr-defined]  # the handler finds us here
-        return httpd
+
+    def _serve_in_background(self, sock: socket.socket) -> None:
+        import uvicorn
+        from uvicorn.protocols.http.h11_impl import H11Protocol
+
+        app = build_app(self._service, self._rules, self.log)
+        config = uvicorn.Config(
+            app,
+            http=H11Protocol,
+            ws="none",
+            lifespan="off",
+            loop="asyncio",
+            log_level="warning",
+            access_log=False,
+            backlog=LISTEN_BACKLOG,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+        )
+        server = uvicorn.Server(config)
+        self._uvicorn = server
+
+        def run() -> None:
+            try:
+                asyncio.run(server.serve(sockets=[sock]))
+            finally:
+                app.executor.shutdown(wait=False, cancel_futures=True)
+
+        self._thread = threading.Thread(target=run, name="quantdesk-server", daemon=True)
+        self._thread.start()
 
     def stop(self) -> None:
-        """Stop answering, cut off any reply in progress and end the worker (idempotent)."""
+        """Stop answering, end any reply in progress (its stream says so) and the worker
+        (idempotent)."""
         with self._state_lock:
             if self._state is ServerState.NEW:
                 raise ServerStateError("Cannot stop: the server was never started.")
@@ -159,102 +203,16 @@ class ModelServer:
 
     def _close_everything(self) -> None:
         self._state = ServerState.STOPPED
-        httpd = self._httpd
-        if httpd is not None and self._thread is not None:
-            httpd.shutdown()
-        self._worker.close()
-        if httpd is not None:
-            httpd.server_close()
+        self._service.close()  # replies under way end now, with an error event
+        server, thread = self._uvicorn, self._thread
+        if server is not None and thread is not None:
+            server.should_exit = True  # type: ignore[attr-defined]
+            thread.join(SHUTDOWN_GRACE_SECONDS + 5)
+        if self._socket is not None:
+            self._socket.close()
 
-    # --- requests (called by the handler threads) ----------------------------------------------
+    # --- requests --------------------------------------------------------------------------------
 
     def log(self, line: str) -> None:
         if self._on_request is not None:
             self._on_request(line)
-
-    @property
-    def default_max_tokens(self) -> int:
-        """Without ``max_tokens`` a reply may run until the context is full, as with OpenAI."""
-        return self._info.ctx_tokens if self._info is not None else LoadSettings().ctx_tokens
-
-    def check_model(self, model: object) -> None:
-        """A request's ``model`` must be omitted or name the loaded model."""
-        if model is None or model == self.model_id:
-            return
-        if not isinstance(model, str):
-            raise bad_request("'model' must be a string.", "invalid_type")
-        raise ApiError(
-            404,
-            f"The model {model!r} does not exist here; this server has {self.model_id!r} "
-            "loaded (GET /v1/models lists it).",
-            code="model_not_found",
-        )
-
-    def reply(
-        self,
-        request: ReplyRequest,
-        *,
-        send: Callable[[str], None],
-        client_gone: Callable[[], bool],
-    ) -> tuple[str, ReplyStats]:
-        """Generate one reply, passing text to ``send`` as it comes (the worker cuts it at the
-        request's stop strings).
-
-        Returns the OpenAI finish reason and the worker's figures. Waits for earlier replies
-        first; raises ClientGone when the client left (the generation is cancelled).
-        """
-        with self._reply_lock:
-            if client_gone():
-                raise ClientGone
-            self._ensure_model()
-
-            def on_token(piece: str) -> None:
-                if client_gone():
-                    raise ClientGone
-                send(piece)
-
-            stats = self._generate(request, on_token)
-            return FINISH_REASONS[stats.stop_reason], stats
-
-    def _generate(self, request: ReplyRequest, on_token: Callable[[str], None]) -> ReplyStats:
-        try:
-            if request.kind is ReplyKind.CHAT:
-                return self._worker.chat(
-                    request.messages, request.sampling, on_token=on_token, stop=request.stop
-                )
-            return self._worker.complete(
-                request.prompt, request.sampling, on_token=on_token, stop=request.stop
-            )
-        except PromptTooLong as exc:
-            raise ApiError(400, str(exc), code="context_length_exceeded") from None
-        except ChatTemplateError as exc:
-            raise bad_request(str(exc), "chat_template_error") from None
-        except WorkerStateError as exc:  # closed by stop() while answering
-            raise ApiError(503, str(exc), kind="server_error", code=None) from None
-        except WorkerCrashed as exc:
-            self._reload_quietly()
-            raise ApiError(500, str(exc), kind="server_error", code="worker_crashed") from None
-
-    def _ensure_model(self) -> None:
-        """Load the model again when a crash (or a failed reload) left the worker without it."""
-        if self._state is not ServerState.RUNNING:
-            raise ApiError(503, "The server is shutting down.", kind="server_error", code=None)
-        if self._worker.state is WorkerState.READY:
-            return
-        try:
-            self._info = self._worker.load(self.model_path, self._load_settings)
-            self.log(f"reloaded {self.model_path.name}")
-        except QuantdeskError as exc:
-            raise ApiError(
-                503,
-                f"The model could not be loaded again after a crash: {exc}",
-                kind="server_error",
-                code="model_unavailable",
-            ) from None
-
-    def _reload_quietly(self) -> None:
-        """After a crash, reload at once so the next request does not wait for it."""
-        try:
-            self._ensure_model()
-        except ApiError as exc:
-            self.log(exc.message)

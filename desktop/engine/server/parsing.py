@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -76,6 +77,9 @@ UNSUPPORTED_FIELDS: MappingProxyType[str, tuple[Callable[[Any], bool], str]] = M
             _neutral,
             "presence_penalty is not supported; use repeat_penalty (1 = off, e.g. 1.1).",
         ),
+        "grammar": (_neutral, "Grammars are not supported."),
+        "json_schema": (_neutral, "JSON schemas are not supported."),
+        "n_probs": (_neutral, "Token probabilities (n_probs) are not supported."),
         "response_format": (
             lambda v: v is None or (isinstance(v, dict) and v.get("type", "text") == "text"),
             "Only plain-text responses are supported (no JSON mode or schemas).",
@@ -84,22 +88,59 @@ UNSUPPORTED_FIELDS: MappingProxyType[str, tuple[Callable[[Any], bool], str]] = M
 )
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def parse_json_body(raw: bytes) -> dict[str, Any]:
-    """The request body as a JSON object, or a 400 saying why it is not one."""
+    """The request body as a JSON object, or a 400 saying why it is not one.
+
+    Python's parser also takes ``NaN``/``Infinity`` and lone UTF-16 surrogates (``"\\ud800"``),
+    which are not JSON text a model can read, and recurses on nesting: all refused here.
+    """
     try:
-        body = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise bad_request(f"The request body is not valid JSON: {exc}.", "invalid_json") from None
+        text = raw.decode("utf-8")
+        if _nesting_depth(text) > MAX_JSON_DEPTH:
+            raise ValueError(f"it is nested more than {MAX_JSON_DEPTH} levels deep")
+        body = json.loads(text, parse_constant=_refuse_constant)
+        json.dumps(body, ensure_ascii=False).encode("utf-8")  # lone surrogates fail here
+    except (UnicodeError, ValueError, RecursionError) as exc:
+        reason = "it contains a lone surrogate" if isinstance(exc, UnicodeEncodeError) else exc
+        raise bad_request(
+            f"The request body is not valid JSON: {reason}.", "invalid_json"
+        ) from None
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object.", "invalid_json")
     return body
+
+
+#: Deeper nesting is refused before parsing (a chat request needs about 5 levels).
+MAX_JSON_DEPTH = 64
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _nesting_depth(text: str) -> int:
+    """How deeply ``text`` nests arrays and objects (brackets inside strings do not count)."""
+    depth = deepest = 0
+    for match in _BRACKET.finditer(_JSON_STRING.sub("", text)):
+        if match.group() in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
 
 
 def parse_chat(body: Mapping[str, Any], *, default_max_tokens: int) -> ReplyRequest:
     """A ``/v1/chat/completions`` body (the ``model`` field is checked by the caller)."""
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
-        raise bad_request("'messages' must be a non-empty list of {role, content} objects.")
+        raise bad_request(
+            "'messages' must be a non-empty list of {role, content} objects.", param="messages"
+        )
     parsed = tuple(_message(index, message) for index, message in enumerate(messages))
     return ReplyRequest(kind=ReplyKind.CHAT, messages=parsed, **_common(body, default_max_tokens))
 
@@ -110,9 +151,9 @@ def parse_completion(body: Mapping[str, Any], *, default_max_tokens: int) -> Rep
     if isinstance(prompt, list) and len(prompt) == 1:
         prompt = prompt[0]
     if not isinstance(prompt, str):
-        raise bad_request("'prompt' must be a string (one prompt per request).")
+        raise bad_request("'prompt' must be a string (one prompt per request).", param="prompt")
     if not prompt:
-        raise bad_request("'prompt' is empty: there is nothing to continue.")
+        raise bad_request("'prompt' is empty: there is nothing to continue.", param="prompt")
     return ReplyRequest(
         kind=ReplyKind.COMPLETION, prompt=prompt, **_common(body, default_max_tokens)
     )
@@ -121,13 +162,14 @@ def parse_completion(body: Mapping[str, Any], *, default_max_tokens: int) -> Rep
 def _message(index: int, message: Any) -> Mapping[str, str]:
     where = f"messages[{index}]"
     if not isinstance(message, dict):
-        raise bad_request(f"{where} must be an object with 'role' and 'content'.")
+        raise bad_request(f"{where} must be an object with 'role' and 'content'.", param="messages")
     role = message.get("role")
     if not isinstance(role, str) or role not in CHAT_ROLES:
         roles = ", ".join(CHAT_ROLES)
         raise bad_request(
             f"{where}.role is {role!r}; supported roles are {roles} "
-            "(tool and function messages are not supported)."
+            "(tool and function messages are not supported).",
+            param="messages",
         )
     return MappingProxyType({"role": CHAT_ROLES[role], "content": _content(where, message)})
 
@@ -138,15 +180,21 @@ def _content(where: str, message: Mapping[str, Any]) -> str:
     if isinstance(content, str):
         return content
     if not isinstance(content, list):
-        raise bad_request(f"{where}.content must be a string or a list of text parts.")
+        raise bad_request(
+            f"{where}.content must be a string or a list of text parts.", param="messages"
+        )
     texts = []
     for part in content:
         if not isinstance(part, dict) or part.get("type") != "text":
             kind = part.get("type") if isinstance(part, dict) else type(part).__name__
-            raise bad_request(f"{where}.content has a {kind!r} part; only text is supported.")
+            raise bad_request(
+                f"{where}.content has a {kind!r} part; only text is supported.", param="messages"
+            )
         text = part.get("text")
         if not isinstance(text, str):
-            raise bad_request(f"{where}.content has a text part without a 'text' string.")
+            raise bad_request(
+                f"{where}.content has a text part without a 'text' string.", param="messages"
+            )
         texts.append(text)
     return "".join(texts)
 
@@ -154,11 +202,11 @@ def _content(where: str, message: Mapping[str, Any]) -> str:
 def _common(body: Mapping[str, Any], default_max_tokens: int) -> dict[str, Any]:
     for field, (acceptable, why) in UNSUPPORTED_FIELDS.items():
         if not acceptable(body.get(field)):
-            raise bad_request(why, "unsupported_parameter")
+            raise bad_request(why, "unsupported_parameter", field)
     stream = _optional(body, "stream", bool) or False
     options = body.get("stream_options")
     if options is not None and not isinstance(options, dict):
-        raise bad_request("'stream_options' must be an object.")
+        raise bad_request("'stream_options' must be an object.", param="stream_options")
     return {
         "sampling": _sampling(body, default_max_tokens),
         "stop": _stop(body.get("stop")),
@@ -191,9 +239,9 @@ def _stop(value: Any) -> tuple[str, ...]:
     if stops is None:
         return ()
     if not isinstance(stops, list) or not all(isinstance(stop, str) for stop in stops):
-        raise bad_request("'stop' must be a string or a list of strings.")
+        raise bad_request("'stop' must be a string or a list of strings.", param="stop")
     if any(not stop for stop in stops):
-        raise bad_request("'stop' strings must not be empty.")
+        raise bad_request("'stop' strings must not be empty.", param="stop")
     return tuple(stops)
 
 
@@ -223,4 +271,4 @@ def _integer(body: Mapping[str, Any], name: str, default: int) -> int:
 
 def _wrong_type(name: str, kind: type) -> ApiError:
     words = {bool: "true or false", int: "a whole number", float: "a number"}
-    return bad_request(f"'{name}' must be {words.get(kind, kind.__name__)}.", "invalid_type")
+    return bad_request(f"'{name}' must be {words.get(kind, kind.__name__)}.", "invalid_type", name)

@@ -1,10 +1,11 @@
-"""The worker child process: holds one llama.cpp model and serves requests one at a time.
+"""The worker child process: holds one llama.cpp model and answers replies, several at once.
 
 ``worker_main`` is the process entry point (module level, so ``spawn`` and frozen bundles can
 find it). It answers each request with events on the pipe and survives every error it can
 catch; what it cannot (a segfault or abort inside llama.cpp, an OOM kill) ends the process,
-and the parent notices the pipe closing. Cancel is a byte of shared memory the parent sets,
-read between tokens, from the load-progress callback and from llama.cpp's abort callback.
+and the parent notices the pipe closing. One reply is cancelled by a message; everything by
+a byte of shared memory the parent sets, read between decode steps, from the load-progress
+callback and from llama.cpp's abort callback.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from converter.errors import QuantdeskError
-from desktop.engine.worker.generation import generate
+from desktop.engine.worker.decode_loop import DecodeLoop
 from desktop.engine.worker.loader import load_model
 from desktop.engine.worker.protocol import (
+    CancelReply,
     GenerateRequest,
     Loaded,
     LoadProgress,
@@ -65,18 +67,37 @@ class CoalescedStream:
 
 
 class _ModelHost:
-    """The child's state: at most one open model."""
+    """The child's state: at most one open model, and the decode loop answering on it."""
 
     def __init__(self, conn: multiprocessing.connection.Connection, cancel_flag: Any) -> None:
         self._conn = conn
         self._cancel_flag = cancel_flag
         self._llama: Any = None
+        self._loop: DecodeLoop | None = None
+        self._streams: dict[int, CoalescedStream] = {}
+
+    @property
+    def busy(self) -> bool:
+        """Replies are under way: keep stepping, and read requests only when they are there."""
+        return self._loop is not None and self._loop.busy
 
     def cancelled(self) -> bool:
         return bool(self._cancel_flag.value)
 
     def handle(self, request: object) -> None:
-        if isinstance(request, LoadRequest):
+        if isinstance(request, GenerateRequest):
+            try:
+                if self._loop is None:
+                    raise QuantdeskError("No model is loaded in the worker; load one first.")
+                self._loop.submit(request)
+            except Exception as exc:
+                self._conn.send(failure_for(exc, request.request_id))
+        elif isinstance(request, CancelReply):
+            if self._loop is not None:
+                self._loop.cancel(request.request_id)
+        elif self.busy:
+            raise QuantdeskError("The worker is still answering; wait for the replies to end.")
+        elif isinstance(request, LoadRequest):
             self.unload()
             self._llama, info = load_model(
                 Path(request.path),
@@ -84,18 +105,14 @@ class _ModelHost:
                 on_progress=lambda fraction: self._conn.send(LoadProgress(fraction)),
                 cancelled=self.cancelled,
             )
+            self._loop = DecodeLoop(
+                self._llama,
+                slots=request.settings.parallel,
+                send=self._send_event,
+                open_stream=self._open_stream,
+                cancelled=self.cancelled,
+            )
             self._conn.send(Loaded(info))
-        elif isinstance(request, GenerateRequest):
-            if self._llama is None:
-                raise QuantdeskError("No model is loaded in the worker; load one first.")
-            stream = CoalescedStream(self._conn.send)
-            try:
-                timings = generate(
-                    self._llama, request, cancelled=self.cancelled, send_piece=stream
-                )
-            finally:
-                stream.flush()  # text streamed before an error still reaches the caller
-            self._conn.send(timings)
         elif isinstance(request, UnloadRequest):
             self.unload()
             self._conn.send(Unloaded())
@@ -104,7 +121,32 @@ class _ModelHost:
                 f"The worker got a request it does not know: {type(request).__name__}."
             )
 
+    def step(self) -> None:
+        assert self._loop is not None
+        try:
+            self._loop.step()
+        except (BrokenPipeError, ConnectionResetError):
+            raise
+        except Exception as exc:
+            self._loop.fail_all(exc, failure_for)
+            self._streams.clear()
+
+    def _open_stream(self, request_id: int) -> tuple[Callable[[str], None], Callable[[], None]]:
+        def send(text: StreamedText) -> None:
+            self._conn.send(StreamedText(text.text, text.tokens, request_id))
+
+        stream = CoalescedStream(send)
+        self._streams[request_id] = stream
+        return stream, stream.flush
+
+    def _send_event(self, event: object) -> None:
+        self._streams.pop(getattr(event, "request_id", -1), None)
+        self._conn.send(event)
+
     def unload(self) -> None:
+        if self._loop is not None:
+            loop, self._loop = self._loop, None
+            loop.close()
         if self._llama is not None:
             llama, self._llama = self._llama, None
             llama.close()
@@ -113,6 +155,8 @@ class _ModelHost:
 def worker_main(conn: multiprocessing.connection.Connection, cancel_flag: Any) -> None:
     """Serve requests until told to stop or until the parent goes away.
 
+    While replies are under way the child decodes a step, then reads whatever requests have
+    arrived meanwhile (new replies join the next step); otherwise it waits for a request.
     Ctrl-C in a terminal reaches the whole process group; the parent decides what it means
     (usually "cancel this reply"), so the child ignores it instead of dying.
     """
@@ -121,17 +165,24 @@ def worker_main(conn: multiprocessing.connection.Connection, cancel_flag: Any) -
     try:
         while True:
             try:
-                request = conn.recv()
+                if host.busy:
+                    host.step()
+                    arrived = conn.poll(0)
+                else:
+                    arrived = conn.poll(None)  # idle: wait for the next request
+                while arrived:  # every request that has arrived joins the next step
+                    request = conn.recv()
+                    if isinstance(request, ShutdownRequest):
+                        return
+                    try:
+                        host.handle(request)
+                    except (BrokenPipeError, ConnectionResetError):
+                        return
+                    except Exception as exc:
+                        conn.send(failure_for(exc))
+                    arrived = conn.poll(0)
             except (EOFError, OSError):
                 return  # the parent is gone
-            if isinstance(request, ShutdownRequest):
-                return
-            try:
-                host.handle(request)
-            except (BrokenPipeError, ConnectionResetError):
-                return
-            except Exception as exc:
-                conn.send(failure_for(exc))
     finally:
         host.unload()
         conn.close()

@@ -10,6 +10,7 @@ OOM kill there ends only the child: the blocked call raises ``WorkerCrashed`` (o
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -19,7 +20,9 @@ from converter.errors import Cancelled, ModelLoadError, QuantdeskError, WorkerCr
 from desktop.engine.worker import usage
 from desktop.engine.worker.process import ChildDied, WorkerProcess
 from desktop.engine.worker.protocol import (
+    CancelReply,
     Failed,
+    Finished,
     GenerateRequest,
     Loaded,
     LoadProgress,
@@ -65,6 +68,8 @@ class InferenceWorker:
         self._child: WorkerProcess | None = None
         self._info: LoadInfo | None = None
         self._streamed_tokens = 0
+        self._replies = 0  # under way now
+        self._last_request_id = 0
 
     # --- state ----------------------------------------------------------------------------
 
@@ -108,13 +113,22 @@ class InferenceWorker:
         if child is not None:
             child.stop()
 
-    def _crashed(self, error: QuantdeskError) -> QuantdeskError:
-        """Record a dead child; return the error to raise (a closed worker says so instead)."""
-        self._info = None
-        self._discard_child()
-        if self._state is WorkerState.CLOSED:
-            return WorkerStateError("The worker was closed while it was busy.")
-        self._leave(WorkerState.CRASHED)
+    def _crashed(self, child: WorkerProcess | None, error: QuantdeskError) -> QuantdeskError:
+        """Record a dead child; return the error to raise (a closed worker says so instead).
+
+        Every reply under way reports the same death; only the first changes the state (a
+        later one must not discard a child loaded since)."""
+        with self._lock:
+            current = self._child is child
+            if current:
+                self._child = None
+                self._info = None
+            if self._state is WorkerState.CLOSED:
+                error = WorkerStateError("The worker was closed while it was busy.")
+            elif current:
+                self._state = WorkerState.CRASHED
+        if current and child is not None:
+            child.stop()
         return error
 
     # --- operations ---------------------------------------------------------------------------
@@ -154,10 +168,11 @@ class InferenceWorker:
         except ChildDied:
             how = child.exit_description() if child is not None else "stopped"
             raise self._crashed(
+                child,
                 ModelLoadError(
                     f"llama.cpp {how} while loading {name}: the file is probably corrupt or "
                     "truncated, or too big for this machine's memory. Check the file and try again."
-                )
+                ),
             ) from None
         except BaseException:
             if self._state is WorkerState.LOADING:
@@ -199,23 +214,26 @@ class InferenceWorker:
         *,
         on_token: Callable[[str], None],
         stop: Sequence[str] = (),
+        parse_special: bool = False,
     ) -> ReplyStats:
-        """Continue raw text (no chat template; special-token text stays plain text), ending
-        before the first of ``stop``."""
+        """Continue raw text (no chat template), ending before the first of ``stop``.
+
+        Special-token text (``<start_of_turn>``) stays plain text unless ``parse_special``
+        (a hand-written chat prompt, as API clients send to ``/v1/completions``)."""
         self._require_model()
         if not prompt:
             raise WorkerStateError("The prompt is empty: there is nothing to continue.")
         request = GenerateRequest(
             prompt=prompt,
             sampling=sampling or SamplingSettings(),
-            parse_special=False,
+            parse_special=parse_special,
             stop_strings=tuple(stop),
         )
         return self._generate(request, on_token)
 
     def _require_model(self) -> LoadInfo:
         state, info = self._state, self._info
-        if state is not WorkerState.READY or info is None:
+        if state not in (WorkerState.READY, WorkerState.GENERATING) or info is None:
             raise WorkerStateError(
                 _REFUSALS[state if state is not WorkerState.READY else WorkerState.IDLE]
             )
@@ -227,16 +245,28 @@ class InferenceWorker:
         return self._streamed_tokens
 
     def _generate(self, request: GenerateRequest, on_token: Callable[[str], None]) -> ReplyStats:
-        self._enter((WorkerState.READY,), WorkerState.GENERATING)
-        self._streamed_tokens = 0
+        """Send one reply's request and pass its text on; several may run at once (each in
+        its caller's thread), up to the loaded number of slots, the rest waiting in the child."""
+        with self._lock:
+            if self._state not in (WorkerState.READY, WorkerState.GENERATING):
+                raise WorkerStateError(_REFUSALS[self._state])
+            first = self._state is WorkerState.READY
+            self._state = WorkerState.GENERATING
+            if first:
+                self._streamed_tokens = 0
+            self._replies += 1
+            self._last_request_id += 1
+            request_id = self._last_request_id
         child = self._child
         assert child is not None  # READY means a live child holds the model
         callback_error: BaseException | None = None
+        child.open_channel(request_id)
         try:
-            child.request_cancel(False)
-            child.send(request)
+            if first:
+                child.request_cancel(False)
+            child.send(dataclasses.replace(request, request_id=request_id))
             while True:
-                event = child.receive()
+                event = child.receive(request_id)
                 if isinstance(event, StreamedText):
                     self._streamed_tokens += event.tokens
                     if callback_error is None:
@@ -244,28 +274,29 @@ class InferenceWorker:
                             on_token(event.text)
                         except BaseException as exc:  # stop the reply, keep the pipe in step
                             callback_error = exc
-                            child.request_cancel()
-                elif isinstance(event, ReplyTimings):
-                    self._leave(WorkerState.READY)
+                            child.send(CancelReply(request_id))
+                elif isinstance(event, Finished):
                     if callback_error is not None:
                         raise callback_error
-                    return self._with_memory(event)
+                    return self._with_memory(event.timings)
                 elif isinstance(event, Failed):
-                    self._leave(WorkerState.READY)
                     raise error_from(event, "Generating a reply")
         except ChildDied:
             how = child.exit_description()
             raise self._crashed(
+                child,
                 WorkerCrashed(
                     f"The model worker {how} while answering, so the reply was cut off. "
                     "This can mean too little memory or a llama.cpp bug with this model; "
                     "load the model again to continue."
-                )
+                ),
             ) from None
-        except BaseException:
-            if self._state is WorkerState.GENERATING:
-                self._leave(WorkerState.READY)
-            raise
+        finally:
+            child.close_channel(request_id)
+            with self._lock:
+                self._replies -= 1
+                if self._replies == 0 and self._state is WorkerState.GENERATING:
+                    self._state = WorkerState.READY
 
     def _with_memory(self, timings: ReplyTimings) -> ReplyStats:
         stats = self.stats()

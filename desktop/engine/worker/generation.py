@@ -1,22 +1,19 @@
-"""The token loop that runs in the worker child: prompt → streamed text pieces → timings.
+"""Text in and out of the worker child's decode loop: prompt → tokens, tokens → text pieces.
 
-Built on ``Llama.generate`` (sampling chain in llama.cpp, and reuse of the KV cache for the
-part of the prompt that matches the previous turn, which makes multi-turn chat cheap).
-Per-token work is kept to a C call for the piece, an incremental UTF-8 decode and one pipe
-write; ``create_completion`` re-detokenizes the whole reply at every token instead.
+Per-token work is kept to a C call for the piece and an incremental UTF-8 decode (a
+character split over two tokens comes out whole with the second);
+``create_completion`` re-detokenizes the whole reply at every token instead.
 """
 
 from __future__ import annotations
 
 import codecs
 import ctypes
-import time
 from collections.abc import Callable
 from typing import Any
 
 from converter.errors import QuantdeskError
-from desktop.engine.worker.protocol import GenerateRequest, PromptTooLong
-from desktop.engine.worker.results import ReplyTimings, StopReason
+from desktop.engine.worker.protocol import GenerateRequest
 from desktop.engine.worker.stop_strings import StopCutter
 
 
@@ -53,7 +50,7 @@ class TextStream:
         return self._cutter.push(self._decoder.decode(b"", final=True)) + self._cutter.finish()
 
 
-class _PromptAbort:
+class PromptAbort:
     """Lets cancel interrupt a long prompt evaluation inside llama_decode.
 
     Armed only while the prompt is evaluated: llama.cpp calls it between graph nodes, a cost
@@ -76,98 +73,7 @@ class _PromptAbort:
         )
 
 
-def generate(
-    llama: Any,
-    request: GenerateRequest,
-    *,
-    cancelled: Callable[[], bool],
-    send_piece: Callable[[str], None],
-) -> ReplyTimings:
-    """Continue the request's prompt, streaming text through ``send_piece``."""
-    import llama_cpp
-
-    started = time.perf_counter()
-    sampling = request.sampling
-    vocab = llama_cpp.llama_model_get_vocab(llama.model)
-    prompt_tokens = _tokenize(llama, vocab, request)
-    n_ctx = llama.n_ctx()
-    if len(prompt_tokens) >= n_ctx:
-        raise PromptTooLong(
-            f"The conversation is {len(prompt_tokens)} tokens long, more than the model's "
-            f"{n_ctx}-token context. Start a new chat or load the model with a larger context."
-        )
-    budget = min(sampling.max_tokens, n_ctx - len(prompt_tokens))
-    reused = _reusable_prefix(llama, prompt_tokens)
-    llama.set_seed(sampling.seed if sampling.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED)
-    stream = TextStream(vocab, request.stop_strings)
-    abort = _PromptAbort(llama, cancelled)
-    tokens = llama.generate(
-        prompt_tokens,
-        temp=sampling.temperature,
-        top_p=sampling.top_p,
-        top_k=sampling.top_k,
-        min_p=sampling.min_p,
-        repeat_penalty=sampling.repeat_penalty,
-        reset=True,
-    )
-    parts: list[str] = []
-    sampled = generated = 0
-    first_at = last_at = 0.0
-    stop_reason = (
-        StopReason.MAX_TOKENS if budget == sampling.max_tokens else StopReason.CONTEXT_FULL
-    )
-    abort.arm()
-    try:
-        for token in tokens:
-            last_at = time.perf_counter()
-            if sampled == 0:
-                first_at = last_at
-                abort.disarm()
-            sampled += 1
-            if llama_cpp.llama_vocab_is_eog(vocab, token):
-                stop_reason = StopReason.EOS
-                break
-            generated += 1
-            piece = stream.push(token)
-            if piece:
-                parts.append(piece)
-                send_piece(piece)
-            if stream.stopped:
-                stop_reason = StopReason.EOS
-                break
-            if generated >= budget:
-                break
-            if cancelled():
-                stop_reason = StopReason.CANCELLED
-                break
-    except RuntimeError:  # llama_decode returned 2: aborted by the callback
-        if not cancelled():
-            raise
-        stop_reason = StopReason.CANCELLED
-    finally:
-        abort.disarm()
-        tokens.close()
-    rest = stream.flush()
-    if rest:
-        parts.append(rest)
-        send_piece(rest)
-    finished = time.perf_counter()
-    if sampled == 0:
-        first_at = last_at = finished
-    prompt_seconds = first_at - started
-    return ReplyTimings(
-        text="".join(parts),
-        stop_reason=stop_reason,
-        prompt_tokens=len(prompt_tokens),
-        generated_tokens=generated,
-        time_to_first_token_seconds=prompt_seconds,
-        prompt_tokens_per_second=_rate(len(prompt_tokens) - reused, prompt_seconds),
-        generation_tokens_per_second=_rate(sampled - 1, last_at - first_at),
-        total_seconds=finished - started,
-    )
-
-
-def _tokenize(llama: Any, vocab: Any, request: GenerateRequest) -> list[int]:
+def tokenize_prompt(llama: Any, vocab: Any, request: GenerateRequest) -> list[int]:
     """Add BOS when the model wants one and the rendered template did not already write it."""
     import llama_cpp
 
@@ -183,16 +89,5 @@ def _tokenize(llama: Any, vocab: Any, request: GenerateRequest) -> list[int]:
     return tokens
 
 
-def _reusable_prefix(llama: Any, prompt_tokens: list[int]) -> int:
-    """How many prompt tokens are already in the KV cache from the previous reply."""
-    cached = llama.n_tokens
-    shared = 0
-    for old, new in zip(llama.input_ids[:cached].tolist(), prompt_tokens, strict=False):
-        if old != new:
-            break
-        shared += 1
-    return min(shared, len(prompt_tokens) - 1)
-
-
-def _rate(count: int, seconds: float) -> float:
+def rate(count: int, seconds: float) -> float:
     return count / seconds if count > 0 and seconds > 0 else 0.0

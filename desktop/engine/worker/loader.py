@@ -64,7 +64,7 @@ def _planned_gpu_layers(path: Path, settings: LoadSettings) -> tuple[int, tuple[
         plan = plan_fit(
             summary,
             probe_hardware(),
-            ctx_tokens=settings.ctx_tokens or summary.n_ctx_train,
+            ctx_tokens=(settings.ctx_tokens or summary.n_ctx_train) * settings.parallel,
             kv_type=settings.kv_type,
             flash_attention=settings.flash_attention_for(-1),  # planning for offload
         )
@@ -101,7 +101,8 @@ def load_model(
             path,
             repack_weights=settings.repack_weights,
             on_progress=progress,
-            n_ctx=settings.ctx_tokens,
+            sequences=settings.parallel,
+            n_ctx=_total_ctx_tokens(path, settings),
             n_batch=settings.batch_tokens,
             n_gpu_layers=gpu_layers,
             n_threads=settings.threads,
@@ -120,6 +121,15 @@ def load_model(
         llama.close()
         raise
     return llama, info
+
+
+def _total_ctx_tokens(path: Path, settings: LoadSettings) -> int:
+    """The context to ask llama.cpp for: one slot's worth for each parallel reply."""
+    if settings.parallel == 1 or settings.ctx_tokens:
+        return settings.ctx_tokens * settings.parallel
+    from converter.model_summary import read_gguf_summary
+
+    return read_gguf_summary(path).n_ctx_train * settings.parallel
 
 
 def _explain_load_failure(path: Path, settings: LoadSettings, exc: Exception) -> str:
@@ -170,7 +180,7 @@ def describe(
         bos_token=_token_text(llama, llama.token_bos()),
         eos_token=_token_text(llama, llama.token_eos()),
     )
-    ctx_tokens = int(llama.n_ctx())
+    ctx_tokens = int(llama_cpp.llama_n_ctx_seq(llama.ctx))
     if template.note:
         notes = (*notes, template.note)
     if settings.flash_attention is None and settings.kv_type != "f16":
@@ -195,6 +205,7 @@ def describe(
         chat_template=template,
         load_seconds=seconds,
         notes=notes,
+        parallel=settings.parallel,
     )
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ctypes
 import multiprocessing
+import queue
+import threading
 from typing import Any
 
 from converter.child_process import describe_exit, start_child, stop_process
@@ -22,8 +24,17 @@ class ChildDied(Exception):
     """The pipe closed because the child process ended (crash, abort, kill or stop)."""
 
 
+#: Put in every reader's queue when the pipe closes.
+_PIPE_CLOSED = object()
+
+
 class WorkerProcess:
-    """A started child; ``send``/``receive`` requests and events, ``stop`` it when done."""
+    """A started child; ``send`` requests, ``receive`` events, ``stop`` it when done.
+
+    Several replies may be under way at once, so one thread reads the pipe and routes each
+    event to the queue of its ``request_id`` (0: loads and unloads); each caller reads only
+    its own queue (:meth:`open_channel` first).
+    """
 
     def __init__(self) -> None:
         parent_conn, child_conn = _SPAWN.Pipe(duplex=True)
@@ -34,10 +45,18 @@ class WorkerProcess:
         )
         child_conn.close()  # so that the child's death closes the pipe on our side
         self._conn = parent_conn
+        self._send_lock = threading.Lock()
+        self._channels_lock = threading.Lock()
+        self._channels: dict[int, queue.SimpleQueue[object]] = {0: queue.SimpleQueue()}
+        self._closed = False
+        self._reader = threading.Thread(
+            target=self._read_events, name="quantdesk-worker-events", daemon=True
+        )
+        self._reader.start()
 
     @property
     def alive(self) -> bool:
-        return self._process.is_alive()
+        return self._process.is_alive() and not self._closed
 
     @property
     def pid(self) -> int | None:
@@ -48,21 +67,53 @@ class WorkerProcess:
         return bool(self._cancel_flag.value)
 
     def request_cancel(self, wanted: bool = True) -> None:
-        """Set (or clear) the flag the child checks between tokens; safe from any thread."""
+        """Set (or clear) the flag the child checks between steps; safe from any thread."""
         self._cancel_flag.value = wanted
 
     def send(self, request: object) -> None:
         try:
-            self._conn.send(request)
+            with self._send_lock:
+                self._conn.send(request)
         except OSError:
             raise ChildDied from None
 
-    def receive(self) -> object:
-        """The next event; raises :class:`ChildDied` once the child is gone."""
+    def open_channel(self, request_id: int) -> None:
+        """Start keeping the events of ``request_id`` for :meth:`receive`."""
+        with self._channels_lock:
+            channel: queue.SimpleQueue[object] = queue.SimpleQueue()
+            if self._closed:
+                channel.put(_PIPE_CLOSED)
+            self._channels[request_id] = channel
+
+    def close_channel(self, request_id: int) -> None:
+        with self._channels_lock:
+            self._channels.pop(request_id, None)
+
+    def receive(self, request_id: int = 0) -> object:
+        """The next event of ``request_id``; raises :class:`ChildDied` once the child is gone."""
+        with self._channels_lock:
+            channel = self._channels[request_id]
+        event = channel.get()
+        if event is _PIPE_CLOSED:
+            channel.put(_PIPE_CLOSED)  # every later receive raises too
+            raise ChildDied
+        return event
+
+    def _read_events(self) -> None:
         try:
-            return self._conn.recv()
+            while True:
+                event = self._conn.recv()
+                with self._channels_lock:
+                    channel = self._channels.get(getattr(event, "request_id", 0))
+                if channel is not None:  # else: a reply whose caller has gone
+                    channel.put(event)
         except (EOFError, OSError):
-            raise ChildDied from None
+            pass
+        finally:
+            with self._channels_lock:
+                self._closed = True
+                for channel in self._channels.values():
+                    channel.put(_PIPE_CLOSED)
 
     def exit_description(self) -> str:
         """How the child ended: ``"crashed (SIGSEGV)"``, ``"exited with code 1"`` …"""
@@ -72,15 +123,17 @@ class WorkerProcess:
     def shutdown(self, request: object) -> None:
         """Ask an idle child to exit (sending ``request``), then make sure it has."""
         try:
-            self._conn.send(request)
+            self.send(request)
             self._process.join(_SHUTDOWN_GRACE_SECONDS)
-        except OSError:
+        except ChildDied:
             pass
         self.stop()
 
     def stop(self, *, close_pipe: bool = True) -> None:
-        """Terminate (then kill) and reap the child. A thread still reading the pipe sees
-        EOF when the child is gone, so ``close_pipe=False`` leaves closing to that thread."""
+        """Terminate (then kill) and reap the child; the reader thread then sees end-of-file
+        and wakes every caller waiting for an event. ``close_pipe=False`` (a caller's thread
+        may still be busy with an event) only stops the child."""
         stop_process(self._process, grace_seconds=_SHUTDOWN_GRACE_SECONDS)
-        if close_pipe:
+        if close_pipe and threading.current_thread() is not self._reader:
+            self._reader.join(_SHUTDOWN_GRACE_SECONDS)
             self._conn.close()

@@ -1,20 +1,19 @@
 """Messages between :class:`InferenceWorker` and its child process.
 
 Requests go parent → child, events child → parent, all over one duplex pipe and all
-picklable frozen dataclasses. Cancellation does not travel as a message: the child is busy
-inside llama.cpp then, so it reads a shared-memory flag instead (see ``child.py``).
+picklable frozen dataclasses. Several replies can be under way at once, so everything about
+a reply carries its ``request_id`` (0: loads and unloads). One reply is cancelled with a
+:class:`CancelReply` message, read between decode steps; cancelling everything (and a load)
+goes through a shared-memory flag, which llama.cpp's callbacks can read mid-call.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import MappingProxyType
 
-from converter import errors
-from converter.errors import QuantdeskError
-from desktop.engine.worker.chat_format import ChatTemplateError
-from desktop.engine.worker.results import LoadInfo
-from desktop.engine.worker.settings import InvalidSettings, LoadSettings, SamplingSettings
+from converter.errors import QuantdeskError, error_class_name, rebuild_error
+from desktop.engine.worker.results import LoadInfo, ReplyTimings
+from desktop.engine.worker.settings import LoadSettings, SamplingSettings
 
 
 class PromptTooLong(QuantdeskError):
@@ -39,6 +38,14 @@ class GenerateRequest:
     sampling: SamplingSettings
     parse_special: bool
     stop_strings: tuple[str, ...] = ()
+    request_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CancelReply:
+    """End one reply at the next decode step, keeping its text so far."""
+
+    request_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,11 +58,10 @@ class ShutdownRequest:
     pass
 
 
-Request = LoadRequest | GenerateRequest | UnloadRequest | ShutdownRequest
+Request = LoadRequest | GenerateRequest | CancelReply | UnloadRequest | ShutdownRequest
 
 
 # --- events -----------------------------------------------------------------------------------
-# A finished reply travels as results.ReplyTimings.
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +70,15 @@ class StreamedText:
 
     text: str
     tokens: int
+    request_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """A reply has ended: its text and figures."""
+
+    request_id: int
+    timings: ReplyTimings
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,38 +102,16 @@ class Failed:
 
     error_type: str
     message: str
+    request_id: int = 0
 
 
-#: Error classes the parent re-creates by name, keeping the child's message.
-_ERROR_CLASSES: MappingProxyType[str, type[QuantdeskError]] = MappingProxyType(
-    {
-        cls.__name__: cls
-        for cls in (
-            *(
-                value
-                for value in vars(errors).values()
-                if isinstance(value, type) and issubclass(value, QuantdeskError)
-            ),
-            PromptTooLong,
-            InvalidSettings,
-            ChatTemplateError,
-        )
-    }
-)
-
-
-def failure_for(exc: BaseException) -> Failed:
+def failure_for(exc: BaseException, request_id: int = 0) -> Failed:
     """Describe an exception raised in the child so the parent can raise its twin."""
     if isinstance(exc, QuantdeskError):
-        return Failed(type(exc).__name__, str(exc))
-    return Failed("", f"{type(exc).__name__}: {exc}")
+        return Failed(error_class_name(type(exc)), str(exc), request_id)
+    return Failed("", f"{type(exc).__name__}: {exc}", request_id)
 
 
 def error_from(failure: Failed, what: str) -> QuantdeskError:
     """The exception to raise in the parent for a :class:`Failed` event."""
-    cls = _ERROR_CLASSES.get(failure.error_type)
-    if cls is errors.Cancelled:
-        return errors.Cancelled(what)
-    if cls is not None:
-        return cls(failure.message)
-    return QuantdeskError(f"{what} failed unexpectedly: {failure.message}")
+    return rebuild_error(failure.error_type, failure.message, what)

@@ -45,6 +45,7 @@ class LoadInfo:
 
     path: str
     model: ModelInfo
+    #: Context of each slot (each of the ``parallel`` replies that can run at once).
     ctx_tokens: int
     gpu_layers: int
     flash_attention: bool
@@ -53,6 +54,7 @@ class LoadInfo:
     load_seconds: float
     #: Sentences for the user about choices made for them (fallback template, clipped context …).
     notes: tuple[str, ...] = ()
+    parallel: int = 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

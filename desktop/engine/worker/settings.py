@@ -17,6 +17,9 @@ class InvalidSettings(QuantdeskError):
     """A load or sampling setting is out of range or conflicts with another one."""
 
 
+#: Most replies one worker generates at once (llama.cpp's limit on sequences is 256).
+MAX_PARALLEL = 256
+
 #: KV cache type name → ggml type id (``GGML_TYPE_*`` in ggml.h).
 KV_CACHE_TYPES: MappingProxyType[str, int] = MappingProxyType({"f16": 1, "q8_0": 8, "q4_0": 2})
 
@@ -33,6 +36,8 @@ class LoadSettings:
     without it), and leaves it off on the CPU.
     ``repack_weights`` re-enables llama.cpp's CPU weight repacking, which crashes generation
     with some quantization types in this llama.cpp version.
+    ``parallel`` is how many replies can be generated at once (slots, each with its own
+    ``ctx_tokens`` of KV cache); more requests wait for a free slot.
     """
 
     ctx_tokens: int = 4096
@@ -42,6 +47,7 @@ class LoadSettings:
     kv_type: str = "f16"
     repack_weights: bool = False
     batch_tokens: int = 512
+    parallel: int = 1
 
     def __post_init__(self) -> None:
         if self.ctx_tokens < 0:
@@ -55,6 +61,10 @@ class LoadSettings:
         if self.batch_tokens < 1:
             raise InvalidSettings(
                 f"The batch size must be at least 1 token, not {self.batch_tokens}."
+            )
+        if not 1 <= self.parallel <= MAX_PARALLEL:
+            raise InvalidSettings(
+                f"Parallel replies must be between 1 and {MAX_PARALLEL}, not {self.parallel}."
             )
         if self.kv_type not in KV_CACHE_TYPES:
             choices = ", ".join(KV_CACHE_TYPES)

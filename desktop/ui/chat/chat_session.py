@@ -129,6 +129,22 @@ class ChatSession(QObject):
         self._call = worker
         return worker.start()
 
+    def send_text(self, prompt: str, sampling: Any) -> ThreadTask:
+        """Continue ``prompt`` as plain text (no chat template): for base models."""
+        self._require(SessionState.READY)
+        engine = self._engine_instance()
+        self._set_state(SessionState.GENERATING)
+
+        def work(emit: Any) -> Any:
+            return engine.complete(prompt, sampling, on_token=emit)
+
+        worker = ThreadTask(work)
+        worker.signals.yielded.connect(self.token.emit)
+        worker.signals.returned.connect(self._on_reply_done)
+        worker.signals.errored.connect(self._on_reply_failed)
+        self._call = worker
+        return worker.start()
+
     def stop(self) -> None:
         """Ask the running reply to stop; it ends with a ``cancelled`` reply."""
         if self.state is SessionState.GENERATING and self._engine is not None:

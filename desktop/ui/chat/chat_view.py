@@ -1,5 +1,10 @@
 """The chat screen: ties the conversation store, the transcript and the worker session.
 
+Two modes: chat (the model's own chat template formats the conversation) and text completion
+(the conversation's text is continued as plain text, the way /v1/completions does it). A model
+without a chat template, a base model, starts in text completion, labelled above the
+transcript; the switch in the model bar changes the mode for the loaded model.
+
 Nothing typed is lost: the user's message is stored before it is sent, the reply is stored as
 it streams (every :data:`SAVE_INTERVAL_MS`) and again when it ends, also when it fails.
 """
@@ -11,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QInputDialog, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QInputDialog, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from converter.errors import QuantdeskError
 from desktop.services.app_settings import Sampling, Settings
@@ -25,6 +30,13 @@ from desktop.ui.chat.model_bar import ModelBar
 from desktop.ui.chat.transcript import MessageWidget, Transcript
 
 SAVE_INTERVAL_MS = 1000
+CHAT_PLACEHOLDER = "Type a message. Enter sends, Shift+Enter adds a line, Esc stops."
+TEXT_PLACEHOLDER = "Type the start of a text; the model continues it. Enter sends, Esc stops."
+
+
+def completion_prompt(messages: list[dict[str, str]]) -> str:
+    """Text completion's prompt: the conversation's text as one piece, without the system prompt."""
+    return "".join(m["content"] for m in messages if m["role"] in ("user", "assistant"))
 
 
 def reply_stats_text(stats: Any) -> str:
@@ -51,14 +63,32 @@ class ChatView(QWidget):
         self._reply_id: int | None = None
         self._first_token_at: float | None = None
         self._token_count = 0
+        #: Library files that cannot be loaded, with the reason (kept up to date by the window).
+        self.broken_files: dict[str, str] = {}
 
         self.conversations = ConversationList(store)
         self.model_bar = ModelBar()
         self.transcript = Transcript()
         self.composer = Composer()
+        self.text_completion = False
+        self.mode_switch = QCheckBox("Text completion")
+        self.mode_switch.setAccessibleName("Text completion")
+        self.mode_switch.setToolTip(
+            "On: the model continues your text, as a base model expects. Off: the model "
+            "answers as a chat assistant through its chat template."
+        )
+        self.mode_switch.setEnabled(False)
+        self.mode_switch.toggled.connect(self._on_mode_switched)
+        self.model_bar.add_control(self.mode_switch)
+        self.mode_banner = QLabel()
+        self.mode_banner.setObjectName("modeBanner")
+        self.mode_banner.setAccessibleName("Mode")
+        self.mode_banner.setWordWrap(True)
+        self.mode_banner.hide()
         right = QWidget()
         column = QVBoxLayout(right)
         column.addWidget(self.model_bar)
+        column.addWidget(self.mode_banner)
         column.addWidget(self.transcript, 1)
         column.addWidget(self.composer)
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -91,11 +121,25 @@ class ChatView(QWidget):
 
     # model ---------------------------------------------------------------------------------
     def load_model(self, path: str, *, insist: bool = False) -> None:
+        if self._refuse_broken(path):
+            return
         self.model_bar.select(path)
         self.model_bar.request_load(path, insist=insist)
 
+    def _refuse_broken(self, path: str) -> bool:
+        """A file the library knows is broken is not loaded: the loaded model stays."""
+        reason = self.broken_files.get(path)
+        if reason is None:
+            return False
+        kept = self.session.load_info
+        stays = f" {Path(kept.path).name} stays loaded." if kept is not None else ""
+        self.model_bar.status.setText(f"{Path(path).name} cannot be loaded: {reason}.{stays}")
+        if kept is not None:
+            self.model_bar.select(kept.path)
+        return True
+
     def _on_load_requested(self, path: str) -> None:
-        if self.session.busy:
+        if self.session.busy or self._refuse_broken(path):
             return
         from desktop.engine.worker import LoadSettings  # imported at first use, not at start-up
 
@@ -108,8 +152,35 @@ class ChatView(QWidget):
         self.session.load(Path(path), load_settings)
 
     def _on_loaded(self, info: Any) -> None:
+        has_template = info.chat_template.from_model
+        self.mode_switch.setEnabled(True)
+        self.mode_switch.blockSignals(True)
+        self.mode_switch.setChecked(not has_template)
+        self.mode_switch.blockSignals(False)
+        self._set_text_completion(not has_template)
         self.model_bar.show_loaded(info)
         self.model_loaded.emit(info)
+
+    def _on_mode_switched(self, on: bool) -> None:
+        self._set_text_completion(on)
+        if self.session.load_info is not None:
+            self.model_bar.show_loaded(self.session.load_info)
+
+    def _set_text_completion(self, on: bool) -> None:
+        self.text_completion = on
+        self.model_bar.text_completion = on
+        info = self.session.load_info
+        name = Path(info.path).name if info is not None else "The model"
+        if on and info is not None and not info.chat_template.from_model:
+            why = f"{name} has no chat template (it is a base model, not a chat one)"
+        else:
+            why = "Switched on"
+        self.mode_banner.setText(
+            f"<b>Text completion</b> · {why}: the reply continues your text instead of "
+            "answering it. Write the start of a sentence, a list or a story."
+        )
+        self.mode_banner.setVisible(on)
+        self.composer.edit.setPlaceholderText(TEXT_PLACEHOLDER if on else CHAT_PLACEHOLDER)
 
     # conversations -------------------------------------------------------------------------
     def new_conversation(self) -> int:
@@ -130,6 +201,8 @@ class ChatView(QWidget):
         self.transcript.clear()
         for message in conversation.messages:
             widget = self._add_message(message.role, message.content, message.position)
+            if message.role == "assistant" and message.complete:
+                widget.finish(message.content)
             if message.stats:
                 widget.set_stats(str(message.stats.get("summary", "")))
             elif not message.complete:
@@ -198,7 +271,10 @@ class ChatView(QWidget):
         self._started_at = time.monotonic()
         self.composer.speed_label.setText("waiting for the first token…")
         self._save_timer.start()
-        self.session.send(conversation.chat_messages(), engine_sampling)
+        if self.text_completion:
+            self.session.send_text(completion_prompt(conversation.chat_messages()), engine_sampling)
+        else:
+            self.session.send(conversation.chat_messages(), engine_sampling)
 
     def stop(self) -> None:
         self.session.stop()
@@ -223,7 +299,7 @@ class ChatView(QWidget):
     def _finish_reply(self, text: str, *, complete: bool, stats: dict[str, Any]) -> None:
         self._save_timer.stop()
         if self._reply is not None and self._reply_id is not None:
-            self._reply.set_text(text)
+            self._reply.finish(text)
             self.store.set_message(self._reply_id, text, complete=complete, stats=stats)
             self._reply.set_stats(str(stats.get("summary", "")))
         self._reply, self._reply_id = None, None
@@ -232,6 +308,8 @@ class ChatView(QWidget):
 
     def _on_reply_done(self, stats: Any) -> None:
         summary = reply_stats_text(stats)
+        if not stats.text.strip() and not stats.cancelled:
+            summary = f"empty reply · {summary}"
         self._finish_reply(
             stats.text,
             complete=not stats.cancelled,

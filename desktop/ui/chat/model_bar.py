@@ -34,6 +34,7 @@ class ModelBar(QWidget):
         self.hardware: Any = None
         self.context_tokens = 4096
         self.kv_type = "f16"
+        self.text_completion = False
         self.combo = QComboBox()
         self.combo.setAccessibleName("Model")
         self.combo.setMinimumContentsLength(16)
@@ -53,7 +54,7 @@ class ModelBar(QWidget):
         self.status.setObjectName("hint")
         self.status.setWordWrap(True)
 
-        row = QHBoxLayout()
+        self._row = row = QHBoxLayout()
         row.addWidget(QLabel("Model"))
         row.addWidget(self.combo, 1)
         row.addWidget(self.load_button)
@@ -63,6 +64,10 @@ class ModelBar(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(row)
         layout.addWidget(self.status)
+
+    def add_control(self, widget: QWidget) -> None:
+        """A control of the chat's that belongs with the model (the completion-mode switch)."""
+        self._row.insertWidget(self._row.count() - 1, widget)
 
     def set_models(self, paths: list[Path]) -> None:
         """Offer ``paths``; the current choice stays chosen only if it is still among them."""
@@ -144,7 +149,9 @@ class ModelBar(QWidget):
             if info.gpu_layers >= layers
             else f"{info.gpu_layers} of {layers} layers on the GPU"
         )
-        notes = "".join(f"\n{note}" for note in info.notes)
+        # The fallback template's note does not apply while the text is continued instead.
+        skipped = info.chat_template.note if self.text_completion else None
+        notes = "".join(f"\n{note}" for note in info.notes if note != skipped)
         self.status.setText(
             f"Loaded {Path(info.path).name} in {info.load_seconds:.1f} s: {where}, "
             f"context {info.ctx_tokens} tokens, KV cache {info.kv_type}.{notes}"

@@ -26,6 +26,8 @@ from desktop.ui.chat.code_blocks import code_tint, style_code
 
 RENDER_INTERVAL_MS = 80
 ROLE_TITLES = {"user": "You", "assistant": "Assistant", "error": "Error"}
+#: Shown in place of a reply that ended before its first word (not stored as its text).
+EMPTY_REPLY_TEXT = "*The model ended its reply without writing anything.*"
 
 
 class MessageBody(QTextBrowser):
@@ -59,6 +61,7 @@ class MessageWidget(QFrame):
     def __init__(self, role: str, text: str, position: int, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.role, self.position, self.text = role, position, text
+        self.finished = role != "assistant" or bool(text)  # a reply still streaming is not
         self.setObjectName(f"{role}Message")
         self.setAccessibleName(f"{ROLE_TITLES.get(role, role)} message")
         self.title = QLabel(f"<b>{ROLE_TITLES.get(role, role)}</b>")
@@ -113,12 +116,18 @@ class MessageWidget(QFrame):
         self.text = text
         self.render_now()
 
+    def finish(self, text: str) -> None:
+        """The reply is complete: an empty one says so instead of looking like it waits."""
+        self.finished = True
+        self.set_text(text)
+
     def render_now(self) -> None:
         self._render_timer.stop()
         if self.role == "user":
             self.body.setPlainText(self.text)
         else:
-            self.body.setMarkdown(self.text or "…")
+            placeholder = EMPTY_REPLY_TEXT if self.finished else "…"
+            self.body.setMarkdown(self.text or placeholder)
             tint = code_tint(self.body.palette().color(QPalette.ColorRole.Text))
             style_code(self.body.document(), tint)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QPalette
@@ -13,6 +13,9 @@ from converter.errors import Cancelled
 from converter.storage import format_bytes
 from desktop.services.figures import duration_text
 from desktop.ui.chat.code_blocks import code_tint, style_code
+
+if TYPE_CHECKING:
+    from desktop.engine.worker.results import ReplyStats
 
 RENDER_INTERVAL_MS = 100
 
@@ -67,7 +70,7 @@ class CompareColumn(QFrame):
         bar = self.body.verticalScrollBar()
         bar.setValue(bar.maximum())
 
-    def finish(self, stats: Any) -> None:
+    def finish(self, stats: ReplyStats) -> None:
         self.text = stats.text
         self._render()
         vram = f", VRAM {format_bytes(stats.vram_bytes)}" if stats.vram_bytes else ""

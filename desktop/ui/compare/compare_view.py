@@ -1,16 +1,19 @@
 """Compare 2–4 levels: one prompt to all, replies side by side, and the whole ladder's chart.
 
 Levels that are predicted to fit in memory together run at the same time, each in its own
-worker process; otherwise they run one after another, and the view says so.
+worker process and its own thread (the view keeps a thread pool with room for all of them, so
+they never queue behind each other or behind other work); otherwise they run one after
+another, and the view says so. The ladder chart shows the model the user picked: from the
+Library's Compare button, the last model used, or the selector.
 """
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QThreadPool
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -24,10 +27,14 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.services import fit_text
-from desktop.services.compare_runner import LevelRun
+from desktop.services.compare_runner import LevelRun, RunEvent
 from desktop.ui.compare.column import CompareColumn
 from desktop.ui.compare.ladder_panel import LadderPanel
 from desktop.ui.thread_tasks import ThreadTask, call_worker
+
+if TYPE_CHECKING:
+    from desktop.engine.hardware import HardwareInfo
+    from desktop.services.library import ModelGroup
 
 PATH_ROLE = Qt.ItemDataRole.UserRole
 MAX_LEVELS = 4
@@ -38,7 +45,7 @@ class CompareView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setAccessibleName("Compare levels")
-        self.hardware: Any = None
+        self._hardware: HardwareInfo | None = None
         self.context_tokens = 2048
         self.kv_type = "f16"
         self.max_tokens = 256
@@ -47,6 +54,10 @@ class CompareView(QWidget):
         self._runs: list[LevelRun] = []
         self._workers: list[ThreadTask] = []
         self._measure_pending: list[str] = []
+        #: The model whose ladder to show once the library lists it (the last one used).
+        self.preferred_model = ""
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(MAX_LEVELS)
 
         self.levels = QListWidget()
         self.levels.setAccessibleName("Levels to compare")
@@ -97,8 +108,19 @@ class CompareView(QWidget):
         layout.addLayout(top)
         layout.addWidget(body, 1)
 
+    @property
+    def hardware(self) -> HardwareInfo | None:
+        return self._hardware
+
+    @hardware.setter
+    def hardware(self, info: HardwareInfo | None) -> None:
+        """The machine's facts; the ladder's fit verdicts (and recommendation) follow them."""
+        self._hardware = info
+        if self.ladder.groups:
+            self.ladder.set_groups(self.ladder.groups, info)
+
     # choosing ------------------------------------------------------------------------------
-    def set_models(self, groups: list[Any]) -> None:
+    def set_models(self, groups: list[ModelGroup]) -> None:
         chosen = set(self.chosen_paths())
         self.levels.blockSignals(True)
         self.levels.clear()
@@ -113,7 +135,10 @@ class CompareView(QWidget):
                 item.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
                 self.levels.addItem(item)
         self.levels.blockSignals(False)
+        first_listing = not self.ladder.groups
         self.ladder.set_groups(groups, self.hardware)
+        if first_listing and self.preferred_model:
+            self.ladder.show_model_of(self.preferred_model)
         self._on_levels_changed()
         self._start_pending_measurement(groups)
 
@@ -122,7 +147,7 @@ class CompareView(QWidget):
         self._measure_pending = list(paths)
         self._start_pending_measurement(self.ladder.groups)
 
-    def _start_pending_measurement(self, groups: list[Any]) -> None:
+    def _start_pending_measurement(self, groups: list[ModelGroup]) -> None:
         wanted = set(self._measure_pending)
         for index, group in enumerate(groups):
             if wanted and wanted <= {str(f.path) for f in group.files}:
@@ -133,7 +158,10 @@ class CompareView(QWidget):
                 return
 
     def choose(self, paths: list[str]) -> None:
+        """Tick ``paths`` and show their model's ladder."""
         wanted = set(paths[:MAX_LEVELS])
+        if paths:
+            self.ladder.show_model_of(paths[0])
         for row in range(self.levels.count()):
             item = self.levels.item(row)
             state = (
@@ -167,9 +195,7 @@ class CompareView(QWidget):
             return
         self.run_button.setEnabled(False)
         self.mode.setText("Checking whether the levels fit in memory together…")
-        check = call_worker(
-            fit_text.fit_together, paths, self.hardware, self.context_tokens, self.kv_type
-        )
+        check = call_worker(_fit_together, paths, self.hardware, self.context_tokens, self.kv_type)
         check.signals.returned.connect(lambda together: self._start(paths, bool(together)))
         check.signals.errored.connect(lambda _exc: self._start(paths, False))
         check.start()
@@ -184,7 +210,8 @@ class CompareView(QWidget):
         sampling = SamplingSettings.greedy(max_tokens=self.max_tokens)
         prompt = self.prompt.toPlainText().strip() or DEFAULT_PROMPT
         self.mode.setText(
-            "All levels fit in memory together: they answer at the same time."
+            "All levels fit in memory together, so they run at the same time, each in its own "
+            "process; they share this machine's cores, so each answers slower than it would alone."
             if together
             else "These levels do not fit in memory together (or the fit is unknown), so they run "
             "one after another: each is loaded, answers, and is closed before the next."
@@ -204,19 +231,18 @@ class CompareView(QWidget):
             self._runs.append(run)
             self._workers.append(worker)
         for worker in self._workers:
-            worker.start()
+            worker.start(self._pool)
         self.stop_button.setEnabled(True)
 
-    def _on_event(self, column: CompareColumn, event: tuple[str, Any]) -> None:
-        kind, value = event
-        if kind == "token":
-            column.append(value)
-        elif kind == "finished":
-            column.finish(value)
-        elif kind == "load":
-            column.set_status(f"loading {value:.0%}")
+    def _on_event(self, column: CompareColumn, event: RunEvent) -> None:
+        if event[0] == "token":
+            column.append(event[1])
+        elif event[0] == "finished":
+            column.finish(event[1])
+        elif event[0] == "load":
+            column.set_status(f"loading {event[1]:.0%}")
         else:
-            column.set_status(str(value))
+            column.set_status(event[1])
 
     def _on_worker_finished(self) -> None:
         if not self.running:
@@ -242,3 +268,13 @@ class CompareView(QWidget):
         """Stop every level (app shutdown); their workers end their processes."""
         self.stop()
         self.ladder.cancel()
+
+
+def _fit_together(
+    paths: list[Path], hardware: HardwareInfo | None, ctx_tokens: int, kv_type: str
+) -> bool:
+    """Worker: whether the levels fit together; also imports the worker package here, so its
+    first import (a noticeable pause on a busy 2-core machine) never runs on the GUI thread."""
+    import desktop.engine.worker  # noqa: F401
+
+    return fit_text.fit_together(paths, hardware, ctx_tokens, kv_type)

@@ -1,14 +1,17 @@
 """A plain QPainter chart of one model's ladder: size (x) against quality (y), speed as labels.
 
-Quality is "same top token as the reference" (higher is better); levels without a quality
-measurement sit on a dashed "not measured" line at the bottom. The level that fits this
-machine best is drawn with a ring and named in the legend.
+Quality is "same top token as the reference" (higher is better), each point with its error
+bar (± llama.cpp's uncertainty); points are not joined, because a line suggests an order in
+differences smaller than the noise. Levels without a quality measurement sit on a dashed "not
+measured" line at the bottom. The recommended level is drawn with a ring and named in the
+legend. Labels are placed so that they never overlap each other, a point, or the widget's
+edge (:meth:`LadderChart.label_boxes`); a label moved away from its point gets a thin leader.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent, QPalette, QPen
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPaintEvent, QPalette, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from converter.storage import format_bytes
@@ -29,6 +32,10 @@ VERDICT_LABELS = {
 }
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 64, 24, 28, 52
 FLOOR = 34  # the lowest measured value sits this far above the plot's bottom ("not measured")
+DOT_RADIUS = 6
+LABEL_HEIGHT = 16
+#: Vertical offsets tried for a label, nearest first (pixels from its point's centre).
+_LABEL_ROWS = tuple(d for k in range(12) for d in (-26 - 16 * k, 10 + 16 * k))
 
 
 class LadderChart(QWidget):
@@ -47,6 +54,7 @@ class LadderChart(QWidget):
         self.setAccessibleDescription(description)
         self.update()
 
+    # geometry ------------------------------------------------------------------------------
     def _plot_rect(self) -> QRectF:
         return QRectF(
             MARGIN_LEFT,
@@ -55,6 +63,90 @@ class LadderChart(QWidget):
             max(1, self.height() - MARGIN_TOP - MARGIN_BOTTOM),
         )
 
+    def _small_font(self) -> QFont:
+        small = QFont(self.font())
+        small.setPointSizeF(max(7.0, small.pointSizeF() * 0.85))
+        return small
+
+    def _y_range(self) -> tuple[float, float]:
+        lows = [p.same_top - p.same_top_error for p in self.points if p.same_top is not None]
+        y_lo = min([*lows, 1.0]) if lows else 0.0
+        return max(0.0, min(y_lo, 0.99) - 0.02), 1.0
+
+    def _y_of_value(self, value: float) -> float:
+        rect = self._plot_rect()
+        y_lo, y_hi = self._y_range()
+        share = (value - y_lo) / max(y_hi - y_lo, 1e-6)
+        return rect.bottom() - FLOOR - share * (rect.height() - FLOOR - 16)
+
+    def centres(self) -> list[QPointF]:
+        """Where each point's dot is drawn, in the order of :attr:`points`."""
+        rect = self._plot_rect()
+        sizes = [p.size_bytes for p in self.points]
+        lo, span = (min(sizes), max(max(sizes) - min(sizes), 1)) if sizes else (0, 1)
+        out = []
+        for point in self.points:
+            x = rect.left() + 50 + (point.size_bytes - lo) / span * (rect.width() - 100)
+            if point.is_reference:
+                y = self._y_of_value(1.0)
+            elif point.same_top is None:
+                y = rect.bottom() - 14
+            else:
+                y = self._y_of_value(point.same_top)
+            out.append(QPointF(x, y))
+        return out
+
+    def _label(self, point: LadderPoint) -> str:
+        speed = "" if point.gen_tokens_per_s is None else f" · {point.gen_tokens_per_s:.0f} t/s"
+        return f"{point.level}{speed}"
+
+    def label_boxes(self) -> list[QRectF]:
+        """Each point's label box: inside the plot, clear of every dot, error bar and other
+        label. Placed nearest first; a crowded chart moves labels further up or down."""
+        metrics = QFontMetricsF(self._small_font())
+        plot = self._plot_rect().adjusted(2, 2, -2, -2)
+        centres = self.centres()
+        taken = [
+            QRectF(c.x() - DOT_RADIUS - 2, c.y() - DOT_RADIUS - 2, 2 * DOT_RADIUS + 4,
+                   2 * DOT_RADIUS + 4)
+            for c in centres
+        ]  # fmt: skip
+        taken += [bar for bar in self._error_bars(centres) if bar.height() > 0]
+        boxes = []
+        for point, centre in zip(self.points, centres, strict=True):
+            width = metrics.horizontalAdvance(self._label(point)) + 8
+            box = self._place(centre, width, plot, taken)
+            taken.append(box)
+            boxes.append(box)
+        return boxes
+
+    def _place(self, centre: QPointF, width: float, plot: QRectF, taken: list[QRectF]) -> QRectF:
+        shifts = (0.0, -0.5, 0.5, -1.0, 1.0)  # of the label's width, sideways
+        fallback = None
+        for dy in _LABEL_ROWS:
+            for shift in shifts:
+                left = centre.x() - width / 2 + shift * width
+                left = min(max(left, plot.left()), plot.right() - width)
+                top = min(max(centre.y() + dy, plot.top()), plot.bottom() - LABEL_HEIGHT)
+                box = QRectF(left, top, width, LABEL_HEIGHT)
+                if not any(box.intersects(t) for t in taken):
+                    return box
+                fallback = fallback or box
+        return fallback or QRectF(plot.left(), plot.top(), width, LABEL_HEIGHT)
+
+    def _error_bars(self, centres: list[QPointF]) -> list[QRectF]:
+        """One thin box per point from ``value - error`` to ``value + error``."""
+        bars = []
+        for point, centre in zip(self.points, centres, strict=True):
+            if point.same_top is None or point.is_reference or point.same_top_error <= 0:
+                bars.append(QRectF(centre.x(), centre.y(), 0, 0))
+                continue
+            top = self._y_of_value(min(1.0, point.same_top + point.same_top_error))
+            bottom = self._y_of_value(point.same_top - point.same_top_error)
+            bars.append(QRectF(centre.x() - 4, top, 8, max(0.0, bottom - top)))
+        return bars
+
+    # painting ------------------------------------------------------------------------------
     def paintEvent(self, _event: QPaintEvent) -> None:
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
@@ -74,115 +166,74 @@ class LadderChart(QWidget):
         grid.setAlpha(60)
         painter.setPen(QPen(grid, 1))
         painter.drawRect(rect)
-        small = QFont(self.font())
-        small.setPointSizeF(max(7.0, small.pointSizeF() * 0.85))
-        painter.setFont(small)
+        painter.setFont(self._small_font())
+        self._draw_axes(painter, rect, grid, text_colour)
+        centres = self.centres()
+        bar_pen = QPen(text_colour, 1.2)
+        for bar in self._error_bars(centres):
+            if bar.height() <= 0:
+                continue
+            painter.setPen(bar_pen)
+            x = bar.center().x()
+            painter.drawLine(QPointF(x, bar.top()), QPointF(x, bar.bottom()))
+            painter.drawLine(QPointF(x - 4, bar.top()), QPointF(x + 4, bar.top()))
+            painter.drawLine(QPointF(x - 4, bar.bottom()), QPointF(x + 4, bar.bottom()))
+        for point, centre in zip(self.points, centres, strict=True):
+            self._draw_dot(painter, point, centre, text_colour)
+        leader = QColor(text_colour)
+        leader.setAlpha(90)
+        for point, centre, box in zip(self.points, centres, self.label_boxes(), strict=True):
+            if not box.adjusted(-DOT_RADIUS * 2, -DOT_RADIUS * 2, DOT_RADIUS * 2,
+                                DOT_RADIUS * 2).contains(centre):  # fmt: skip
+                painter.setPen(QPen(leader, 1))
+                edge_y = box.bottom() if box.center().y() < centre.y() else box.top()
+                painter.drawLine(centre, QPointF(box.center().x(), edge_y))
+            painter.setPen(text_colour)
+            painter.drawText(box, Qt.AlignmentFlag.AlignCenter, self._label(point))
+        self._draw_legend(painter, rect, text_colour)
 
-        sizes = [p.size_bytes for p in self.points]
-        lo, hi = min(sizes), max(sizes)
-        span = max(hi - lo, 1)
-        tops = [p.same_top for p in self.points if p.same_top is not None]
-        y_lo = min([*tops, 1.0]) if tops else 0.0
-        y_lo = max(0.0, min(y_lo, 0.99) - 0.02)
-
-        def x_of(size: int) -> float:
-            return rect.left() + 50 + (size - lo) / span * (rect.width() - 100)
-
-        def y_of(point: LadderPoint) -> float:
-            if point.is_reference:
-                value = 1.0
-            elif point.same_top is None:
-                return rect.bottom() - 14
-            else:
-                value = point.same_top
-            return (
-                rect.bottom()
-                - FLOOR
-                - (value - y_lo) / max(1.0 - y_lo, 1e-6) * (rect.height() - FLOOR - 16)
-            )
-
+    def _draw_axes(self, painter: QPainter, rect: QRectF, grid: QColor, text: QColor) -> None:
         painter.setPen(QPen(grid, 1, Qt.PenStyle.DashLine))
         painter.drawLine(
             QPointF(rect.left(), rect.bottom() - 14), QPointF(rect.right(), rect.bottom() - 14)
         )
-        painter.setPen(text_colour)
+        painter.setPen(text)
         painter.drawText(
             QRectF(0, rect.top() - 22, self.width(), 18),
             Qt.AlignmentFlag.AlignLeft,
-            "  Same top token as full precision (higher is better)",
+            "  Same top token as full precision, ± its error (higher is better)",
         )
         painter.drawText(
             QRectF(0, rect.bottom() - 20, MARGIN_LEFT - 4, 14),
             Qt.AlignmentFlag.AlignRight,
             "not meas.",
         )
-        for value in (y_lo, (y_lo + 1) / 2, 1.0):
-            y = (
-                rect.bottom()
-                - FLOOR
-                - (value - y_lo) / max(1.0 - y_lo, 1e-6) * (rect.height() - FLOOR - 16)
-            )
+        y_lo, y_hi = self._y_range()
+        for value in (y_lo, (y_lo + y_hi) / 2, y_hi):
+            y = self._y_of_value(value)
             painter.drawText(
                 QRectF(0, y - 8, MARGIN_LEFT - 6, 16), Qt.AlignmentFlag.AlignRight, f"{value:.0%}"
             )
+        sizes = [p.size_bytes for p in self.points]
+        lo, hi = min(sizes), max(sizes)
         painter.drawText(
             QRectF(rect.left(), rect.bottom() + 4, rect.width(), 16),
             Qt.AlignmentFlag.AlignCenter,
-            "File size →",
+            f"File size →   ({format_bytes(lo)} … {format_bytes(hi)})",
         )
 
-        previous: QPointF | None = None
-        line = QColor(text_colour)
-        line.setAlpha(110)
-        centres = [QPointF(x_of(p.size_bytes), y_of(p)) for p in self.points]
-        for point, centre in zip(self.points, centres, strict=True):
-            if previous is not None and point.same_top is not None:
-                painter.setPen(QPen(line, 1.5))
-                painter.drawLine(previous, centre)
-            if point.same_top is not None or point.is_reference:
-                previous = centre
-        taken = [QRectF(c.x() - 8, c.y() - 8, 16, 16) for c in centres]  # labels avoid dots
-        for point, centre in zip(self.points, centres, strict=True):
-            self._draw_point(painter, point, centre, text_colour, taken)
-        self._draw_legend(painter, rect, text_colour)
-
-    def _draw_point(
-        self,
-        painter: QPainter,
-        point: LadderPoint,
-        centre: QPointF,
-        text: QColor,
-        taken: list[QRectF],
+    def _draw_dot(
+        self, painter: QPainter, point: LadderPoint, centre: QPointF, text: QColor
     ) -> None:
         colour = QColor(VERDICT_COLOURS.get(point.verdict, "#888888"))
         painter.setPen(QPen(colour.darker(130), 1))
         painter.setBrush(colour)
-        painter.drawEllipse(centre, 6, 6)
+        painter.drawEllipse(centre, DOT_RADIUS, DOT_RADIUS)
         if point is self.best:
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.setPen(QPen(text, 2))
-            painter.drawEllipse(centre, 11, 11)
-        painter.setPen(text)
-        speed = "" if point.gen_tokens_per_s is None else f" · {point.gen_tokens_per_s:.0f} t/s"
-        y = centre.y()
-        for label, rows in (
-            (f"{point.level}{speed}", (y - 28, y - 44, y + 10, y - 60, y + 26)),
-            (format_bytes(point.size_bytes), (y + 10, y + 26, y - 28, y - 44, y - 60)),
-        ):
-            box = self._free_box(painter, label, centre.x(), rows, taken)
-            taken.append(box)
-            painter.drawText(box, Qt.AlignmentFlag.AlignCenter, label)
-
-    def _free_box(
-        self, painter: QPainter, label: str, x: float, rows: tuple[float, ...], taken: list[QRectF]
-    ) -> QRectF:
-        """The first of ``rows`` where the label overlaps no other label or dot (else the first):
-        neighbouring levels are often only a few pixels apart on the size axis."""
-        plot = self._plot_rect()
-        width = painter.fontMetrics().horizontalAdvance(label) + 8
-        left = min(max(x - width / 2, plot.left() + 2), plot.right() - width - 2)
-        boxes = [QRectF(left, top, width, 16) for top in rows]
-        return next((b for b in boxes if not any(b.intersects(t) for t in taken)), boxes[0])
+            painter.drawEllipse(centre, DOT_RADIUS + 5, DOT_RADIUS + 5)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
 
     def _draw_legend(self, painter: QPainter, rect: QRectF, text: QColor) -> None:
         x = rect.left()
@@ -198,5 +249,5 @@ class LadderChart(QWidget):
             painter.drawText(
                 QRectF(x + 10, y, rect.right() - x, 16),
                 Qt.AlignmentFlag.AlignLeft,
-                f"◯ best for this machine: {self.best.level}",
+                f"◯ recommended: {self.best.level}",
             )

@@ -1,17 +1,21 @@
 """The whole ladder of one model: the chart, and a button that measures speed and quality.
 
-Measuring runs :func:`compare_files` (each file in its own child process) in a worker
-thread; results are saved beside the files, so the chart and the library show them again.
+Measuring runs :func:`desktop.services.ladder_data.measure_ladder` (each file in its own child
+process) in a worker thread. Each level's point reaches the chart as soon as that level is
+measured; the progress line names the level and the stage and says how long is left; Cancel
+stops the running child at once. Results are saved beside the files, so the chart and the
+library show them again. Before anything starts, the status line says how long it will take.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
+    QFileDialog,
     QHBoxLayout,
     QLabel,
     QProgressBar,
@@ -20,9 +24,25 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.services.ladder_data import LadderPoint, ladder_points, reference_of
+from converter.errors import Cancelled, QuantdeskError
+from converter.progress import CancelToken, Progress, run_job
+from desktop.services.ladder_data import (
+    RECOMMENDATION_RULE,
+    LadderPoint,
+    MeasureRequest,
+    ladder_points,
+    measure_ladder,
+    predicted_minutes_text,
+    reference_of,
+)
 from desktop.ui.compare.ladder_chart import LadderChart
-from desktop.ui.thread_tasks import ThreadTask, call_worker, job_worker
+from desktop.ui.thread_tasks import Emit, ThreadTask, call_worker
+
+if TYPE_CHECKING:  # the library module (numpy, gguf) loads with the first scan, not the window
+    from desktop.engine.hardware import HardwareInfo
+    from desktop.services.library import ModelGroup
+
+BUNDLED_TEXT_WORDS = "the bundled text"
 
 
 class LadderPanel(QWidget):
@@ -31,17 +51,26 @@ class LadderPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.groups: list[Any] = []
-        self.hardware: Any = None
+        self.groups: list[ModelGroup] = []
+        self.hardware: HardwareInfo | None = None
         self.ctx_tokens, self.kv_type = 4096, "f16"
         #: compare_files options; tests shrink them to keep tiny models fast.
-        self.measure_options: dict[str, Any] = {"ctx_tokens": 512, "max_chunks": 4}
+        self.measure_options: dict[str, object] = {}
+        self.text_path: Path | None = None  # the user's own text, or None for the bundled one
         self.points: dict[Path, LadderPoint] = {}
         self._measure: ThreadTask | None = None
+        self._reload_serial = 0
+        self._outcome = ""  # the last measurement's outcome, shown after the redraw
 
         self.model = QComboBox()
         self.model.setAccessibleName("Model for the ladder chart")
-        self.model.currentIndexChanged.connect(self.reload)
+        self.model.currentIndexChanged.connect(self._on_model_changed)
+        self.text_button = QPushButton("Text…")
+        self.text_button.setAccessibleName("Measure on my own text")
+        self.text_button.setToolTip(
+            "Measure quality on your own UTF-8 text file instead of the bundled English prose."
+        )
+        self.text_button.clicked.connect(self._on_text_clicked)
         self.measure_button = QPushButton("Measure speed and quality")
         self.measure_button.setAccessibleName("Measure speed and quality")
         self.measure_button.clicked.connect(self.measure)
@@ -56,11 +85,16 @@ class LadderPanel(QWidget):
         self.status.setObjectName("hint")
         self.status.setAccessibleName("Ladder status")
         self.status.setWordWrap(True)
+        self.rule = QLabel(RECOMMENDATION_RULE)
+        self.rule.setObjectName("hint")
+        self.rule.setAccessibleName("Recommendation rule")
+        self.rule.setWordWrap(True)
         self.chart = LadderChart()
 
         row = QHBoxLayout()
         row.addWidget(QLabel("Ladder of"))
         row.addWidget(self.model, 1)
+        row.addWidget(self.text_button)
         row.addWidget(self.measure_button)
         row.addWidget(self.cancel_button)
         row.addWidget(self.progress)
@@ -69,8 +103,10 @@ class LadderPanel(QWidget):
         layout.addLayout(row)
         layout.addWidget(self.status)
         layout.addWidget(self.chart, 1)
+        layout.addWidget(self.rule)
 
-    def set_groups(self, groups: list[Any], hardware: Any) -> None:
+    # which model ---------------------------------------------------------------------------
+    def set_groups(self, groups: list[ModelGroup], hardware: HardwareInfo | None) -> None:
         self.groups, self.hardware = groups, hardware
         current = self.model.currentText()
         self.model.blockSignals(True)
@@ -81,7 +117,21 @@ class LadderPanel(QWidget):
         self.model.blockSignals(False)
         self.reload()
 
-    def _group(self) -> Any:
+    def show_model_of(self, path: str | Path) -> bool:
+        """Switch the ladder to the model that ``path`` is a level of; False if none is."""
+        for index, group in enumerate(self.groups):
+            if any(str(f.path) == str(path) for f in group.files):
+                if index != self.model.currentIndex():
+                    self.model.setCurrentIndex(index)  # redraws through _on_model_changed
+                return True
+        return False
+
+    def _on_model_changed(self, _index: int) -> None:
+        self.points = {}
+        self.chart.set_points([])  # at once: never the previous model's points under this name
+        self.reload()
+
+    def _group(self) -> ModelGroup | None:
         index = self.model.currentIndex()
         return self.groups[index] if 0 <= index < len(self.groups) else None
 
@@ -96,81 +146,145 @@ class LadderPanel(QWidget):
         point = self.points.get(path)
         return point.quality_text if point is not None else "not measured"
 
+    def _request(self, group: ModelGroup) -> MeasureRequest:
+        return MeasureRequest(
+            files=tuple(group.files),
+            hardware=self.hardware,
+            ctx_tokens=self.ctx_tokens,
+            kv_type=self.kv_type,
+            text_path=self.text_path,
+            options=dict(self.measure_options),
+        )
+
     def reload(self) -> ThreadTask | None:
+        """Read the current model's points (and the time a measurement would take) off the
+        GUI thread; an answer for a model no longer shown is dropped."""
         group = self._group()
         if group is None:
             self.chart.set_points([])
             return None
-        worker = call_worker(
-            ladder_points, list(group.files), self.hardware, self.ctx_tokens, self.kv_type
-        )
+        self._reload_serial += 1
+        worker = call_worker(_points_and_estimate, self._request(group), self._reload_serial)
         worker.signals.returned.connect(self._on_points)
         return worker.start()
 
-    def _on_points(self, points: list[LadderPoint]) -> None:
-        self.points.update({p.path: p for p in points})
+    def _on_points(self, answer: tuple[int, list[LadderPoint], str]) -> None:
+        serial, points, estimate = answer
+        if serial != self._reload_serial:
+            return
+        self.points = {p.path: p for p in points}
         self.chart.set_points(points)
         self.points_changed.emit()
-        best = self.chart.best
-        if best is not None and not self._measuring:
-            self.status.setText(f"Best level for this machine: {best.level} ({best.fit_text}).")
+        if self._measuring:
+            return
+        if self._outcome:  # what the last measurement ended with, then the recommendation
+            self.status.setText(self._outcome)
+            self._outcome = ""
+        else:
+            self.status.setText(" ".join(filter(None, (self._best_words(), estimate))))
 
+    def _best_words(self) -> str:
+        best = self.chart.best
+        if best is None:
+            return "No recommendation yet: measure the levels first."
+        return f"Recommended for this machine: {best.level} ({best.fit_text})."
+
+    # measuring -----------------------------------------------------------------------------
     @property
     def _measuring(self) -> bool:
         return self._measure is not None and not self._measure.done
+
+    def _on_text_clicked(self) -> None:
+        name, _ = QFileDialog.getOpenFileName(
+            self, "Measure on my own text", "", "Text files (*.txt *.md);;All files (*)"
+        )
+        self.set_text_path(Path(name) if name else None)
+
+    def set_text_path(self, path: Path | None) -> None:
+        """Measure on ``path`` (a UTF-8 text) from now on; None goes back to the bundled text."""
+        self.text_path = path
+        words = BUNDLED_TEXT_WORDS if path is None else path.name
+        self.text_button.setText("Text…" if path is None else f"Text: {path.name}")
+        self.text_button.setToolTip(f"Quality is measured on {words}. Click to choose another.")
+        self.reload()
 
     def measure(self) -> ThreadTask | None:
         group = self._group()
         if group is None or self._measuring:
             return None
-        reference = reference_of(list(group.files))
-        if reference is None:
+        if reference_of(group.files) is None:
             self.status.setText(
                 "Quality is measured against the full-precision file (F16, BF16 or F32) of "
                 "this model, and the library has none. Convert the checkpoint again, keeping "
                 "the full-precision file, then measure."
             )
             return None
-        candidates = [f.path for f in group.files if not f.error and f.path != reference]
-        options = dict(self.measure_options)
+        request = self._request(group)
+        token = CancelToken()
 
-        def make_job(cancel: Any) -> Any:
-            from desktop.engine.measure.level_comparison import compare_files
+        def work(emit: Emit) -> int:
+            return run_job(measure_ladder(request, token, emit), emit)
 
-            return compare_files(reference, candidates, cancel=cancel, **options)
-
-        worker = job_worker(make_job)
-        worker.signals.yielded.connect(self._on_progress)
+        worker = ThreadTask(work, cancel=token)
+        worker.signals.yielded.connect(self._on_measure_event)
         worker.signals.returned.connect(self._on_measured)
-        worker.signals.errored.connect(lambda exc: self.status.setText(f"Measuring stopped: {exc}"))
+        worker.signals.errored.connect(self._on_measure_failed)
         worker.signals.finished.connect(self._on_measure_finished)
         self._measure = worker
         self.measure_button.setEnabled(False)
+        self.text_button.setEnabled(False)
         self.cancel_button.show()
         self.progress.show()
         self.progress.setRange(0, 0)
-        self.status.setText(f"Measuring {len(candidates) + 1} files against {reference.name}…")
+        self.status.setText(f"Starting: {len(request.candidates) + 1} levels to measure…")
         return worker.start()
 
-    def _on_progress(self, progress: Any) -> None:
-        fraction = progress.fraction
+    def _on_measure_event(self, event: Progress | LadderPoint) -> None:
+        if isinstance(event, LadderPoint):
+            self.points[event.path] = event
+            self.chart.set_points(list(self.points.values()))
+            self.points_changed.emit()
+            return
+        fraction = event.fraction
         if fraction is None:
             self.progress.setRange(0, 0)
         else:
             self.progress.setRange(0, 100)
             self.progress.setValue(int(fraction * 100))
-        self.status.setText(f"{progress.stage}: {progress.message}".rstrip(": "))
+        self.status.setText(f"Measuring {event.stage} ({event.message})")
 
-    def _on_measured(self, _rows: list[Any]) -> None:
-        self.status.setText("Measured. The figures are saved beside each file.")
+    def _on_measured(self, _levels: int) -> None:
+        self.status.setText(
+            f"Measured. {self._best_words()} The figures are saved beside each file."
+        )
         self.measured.emit()
+
+    def _on_measure_failed(self, exc: BaseException) -> None:
+        if isinstance(exc, Cancelled):
+            self.status.setText("Measuring cancelled; the levels already measured are kept.")
+        else:
+            self.status.setText(f"Measuring stopped: {exc}")
 
     def _on_measure_finished(self) -> None:
         self.measure_button.setEnabled(True)
+        self.text_button.setEnabled(True)
         self.cancel_button.hide()
         self.progress.hide()
+        self._outcome = self.status.text()
         self.reload()
 
     def cancel(self) -> None:
         if self._measure is not None:
             self._measure.cancel()
+
+
+def _points_and_estimate(
+    request: MeasureRequest, serial: int
+) -> tuple[int, list[LadderPoint], str]:
+    """Worker: the model's saved figures and how long measuring it would take."""
+    points = ladder_points(request.files, request.hardware, request.ctx_tokens, request.kv_type)
+    try:
+        estimate = predicted_minutes_text(request)
+    except (QuantdeskError, ValueError) as exc:  # an unreadable text or file: keep the points
+        estimate = f"Cannot measure yet: {exc}"
+    return serial, points, estimate

@@ -1,8 +1,11 @@
-"""The 'Get started' card shown while the library is empty: one click to a first model.
+"""The 'Get started' card: one click to a first model.
 
-It suggests a small instruct GGUF sized to this machine (and a larger one if it fits too), from
-the shipped recommendations, downloads it through the app's download manager into the library,
-and then offers to open a chat with it.
+It suggests a small instruct GGUF sized to this machine's real capacity (cores, a quick memory
+bandwidth measurement in a worker thread, RAM and VRAM: :func:`suggest_for`), with the speed to
+expect, downloads it through the app's download manager into the library, and then offers to
+open a chat with it. It says what the library really holds: the full card while the library is
+empty; once models exist only the rows of its own downloads (running, paused or failed, or
+finished and not yet chatted with), without the explanations.
 """
 
 from __future__ import annotations
@@ -22,13 +25,14 @@ from PySide6.QtWidgets import (
 )
 
 from converter.errors import QuantdeskError
-from converter.hub.recommend import Recommendation, recommend_for
+from converter.hub.recommend import MachineCapacity, Recommendation, Suggestion, suggest_for
 from converter.hub.repo_kind import GgufChoice
 from converter.hub.transfer import DownloadProgress
 from converter.storage import format_bytes
 from desktop.services.download_queue import DownloadState
 from desktop.ui.hub.download_manager import DownloadManager
 from desktop.ui.hub.downloads import progress_words
+from desktop.ui.thread_tasks import call_worker
 
 
 def _vram_bytes(hardware: Any) -> int:
@@ -40,13 +44,15 @@ class SuggestionRow(QFrame):
 
     chat_requested = Signal(str)
 
-    def __init__(self, model: Recommendation, manager: DownloadManager, dest_dir: Path) -> None:
+    def __init__(self, suggestion: Suggestion, manager: DownloadManager, dest_dir: Path) -> None:
         super().__init__()
         self.setObjectName("suggestion")
+        model = suggestion.model
         self.model, self.manager, self.dest_dir = model, manager, dest_dir
-        name = QLabel(f"<b>{model.title}</b> · {model.level} · {format_bytes(model.size_bytes)}")
+        self.name = name = QLabel()
         name.setAccessibleName("Suggested model")
-        blurb = QLabel(f"{model.blurb} Licence: {model.licence}.")
+        self.show_speed(suggestion)
+        self.blurb = blurb = QLabel(f"{model.blurb} Licence: {model.licence}.")
         blurb.setObjectName("hint")
         blurb.setWordWrap(True)
         self.bar = QProgressBar()
@@ -72,6 +78,14 @@ class SuggestionRow(QFrame):
         manager.changed.connect(self._on_changed)  # a bound slot: dropped with the row
         manager.progressed.connect(self._on_progressed)
         self.refresh()
+
+    def show_speed(self, suggestion: Suggestion) -> None:
+        model = suggestion.model
+        where = "on the GPU" if suggestion.on_gpu else "on this CPU"
+        self.name.setText(
+            f"<b>{model.title}</b> · {model.level} · {format_bytes(model.size_bytes)} · "
+            f"about {suggestion.tokens_per_second:.0f} tokens/s {where}"
+        )
 
     @property
     def path(self) -> Path:
@@ -138,11 +152,12 @@ class GetStartedCard(QFrame):
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.manager, self.dest_dir, self.models = manager, dest_dir, models
         self.hardware: Any = None
+        self.bandwidth_bytes_per_second: float | None = None  # measured once, off the GUI thread
         self.rows: list[SuggestionRow] = []
-        self._library_empty = False
+        self._library_empty: bool | None = None  # None: not scanned yet
         self._fetched = False  # one of its suggestions was downloaded: offer "Chat now"
         self._dismissed = False  # the user started a chat from it
-        title = QLabel("<b>Get started</b>")
+        self.title = title = QLabel("<b>Get started</b>")
         font = title.font()
         font.setPointSizeF(font.pointSizeF() * 1.25)
         title.setFont(font)
@@ -161,8 +176,30 @@ class GetStartedCard(QFrame):
         self._update_visibility()
 
     def set_hardware(self, hardware: Any) -> None:
+        """Suggest for ``hardware`` once the memory bandwidth is measured (in a worker)."""
         self.hardware = hardware
+        if self.bandwidth_bytes_per_second is not None:
+            self._suggest()
+            return
+        from desktop.engine.hardware import measure_memory_bandwidth
+
+        worker = call_worker(measure_memory_bandwidth)
+        worker.signals.returned.connect(self._on_bandwidth)
+        worker.signals.errored.connect(lambda _exc: self._on_bandwidth(0.0))  # speed from cores
+        worker.start()
+
+    def _on_bandwidth(self, bytes_per_second: float) -> None:
+        self.bandwidth_bytes_per_second = bytes_per_second
         self._suggest()
+
+    def capacity(self) -> MachineCapacity:
+        hardware = self.hardware
+        return MachineCapacity(
+            ram_bytes=hardware.ram_total_bytes,
+            vram_bytes=_vram_bytes(hardware),
+            cpu_cores=hardware.cpu.physical_cores,
+            memory_bandwidth_bytes_per_second=self.bandwidth_bytes_per_second or 0.0,
+        )
 
     def set_models(self, models: tuple[Recommendation, ...] | None) -> None:
         """Suggest from ``models`` instead of the shipped list (``None``: the shipped list)."""
@@ -170,30 +207,44 @@ class GetStartedCard(QFrame):
         self._suggest()
 
     def _suggest(self) -> None:
-        for row in self.rows:
-            row.deleteLater()
-        self.rows = []
         if self.hardware is None:
             return
         try:
-            picked = recommend_for(
-                self.hardware.ram_total_bytes, _vram_bytes(self.hardware), self.models
-            )
+            picked = suggest_for(self.capacity(), self.models)
         except QuantdeskError as exc:
             self.intro.setText(str(exc))
             return
-        memory = format_bytes(self.hardware.ram_total_bytes)
-        which = "the first model below" if len(picked) > 1 else "the model below"
-        self.intro.setText(
-            f"Your library is empty. With {memory} of memory this machine runs {which} "
-            "comfortably: download it and start chatting. You can also search the Hub tab, "
-            "import a GGUF or convert a checkpoint (File menu)."
-        )
-        for model in picked:
-            row = SuggestionRow(model, self.manager, self.dest_dir)
+        if [s.model for s in picked] == [row.model for row in self.rows]:
+            for row, suggestion in zip(self.rows, picked, strict=True):
+                row.show_speed(suggestion)  # the same models, a better speed estimate
+            self._update_visibility()
+            return
+        for row in self.rows:
+            row.deleteLater()
+        self.rows = []
+        for suggestion in picked:
+            row = SuggestionRow(suggestion, self.manager, self.dest_dir)
             row.chat_requested.connect(self.chat_requested)
             self.rows.append(row)
             self._layout.addWidget(row)
+        self._update_visibility()
+
+    def _intro_text(self) -> str:
+        if self.hardware is None:
+            return "Checking this machine to suggest a first model…"
+        capacity = self.capacity()
+        gpu = (
+            f" and {format_bytes(capacity.vram_bytes)} of GPU memory"
+            if capacity.vram_bytes
+            else ", no GPU llama.cpp can use"
+        )
+        which = "the first model below" if len(self.rows) > 1 else "the model below"
+        return (
+            f"Your library is empty. This machine ({capacity.cpu_cores} cores, "
+            f"{format_bytes(capacity.ram_bytes)} of memory{gpu}) runs {which} at a comfortable "
+            "speed: download it and start chatting. You can also search the Hub tab, import a "
+            "GGUF, or convert a checkpoint."
+        )
 
     def _on_download_completed(self, key: str, _path: object) -> None:
         if any(row.key == key for row in self.rows):
@@ -205,8 +256,17 @@ class GetStartedCard(QFrame):
         self._update_visibility()
 
     def _update_visibility(self) -> None:
-        downloading = any(
-            self.manager.find(r.model.repo_id, r.model.filename) is not None for r in self.rows
-        )
-        wanted = self._library_empty or downloading or self._fetched
-        self.setVisible(wanted and not self._dismissed)
+        """Full card for an empty library; otherwise only rows of its own downloads, compact."""
+        empty = self._library_empty is True
+        self.title.setVisible(empty)
+        self.intro.setVisible(empty)
+        if empty:
+            self.intro.setText(self._intro_text())
+        shown = 0
+        for row in self.rows:
+            active = self.manager.find(row.model.repo_id, row.model.filename) is not None
+            visible = empty or active or (self._fetched and row.path.is_file())
+            row.setVisible(visible)
+            row.blurb.setVisible(empty)
+            shown += visible
+        self.setVisible(not self._dismissed and (empty or shown > 0))

@@ -1,0 +1,160 @@
+"""Single-stream generation speed: Quantdesk's worker against llama.cpp's own yardsticks.
+
+On one GGUF with the same threads, GPU layers, flash-attention switch and weight layout
+(``--repack 0``: Quantdesk turns llama.cpp's extra buffer types off), measures
+
+* ``llama-bench -p 0 -n TOKENS`` (the tg figure llama.cpp publishes), when its path is given;
+* the plain llama-cpp-python eval loop: one ``Llama.eval`` per token, no sampling;
+* ``Llama.generate``, greedy (llama-cpp-python's own loop, logits copied into numpy);
+* ``InferenceWorker.complete``, greedy (Quantdesk's native decode loop in its child process,
+  as chat, compare and the API use it), its own generation figure.
+
+Rounds alternate the three Python paths so drifting machine load hits all alike; medians are
+printed as a Markdown table with the ratios to llama-bench and to the eval loop.
+
+Run: ``python -m benchmarks.decode_speed MODEL.gguf [--llama-bench PATH] [--tokens 128]
+[--rounds 3] [--threads N] [--gpu-layers N]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import benchmarks.gpu.llama_first  # noqa: F401  (llama.cpp's libraries before numpy)
+from converter.child_process import run_in_child
+from desktop.engine.worker import InferenceWorker, LoadSettings, SamplingSettings
+
+PROMPT = "The history of the harbor town begins with"
+CTX_TOKENS = 1024
+
+
+def _open(path: str, threads: int | None, gpu_layers: int) -> Any:
+    from desktop.engine.llama_loading import open_llama
+
+    return open_llama(
+        path,
+        n_ctx=CTX_TOKENS,
+        n_threads=threads,
+        n_threads_batch=threads,
+        n_gpu_layers=gpu_layers,
+        flash_attn=gpu_layers != 0,
+    )
+
+
+def eval_loop(_emit: Any, path: str, threads: int | None, gpu_layers: int, tokens: int) -> float:
+    """In a child: tokens/s of single-token ``eval`` calls after the prompt, no sampling."""
+    llama = _open(path, threads, gpu_layers)
+    try:
+        prompt = llama.tokenize(PROMPT.encode(), add_bos=True)
+        llama.eval(prompt)
+        token = prompt[-1]
+        started = time.perf_counter()
+        for _ in range(tokens):
+            llama.eval([token])
+        return tokens / (time.perf_counter() - started)
+    finally:
+        llama.close()
+
+
+def generate_loop(
+    _emit: Any, path: str, threads: int | None, gpu_layers: int, tokens: int
+) -> float:
+    """In a child: ``Llama.generate`` greedy, timed from the first to the last token."""
+    llama = _open(path, threads, gpu_layers)
+    try:
+        prompt = llama.tokenize(PROMPT.encode(), add_bos=True)
+        times = []
+        for _token in llama.generate(prompt, temp=0.0, repeat_penalty=1.0, reset=True):
+            times.append(time.perf_counter())
+            if len(times) == tokens:
+                break
+        return (len(times) - 1) / (times[-1] - times[0])
+    finally:
+        llama.close()
+
+
+def worker_speed(worker: InferenceWorker, tokens: int) -> float:
+    sampling = SamplingSettings.greedy(max_tokens=tokens)
+    reply = worker.complete(PROMPT, sampling, on_token=lambda _piece: None)
+    if reply.generated_tokens < tokens:
+        raise RuntimeError("the model ended its reply early; use a model that keeps going")
+    return reply.generation_tokens_per_second
+
+
+def llama_bench(binary: str, path: str, threads: int | None, gpu_layers: int, tokens: int) -> float:
+    command = [binary, "-m", path, "-p", "0", "-n", str(tokens), "-r", "3", "-o", "json"]
+    layers = 999 if gpu_layers < 0 else gpu_layers  # llama-bench's way of saying "all"
+    command += ["-ngl", str(layers), "-fa", "1" if gpu_layers else "0", "--repack", "0"]
+    if threads:
+        command += ["-t", str(threads)]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return float(json.loads(output)[0]["avg_ts"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", type=Path)
+    parser.add_argument("--llama-bench", help="path of llama.cpp's llama-bench binary")
+    parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int)
+    parser.add_argument("--gpu-layers", type=int, default=0)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    path = str(args.model)
+    common = (path, args.threads, args.gpu_layers, args.tokens)
+    results: dict[str, list[float]] = {"eval loop": [], "Llama.generate": [], "worker": []}
+    load = LoadSettings(
+        ctx_tokens=CTX_TOKENS,
+        threads=args.threads,
+        gpu_layers=args.gpu_layers,
+        flash_attention=args.gpu_layers != 0,
+    )
+    with InferenceWorker() as worker:
+        worker.load(args.model, load)
+        worker_speed(worker, 8)  # warm-up
+        for _round in range(args.rounds):
+            results["eval loop"].append(run_in_child(eval_loop, *common, what="eval loop"))
+            results["Llama.generate"].append(
+                run_in_child(generate_loop, *common, what="generate loop")
+            )
+            results["worker"].append(worker_speed(worker, args.tokens))
+            print({name: round(values[-1], 1) for name, values in results.items()}, flush=True)
+    medians = {name: statistics.median(values) for name, values in results.items()}
+    if args.llama_bench:
+        medians["llama-bench"] = llama_bench(args.llama_bench, *common)
+    bench = medians.get("llama-bench")
+    print(
+        f"\n{_cpu()}, {os.cpu_count()} logical cores; {datetime.date.today().isoformat()}; "
+        f"{args.model.name}, tg{args.tokens}, threads {args.threads or 'auto'}, "
+        f"GPU layers {args.gpu_layers}, median of {args.rounds}\n"
+    )
+    print("| path | tok/s | × llama-bench | × eval loop |\n|---|---|---|---|")
+    for name, value in medians.items():
+        vs_bench = f"{value / bench:.3f}" if bench else "—"
+        print(f"| {name} | {value:.1f} | {vs_bench} | {value / medians['eval loop']:.3f} |")
+    if args.json:
+        args.json.write_text(json.dumps({"medians": medians, "runs": results}, indent=2))
+
+
+def _cpu() -> str:
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+            if line.startswith("Model name:"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+if __name__ == "__main__":
+    main()

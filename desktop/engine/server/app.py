@@ -1,0 +1,378 @@
+"""The HTTP side, as a Starlette application: routes, request bodies, JSON and event streams.
+
+Routes answer with and without the ``/v1`` prefix, as llama.cpp's server does. Replies run
+in threads (the worker call blocks) and hand their text to the event loop, so a slow or
+stalled client holds up nobody else. A client that goes away is noticed (the ASGI
+``http.disconnect`` message) and its generation cancelled at the next token. A stream that
+ends early because of a crash or shutdown ends with an error event and ``[DONE]``.
+
+Requests must name this machine as their ``Host`` when the server listens on a loopback
+address, and a browser page from another origin is refused unless CORS is on, so a web page
+cannot reach the API by DNS rebinding. With an API key, every route but ``/health`` needs
+``Authorization: Bearer <key>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import time
+from collections.abc import AsyncIterator, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Match, Route
+
+from desktop.engine.server import formatting
+from desktop.engine.server.api_errors import ApiError, ClientGone, not_found, unavailable
+from desktop.engine.server.formatting import ReplyIdentity
+from desktop.engine.server.model_service import ModelService, ModelState
+from desktop.engine.server.parsing import (
+    ReplyKind,
+    ReplyRequest,
+    parse_chat,
+    parse_completion,
+    parse_json_body,
+)
+
+#: Larger bodies are refused before being read (a long conversation is well under this).
+MAX_BODY_BYTES = 16 * 1024 * 1024
+#: A client has this long to send its whole request body.
+BODY_TIMEOUT_SECONDS = 30.0
+#: Threads that wait on the worker; replies beyond the worker's slots wait there too.
+REPLY_THREADS = 256
+
+_PARSERS: dict[ReplyKind, Callable[..., ReplyRequest]] = {
+    ReplyKind.CHAT: parse_chat,
+    ReplyKind.COMPLETION: parse_completion,
+}
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
+_END = object()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccessRules:
+    """Who may call: CORS for browsers, an optional API key, and the DNS-rebinding check."""
+
+    cors: bool = False
+    api_key: str | None = None
+    loopback_only: bool = True
+
+
+def build_app(service: ModelService, rules: AccessRules, log: Callable[[str], None]) -> _Gate:
+    """The ASGI application; its ``executor`` (the reply threads) is shut down by the caller."""
+    api = _Api(service, rules, log)
+    routes = []
+    for prefix in ("/v1", ""):
+        routes += [
+            Route(f"{prefix}/models", api.models, methods=["GET"]),
+            Route(f"{prefix}/models/{{model_id:path}}", api.model, methods=["GET"]),
+            Route(f"{prefix}/chat/completions", api.chat, methods=["POST"]),
+            Route(f"{prefix}/completions", api.completion, methods=["POST"]),
+            Route(f"{prefix}/health", api.health, methods=["GET"]),
+        ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={ApiError: _error_response, ClientGone: _error_response},
+    )
+    return _Gate(app, api)
+
+
+class _Api:
+    """The route handlers."""
+
+    def __init__(
+        self, service: ModelService, rules: AccessRules, log: Callable[[str], None]
+    ) -> None:
+        self.service = service
+        self.rules = rules
+        self.log = log
+        self.executor = ThreadPoolExecutor(REPLY_THREADS, thread_name_prefix="quantdesk-reply")
+
+    # --- simple routes -------------------------------------------------------------------------
+
+    async def health(self, _request: Request) -> Response:
+        if self.service.state is ModelState.READY:
+            return JSONResponse({"status": "ok"})
+        raise unavailable("Loading model", "loading")
+
+    async def models(self, _request: Request) -> Response:
+        return JSONResponse(formatting.models_list(self.service.model_id, self.service.created))
+
+    async def model(self, request: Request) -> Response:
+        model_id = request.path_params["model_id"]
+        if model_id != self.service.model_id:
+            raise not_found(
+                f"The model {model_id!r} does not exist here; this server has "
+                f"{self.service.model_id!r} loaded.",
+                "model_not_found",
+            )
+        return JSONResponse(formatting.model_object(self.service.model_id, self.service.created))
+
+    # --- replies --------------------------------------------------------------------------------
+
+    async def chat(self, request: Request) -> Response:
+        return await self._reply(request, ReplyKind.CHAT)
+
+    async def completion(self, request: Request) -> Response:
+        return await self._reply(request, ReplyKind.COMPLETION)
+
+    async def _reply(self, http: Request, kind: ReplyKind) -> Response:
+        body = parse_json_body(await _read_body(http))
+        _check_model(body.get("model"))
+        request = _PARSERS[kind](body, default_max_tokens=self.service.default_max_tokens)
+        reply = ReplyIdentity.new(kind, self.service.model_id)
+        run = _RunningReply(self, http, request)
+        first = await run.next()
+        if isinstance(first, BaseException):  # failed before any text: a plain error answer
+            await run.finish()
+            raise first
+        if not request.stream:
+            pieces = []
+            while isinstance(first, str):
+                pieces.append(first)
+                first = await run.next()
+            await run.finish()
+            if isinstance(first, BaseException):
+                raise first
+            finish, stats = first
+            http.state.tokens = stats.generated_tokens
+            return JSONResponse(formatting.whole_reply(reply, "".join(pieces), finish, stats))
+        return StreamingResponse(
+            _events(run, reply, request, first, http),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache"},
+        )
+
+
+class _RunningReply:
+    """One reply generating in a thread, read from the event loop: text pieces, then either
+    ``(finish, stats)`` or the exception that ended it."""
+
+    def __init__(self, api: _Api, http: Request, request: ReplyRequest) -> None:
+        loop = asyncio.get_running_loop()
+        self._queue: asyncio.Queue[object] = asyncio.Queue()
+        self.gone = False
+        put = self._queue.put_nowait
+
+        def send(piece: str) -> None:
+            loop.call_soon_threadsafe(put, piece)
+
+        def work() -> None:
+            try:
+                outcome: object = api.service.reply(
+                    request, send=send, client_gone=lambda: self.gone
+                )
+            except BaseException as exc:
+                outcome = exc
+            loop.call_soon_threadsafe(put, outcome)
+
+        self._future = loop.run_in_executor(api.executor, work)
+        self._watcher = asyncio.create_task(self._watch_disconnect(http))
+
+    async def _watch_disconnect(self, http: Request) -> None:
+        while True:
+            message = await http.receive()
+            if message["type"] == "http.disconnect":
+                self.gone = True
+                return
+
+    async def next(self) -> Any:
+        return await self._queue.get()
+
+    async def finish(self) -> None:
+        """The client has its answer or has gone: stop the reply if it still runs."""
+        self.gone = True
+        self._watcher.cancel()
+        await asyncio.shield(self._future)
+
+
+async def _events(
+    run: _RunningReply, reply: ReplyIdentity, request: ReplyRequest, item: Any, http: Request
+) -> AsyncIterator[bytes]:
+    """The event stream of a reply whose first piece of text is ``item``."""
+    completed = False
+    try:
+        if reply.kind is ReplyKind.CHAT:  # the role comes first, on its own
+            yield formatting.sse_event(formatting.chunk(reply, first=True))
+        while isinstance(item, str):
+            yield formatting.sse_event(formatting.chunk(reply, item))
+            item = await run.next()
+        if isinstance(item, BaseException):  # too late for a status line: the last event
+            error = _as_api_error(item)
+            http.state.status = error.status
+            yield formatting.sse_event(error.body()) + formatting.SSE_DONE
+        else:
+            finish, stats = item
+            http.state.tokens = stats.generated_tokens
+            yield formatting.sse_event(formatting.chunk(reply, finish=finish))
+            if request.include_usage:
+                yield formatting.sse_event(formatting.usage_chunk(reply, stats))
+            yield formatting.SSE_DONE
+        completed = True
+    finally:
+        if not completed:  # the client went away (nginx's 499: nobody got an answer)
+            http.state.status = 499
+        await run.finish()
+
+
+def _check_model(model: object) -> None:
+    """Any model name is taken to mean the loaded model (clients send their own defaults)."""
+    if model is not None and not isinstance(model, str):
+        raise ApiError(400, "'model' must be a string.", code="invalid_type", param="model")
+
+
+async def _read_body(request: Request) -> bytes:
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+        raise ApiError(413, "The request body is too large.", code="body_too_large")
+    chunks, size = [], 0
+
+    async def read() -> None:
+        nonlocal size
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise ApiError(413, "The request body is too large.", code="body_too_large")
+            chunks.append(chunk)
+
+    try:
+        await asyncio.wait_for(read(), BODY_TIMEOUT_SECONDS)
+    except TimeoutError:
+        raise ApiError(408, "The request body took too long to arrive.", code="timeout") from None
+    except ClientDisconnect:
+        raise ClientGone from None
+    return b"".join(chunks)
+
+
+async def _error_response(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, ClientGone):
+        request.state.status = 499
+        return Response(status_code=499)
+    assert isinstance(exc, ApiError)
+    return JSONResponse(exc.body(), status_code=exc.status)
+
+
+def _as_api_error(exc: BaseException) -> ApiError:
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, ClientGone):
+        return ApiError(499, "The client closed the connection.", code="client_gone")
+    return ApiError(500, f"Internal error: {exc!r}", kind="server_error", code=None)
+
+
+class _Gate:
+    """ASGI middleware: access rules, CORS, errors as OpenAI-shaped JSON, one log line."""
+
+    def __init__(self, app: Starlette, api: _Api) -> None:
+        self._app = app
+        self._api = api
+        self.executor = api.executor
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        started = time.monotonic()
+        request = Request(scope, receive)
+        state = scope.setdefault("state", {})
+        sent_status = 0
+        cors = self._api.rules.cors
+
+        async def send_with_headers(message: MutableMapping[str, Any]) -> None:
+            nonlocal sent_status
+            if message["type"] == "http.response.start":
+                sent_status = message["status"]
+                if cors:
+                    headers = list(message.get("headers", []))
+                    headers.append((b"access-control-allow-origin", b"*"))
+                    message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            self._check_access(request)
+            if request.method == "OPTIONS":
+                await _preflight(cors)(scope, receive, send_with_headers)
+            else:
+                await self._route(scope, receive, send_with_headers)
+        except Exception as exc:  # a bug must not kill the server: answer 500 and go on
+            if sent_status == 0:
+                error = exc if isinstance(exc, ApiError) else _as_api_error(exc)
+                response = JSONResponse(error.body(), status_code=error.status)
+                await response(scope, receive, send_with_headers)
+        status = state.get("status", sent_status)
+        tokens = state.get("tokens", "-")
+        seconds = time.monotonic() - started
+        path = scope["path"].rstrip("/") or "/"
+        self._api.log(f"{request.method} {path} {status} {tokens} tok {seconds:.2f} s")
+
+    async def _route(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Run the Starlette app, turning its plain 404/405 into JSON errors."""
+        path = scope["path"].rstrip("/") or "/"
+        scope = {**scope, "path": path}
+        matched = False
+        for route in self._app.routes:
+            match, _child = route.matches(scope)
+            if match is Match.FULL:
+                await self._app(scope, receive, send)
+                return
+            matched = matched or match is Match.PARTIAL
+        if matched:
+            raise ApiError(405, f"{path} does not take {scope['method']} requests.", code=None)
+        raise not_found(f"There is no {path!r} here; the API is under /v1.", "unknown_url")
+
+    def _check_access(self, request: Request) -> None:
+        rules = self._api.rules
+        if rules.loopback_only:
+            host = request.headers.get("host", "")
+            name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+            if name not in _LOOPBACK_HOSTS:
+                raise ApiError(
+                    403,
+                    f"Host {host!r} is not this machine; the server only answers requests "
+                    "addressed to localhost.",
+                    kind="permission_error",
+                    code="forbidden_host",
+                )
+        origin = request.headers.get("origin")
+        if origin is not None and not rules.cors and not _local_origin(origin):
+            raise ApiError(
+                403,
+                f"Web pages from {origin} may not call this server; start it with --cors "
+                "to allow browsers.",
+                kind="permission_error",
+                code="forbidden_origin",
+            )
+        if rules.api_key is not None and request.method != "OPTIONS":
+            path = request.url.path.rstrip("/")
+            given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+            if path not in ("/health", "/v1/health") and not hmac.compare_digest(
+                given.encode(), rules.api_key.encode()
+            ):
+                raise ApiError(
+                    401,
+                    "Missing or wrong API key: send 'Authorization: Bearer <key>'.",
+                    kind="authentication_error",
+                    code="invalid_api_key",
+                )
+
+
+def _local_origin(origin: str) -> bool:
+    host = origin.split("://", 1)[-1].split("/", 1)[0]
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    return name in _LOOPBACK_HOSTS
+
+
+def _preflight(cors: bool) -> Response:
+    """CORS preflight: browsers ask before a cross-origin POST with a JSON body."""
+    headers = {}
+    if cors:
+        headers = {
+            "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+            "Access-Control-Allow-Headers": "Authorization, Content-Type",
+        }
+    return Response(status_code=204, headers=headers)

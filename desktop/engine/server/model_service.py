@@ -1,0 +1,174 @@
+"""``ModelService``: the served model, as the HTTP layer sees it.
+
+It owns the :class:`InferenceWorker` and its life cycle (``loading → ready``, ``reloading``
+after a crash, ``stopping``), turns worker errors into API errors and answers replies, as
+many at once as the worker has slots (more wait in the worker). A crash fails the replies
+under way at once and starts loading the model again in the background; requests that
+arrive meanwhile wait for that load.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from converter.errors import QuantdeskError, WorkerCrashed
+from desktop.engine.server.api_errors import ApiError, ClientGone, bad_request, unavailable
+from desktop.engine.server.formatting import FINISH_REASONS
+from desktop.engine.server.parsing import ReplyKind, ReplyRequest
+from desktop.engine.worker import (
+    InferenceWorker,
+    LoadInfo,
+    LoadSettings,
+    ReplyStats,
+    WorkerState,
+    WorkerStateError,
+)
+from desktop.engine.worker.chat_format import ChatTemplateError
+from desktop.engine.worker.protocol import PromptTooLong
+
+
+class ModelState(enum.Enum):
+    LOADING = "loading"
+    READY = "ready"
+    RELOADING = "reloading"
+    FAILED = "failed"  # a reload failed: the next request tries again
+    STOPPING = "stopping"
+
+
+class ModelService:
+    """One model in one worker, shared by every request."""
+
+    def __init__(
+        self, model_path: Path, load_settings: LoadSettings, *, log: Callable[[str], None]
+    ) -> None:
+        self.model_path = model_path
+        self.model_id = model_path.stem
+        self.created = int(model_path.stat().st_mtime) if model_path.exists() else 0
+        self._load_settings = load_settings
+        self._log = log
+        self._worker = InferenceWorker()
+        self._info: LoadInfo | None = None
+        self.state = ModelState.LOADING
+        self._load_lock = threading.Lock()
+        self._loaded = threading.Event()
+
+    @property
+    def worker_pid(self) -> int | None:
+        return self._worker.pid
+
+    @property
+    def info(self) -> LoadInfo | None:
+        return self._info
+
+    @property
+    def default_max_tokens(self) -> int:
+        """Without ``max_tokens`` a reply may run until its context is full, as with OpenAI."""
+        return self._info.ctx_tokens if self._info is not None else self._load_settings.ctx_tokens
+
+    def load(self, on_progress: Callable[[float], None] | None = None) -> LoadInfo:
+        """The first load (blocking); requests meanwhile get 503."""
+        with self._load_lock:
+            self._info = self._worker.load(
+                self.model_path, self._load_settings, on_progress=on_progress
+            )
+            self.state = ModelState.READY
+            self._loaded.set()
+            return self._info
+
+    def close(self) -> None:
+        """Stop: replies under way end at once with an error (their streams say so)."""
+        self.state = ModelState.STOPPING
+        self._loaded.set()  # wake requests waiting for a reload: they get 503
+        self._worker.close()
+
+    # --- replies (called from request threads) ------------------------------------------------
+
+    def reply(
+        self,
+        request: ReplyRequest,
+        *,
+        send: Callable[[str], None],
+        client_gone: Callable[[], bool],
+    ) -> tuple[str, ReplyStats]:
+        """Generate one reply, passing text to ``send`` as it comes.
+
+        Returns the OpenAI finish reason and the worker's figures; raises ClientGone when the
+        client left (its generation is cancelled) and ApiError for everything else.
+        """
+        self._wait_for_model()
+        if client_gone():
+            raise ClientGone
+
+        def on_token(piece: str) -> None:
+            if client_gone():
+                raise ClientGone
+            send(piece)
+
+        stats = self._generate(request, on_token)
+        return FINISH_REASONS[stats.stop_reason], stats
+
+    def _wait_for_model(self) -> None:
+        if self.state is ModelState.LOADING:
+            raise unavailable("The model is still loading; try again in a moment.", "loading")
+        if self.state is ModelState.RELOADING:
+            self._loaded.wait()
+        if self.state is ModelState.FAILED:
+            self._reload()
+        if self.state is ModelState.STOPPING:
+            raise unavailable("The server is shutting down.")
+        if self.state is not ModelState.READY:
+            raise unavailable(
+                "The model could not be loaded again after a crash.", "model_unavailable"
+            )
+
+    def _generate(self, request: ReplyRequest, on_token: Callable[[str], None]) -> ReplyStats:
+        try:
+            if request.kind is ReplyKind.CHAT:
+                return self._worker.chat(
+                    request.messages, request.sampling, on_token=on_token, stop=request.stop
+                )
+            return self._worker.complete(
+                request.prompt,
+                request.sampling,
+                on_token=on_token,
+                stop=request.stop,
+                parse_special=True,
+            )
+        except PromptTooLong as exc:
+            raise ApiError(400, str(exc), code="context_length_exceeded") from None
+        except ChatTemplateError as exc:
+            raise bad_request(str(exc), "chat_template_error", "messages") from None
+        except WorkerStateError as exc:  # closed by stop(), or crashed by another reply
+            if self.state is ModelState.STOPPING:
+                raise unavailable("The server is shutting down.") from None
+            raise unavailable(str(exc)) from None
+        except WorkerCrashed as exc:
+            self._reload_in_background()
+            raise ApiError(500, str(exc), kind="server_error", code="worker_crashed") from None
+
+    def _reload_in_background(self) -> None:
+        """After a crash: load again while the error goes out (each crashed reply calls this;
+        the first one starts the load)."""
+        with self._load_lock:
+            if self.state is not ModelState.READY or self._worker.state is not WorkerState.CRASHED:
+                return
+            self.state = ModelState.RELOADING
+            self._loaded.clear()
+        threading.Thread(target=self._reload, name="quantdesk-reload", daemon=True).start()
+
+    def _reload(self) -> None:
+        with self._load_lock:
+            try:
+                self._info = self._worker.load(self.model_path, self._load_settings)
+                if self.state in (ModelState.RELOADING, ModelState.FAILED):
+                    self.state = ModelState.READY
+                self._log(f"reloaded {self.model_path.name}")
+            except QuantdeskError as exc:
+                if self.state in (ModelState.RELOADING, ModelState.FAILED):
+                    self.state = ModelState.FAILED
+                self._log(f"The model could not be loaded again after a crash: {exc}")
+            finally:
+                self._loaded.set()

@@ -1,0 +1,340 @@
+"""The worker child's decode loop: several replies at once, one ``llama_decode`` per step.
+
+The context holds ``slots`` sequences (llama.cpp's ``n_seq_max``, each with its own part of
+the KV cache). Every :meth:`DecodeLoop.step` builds one batch holding the next token of each
+reply that is generating plus prompt tokens of replies that have just arrived (up to the
+batch size), decodes it, and draws each reply's next token with its own native sampler
+chain: the same scheme as llama.cpp's server. A reply that ends (end-of-generation token,
+stop string, token budget, full context, cancel) frees its slot at once; a request that
+arrives while every slot is busy waits in arrival order.
+
+A slot remembers the tokens its KV cache holds, and a new request goes to the free slot
+sharing the longest prefix with its prompt, so a chat's next turn re-evaluates only the new
+messages. Repeating a prompt exactly re-evaluates its last batch-sized chunk as a fresh
+prompt would, so the same greedy request gives the same text twice.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from converter.errors import QuantdeskError
+from desktop.engine.worker.generation import PromptAbort, TextStream, rate, tokenize_prompt
+from desktop.engine.worker.protocol import Failed, Finished, GenerateRequest, PromptTooLong
+from desktop.engine.worker.results import ReplyTimings, StopReason
+from desktop.engine.worker.sampler_chain import SamplerChain
+
+
+@dataclass(slots=True, eq=False)
+class _Reply:
+    """One request being answered in a slot."""
+
+    request: GenerateRequest
+    prompt: list[int]
+    sampler: SamplerChain
+    text: TextStream
+    send_piece: Callable[[str], None]
+    flush: Callable[[], None]
+    budget: int
+    limit_reason: StopReason
+    started: float
+    reused: int = 0
+    prompt_done: int = 0  # prompt tokens in the KV cache
+    next_token: int | None = None  # sampled, not yet decoded
+    sampled: int = 0
+    generated: int = 0
+    first_at: float = 0.0
+    last_at: float = 0.0
+    cancelled: bool = False
+    parts: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True, eq=False)
+class _Slot:
+    seq_id: int
+    cached: list[int] = field(default_factory=list)  # tokens whose keys and values are stored
+    reply: _Reply | None = None
+
+
+class DecodeLoop:
+    """Answers :class:`GenerateRequest` s on one loaded ``Llama``; the child drives it.
+
+    ``open_stream(request_id)`` returns the function a reply's text goes through (the child's
+    20 ms batching) and one to flush it; ``send`` carries Finished and Failed events.
+    """
+
+    def __init__(
+        self,
+        llama: Any,
+        *,
+        slots: int,
+        send: Callable[[object], None],
+        open_stream: Callable[[int], tuple[Callable[[str], None], Callable[[], None]]],
+        cancelled: Callable[[], bool],
+    ) -> None:
+        import llama_cpp
+
+        self._c = llama_cpp
+        self._llama = llama
+        self._ctx = llama.ctx
+        self._memory = llama_cpp.llama_get_memory(self._ctx)
+        self._vocab = llama_cpp.llama_model_get_vocab(llama.model)
+        self._n_vocab = int(llama_cpp.llama_vocab_n_tokens(self._vocab))
+        self._n_batch = int(llama_cpp.llama_n_batch(self._ctx))
+        self.slot_ctx_tokens = int(llama_cpp.llama_n_ctx_seq(self._ctx))
+        self._batch = llama_cpp.llama_batch_init(self._n_batch, 0, 1)
+        self._slots = [_Slot(seq_id) for seq_id in range(slots)]
+        self._waiting: collections.deque[_Reply] = collections.deque()
+        self._send = send
+        self._open_stream = open_stream
+        self._cancelled = cancelled
+        self._abort = PromptAbort(llama, cancelled)
+
+    # --- requests -----------------------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._waiting) or any(slot.reply is not None for slot in self._slots)
+
+    def submit(self, request: GenerateRequest) -> None:
+        """Queue a request; a prompt that can never fit a slot is refused before any work."""
+        started = time.perf_counter()
+        prompt = tokenize_prompt(self._llama, self._vocab, request)
+        if len(prompt) >= self.slot_ctx_tokens:
+            raise PromptTooLong(
+                f"The conversation is {len(prompt)} tokens long, more than the model's "
+                f"{self.slot_ctx_tokens}-token context. Start a new chat or load the model "
+                "with a larger context."
+            )
+        sampling = request.sampling
+        budget = min(sampling.max_tokens, self.slot_ctx_tokens - len(prompt))
+        send_piece, flush = self._open_stream(request.request_id)
+        self._waiting.append(
+            _Reply(
+                request=request,
+                prompt=prompt,
+                sampler=SamplerChain(sampling, n_vocab=self._n_vocab),
+                text=TextStream(self._vocab, request.stop_strings),
+                send_piece=send_piece,
+                flush=flush,
+                budget=budget,
+                limit_reason=(
+                    StopReason.MAX_TOKENS
+                    if budget == sampling.max_tokens
+                    else StopReason.CONTEXT_FULL
+                ),
+                started=started,
+            )
+        )
+
+    def cancel(self, request_id: int) -> None:
+        """End one reply at the next step, keeping its text so far (unknown ids are ignored)."""
+        for reply in self._replies():
+            if reply.request.request_id == request_id:
+                reply.cancelled = True
+
+    def _replies(self) -> list[_Reply]:
+        return [*self._waiting, *(slot.reply for slot in self._slots if slot.reply is not None)]
+
+    # --- one step -------------------------------------------------------------------------------
+
+    def step(self) -> None:
+        """Admit waiting requests, decode one batch, draw one token for each reply that needs it."""
+        if self._cancelled():
+            for reply in self._replies():
+                reply.cancelled = True
+        for reply in [r for r in self._waiting if r.cancelled]:
+            self._waiting.remove(reply)
+            self._finish(None, reply, StopReason.CANCELLED)
+        for slot in self._slots:
+            if slot.reply is not None and slot.reply.cancelled:
+                self._finish(slot, slot.reply, StopReason.CANCELLED)
+        self._admit()
+        rows, lengths_before, has_prompt = self._fill_batch()
+        if not lengths_before:
+            return
+        if has_prompt:
+            self._abort.arm()
+        try:
+            status = self._c.llama_decode(self._ctx, self._batch)
+        finally:
+            if has_prompt:
+                self._abort.disarm()
+        if status != 0:
+            self._decode_failed(status, lengths_before)
+            return
+        now = time.perf_counter()
+        for row, slot in rows:
+            sampled = slot.reply
+            assert sampled is not None
+            self._accept(slot, sampled, sampled.sampler.sample(self._ctx, row), now)
+
+    def _admit(self) -> None:
+        """Give waiting requests the free slots, preferring the one that shares most prompt."""
+        while self._waiting:
+            free = [slot for slot in self._slots if slot.reply is None]
+            if not free:
+                return
+            reply = self._waiting.popleft()
+            slot = max(free, key=lambda s: _shared_prefix(s.cached, reply.prompt))
+            keep = min(_shared_prefix(slot.cached, reply.prompt), len(reply.prompt) - 1)
+            if keep == len(reply.prompt) - 1:  # the same prompt again: redo its last chunk
+                keep = (len(reply.prompt) - 1) // self._n_batch * self._n_batch
+            if not self._c.llama_memory_seq_rm(self._memory, slot.seq_id, keep, -1):
+                keep = 0  # this cache cannot drop a part (sliding-window layers): start over
+                self._c.llama_memory_seq_rm(self._memory, slot.seq_id, -1, -1)
+            del slot.cached[keep:]
+            reply.reused = reply.prompt_done = keep
+            slot.reply = reply
+
+    def _fill_batch(self) -> tuple[list[tuple[int, _Slot]], dict[int, int], bool]:
+        """Next tokens first (they keep replies flowing), then prompt chunks in the room left.
+
+        Returns the rows whose logits are sampled, each slot's cache length before the step,
+        and whether prompt tokens are in the batch.
+        """
+        batch = self._batch
+        rows: list[tuple[int, _Slot]] = []
+        lengths_before: dict[int, int] = {}
+        n = 0
+        for slot in self._slots:
+            reply = slot.reply
+            if reply is None or reply.next_token is None:
+                continue
+            if n == self._n_batch:  # more slots than batch rows: the rest go next step
+                break
+            lengths_before[slot.seq_id] = len(slot.cached)
+            self._put(n, reply.next_token, slot, logits=True)
+            rows.append((n, slot))
+            reply.next_token = None
+            n += 1
+        has_prompt = False
+        for slot in self._slots:
+            reply = slot.reply
+            if reply is None or reply.prompt_done == len(reply.prompt) or n == self._n_batch:
+                continue
+            lengths_before.setdefault(slot.seq_id, len(slot.cached))
+            end = min(len(reply.prompt), reply.prompt_done + self._n_batch - n)
+            for index in range(reply.prompt_done, end):
+                last = index == len(reply.prompt) - 1
+                self._put(n, reply.prompt[index], slot, logits=last)
+                if last:
+                    rows.append((n, slot))
+                n += 1
+            reply.prompt_done = end
+            has_prompt = True
+        batch.n_tokens = n
+        return rows, lengths_before, has_prompt
+
+    def _put(self, row: int, token: int, slot: _Slot, *, logits: bool) -> None:
+        batch = self._batch
+        batch.token[row] = token
+        batch.pos[row] = len(slot.cached)
+        batch.n_seq_id[row] = 1
+        batch.seq_id[row][0] = slot.seq_id
+        batch.logits[row] = logits
+        slot.cached.append(token)
+
+    def _accept(self, slot: _Slot, reply: _Reply, token: int, now: float) -> None:
+        if reply.sampled == 0:
+            reply.first_at = now
+        reply.last_at = now
+        reply.sampled += 1
+        if self._c.llama_vocab_is_eog(self._vocab, token):
+            self._finish(slot, reply, StopReason.EOS)
+            return
+        reply.generated += 1
+        piece = reply.text.push(token)
+        if piece:
+            reply.parts.append(piece)
+            reply.send_piece(piece)
+        if reply.text.stopped:
+            self._finish(slot, reply, StopReason.EOS)
+        elif reply.generated >= reply.budget:
+            self._finish(slot, reply, reply.limit_reason)
+        else:
+            reply.next_token = token
+
+    def _decode_failed(self, status: int, lengths_before: dict[int, int]) -> None:
+        """Put the cache back as it was, and end the replies in the batch (cancelled or failed)."""
+        for slot in self._slots:
+            if slot.seq_id not in lengths_before or slot.reply is None:
+                continue
+            keep = lengths_before[slot.seq_id]
+            self._c.llama_memory_seq_rm(self._memory, slot.seq_id, keep, -1)
+            del slot.cached[keep:]
+            reply = slot.reply
+            if status == 2 and self._cancelled():  # the abort callback stopped a prompt
+                self._finish(slot, reply, StopReason.CANCELLED)
+                continue
+            reply.flush()
+            message = (
+                "llama.cpp found no room in the KV cache for this reply."
+                if status == 1
+                else f"llama.cpp could not decode the batch (error {status})."
+            )
+            self._send(Failed(QuantdeskError.__name__, message, reply.request.request_id))
+            self._release(slot, reply)
+
+    def _finish(self, slot: _Slot | None, reply: _Reply, reason: StopReason) -> None:
+        rest = reply.text.flush()
+        if rest:
+            reply.parts.append(rest)
+            reply.send_piece(rest)
+        reply.flush()
+        finished = time.perf_counter()
+        if reply.sampled == 0:
+            reply.first_at = reply.last_at = finished
+        prompt_seconds = reply.first_at - reply.started
+        timings = ReplyTimings(
+            text="".join(reply.parts),
+            stop_reason=reason,
+            prompt_tokens=len(reply.prompt),
+            generated_tokens=reply.generated,
+            time_to_first_token_seconds=prompt_seconds,
+            prompt_tokens_per_second=rate(len(reply.prompt) - reply.reused, prompt_seconds),
+            generation_tokens_per_second=rate(reply.sampled - 1, reply.last_at - reply.first_at),
+            total_seconds=finished - reply.started,
+        )
+        self._send(Finished(reply.request.request_id, timings))
+        self._release(slot, reply)
+
+    def _release(self, slot: _Slot | None, reply: _Reply) -> None:
+        reply.sampler.close()
+        if slot is not None:
+            slot.reply = None
+
+    def fail_all(
+        self, exc: BaseException, describe: Callable[[BaseException, int], Failed]
+    ) -> None:
+        """An unexpected error in a step: every reply gets it, and the slots start empty."""
+        for reply in self._replies():
+            reply.flush()
+            self._send(describe(exc, reply.request.request_id))
+            reply.sampler.close()
+        self._waiting.clear()
+        for slot in self._slots:
+            slot.reply = None
+            slot.cached.clear()
+        self._c.llama_memory_clear(self._memory, True)
+
+    def close(self) -> None:
+        """Free the native parts (the replies must have ended)."""
+        for reply in self._replies():
+            reply.sampler.close()
+        if self._batch is not None:
+            batch, self._batch = self._batch, None
+            self._c.llama_batch_free(batch)
+
+
+def _shared_prefix(cached: list[int], prompt: list[int]) -> int:
+    shared = 0
+    for old, new in zip(cached, prompt, strict=False):
+        if old != new:
+            break
+        shared += 1
+    return shared

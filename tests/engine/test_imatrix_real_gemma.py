@@ -51,16 +51,13 @@ def calibration_gain(f16: Path, work: Path, threads: int = 2) -> dict[str, Gain]
 
 
 @pytest.fixture(scope="module")
-def gemma_f16(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def gemma_f16(real_gemma_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Gemma 3 270M converted by Quantdesk to F16 from the real-model checkpoint fixture."""
     from converter.convert import convert_checkpoint
 
-    try:
-        checkpoint = request.getfixturevalue("real_gemma_checkpoint")
-    except pytest.FixtureLookupError:
-        pytest.skip("the real Gemma 3 270M checkpoint fixture (real_gemma_checkpoint) is absent")
     out = tmp_path_factory.mktemp("gemma-f16")
-    return run_job(convert_checkpoint(checkpoint, out, outtype="f16", name="gemma")).path
+    job = convert_checkpoint(real_gemma_checkpoint, out, outtype="f16", name="gemma")
+    return run_job(job).path
 
 
 def test_calibrated_low_levels_beat_uncalibrated_with_non_overlapping_error_bars(

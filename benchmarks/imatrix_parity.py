@@ -11,7 +11,8 @@
 
 usage: python benchmarks/imatrix_parity.py TOOLS_BIN MODEL-F16.gguf TEXT WORK_DIR
        [--chunks N] [--levels Q2_K,IQ3_XXS] [--repeats N]
-TOOLS_BIN holds llama-imatrix and llama-quantize (benchmarks/build_llama_tools.sh builds them).
+TOOLS_BIN holds llama-imatrix and llama-quantize (benchmarks/build_llama_tools.sh OUT builds
+them; with llama-cpp-python 0.3.36's llama.cpp they land in OUT/build/bin).
 """
 
 from __future__ import annotations

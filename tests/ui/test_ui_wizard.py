@@ -55,7 +55,10 @@ def test_wizard_converts_and_quantizes_into_the_library(
     assert not [p for p in library_dir().iterdir() if p.name.startswith(".")]  # no partial files
     assert wizard.run_page.log_path.read_text().count("Wrote") == 3
     wait_until(qtbot, lambda: window.library.tree.topLevelItemCount() == 1)
-    assert window.library.tree.topLevelItem(0).childCount() == 3
+    tree = window.library.tree  # the library fills in the background: wait for all three rows
+    wait_until(
+        qtbot, lambda: tree.topLevelItem(0) is not None and tree.topLevelItem(0).childCount() == 3
+    )
     ladder = window.compare.ladder
     ladder.measure_options = {"ctx_tokens": 64, "max_chunks": 1, "speed_repeats": 1,
                               "prompt_tokens": 8, "gen_tokens": 4, "threads": 1}  # fmt: skip
@@ -199,7 +202,11 @@ def test_calibrate_adds_iq_levels_and_makes_calibrated_files_grouped_with_the_mo
     facts = read_facts(library_dir() / "tiny-llama-Q2_K-imatrix.gguf")
     assert facts.calibrated and facts.level_label == "Q2_K calibrated"
     wait_until(qtbot, lambda: window.library.tree.topLevelItemCount() == 1)
-    group = window.library.tree.topLevelItem(0)
+    tree = window.library.tree
+    wait_until(
+        qtbot, lambda: tree.topLevelItem(0) is not None and tree.topLevelItem(0).childCount() >= 3
+    )
+    group = tree.topLevelItem(0)
     assert group.childCount() == 3  # the matrix file is not a model
     labels = sorted(group.child(i).text(0) for i in range(3))
     assert labels[0].startswith("F16") and labels[1].startswith("IQ4_XS calibrated")

@@ -150,13 +150,13 @@ def one_client(port: int, index: int, tokens: int, start: threading.Event) -> Cl
     return ClientResult(True, usage or counted, ttft)
 
 
-def run_round(server: str, port: int, clients: int, tokens: int) -> Round:
+def run_round(server: str, port: int, clients: int, tokens: int, first_index: int = 0) -> Round:
     start = threading.Event()
     results: list[ClientResult] = []
     lock = threading.Lock()
 
     def client(index: int) -> None:
-        result = one_client(port, index, tokens, start)
+        result = one_client(port, first_index + index, tokens, start)
         with lock:
             results.append(result)
 
@@ -261,7 +261,7 @@ def main() -> None:
         port = free_port()
         log = args.log_dir / f"serve_load-{name.split()[0]}.log"
         with running(build(args, port), port, log):
-            run_round(name, port, 1, 8)  # warm-up
+            run_round(name, port, 1, 8, first_index=10_000)  # warm-up, its own prompt
             for clients in counts:
                 result = run_round(name, port, clients, args.tokens)
                 print(

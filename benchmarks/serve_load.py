@@ -199,8 +199,8 @@ def llama_server_command(args: argparse.Namespace, port: int) -> list[str]:
     command += ["-b", "512", "--no-webui", "--no-kv-unified"]
     if args.threads:
         command += ["-t", str(args.threads), "-tb", str(args.threads)]
-    if args.gpu_layers is not None:
-        command += ["-ngl", str(args.gpu_layers)]
+    if args.gpu_layers is not None:  # llama-server's way of saying "all" is a large number
+        command += ["-ngl", str(999 if args.gpu_layers < 0 else args.gpu_layers)]
     return command
 
 

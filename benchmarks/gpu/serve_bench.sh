@@ -50,9 +50,10 @@ server=$work/build/bin/llama-server
 export PYTHONPATH="$repo:$site${PYTHONPATH:+:$PYTHONPATH}"
 cd "$repo"
 # quantdesk serve needs its HTTP stack; without a network, bring the wheels in GPU_DIR/whl
-# (pip download starlette uvicorn -d .gpu/whl).
+# (pip download --no-deps starlette uvicorn -d .gpu/whl; their own dependencies anyio,
+# h11 and click come with huggingface-hub and httpx).
 if ! "$python" -c "import starlette, uvicorn" 2> /dev/null; then
-    "$python" -m pip install --quiet --no-index --find-links "$gpu_dir/whl" --target "$site" starlette uvicorn
+    "$python" -m pip install --quiet --no-index --no-deps --find-links "$gpu_dir/whl" --target "$site" starlette uvicorn
 fi
 
 if [ ! -f "$work/models/llama3-8b-Q4_K_M.gguf" ]; then

@@ -147,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
         )  # fmt: skip
     if args.json:
         data = {"plan": _plan_json(plan), "requested": _estimate_json(estimate)}
+        data["parallel"], data["ctx_per_slot"] = args.parallel, slot_ctx
         print(json.dumps(data, indent=2))
         return 0
     print(f"{args.model.name}: {summary.architecture}, {summary.n_layer} layers, "

@@ -33,7 +33,9 @@ _PATTERNS = {
 def _llama(binary: Path, model: Path, text: Path, args: argparse.Namespace, *extra: str) -> str:
     command = [
         str(binary), "-m", str(model), "-f", str(text), "-c", str(args.ctx),
-        "-b", str(args.ctx), "--chunks", str(args.chunks), "-t", str(args.threads), *extra,
+        "-b", str(args.ctx), "--chunks", str(args.chunks), "-t", str(args.threads),
+        "-fa", "off",  # as Quantdesk measures (llama-perplexity's default is "auto": on)
+        *extra,
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:

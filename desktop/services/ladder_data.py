@@ -170,10 +170,11 @@ def predicted_minutes_text(request: MeasureRequest) -> str:
     )  # fmt: skip
     settings = plan.quality_settings
     chunks = "all" if settings.max_chunks is None else f"up to {settings.max_chunks}"
-    if all(w.idle for w in plan.work):
+    to_measure = sum(not w.idle for w in plan.work)
+    if to_measure == 0:
         return f"Every level is measured on {text.name}; the figures are saved beside the files."
     return (
-        f"Measuring {len(plan.facts)} levels takes about "
+        f"Measuring {to_measure} of {len(plan.facts)} levels takes about "
         f"{format_duration(plan.predicted_seconds)} on this machine ({chunks} chunks of "
         f"{settings.ctx_tokens} tokens of {text.name})."
     )

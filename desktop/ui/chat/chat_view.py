@@ -19,9 +19,9 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QCheckBox, QInputDialog, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from converter.errors import QuantdeskError
+from converter.figures import duration_text
 from desktop.services.app_settings import Sampling, Settings
 from desktop.services.conversations import ConversationStore
-from desktop.services.figures import duration_text
 from desktop.ui.chat.chat_session import ChatSession, SessionState
 from desktop.ui.chat.composer import Composer
 from desktop.ui.chat.conversation_list import ConversationList

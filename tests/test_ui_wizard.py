@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,11 @@ from desktop.library import read_facts
 from desktop.paths import library_dir
 from desktop.ui.chat.session import SessionState
 from desktop.ui.main_window import MainWindow
+from desktop.ui.wizard.checks import inspect_source
 from desktop.ui.wizard.pipeline import StepProgress
 from desktop.ui.wizard.sources import LocalFolder, resolver_for
 from tests.checkpoints import build_checkpoint
+from tests.tokenizer_helpers import edit_json
 from tests.ui_dialogs import MessageBoxAnswer
 from tests.ui_helpers import (  # noqa: F401 - fixtures are found by name
     main_window_fixture,
@@ -85,6 +88,21 @@ def test_check_explains_a_folder_that_is_not_a_checkpoint(
     failed = [r for r in wizard.check_page.inspection.rows if not r.ok]
     assert failed and failed[0].detail
     wizard.close()
+
+
+def test_check_names_the_tokenizer_step_it_cannot_convert(checkpoint: Path, tmp_path: Path) -> None:
+    """A SentencePiece tokenizer.json with a step llama.cpp lacks: a sentence, not its JSON."""
+    folder = tmp_path / "tiny-llama"
+    shutil.copytree(checkpoint, folder)
+    (folder / "tokenizer.model").unlink()
+    edit_json(folder / "tokenizer.json", lambda t: t.update(normalizer={"type": "NFKC"}))
+
+    inspection = inspect_source(folder, tmp_path / "out")
+
+    (row,) = [row for row in inspection.rows if not row.ok]
+    assert row.name == "Tokenizer recognised"
+    assert "NFKC step" in row.detail and "cannot be converted faithfully" in row.detail
+    assert "{" not in row.detail
 
 
 def test_source_resolvers_accept_folders_only(tmp_path: Path) -> None:

@@ -56,17 +56,36 @@ DELIBERATE: dict[str, str] = {
     "*.rope.dimension_count": "as attention.key_length",
     "tokenizer.ggml.eot_token_id": "Quantdesk records the end-of-turn token it finds in the "
     "tokenizer (Phi-3's <|end|>, Llama 3's <|eot_id|>) so chat stops there",
-    "gemma3.attention.sliding_window_pattern": "Quantdesk writes the checkpoint's layer_types; "
-    "without it llama.cpp assumes every sixth layer is global (true of Google's models, not of "
-    "the tiny test models, whose pattern is 2)",
+    "*.attention.sliding_window_pattern": "Quantdesk writes the checkpoint's layer_types; "
+    "without it llama.cpp assumes Google's pattern (every sixth layer global for Gemma 3, every "
+    "second for Gemma 2), which a checkpoint need not follow (the test models' Gemma 3 does not)",
+    "gemma2.rope.freq_base": "the reference leaves it out for Gemma 2; Quantdesk writes the "
+    "config's value (10000, llama.cpp's default, for Google's models)",
+    "general.architecture": "Mistral Small 3.1/3.2 (Mistral3ForConditionalGeneration): the "
+    "reference now writes llama.cpp's mistral3 architecture, Quantdesk its llama architecture "
+    "(the same tensors and hyperparameters, loadable by older llama.cpp builds too); the "
+    "hyperparameters are compared under one prefix",
     "tokenizer.ggml.add_space_prefix": "the reference hard-codes false for Gemma; Quantdesk "
     "reads it from the tokenizer (Google's say false; the test models get Llama 2's, which "
     "prepends a space)",
 }
 
 
+#: Tensors Quantdesk writes differently on purpose (name after ``blk.N.``), and why.
+DELIBERATE_TENSORS: dict[str, str] = {
+    "ffn_gate_inp_shexp.weight": "Qwen2 MoE's shared-expert gate, a (1, hidden) matrix, is "
+    "written as the vector llama.cpp reads it as, so llama-quantize leaves it in F32 at every "
+    "level; the reference's (1, hidden) matrix gets quantized like any matrix (Q2_K at Q2_K)",
+}
+
+
 def _deliberate(key: str) -> bool:
     return key in DELIBERATE or f"*.{key.partition('.')[2]}" in DELIBERATE
+
+
+def _renamed(key: str, old_prefix: str, new_prefix: str) -> str:
+    prefix, dot, rest = key.partition(".")
+    return f"{new_prefix}.{rest}" if prefix == old_prefix and dot else key
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,13 +139,17 @@ def _fields(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def compare(ours: Path, theirs: Path) -> dict[str, list[str]]:
-    """Differences by kind: tensors (layout or data), metadata keys, deliberate keys."""
+    """Differences by kind: tensors (layout or data), metadata keys, deliberate ones."""
     mine, my_tensors = _fields(ours)
     other, their_tensors = _fields(theirs)
+    deliberate_tensors: list[str] = []
     tensors = []
     for name in sorted(my_tensors.keys() | their_tensors.keys()):
         a, b = my_tensors.get(name), their_tensors.get(name)
-        if a is None or b is None:
+        if name.split(".", 2)[-1] in DELIBERATE_TENSORS and a is not None and b is not None:
+            same_data = np.array_equal(np.asarray(a.data).ravel(), np.asarray(b.data).ravel())
+            (deliberate_tensors if same_data else tensors).append(f"{name} (shape)")
+        elif a is None or b is None:
             tensors.append(f"{name} (only in {'theirs' if a is None else 'ours'})")
         elif (a.tensor_type, list(a.shape)) != (b.tensor_type, list(b.shape)):
             tensors.append(f"{name} ({a.tensor_type.name}{list(a.shape)} vs "
@@ -136,10 +159,15 @@ def compare(ours: Path, theirs: Path) -> dict[str, list[str]]:
         ):
             tensors.append(f"{name} (data)")
     keys, deliberate = [], []
+    # Another architecture name (general.architecture is then listed): compare the values of
+    # its hyperparameters under our prefix.
+    ours_arch, their_arch = mine["general.architecture"], other["general.architecture"]
+    if their_arch != ours_arch:
+        other = {_renamed(key, their_arch, ours_arch): value for key, value in other.items()}
     for key in sorted(mine.keys() | other.keys()):
         if mine.get(key) != other.get(key):
             (deliberate if _deliberate(key) else keys).append(key)
-    return {"tensors": tensors, "keys": keys, "deliberate": deliberate}
+    return {"tensors": tensors, "keys": keys, "deliberate": deliberate_tensors + deliberate}
 
 
 def reference_convert(tree: Path, folder: Path, out: Path) -> None:
@@ -193,12 +221,12 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"{datetime.date.today()}, {platform.processor() or platform.machine()}, "
           f"Python {platform.python_version()}")  # fmt: skip
-    print("| family | tensors | differing tensors | differing metadata keys | deliberate keys |")
+    print("| family | tensors | differing tensors | differing metadata keys | deliberate |")
     print("| --- | --- | --- | --- | --- |")
     for row in rows:
         print("| " + " | ".join(row) + " |")
     print()
-    for key, why in DELIBERATE.items():
+    for key, why in {**DELIBERATE, **DELIBERATE_TENSORS}.items():
         print(f"- `{key}`: {why}")
     return 0
 

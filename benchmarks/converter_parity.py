@@ -65,9 +65,10 @@ DELIBERATE: dict[str, str] = {
     "reference now writes llama.cpp's mistral3 architecture, Quantdesk its llama architecture "
     "(the same tensors and hyperparameters, loadable by older llama.cpp builds too); the "
     "hyperparameters are compared under one prefix",
-    "tokenizer.ggml.add_space_prefix": "the reference hard-codes false for Gemma; Quantdesk "
-    "reads it from the tokenizer (Google's say false; the test models get Llama 2's, which "
-    "prepends a space)",
+    "tokenizer.ggml.add_space_prefix": "the reference writes false for Gemma and Granite "
+    "whatever the tokenizer; Quantdesk writes it for SentencePiece tokenizers only, read from "
+    "the tokenizer (Google's say false; the test models' Gemma gets Llama 2's, which prepends a "
+    "space); llama.cpp's byte-level BPE ignores it",
 }
 
 

@@ -27,10 +27,10 @@ import pytest
 from converter.convert import convert_checkpoint
 from converter.progress import run_job
 from tests.conftest import TOKENIZER_FIXTURES
+from tests.converter.test_convert_gemma3_multimodal import build_multimodal
+from tests.converter.test_convert_mistral3 import build as build_mistral3
 from tests.support.checkpoints import ARCHITECTURES, build_checkpoint, default_tokenizer
 from tests.support.tokenizer_helpers import TRICKY_TEXTS, cases, llama_cpp_report
-from tests.test_convert_gemma3_multimodal import build_multimodal
-from tests.test_convert_mistral3 import build as build_mistral3
 
 #: Tokenizer files a checkpoint folder may hold; all are replaced by what transformers writes.
 _TOKENIZER_FILES = (

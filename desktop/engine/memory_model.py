@@ -37,13 +37,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
+from converter.kv_cache_types import KV_CACHE_TYPES
 from converter.model_summary import GGUFSummary, read_gguf_summary
 
 F32, F16 = 4, 2
-#: Bytes per element of each KV cache type (block overhead included).
-KV_TYPE_BYTES: Mapping[str, float] = MappingProxyType(
-    {"f16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
-)
 CTX_PAD = 256
 #: Resident size of a worker process before it loads a model (Python, numpy, llama_cpp),
 #: measured at 42–45 MiB on Linux; rounded up.
@@ -85,7 +82,7 @@ def kv_cache_bytes_per_layer(
 ) -> tuple[int, ...]:
     """Bytes of K and V cache for each layer at ``n_ctx`` tokens (already padded)."""
     try:
-        element = KV_TYPE_BYTES[kv_type]
+        element = KV_CACHE_TYPES[kv_type].bytes_per_element
     except KeyError:
         raise ValueError(f"Unknown KV cache type {kv_type!r}; use f16, q8_0 or q4_0.") from None
     swa_cells = n_ctx if swa_full else pad(min(n_ctx, summary.n_swa + n_ubatch), CTX_PAD)

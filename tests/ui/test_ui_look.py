@@ -93,6 +93,11 @@ def test_chat_column_is_readable_on_a_wide_window(
     qtbot.waitUntil(lambda: reply.width() > 0)
     assert reply.width() <= BUBBLE_MAX_WIDTH
     assert window.chat.transcript.width() > BUBBLE_MAX_WIDTH + 200
+    short = window.chat.transcript.add("user", "Hi", 2)
+    qtbot.waitUntil(lambda: short.height() > 0)
+    area = window.chat.transcript.widget()
+    assert reply.mapTo(area, reply.rect().topLeft()).y() < 40  # messages start at the top
+    qtbot.waitUntil(lambda: short.mapTo(area, short.rect().topLeft()).y() > reply.height())
 
 
 def test_long_titles_get_no_sideways_scrollbar_and_export_confirms(

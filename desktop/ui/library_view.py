@@ -160,7 +160,8 @@ class LibraryView(QWidget):
         self.status.setText(
             f"{count} file(s) in {where}."
             if count
-            else f"No GGUF files yet in {where}. Import one, or convert a checkpoint (File menu)."
+            else f"No GGUF files yet in {where}. Import one, download one from the Hub tab, or "
+            "convert a checkpoint (Convert in the toolbar)."
         )
         self._populate()
         self.scanned.emit()

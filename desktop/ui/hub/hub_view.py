@@ -152,8 +152,15 @@ class HubView(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(48)
+        # A long repo id on a narrow window: one line, cut in the middle ("org/Na…GGUF").
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.itemSelectionChanged.connect(self._on_selection_changed)
-        self.status = QLabel("Type a model name and press Enter.")
+        self.status = QLabel(
+            "Type a model name and press Enter: GGUF files download straight into the library; "
+            "checkpoints open in the conversion wizard."
+        )
         self.status.setObjectName("hint")
         self.status.setAccessibleName("Search status")
         self.status.setWordWrap(True)

@@ -183,3 +183,15 @@ def test_model_picker_has_badges_and_search(
     completer.setCompletionPrefix("OTHER")  # any part of the name, any case
     assert completer.completionCount() == 1
     assert completer.currentCompletion() == "other-model-Q8_0.gguf"
+
+
+def test_hub_results_keep_room_for_the_repo_id_on_a_small_window(
+    qtbot: QtBot, main_window: Callable[[], MainWindow]
+) -> None:
+    window = main_window()
+    window.tabs.setCurrentWidget(window.hub)
+    table = window.hub.table
+    window.resize(1024, 640)
+    qtbot.waitUntil(lambda: table.isColumnHidden(2) and table.isColumnHidden(5))
+    window.resize(1920, 1080)
+    qtbot.waitUntil(lambda: not table.isColumnHidden(2) and not table.isColumnHidden(5))

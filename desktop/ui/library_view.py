@@ -106,6 +106,15 @@ class LibraryView(QWidget):
         for b in (self.chat_button, self.compare_button, self.reveal_button, self.delete_button):
             act.addWidget(b)
         act.addStretch(1)
+        self.empty_hint = QLabel(
+            "No models yet.\nDownload the suggestion above, find one in the Hub tab, import a "
+            "GGUF file you have, or convert a Hugging Face checkpoint (Convert in the toolbar)."
+        )
+        self.empty_hint.setObjectName("emptyState")
+        self.empty_hint.setAccessibleName("Empty library")
+        self.empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_hint.setWordWrap(True)
+        self.empty_hint.hide()
         self.status = QLabel("")
         self.status.setObjectName("hint")
         self.status.setAccessibleName("Library status")
@@ -115,6 +124,7 @@ class LibraryView(QWidget):
         layout.addLayout(manage)
         layout.addLayout(act)
         layout.addWidget(self.tree, 1)
+        layout.addWidget(self.empty_hint, 1)
         layout.addWidget(self.status)
         self._on_selection_changed()
 
@@ -163,6 +173,8 @@ class LibraryView(QWidget):
             else f"No GGUF files yet in {where}. Import one, download one from the Hub tab, or "
             "convert a checkpoint (Convert in the toolbar)."
         )
+        self.tree.setVisible(bool(groups))
+        self.empty_hint.setVisible(not groups)
         self._populate()
         self.scanned.emit()
         self.update_fits()

@@ -11,7 +11,7 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QByteArray, QSize, Qt, QThreadPool
+from PySide6.QtCore import QByteArray, QEvent, QSize, Qt, QThreadPool
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -201,6 +201,11 @@ class MainWindow(QMainWindow):
     def _set_tab_icons(self) -> None:
         for index, name in enumerate(TAB_ICONS):
             self.tabs.setTabIcon(index, icon(name))
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "tabs"):  # a theme switch
+            self._set_tab_icons()
 
     def show_help(self) -> None:
         QMessageBox.information(self, "Quantdesk help", HELP_TEXT)

@@ -97,9 +97,8 @@ class Case:
 
 def _cases() -> list[Case]:
     sys.path.insert(0, str(REPO_ROOT))
-    from tests.test_convert_gemma3_multimodal import build_multimodal
-    from tests.test_convert_mistral3 import build as build_mistral3
-
+    from tests.converter.test_convert_gemma3_multimodal import build_multimodal
+    from tests.converter.test_convert_mistral3 import build as build_mistral3
     from tests.support.checkpoints import ARCHITECTURES, build_checkpoint
 
     llama3_rope = {

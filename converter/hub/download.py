@@ -100,7 +100,9 @@ def download_file(
     if final.exists():
         current = yield from _verified_copy(final, etag, size, cancel)
         if current:
-            yield DownloadProgress("download", size, size, "bytes", f"{name} is already here", name)
+            yield DownloadProgress(
+                "download", size or 0, size or 0, "bytes", f"{name} is already here", name
+            )
             return final
         note = f"{name} here differs from the hub's version; downloading it again"
         yield DownloadProgress("download", 0, size or 0, "bytes", note, name)

@@ -9,6 +9,10 @@ On one GGUF with the same threads, GPU layers, flash-attention switch and weight
 * ``InferenceWorker.complete``, greedy (Quantdesk's native decode loop in its child process,
   as chat, compare and the API use it), its own generation figure.
 
+Besides tokens per second, the CPU time per token of each Python path (for the worker, both
+of its processes): on a machine shared with other work that figure moves far less than
+wall-clock speed.
+
 Rounds alternate the three Python paths so drifting machine load hits all alike; medians are
 printed as a Markdown table with the ratios to llama-bench and to the eval loop.
 
@@ -28,6 +32,8 @@ import subprocess
 import time
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 import benchmarks.gpu.llama_first  # noqa: F401  (llama.cpp's libraries before numpy)
 from converter.child_process import run_in_child
@@ -50,44 +56,54 @@ def _open(path: str, threads: int | None, gpu_layers: int) -> Any:
     )
 
 
-def eval_loop(_emit: Any, path: str, threads: int | None, gpu_layers: int, tokens: int) -> float:
+Speed = tuple[float, float]  # tokens per second, CPU milliseconds per token
+
+
+def eval_loop(_emit: Any, path: str, threads: int | None, gpu_layers: int, tokens: int) -> Speed:
     """In a child: tokens/s of single-token ``eval`` calls after the prompt, no sampling."""
     llama = _open(path, threads, gpu_layers)
     try:
         prompt = llama.tokenize(PROMPT.encode(), add_bos=True)
         llama.eval(prompt)
         token = prompt[-1]
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         for _ in range(tokens):
             llama.eval([token])
-        return tokens / (time.perf_counter() - started)
+        cpu_ms = (time.process_time() - cpu) * 1000 / tokens
+        return tokens / (time.perf_counter() - started), cpu_ms
     finally:
         llama.close()
 
 
 def generate_loop(
     _emit: Any, path: str, threads: int | None, gpu_layers: int, tokens: int
-) -> float:
+) -> Speed:
     """In a child: ``Llama.generate`` greedy, timed from the first to the last token."""
     llama = _open(path, threads, gpu_layers)
     try:
         prompt = llama.tokenize(PROMPT.encode(), add_bos=True)
         times = []
+        cpu = time.process_time()
         for _token in llama.generate(prompt, temp=0.0, repeat_penalty=1.0, reset=True):
             times.append(time.perf_counter())
             if len(times) == tokens:
                 break
-        return (len(times) - 1) / (times[-1] - times[0])
+        cpu_ms = (time.process_time() - cpu) * 1000 / tokens  # the prompt's share included
+        return (len(times) - 1) / (times[-1] - times[0]), cpu_ms
     finally:
         llama.close()
 
 
-def worker_speed(worker: InferenceWorker, tokens: int) -> float:
+def worker_speed(worker: InferenceWorker, tokens: int) -> Speed:
+    """The worker's own generation figure, and the CPU the reply cost both processes."""
     sampling = SamplingSettings.greedy(max_tokens=tokens)
+    child = psutil.Process(worker.pid)
+    child_cpu, own_cpu = sum(child.cpu_times()[:2]), time.process_time()
     reply = worker.complete(PROMPT, sampling, on_token=lambda _piece: None)
+    cpu = sum(child.cpu_times()[:2]) - child_cpu + time.process_time() - own_cpu
     if reply.generated_tokens < tokens:
         raise RuntimeError("the model ended its reply early; use a model that keeps going")
-    return reply.generation_tokens_per_second
+    return reply.generation_tokens_per_second, cpu * 1000 / tokens
 
 
 def llama_bench(binary: str, path: str, threads: int | None, gpu_layers: int, tokens: int) -> float:
@@ -112,7 +128,7 @@ def main() -> None:
     args = parser.parse_args()
     path = str(args.model)
     common = (path, args.threads, args.gpu_layers, args.tokens)
-    results: dict[str, list[float]] = {"eval loop": [], "Llama.generate": [], "worker": []}
+    results: dict[str, list[Speed]] = {"eval loop": [], "Llama.generate": [], "worker": []}
     load = LoadSettings(
         ctx_tokens=CTX_TOKENS,
         threads=args.threads,
@@ -128,8 +144,9 @@ def main() -> None:
                 run_in_child(generate_loop, *common, what="generate loop")
             )
             results["worker"].append(worker_speed(worker, args.tokens))
-            print({name: round(values[-1], 1) for name, values in results.items()}, flush=True)
-    medians = {name: statistics.median(values) for name, values in results.items()}
+            print({name: values[-1] for name, values in results.items()}, flush=True)
+    medians = {name: statistics.median(v[0] for v in values) for name, values in results.items()}
+    cpu = {name: statistics.median(v[1] for v in values) for name, values in results.items()}
     if args.llama_bench:
         medians["llama-bench"] = llama_bench(args.llama_bench, *common)
     bench = medians.get("llama-bench")
@@ -138,12 +155,15 @@ def main() -> None:
         f"{args.model.name}, tg{args.tokens}, threads {args.threads or 'auto'}, "
         f"GPU layers {args.gpu_layers}, median of {args.rounds}\n"
     )
-    print("| path | tok/s | × llama-bench | × eval loop |\n|---|---|---|---|")
+    print("| path | tok/s | × llama-bench | × eval loop | CPU ms/token |\n|---|---|---|---|---|")
     for name, value in medians.items():
         vs_bench = f"{value / bench:.3f}" if bench else "—"
-        print(f"| {name} | {value:.1f} | {vs_bench} | {value / medians['eval loop']:.3f} |")
+        cpu_ms = f"{cpu[name]:.2f}" if name in cpu else "—"
+        vs_loop = value / medians["eval loop"]
+        print(f"| {name} | {value:.1f} | {vs_bench} | {vs_loop:.3f} | {cpu_ms} |")
     if args.json:
-        args.json.write_text(json.dumps({"medians": medians, "runs": results}, indent=2))
+        data = {"medians": medians, "cpu_ms_per_token": cpu, "runs": results}
+        args.json.write_text(json.dumps(data, indent=2))
 
 
 def _cpu() -> str:

@@ -64,8 +64,9 @@ RSS_SHAPES = {
 
 
 def rss_table(models: list[Path], contexts: list[int], kv_types: list[str]) -> None:
-    print("| model | ctx | KV | predicted RAM MiB | measured peak RSS MiB | error |")
-    print("|---|---|---|---|---|---|")
+    print("| model | ctx | KV | predicted RAM MiB | measured peak RSS MiB | error "
+          "| measuring process before loading MiB |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|")
     for path in models:
         for ctx in contexts:
             for kv in kv_types:
@@ -75,7 +76,8 @@ def rss_table(models: list[Path], contexts: list[int], kv_types: list[str]) -> N
                                          type_k=KV_IDS[kv], type_v=KV_IDS[kv])  # fmt: skip
                 p = estimate_memory(path, ctx_tokens=ctx, kv_type=kv, flash_attention=quantized)
                 print(f"| {path.name} | {ctx} | {kv} | {p.ram_bytes / MIB:.0f} "
-                      f"| {m.rss_peak / MIB:.0f} | {_pct(p.ram_bytes, m.rss_peak)} |",
+                      f"| {m.rss_peak / MIB:.0f} | {_pct(p.ram_bytes, m.rss_peak)} "
+                      f"| {m.rss_baseline / MIB:.0f} |",
                       flush=True)  # fmt: skip
 
 
@@ -93,6 +95,7 @@ def main() -> None:
     parser.add_argument("--kv", nargs="+", default=["f16", "q8_0", "q4_0"])
     args = parser.parse_args()
     folder = args.out or Path(tempfile.mkdtemp(prefix="fit-accuracy-"))
+    folder.mkdir(parents=True, exist_ok=True)
     if args.rss is not None:
         models = list(args.rss)
         for label in args.synthetic:

@@ -33,7 +33,9 @@ _PATTERNS = {
 def _llama(binary: Path, model: Path, text: Path, args: argparse.Namespace, *extra: str) -> str:
     command = [
         str(binary), "-m", str(model), "-f", str(text), "-c", str(args.ctx),
-        "-b", str(args.ctx), "--chunks", str(args.chunks), "-t", str(args.threads), *extra,
+        "-b", str(args.ctx), "--chunks", str(args.chunks), "-t", str(args.threads),
+        "-fa", "off",  # as Quantdesk measures (llama-perplexity's default is "auto": on)
+        *extra,
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -42,14 +44,12 @@ def _llama(binary: Path, model: Path, text: Path, args: argparse.Namespace, *ext
 
 
 def llama_figures(
-    binary: Path, reference: Path, candidate: Path, text: Path, args: argparse.Namespace
+    binary: Path, base: Path, candidate: Path, text: Path, args: argparse.Namespace
 ) -> dict[str, tuple[float, float]]:
-    with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp) / "base.kld"
-        _llama(binary, reference, text, args, "--kl-divergence-base", str(base))
-        out = _llama(
-            binary, candidate, text, args, "--kl-divergence-base", str(base), "--kl-divergence"
-        )
+    """The candidate's figures against the reference's distributions in ``base``."""
+    out = _llama(
+        binary, candidate, text, args, "--kl-divergence-base", str(base), "--kl-divergence"
+    )
     figures = {}
     for name, pattern in _PATTERNS.items():
         match = re.search(pattern, out)
@@ -82,9 +82,11 @@ def main() -> None:
         )
     )  # fmt: skip
     print(f"text {args.text.name}, context {args.ctx}, {args.chunks} chunks")
-    print(f"{'level':28} {'figure':9} {'Quantdesk':>22} {'llama-perplexity':>22} {'diff':>8}")
+    print(f"{'candidate':28} {'figure':9} {'Quantdesk':>22} {'llama-perplexity':>22} {'diff':>8}")
+    base = Path(tempfile.mkdtemp(prefix="kld-base-")) / "base.kld"
+    _llama(binary, args.reference, args.text, args, "--kl-divergence-base", str(base))
     for candidate, result in zip(args.candidates, ours.candidates, strict=True):
-        theirs = llama_figures(binary, args.reference, candidate, args.text, args)
+        theirs = llama_figures(binary, base, candidate, args.text, args)
         mine = {
             "kld": (result.mean_kl, result.kl_error),
             "same_top": (result.same_top, result.same_top_error),

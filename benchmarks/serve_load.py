@@ -150,13 +150,13 @@ def one_client(port: int, index: int, tokens: int, start: threading.Event) -> Cl
     return ClientResult(True, usage or counted, ttft)
 
 
-def run_round(server: str, port: int, clients: int, tokens: int) -> Round:
+def run_round(server: str, port: int, clients: int, tokens: int, first_index: int = 0) -> Round:
     start = threading.Event()
     results: list[ClientResult] = []
     lock = threading.Lock()
 
     def client(index: int) -> None:
-        result = one_client(port, index, tokens, start)
+        result = one_client(port, first_index + index, tokens, start)
         with lock:
             results.append(result)
 
@@ -199,8 +199,8 @@ def llama_server_command(args: argparse.Namespace, port: int) -> list[str]:
     command += ["-b", "512", "--no-webui", "--no-kv-unified"]
     if args.threads:
         command += ["-t", str(args.threads), "-tb", str(args.threads)]
-    if args.gpu_layers is not None:
-        command += ["-ngl", str(args.gpu_layers)]
+    if args.gpu_layers is not None:  # llama-server's way of saying "all" is a large number
+        command += ["-ngl", str(999 if args.gpu_layers < 0 else args.gpu_layers)]
     return command
 
 
@@ -261,7 +261,7 @@ def main() -> None:
         port = free_port()
         log = args.log_dir / f"serve_load-{name.split()[0]}.log"
         with running(build(args, port), port, log):
-            run_round(name, port, 1, 8)  # warm-up
+            run_round(name, port, 1, 8, first_index=10_000)  # warm-up, its own prompt
             for clients in counts:
                 result = run_round(name, port, clients, args.tokens)
                 print(

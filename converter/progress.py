@@ -8,8 +8,9 @@ terminal bar, tests just drain them. Cancel is cooperative: the job checks a
 
 from __future__ import annotations
 
+import queue
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -68,3 +69,60 @@ def run_job(job: Job[T], on_progress: Callable[[Progress], None] | None = None) 
             return stop.value
         if on_progress is not None:
             on_progress(event)
+
+
+_FINISHED = object()
+
+
+def blocking_job(
+    call: Callable[[Callable[[Progress], None], CancelToken], T],
+    *,
+    name: str,
+    cancel: CancelToken | None = None,
+    poll: Callable[[], Iterator[Progress]] | None = None,
+    poll_seconds: float = 0.05,
+) -> Job[T]:
+    """A blocking ``call(report, stop)`` as a job: the one adapter from callbacks to generators.
+
+    ``call`` runs on a helper thread; every :class:`Progress` it passes to ``report`` is
+    yielded as it comes, and its return value is the job's. ``stop`` is cancelled when
+    ``cancel`` is, or when the job is closed early (the GUI dropping it), so the call can end
+    its work. ``poll``, if given, is asked for progress between reports (a file's growth, say).
+    An exception in the call is raised again from the job.
+    """
+    events: queue.Queue[object] = queue.Queue()
+    stop = CancelToken()
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(call(events.put, stop))
+        except BaseException as exc:  # raised again on the job's side below
+            failure.append(exc)
+        finally:
+            events.put(_FINISHED)
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    try:
+        while True:
+            if cancel is not None and cancel.cancelled:
+                stop.cancel()
+            try:
+                event = events.get(timeout=poll_seconds)
+            except queue.Empty:
+                event = None
+            if poll is not None:
+                yield from poll()
+            if event is _FINISHED:
+                break
+            if isinstance(event, Progress):
+                yield event
+    finally:
+        if thread.is_alive():
+            stop.cancel()
+            thread.join()
+    if failure:
+        raise failure[0]
+    return outcome[0]

@@ -62,8 +62,8 @@ def main() -> int:
             apply_theme(app, theme)
             window.resize(width, height)
             spin(lambda: "Recommended" in ladder.status.text(), 30)
-            end = time.monotonic() + 1.0
-            spin(lambda: time.monotonic() > end)
+            settle_until = time.monotonic() + 1.0
+            spin(lambda until=settle_until: time.monotonic() > until)
             path = args.out / f"ladder-{theme}-{width}x{height}.png"
             if not window.grab().save(str(path)):
                 raise OSError(f"could not write {path}")

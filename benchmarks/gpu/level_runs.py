@@ -18,12 +18,12 @@ from typing import Any
 from benchmarks.gpu.plain_speed import PlainSpeed, measure_plain, median
 from benchmarks.gpu.vram import measure_vram
 from benchmarks.gpu.worker_speed import measure_worker
+from converter.kv_cache_types import KV_CACHE_TYPES
 from converter.model_summary import read_gguf_summary
 from desktop.engine.fit_planner import plan_fit
 from desktop.engine.hardware import GpuInfo, HardwareInfo
 from desktop.engine.memory_model import estimate_memory, kv_cache_bytes_per_layer
 from desktop.engine.worker import LoadSettings
-from desktop.engine.worker.settings import KV_CACHE_TYPES
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -159,7 +159,7 @@ def vram_case(path: Path, ctx_tokens: int, kv_type: str, flash_attention: bool) 
         n_gpu_layers=summary.n_layer + 1,
         flash_attention=flash_attention,
     )
-    kv_id = KV_CACHE_TYPES[kv_type]
+    kv_id = KV_CACHE_TYPES[kv_type].ggml_type_id
     reading = measure_vram(
         path,
         n_ctx=ctx_tokens,

@@ -32,6 +32,15 @@ jobs=$(nproc)
 mkdir -p "$out" "$work" "$site"
 stamp() { echo "[$(date +%H:%M:%S)] $*" | tee -a "$out/serve_bench.log"; }
 
+# Checked before the builds, so a missing package fails in seconds, not after them.
+# quantdesk serve needs its HTTP stack; without a network, bring the wheels in GPU_DIR/whl
+# (pip download --no-deps starlette uvicorn -d .gpu/whl; their own dependencies anyio,
+# h11 and click come with huggingface-hub and httpx).
+if ! "$python" -c "import starlette, uvicorn" 2> /dev/null; then
+    "$python" -m pip install --quiet --no-index --no-deps --find-links "$gpu_dir/whl" --target "$site" starlette uvicorn \
+        || { echo "starlette/uvicorn missing: put their wheels in $gpu_dir/whl"; exit 2; }
+fi
+
 if [ -z "${SKIP_BUILD:-}" ]; then
     [ -f "$sdist" ] || { echo "no llama-cpp-python sdist (set SDIST or put it in $gpu_dir)"; exit 2; }
     stamp "building the CUDA wheel"
@@ -49,11 +58,6 @@ bench=$work/build/bin/llama-bench
 server=$work/build/bin/llama-server
 export PYTHONPATH="$repo:$site${PYTHONPATH:+:$PYTHONPATH}"
 cd "$repo"
-# quantdesk serve needs its HTTP stack; without a network, bring the wheels in GPU_DIR/whl
-# (pip download starlette uvicorn -d .gpu/whl).
-if ! "$python" -c "import starlette, uvicorn" 2> /dev/null; then
-    "$python" -m pip install --quiet --no-index --find-links "$gpu_dir/whl" --target "$site" starlette uvicorn
-fi
 
 if [ ! -f "$work/models/llama3-8b-Q4_K_M.gguf" ]; then
     stamp "writing the Llama-3-8B-shaped checkpoint and converting it"

@@ -30,22 +30,32 @@ def llama3_rope_factors(hp: HParams) -> np.ndarray:
 
     Long wavelengths (beyond ``original / low_freq_factor``) are slowed by ``factor``, short
     ones (below ``original / high_freq_factor``) kept, and those between blended smoothly.
+
+    Computed in float32, step for step as llama.cpp's converter does it in torch (whose
+    ``a / tensor`` is ``tensor.reciprocal() * a``), so the tensor is bit-identical to the
+    reference's; only the power is taken in float64 and rounded, where torch's vectorised
+    float32 power can differ in the last bit (for the head sizes of Llama 3.x it does not).
     """
+    f32 = np.float32
     params = hp.rope.params
-    factor = float(params.get("factor", 8.0))
-    low = float(params.get("low_freq_factor", 1.0))
-    high = float(params.get("high_freq_factor", 4.0))
-    original = float(params.get("original_max_position_embeddings", 8192))
+    factor = f32(params.get("factor", 8.0))
+    low = f32(params.get("low_freq_factor", 1.0))
+    high = f32(params.get("high_freq_factor", 4.0))
+    original = f32(params.get("original_max_position_embeddings", 8192))
     dim = hp.head_dim
-    exponents = np.arange(0, dim, 2, dtype=np.float64) / dim
-    wavelengths = 2 * math.pi * hp.rope.theta**exponents
+    exponents = np.arange(0, dim, 2, dtype=f32) / f32(dim)
+    powers = np.power(np.float64(hp.rope.theta), exponents.astype(np.float64)).astype(f32)
+    frequencies = f32(1) / powers
+    wavelengths = (f32(1) / frequencies) * f32(2 * math.pi)
     with np.errstate(divide="ignore", invalid="ignore"):  # high == low leaves no blend band
-        smooth = (original / wavelengths - low) / (high - low)
-        blended = 1.0 / ((1 - smooth) / factor + smooth)
+        smooth = ((f32(1) / wavelengths) * original - low) / (high - low)
+        blended = f32(1) / ((f32(1) - smooth) / factor + smooth)
     factors = np.where(
-        wavelengths < original / high, 1.0, np.where(wavelengths > original / low, factor, blended)
+        wavelengths < original / high,
+        f32(1),
+        np.where(wavelengths > original / low, factor, blended),
     )
-    return factors.astype(np.float32)
+    return factors.astype(f32)
 
 
 def extra_tensors(hp: HParams) -> tuple[tuple[gguf.MODEL_TENSOR, np.ndarray], ...]:

@@ -5,7 +5,8 @@ Phi-3 stores q, k and v as one fused ``qkv_proj`` and gate and up as one fused
 ``ffn_up`` of twice the feed-forward width, split inside the graph), so they are copied as they
 are. The 128k-context variants use "longrope" (formerly "su") scaling: two per-frequency factor
 lists, written as ``rope_factors_long``/``rope_factors_short``, plus an attention factor.
-llama.cpp does not apply Phi-3's sliding window, so no window is recorded.
+The sliding window is recorded (0 when the config has none) as llama.cpp's converter records
+it, though llama.cpp does not apply it to phi3 yet.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def write_metadata(writer: gguf.GGUFWriter, hp: HParams) -> None:
     check_rope_scaling(hp, ROPE_SCALINGS)
     write_common(writer, hp)
     writer.add_rope_scaling_orig_ctx_len(_original_context(hp))
+    writer.add_sliding_window(int(hp.get("sliding_window") or 0))
     if hp.rope.scaling_type in ("longrope", "su"):
         writer.add_rope_scaling_attn_factors(longrope_attention_factor(hp))
 

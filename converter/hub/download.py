@@ -7,7 +7,9 @@ cancel, and resume a partial file after a crash, a lost connection or an app res
 Bytes go to ``<dest>/.<name>.download``; a small ``.json`` beside it records which version of
 the file (ETag) they belong to, so a resume never mixes two versions. Only once the size and the
 checksum the hub announced (sha256 for LFS files, the git blob hash otherwise) match is the file
-renamed to its final name.
+renamed to its final name, and ``.<name>.verified.json`` records that checksum beside it. A file
+already there counts as downloaded only while that record (or, without one, its hash) matches
+the hub's current checksum: a re-uploaded file of the same size is downloaded again.
 """
 
 from __future__ import annotations
@@ -95,9 +97,15 @@ def download_file(
     with hub_errors(repo_id, endpoint=context.endpoint, with_token=with_token, what=filename):
         meta, pinned = context.pinned_file(repo_id, filename, revision)
     size, etag = meta.size, meta.etag
-    if final.exists() and size is not None and final.stat().st_size == size:
-        yield DownloadProgress("download", size, size, "bytes", f"{name} is already here", name)
-        return final
+    if final.exists():
+        current = yield from _verified_copy(final, etag, size, cancel)
+        if current:
+            yield DownloadProgress(
+                "download", size or 0, size or 0, "bytes", f"{name} is already here", name
+            )
+            return final
+        note = f"{name} here differs from the hub's version; downloading it again"
+        yield DownloadProgress("download", 0, size or 0, "bytes", note, name)
 
     partial = partial_download_path(final)
     have = _resumable_bytes(partial, etag, size)
@@ -131,7 +139,54 @@ def download_file(
         )
     os.replace(partial, final)
     _state_path(partial).unlink(missing_ok=True)
+    _record_verified(final, check.etag, size)
     return final
+
+
+def verified_record_path(final: Path) -> Path:
+    """Beside a finished download: the checksum it was verified against (the hub's ETag)."""
+    return final.with_name(f".{final.name}.verified.json")
+
+
+def forget_verified(final: Path) -> None:
+    """Delete the checksum record of a downloaded file (for callers that delete the file)."""
+    verified_record_path(final).unlink(missing_ok=True)
+
+
+def _record_verified(final: Path, etag: str, size: int | None) -> None:
+    record = {"etag": etag, "size": size, "mtime_ns": final.stat().st_mtime_ns}
+    verified_record_path(final).write_text(json.dumps(record), encoding="utf-8")
+
+
+def _verified_copy(
+    final: Path, etag: str | None, size: int | None, cancel: CancelToken | None
+) -> Job[bool]:
+    """Whether the file on disk is the hub's current version.
+
+    The record written when it was downloaded answers at once while the file is untouched
+    since; without one (or after a change) the file is hashed once and the record written.
+    A hub that announces no checksum leaves the size as the only evidence.
+    """
+    check = Checksum(etag, size)
+    actual_size = final.stat().st_size
+    if size is not None and actual_size != size:
+        return False
+    if not check.can_verify:
+        return size is not None
+    try:
+        recorded = json.loads(verified_record_path(final).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        recorded = None
+    if recorded == {"etag": check.etag, "size": size, "mtime_ns": final.stat().st_mtime_ns}:
+        return True
+    yield DownloadProgress(
+        "download", 0, actual_size, "bytes", f"checking {final.name}", final.name
+    )
+    check.feed_file(final, actual_size, cancel=cancel)
+    if not check.matches(final):
+        return False
+    _record_verified(final, check.etag, size)
+    return True
 
 
 def _transfer(

@@ -61,16 +61,20 @@ def offline_message(endpoint: str) -> str:
     )
 
 
-def _gated_message(repo_id: str, with_token: bool) -> str:
-    page = f"https://huggingface.co/{repo_id}"
+def _gated_message(repo_id: str, with_token: bool, endpoint: str) -> str:
+    """Where to accept the licence (on the configured hub) and how to hand Quantdesk a token:
+    the app has a token field, the command line reads ``HF_TOKEN``."""
+    page = f"{endpoint.rstrip('/')}/{repo_id}"
     if with_token:
         return (
             f"{repo_id} is a gated model and your token has no access to it yet. Open {page}, "
             "accept the licence with the account the token belongs to, then try again."
         )
     return (
-        f"{repo_id} is a gated model: open {page}, log in and accept its licence, then enter "
-        "a Hugging Face access token (Settings → Access Tokens on the hub) in Quantdesk."
+        f"{repo_id} is a gated model: open {page}, log in and accept its licence, then give "
+        "Quantdesk a Hugging Face access token (made under Settings → Access Tokens on the "
+        "hub): in the app under Settings, on the command line in the HF_TOKEN environment "
+        "variable."
     )
 
 
@@ -95,7 +99,7 @@ def hub_errors(repo_id: str, *, endpoint: str, with_token: bool, what: str = "")
             "Check the network connection and try again."
         ) from exc
     except GatedRepoError:
-        raise HubAccessDenied(_gated_message(repo_id, with_token)) from None
+        raise HubAccessDenied(_gated_message(repo_id, with_token, endpoint)) from None
     except DisabledRepoError:
         raise HubNotFound(f"{repo_id} has been disabled by its owner or the hub.") from None
     except RevisionNotFoundError:
@@ -131,7 +135,7 @@ def _from_status(
             else f"{repo_id} needs a Hugging Face access token: enter one and try again."
         )
     if status == 403:
-        return HubAccessDenied(_gated_message(repo_id, with_token))
+        return HubAccessDenied(_gated_message(repo_id, with_token, endpoint))
     if status == 429:
         return HubError("The Hugging Face hub is rate-limiting requests; wait a minute and retry.")
     if status >= 500:

@@ -6,6 +6,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+from converter.figures import span_text
 from converter.progress import Progress
 from converter.storage import format_bytes
 
@@ -60,16 +61,5 @@ class RateMeter:
 def _describe(name: str, done: int, total: int | None, speed: float, left: float | None) -> str:
     amount = f"{format_bytes(done)} of {format_bytes(total)}" if total else format_bytes(done)
     rate = f", {format_bytes(speed)}/s" if speed > 0 else ""
-    eta = f", {format_duration(left)} left" if left is not None else ""
+    eta = f", {span_text(left)} left" if left is not None else ""
     return f"{name}: {amount}{rate}{eta}"
-
-
-def format_duration(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"

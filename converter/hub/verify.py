@@ -37,6 +37,11 @@ class Checksum:
         else:
             self._hash = None
 
+    @property
+    def can_verify(self) -> bool:
+        """Whether the ETag is a checksum (sha256 or git blob id) this class can check."""
+        return self._hash is not None
+
     def restart(self) -> None:
         self._reset()
 

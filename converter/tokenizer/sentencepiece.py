@@ -49,7 +49,9 @@ def _spec(
     )
 
 
-def _added_tokens(files: TokenizerFiles, base_size: int, unk: str | None) -> dict[int, AddedToken]:
+def _added_tokens(
+    files: TokenizerFiles, base_size: int, settled: frozenset[int]
+) -> dict[int, AddedToken]:
     """Tokens beyond the base vocabulary, then tokenizer_config's re-typing of any id.
 
     Like llama.cpp's converter, only ``added_tokens_decoder`` re-types ids inside the base
@@ -57,7 +59,8 @@ def _added_tokens(files: TokenizerFiles, base_size: int, unk: str | None) -> dic
     tokenizer_config.json without ``added_tokens_decoder`` (``transformers`` 5.x writes none)
     leaves tokenizer.json's list as the only record of which tokens are matched whole, so then
     that list re-types ids inside the base vocabulary too (Gemma's ``<s>``, ``[multimodal]``),
-    except the unknown token ``unk``, which stays UNKNOWN as llama.cpp's converter leaves it.
+    except the ``settled`` ids the base vocabulary already marks as control or unknown tokens,
+    which keep their type and score as llama.cpp's converter leaves them.
     """
     json_added = tokenizer_json_added_tokens(files)
     beyond = {
@@ -67,7 +70,7 @@ def _added_tokens(files: TokenizerFiles, base_size: int, unk: str | None) -> dic
         if token_id >= base_size
     }
     retyped = config_added_tokens(files) or {
-        token_id: token for token_id, token in json_added.items() if token.content != unk
+        token_id: token for token_id, token in json_added.items() if token_id not in settled
     }
     return {**beyond, **retyped}
 
@@ -81,8 +84,10 @@ def load_sentencepiece_model(files: TokenizerFiles, vocab_size: int | None) -> T
             f"{path} is a SentencePiece {model.model_type.name.lower()} model; llama.cpp's "
             "'llama' tokenizer reproduces only SentencePiece BPE models."
         )
-    unk = next((p.text for p in model.pieces if p.type == PieceType.UNKNOWN), None)
-    added = _added_tokens(files, len(model.pieces), unk)
+    settled = frozenset(
+        i for i, p in enumerate(model.pieces) if p.type in (PieceType.UNKNOWN, PieceType.CONTROL)
+    )
+    added = _added_tokens(files, len(model.pieces), settled)
     size = vocabulary_size(max([len(model.pieces) - 1, *added]), vocab_size, str(path))
     table = VocabularyTable.padded(size)
     for token_id, piece in enumerate(model.pieces):
@@ -209,7 +214,7 @@ def load_sentencepiece_json(files: TokenizerFiles, vocab_size: int | None) -> To
     unreachable = -float(len(merge_scores) + 1)  # below every merge: never merged first
     unk = model.get("unk_token")
     json_added = tokenizer_json_added_tokens(files)
-    added = _added_tokens(files, max(vocab.values()) + 1, unk)
+    added = _added_tokens(files, max(vocab.values()) + 1, frozenset({vocab.get(unk, -1)}))
 
     size = vocabulary_size(max([*vocab.values(), *added]), vocab_size, str(files.folder))
     table = VocabularyTable.padded(size)

@@ -148,8 +148,11 @@ def read_special_tokens(
     config = files.tokenizer_config
     for kind in _SPECIAL_KINDS:
         offer(kind, lookup(token_content(config.get(f"{kind}_token"))))
-    for kind in _SPECIAL_KINDS:
-        offer(kind, _first_int(files.config.get(f"{kind}_token_id")))
+    # A multimodal checkpoint keeps the text model's ids in its text_config.
+    text_config = files.config.get("text_config")
+    for source in (files.config, text_config if isinstance(text_config, dict) else {}):
+        for kind in _SPECIAL_KINDS:
+            offer(kind, _first_int(source.get(f"{kind}_token_id")))
     offer("eos", _first_int(files.generation_config.get("eos_token_id")))
     offer("bos", _first_int(files.generation_config.get("bos_token_id")))
 

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from converter.hub.transfer import format_duration
+from converter.figures import span_text
 from converter.progress import Progress, run_job
 from converter.storage import format_bytes
 from desktop.commands.quantize_command import ProgressLine
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     plan = plan_comparison(args.files[0], args.files[1:], **options)  # type: ignore[arg-type]
     print(
         f"quantdesk: measuring {len(plan.facts)} files takes about "
-        f"{format_duration(plan.predicted_seconds)} on this machine.",
+        f"{span_text(plan.predicted_seconds)} on this machine.",
         file=sys.stderr,
     )
     job = compare_files(args.files[0], args.files[1:], **options)  # type: ignore[arg-type]

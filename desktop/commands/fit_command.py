@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from converter.errors import QuantdeskError
+from converter.kv_cache_types import KV_CACHE_TYPES
 from converter.model_summary import GGUFSummary, read_gguf_summary
 from converter.storage import format_bytes
 from desktop.engine.fit_planner import FitPlan, LadderEntry, plan_fit, predict_ladder
 from desktop.engine.hardware import probe_hardware
-from desktop.engine.memory_model import KV_TYPE_BYTES, MemoryEstimate, estimate_memory
+from desktop.engine.memory_model import MemoryEstimate, estimate_memory
 
 #: Tensor types of a file that has not been quantized yet (the ladder starts from one).
 _FULL_PRECISION_TYPES = frozenset({"F32", "F16", "BF16"})
@@ -37,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="replies served at once (quantdesk serve --parallel), each with --ctx tokens",
     )
-    parser.add_argument("--kv-type", choices=tuple(KV_TYPE_BYTES), default="f16")
+    parser.add_argument("--kv-type", choices=tuple(KV_CACHE_TYPES), default="f16")
     parser.add_argument(
         "--gpu-layers",
         default="auto",
@@ -147,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
         )  # fmt: skip
     if args.json:
         data = {"plan": _plan_json(plan), "requested": _estimate_json(estimate)}
+        data["parallel"], data["ctx_per_slot"] = args.parallel, slot_ctx
         print(json.dumps(data, indent=2))
         return 0
     print(f"{args.model.name}: {summary.architecture}, {summary.n_layer} layers, "

@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
+from converter.kv_cache_types import KV_CACHE_TYPES
 from converter.paths import config_dir
 from converter.storage import atomic_output
 
 SETTINGS_NAME = "settings.json"
 THEMES = ("system", "light", "dark")
-KV_TYPES = ("f16", "q8_0", "q4_0")
+KV_TYPES = tuple(KV_CACHE_TYPES)
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,3 +107,25 @@ def inspect_source(
     return Inspection(
         source, model_name, spec.name, out.level, size, tuple(rows), preview, spec.notes
     )
+
+
+def _inspect_in_child(
+    _emit: object, source: Path, out_dir: Path, preview_dir: Path | None, name: str | None
+) -> Inspection:
+    return inspect_source(source, out_dir, preview_dir, name=name)
+
+
+def inspect_source_in_child(
+    source: Path, out_dir: Path, preview_dir: Path | None = None, *, name: str | None = None
+) -> Inspection:
+    """:func:`inspect_source` in a child process: for callers that share a process with a GUI.
+
+    Parsing a tokenizer (``json.loads`` of a tokenizer.json of tens of megabytes, a
+    SentencePiece model) holds the GIL for up to a second at a time, which froze the window
+    even though the check ran in a worker thread. A child process has its own GIL.
+    """
+    from converter.child_process import run_in_child
+
+    return run_in_child(
+        _inspect_in_child, source, out_dir, preview_dir, name, what="Checking the checkpoint"
+    )

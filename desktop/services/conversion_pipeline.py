@@ -9,6 +9,12 @@ Calibration (an importance matrix) comes from one of three places
 folder, or an importance-matrix file made elsewhere (``llama-imatrix``'s GGUF or a hub
 repository's ``imatrix.dat``). A matrix collected here is saved beside the model as
 ``<model>.imatrix.gguf``, and that file's name is what the quantized files record.
+
+Both kinds of step run in child processes: quantization because llama.cpp may crash, the
+conversion because reading a checkpoint's tokenizer holds the GIL for long stretches (a
+``json.loads`` of a large tokenizer.json froze the window for 1.9 s at the start of every
+conversion when it ran in a thread of the app's process). Cancelling stops the child; its
+SIGTERM handler unwinds the writer, which removes its partial file.
 """
 
 from __future__ import annotations
@@ -105,13 +111,13 @@ def convert_and_quantize(
     name: str | None = None,
     calibration: CalibrationChoice | None = None,
 ) -> Job[PipelineResult]:
-    from converter.convert import convert_checkpoint
     from converter.quantize import quantize_gguf
+    from desktop.engine.measure.child_job import child_job
 
     calibrate = calibration is not None and bool(levels)
     steps = 1 + int(calibrate) + len(levels)
     title = "Converting the checkpoint"
-    job = convert_checkpoint(source, out_dir, name=name, cancel=cancel)
+    job = child_job(_convert_in_child, source, out_dir, name, what=title, cancel=cancel)
     base = yield from _relay(job, 0, steps, title)
     written = [base]
     prepared = None
@@ -126,6 +132,24 @@ def convert_and_quantize(
         suffix = " (calibrated)" if prepared is not None else ""
         written.append((yield from _relay(job, index, steps, f"Quantizing to {level}{suffix}")))
     return PipelineResult(tuple(written))
+
+
+def _convert_in_child(emit: Any, source: Path, out_dir: Path, name: str | None) -> Any:
+    """The conversion, run by :func:`child_job` in a child process."""
+    import signal
+
+    from converter.convert import convert_checkpoint
+
+    def stop(_signum: int, _frame: object) -> None:
+        raise SystemExit(1)  # unwinds the writer: its partial file is removed
+
+    signal.signal(signal.SIGTERM, stop)
+    job = convert_checkpoint(source, out_dir, name=name)
+    while True:
+        try:
+            emit(next(job))
+        except StopIteration as done:
+            return done.value
 
 
 def _relay(job: Job[Any], step: int, steps: int, title: str) -> Job[Any]:

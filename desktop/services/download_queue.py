@@ -117,10 +117,11 @@ def save_queue(entries: list[DownloadEntry], path: Path | None = None) -> None:
 
 def discard_download_files(entry: DownloadEntry) -> None:
     """Remove what a cancelled download left: partial files, and shards it finished itself."""
-    from converter.hub.download import discard_partial
+    from converter.hub.download import discard_partial, forget_verified
 
     for name in entry.files:
         final = entry.dest_dir / Path(name).name
         discard_partial(entry.dest_dir, name)
         if Path(name).name not in entry.existing:
             final.unlink(missing_ok=True)
+            forget_verified(final)

@@ -2,21 +2,18 @@
 
 :func:`converter.hub.fetch.resolve_source` does the work (download into the hub cache, reuse
 a complete earlier download when offline) and reports through a callback; the wizard expects a
-job that yields progress. The call runs on a helper thread and its progress is relayed from a
-queue, so cancelling the wizard stops the download at the next chunk. Plain Python.
+job that yields progress: :func:`converter.progress.blocking_job` adapts one to the other, so
+cancelling the wizard stops the download at the next chunk. Plain Python.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from converter.hub.fetch import looks_like_repo_id, resolve_source
-from converter.progress import CancelToken, Job, Progress
-
-_POLL_S = 0.1
+from converter.progress import CancelToken, Job, Progress, blocking_job
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,27 +31,7 @@ class HubRepoSource:
 
 
 def _relay(repo_id: str, cancel: CancelToken) -> Job[Path]:
-    events: queue.Queue[Progress] = queue.Queue()
-    outcome: dict[str, object] = {}
+    def download(report: Callable[[Progress], None], stop: CancelToken) -> Path:
+        return resolve_source(repo_id, cancel=stop, on_progress=report)
 
-    def work() -> None:
-        try:
-            outcome["path"] = resolve_source(repo_id, cancel=cancel, on_progress=events.put)
-        except BaseException as exc:  # handed to the job's caller below
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=work, name=f"hub source {repo_id}", daemon=True)
-    thread.start()
-    try:
-        while thread.is_alive() or not events.empty():
-            try:
-                yield events.get(timeout=_POLL_S)
-            except queue.Empty:
-                continue
-    finally:
-        if thread.is_alive():  # the job was closed early: stop the download too
-            cancel.cancel()
-            thread.join()
-    if "error" in outcome:
-        raise outcome["error"]  # type: ignore[misc]
-    return outcome["path"]  # type: ignore[return-value]
+    return (yield from blocking_job(download, name=f"hub source {repo_id}", cancel=cancel))

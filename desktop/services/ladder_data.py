@@ -156,7 +156,7 @@ def predicted_minutes_text(request: MeasureRequest) -> str:
     """Before starting: ``"Measuring 7 levels takes about 6 min on this machine (16 chunks of
     512 tokens of The Time Machine)."``; reads headers and sidecars, so call it off the GUI
     thread."""
-    from converter.hub.transfer import format_duration
+    from converter.figures import span_text
     from desktop.engine.measure.eval_text import load_eval_text
     from desktop.engine.measure.level_comparison import plan_comparison
 
@@ -170,11 +170,12 @@ def predicted_minutes_text(request: MeasureRequest) -> str:
     )  # fmt: skip
     settings = plan.quality_settings
     chunks = "all" if settings.max_chunks is None else f"up to {settings.max_chunks}"
-    if all(w.idle for w in plan.work):
+    to_measure = sum(not w.idle for w in plan.work)
+    if to_measure == 0:
         return f"Every level is measured on {text.name}; the figures are saved beside the files."
     return (
-        f"Measuring {len(plan.facts)} levels takes about "
-        f"{format_duration(plan.predicted_seconds)} on this machine ({chunks} chunks of "
+        f"Measuring {to_measure} of {len(plan.facts)} levels takes about "
+        f"{span_text(plan.predicted_seconds)} on this machine ({chunks} chunks of "
         f"{settings.ctx_tokens} tokens of {text.name})."
     )
 

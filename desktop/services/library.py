@@ -218,3 +218,6 @@ def delete_gguf(path: Path, folders: Sequence[Path]) -> None:
         resolved.unlink()
     except OSError as exc:
         raise OutputError(f"Could not delete {path.name}: {exc.strerror}.") from exc
+    from converter.hub.download import forget_verified  # the hub client loads only when needed
+
+    forget_verified(resolved)  # the checksum record of a file downloaded from the hub

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from converter.storage import format_bytes
 from desktop.services.ladder_data import LadderPoint
 from desktop.services.library_scan import LibraryScanner, points_by_path
+from desktop.ui.icons import set_icon
 from desktop.ui.thread_tasks import ThreadTask, call_worker, job_worker
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ class LibraryView(QWidget):
     compare_requested = Signal(list)
     folders_changed = Signal()
     scanned = Signal()
+    points_updated = Signal()  # fit and measured figures of the files are in ``points``
 
     def __init__(self, folders: list[Path], parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -80,13 +82,22 @@ class LibraryView(QWidget):
         self.tree.itemDoubleClicked.connect(self._on_item_double_clicked)
         self.tree.itemSelectionChanged.connect(self._on_selection_changed)
 
-        self.import_button = self._button("Import GGUF…", self._on_import_clicked)
-        self.folder_button = self._button("Add folder…", self._on_add_folder_clicked)
-        self.chat_button = self._button("Chat", self._on_chat_clicked)
-        self.compare_button = self._button("Compare", self._on_compare_clicked)
-        self.reveal_button = self._button("Show in folder", self._on_reveal_clicked)
-        self.delete_button = self._button("Delete…", self._on_delete_clicked)
-        self.refresh_button = self._button("Refresh", self.refresh)
+        self.import_button = self._button("Import GGUF…", self._on_import_clicked, "file-import")
+        self.import_button.setToolTip("Copy a GGUF file into the library folder")
+        self.folder_button = self._button("Add folder…", self._on_add_folder_clicked, "folder-plus")
+        self.folder_button.setToolTip("List the GGUF files of another folder too (nothing copied)")
+        self.chat_button = self._button("Chat", self._on_chat_clicked, "message-circle")
+        self.chat_button.setToolTip("Load the selected file in the Chat tab (or double-click it)")
+        self.compare_button = self._button("Compare", self._on_compare_clicked, "chart-bar")
+        self.compare_button.setToolTip("Compare 2–4 selected levels: size, fit, speed, quality")
+        self.reveal_button = self._button("Show in folder", self._on_reveal_clicked, "folder-open")
+        self.reveal_button.setToolTip("Open the selected file's folder in the file manager")
+        self.delete_button = self._button("Delete…", self._on_delete_clicked, "trash")
+        self.delete_button.setToolTip("Delete the selected file from the disk (asks first)")
+        self.refresh_button = self._button("Refresh", self.refresh, "refresh")
+        self.refresh_button.setToolTip(
+            "Read the folders again (they are watched: changes show by themselves)"
+        )
         manage = QHBoxLayout()  # two short rows keep the window usable on small screens
         for b in (self.import_button, self.folder_button, self.refresh_button):
             manage.addWidget(b)
@@ -95,6 +106,15 @@ class LibraryView(QWidget):
         for b in (self.chat_button, self.compare_button, self.reveal_button, self.delete_button):
             act.addWidget(b)
         act.addStretch(1)
+        self.empty_hint = QLabel(
+            "No models yet.\nDownload the suggestion above, find one in the Hub tab, import a "
+            "GGUF file you have, or convert a Hugging Face checkpoint (Convert in the toolbar)."
+        )
+        self.empty_hint.setObjectName("emptyState")
+        self.empty_hint.setAccessibleName("Empty library")
+        self.empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_hint.setWordWrap(True)
+        self.empty_hint.hide()
         self.status = QLabel("")
         self.status.setObjectName("hint")
         self.status.setAccessibleName("Library status")
@@ -104,11 +124,13 @@ class LibraryView(QWidget):
         layout.addLayout(manage)
         layout.addLayout(act)
         layout.addWidget(self.tree, 1)
+        layout.addWidget(self.empty_hint, 1)
         layout.addWidget(self.status)
         self._on_selection_changed()
 
-    def _button(self, text: str, slot: Any) -> QPushButton:
+    def _button(self, text: str, slot: Any, icon_name: str) -> QPushButton:
         button = QPushButton(text)
+        set_icon(button, icon_name)
         button.setAccessibleName(text.rstrip("…"))
         button.clicked.connect(slot)
         return button
@@ -148,8 +170,11 @@ class LibraryView(QWidget):
         self.status.setText(
             f"{count} file(s) in {where}."
             if count
-            else f"No GGUF files yet in {where}. Import one, or convert a checkpoint (File menu)."
+            else f"No GGUF files yet in {where}. Import one, download one from the Hub tab, or "
+            "convert a checkpoint (Convert in the toolbar)."
         )
+        self.tree.setVisible(bool(groups))
+        self.empty_hint.setVisible(not groups)
         self._populate()
         self.scanned.emit()
         self.update_fits()
@@ -172,6 +197,11 @@ class LibraryView(QWidget):
     def _on_points(self, points: dict[Path, LadderPoint]) -> None:
         self._points.update(points)
         self._populate()
+        self.points_updated.emit()
+
+    @property
+    def points(self) -> dict[Path, LadderPoint]:
+        return dict(self._points)
 
     def _populate(self) -> None:
         selected = set(self.selected_paths())

@@ -11,26 +11,31 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QByteArray, QThreadPool
+from PySide6.QtCore import QByteArray, QEvent, QSize, Qt, QThreadPool
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QMainWindow,
+    QMessageBox,
     QSplitter,
     QTabWidget,
+    QToolBar,
     QVBoxLayout,
     QWidget,
 )
 
 from converter.paths import library_dir
+from converter.storage import format_bytes
 from desktop.services.app_settings import Settings, load_settings, save_settings
 from desktop.services.conversations import ConversationStore
 from desktop.ui.chat.chat_view import ChatView
+from desktop.ui.chat.model_picker import ModelBadges
 from desktop.ui.compare.compare_view import CompareView
 from desktop.ui.first_frame import AfterFirstFrame, load_llama_libraries
 from desktop.ui.hardware_panel import HardwarePanel
 from desktop.ui.hub.get_started import GetStartedCard
 from desktop.ui.hub.hub_view import HubView
+from desktop.ui.icons import icon, set_icon
 from desktop.ui.library_view import LibraryView
 from desktop.ui.settings_dialog import SettingsDialog
 from desktop.ui.theme import app_icon, apply_theme
@@ -41,6 +46,23 @@ if TYPE_CHECKING:
     from desktop.ui.wizard.conversion_wizard import ConversionWizard
 
 LIBRARY_TAB, CHAT_TAB, COMPARE_TAB, HUB_TAB = range(4)
+TAB_ICONS = ("books", "message-circle", "chart-bar", "cloud-download")
+
+HELP_TEXT = """<h3>Quantdesk in four steps</h3>
+<ol>
+<li><b>Get a model.</b> The Library's Get started card suggests one sized to this machine;
+the <b>Hub</b> tab searches Hugging Face for GGUF files and checkpoints; <b>Import GGUF</b>
+adds a file you have; <b>Convert</b> turns a Hugging Face checkpoint into GGUF files at the
+quantization levels you choose.</li>
+<li><b>Chat.</b> Pick the model in the Chat tab and press Load. A base model (one without a
+chat template) continues your text instead of answering; the switch beside Load changes that.
+</li>
+<li><b>Compare levels.</b> Select two to four levels of one model in the Library and press
+Compare: size, fit, measured speed and quality side by side.</li>
+<li><b>Use it from other programs.</b> <b>Local API</b> serves a model with an
+OpenAI-compatible HTTP API on this computer.</li>
+</ol>
+<p>Everything is also available headless: <code>quantdesk --help</code> in a terminal.</p>"""
 
 
 class MainWindow(QMainWindow):
@@ -80,8 +102,11 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.chat, "Chat")
         self.tabs.addTab(self.compare, "Compare")
         self.tabs.addTab(self.hub, "Hub")
+        self.tabs.setIconSize(QSize(18, 18))
         self.setCentralWidget(self.tabs)
         self._build_menus()
+        self._build_toolbar()
+        self._set_tab_icons()
 
         self.library.chat_requested.connect(self._on_chat_requested)
         self.library.compare_requested.connect(self._on_compare_requested)
@@ -93,6 +118,7 @@ class MainWindow(QMainWindow):
             lambda: self.get_started.set_library_empty(not self.library.groups)
         )
         self.library.scanned.connect(self._reopen_last_model)
+        self.library.points_updated.connect(self._sync_badges)
         self.hub.downloaded.connect(lambda _path: self.library.refresh())
         self.hub.convert_requested.connect(self.open_wizard_with_source)
         self.hub.token_requested.connect(self.open_token_dialog)
@@ -136,6 +162,70 @@ class MainWindow(QMainWindow):
             self._action(
                 view, name, lambda i=index: self.tabs.setCurrentIndex(i), f"Ctrl+{index + 1}"
             )
+        help_menu = self.menuBar().addMenu("&Help")
+        help_key = QKeySequence.StandardKey.HelpContents
+        self._action(help_menu, "Quantdesk &help", self.show_help, help_key)
+        self._action(help_menu, "&About Quantdesk", self.show_about)
+
+    def _build_toolbar(self) -> None:
+        """The main jobs one click away: import, convert, the local API, settings, help."""
+        bar = QToolBar("Main")
+        bar.setObjectName("mainToolbar")
+        bar.setMovable(False)
+        bar.setIconSize(QSize(18, 18))
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.toolbar_actions: dict[str, QAction] = {}
+        entries: tuple[tuple[str | None, str, str, str, Any], ...] = (
+            ("import", "Import GGUF", "file-import", "Copy a GGUF file into the library",
+             self.library._on_import_clicked),
+            ("convert", "Convert", "transform",
+             "Convert a Hugging Face checkpoint to GGUF and quantize it", self.open_wizard),
+            ("api", "Local API", "api",
+             "Serve a model with an OpenAI-compatible API on this computer", self.open_api_window),
+            (None, "", "", "", None),
+            ("settings", "Settings", "settings",
+             "Theme, context length, KV cache, threads, system prompt", self.open_settings),
+            ("help", "Help", "help-circle", "How Quantdesk works, in four steps", self.show_help),
+        )  # fmt: skip
+        for key, text, icon_name, tip, slot in entries:
+            if key is None:
+                bar.addSeparator()
+                continue
+            action = QAction(text, self)
+            action.setToolTip(tip)
+            set_icon(action, icon_name)
+            action.triggered.connect(slot)
+            bar.addAction(action)
+            self.toolbar_actions[key] = action
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
+
+    def _set_tab_icons(self) -> None:
+        for index, name in enumerate(TAB_ICONS):
+            self.tabs.setTabIcon(index, icon(name))
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "tabs"):  # a theme switch
+            self._set_tab_icons()
+
+    def show_help(self) -> None:
+        QMessageBox.information(self, "Quantdesk help", HELP_TEXT)
+
+    def show_about(self) -> None:
+        import importlib.metadata
+
+        try:
+            version = importlib.metadata.version("quantdesk")
+        except importlib.metadata.PackageNotFoundError:
+            version = "development"
+        QMessageBox.about(
+            self,
+            "About Quantdesk",
+            f"<h3>Quantdesk {version}</h3>"
+            "<p>A desktop app for local quantized language models: chat, convert, quantize, "
+            "compare, serve.</p><p>Built on llama.cpp (MIT) through llama-cpp-python, Qt for "
+            "Python (LGPL), and gguf-py (MIT). Icons: Tabler Icons (MIT).</p>",
+        )
 
     def _action(self, menu: Any, text: str, slot: Any, shortcut: Any = None) -> QAction:
         action = QAction(text, self)
@@ -153,6 +243,22 @@ class MainWindow(QMainWindow):
             str(f.path): f.error for g in self.library.groups for f in g.files if f.error
         }
         self.compare.set_models(self.library.groups)
+        self._sync_badges()
+
+    def _sync_badges(self) -> None:
+        """Level, size, fit and measured speed of each file, for the chat's model picker."""
+        points = self.library.points
+        badges = {}
+        for group in self.library.groups:
+            for facts in group.files:
+                point = points.get(facts.path)
+                fit = point.fit_text.split(" · ")[0] if point and self.hardware else ""
+                fit = "" if fit.startswith("unknown") else fit  # not predicted (yet)
+                speed = point.speed_text if point and point.gen_tokens_per_s else ""
+                badges[str(facts.path)] = ModelBadges(
+                    facts.level, format_bytes(facts.size_bytes), fit, speed
+                )
+        self.chat.model_bar.set_badges(badges)
 
     def _reopen_last_conversation(self) -> None:
         """The conversation open when the app last closed (if it still exists)."""
@@ -217,6 +323,7 @@ class MainWindow(QMainWindow):
             app = QApplication.instance()
             if isinstance(app, QApplication):
                 apply_theme(app, self.settings.theme)
+                self._set_tab_icons()
             self._apply_fit_inputs()
             extra = [Path(p) for p in self.settings.extra_library_folders]
             if self.library.folders[1:] != extra:  # a folder was removed

@@ -81,6 +81,23 @@ class SettingsDialog(QDialog):
         form.addRow("CPU threads", self.threads)
         form.addRow("System prompt for new chats", self.system_prompt)
         form.addRow("Extra library folders", folder_box)
+        for widget, tip in (
+            (self.theme, "Light, dark, or follow the desktop's colour scheme."),
+            (self.context, "Context length, in tokens, used for the fit predictions in the "
+             "library and for new chats. Longer contexts need more memory for the KV cache."),
+            (self.kv_type, "How the attention cache is stored: f16 is exact; q8_0 halves its "
+             "memory with hardly a difference; q4_0 quarters it and can lower quality."),
+            (self.threads, "CPU threads llama.cpp uses. Automatic (0) lets llama.cpp choose, "
+             "usually the number of physical cores."),
+            (self.system_prompt, "What new chats tell the model before the conversation; each "
+             "conversation can change its own copy (Chat settings)."),
+            (self.folders, "Folders besides the library folder whose GGUF files are listed. "
+             "Add one from the Library's Add folder button."),
+        ):  # fmt: skip
+            widget.setToolTip(tip)
+            label = form.labelForField(widget)
+            if label is not None:
+                label.setToolTip(tip)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )

@@ -1,6 +1,15 @@
-"""Light and dark palettes (Fusion style) plus the small style sheets in resources/styles."""
+"""Light and dark palettes (Fusion style) and the style sheet, both from the design tokens.
+
+resources/styles/tokens.json holds the spacing, radius and colour tokens of both themes;
+resources/styles/app.qss refers to them as ``{{name}}``. The palette takes its colours from the
+same tokens, so widgets Qt draws itself and those the style sheet draws agree.
+"""
 
 from __future__ import annotations
+
+import functools
+import json
+import re
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPalette
@@ -9,22 +18,39 @@ from PySide6.QtWidgets import QApplication
 from converter.resources import resource_path
 
 _FUSION_SET = "quantdeskFusionStyle"  # QApplication property: the style was set already
-_DARK_COLOURS = {
-    QPalette.ColorRole.Window: "#202124",
-    QPalette.ColorRole.WindowText: "#e8e8e8",
-    QPalette.ColorRole.Base: "#17181a",
-    QPalette.ColorRole.AlternateBase: "#25272a",
-    QPalette.ColorRole.ToolTipBase: "#2b2d30",
-    QPalette.ColorRole.ToolTipText: "#e8e8e8",
-    QPalette.ColorRole.Text: "#e8e8e8",
-    QPalette.ColorRole.Button: "#2b2d30",
-    QPalette.ColorRole.ButtonText: "#e8e8e8",
-    QPalette.ColorRole.BrightText: "#ff6b6b",
-    QPalette.ColorRole.Link: "#7cc4ff",
-    QPalette.ColorRole.Highlight: "#3a78c2",
-    QPalette.ColorRole.HighlightedText: "#ffffff",
-    QPalette.ColorRole.PlaceholderText: "#8a8a8a",
+#: Palette role → token: the palette is built from the same tokens as the style sheet.
+_PALETTE_TOKENS = {
+    QPalette.ColorRole.Window: "window",
+    QPalette.ColorRole.WindowText: "text",
+    QPalette.ColorRole.Base: "surface",
+    QPalette.ColorRole.AlternateBase: "surface_alt",
+    QPalette.ColorRole.ToolTipBase: "surface",
+    QPalette.ColorRole.ToolTipText: "text",
+    QPalette.ColorRole.Text: "text",
+    QPalette.ColorRole.Button: "surface_alt",
+    QPalette.ColorRole.ButtonText: "text",
+    QPalette.ColorRole.Link: "accent",
+    QPalette.ColorRole.Highlight: "accent",
+    QPalette.ColorRole.HighlightedText: "accent_text",
+    QPalette.ColorRole.PlaceholderText: "text_muted",
 }
+_TOKEN = re.compile(r"\{\{(\w+)\}\}")
+
+
+@functools.cache
+def tokens(theme: str) -> dict[str, str]:
+    """The design tokens of "light" or "dark" (shared ones included)."""
+    data = json.loads(resource_path("styles", "tokens.json").read_text(encoding="utf-8"))
+    values = {**data["shared"], **data[theme]}
+    values["icons"] = resource_path("icons", "ui").as_posix()
+    return values
+
+
+def style_sheet(theme: str) -> str:
+    """app.qss with the theme's tokens filled in (an unknown token is a bug: KeyError)."""
+    values = tokens(theme)
+    template = resource_path("styles", "app.qss").read_text(encoding="utf-8")
+    return _TOKEN.sub(lambda m: values[m.group(1)], template)
 
 
 def is_dark(theme: str) -> bool:
@@ -42,20 +68,23 @@ def apply_theme(app: QApplication, theme: str) -> None:
         # proxy, and replacing the style under it crashed Qt (an open wizard, a theme switch).
         app.setStyle("Fusion")
         app.setProperty(_FUSION_SET, True)
-    dark = is_dark(theme)
+    name = "dark" if is_dark(theme) else "light"
+    values = tokens(name)
     palette = app.style().standardPalette()
-    if dark:
-        for role, colour in _DARK_COLOURS.items():
-            palette.setColor(role, QColor(colour))
-        for role in (
-            QPalette.ColorRole.Text,
-            QPalette.ColorRole.ButtonText,
-            QPalette.ColorRole.WindowText,
-        ):
-            palette.setColor(QPalette.ColorGroup.Disabled, role, QColor("#7a7a7a"))
+    for role, token in _PALETTE_TOKENS.items():
+        palette.setColor(role, QColor(values[token]))
+    for role in (
+        QPalette.ColorRole.Text,
+        QPalette.ColorRole.ButtonText,
+        QPalette.ColorRole.WindowText,
+    ):
+        disabled = "#7a7f88" if name == "dark" else "#a0a6b0"
+        palette.setColor(QPalette.ColorGroup.Disabled, role, QColor(disabled))
     app.setPalette(palette)
-    sheet = resource_path("styles", "dark.qss" if dark else "light.qss")
-    app.setStyleSheet(sheet.read_text(encoding="utf-8") if sheet.exists() else "")
+    app.setStyleSheet(style_sheet(name))
+    from desktop.ui.icons import recolour_icons
+
+    recolour_icons(app)
 
 
 def app_icon() -> QIcon:

@@ -55,6 +55,24 @@ def test_repo_id_is_downloaded_then_converted(
     assert resolve_source("org/tiny-llama") == source
 
 
+def test_cached_checkpoint_file_replaced_on_the_hub_is_downloaded_again(
+    hub: FakeHub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = resolve_source("org/tiny-llama")
+    files = hub.repos["org/tiny-llama"].files
+    weights = bytearray(files["model.safetensors"])
+    weights[-4:] = bytes(4)  # a new upload of the same size
+    files["model.safetensors"] = bytes(weights)
+    events: list[Progress] = []
+
+    assert resolve_source("org/tiny-llama", on_progress=events.append) == source
+
+    assert (source / "model.safetensors").read_bytes() == bytes(weights)
+    assert any("differs from the hub's version" in e.message for e in events)
+    assert len(hub.ranges_for("model.safetensors")) == 2
+    assert len(hub.ranges_for("config.json")) == 1  # unchanged files are not fetched again
+
+
 def test_local_folder_is_its_own_source(tmp_path: Path) -> None:
     assert resolve_source(str(tmp_path)) == tmp_path
 

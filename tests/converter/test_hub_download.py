@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from converter.hub.download import (
     discard_partial,
     download_file,
     partial_download_path,
+    verified_record_path,
 )
 from converter.hub.fetch import download_gguf
 from converter.hub.hub_client import repo_details
@@ -54,7 +56,7 @@ def test_download_reports_bytes_and_verifies(hub: FakeHub, tmp_path: Path) -> No
     assert all(isinstance(e, DownloadProgress) and e.unit == "bytes" for e in events)
     assert events[-1].done == events[-1].total == len(WEIGHTS)
     assert [e.done for e in events] == sorted(e.done for e in events)
-    assert _leftovers(tmp_path) == [GGUF_NAME]
+    assert _leftovers(tmp_path) == [f".{GGUF_NAME}.verified.json", GGUF_NAME]
 
 
 def test_small_file_is_checked_against_its_git_blob_id(hub: FakeHub, tmp_path: Path) -> None:
@@ -114,7 +116,7 @@ def test_pause_keeps_the_part_and_a_new_call_resumes(hub: FakeHub, tmp_path: Pat
     assert path.read_bytes() == WEIGHTS
     assert hub.ranges_for(GGUF_NAME)[-1] == f"bytes={kept}-"
     assert events[0].done == kept  # progress starts where the pause left it
-    assert _leftovers(tmp_path) == [GGUF_NAME]
+    assert _leftovers(tmp_path) == [f".{GGUF_NAME}.verified.json", GGUF_NAME]
 
 
 def test_discard_partial_removes_a_paused_download_and_keeps_finished_files(
@@ -130,10 +132,11 @@ def test_discard_partial_removes_a_paused_download_and_keeps_finished_files(
     run_job(download_file("org/tiny-GGUF", "README.md", tmp_path))
     with pytest.raises(DownloadPaused):
         run_job(download_file("org/tiny-GGUF", GGUF_NAME, tmp_path, pause=pause), on_progress)
-    assert len(_leftovers(tmp_path)) == 3  # README.md, the partial file, its resume record
+    # README.md and its verified checksum, the partial file and its resume record
+    assert len(_leftovers(tmp_path)) == 4
     discard_partial(tmp_path, f"subfolder/{GGUF_NAME}")  # repo paths land by their name
     discard_partial(tmp_path, "README.md")  # finished: nothing to discard
-    assert _leftovers(tmp_path) == ["README.md"]
+    assert _leftovers(tmp_path) == [".README.md.verified.json", "README.md"]
     hub.chunk_delay_s = 0.0
     run_job(download_file("org/tiny-GGUF", GGUF_NAME, tmp_path))
     assert hub.ranges_for(GGUF_NAME)[-1] is None  # started afresh, nothing was resumed
@@ -211,3 +214,41 @@ def test_split_model_downloads_every_shard_with_one_byte_count(
     assert b"".join((tmp_path / name).read_bytes() for name in choice.files) == WEIGHTS
     assert {e.total for e in events} == {len(WEIGHTS)}
     assert events[-1].done == len(WEIGHTS)
+
+
+def test_same_size_new_version_on_the_hub_is_downloaded_again(hub: FakeHub, tmp_path: Path) -> None:
+    run_job(download_file("org/tiny-GGUF", GGUF_NAME, tmp_path))
+    # The uploader replaces the quantization with a new one of exactly the same size.
+    new_weights = os.urandom(len(WEIGHTS))
+    hub.repos["org/tiny-GGUF"].files[GGUF_NAME] = new_weights
+
+    path, events = _events(download_file("org/tiny-GGUF", GGUF_NAME, tmp_path))
+
+    assert path.read_bytes() == new_weights
+    assert hub.ranges_for(GGUF_NAME) == [None, None]  # fetched whole, twice
+    assert any("differs from the hub's version" in e.message for e in events)
+    record = json.loads(verified_record_path(path).read_text())
+    assert record["etag"] == hashlib.sha256(new_weights).hexdigest()
+
+
+def test_a_verified_file_is_not_fetched_or_hashed_again(hub: FakeHub, tmp_path: Path) -> None:
+    run_job(download_file("org/tiny-GGUF", GGUF_NAME, tmp_path))
+    _, events = _events(download_file("org/tiny-GGUF", GGUF_NAME, tmp_path))
+    assert [e.message for e in events] == [f"{GGUF_NAME} is already here"]
+    assert len(hub.ranges_for(GGUF_NAME)) == 1
+
+
+def test_a_file_without_a_record_is_hashed_once_and_kept_if_current(
+    hub: FakeHub, tmp_path: Path
+) -> None:
+    (tmp_path / GGUF_NAME).write_bytes(WEIGHTS)  # copied in by hand, or from an older version
+    _, events = _events(download_file("org/tiny-GGUF", GGUF_NAME, tmp_path))
+    assert [e.message for e in events] == [f"checking {GGUF_NAME}", f"{GGUF_NAME} is already here"]
+    assert hub.ranges_for(GGUF_NAME) == []
+    assert verified_record_path(tmp_path / GGUF_NAME).is_file()
+
+    # Edited on disk after it was verified: hashed again, found different, downloaded again.
+    (tmp_path / GGUF_NAME).write_bytes(bytes(len(WEIGHTS)))
+    path, _ = _events(download_file("org/tiny-GGUF", GGUF_NAME, tmp_path))
+    assert path.read_bytes() == WEIGHTS
+    assert hub.ranges_for(GGUF_NAME) == [None]

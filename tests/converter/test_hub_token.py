@@ -71,3 +71,18 @@ def test_token_never_appears_in_output_errors_or_logs(
     from converter.hub.hub_session import hub_context
 
     assert SECRET not in repr(hub_context())
+
+
+def test_gated_refusal_on_the_command_line_names_hf_token_and_the_hub_in_use(
+    hub: FakeHub,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setattr(token_store, "_working_keyring", lambda: None)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    assert main(["download", "meta/gated-GGUF", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "HF_TOKEN" in err
+    assert f"{hub.endpoint}/meta/gated-GGUF" in err  # the configured hub, not huggingface.co
+    assert "huggingface.co" not in err

@@ -129,11 +129,53 @@ def test_malformed_merge(tmp_path: Path) -> None:
         load_tokenizer(folder)
 
 
-def test_unsupported_sentencepiece_json_layout(tmp_path: Path) -> None:
+#: SentencePiece-style pipelines llama.cpp cannot reproduce, and the step the refusal names.
+DIFFERENT_PIPELINES = {
+    "nfkc-normalizer": ({"normalizer": {"type": "NFKC"}}, "NFKC step"),
+    "lowercase-after-replace": (
+        {
+            "normalizer": {
+                "type": "Sequence",
+                "normalizers": [
+                    {"type": "Replace", "pattern": {"String": " "}, "content": "▁"},
+                    {"type": "Lowercase"},
+                ],
+            }
+        },
+        "Lowercase step",
+    ),
+    "split-on-a-letter": (
+        {
+            "pre_tokenizer": {
+                "type": "Split",
+                "pattern": {"String": "a"},
+                "behavior": "Isolated",
+                "invert": False,
+            }
+        },
+        "Split step (on 'a', Isolated)",
+    ),
+    "splitting-metaspace": (
+        {
+            "normalizer": None,
+            "pre_tokenizer": {"type": "Metaspace", "replacement": "▁", "split": True},
+        },
+        "Metaspace step that splits the text at every space",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(DIFFERENT_PIPELINES))
+def test_unsupported_sentencepiece_json_layout(case: str, tmp_path: Path) -> None:
+    change, step = DIFFERENT_PIPELINES[case]
     folder = copy_fixture("llama-spm", tmp_path, without=("tokenizer.model",))
-    edit_json(folder / "tokenizer.json", lambda t: t.update(normalizer={"type": "NFKC"}))
-    with pytest.raises(TokenizerError, match=r"tokenizer\.model"):
+    edit_json(folder / "tokenizer.json", lambda t: t.update(change))
+    with pytest.raises(TokenizerError) as raised:
         load_tokenizer(folder)
+    message = str(raised.value)
+    assert step in message
+    assert "cannot be converted faithfully" in message and "tokenizer.model" in message
+    assert "{" not in message  # a sentence, not a dump of the JSON
 
 
 def test_added_token_without_id(tmp_path: Path) -> None:

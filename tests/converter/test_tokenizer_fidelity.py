@@ -15,6 +15,7 @@ from tests.conftest import CHAT_TEMPLATE_FIXTURES
 from tests.support.tokenizer_helpers import (
     cases,
     copy_fixture,
+    edit_json,
     llama_cpp_report,
     reference,
     write_vocab_only_gguf,
@@ -86,3 +87,26 @@ def test_special_tokens_are_parsed_as_one_token_when_asked(tmp_path: Path) -> No
     ids = report.special_ids[0]
     for marker in ("<|user|>", "<|end|>", "<|assistant|>"):
         assert spec.token_id(marker) in ids
+
+
+def _equivalent_layout(tokenizer_json: dict) -> None:
+    """The normalizer's two steps swapped (prepending '▁' commutes with replacing spaces by
+    '▁'), and a Split on ' ' after it, which finds no space left: the same tokenizer."""
+    tokenizer_json["normalizer"]["normalizers"].reverse()
+    tokenizer_json["pre_tokenizer"] = {
+        "type": "Split",
+        "pattern": {"String": " "},
+        "behavior": "MergedWithPrevious",
+        "invert": False,
+    }
+
+
+def test_equivalent_sentencepiece_json_layout_tokenizes_the_same(tmp_path: Path) -> None:
+    folder = copy_fixture("llama-spm", tmp_path, without=("tokenizer.model",))
+    edit_json(folder / "tokenizer.json", _equivalent_layout)
+    spec = load_tokenizer(folder, vocab_size=32000)
+    examples = cases("llama-spm")
+    report = llama_cpp_report(
+        write_vocab_only_gguf(spec, tmp_path / "vocab.gguf"), [case["text"] for case in examples]
+    )
+    assert report.ids == [case["ids"] for case in examples]

@@ -213,3 +213,16 @@ def test_ipv6_loopback(model: Path) -> None:
         connection.close()
     finally:
         server.stop()
+
+
+def test_a_client_that_never_finishes_its_headers_is_cut_off(
+    server: ModelServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from desktop.engine.server import model_server
+
+    monkeypatch.setattr(model_server, "HEADER_TIMEOUT_SECONDS", 0.5)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as slow:
+        slow.sendall(b"GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        started = time.monotonic()
+        assert slow.recv(1024) == b""  # closed by the server
+        assert time.monotonic() - started < 10

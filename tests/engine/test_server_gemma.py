@@ -29,14 +29,14 @@ def gemma(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(gemma: Path) -> Iterator[ModelServer]:
-    running = ModelServer(gemma, LoadSettings(ctx_tokens=2048, threads=2, parallel=2), port=0)
+    running = ModelServer(gemma, LoadSettings(ctx_tokens=2048, threads=1, parallel=2), port=0)
     running.start()
     yield running
     running.stop()
 
 
 def post(server: ModelServer, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=600)
     try:
         connection.request("POST", path, body=json.dumps(body))
         response = connection.getresponse()

@@ -136,7 +136,10 @@ def test_download_lands_in_the_library_without_blocking_the_window(
     wait_until(qtbot, lambda: not window.hub.downloads.rows)
     assert panel.table.cellWidget(row, 4).text() == "In library"
     assert load_queue() == []
-    assert sorted(p.name for p in library_dir().iterdir()) == ["tiny-Q8_0.gguf"]
+    assert sorted(p.name for p in library_dir().iterdir()) == [
+        ".tiny-Q8_0.gguf.verified.json",  # the checksum it was verified against
+        "tiny-Q8_0.gguf",
+    ]
 
 
 def test_pause_then_resume_continues_from_the_kept_bytes(

@@ -25,7 +25,7 @@ from desktop.services.app_settings import (
 )
 from desktop.ui.main_window import MainWindow
 from desktop.ui.settings_dialog import SettingsDialog
-from desktop.ui.theme import app_icon, apply_theme
+from desktop.ui.theme import app_icon, apply_theme, tokens
 from tests.conftest import REPO_ROOT
 from tests.support.ui_helpers import (  # noqa: F401 - fixtures are found by name
     main_window_fixture,
@@ -134,8 +134,8 @@ def test_theme_switches_with_windows_open_and_comes_from_the_shipped_resources(
             apply_theme(app, theme)
             assert not wizard.grab().isNull()
         assert "QFrame#userMessage" in app.styleSheet()
-        assert app.palette().color(QPalette.ColorRole.Window).name() == "#202124"
+        assert app.palette().color(QPalette.ColorRole.Window).name() == tokens("dark")["window"]
     finally:
         apply_theme(app, "light")
-    assert app.palette().color(QPalette.ColorRole.Window).name() != "#202124"
+    assert app.palette().color(QPalette.ColorRole.Window).name() == tokens("light")["window"]
     assert not app_icon().isNull()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,12 +12,14 @@ from PySide6.QtWidgets import QMessageBox, QWizard
 from pytestqt.qtbot import QtBot
 
 from converter.paths import library_dir
+from desktop.services.checkpoint_checks import inspect_source
 from desktop.services.conversion_pipeline import StepProgress
 from desktop.services.conversion_sources import LocalFolder, resolver_for
 from desktop.services.library import read_facts
 from desktop.ui.chat.chat_session import SessionState
 from desktop.ui.main_window import MainWindow
 from tests.support.checkpoints import build_checkpoint
+from tests.support.tokenizer_helpers import edit_json
 from tests.support.ui_dialogs import MessageBoxAnswer
 from tests.support.ui_helpers import (  # noqa: F401 - fixtures are found by name
     main_window_fixture,
@@ -54,10 +57,9 @@ def test_wizard_converts_and_quantizes_into_the_library(
     assert names == ["tiny-llama-F16.gguf", "tiny-llama-Q4_K_M.gguf", "tiny-llama-Q8_0.gguf"]
     assert not [p for p in library_dir().iterdir() if p.name.startswith(".")]  # no partial files
     assert wizard.run_page.log_path.read_text().count("Wrote") == 3
-    wait_until(qtbot, lambda: window.library.tree.topLevelItemCount() == 1)
-    tree = window.library.tree  # the library fills in the background: wait for all three rows
+    tree = window.library.tree  # the folder is watched: files show as they are written
     wait_until(
-        qtbot, lambda: tree.topLevelItem(0) is not None and tree.topLevelItem(0).childCount() == 3
+        qtbot, lambda: tree.topLevelItemCount() == 1 and tree.topLevelItem(0).childCount() == 3
     )
     ladder = window.compare.ladder
     ladder.measure_options = {"ctx_tokens": 64, "max_chunks": 1, "speed_repeats": 1,
@@ -88,6 +90,21 @@ def test_check_explains_a_folder_that_is_not_a_checkpoint(
     failed = [r for r in wizard.check_page.inspection.rows if not r.ok]
     assert failed and failed[0].detail
     wizard.close()
+
+
+def test_check_names_the_tokenizer_step_it_cannot_convert(checkpoint: Path, tmp_path: Path) -> None:
+    """A SentencePiece tokenizer.json with a step llama.cpp lacks: a sentence, not its JSON."""
+    folder = tmp_path / "tiny-llama"
+    shutil.copytree(checkpoint, folder)
+    (folder / "tokenizer.model").unlink()
+    edit_json(folder / "tokenizer.json", lambda t: t.update(normalizer={"type": "NFKC"}))
+
+    inspection = inspect_source(folder, tmp_path / "out")
+
+    (row,) = [row for row in inspection.rows if not row.ok]
+    assert row.name == "Tokenizer recognised"
+    assert "NFKC step" in row.detail and "cannot be converted faithfully" in row.detail
+    assert "{" not in row.detail
 
 
 def test_source_resolvers_accept_folders_only(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from converter.errors import OutputError
-from converter.hub.transfer import format_duration
+from converter.figures import span_text
 from converter.progress import CancelToken, Job, Progress
 from desktop.engine.measure import results_cache
 from desktop.engine.measure.child_job import child_job
@@ -283,7 +283,7 @@ def _file_progress(
 def _progress(clock: TimeLeft, stage: str, message: str) -> Progress:
     total = max(1, round(clock.predicted_total))
     done = min(total, round(clock.predicted_done))
-    left = format_duration(clock.seconds_left())
+    left = span_text(clock.seconds_left())
     return Progress(stage, done, total, "s", f"{message} · about {left} left")
 
 

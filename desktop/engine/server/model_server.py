@@ -31,6 +31,8 @@ LISTEN_BACKLOG = 2048
 KEEP_ALIVE_SECONDS = 30
 #: How long stop() lets open connections finish their last bytes.
 SHUTDOWN_GRACE_SECONDS = 2
+#: A request line and headers that take longer than this close the connection.
+HEADER_TIMEOUT_SECONDS = 30.0
 
 
 class ServerState(enum.Enum):
@@ -163,12 +165,11 @@ class ModelServer:
 
     def _serve_in_background(self, sock: socket.socket) -> None:
         import uvicorn
-        from uvicorn.protocols.http.h11_impl import H11Protocol
 
         app = build_app(self._service, self._rules, self.log)
         config = uvicorn.Config(
             app,
-            http=H11Protocol,
+            http=_http_protocol(),
             ws="none",
             lifespan="off",
             loop="asyncio",
@@ -216,3 +217,42 @@ class ModelServer:
     def log(self, line: str) -> None:
         if self._on_request is not None:
             self._on_request(line)
+
+
+def _http_protocol() -> type:
+    """uvicorn's HTTP/1.1 protocol with a timeout on each request's line and headers.
+
+    uvicorn times out idle keep-alive connections but not a request that never finishes its
+    headers, so a client could hold connections open forever by sending a byte at a time.
+    (This relies on the protocol's ``loop``, ``cycle`` and ``transport`` attributes.)
+    """
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeaderTimeoutProtocol(H11Protocol):
+        _header_timer: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm_header_timer()
+
+        def _arm_header_timer(self) -> None:
+            waiting_after = self.cycle  # a new cycle means the next request's headers came
+
+            def expire() -> None:
+                if self.cycle is waiting_after and not self.transport.is_closing():
+                    self.transport.close()
+
+            self._header_timer = self.loop.call_later(HEADER_TIMEOUT_SECONDS, expire)
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+            self._arm_header_timer()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+            super().connection_lost(exc)
+
+    return HeaderTimeoutProtocol

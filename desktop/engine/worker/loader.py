@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from converter.errors import Cancelled, ModelLoadError
+from converter.kv_cache_types import KV_CACHE_TYPES
 from desktop.engine.llama_loading import open_llama
 from desktop.engine.worker.chat_format import template_for
 from desktop.engine.worker.results import LoadInfo, ModelInfo
-from desktop.engine.worker.settings import KV_CACHE_TYPES, LoadSettings
+from desktop.engine.worker.settings import LoadSettings
 
 GGUF_MAGIC = b"GGUF"
 #: Progress events are sent at most this often (in fraction of the load).
@@ -95,7 +96,7 @@ def load_model(
             on_progress(fraction)
         return not cancelled()
 
-    kv_type_id = KV_CACHE_TYPES[settings.kv_type]
+    kv_type_id = KV_CACHE_TYPES[settings.kv_type].ggml_type_id
     try:
         llama = open_llama(
             path,

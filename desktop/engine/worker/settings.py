@@ -8,9 +8,9 @@ Invalid combinations are refused here, before any process is started.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import MappingProxyType
 
 from converter.errors import QuantdeskError
+from converter.kv_cache_types import KV_CACHE_TYPES
 
 
 class InvalidSettings(QuantdeskError):
@@ -19,9 +19,6 @@ class InvalidSettings(QuantdeskError):
 
 #: Most replies one worker generates at once (llama.cpp's limit on sequences is 256).
 MAX_PARALLEL = 256
-
-#: KV cache type name → ggml type id (``GGML_TYPE_*`` in ggml.h).
-KV_CACHE_TYPES: MappingProxyType[str, int] = MappingProxyType({"f16": 1, "q8_0": 8, "q4_0": 2})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

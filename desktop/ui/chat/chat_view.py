@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QCheckBox, QInputDialog, QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from converter.errors import QuantdeskError
+from converter.figures import duration_text
 from desktop.services.app_settings import Sampling, Settings
 from desktop.services.conversations import ConversationStore
-from desktop.services.figures import duration_text
 from desktop.ui.chat.chat_session import ChatSession, SessionState
 from desktop.ui.chat.composer import Composer
 from desktop.ui.chat.conversation_list import ConversationList
@@ -98,6 +98,7 @@ class ChatView(QWidget):
         splitter.setSizes([240, 900])
         QVBoxLayout(self).addWidget(splitter)
         self.setTabOrder(self.composer.edit, self.composer.send_button)
+        self._update_empty_text()
 
         self._save_timer = QTimer(self)
         self._save_timer.setInterval(SAVE_INTERVAL_MS)
@@ -181,6 +182,20 @@ class ChatView(QWidget):
         )
         self.mode_banner.setVisible(on)
         self.composer.edit.setPlaceholderText(TEXT_PLACEHOLDER if on else CHAT_PLACEHOLDER)
+        self._update_empty_text()
+
+    def _update_empty_text(self) -> None:
+        info = self.session.load_info
+        if info is None:
+            text = (
+                "Choose a model in the bar above and press Load, or get one first: "
+                "Library → Import GGUF, the Hub tab, or Convert in the toolbar."
+            )
+        elif self.text_completion:
+            text = f"Type the start of a text below; {Path(info.path).name} continues it."
+        else:
+            text = f"Type a message below and press Enter; {Path(info.path).name} answers here."
+        self.transcript.set_empty_text(text)
 
     # conversations -------------------------------------------------------------------------
     def new_conversation(self) -> int:
@@ -364,14 +379,17 @@ class ChatView(QWidget):
         self.transcript.remove_from(index)
 
     def _on_edit_requested(self, position: int) -> None:
-        widget = next(w for w in self.transcript.messages if w.position == position)
-        text, ok = QInputDialog.getMultiLineText(self, "Edit message", "Message:", widget.text)
-        if ok and text.strip():
-            self.edit_and_resend(position, text.strip())
+        """Edit in place: the message's bubble turns into an editor (one at a time)."""
+        for widget in self.transcript.messages:
+            if widget.position == position:
+                widget.begin_edit()
+            elif widget.editing:
+                widget.end_edit()
 
     def _add_message(self, role: str, text: str, position: int) -> MessageWidget:
         widget = self.transcript.add(role, text, position)
         widget.edit_requested.connect(self._on_edit_requested)
+        widget.edit_submitted.connect(self.edit_and_resend)
         widget.regenerate_requested.connect(self.regenerate)
         return widget
 
@@ -384,5 +402,6 @@ class ChatView(QWidget):
         for widget in self.transcript.messages:
             widget.edit_button.setEnabled(ready)
             widget.regenerate_button.setEnabled(ready)
+        self._update_empty_text()
         if state is SessionState.CRASHED:
             self.model_bar.show_error("The worker stopped; press Reload model to start again.")

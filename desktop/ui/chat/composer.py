@@ -6,6 +6,11 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
+from desktop.ui.icons import set_icon
+
+#: The Send/Stop column keeps this width whatever the live speed line says.
+BUTTON_COLUMN_WIDTH = 132
+
 
 class MessageEdit(QPlainTextEdit):
     submit = Signal()
@@ -40,17 +45,26 @@ class Composer(QWidget):
         self.edit.submit.connect(self._on_submit)
         self.edit.escape.connect(self.stop_requested.emit)
         self.send_button = QPushButton("Send")
+        self.send_button.setObjectName("primary")
         self.send_button.setAccessibleName("Send")
+        self.send_button.setToolTip("Send the message (Enter)")
+        set_icon(self.send_button, "send")
         self.send_button.setDefault(True)
         self.send_button.clicked.connect(self._on_submit)
         self.stop_button = QPushButton("Stop")
         self.stop_button.setAccessibleName("Stop")
+        self.stop_button.setToolTip("Stop the reply; what was written so far is kept (Esc)")
+        set_icon(self.stop_button, "player-stop")
         self.stop_button.clicked.connect(self.stop_requested.emit)
         self.speed_label = QLabel("")
         self.speed_label.setObjectName("statsLine")
         self.speed_label.setAccessibleName("Live speed")
+        self.speed_label.setWordWrap(True)
 
-        buttons = QVBoxLayout()
+        column = QWidget()
+        column.setFixedWidth(BUTTON_COLUMN_WIDTH)
+        buttons = QVBoxLayout(column)
+        buttons.setContentsMargins(0, 0, 0, 0)
         buttons.addWidget(self.send_button)
         buttons.addWidget(self.stop_button)
         buttons.addWidget(self.speed_label)
@@ -58,7 +72,7 @@ class Composer(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.edit, 1)
-        layout.addLayout(buttons)
+        layout.addWidget(column)
         self.set_generating(False, can_send=False)
         self.setTabOrder(self.edit, self.send_button)
         self.setTabOrder(self.send_button, self.stop_button)

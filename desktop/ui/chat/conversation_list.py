@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QGridLayout,
     QInputDialog,
+    QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from converter.storage import atomic_output
 from desktop.services.conversations import ConversationStore
+from desktop.ui.icons import set_icon
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 
@@ -38,13 +40,28 @@ class ConversationList(QWidget):
         self.search.setPlaceholderText("Search conversations")
         self.search.setClearButtonEnabled(True)
         self.search.textChanged.connect(self.refresh)
+        self.search.setObjectName("search")
         self.list = QListWidget()
         self.list.setAccessibleName("Conversations")
+        # A long title is cut with "…" (the whole title is its tooltip), never scrolled sideways.
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.list.setWordWrap(False)
+        self.list.setUniformItemSizes(True)
         self.list.currentItemChanged.connect(self._on_current_changed)
-        self.new_button = self._button("New", self.new_requested.emit)
-        self.rename_button = self._button("Rename…", self._on_rename_clicked)
-        self.delete_button = self._button("Delete…", self._on_delete_clicked)
-        self.export_button = self._button("Export…", self._on_export_clicked)
+        self.new_button = self._button("New", self.new_requested.emit, "plus")
+        self.new_button.setToolTip("Start a new conversation")
+        self.rename_button = self._button("Rename…", self._on_rename_clicked, "cursor-text")
+        self.rename_button.setToolTip("Give the selected conversation another title")
+        self.delete_button = self._button("Delete…", self._on_delete_clicked, "trash")
+        self.delete_button.setToolTip("Delete the selected conversation (asks first)")
+        self.export_button = self._button("Export…", self._on_export_clicked, "file-export")
+        self.export_button.setToolTip("Save the selected conversation as Markdown or JSON")
+        self.notice = QLabel("")
+        self.notice.setObjectName("notice")
+        self.notice.setAccessibleName("Conversation notice")
+        self.notice.setWordWrap(True)
+        self.notice.hide()
         row = QGridLayout()
         for i, b in enumerate(
             (self.new_button, self.rename_button, self.export_button, self.delete_button)
@@ -55,10 +72,12 @@ class ConversationList(QWidget):
         layout.addWidget(self.search)
         layout.addWidget(self.list, 1)
         layout.addLayout(row)
+        layout.addWidget(self.notice)
         self.refresh()
 
-    def _button(self, text: str, slot: Callable[[], object]) -> QPushButton:
+    def _button(self, text: str, slot: Callable[[], object], icon_name: str) -> QPushButton:
         button = QPushButton(text)
+        set_icon(button, icon_name)
         button.setAccessibleName(text.rstrip("…"))
         button.clicked.connect(slot)
         return button
@@ -74,7 +93,8 @@ class ConversationList(QWidget):
         for summary in self.store.list(self.search.text()):
             item = QListWidgetItem(summary.title)
             item.setData(ID_ROLE, summary.id)
-            item.setToolTip(Path(summary.model_path).name if summary.model_path else "")
+            model = f"\n{Path(summary.model_path).name}" if summary.model_path else ""
+            item.setToolTip(f"{summary.title}{model}")
             self.list.addItem(item)
             if summary.id == current:
                 self.list.setCurrentItem(item)
@@ -146,3 +166,10 @@ class ConversationList(QWidget):
                 tmp.write_text(text, encoding="utf-8")
         except OSError as exc:
             QMessageBox.warning(self, "Export failed", f"Could not write {path}: {exc.strerror}.")
+            return
+        self.show_notice(f"Exported to {path}.")
+
+    def show_notice(self, text: str) -> None:
+        self.notice.setText(text)
+        self.notice.setToolTip(text)
+        self.notice.show()

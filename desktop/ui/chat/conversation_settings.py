@@ -55,6 +55,29 @@ class ConversationSettingsDialog(QDialog):
         form.addRow("Max reply tokens", self.max_tokens)
         form.addRow("Context (tokens)", self.context)
         form.addRow(self.fixed_seed, self.seed)
+        for widget, tip in (
+            (self.system_prompt, "Instructions the model reads before the conversation, e.g. "
+             "its role or the language to answer in. Base models in text completion ignore it."),
+            (self.temperature, "Randomness: 0 always picks the likeliest word (repeatable); "
+             "higher values give more varied, less focused replies. 0.7 is a good start."),
+            (self.top_p, "Only words from the most likely ones that together reach this "
+             "probability are considered. 1 turns it off."),
+            (self.top_k, "Only the k most likely next words are considered. 0 turns it off."),
+            (self.min_p, "Words less likely than this share of the likeliest word are left out. "
+             "0 turns it off."),
+            (self.repeat_penalty, "Makes words already used less likely, against loops. "
+             "1 turns it off."),
+            (self.max_tokens, "The longest reply, in tokens (about ¾ of a word each)."),
+            (self.context, "How much of the conversation the model sees, in tokens. More needs "
+             "more memory; the model loads again when this changes."),
+            (self.fixed_seed, "On: the same message gives the same reply (with the seed at the "
+             "right). Off: a new random seed for every reply."),
+            (self.seed, "The random seed used while Fixed seed is on."),
+        ):  # fmt: skip
+            widget.setToolTip(tip)
+            label = form.labelForField(widget)
+            if label is not None:
+                label.setToolTip(tip)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )

@@ -11,7 +11,6 @@ from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
-    QComboBox,
     QHBoxLayout,
     QLabel,
     QMessageBox,
@@ -22,6 +21,8 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.services import fit_text
+from desktop.ui.chat.model_picker import ModelBadges, ModelPicker
+from desktop.ui.icons import set_icon
 from desktop.ui.thread_tasks import call_worker
 
 
@@ -35,14 +36,21 @@ class ModelBar(QWidget):
         self.context_tokens = 4096
         self.kv_type = "f16"
         self.text_completion = False
-        self.combo = QComboBox()
+        self.combo = ModelPicker()
         self.combo.setAccessibleName("Model")
         self.combo.setMinimumContentsLength(16)
         self.load_button = QPushButton("Load")
         self.load_button.setAccessibleName("Load model")
+        self.load_button.setToolTip("Load the chosen model (its fit is checked first)")
+        set_icon(self.load_button, "player-play")
+        self.combo.setToolTip("The GGUF files of the library that can be loaded")
         self.load_button.clicked.connect(self._on_load_clicked)
         self.settings_button = QPushButton("Chat settings…")
         self.settings_button.setAccessibleName("Conversation settings")
+        self.settings_button.setToolTip(
+            "This conversation's system prompt and sampling: temperature, top p, reply length…"
+        )
+        set_icon(self.settings_button, "adjustments-horizontal")
         self.settings_button.clicked.connect(self.settings_requested.emit)
         self.progress = QProgressBar()
         self.progress.setAccessibleName("Load progress")
@@ -77,6 +85,10 @@ class ModelBar(QWidget):
             self.combo.addItem(path.name, str(path))
         self.select(current if current in {str(p) for p in paths} else None)
         self.load_button.setEnabled(bool(paths))
+
+    def set_badges(self, badges: dict[str, ModelBadges]) -> None:
+        for path, value in badges.items():
+            self.combo.set_badges(path, value)
 
     def select(self, path: str | None) -> None:
         if path:

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QPlainTextEdit,
     QPushButton,
     QScrollArea,
     QSizePolicy,
@@ -23,8 +24,11 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.ui.chat.code_blocks import code_tint, style_code
+from desktop.ui.icons import set_icon
 
 RENDER_INTERVAL_MS = 80
+#: Messages sit in a centred column no wider than this: long lines stay readable on wide screens.
+BUBBLE_MAX_WIDTH = 820
 ROLE_TITLES = {"user": "You", "assistant": "Assistant", "error": "Error"}
 #: Shown in place of a reply that ended before its first word (not stored as its text).
 EMPTY_REPLY_TEXT = "*The model ended its reply without writing anything.*"
@@ -55,6 +59,7 @@ class MessageBody(QTextBrowser):
 class MessageWidget(QFrame):
     copy_requested = Signal()
     edit_requested = Signal(int)  # position
+    edit_submitted = Signal(int, str)  # position, the new text
     regenerate_requested = Signal()
     reload_requested = Signal()
 
@@ -75,20 +80,50 @@ class MessageWidget(QFrame):
         actions = QHBoxLayout()
         actions.addWidget(self.title)
         actions.addStretch(1)
-        self.copy_button = self._action("Copy", self._on_copy_clicked, actions)
+        self.copy_button = self._action("Copy", self._on_copy_clicked, actions, "copy")
+        self.copy_button.setToolTip("Copy the text of this message")
         self.edit_button = self._action(
-            "Edit", lambda: self.edit_requested.emit(self.position), actions
+            "Edit", lambda: self.edit_requested.emit(self.position), actions, "pencil"
         )
-        self.regenerate_button = self._action("Regenerate", self.regenerate_requested.emit, actions)
-        self.reload_button = self._action("Reload model", self.reload_requested.emit, actions)
+        self.edit_button.setToolTip("Change this message here and ask again")
+        self.regenerate_button = self._action(
+            "Regenerate", self.regenerate_requested.emit, actions, "refresh"
+        )
+        self.regenerate_button.setToolTip("Ask the model for another reply")
+        self.reload_button = self._action(
+            "Reload model", self.reload_requested.emit, actions, "reload"
+        )
         self.edit_button.setVisible(role == "user")
         self.regenerate_button.hide()
         self.reload_button.setVisible(role == "error")
 
+        # In-place editing: the text becomes editable inside the bubble.
+        self.editor = QPlainTextEdit()
+        self.editor.setAccessibleName("Edit message")
+        self.editor.setFixedHeight(96)
+        self.save_button = QPushButton("Save and send")
+        self.save_button.setObjectName("primary")
+        self.save_button.setAccessibleName("Save and send")
+        self.save_button.clicked.connect(self._on_save_clicked)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setAccessibleName("Cancel editing")
+        self.cancel_button.clicked.connect(self.end_edit)
+        edit_buttons = QHBoxLayout()
+        edit_buttons.addStretch(1)
+        edit_buttons.addWidget(self.cancel_button)
+        edit_buttons.addWidget(self.save_button)
+        self.edit_row = QWidget()
+        edit_column = QVBoxLayout(self.edit_row)
+        edit_column.setContentsMargins(0, 0, 0, 0)
+        edit_column.addWidget(self.editor)
+        edit_column.addLayout(edit_buttons)
+        self.edit_row.hide()
+
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(10, 6, 10, 6)
+        layout.setContentsMargins(12, 8, 12, 8)
         layout.addLayout(actions)
         layout.addWidget(self.body)
+        layout.addWidget(self.edit_row)
         layout.addWidget(self.stats_label)
 
         self._render_timer = QTimer(self)
@@ -97,8 +132,11 @@ class MessageWidget(QFrame):
         self._render_timer.timeout.connect(self.render_now)
         self.render_now()
 
-    def _action(self, text: str, slot: Callable[[], object], layout: QHBoxLayout) -> QPushButton:
+    def _action(
+        self, text: str, slot: Callable[[], object], layout: QHBoxLayout, icon_name: str
+    ) -> QPushButton:
         button = QPushButton(text)
+        set_icon(button, icon_name)
         button.setAccessibleName(text)
         button.setFlat(True)
         button.setCursor(Qt.CursorShape.PointingHandCursor)
@@ -131,6 +169,27 @@ class MessageWidget(QFrame):
             tint = code_tint(self.body.palette().color(QPalette.ColorRole.Text))
             style_code(self.body.document(), tint)
 
+    def begin_edit(self) -> None:
+        """Show the text in an editor inside the bubble, with Save and send / Cancel."""
+        self.editor.setPlainText(self.text)
+        self.body.hide()
+        self.edit_row.show()
+        self.editor.setFocus()
+
+    def end_edit(self) -> None:
+        self.edit_row.hide()
+        self.body.show()
+
+    @property
+    def editing(self) -> bool:
+        return not self.edit_row.isHidden()
+
+    def _on_save_clicked(self) -> None:
+        text = self.editor.toPlainText().strip()
+        if text:
+            self.end_edit()
+            self.edit_submitted.emit(self.position, text)
+
     def set_stats(self, text: str) -> None:
         self.stats_label.setText(text)
         self.stats_label.setVisible(bool(text))
@@ -149,25 +208,56 @@ class Transcript(QScrollArea):
         self.setWidgetResizable(True)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         inner = QWidget()
-        self._layout = QVBoxLayout(inner)
-        self._layout.setSpacing(8)
+        inner.setObjectName("transcriptArea")
+        column = QWidget()
+        column.setMaximumWidth(BUBBLE_MAX_WIDTH)
+        column.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        centre = QHBoxLayout(inner)  # the stretches share what the column cannot take
+        centre.addStretch(1)
+        centre.addWidget(column, 1000)
+        centre.addStretch(1)
+        self._layout = QVBoxLayout(column)
+        self._layout.setSpacing(10)
+        self.empty_title = QLabel("Start a conversation")
+        self.empty_title.setObjectName("emptyStateTitle")
+        self.empty_title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_text = QLabel("")
+        self.empty_text.setObjectName("emptyState")
+        self.empty_text.setAccessibleName("What to do next")
+        self.empty_text.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_text.setWordWrap(True)
+        self._layout.addStretch(1)
+        self._layout.addWidget(self.empty_title)
+        self._layout.addWidget(self.empty_text)
         self._layout.addStretch(1)
         self.setWidget(inner)
         self.messages: list[MessageWidget] = []
         self.verticalScrollBar().rangeChanged.connect(self._on_range_changed)
         self._follow = True
 
+    def set_empty_text(self, text: str) -> None:
+        """What the empty conversation suggests doing next."""
+        self.empty_text.setText(text)
+
+    def _update_empty_state(self) -> None:
+        empty = not self.messages
+        self.empty_title.setVisible(empty)
+        self.empty_text.setVisible(empty)
+
     def clear(self) -> None:
         for widget in self.messages:
             widget.setParent(None)
             widget.deleteLater()
         self.messages = []
+        self._update_empty_state()
 
     def add(self, role: str, text: str, position: int = -1) -> MessageWidget:
         widget = MessageWidget(role, text, position)
-        self._layout.insertWidget(self._layout.count() - 1, widget)
+        # Messages stack from the top; the stretches below (around the empty state) take the rest.
+        self._layout.insertWidget(len(self.messages), widget)
         self.messages.append(widget)
         self._follow = True
+        self._update_empty_state()
         return widget
 
     def remove_from(self, index: int) -> None:
@@ -175,6 +265,7 @@ class Transcript(QScrollArea):
             widget.setParent(None)
             widget.deleteLater()
         del self.messages[index:]
+        self._update_empty_state()
 
     def mark_last_reply(self) -> None:
         """Only the last assistant message offers Regenerate."""

@@ -10,8 +10,8 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QFrame, QLabel, QTextBrowser, QVBoxLayout, QWidget
 
 from converter.errors import Cancelled
+from converter.figures import duration_text
 from converter.storage import format_bytes
-from desktop.services.figures import duration_text
 from desktop.ui.chat.code_blocks import code_tint, style_code
 
 if TYPE_CHECKING:

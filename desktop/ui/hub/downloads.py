@@ -12,7 +12,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from converter.hub.transfer import DownloadProgress, format_duration
+from converter.figures import span_text
+from converter.hub.transfer import DownloadProgress
 from converter.storage import format_bytes
 from desktop.services.download_queue import DownloadEntry, DownloadState
 from desktop.ui.hub.download_manager import DownloadManager
@@ -35,7 +36,7 @@ def progress_words(event: DownloadProgress) -> str:
     if event.bytes_per_second > 0:
         parts.append(f"{format_bytes(event.bytes_per_second)}/s")
     if event.seconds_left is not None:
-        parts.append(f"{format_duration(event.seconds_left)} left")
+        parts.append(f"{span_text(event.seconds_left)} left")
     if event.message.startswith("connection lost"):
         parts.append(event.message)
     return " · ".join(parts)

@@ -25,7 +25,13 @@ from PySide6.QtWidgets import (
 )
 
 from converter.errors import QuantdeskError
-from converter.hub.recommend import MachineCapacity, Recommendation, Suggestion, suggest_for
+from converter.hub.recommend import (
+    MachineCapacity,
+    Recommendation,
+    Suggestion,
+    load_speed_rules,
+    suggest_for,
+)
 from converter.hub.repo_kind import GgufChoice
 from converter.hub.transfer import DownloadProgress
 from converter.storage import format_bytes
@@ -154,6 +160,7 @@ class GetStartedCard(QFrame):
         self.hardware: Any = None
         self.bandwidth_bytes_per_second: float | None = None  # measured once, off the GUI thread
         self.rows: list[SuggestionRow] = []
+        self._comfortable = True  # the first suggestion reaches the minimum speed
         self._library_empty: bool | None = None  # None: not scanned yet
         self._fetched = False  # one of its suggestions was downloaded: offer "Chat now"
         self._dismissed = False  # the user started a chat from it
@@ -214,6 +221,8 @@ class GetStartedCard(QFrame):
         except QuantdeskError as exc:
             self.intro.setText(str(exc))
             return
+        minimum = load_speed_rules().min_tokens_per_second
+        self._comfortable = bool(picked) and picked[0].tokens_per_second >= minimum
         if [s.model for s in picked] == [row.model for row in self.rows]:
             for row, suggestion in zip(self.rows, picked, strict=True):
                 row.show_speed(suggestion)  # the same models, a better speed estimate
@@ -239,11 +248,16 @@ class GetStartedCard(QFrame):
             else ", no GPU llama.cpp can use"
         )
         which = "the first model below" if len(self.rows) > 1 else "the model below"
+        machine = f"This machine ({capacity.cpu_cores} cores, {format_bytes(capacity.ram_bytes)}"
+        others = "You can also search the Hub tab, import a GGUF, or convert a checkpoint."
+        if not self._comfortable:
+            return (
+                f"Your library is empty. {machine} of memory{gpu}) is busy or small: even the "
+                f"fastest suggestion, below, would answer slowly. {others}"
+            )
         return (
-            f"Your library is empty. This machine ({capacity.cpu_cores} cores, "
-            f"{format_bytes(capacity.ram_bytes)} of memory{gpu}) runs {which} at a comfortable "
-            "speed: download it and start chatting. You can also search the Hub tab, import a "
-            "GGUF, or convert a checkpoint."
+            f"Your library is empty. {machine} of memory{gpu}) runs {which} at a comfortable "
+            f"speed: download it and start chatting. {others}"
         )
 
     def _on_download_completed(self, key: str, _path: object) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -39,6 +39,10 @@ if TYPE_CHECKING:
     from converter.hub.hub_client import ModelSummary
 
 COLUMNS = ("Model", "Downloads", "Likes", "Size", "Architecture", "Licence", "Access")
+#: Below this table width the Likes and Licence columns step aside (the repo panel shows the
+#: licence), so the repo id keeps room to be read.
+NARROW_TABLE_PX = 760
+OPTIONAL_COLUMNS = (2, 5)
 SEARCH_LIMIT = 50
 REPO_ROLE = Qt.ItemDataRole.UserRole
 
@@ -152,8 +156,16 @@ class HubView(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(48)
+        # A long repo id on a narrow window: one line, cut in the middle ("org/Na…GGUF").
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.itemSelectionChanged.connect(self._on_selection_changed)
-        self.status = QLabel("Type a model name and press Enter.")
+        self.table.installEventFilter(self)
+        self.status = QLabel(
+            "Type a model name and press Enter: GGUF files download straight into the library; "
+            "checkpoints open in the conversion wizard."
+        )
         self.status.setObjectName("hint")
         self.status.setAccessibleName("Search status")
         self.status.setWordWrap(True)
@@ -195,6 +207,13 @@ class HubView(QWidget):
         self.repo.set_fit_inputs(hardware, ctx_tokens, kv_type)
 
     # searching -----------------------------------------------------------------------------
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.table and event.type() == QEvent.Type.Resize:
+            narrow = self.table.width() < NARROW_TABLE_PX
+            for column in OPTIONAL_COLUMNS:
+                self.table.setColumnHidden(column, narrow)
+        return False
+
     def search(self) -> ThreadTask:
         text = self.query.text().strip()
         if self._search is not None:

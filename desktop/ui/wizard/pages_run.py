@@ -21,15 +21,11 @@ from PySide6.QtWidgets import (
 )
 
 from converter.errors import Cancelled
+from converter.figures import span_text
 from converter.paths import data_dir
 from converter.storage import format_bytes
 from desktop.services.conversion_pipeline import PipelineResult, StepProgress, convert_and_quantize
 from desktop.ui.thread_tasks import ThreadTask, job_worker
-
-
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
 
 
 class RunPage(QWizardPage):
@@ -121,8 +117,8 @@ class RunPage(QWizardPage):
         elapsed = time.monotonic() - self._started
         left = ""
         if self._fraction > 0.02:
-            left = f" · about {_duration(elapsed / self._fraction * (1 - self._fraction))} left"
-        self.times.setText(f"Elapsed {_duration(elapsed)}{left}")
+            left = f" · about {span_text(elapsed / self._fraction * (1 - self._fraction))} left"
+        self.times.setText(f"Elapsed {span_text(elapsed)}{left}")
 
     def _on_done(self, result: PipelineResult) -> None:
         self.result = result
@@ -130,7 +126,7 @@ class RunPage(QWizardPage):
         self.step.setValue(100)
         for written in result.written:
             self._write_log(f"Wrote {written.path.name} ({written.level}).")
-        self._write_log(f"Done in {_duration(time.monotonic() - self._started)}.")
+        self._write_log(f"Done in {span_text(time.monotonic() - self._started)}.")
         self.completeChanged.emit()
         self.wizard().next()
 

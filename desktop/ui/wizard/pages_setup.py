@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from converter.hub.fetch import source_name
 from converter.levels import quantized_levels
 from converter.storage import format_bytes
-from desktop.services.checkpoint_checks import Inspection, inspect_source
+from desktop.services.checkpoint_checks import Inspection, inspect_source_in_child
 from desktop.services.conversion_pipeline import CalibrationChoice
 from desktop.services.conversion_sources import describe_sources, resolver_for
 from desktop.services.fit_text import VERDICT_WORDS
@@ -106,7 +106,7 @@ class CheckPage(QWizardPage):
         def job(cancel: Any) -> Any:
             assert resolver is not None
             folder = yield from resolver.resolve(text, cancel)
-            return inspect_source(folder, out_dir, preview_dir, name=source_name(text))
+            return inspect_source_in_child(folder, out_dir, preview_dir, name=source_name(text))
 
         self._worker = job_worker(job)
         self._worker.signals.yielded.connect(lambda event: self.status.setText(event.message))

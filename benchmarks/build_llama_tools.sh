@@ -4,7 +4,7 @@
 #
 # usage: build_llama_tools.sh OUT_DIR [SDIST.tar.gz]
 # Puts llama-quantize, llama-perplexity, llama-imatrix, llama-bench and llama-server (and the
-# shared libraries they need) in OUT_DIR/bin; without SDIST it is fetched from the package
+# shared libraries they need) in OUT_DIR/build/bin; without SDIST it is fetched from the package
 # registry with pip. Takes about 10 minutes on two cores; a second call with the same OUT_DIR
 # only rebuilds what changed.
 set -euo pipefail
@@ -21,9 +21,8 @@ if [ ! -d "$out/src" ]; then
 fi
 cmake -S "$out/src/vendor/llama.cpp" -B "$out/build" -DCMAKE_BUILD_TYPE=Release \
     -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
-    -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON -DCMAKE_RUNTIME_OUTPUT_DIRECTORY="$out/bin" \
-    -DCMAKE_LIBRARY_OUTPUT_DIRECTORY="$out/bin" > "$out/cmake.log"
+    -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON > "$out/cmake.log"
 start=$(date +%s)
 cmake --build "$out/build" -j "${JOBS:-$(nproc)}" \
     --target llama-quantize llama-perplexity llama-imatrix llama-bench llama-server > "$out/build.log"
-echo "llama.cpp tools built in $(($(date +%s) - start)) s: $(ls "$out/bin" | grep '^llama-' | tr '\n' ' ')"
+echo "llama.cpp tools built in $(($(date +%s) - start)) s: $(ls "$out/build/bin" | grep '^llama-' | tr '\n' ' ')"

@@ -72,6 +72,26 @@ SOURCE_LEVELS: tuple[QuantLevel, ...] = (
 )  # fmt: skip
 
 _BY_NAME = {level.name: level for level in LEVELS + IMATRIX_LEVELS + SOURCE_LEVELS}
+_BY_FTYPE = {level.ftype: level.name for level in LEVELS + IMATRIX_LEVELS + SOURCE_LEVELS}
+
+
+def level_name_of_file_type(file_type: object, fallback: str = "unknown") -> str:
+    """A GGUF's ``general.file_type`` → the level's name as Quantdesk shows it (``Q4_K_M``).
+
+    A file type outside the catalogue keeps llama.cpp's name (``Q4_1``); a value that is no
+    file type at all gives ``fallback``.
+    """
+    from gguf import LlamaFileType  # imported on use: the catalogue itself stays light
+
+    if isinstance(file_type, str) and file_type.isdigit():
+        file_type = int(file_type)
+    if not isinstance(file_type, int):
+        return fallback
+    try:
+        name = LlamaFileType(file_type).name.removeprefix("MOSTLY_")
+    except ValueError:
+        return fallback
+    return _BY_FTYPE.get(name, name)
 
 
 def quantized_levels(*, with_imatrix: bool) -> tuple[QuantLevel, ...]:

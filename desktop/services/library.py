@@ -17,11 +17,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gguf import LlamaFileType
-
 from converter.errors import Cancelled, OutputError, QuantdeskError
 from converter.gguf_header import read_gguf_header
-from converter.levels import IMATRIX_LEVELS, LEVELS, SOURCE_LEVELS
+from converter.levels import IMATRIX_LEVELS, LEVELS, SOURCE_LEVELS, level_name_of_file_type
 from converter.progress import CancelToken, Job, Progress
 from converter.storage import atomic_output, ensure_free_space, ensure_writable_folder
 
@@ -29,7 +27,6 @@ GGUF_MAGIC = b"GGUF"
 _COPY_CHUNK = 8 * 1024 * 1024
 _ALL_LEVELS = tuple(sorted(LEVELS + IMATRIX_LEVELS, key=lambda lv: lv.bits_per_weight))
 _LEVEL_ORDER = {lv.name: i for i, lv in enumerate(_ALL_LEVELS + SOURCE_LEVELS)}
-_FTYPE_TO_LEVEL = {lv.ftype: lv.name for lv in _ALL_LEVELS + SOURCE_LEVELS}
 _LEVEL_SUFFIX = re.compile(
     r"[-_. ](" + "|".join(sorted(_LEVEL_ORDER, key=len, reverse=True)) + r")(-imatrix)?$",
     re.IGNORECASE,
@@ -108,7 +105,7 @@ def read_facts(path: Path) -> GgufFacts:
     return GgufFacts(
         path=path,
         base_model=base,
-        level=_level_from_file_type(meta.get("general.file_type"), fallback_level),
+        level=level_name_of_file_type(meta.get("general.file_type"), fallback_level),
         size_bytes=size,
         architecture=header.architecture,
         parameter_count=sum(t.n_elements for t in header.tensors),
@@ -118,16 +115,6 @@ def read_facts(path: Path) -> GgufFacts:
         error="" if complete else "incomplete: the file is shorter than its header says",
         calibrated=_IMATRIX_KEY in meta,
     )
-
-
-def _level_from_file_type(file_type: object, fallback: str) -> str:
-    if not isinstance(file_type, int):
-        return fallback
-    try:
-        name = LlamaFileType(file_type).name
-    except ValueError:
-        return fallback
-    return _FTYPE_TO_LEVEL.get(name.removeprefix("MOSTLY_"), name.removeprefix("MOSTLY_"))
 
 
 def _split_name(stem: str) -> tuple[str, str]:

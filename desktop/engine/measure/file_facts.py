@@ -12,6 +12,7 @@ from pathlib import Path
 
 from converter.errors import QuantdeskError
 from converter.gguf_header import ArrayLength, GGUFHeaderError, read_gguf_header
+from converter.levels import level_name_of_file_type
 
 _FILE_TYPE_KEY = "general.file_type"
 _TOKENS_KEY = "tokenizer.ggml.tokens"
@@ -38,15 +39,7 @@ class FileFacts:
 
 def level_name(file_type: int | None) -> str:
     """``general.file_type`` value → the level's name as Quantdesk shows it (``Q4_K_M``)."""
-    from gguf import LlamaFileType
-
-    if file_type is None:
-        return "unknown"
-    try:
-        name = LlamaFileType(file_type).name
-    except ValueError:
-        return "unknown"
-    return {"ALL_F32": "F32"}.get(name, name.removeprefix("MOSTLY_"))
+    return level_name_of_file_type(file_type)
 
 
 def read_file_facts(path: Path) -> FileFacts:

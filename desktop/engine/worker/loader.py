@@ -15,6 +15,7 @@ from typing import Any
 
 from converter.errors import Cancelled, ModelLoadError
 from converter.kv_cache_types import KV_CACHE_TYPES
+from converter.levels import level_name_of_file_type
 from desktop.engine.llama_loading import open_llama
 from desktop.engine.worker.chat_format import template_for
 from desktop.engine.worker.results import LoadInfo, ModelInfo
@@ -220,10 +221,5 @@ def _token_text(llama: Any, token: int) -> str:
 
 
 def _file_type_name(value: str | None) -> str:
-    """``"15"`` → ``"Q4_K_M"`` (gguf-py's names without the ``MOSTLY_`` prefix)."""
-    from gguf import LlamaFileType
-
-    try:
-        return LlamaFileType(int(value or "")).name.removeprefix("MOSTLY_")
-    except ValueError:
-        return "unknown"
+    """``"15"`` → ``"Q4_K_M"``, as the library and the compare view name levels."""
+    return level_name_of_file_type(value)

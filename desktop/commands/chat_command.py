@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TextIO
 
 from converter.errors import WorkerCrashed
-from converter.storage import format_bytes
 from desktop.commands.load_options import add_load_arguments, describe_load, load_settings
 from desktop.engine.worker import (
     InferenceWorker,
@@ -25,6 +24,7 @@ from desktop.engine.worker import (
     SamplingSettings,
 )
 from desktop.engine.worker.protocol import PromptTooLong
+from desktop.services.reply_figures import reply_figures
 
 _DIM, _RESET = "\x1b[2m", "\x1b[0m"
 
@@ -117,16 +117,7 @@ def _ctrl_c_cancels(worker: InferenceWorker) -> Iterator[None]:
 
 def describe_reply(stats: ReplyStats) -> str:
     """One line: speed, first-token latency, prompt size, memory, and why the reply ended."""
-    parts = [
-        f"{stats.generated_tokens} tokens",
-        f"{stats.generation_tokens_per_second:.1f} tok/s",
-        f"first token {stats.time_to_first_token_seconds:.2f} s",
-        f"prompt {stats.prompt_tokens} tok ({stats.prompt_tokens_per_second:.0f} tok/s)",
-        f"{stats.total_seconds:.2f} s",
-        f"RAM {format_bytes(stats.ram_bytes)}",
-    ]
-    if stats.vram_bytes is not None:
-        parts.append(f"VRAM {format_bytes(stats.vram_bytes)}")
+    parts = reply_figures(stats, prompt=True, memory=True)
     parts.append(f"stop: {stats.stop_reason.value}")
     return " · ".join(parts)
 

@@ -13,21 +13,24 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QCheckBox, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from converter.errors import QuantdeskError
-from converter.figures import duration_text
 from desktop.services.app_settings import Sampling, Settings
 from desktop.services.conversations import ConversationStore
+from desktop.services.reply_figures import reply_figures
 from desktop.ui.chat.chat_session import ChatSession, SessionState
 from desktop.ui.chat.composer import Composer
 from desktop.ui.chat.conversation_list import ConversationList
 from desktop.ui.chat.conversation_settings import ConversationSettingsDialog
 from desktop.ui.chat.model_bar import ModelBar
 from desktop.ui.chat.transcript import MessageWidget, Transcript
+
+if TYPE_CHECKING:  # the worker package loads llama.cpp: not while the window starts
+    from desktop.engine.worker.results import ReplyStats
 
 SAVE_INTERVAL_MS = 1000
 CHAT_PLACEHOLDER = "Type a message. Enter sends, Shift+Enter adds a line, Esc stops."
@@ -39,13 +42,9 @@ def completion_prompt(messages: list[dict[str, str]]) -> str:
     return "".join(m["content"] for m in messages if m["role"] in ("user", "assistant"))
 
 
-def reply_stats_text(stats: Any) -> str:
+def reply_stats_text(stats: ReplyStats) -> str:
     note = " · stopped" if stats.cancelled else ""
-    return (
-        f"{stats.generated_tokens} tokens · "
-        f"first token {duration_text(stats.time_to_first_token_seconds)}"
-        f" · {stats.generation_tokens_per_second:.1f} tokens/s{note}"
-    )
+    return " · ".join(reply_figures(stats)) + note
 
 
 class ChatView(QWidget):

@@ -10,8 +10,7 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QFrame, QLabel, QTextBrowser, QVBoxLayout, QWidget
 
 from converter.errors import Cancelled
-from converter.figures import duration_text
-from converter.storage import format_bytes
+from desktop.services.reply_figures import reply_figures
 from desktop.ui.chat.code_blocks import code_tint, style_code
 
 if TYPE_CHECKING:
@@ -73,12 +72,7 @@ class CompareColumn(QFrame):
     def finish(self, stats: ReplyStats) -> None:
         self.text = stats.text
         self._render()
-        vram = f", VRAM {format_bytes(stats.vram_bytes)}" if stats.vram_bytes else ""
-        self.stats.setText(
-            f"first token {duration_text(stats.time_to_first_token_seconds)} · "
-            f"{stats.generation_tokens_per_second:.1f} tokens/s · "
-            f"{stats.generated_tokens} tokens · RAM {format_bytes(stats.ram_bytes)}{vram}"
-        )
+        self.stats.setText(" · ".join(reply_figures(stats, memory=True)))
         self.set_status("stopped" if stats.cancelled else "done")
 
     def fail(self, exc: BaseException) -> None:

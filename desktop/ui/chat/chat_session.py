@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -115,35 +116,27 @@ class ChatSession(QObject):
         return self._engine.streamed_tokens if self._engine is not None else 0
 
     def send(self, messages: list[dict[str, str]], sampling: Any) -> ThreadTask:
-        self._require(SessionState.READY)
-        engine = self._engine_instance()
-        self._set_state(SessionState.GENERATING)
-
-        def work(emit: Any) -> Any:
-            return engine.chat(messages, sampling, on_token=emit)
-
-        worker = ThreadTask(work)
-        worker.signals.yielded.connect(self.token.emit)
-        worker.signals.returned.connect(self._on_reply_done)
-        worker.signals.errored.connect(self._on_reply_failed)
-        self._call = worker
-        return worker.start()
+        engine = self._start_reply()
+        return self._generate(lambda emit: engine.chat(messages, sampling, on_token=emit))
 
     def send_text(self, prompt: str, sampling: Any) -> ThreadTask:
         """Continue ``prompt`` as plain text (no chat template): for base models."""
+        engine = self._start_reply()
+        return self._generate(lambda emit: engine.complete(prompt, sampling, on_token=emit))
+
+    def _start_reply(self) -> Any:
         self._require(SessionState.READY)
         engine = self._engine_instance()
         self._set_state(SessionState.GENERATING)
+        return engine
 
-        def work(emit: Any) -> Any:
-            return engine.complete(prompt, sampling, on_token=emit)
-
-        worker = ThreadTask(work)
-        worker.signals.yielded.connect(self.token.emit)
-        worker.signals.returned.connect(self._on_reply_done)
-        worker.signals.errored.connect(self._on_reply_failed)
-        self._call = worker
-        return worker.start()
+    def _generate(self, work: Callable[[Callable[[Any], None]], Any]) -> ThreadTask:
+        task = ThreadTask(work)
+        task.signals.yielded.connect(self.token.emit)
+        task.signals.returned.connect(self._on_reply_done)
+        task.signals.errored.connect(self._on_reply_failed)
+        self._call = task
+        return task.start()
 
     def stop(self) -> None:
         """Ask the running reply to stop; it ends with a ``cancelled`` reply."""

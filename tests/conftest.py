@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -29,12 +31,17 @@ os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
 @pytest.fixture(autouse=True)
 def isolated_app_folders(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> Path:
-    """Point settings, data and the library at a fresh folder so tests never touch the user's."""
+) -> Iterator[Path]:
+    """Point settings, data and the library at a fresh folder so tests never touch the user's.
+
+    The folder goes when the test ends: models downloaded or converted into the library would
+    otherwise add up to gigabytes over a run.
+    """
     home = tmp_path_factory.mktemp("quantdesk-home")
     monkeypatch.setenv("QUANTDESK_HOME", str(home))
     monkeypatch.setenv("QUANTDESK_LIBRARY", str(home / "library"))
-    return home
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
 
 
 def _is_multiprocessing_helper(process: psutil.Process) -> bool:

@@ -13,7 +13,7 @@ import pytest
 
 from desktop.engine.llama_loading import open_llama
 from desktop.engine.worker.chat_format import CHATML_STOP_STRINGS
-from desktop.engine.worker.generation import TextStream
+from desktop.engine.worker.generation import TextStream, media_placeholder_tokens
 from tests.support import worker_helpers
 
 tiny_model = worker_helpers.tiny_model
@@ -60,6 +60,41 @@ def test_held_back_text_is_released_when_no_stop_string_follows(vocab_llama: Any
     pieces, stream = stream_text(vocab_llama, "ab<|im", CHATML_STOP_STRINGS)
     assert not stream.stopped
     assert "".join(pieces).strip() == "ab<|im"
+
+
+def test_the_reply_counts_only_the_tokens_of_the_text_shown(vocab_llama: Any) -> None:
+    """Tokens that only spelled a stop string are not the reply's: the count matches the text."""
+    shown = vocab_llama.tokenize(b"ab cd", add_bos=False, special=False)
+    plain, unstopped = stream_text(vocab_llama, "ab cd", CHATML_STOP_STRINGS)
+    assert not unstopped.stopped and unstopped.reply_tokens == len(shown)
+    pieces, stream = stream_text(vocab_llama, "ab cd<|im_end|> more", CHATML_STOP_STRINGS)
+    assert stream.stopped and "".join(pieces) == "".join(plain)
+    assert stream.reply_tokens == len(shown)
+
+
+def test_media_placeholders_of_a_real_model_do_not_print_as_text(real_gemma_gguf: Path) -> None:
+    """Gemma 3's GGUF stores <start_of_image> as a user-defined token, which llama.cpp spells
+    out; a text reply (seen in text completion) must not show it, nor lose the text around."""
+    llama = open_llama(real_gemma_gguf, vocab_only=True)
+    try:
+        vocab = llama_cpp.llama_model_get_vocab(llama.model)
+        hidden = media_placeholder_tokens(vocab)
+        start, end = (
+            llama.tokenize(text.encode(), add_bos=False, special=True)
+            for text in ("<start_of_image>", "<end_of_image>")
+        )
+        assert len(start) == len(end) == 1 and {start[0], end[0]} <= hidden
+        newline = llama.tokenize(b"\n\n", add_bos=False, special=True)  # user-defined too
+        assert not set(newline) & hidden
+        tokens = llama.tokenize(
+            b"A picture:<start_of_image><end_of_image>\n\nThe end.", add_bos=False, special=True
+        )
+        stream = TextStream(vocab, (), hidden)
+        text = "".join(stream.push(token) for token in tokens) + stream.flush()
+        assert text == "A picture:\n\nThe end."
+        assert stream.reply_tokens == len(tokens)
+    finally:
+        llama.close()
 
 
 def test_flash_attention_defaults_on_for_gpu_offload_and_quantized_caches() -> None:

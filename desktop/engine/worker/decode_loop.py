@@ -23,7 +23,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from converter.errors import QuantdeskError
-from desktop.engine.worker.generation import PromptAbort, TextStream, rate, tokenize_prompt
+from desktop.engine.worker.generation import (
+    PromptAbort,
+    TextStream,
+    media_placeholder_tokens,
+    rate,
+    tokenize_prompt,
+)
 from desktop.engine.worker.protocol import Failed, Finished, GenerateRequest, PromptTooLong
 from desktop.engine.worker.results import ReplyTimings, StopReason
 from desktop.engine.worker.sampler_chain import SamplerChain
@@ -83,6 +89,7 @@ class DecodeLoop:
         self._ctx = llama.ctx
         self._memory = llama_cpp.llama_get_memory(self._ctx)
         self._vocab = llama_cpp.llama_model_get_vocab(llama.model)
+        self._media_tokens = media_placeholder_tokens(self._vocab)
         self._n_vocab = int(llama_cpp.llama_vocab_n_tokens(self._vocab))
         self._n_batch = int(llama_cpp.llama_n_batch(self._ctx))
         self.slot_ctx_tokens = int(llama_cpp.llama_n_ctx_seq(self._ctx))
@@ -118,7 +125,7 @@ class DecodeLoop:
                 request=request,
                 prompt=prompt,
                 sampler=SamplerChain(sampling, n_vocab=self._n_vocab),
-                text=TextStream(self._vocab, request.stop_strings),
+                text=TextStream(self._vocab, request.stop_strings, self._media_tokens),
                 send_piece=send_piece,
                 flush=flush,
                 budget=budget,
@@ -294,7 +301,7 @@ class DecodeLoop:
             text="".join(reply.parts),
             stop_reason=reason,
             prompt_tokens=len(reply.prompt),
-            generated_tokens=reply.generated,
+            generated_tokens=reply.text.reply_tokens,
             time_to_first_token_seconds=prompt_seconds,
             prompt_tokens_per_second=rate(len(reply.prompt) - reply.reused, prompt_seconds),
             generation_tokens_per_second=rate(reply.sampled - 1, reply.last_at - reply.first_at),

@@ -7,6 +7,7 @@ character split over two tokens comes out whole with the second);
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import ctypes
 from collections.abc import Callable
@@ -16,18 +17,62 @@ from converter.errors import QuantdeskError
 from desktop.engine.worker.protocol import GenerateRequest
 from desktop.engine.worker.stop_strings import StopCutter
 
+#: Tokens that stand for a picture or a sound in multimodal models. Some GGUFs store them as
+#: user-defined tokens, which llama.cpp spells out as text; in a text-only reply they mean
+#: nothing (Hugging Face's tokenizers mark them special and skip them when decoding).
+MEDIA_PLACEHOLDER_TEXTS: tuple[str, ...] = (
+    "<start_of_image>",
+    "<end_of_image>",
+    "<image_soft_token>",
+    "<start_of_audio>",
+    "<end_of_audio>",
+    "<audio_soft_token>",
+    "<image>",
+    "<|image|>",
+    "<|image_pad|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|video_pad|>",
+    "<|audio|>",
+)
+
+
+def media_placeholder_tokens(vocab: Any) -> frozenset[int]:
+    """The ids of this vocabulary's media placeholders that would otherwise print as text."""
+    import llama_cpp
+
+    found = set()
+    ids = (llama_cpp.llama_token * 4)()
+    buffer = ctypes.create_string_buffer(64)
+    for text in MEDIA_PLACEHOLDER_TEXTS:
+        raw = text.encode()
+        if llama_cpp.llama_tokenize(vocab, raw, len(raw), ids, 4, False, True) != 1:
+            continue
+        n = llama_cpp.llama_token_to_piece(vocab, ids[0], buffer, len(buffer), 0, False)
+        if buffer.raw[: max(n, 0)] == raw:
+            found.add(int(ids[0]))
+    return frozenset(found)
+
 
 class TextStream:
-    """Token ids → text pieces: joins split UTF-8 sequences, holds back possible stop strings."""
+    """Token ids → text pieces: joins split UTF-8 sequences, holds back possible stop strings,
+    leaves out media placeholders."""
 
-    def __init__(self, vocab: Any, stop_strings: tuple[str, ...]) -> None:
+    def __init__(
+        self, vocab: Any, stop_strings: tuple[str, ...], hidden: frozenset[int] = frozenset()
+    ) -> None:
         import llama_cpp
 
         self._token_to_piece = llama_cpp.llama_token_to_piece
         self._vocab = vocab
+        self._hidden = hidden
         self._buffer = ctypes.create_string_buffer(256)
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._cutter = StopCutter(stop_strings)
+        self._chars_after_token: list[int] = []  # characters decoded once each token was in
+        self._decoded_chars = 0
+        self._shown_chars = 0
 
     @property
     def stopped(self) -> bool:
@@ -43,11 +88,32 @@ class TextStream:
 
     def push(self, token: int) -> str:
         """The text that is now certain to be part of the reply (may be empty)."""
-        return self._cutter.push(self._decoder.decode(self._piece_bytes(token)))
+        decoded = "" if token in self._hidden else self._decoder.decode(self._piece_bytes(token))
+        self._decoded_chars += len(decoded)
+        self._chars_after_token.append(self._decoded_chars)
+        return self._shown(self._cutter.push(decoded))
 
     def flush(self) -> str:
         """What is left at the end: held-back text and any incomplete UTF-8 sequence."""
-        return self._cutter.push(self._decoder.decode(b"", final=True)) + self._cutter.finish()
+        tail = self._decoder.decode(b"", final=True)
+        self._decoded_chars += len(tail)
+        if self._chars_after_token:
+            self._chars_after_token[-1] = self._decoded_chars
+        return self._shown(self._cutter.push(tail) + self._cutter.finish())
+
+    def _shown(self, text: str) -> str:
+        self._shown_chars += len(text)
+        return text
+
+    @property
+    def reply_tokens(self) -> int:
+        """Tokens that make up the reply: those that only spelled a cut-off stop string don't
+        count, so the figure matches the text a person sees."""
+        if not self.stopped:
+            return len(self._chars_after_token)
+        if self._shown_chars == 0:
+            return 0
+        return bisect.bisect_left(self._chars_after_token, self._shown_chars) + 1
 
 
 class PromptAbort:

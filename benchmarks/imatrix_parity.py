@@ -10,7 +10,9 @@
    in the same kind of child process; the ratio of the medians is printed.
 
 usage: python benchmarks/imatrix_parity.py TOOLS_BIN MODEL-F16.gguf TEXT WORK_DIR
-       [--chunks N] [--levels Q2_K,IQ3_XXS] [--repeats N]
+       [--chunks N] [--levels Q2_K,IQ3_XXS] [--repeats N] [--gpu-layers N]
+``--levels ""`` skips step 2; ``--gpu-layers`` runs steps 1 and 3 with that many layers on the
+GPU (both sides), and prints llama-imatrix's own wall time beside Quantdesk's.
 TOOLS_BIN holds llama-imatrix and llama-quantize (benchmarks/build_llama_tools.sh OUT builds
 them; with llama-cpp-python 0.3.36's llama.cpp they land in OUT/build/bin).
 """
@@ -21,6 +23,7 @@ import argparse
 import hashlib
 import statistics
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +56,7 @@ def main() -> None:
     parser.add_argument("--levels", default="Q2_K,IQ3_XXS")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--gpu-layers", type=int, default=0)
     args = parser.parse_args()
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -60,15 +64,22 @@ def main() -> None:
 
     # 1. matrices
     reference = work / "llama.imatrix.gguf"
+    started = time.perf_counter()
     subprocess.run(
         [str(args.tools / "llama-imatrix"), "-m", str(args.model), "-f", str(args.text),
          "-o", str(reference), "-c", str(CTX), "-b", str(CTX), "--chunks", str(args.chunks),
-         "-t", str(args.threads), "--no-ppl"],
+         "-t", str(args.threads), "-ngl", str(args.gpu_layers), "--no-ppl"],
         check=True, capture_output=True,
     )  # fmt: skip
-    settings = CollectSettings(CTX, args.chunks, args.threads, True)
+    llama_wall = time.perf_counter() - started
+    settings = CollectSettings(CTX, args.chunks, args.threads, True, args.gpu_layers)
+    started = time.perf_counter()
     collected = run_job(child_job(collect_in_child, str(args.model), text.text, settings,
                                   what="collect"))  # fmt: skip
+    ours_wall = time.perf_counter() - started
+    print(f"wall time, load and {args.chunks} chunks of {CTX} tokens, {args.gpu_layers} GPU "
+          f"layers: llama-imatrix {llama_wall:.2f} s, Quantdesk {ours_wall:.2f} s "
+          f"(its evaluation alone {collected.eval_seconds:.2f} s)")  # fmt: skip
     ours = to_importance_matrix(collected, dataset=text.name, chunk_size=CTX)
     ours_file = write_imatrix(ours, work / "quantdesk.imatrix.gguf")
     theirs = read_imatrix(reference)
@@ -87,7 +98,7 @@ def main() -> None:
 
     # 2. quantized files
     matrix = read_imatrix(ours_file)
-    for level in args.levels.split(","):
+    for level in filter(None, args.levels.split(",")):
         by_llama = work / f"llama-{level}.gguf"
         subprocess.run(
             [str(args.tools / "llama-quantize"), "--imatrix", ours_file.name,
@@ -106,7 +117,7 @@ def main() -> None:
     inside: list[float] = []
     for _ in range(args.repeats):
         for collect in (False, True):
-            plain = CollectSettings(CTX, args.chunks, args.threads, collect)
+            plain = CollectSettings(CTX, args.chunks, args.threads, collect, args.gpu_layers)
             stats = run_job(child_job(collect_in_child, str(args.model), text.text, plain,
                                       what="time"))  # fmt: skip
             timings[collect].append(stats.eval_seconds)

@@ -4,20 +4,25 @@
 #
 #   benchmarks/gpu/serve_bench.sh [OUT_DIR]        (default OUT_DIR: $OUT, else ./serve-bench)
 #
-# 1. builds the CUDA wheel of llama-cpp-python (build_cuda_llama.sh) and, from the same
-#    sdist, llama.cpp's llama-bench and llama-server with CUDA; installs the wheel in SITE;
+# 1. builds llama.cpp once from the llama-cpp-python sdist, with CUDA and shared libraries:
+#    llama-bench, llama-server, and the libraries that the sdist's own Python package (copied
+#    into SITE) then loads, so both sides run the very same binaries;
 # 2. writes a Llama-3-8B-shaped random checkpoint and converts it to F16, Q8_0 and Q4_K_M;
-# 3. for each level: benchmarks/decode_speed.py (tg128: llama-bench, the plain eval loop,
-#    Llama.generate, the worker), all layers on the GPU;
-# 4. for Q4_K_M: benchmarks/serve_load.py at 4 and 16 clients against quantdesk serve and
-#    llama-server, both with --parallel 4, then both with --parallel 16.
-# Results (Markdown tables, JSON, logs) land in OUT_DIR. Environment, with defaults:
-#   GPU_DIR=<repo>/.gpu   llama_cpp_python-*.tar.gz and fixtures/llama-bpe (the tokenizer)
+# 3. Q4_K_M first (so the most asked-for figures come even if time runs out):
+#    benchmarks/decode_speed.py (tg128: llama-bench, the plain eval loop, Llama.generate, the
+#    worker), then benchmarks/serve_load.py at 16 and 4 clients against quantdesk serve and
+#    llama-server with --parallel 16 and 4; then decode speed for Q8_0 and F16;
+# 4. the importance matrix on the GPU (benchmarks/imatrix_parity.py on F16, all layers
+#    offloaded): parity of the sums with llama-imatrix, both wall times, and the cost of
+#    collecting against a plain evaluation of the same chunks.
+# Results (Markdown tables, JSON, logs) land in OUT_DIR, and in OUT_DIR.tar.gz at the end.
+# Environment, with defaults:
+#   GPU_DIR=<repo>/.gpu   llama_cpp_python-*.tar.gz, fixtures/llama-bpe (the tokenizer), and
+#                         whl/ with the pure-Python wheels the machine may lack
 #   SDIST=<GPU_DIR/llama_cpp_python-*.tar.gz>  TOKENIZER=<GPU_DIR/fixtures/llama-bpe>
 #   SITE=/tmp/site  WORK=/tmp/serve-bench (models, builds)  PYTHON=python3  CUDA_ARCH=90
-#   SKIP_BUILD=1 reuses the wheel in SITE and the tools in WORK/build.
-# The machine needs the project's Python dependencies; starlette and uvicorn are installed
-# from GPU_DIR/whl when missing.
+#   SHAPE=llama3-8b (tiny: a rehearsal)  CUDA=on (off: a CPU build)  GPU_LAYERS=-1
+#   SKIP_BUILD=1 reuses SITE and the tools in WORK/build.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 out=$(realpath -m "${1:-${OUT:-serve-bench}}")
@@ -28,69 +33,88 @@ site=${SITE:-/tmp/site}
 work=${WORK:-/tmp/serve-bench}
 python=${PYTHON:-python3}
 arch=${CUDA_ARCH:-90}
+shape=${SHAPE:-llama3-8b}
+cuda=${CUDA:-on}
+gpu_layers=${GPU_LAYERS:--1}
 jobs=$(nproc)
 mkdir -p "$out" "$work" "$site"
 stamp() { echo "[$(date +%H:%M:%S)] $*" | tee -a "$out/serve_bench.log"; }
 
-# Checked before the builds, so a missing package fails in seconds, not after them.
-# quantdesk serve needs its HTTP stack; without a network, bring the wheels in GPU_DIR/whl
-# (pip download --no-deps starlette uvicorn -d .gpu/whl; their own dependencies anyio,
-# h11 and click come with huggingface-hub and httpx).
-if ! "$python" -c "import starlette, uvicorn" 2> /dev/null; then
-    "$python" -m pip install --quiet --no-index --no-deps --find-links "$gpu_dir/whl" --target "$site" starlette uvicorn \
-        || { echo "starlette/uvicorn missing: put their wheels in $gpu_dir/whl"; exit 2; }
+# Checked before the build, so a missing package fails in seconds, not after it. Without a
+# network, the wheels come from GPU_DIR/whl
+# (pip download --no-deps diskcache starlette uvicorn gguf platformdirs -d .gpu/whl).
+missing=""
+for module in diskcache starlette uvicorn gguf platformdirs; do
+    "$python" -c "import $module" 2> /dev/null || missing="$missing $module"
+done
+if [ -n "$missing" ]; then
+    # shellcheck disable=SC2086
+    "$python" -m pip install --quiet --no-index --no-deps --find-links "$gpu_dir/whl" --target "$site" $missing \
+        || { echo "missing Python packages:$missing (put their wheels in $gpu_dir/whl)"; exit 2; }
 fi
 
 if [ -z "${SKIP_BUILD:-}" ]; then
     [ -f "$sdist" ] || { echo "no llama-cpp-python sdist (set SDIST or put it in $gpu_dir)"; exit 2; }
-    stamp "building the CUDA wheel"
-    bash "$repo/benchmarks/gpu/build_cuda_llama.sh" "$sdist" "$work/whl" "$arch" >> "$out/build.log" 2>&1
-    "$python" -m pip install --quiet --no-index --no-deps --upgrade --target "$site" "$work"/whl/llama_cpp_python-*.whl
-    stamp "building llama-bench and llama-server with CUDA"
+    stamp "building llama.cpp (CUDA=$cuda): shared libraries and its tools"
     rm -rf "$work/src" && mkdir -p "$work/src" && tar xzf "$sdist" -C "$work/src"
-    src=$(echo "$work"/src/llama_cpp_python-*/vendor/llama.cpp)
-    cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DGGML_CUDA=on \
-        -DCMAKE_CUDA_ARCHITECTURES="$arch" -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF \
-        -DLLAMA_BUILD_EXAMPLES=OFF >> "$out/build.log" 2>&1
-    cmake --build "$work/build" -j "$jobs" --target llama-bench llama-server >> "$out/build.log" 2>&1
+    pkg=$(echo "$work"/src/llama_cpp_python-*)
+    cmake -S "$pkg/vendor/llama.cpp" -B "$work/build" -DCMAKE_BUILD_TYPE=Release \
+        -DBUILD_SHARED_LIBS=ON -DGGML_CUDA="$cuda" -DCMAKE_CUDA_ARCHITECTURES="$arch" \
+        -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF >> "$out/build.log" 2>&1
+    cmake --build "$work/build" -j "$jobs" --target llama mtmd llama-bench llama-server \
+        llama-imatrix llama-quantize \
+        >> "$out/build.log" 2>&1
+    # The sdist's own Python package, loading the libraries just built.
+    rm -rf "$site/llama_cpp" && cp -r "$pkg/llama_cpp" "$site/llama_cpp"
+    mkdir -p "$site/llama_cpp/lib"
+    find "$work/build" -name "*.so*" \( -type f -o -type l \) -exec cp -P {} "$site/llama_cpp/lib/" \;
+    stamp "built: $(ls "$site/llama_cpp/lib" | tr '\n' ' ')"
 fi
 bench=$work/build/bin/llama-bench
 server=$work/build/bin/llama-server
-export PYTHONPATH="$repo:$site${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONPATH="$site:$repo${PYTHONPATH:+:$PYTHONPATH}"
 cd "$repo"
+"$python" -c "import llama_cpp; print('llama_cpp', llama_cpp.__version__, 'GPU offload:', llama_cpp.llama_supports_gpu_offload())" \
+    | tee -a "$out/serve_bench.log"
 
-if [ ! -f "$work/models/llama3-8b-Q4_K_M.gguf" ]; then
-    stamp "writing the Llama-3-8B-shaped checkpoint and converting it"
-    "$python" - "$work/checkpoint" "$tokenizer" <<'EOF'
-import sys
-from pathlib import Path
-from benchmarks.gpu.synthetic_llama import SHAPES, write_checkpoint
-write_checkpoint(SHAPES["llama3-8b"], Path(sys.argv[1]), Path(sys.argv[2]))
-EOF
-    "$python" -m desktop.cli convert "$work/checkpoint" --out "$work/models" --outtype f16 \
+models=$work/models
+if [ ! -f "$models/$shape-Q4_K_M.gguf" ]; then
+    stamp "writing the $shape-shaped checkpoint and converting it"
+    "$python" -m benchmarks.gpu.synthetic_llama "$shape" "$work/checkpoint" "$tokenizer" >> "$out/convert.log" 2>&1
+    "$python" -m desktop.cli convert "$work/checkpoint" --out "$models" --outtype f16 \
         --quant Q8_0,Q4_K_M >> "$out/convert.log" 2>&1
-    for f in "$work"/models/*.gguf; do
+    for f in "$models"/*.gguf; do
         case "$f" in
-            *Q4_K_M*) mv "$f" "$work/models/llama3-8b-Q4_K_M.gguf" ;;
-            *Q8_0*) mv "$f" "$work/models/llama3-8b-Q8_0.gguf" ;;
-            *) mv "$f" "$work/models/llama3-8b-F16.gguf" ;;
+            *"$shape"-*) ;;
+            *Q4_K_M*) mv "$f" "$models/$shape-Q4_K_M.gguf" ;;
+            *Q8_0*) mv "$f" "$models/$shape-Q8_0.gguf" ;;
+            *) mv "$f" "$models/$shape-F16.gguf" ;;
         esac
     done
     rm -rf "$work/checkpoint"
+    stamp "models: $(ls -s --block-size=M "$models" | tr '\n' ' ')"
 fi
 
-for level in Q4_K_M Q8_0 F16; do
-    stamp "single stream, $level"
-    "$python" -m benchmarks.decode_speed "$work/models/llama3-8b-$level.gguf" --gpu-layers -1 \
-        --llama-bench "$bench" --rounds 3 --json "$out/decode-$level.json" \
-        | tee "$out/decode-$level.md"
-done
+decode() {
+    stamp "single stream, $1"
+    "$python" -m benchmarks.decode_speed "$models/$shape-$1.gguf" --gpu-layers "$gpu_layers" \
+        --llama-bench "$bench" --rounds 3 --json "$out/decode-$1.json" \
+        | tee "$out/decode-$1.md"
+}
 
-for parallel in 4 16; do
+decode Q4_K_M
+for parallel in 16 4; do
     stamp "serving, Q4_K_M, --parallel $parallel"
-    "$python" -m benchmarks.serve_load "$work/models/llama3-8b-Q4_K_M.gguf" --gpu-layers -1 \
+    "$python" -m benchmarks.serve_load "$models/$shape-Q4_K_M.gguf" --gpu-layers "$gpu_layers" \
         --llama-server "$server" --parallel "$parallel" --clients "$parallel" --tokens 128 \
         --ctx 2048 --log-dir "$out" --json "$out/serve-parallel$parallel.json" \
         | tee "$out/serve-parallel$parallel.md"
 done
+decode Q8_0
+decode F16
+stamp "importance matrix, F16, $gpu_layers GPU layers"
+"$python" -m benchmarks.imatrix_parity "$work/build/bin" "$models/$shape-F16.gguf" \
+    "$repo/resources/calibration/federalist_papers.txt" "$work/imatrix" --chunks 4 --levels "" \
+    --repeats 2 --threads "$jobs" --gpu-layers "$gpu_layers" | tee "$out/imatrix.md"
 stamp "done: results in $out"
+tar czf "$out.tar.gz" -C "$(dirname "$out")" "$(basename "$out")"

@@ -191,3 +191,14 @@ def write_checkpoint(shape: LlamaShape, folder: Path, tokenizer_dir: Path, seed:
     (folder / "model.safetensors.index.json").write_text(json.dumps(index, indent=1))
     (folder / "config.json").write_text(json.dumps(_config(shape), indent=1))
     return folder
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) != 4 or sys.argv[1] not in SHAPES:
+        sys.exit(
+            "usage: python -m benchmarks.gpu.synthetic_llama "
+            f"{{{','.join(SHAPES)}}} FOLDER TOKENIZER_DIR"
+        )
+    print(write_checkpoint(SHAPES[sys.argv[1]], Path(sys.argv[2]), Path(sys.argv[3])))

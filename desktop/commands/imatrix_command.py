@@ -40,6 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threads", type=_positive_int, metavar="N", help="CPU threads (default: all)"
     )
+    parser.add_argument(
+        "--gpu-layers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="layers to run on the GPU (default: 0, the CPU only; -1: all)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,7 +60,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"{event.stage}: {event.message}", file=sys.stderr)
 
     job = collect_imatrix(
-        args.model, text, ctx_tokens=args.ctx, max_chunks=args.chunks, threads=args.threads
+        args.model,
+        text,
+        ctx_tokens=args.ctx,
+        max_chunks=args.chunks,
+        threads=args.threads,
+        gpu_layers=args.gpu_layers,
     )
     try:
         matrix = run_job(job, show)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -43,6 +43,8 @@ class CollectSettings:
     threads: int | None = None
     #: False evaluates the same chunks without the callback (to measure its cost).
     collect: bool = True
+    #: Layers offloaded to the GPU; the callback copies their inputs back to host memory.
+    gpu_layers: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +73,13 @@ def collect_in_child(
 
     ctx_tokens = settings.ctx_tokens
     threads = settings.threads or _default_threads()
-    llm = open_for_measuring(Path(model_path), n_ctx=16, n_batch=16, n_threads=threads)
+    llm = open_for_measuring(
+        Path(model_path),
+        n_ctx=16,
+        n_batch=16,
+        n_threads=threads,
+        n_gpu_layers=settings.gpu_layers,
+    )
     accumulator = ImatrixAccumulator(GgmlLibrary()) if settings.collect else None
     params = llama_cpp.llama_context_default_params()
     params.n_ctx = params.n_batch = ctx_tokens
@@ -156,6 +164,7 @@ def collect_imatrix(
     ctx_tokens: int = DEFAULT_CTX_TOKENS,
     max_chunks: int | None = None,
     threads: int | None = None,
+    gpu_layers: int = 0,
     cancel: CancelToken | None = None,
 ) -> Job[ImportanceMatrix]:
     """Collect ``model``'s importance matrix on ``text`` in a child process."""
@@ -164,7 +173,9 @@ def collect_imatrix(
         raise ImatrixCollectionError(f"The model file {model} does not exist.")
     if ctx_tokens < 16:
         raise ImatrixCollectionError(f"The context must be at least 16 tokens, not {ctx_tokens}.")
-    settings = CollectSettings(ctx_tokens=ctx_tokens, max_chunks=max_chunks, threads=threads)
+    settings = CollectSettings(
+        ctx_tokens=ctx_tokens, max_chunks=max_chunks, threads=threads, gpu_layers=gpu_layers
+    )
     return _collect(model, text, settings, cancel)
 
 
@@ -198,7 +209,7 @@ def time_plain_evaluation(
     model: Path, text: CalibrationText, settings: CollectSettings
 ) -> Job[CollectedStats]:
     """The same chunks evaluated without the callback: the yardstick for its cost."""
-    plain = CollectSettings(settings.ctx_tokens, settings.max_chunks, settings.threads, False)
+    plain = replace(settings, collect=False)
     return child_job(
         collect_in_child, str(model), text.text, plain, what=f"Evaluating {model.name}"
     )

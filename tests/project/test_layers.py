@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import grimp
+
 from tests.conftest import REPO_ROOT
 
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
@@ -64,3 +66,59 @@ def test_module_names_are_unique_across_packages() -> None:
             if path.name not in {"__init__.py", "__main__.py"}:
                 names.setdefault(path.stem, []).append(path.relative_to(REPO_ROOT).as_posix())
     assert {name: paths for name, paths in names.items() if len(paths) > 1} == {}
+
+
+def import_cycles(graph: grimp.ImportGraph) -> list[list[str]]:
+    """Groups of modules that import each other, directly or round a loop (Tarjan's method)."""
+    modules = sorted(graph.modules)
+    known = set(modules)
+    edges = {m: sorted(set(graph.find_modules_directly_imported_by(m)) & known) for m in modules}
+    order: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+    for root in modules:
+        if root in order:
+            continue
+        work = [(root, iter(edges[root]))]
+        order[root] = low[root] = len(order)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, targets = work[-1]
+            target = next(targets, None)
+            if target is None:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
+                if low[node] == order[node]:
+                    group = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        group.append(member)
+                        if member == node:
+                            break
+                    if len(group) > 1:
+                        cycles.append(sorted(group))
+            elif target not in order:
+                order[target] = low[target] = len(order)
+                stack.append(target)
+                on_stack.add(target)
+                work.append((target, iter(edges[target])))
+            elif target in on_stack:
+                low[node] = min(low[node], order[target])
+    return cycles
+
+
+def test_no_modules_import_each_other_round_a_loop() -> None:
+    """Counting imports inside functions too: a loop means two modules are really one."""
+    assert import_cycles(grimp.build_graph("converter", "desktop")) == []
+
+
+def test_a_loop_of_imports_is_found() -> None:
+    graph = grimp.build_graph("converter", "desktop")
+    assert graph.direct_import_exists(importer="converter.storage", imported="converter.errors")
+    graph.add_import(importer="converter.errors", imported="converter.storage")
+    assert ["converter.errors", "converter.storage"] in import_cycles(graph)

@@ -91,7 +91,7 @@ def ladder_points(
         speed = cached.speed[-1] if cached.speed else None
         quality = next((q for key, q in cached.quality if key.reference == reference_id), None)
         points.append(
-            _point(facts.path, facts.level, facts.size_bytes, reference, speed, quality,
+            _point(facts.path, facts.level_label, facts.size_bytes, reference, speed, quality,
                    hardware, ctx_tokens, kv_type)
         )  # fmt: skip
     return points
@@ -196,11 +196,13 @@ def measure_ladder(
             "full-precision file, then measure."
         )
     text = load_eval_text(request.text_path)
+    # "Q3_K_S calibrated" beside "Q3_K_S": the library's label tells the two apart.
+    labels = {facts.path: facts.level_label for facts in request.files}
 
     def on_level(row: LevelMeasurement) -> None:
         on_point(
-            _point(row.path, row.level, row.facts.size_bytes, reference, row.speed, row.quality,
-                   request.hardware, request.ctx_tokens, request.kv_type)
+            _point(row.path, labels.get(row.path, row.level), row.facts.size_bytes, reference,
+                   row.speed, row.quality, request.hardware, request.ctx_tokens, request.kv_type)
         )  # fmt: skip
 
     rows = yield from compare_files(

@@ -128,7 +128,7 @@ class CompareView(QWidget):
             for facts in group.files:
                 if facts.error:
                     continue
-                item = QListWidgetItem(f"{group.base_model} · {facts.level}")
+                item = QListWidgetItem(f"{group.base_model} · {facts.level_label}")
                 item.setData(PATH_ROLE, str(facts.path))
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
                 checked = str(facts.path) in chosen

@@ -139,7 +139,7 @@ class LadderPanel(QWidget):
         for group in self.groups:
             for facts in group.files:
                 if facts.path == path:
-                    return facts.level
+                    return facts.level_label
         return path.stem
 
     def quality_text(self, path: Path) -> str:

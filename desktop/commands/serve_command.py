@@ -17,7 +17,7 @@ from pathlib import Path
 
 from desktop.commands.load_options import add_load_arguments, describe_load, load_settings
 from desktop.engine.server import DEFAULT_PORT, ModelServer, curl_example, is_loopback
-from desktop.engine.worker import LoadSettings
+from desktop.services.serving_slots import parallel_slots
 
 #: Where --api-key can also come from, so the key stays out of the process list.
 API_KEY_VARIABLE = "QUANTDESK_API_KEY"
@@ -56,21 +56,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get(API_KEY_VARIABLE),
         help=f"require 'Authorization: Bearer KEY' (or set {API_KEY_VARIABLE})",
     )
-
-
-def parallel_slots(model: Path, load: LoadSettings) -> int:
-    """The default --parallel: the most slots whose KV cache the fit planner says fits."""
-    from converter.model_summary import read_gguf_summary
-    from desktop.engine.fit_planner import plan_parallel
-    from desktop.engine.hardware import probe_hardware
-
-    try:
-        summary = read_gguf_summary(model)
-    except Exception:  # not a readable GGUF: the load says why, with one slot
-        return 1
-    ctx = load.ctx_tokens or summary.n_ctx_train
-    slots, _plan = plan_parallel(summary, probe_hardware(), ctx_tokens=ctx, kv_type=load.kv_type)
-    return slots
 
 
 def run(args: argparse.Namespace) -> int:

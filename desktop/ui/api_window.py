@@ -8,6 +8,7 @@ the port and the model's memory.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,7 +33,11 @@ from PySide6.QtWidgets import (
 from desktop.engine.server.formatting import curl_example
 from desktop.engine.server.model_server import DEFAULT_PORT, ModelServer, ServerState
 from desktop.engine.worker import LoadSettings
+from desktop.services.serving_slots import parallel_slots
 from desktop.ui.thread_tasks import ThreadTask
+
+#: Most replies at once the window offers (the CLI's --parallel allows more).
+MAX_REPLIES_AT_ONCE = 16
 
 ERROR_STYLE = "color: #d93025;"
 
@@ -84,11 +89,32 @@ class ApiWindow(QWidget):
         self.port.setAccessibleName("Port")
         self.port.setMinimumWidth(110)
         self.expose = QCheckBox("Allow other computers (0.0.0.0)")
-        self.expose_warning = QLabel("Anyone on your network can use it: there is no password.")
+        self.expose_warning = QLabel(
+            "Anyone on your network can use it. Set an API key so only those who know it can."
+        )
         self.expose_warning.setObjectName("warning")  # the theme's warning colour
         self.expose_warning.setWordWrap(True)
         self.expose_warning.setVisible(False)
         self.cors = QCheckBox("Allow web pages to call it (CORS)")
+        self.replies = QSpinBox()
+        self.replies.setRange(0, MAX_REPLIES_AT_ONCE)
+        self.replies.setSpecialValueText("Auto")  # 0: as many as fit this machine
+        self.replies.setAccessibleName("Replies at once")
+        self.replies.setToolTip(
+            "How many requests are answered at the same time, each with its own context. "
+            "Auto: as many of 4, 2 or 1 as fit this machine's memory. More replies at once "
+            "serve several clients (an editor, an agent) without making them wait in line."
+        )
+        self.replies.setMinimumWidth(110)
+        self.api_key = QLineEdit()
+        self.api_key.setEchoMode(QLineEdit.EchoMode.Password)
+        self.api_key.setAccessibleName("API key")
+        self.api_key.setPlaceholderText("optional")
+        self.api_key.setToolTip(
+            "When set, clients must send it as 'Authorization: Bearer KEY' (the OpenAI "
+            "clients' api_key); requests without it are refused."
+        )
+        self._auto_replies: dict[str, int] = {}  # model path → slots that fit
         self.start_button = QPushButton("Start")
         self.start_button.clicked.connect(
             lambda: self.start() if self.server is None else self.stop()
@@ -115,6 +141,8 @@ class ApiWindow(QWidget):
         form.addRow("", self.expose)
         form.addRow("", self.expose_warning)
         form.addRow("", self.cors)
+        form.addRow("Replies at once:", row(self.replies, None, grow=1))
+        form.addRow("API key:", self.api_key)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addLayout(row(self.start_button, self.status, grow=1))
@@ -128,10 +156,12 @@ class ApiWindow(QWidget):
         self.request_logged.connect(self._append_log)
         self.expose.toggled.connect(self.expose_warning.setVisible)
         self.model.currentIndexChanged.connect(self._show_address)
+        self.model.currentIndexChanged.connect(self._find_auto_replies)
         for change in (self.expose.toggled, self.port.valueChanged):
             change.connect(self._show_address)
         self.refresh_models()
-        self.resize(640, 560)
+        self._find_auto_replies()
+        self.resize(640, 620)
 
     # --- choices -------------------------------------------------------------------------------
     def refresh_models(self) -> None:
@@ -158,6 +188,28 @@ class ApiWindow(QWidget):
         if path:
             self.choose_model(path)
 
+    def _find_auto_replies(self, *_args: object) -> None:
+        """Work out (off the GUI thread) how many replies at once fit, for "Auto"."""
+        path = self.model_path()
+        if path is None or path in self._auto_replies:
+            self._show_auto_replies()
+            return
+        settings = self._settings(parallel=1)
+        task = ThreadTask(lambda _emit: parallel_slots(Path(path), settings))
+        task.signals.returned.connect(lambda slots: self._remember_auto_replies(path, slots))
+        task.start()
+
+    def _remember_auto_replies(self, path: str, slots: int) -> None:
+        self._auto_replies[path] = slots
+        self._show_auto_replies()
+
+    def _show_auto_replies(self) -> None:
+        slots = self._auto_replies.get(self.model_path() or "")
+        self.replies.setSpecialValueText("Auto" if slots is None else f"Auto ({slots})")
+
+    def _settings(self, parallel: int) -> LoadSettings:
+        return dataclasses.replace(self._load_settings or LoadSettings(), parallel=parallel)
+
     def _show_address(self) -> None:
         if self.server is not None and self.server.state is ServerState.RUNNING:
             url, model_id = self.server.url, self.server.model_id
@@ -173,12 +225,14 @@ class ApiWindow(QWidget):
         if path is None:
             self._show_status("Choose a model first (Browse… opens any GGUF file).", error=True)
             return
+        parallel = self.replies.value() or self._auto_replies.get(path, 1)
         self.server = ModelServer(
             Path(path),
-            self._load_settings,
+            self._settings(parallel),
             host=self.host(),
             port=self.port.value(),
             cors=self.cors.isChecked(),
+            api_key=self.api_key.text().strip() or None,
             on_request=self.request_logged.emit,
         )
         self._set_serving_controls(True)
@@ -200,7 +254,9 @@ class ApiWindow(QWidget):
         if server is not self.server:  # stopped before its start began: stop it now
             server.stop()
             return
-        self._show_status(f"Serving at {server.url}")
+        info = server.load_info
+        at_once = "" if info is None else f" · {info.parallel} replies at once"
+        self._show_status(f"Serving at {server.url}{at_once}")
         self._show_address()
 
     def _on_start_failed(self, server: ModelServer, error: BaseException) -> None:
@@ -229,7 +285,10 @@ class ApiWindow(QWidget):
     def _set_serving_controls(self, serving: bool) -> None:
         """While serving (or loading), the choices are fixed and the button stops."""
         self.start_button.setText("Stop" if serving else "Start")
-        for widget in (self.model, self.browse, self.port, self.expose, self.cors):
+        controls = (
+            self.model, self.browse, self.port, self.expose, self.cors, self.replies, self.api_key
+        )  # fmt: skip
+        for widget in controls:
             widget.setEnabled(not serving)
 
     def _show_status(self, text: str, *, error: bool = False) -> None:

@@ -132,3 +132,22 @@ def test_the_file_menu_opens_it_and_quitting_the_app_stops_the_server(
     app_window.close()
     with pytest.raises(urllib.error.URLError):
         call(f"{url}/models")
+
+
+def test_several_replies_at_once_and_an_api_key(qtbot: QtBot, window: ApiWindow) -> None:
+    """Auto finds how many replies fit (off the GUI thread); a key locks the API."""
+    wait_until(qtbot, lambda: window.replies.specialValueText().startswith("Auto ("), 30_000)
+    assert window.replies.value() == 0  # Auto is the default
+    window.replies.setValue(2)
+    window.api_key.setText("s3cret")
+    url = serve(qtbot, window, free_port())
+    assert "2 replies at once" in window.status.text()
+    assert not window.replies.isEnabled() and not window.api_key.isEnabled()
+
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        call(f"{url}/models")
+    assert refused.value.code == 401
+    refused.value.close()
+    request = urllib.request.Request(f"{url}/models", headers={"Authorization": "Bearer s3cret"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert json.loads(response.read())["data"]

@@ -191,3 +191,16 @@ def test_eval_text_problems_are_explained(tmp_path: Path) -> None:
     latin1.write_bytes("caf\xe9 cr\xe8me".encode("latin-1"))
     with pytest.raises(EvalTextError, match="not UTF-8"):
         load_eval_text(latin1)
+
+
+def test_the_evaluation_text_can_be_a_folder_and_binary_files_are_refused(tmp_path: Path) -> None:
+    """The same reader as the calibration text: a folder of notes, and a clear refusal."""
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "b.md").write_text("second part", encoding="utf-8")
+    (folder / "a.txt").write_text("first part", encoding="utf-8")
+    (folder / "image.png").write_bytes(b"\x89PNG\x00")
+    text = load_eval_text(folder)
+    assert text.text == "first part\n\nsecond part" and text.name == "notes"
+    with pytest.raises(EvalTextError, match="evaluation text image.png is a binary file"):
+        load_eval_text(folder / "image.png")

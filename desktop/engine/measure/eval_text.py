@@ -16,12 +16,12 @@ figures are comparable with it:
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from converter.errors import QuantdeskError
 from converter.resources import resource_path
+from desktop.engine.text_files import PlainText, read_plain_text
 
 #: The default measurement: 512-token chunks (llama.cpp's perplexity default) and at most
 #: this many of them. See docs/benchmarks.md for why this amount of text.
@@ -36,36 +36,14 @@ class EvalTextError(QuantdeskError):
     """The evaluation text cannot be read or is too short for the chosen context."""
 
 
-@dataclass(frozen=True, slots=True)
-class EvalText:
-    """A text to measure on, with the hash that keys cached results."""
-
-    text: str
-    name: str
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+#: A text to measure on, with the hash that keys cached results.
+EvalText = PlainText
 
 
 def load_eval_text(path: Path | None = None) -> EvalText:
-    """Read a UTF-8 text file, or the bundled text when ``path`` is None."""
+    """A UTF-8 text file or a folder of them, or the bundled text when ``path`` is None."""
     source = BUNDLED_TEXT_PATH if path is None else Path(path)
-    try:
-        raw = source.read_bytes()
-    except FileNotFoundError:
-        raise EvalTextError(f"The evaluation text {source} does not exist.") from None
-    except OSError as exc:
-        raise EvalTextError(f"Cannot read the evaluation text {source}: {exc.strerror}.") from exc
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise EvalTextError(
-            f"The evaluation text {source} is not UTF-8 plain text; save it as UTF-8 and retry."
-        ) from None
-    if not text.strip():
-        raise EvalTextError(f"The evaluation text {source} is empty.")
-    return EvalText(text=text, name=source.name)
+    return read_plain_text(source, role="evaluation text", error=EvalTextError)
 
 
 def as_eval_text(text: str | EvalText | None) -> EvalText:

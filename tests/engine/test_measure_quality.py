@@ -202,5 +202,5 @@ def test_the_evaluation_text_can_be_a_folder_and_binary_files_are_refused(tmp_pa
     (folder / "image.png").write_bytes(b"\x89PNG\x00")
     text = load_eval_text(folder)
     assert text.text == "first part\n\nsecond part" and text.name == "notes"
-    with pytest.raises(EvalTextError, match="evaluation text image.png is a binary file"):
+    with pytest.raises(EvalTextError, match=r"evaluation text image\.png is a binary file"):
         load_eval_text(folder / "image.png")

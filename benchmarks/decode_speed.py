@@ -26,7 +26,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import statistics
 import subprocess
 import time
@@ -37,6 +36,7 @@ import psutil
 
 import benchmarks.gpu.llama_first  # noqa: F401  (llama.cpp's libraries before numpy)
 from converter.child_process import run_in_child
+from desktop.engine.hardware import cpu_model_name
 from desktop.engine.worker import InferenceWorker, LoadSettings, SamplingSettings
 
 PROMPT = "The history of the harbor town begins with"
@@ -151,7 +151,8 @@ def main() -> None:
         medians["llama-bench"] = llama_bench(args.llama_bench, *common)
     bench = medians.get("llama-bench")
     print(
-        f"\n{_cpu()}, {os.cpu_count()} logical cores; {datetime.date.today().isoformat()}; "
+        f"\n{cpu_model_name()}, {os.cpu_count()} logical cores; "
+        f"{datetime.date.today().isoformat()}; "
         f"{args.model.name}, tg{args.tokens}, threads {args.threads or 'auto'}, "
         f"GPU layers {args.gpu_layers}, median of {args.rounds}\n"
     )
@@ -164,16 +165,6 @@ def main() -> None:
     if args.json:
         data = {"medians": medians, "cpu_ms_per_token": cpu, "runs": results}
         args.json.write_text(json.dumps(data, indent=2))
-
-
-def _cpu() -> str:
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 if __name__ == "__main__":

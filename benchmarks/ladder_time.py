@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import ctypes
 import os
-import platform
 import resource
 import subprocess
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from converter.progress import Progress, run_job
 from converter.quantize import quantize_ladder
+from desktop.engine.hardware import cpu_model_name
 from desktop.engine.measure.file_facts import read_file_facts
 from desktop.engine.measure.level_comparison import (
     LevelMeasurement,
@@ -60,12 +60,6 @@ def make_ladder(folder: Path) -> list[Path]:
     return [f16, *wanted]
 
 
-def _cpu() -> str:
-    out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-    model = next((ln.split(":", 1)[1].strip() for ln in out.splitlines() if "Model name" in ln), "")
-    return model or platform.processor()
-
-
 def _cpu_seconds() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -84,7 +78,7 @@ def main() -> None:
     started = time.perf_counter()
     facts = [read_file_facts(path) for path in files]
     headers = time.perf_counter() - started
-    print(f"machine: {_cpu()}, {subprocess.getoutput('nproc')} cores")
+    print(f"machine: {cpu_model_name()}, {subprocess.getoutput('nproc')} cores")
     print(f"read {len(facts)} headers in {headers:.3f} s (vocabulary {facts[0].vocab_size})")
 
     plan = plan_comparison(files[0], files[1:], threads=args.threads)

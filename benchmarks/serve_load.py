@@ -35,6 +35,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from desktop.engine.hardware import cpu_model_name
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -205,7 +207,7 @@ def llama_server_command(args: argparse.Namespace, port: int) -> list[str]:
 
 
 def markdown(rounds: list[Round], args: argparse.Namespace) -> str:
-    cpu = _cpu_name()
+    cpu = cpu_model_name()
     lines = [
         f"Machine: {cpu}, {os.cpu_count()} logical cores, {platform.system()}; "
         f"{datetime.date.today().isoformat()}. Model {Path(args.model).name}, "
@@ -222,16 +224,6 @@ def markdown(rounds: list[Round], args: argparse.Namespace) -> str:
             f"{r.wall_seconds:.1f} s |"
         )
     return "\n".join(lines)
-
-
-def _cpu_name() -> str:
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main() -> None:

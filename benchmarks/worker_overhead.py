@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -29,6 +28,7 @@ import psutil
 
 from converter.progress import run_job
 from converter.quantize import quantize_gguf
+from desktop.engine.hardware import cpu_model_name
 from desktop.engine.llama_loading import open_llama
 from desktop.engine.worker import InferenceWorker, LoadSettings, SamplingSettings
 from tests.support.gguf_factory import TinyModelShape, write_tiny_gguf
@@ -139,7 +139,7 @@ def main() -> None:
         f"{info.model.size_bytes / 2**20:.0f} MiB; {args.threads} threads, {CTX_TOKENS}-token "
         f"context, greedy, {args.tokens} tokens x {args.runs} runs (medians)"
     )
-    print(f"Machine: {_cpu_name()}, {os.cpu_count()} logical CPUs; {datetime.date.today()}")
+    print(f"Machine: {cpu_model_name()}, {os.cpu_count()} logical CPUs; {datetime.date.today()}")
     print()
     print("| path | time to first token | generation tok/s | CPU per reply | tokens/run |")
     print("|---|---:|---:|---:|---:|")
@@ -163,16 +163,6 @@ def main() -> None:
         f"Worker / direct generation speed: {ratio:.3f}; time to first token difference: "
         f"{ttft_delta * 1000:+.1f} ms; direct / worker CPU per reply: {cpu_ratio:.3f}"
     )
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 if __name__ == "__main__":

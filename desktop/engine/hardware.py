@@ -115,6 +115,11 @@ def _run(command: list[str]) -> str:
         return ""
 
 
+def cpu_model_name() -> str:
+    """The processor's model name ("AMD EPYC 9454P 48-Core Processor"), as the OS reports it."""
+    return _cpu_from_os()[0]
+
+
 def _cpu_from_os() -> tuple[str, tuple[str, ...]]:
     """Model name and feature flags from /proc/cpuinfo (Linux) or sysctl (macOS)."""
     system = platform.system()

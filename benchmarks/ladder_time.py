@@ -29,6 +29,7 @@ from desktop.engine.measure.level_comparison import (
     compare_files,
     plan_comparison,
 )
+from desktop.engine.measure.measure_options import MeasureOptions
 
 LEVELS = ("Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q3_K_M", "Q2_K")
 
@@ -81,7 +82,8 @@ def main() -> None:
     print(f"machine: {cpu_model_name()}, {subprocess.getoutput('nproc')} cores")
     print(f"read {len(facts)} headers in {headers:.3f} s (vocabulary {facts[0].vocab_size})")
 
-    plan = plan_comparison(files[0], files[1:], threads=args.threads)
+    options = MeasureOptions(threads=args.threads)
+    plan = plan_comparison(files[0], files[1:], options)
     print(f"predicted before starting: {plan.predicted_seconds / 60:.1f} min")
     started = time.perf_counter()
     last_stage = ""
@@ -108,9 +110,7 @@ def main() -> None:
             print(f"{elapsed:7.1f} s  {event.stage} ({event.message})", flush=True)
 
     cpu_before = _cpu_seconds()
-    run_job(
-        compare_files(files[0], files[1:], threads=args.threads, on_level=on_level), on_progress
-    )
+    run_job(compare_files(files[0], files[1:], options, on_level=on_level), on_progress)
     total = time.perf_counter() - started
     cpu = _cpu_seconds() - cpu_before
     print(f"whole ladder: {total / 60:.1f} min ({total:.0f} s) wall")

@@ -204,7 +204,9 @@ def shoot_compare(camera: Camera, window: Any) -> None:
     ladder = compare.ladder
     ladder.model.setCurrentIndex(ladder.model.findText("tiny-demo"))  # the converted model's
     settle(1.0)
-    compare.ladder.measure_options = FAST_MEASURE
+    from desktop.engine.measure.measure_options import MeasureOptions
+
+    compare.ladder.measure_options = MeasureOptions(**FAST_MEASURE)
     measuring = compare.ladder.measure()
     spin(lambda: measuring is not None and measuring.done)
     settle(0.5)

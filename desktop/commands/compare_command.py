@@ -14,11 +14,11 @@ from converter.storage import format_bytes
 from desktop.commands.quantize_command import ProgressLine
 from desktop.engine.measure.eval_text import DEFAULT_MAX_CHUNKS, load_eval_text
 from desktop.engine.measure.level_comparison import (
-    DEFAULT_SPEED_REPEATS,
     LevelMeasurement,
     compare_files,
     plan_comparison,
 )
+from desktop.engine.measure.measure_options import DEFAULT_SPEED_REPEATS, MeasureOptions
 
 _COLUMNS = (
     ("level", 8), ("size", 10), ("bpw", 6), ("fit", 11), ("pp t/s", 10),
@@ -60,17 +60,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     text = load_eval_text(args.text)
-    options = dict(
+    options = MeasureOptions(
         text=text, ctx_tokens=args.ctx, max_chunks=args.chunks, speed_repeats=args.repeats,
         threads=args.threads, use_cache=not args.no_cache,
     )  # fmt: skip
-    plan = plan_comparison(args.files[0], args.files[1:], **options)  # type: ignore[arg-type]
+    plan = plan_comparison(args.files[0], args.files[1:], options)
     print(
         f"quantdesk: measuring {len(plan.facts)} files takes about "
         f"{span_text(plan.predicted_seconds)} on this machine.",
         file=sys.stderr,
     )
-    job = compare_files(args.files[0], args.files[1:], **options)  # type: ignore[arg-type]
+    job = compare_files(args.files[0], args.files[1:], options)
     progress = ProgressLine(sys.stderr)
     notes: list[str] = []
 

@@ -7,14 +7,15 @@ against this model's full-precision file (F16/BF16/F32) when it is in the librar
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from converter.errors import QuantdeskError
 from converter.levels import SOURCE_LEVELS
 from converter.progress import CancelToken, Job
+from desktop.engine.measure.measure_options import DEFAULT_MEASURE, MeasureOptions
 from desktop.services import fit_text
 
 if TYPE_CHECKING:
@@ -141,7 +142,7 @@ class MeasureRequest:
     ctx_tokens: int  # for the fit verdicts, as on every other screen
     kv_type: str
     text_path: Path | None = None  # None: the bundled text
-    options: Mapping[str, object] = field(default_factory=dict)  # compare_files keywords
+    options: MeasureOptions = DEFAULT_MEASURE  # the text comes from text_path
 
     @property
     def reference(self) -> Path | None:
@@ -165,9 +166,8 @@ def predicted_minutes_text(request: MeasureRequest) -> str:
         return ""
     text = load_eval_text(request.text_path)
     plan = plan_comparison(
-        reference, request.candidates, text=text, with_fits=False,
-        **request.options,  # type: ignore[arg-type]
-    )  # fmt: skip
+        reference, request.candidates, replace(request.options, text=text), with_fits=False
+    )
     settings = plan.quality_settings
     chunks = "all" if settings.max_chunks is None else f"up to {settings.max_chunks}"
     to_measure = sum(not w.idle for w in plan.work)
@@ -206,8 +206,8 @@ def measure_ladder(
         )  # fmt: skip
 
     rows = yield from compare_files(
-        reference, request.candidates, text=text, cancel=cancel, on_level=on_level,
-        **request.options,  # type: ignore[arg-type]
+        reference, request.candidates, replace(request.options, text=text),
+        cancel=cancel, on_level=on_level,
     )  # fmt: skip
     return len(rows)
 

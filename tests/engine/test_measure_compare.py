@@ -16,6 +16,7 @@ from desktop.engine.measure.level_comparison import (
     compare_files,
     plan_comparison,
 )
+from desktop.engine.measure.measure_options import MeasureOptions
 from desktop.engine.measure.results_cache import load_cached_results, sidecar_path
 from desktop.engine.measure.speed import measure_speed
 from tests.support.measure_helpers import CTX, SHORT_TEXT, TinyLevels, build_levels
@@ -33,7 +34,9 @@ def levels(tmp_path_factory: pytest.TempPathFactory) -> TinyLevels:
 
 def _compare(levels: TinyLevels, **overrides: object) -> list[LevelMeasurement]:
     return run_job(
-        compare_files(levels.f16, [levels.q8_0, levels.q2_k], **{**SMALL_RUN, **overrides})
+        compare_files(
+            levels.f16, [levels.q8_0, levels.q2_k], MeasureOptions(**{**SMALL_RUN, **overrides})
+        )
     )
 
 
@@ -100,8 +103,8 @@ def test_rows_arrive_one_by_one_with_level_stage_and_time_left(levels: TinyLevel
     arrived: list[tuple[str, int]] = []
     events: list[Progress] = []
     job = compare_files(
-        levels.f16, [levels.q8_0, levels.q2_k], use_cache=False,
-        on_level=lambda row: arrived.append((row.level, len(events))), **SMALL_RUN,
+        levels.f16, [levels.q8_0, levels.q2_k], MeasureOptions(**SMALL_RUN, use_cache=False),
+        on_level=lambda row: arrived.append((row.level, len(events))),
     )  # fmt: skip
     rows = run_job(job, events.append)
     assert [level for level, _ in arrived] == ["F16", "Q8_0", "Q2_K"]
@@ -116,8 +119,8 @@ def test_rows_arrive_one_by_one_with_level_stage_and_time_left(levels: TinyLevel
     fractions = [e.fraction for e in events if e.fraction is not None]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert [r.level for r in rows] == ["F16", "Q8_0", "Q2_K"]
-    cached = plan_comparison(levels.f16, [levels.q8_0, levels.q2_k], **SMALL_RUN)
-    fresh = plan_comparison(levels.f16, [levels.q8_0], use_cache=False, **SMALL_RUN)
+    cached = plan_comparison(levels.f16, [levels.q8_0, levels.q2_k], MeasureOptions(**SMALL_RUN))
+    fresh = plan_comparison(levels.f16, [levels.q8_0], MeasureOptions(**SMALL_RUN, use_cache=False))
     assert cached.predicted_seconds == 0 < fresh.predicted_seconds
 
 
@@ -139,8 +142,9 @@ def test_cancel_mid_measure_stops_the_child_and_removes_the_store(
 ) -> None:
     cancel = CancelToken()
     job = compare_files(
-        levels.f16, [levels.q8_0], cancel=cancel, work_folder=tmp_path, use_cache=False,
-        **{**SMALL_RUN, "speed_repeats": 50},
+        levels.f16, [levels.q8_0],
+        MeasureOptions(**{**SMALL_RUN, "speed_repeats": 50}, use_cache=False),
+        cancel=cancel, work_folder=tmp_path,
     )  # fmt: skip
 
     def cancel_once_speed_runs(event: Progress) -> None:
@@ -154,8 +158,9 @@ def test_cancel_mid_measure_stops_the_child_and_removes_the_store(
 
 def test_dropping_the_job_stops_the_child(levels: TinyLevels, tmp_path: Path) -> None:
     job = compare_files(
-        levels.f16, [levels.q8_0], work_folder=tmp_path, use_cache=False,
-        **{**SMALL_RUN, "speed_repeats": 50},
+        levels.f16, [levels.q8_0],
+        MeasureOptions(**{**SMALL_RUN, "speed_repeats": 50}, use_cache=False),
+        work_folder=tmp_path,
     )  # fmt: skip
     for event in job:
         if event.stage.endswith(": quality"):

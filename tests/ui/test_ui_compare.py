@@ -16,6 +16,7 @@ from pytestqt.qtbot import QtBot
 from converter.progress import run_job
 from converter.quantize import quantize_gguf
 from desktop.engine.fit_planner import DEFAULT_HEADROOM
+from desktop.engine.measure.measure_options import MeasureOptions
 from desktop.services.fit_text import fit_together, plan_for
 from desktop.services.ladder_data import LadderPoint
 from desktop.ui.compare.compare_view import CompareView
@@ -159,7 +160,7 @@ def test_measuring_the_ladder_fills_the_chart_and_the_library(
     ladder = window.compare.ladder
     wait_until(qtbot, lambda: ladder.model.count() == 1)
     settle_window(qtbot, window)
-    ladder.measure_options = FAST_MEASURE
+    ladder.measure_options = MeasureOptions(**FAST_MEASURE)
     ladder.reload()
     wait_until(qtbot, lambda: "takes about" in ladder.status.text())  # said before it starts
     statuses: list[str] = []
@@ -197,7 +198,9 @@ def test_cancel_stops_the_ladder_at_once_and_keeps_finished_levels(
     ladder = window.compare.ladder
     wait_until(qtbot, lambda: ladder.model.count() == 1)
     settle_window(qtbot, window)
-    ladder.measure_options = {**FAST_MEASURE, "speed_repeats": 400}  # the reference runs long
+    ladder.measure_options = MeasureOptions(
+        **{**FAST_MEASURE, "speed_repeats": 400}
+    )  # the reference runs long
     probe = StallProbe()
     ladder.measure()
     wait_until(qtbot, lambda: "F16: speed" in ladder.status.text(), 60_000)

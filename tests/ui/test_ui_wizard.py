@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QMessageBox, QWizard
 from pytestqt.qtbot import QtBot
 
 from converter.paths import library_dir
+from desktop.engine.measure.measure_options import MeasureOptions
 from desktop.services.checkpoint_checks import inspect_source
 from desktop.services.conversion_pipeline import StepProgress
 from desktop.services.conversion_sources import LocalFolder, resolver_for
@@ -62,8 +63,9 @@ def test_wizard_converts_and_quantizes_into_the_library(
         qtbot, lambda: tree.topLevelItemCount() == 1 and tree.topLevelItem(0).childCount() == 3
     )
     ladder = window.compare.ladder
-    ladder.measure_options = {"ctx_tokens": 64, "max_chunks": 1, "speed_repeats": 1,
-                              "prompt_tokens": 8, "gen_tokens": 4, "threads": 1}  # fmt: skip
+    ladder.measure_options = MeasureOptions(
+        ctx_tokens=64, max_chunks=1, speed_repeats=1, prompt_tokens=8, gen_tokens=4, threads=1
+    )
     wizard.done_page.measure_button.click()  # "measure speed and quality now"
     wait_until(qtbot, lambda: ladder._measure is not None and ladder._measure.done, 120_000)
     assert "Measured" in ladder.status.text(), ladder.status.text()

@@ -21,13 +21,15 @@ from converter.progress import CancelToken, Job, Progress
 from desktop.engine.measure import results_cache
 from desktop.engine.measure.child_job import child_job
 from desktop.engine.measure.eval_text import (
-    DEFAULT_CTX_TOKENS,
-    DEFAULT_MAX_CHUNKS,
     EvalText,
     as_eval_text,
 )
 from desktop.engine.measure.file_facts import FileFacts, read_file_facts
 from desktop.engine.measure.fit_summary import FitSummary, plan_fits
+from desktop.engine.measure.measure_options import (
+    DEFAULT_MEASURE,
+    MeasureOptions,
+)
 from desktop.engine.measure.quality import (
     QualityResult,
     QualitySettings,
@@ -38,12 +40,6 @@ from desktop.engine.measure.quality import (
 from desktop.engine.measure.results_cache import FileIdentity, QualityKey
 from desktop.engine.measure.speed import SpeedResult, SpeedSettings, benchmark_model
 from desktop.engine.measure.time_estimate import FileWork, TimeLeft, predict_seconds
-
-#: Speed defaults of a ladder: llama-bench's pp512, and 64 generated tokens, each run twice
-#: after a warm-up. Generation is memory-bound and steady, so 64 tokens already vary by only
-#: a few percent between runs, and a 7-level ladder stays within minutes on two cores.
-DEFAULT_SPEED_REPEATS = 2
-DEFAULT_GEN_TOKENS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,16 +104,9 @@ def _measure_file(
 def compare_files(
     reference: Path,
     candidates: Sequence[Path],
+    options: MeasureOptions = DEFAULT_MEASURE,
     *,
-    text: str | EvalText | None = None,
-    ctx_tokens: int = DEFAULT_CTX_TOKENS,
-    max_chunks: int | None = DEFAULT_MAX_CHUNKS,
-    speed_repeats: int = DEFAULT_SPEED_REPEATS,
-    threads: int | None = None,
     cancel: CancelToken | None = None,
-    use_cache: bool = True,
-    prompt_tokens: int = 512,
-    gen_tokens: int = DEFAULT_GEN_TOKENS,
     work_folder: Path | None = None,
     on_level: Callable[[LevelMeasurement], None] | None = None,
 ) -> Job[list[LevelMeasurement]]:
@@ -129,11 +118,7 @@ def compare_files(
     so a screen can show it without waiting for the whole ladder. Progress names the level
     and the stage (``"Q4_K_M: quality"``) and says about how long is left.
     """
-    plan = plan_comparison(
-        reference, candidates, text=text, ctx_tokens=ctx_tokens, max_chunks=max_chunks,
-        speed_repeats=speed_repeats, threads=threads, use_cache=use_cache,
-        prompt_tokens=prompt_tokens, gen_tokens=gen_tokens,
-    )  # fmt: skip
+    plan = plan_comparison(reference, candidates, options)
     return _compare(plan, cancel, work_folder, on_level)
 
 
@@ -159,20 +144,16 @@ class ComparisonPlan:
 def plan_comparison(
     reference: Path,
     candidates: Sequence[Path],
+    options: MeasureOptions = DEFAULT_MEASURE,
     *,
-    text: str | EvalText | None = None,
-    ctx_tokens: int = DEFAULT_CTX_TOKENS,
-    max_chunks: int | None = DEFAULT_MAX_CHUNKS,
-    speed_repeats: int = DEFAULT_SPEED_REPEATS,
-    threads: int | None = None,
-    use_cache: bool = True,
-    prompt_tokens: int = 512,
-    gen_tokens: int = DEFAULT_GEN_TOKENS,
     with_fits: bool = True,
 ) -> ComparisonPlan:
     """Check the inputs, look up cached results and predict the time; nothing is loaded.
     ``with_fits=False`` skips the memory-fit plans (and the hardware probe they need) when
     only the prediction is wanted."""
+    text, ctx_tokens, max_chunks = options.text, options.ctx_tokens, options.max_chunks
+    speed_repeats, threads, use_cache = options.speed_repeats, options.threads, options.use_cache
+    prompt_tokens, gen_tokens = options.prompt_tokens, options.gen_tokens
     if speed_repeats < 1 or prompt_tokens < 1 or gen_tokens < 1:
         raise ValueError("speed_repeats, prompt_tokens and gen_tokens must be at least 1")
     paths = [Path(reference), *(Path(c) for c in candidates)]

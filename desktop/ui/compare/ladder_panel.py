@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from converter.errors import Cancelled, QuantdeskError
 from converter.progress import CancelToken, Progress, run_job
+from desktop.engine.measure.measure_options import MeasureOptions
 from desktop.services.ladder_data import (
     RECOMMENDATION_RULE,
     LadderPoint,
@@ -54,8 +55,8 @@ class LadderPanel(QWidget):
         self.groups: list[ModelGroup] = []
         self.hardware: HardwareInfo | None = None
         self.ctx_tokens, self.kv_type = 4096, "f16"
-        #: compare_files options; tests shrink them to keep tiny models fast.
-        self.measure_options: dict[str, object] = {}
+        #: How levels are measured; tests shrink it to keep tiny models fast.
+        self.measure_options = MeasureOptions()
         self.text_path: Path | None = None  # the user's own text, or None for the bundled one
         self.points: dict[Path, LadderPoint] = {}
         self._measure: ThreadTask | None = None
@@ -153,7 +154,7 @@ class LadderPanel(QWidget):
             ctx_tokens=self.ctx_tokens,
             kv_type=self.kv_type,
             text_path=self.text_path,
-            options=dict(self.measure_options),
+            options=self.measure_options,
         )
 
     def reload(self) -> ThreadTask | None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QMessageBox, QWidget, QWizard
 
+from desktop.engine.hardware import HardwareInfo
 from desktop.services.app_settings import Settings
 from desktop.services.conversion_choices import ConversionChoices
 from desktop.ui.wizard.pages_run import DonePage, RunPage
@@ -24,7 +24,11 @@ class ConversionWizard(QWizard):
     measure_requested = Signal(list)  # [str] paths to compare
 
     def __init__(
-        self, library: Path, hardware: Any, settings: Settings, parent: QWidget | None = None
+        self,
+        library: Path,
+        hardware: HardwareInfo | None,
+        settings: Settings,
+        parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Convert a checkpoint")

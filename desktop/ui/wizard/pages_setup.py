@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -23,9 +22,10 @@ from PySide6.QtWidgets import (
 
 from converter.hub.fetch import source_name
 from converter.levels import quantized_levels
+from converter.progress import CancelToken, Job
 from converter.storage import format_bytes
 from desktop.engine.fit_planner import LadderEntry, predict_ladder
-from desktop.engine.hardware import probe_hardware
+from desktop.engine.hardware import HardwareInfo, probe_hardware
 from desktop.services.checkpoint_checks import Inspection, inspect_source_in_child
 from desktop.services.conversion_choices import ConversionChoices, recommend_level
 from desktop.services.conversion_pipeline import CalibrationChoice
@@ -115,7 +115,7 @@ class CheckPage(QWizardPage):
         self.status.setText("Checking…")
         out_dir, preview_dir = self._choices.out_dir, Path(self.preview_dir.name)
 
-        def job(cancel: Any) -> Any:
+        def job(cancel: CancelToken) -> Job[Inspection]:
             assert resolver is not None
             folder = yield from resolver.resolve(text, cancel)
             return inspect_source_in_child(folder, out_dir, preview_dir, name=source_name(text))
@@ -167,7 +167,11 @@ class LevelsPage(QWizardPage):
     """
 
     def __init__(
-        self, choices: ConversionChoices, hardware: Any, ctx_tokens: int, kv_type: str
+        self,
+        choices: ConversionChoices,
+        hardware: HardwareInfo | None,
+        ctx_tokens: int,
+        kv_type: str,
     ) -> None:
         super().__init__()
         self.setTitle("Levels")
@@ -273,7 +277,7 @@ class LevelsPage(QWizardPage):
         preview, hardware = inspection.preview, self.hardware
         levels = quantized_levels(with_imatrix=self.calibrate.isChecked())
 
-        def predict(_cancel: Any) -> Any:
+        def predict(_cancel: CancelToken) -> Job[list[LadderEntry]]:
             info = hardware or probe_hardware()
             return predict_ladder(
                 preview, info, ctx_tokens=self.ctx_tokens, kv_type=self.kv_type, levels=levels
@@ -329,6 +333,8 @@ class LevelsPage(QWizardPage):
     def set_chosen(self, levels: list[str]) -> None:
         for row in range(self.table.rowCount()):
             item = self.table.item(row, 0)
+            if item is None:
+                continue
             checked = item.text() in levels
             item.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
 

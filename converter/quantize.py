@@ -9,17 +9,15 @@ llama.cpp writes the tensors (:mod:`converter.quantize_plan`), and watches the o
 from __future__ import annotations
 
 import os
-import queue
-import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from converter.child_process import run_in_child
-from converter.errors import Cancelled, OutputError, QuantizationError
+from converter.errors import OutputError, QuantizationError
 from converter.imatrix_file import ImportanceMatrix, check_matches_model
 from converter.levels import IMATRIX_LEVELS, LEVELS, QuantLevel
-from converter.progress import CancelToken, Job, Progress
+from converter.progress import CancelToken, Job, Progress, blocking_job
 from converter.quantize_child import ImatrixPayload, quantize_in_child
 from converter.quantize_plan import QuantPlan, SourceModel, plan_quantization, read_source
 from converter.storage import atomic_output, ensure_free_space, ensure_writable_folder
@@ -194,18 +192,6 @@ def _check_destination(source: Path, target: Path, needed_bytes: int) -> None:
     ensure_free_space(target.parent, needed_bytes, f"{target.name}")
 
 
-class _StopSignal(CancelToken):
-    """Set by the caller's token or by the job being closed early; the child is then ended."""
-
-    def __init__(self, caller: CancelToken | None) -> None:
-        super().__init__()
-        self._caller = caller
-
-    @property
-    def cancelled(self) -> bool:
-        return super().cancelled or (self._caller is not None and self._caller.cancelled)
-
-
 def _quantize(
     model: SourceModel,
     plan: QuantPlan,
@@ -218,54 +204,33 @@ def _quantize(
     what = f"Quantizing {model.path.name} to {plan.level.name}"
     n_threads = threads or os.cpu_count() or 1
     yield Progress(stage, 0, plan.tensor_count, "tensors", model.path.name)
-    stop = _StopSignal(cancel)
-    outcome: queue.Queue[BaseException | None] = queue.Queue()
+    done = 0
 
-    def run() -> None:
-        try:
-            run_in_child(
-                quantize_in_child,
-                str(model.path),
-                str(partial),
-                plan.level.ftype,
-                n_threads,
-                imatrix,
-                what=what,
-                cancel=stop,
-            )
-        except BaseException as exc:  # handed over to the job's own thread
-            outcome.put(exc)
-        else:
-            outcome.put(None)
+    def tensors_up_to(count: int) -> Iterator[Progress]:
+        """One event per tensor finished since the last event, up to ``count``."""
+        nonlocal done
+        while done < count:
+            done += 1
+            yield Progress(stage, done, plan.tensor_count, "tensors", plan.names[done - 1])
 
     with atomic_output(target) as partial:
-        worker = threading.Thread(target=run, name=what, daemon=True)
-        worker.start()
-        try:
-            done = 0
-            while True:
-                try:
-                    error = outcome.get(timeout=_POLL_SECONDS)
-                    finished = True
-                except queue.Empty:
-                    error, finished = None, False
-                while done < plan.tensors_written(_size_of(partial)):
-                    done += 1
-                    yield Progress(stage, done, plan.tensor_count, "tensors", plan.names[done - 1])
-                if finished:
-                    break
-            if error is not None:
-                raise error
-            if stop.cancelled:
-                raise Cancelled(what)
-            if not partial.is_file():
-                raise QuantizationError(f"{what} failed: llama.cpp wrote no output file.")
-        finally:
-            stop.cancel()
-            worker.join()
-    while done < plan.tensor_count:
-        done += 1
-        yield Progress(stage, done, plan.tensor_count, "tensors", plan.names[done - 1])
+
+        def quantize(_report: Callable[[Progress], None], stop: CancelToken) -> None:
+            args = (str(model.path), str(partial), plan.level.ftype, n_threads, imatrix)
+            run_in_child(quantize_in_child, *args, what=what, cancel=stop)
+
+        yield from blocking_job(
+            quantize,
+            name=what,
+            cancel=cancel,
+            poll=lambda: tensors_up_to(plan.tensors_written(_size_of(partial))),
+            poll_seconds=_POLL_SECONDS,
+        )
+        if cancel is not None:
+            cancel.raise_if_cancelled(what)
+        if not partial.is_file():
+            raise QuantizationError(f"{what} failed: llama.cpp wrote no output file.")
+    yield from tensors_up_to(plan.tensor_count)  # llama.cpp's return: all tensors are complete
     return WrittenFile(
         path=target,
         level=plan.level.name,

@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import TextIO
 
 from converter.errors import WorkerCrashed
+from converter.progress import Progress
 from desktop.commands.load_options import add_load_arguments, describe_load, load_settings
+from desktop.commands.terminal_progress import TerminalProgress
 from desktop.engine.worker import (
     InferenceWorker,
     ReplyStats,
@@ -25,8 +27,6 @@ from desktop.engine.worker import (
 )
 from desktop.engine.worker.protocol import PromptTooLong
 from desktop.services.reply_figures import reply_figures
-
-_DIM, _RESET = "\x1b[2m", "\x1b[0m"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,9 +45,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     load = load_settings(args)
     sampling = SamplingSettings(temperature=args.temp, seed=args.seed, max_tokens=args.max_tokens)
-    err = _Dim(sys.stderr)
+    err = TerminalProgress(sys.stderr, dim=True)
     with InferenceWorker() as worker:
-        info = worker.load(args.model, load, on_progress=err.progress)
+        try:
+            info = worker.load(args.model, load, on_progress=lambda f: err.show(_loading(f)))
+        except BaseException:
+            err.close()  # the error goes on a line of its own
+            raise
         for line in describe_load(info):
             err.line(line)
         messages: list[dict[str, str]] = []
@@ -115,30 +119,13 @@ def _ctrl_c_cancels(worker: InferenceWorker) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+def _loading(fraction: float) -> Progress:
+    """The worker's load fraction as a progress event, in whole percent."""
+    return Progress("loading", round(fraction * 100), 100, unit="")
+
+
 def describe_reply(stats: ReplyStats) -> str:
     """One line: speed, first-token latency, prompt size, memory, and why the reply ended."""
     parts = reply_figures(stats, prompt=True, memory=True)
     parts.append(f"stop: {stats.stop_reason.value}")
     return " · ".join(parts)
-
-
-class _Dim:
-    """Status text on stderr, dimmed on a terminal, with a redrawn load percentage."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
-        self._tty = stream.isatty()
-        self._progress_drawn = False
-
-    def progress(self, fraction: float) -> None:
-        if self._tty:
-            self._stream.write(f"\r{_DIM}loading {fraction:4.0%}{_RESET}")
-            self._stream.flush()
-            self._progress_drawn = True
-
-    def line(self, text: str) -> None:
-        if self._progress_drawn:
-            self._stream.write("\r\x1b[K")
-            self._progress_drawn = False
-        self._stream.write(f"{_DIM}{text}{_RESET}\n" if self._tty else f"{text}\n")
-        self._stream.flush()

@@ -11,7 +11,7 @@ from pathlib import Path
 from converter.figures import span_text
 from converter.progress import Progress, run_job
 from converter.storage import format_bytes
-from desktop.commands.quantize_command import ProgressLine
+from desktop.commands.terminal_progress import TerminalProgress
 from desktop.engine.measure.eval_text import DEFAULT_MAX_CHUNKS, load_eval_text
 from desktop.engine.measure.level_comparison import (
     LevelMeasurement,
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     job = compare_files(args.files[0], args.files[1:], options)
-    progress = ProgressLine(sys.stderr)
+    progress = TerminalProgress(sys.stderr)
     notes: list[str] = []
 
     def show(event: Progress) -> None:

@@ -15,11 +15,11 @@ from converter.progress import run_job
 from converter.quantize import quantize_ladder, resolve_level
 from converter.written import WrittenFile
 from desktop.commands.quantize_command import (
-    ProgressLine,
     add_calibration_arguments,
     calibrate,
     calibration_choice,
 )
+from desktop.commands.terminal_progress import TerminalProgress
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     # refusals that need no conversion come first: --text without --imatrix, IQ without it
     if calibration_choice(args) is None and any(lv.needs_imatrix for lv in levels):
         resolve_level(next(lv for lv in levels if lv.needs_imatrix))
-    progress = ProgressLine(sys.stderr) if not args.json else None
+    progress = TerminalProgress(sys.stderr) if not args.json else None
     on_progress = progress.show if progress is not None else None
     written: list[WrittenFile] = []
     try:

@@ -17,8 +17,9 @@ from converter.hub.hub_client import RepoDetails, repo_details
 from converter.hub.hub_errors import UnsupportedRepo
 from converter.hub.repo_kind import GgufChoice, RepoKind
 from converter.paths import library_dir
-from converter.progress import Job, Progress, run_job
+from converter.progress import Job, run_job
 from converter.storage import format_bytes
+from desktop.commands.terminal_progress import TerminalProgress
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         out = args.out or hub_cache_dir(details.repo_id)
         job = download_checkpoint(details.repo_id, out, revision=details.revision)
-    path = _run_with_bar(job)
+    path = _run_with_progress(job)
     if args.json:
         print(
             json.dumps(
@@ -82,19 +83,9 @@ def _pick(details: RepoDetails, wanted: str | None) -> GgufChoice | None:
     return None
 
 
-def _run_with_bar(job: Job[Path]) -> Path:
-    interactive = sys.stderr.isatty()
-
-    def draw(event: Progress) -> None:
-        if interactive:
-            bar = ""
-            if event.fraction is not None:
-                filled = int(30 * event.fraction)
-                bar = f"[{'#' * filled}{'.' * (30 - filled)}] "
-            print(f"\r\033[K{bar}{event.message}", end="", file=sys.stderr, flush=True)
-
+def _run_with_progress(job: Job[Path]) -> Path:
+    progress = TerminalProgress(sys.stderr)
     try:
-        return run_job(job, draw)
+        return run_job(job, progress.show)
     finally:
-        if interactive:
-            print(file=sys.stderr)
+        progress.close()

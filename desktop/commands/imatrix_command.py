@@ -8,7 +8,8 @@ from pathlib import Path
 
 from converter.imatrix_file import write_imatrix
 from converter.progress import Progress, run_job
-from desktop.commands.quantize_command import ProgressLine, _positive_int
+from desktop.commands.quantize_command import _positive_int
+from desktop.commands.terminal_progress import TerminalProgress
 from desktop.engine.calibration_text import load_calibration_text
 from desktop.engine.imatrix_collector import DEFAULT_CTX_TOKENS, collect_imatrix
 from desktop.services.conversion_pipeline import imatrix_path_for
@@ -52,12 +53,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     text = load_calibration_text(args.text)
     out = args.out or imatrix_path_for(args.model)
-    progress = ProgressLine(sys.stderr)
+    progress = TerminalProgress(sys.stderr)
 
     def show(event: Progress) -> None:
         progress.show(event)
         if event.done == 1 and not sys.stderr.isatty():  # the estimate, once it is known
-            print(f"{event.stage}: {event.message}", file=sys.stderr)
+            progress.line(f"{event.stage}: {event.message}")
 
     job = collect_imatrix(
         args.model,

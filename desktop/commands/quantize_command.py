@@ -7,15 +7,17 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
 
 from converter.errors import QuantdeskError
 from converter.levels import IMATRIX_LEVELS, LEVELS
 from converter.progress import Progress, run_job
 from converter.quantize import Calibration, quantize_ladder
-from desktop.services.conversion_pipeline import CalibrationChoice, prepare_calibration
-
-_BAR_WIDTH = 24
+from desktop.commands.terminal_progress import TerminalProgress
+from desktop.services.conversion_pipeline import (
+    CalibrationChoice,
+    CalibrationKind,
+    prepare_calibration,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     levels = [part for part in args.level.split(",") if part.strip()]
-    progress = ProgressLine(sys.stderr)
+    progress = TerminalProgress(sys.stderr)
     try:
         calibration = calibrate(args, args.model, progress.show)
         job = quantize_ladder(
@@ -78,7 +80,7 @@ def calibration_choice(args: argparse.Namespace) -> CalibrationChoice | None:
             raise QuantdeskError("--text is the calibration text of --imatrix auto; add it.")
         return None
     if args.imatrix.strip().lower() == "auto":
-        kind = "text" if args.text is not None else "bundled"
+        kind: CalibrationKind = "text" if args.text is not None else "bundled"
         return CalibrationChoice(kind, args.text)
     return CalibrationChoice("file", Path(args.imatrix))
 
@@ -92,33 +94,6 @@ def calibrate(
         return None
     threads = getattr(args, "threads", None)
     return run_job(prepare_calibration(model, choice, threads=threads), on_progress)
-
-
-class ProgressLine:
-    """One redrawn line on a terminal; on a pipe or log, one line as each level starts."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
-        self._redraw = stream.isatty()
-        self._drawn = False
-        self._stage = ""
-
-    def show(self, event: Progress) -> None:
-        if self._redraw:
-            filled = int(_BAR_WIDTH * (event.fraction or 0.0))
-            bar = "#" * filled + "." * (_BAR_WIDTH - filled)
-            line = f"{event.stage:<16} [{bar}] {event.done}/{event.total} {event.message}"
-            self._stream.write("\r" + line[:119].ljust(119))
-            self._drawn = True
-        elif event.stage != self._stage:
-            self._stream.write(f"{event.stage}: {event.message}\n")
-        self._stage = event.stage
-        self._stream.flush()
-
-    def close(self) -> None:
-        if self._drawn:
-            self._stream.write("\n")
-            self._stream.flush()
 
 
 def _positive_int(text: str) -> int:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from converter.progress import CancelToken, Job, Progress
+from converter.written import WrittenFile
 
 CalibrationKind = Literal["bundled", "text", "file"]
 IMATRIX_SUFFIX = ".imatrix.gguf"
@@ -94,7 +95,7 @@ class StepProgress:
 
 @dataclass(frozen=True, slots=True)
 class PipelineResult:
-    written: tuple[Any, ...]  # WrittenFile, the full-precision file first
+    written: tuple[WrittenFile, ...]  # the full-precision file first
 
     @property
     def paths(self) -> list[Path]:

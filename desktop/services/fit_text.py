@@ -7,10 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from converter.errors import QuantdeskError
 from converter.storage import format_bytes
+
+if TYPE_CHECKING:
+    from desktop.engine.fit_planner import FitPlan
+    from desktop.engine.hardware import HardwareInfo
 
 VERDICT_WORDS = {
     "full_gpu": "Full GPU",
@@ -20,9 +24,9 @@ VERDICT_WORDS = {
 }
 
 
-def describe_plan(plan: Any) -> str:
+def describe_plan(plan: FitPlan) -> str:
     """``"Partial GPU: 20 of 32 layers · RAM 3.1 GiB · VRAM 5.2 GiB"``."""
-    verdict = plan.verdict.value if hasattr(plan.verdict, "value") else str(plan.verdict)
+    verdict = plan.verdict
     words = VERDICT_WORDS.get(verdict, verdict)
     if verdict == "partial_gpu":
         words += f": {plan.gpu_layers} of {plan.total_layers} layers"
@@ -32,14 +36,17 @@ def describe_plan(plan: Any) -> str:
     return f"{words} · {memory}"
 
 
-def plan_for(path: Path, hardware: Any, ctx_tokens: int, kv_type: str) -> Any:
+def plan_for(path: Path, hardware: HardwareInfo | None, ctx_tokens: int, kv_type: str) -> FitPlan:
+    """The fit of ``path`` on ``hardware`` (probed now if the app's probe has not finished)."""
     from desktop.engine.fit_planner import plan_fit
+    from desktop.engine.hardware import probe_hardware
 
-    return plan_fit(path, hardware, ctx_tokens=ctx_tokens, kv_type=kv_type)
+    info = hardware or probe_hardware()
+    return plan_fit(path, info, ctx_tokens=ctx_tokens, kv_type=kv_type)
 
 
 def describe_fits(
-    paths: Iterable[Path], hardware: Any, ctx_tokens: int, kv_type: str
+    paths: Iterable[Path], hardware: HardwareInfo | None, ctx_tokens: int, kv_type: str
 ) -> dict[Path, str]:
     out: dict[Path, str] = {}
     for path in paths:
@@ -50,7 +57,9 @@ def describe_fits(
     return out
 
 
-def fit_together(paths: list[Path], hardware: Any, ctx_tokens: int, kv_type: str) -> bool:
+def fit_together(
+    paths: list[Path], hardware: HardwareInfo | None, ctx_tokens: int, kv_type: str
+) -> bool:
     """Whether all ``paths`` are predicted to fit in memory at the same time."""
     if hardware is None:
         return False
@@ -60,9 +69,9 @@ def fit_together(paths: list[Path], hardware: Any, ctx_tokens: int, kv_type: str
             plan = plan_for(path, hardware, ctx_tokens, kv_type)
         except QuantdeskError:
             return False
-        if getattr(plan.verdict, "value", plan.verdict) == "wont_fit":
+        if plan.verdict == "wont_fit":
             return False
         ram += plan.ram_bytes
         vram += plan.vram_bytes or 0
-    free_vram = sum(g.free_bytes for g in getattr(hardware, "usable_gpus", ()))
+    free_vram = sum(g.free_bytes for g in hardware.usable_gpus)
     return ram <= hardware.ram_available_bytes * 0.9 and vram <= free_vram * 0.9

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from converter.errors import QuantdeskError
 from converter.hub.repo_kind import GgufChoice
@@ -20,6 +20,7 @@ from desktop.services.fit_text import describe_plan
 if TYPE_CHECKING:
     from converter.gguf_header import GGUFHeader
     from desktop.engine.fit_planner import FitPlan
+    from desktop.engine.hardware import HardwareInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +59,7 @@ def remote_header(
 def remote_fits(
     repo_id: str,
     choices: tuple[GgufChoice, ...],
-    hardware: Any,
+    hardware: HardwareInfo | None,
     *,
     revision: str | None,
     ctx_tokens: int,

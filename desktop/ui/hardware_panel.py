@@ -7,13 +7,17 @@ worker process for its memory can take longer than a frame.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QVBoxLayout, QWidget
 
 from converter.storage import format_bytes
 from desktop.ui.thread_tasks import ThreadTask, call_worker
+
+if TYPE_CHECKING:  # the probe is imported when it runs, not with the window
+    from desktop.engine.hardware import HardwareInfo
+    from desktop.engine.worker import WorkerStats
 
 POLL_MS = 1500
 
@@ -34,8 +38,8 @@ class HardwarePanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setAccessibleName("Hardware")
-        self.hardware: Any = None
-        self._stats_source: Callable[[], Any] | None = None
+        self.hardware: HardwareInfo | None = None
+        self._stats_source: Callable[[], WorkerStats | None] | None = None
         self._poll: ThreadTask | None = None
 
         machine = QGroupBox("This machine")
@@ -77,14 +81,14 @@ class HardwarePanel(QWidget):
         worker.signals.errored.connect(self._on_probe_failed)
         return worker.start()
 
-    def _on_probed(self, info: Any) -> None:
+    def _on_probed(self, info: HardwareInfo) -> None:
         self.show_hardware(info)
         self.hardware_ready.emit(info)
 
     def _on_probe_failed(self, exc: BaseException) -> None:
         self.cpu_label.setText(f"Could not read this machine's hardware: {exc}")
 
-    def show_hardware(self, info: Any) -> None:
+    def show_hardware(self, info: HardwareInfo) -> None:
         self.hardware = info
         cpu = info.cpu
         features = ", ".join(cpu.llama_features[:6])
@@ -121,7 +125,7 @@ class HardwarePanel(QWidget):
             )
 
     # live memory of the loaded model ------------------------------------------------------
-    def watch(self, stats_source: Callable[[], Any] | None) -> None:
+    def watch(self, stats_source: Callable[[], WorkerStats | None] | None) -> None:
         """Poll ``stats_source()`` (``InferenceWorker.stats``) on a timer; None stops."""
         self._stats_source = stats_source
         if stats_source is None:
@@ -138,11 +142,11 @@ class HardwarePanel(QWidget):
         self._poll.signals.returned.connect(self._on_stats)
         self._poll.start()
 
-    def _on_stats(self, stats: Any) -> None:
-        if self._stats_source is None:
+    def _on_stats(self, stats: WorkerStats | None) -> None:
+        if self._stats_source is None or stats is None:  # stopped watching, or no worker yet
             return
         if stats.pid is None or stats.ram_bytes is None:
-            self.live_label.setText(f"ThreadTask {stats.state.value}; no model in memory.")
+            self.live_label.setText(f"Worker {stats.state.value}; no model in memory.")
             return
         vram = "" if stats.vram_bytes is None else f", VRAM {format_bytes(stats.vram_bytes)}"
         self.live_label.setText(

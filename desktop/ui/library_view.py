@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from converter.progress import Progress
 from converter.storage import format_bytes
 from desktop.services.ladder_data import LadderPoint
 from desktop.services.library_scan import LibraryScanner, points_by_path
@@ -37,6 +38,7 @@ from desktop.ui.icons import set_icon
 from desktop.ui.thread_tasks import ThreadTask, call_worker, job_worker
 
 if TYPE_CHECKING:
+    from desktop.engine.hardware import HardwareInfo
     from desktop.services import library
 
 PATH_ROLE = Qt.ItemDataRole.UserRole
@@ -57,7 +59,7 @@ class LibraryView(QWidget):
         super().__init__(parent)
         self.setAccessibleName("Model library")
         self.folders = folders
-        self.hardware: Any = None
+        self.hardware: HardwareInfo | None = None
         self.context_tokens = 4096
         self.kv_type = "f16"
         self.groups: list[library.ModelGroup] = []
@@ -179,7 +181,7 @@ class LibraryView(QWidget):
         self.scanned.emit()
         self.update_fits()
 
-    def set_fit_inputs(self, hardware: Any, context_tokens: int, kv_type: str) -> None:
+    def set_fit_inputs(self, hardware: HardwareInfo, context_tokens: int, kv_type: str) -> None:
         self.hardware, self.context_tokens, self.kv_type = hardware, context_tokens, kv_type
         self.update_fits()
 
@@ -338,7 +340,7 @@ class LibraryView(QWidget):
         worker.signals.finished.connect(lambda: self.import_button.setEnabled(True))
         return worker.start()
 
-    def _on_import_progress(self, progress: Any) -> None:
+    def _on_import_progress(self, progress: Progress) -> None:
         fraction = progress.fraction or 0.0
         self.status.setText(f"{progress.message}: {fraction:.0%}")
 

@@ -43,6 +43,9 @@ from desktop.ui.thread_tasks import call_worker
 from desktop.ui.window_placement import install_on_screen_guard, keep_on_screen
 
 if TYPE_CHECKING:
+    from desktop.engine.hardware import HardwareInfo
+    from desktop.engine.worker import LoadInfo
+    from desktop.ui.api_window import ApiWindow
     from desktop.ui.wizard.conversion_wizard import ConversionWizard
 
 LIBRARY_TAB, CHAT_TAB, COMPARE_TAB, HUB_TAB = range(4)
@@ -72,10 +75,10 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(app_icon())
         self.settings = settings or load_settings()
         self.store = ConversationStore()
-        self.hardware: Any = None
+        self.hardware: HardwareInfo | None = None
         self._wizards: list[ConversionWizard] = []
         self._closing = False
-        self.api_window: Any = None
+        self.api_window: ApiWindow | None = None
         folders = [library_dir(), *(Path(p) for p in self.settings.extra_library_folders)]
 
         self.library = LibraryView(folders)
@@ -276,7 +279,7 @@ class MainWindow(QMainWindow):
         if last in loadable and self.chat.session.load_info is None and not self.chat.session.busy:
             self.chat.load_model(last)
 
-    def _on_hardware_ready(self, info: Any) -> None:
+    def _on_hardware_ready(self, info: HardwareInfo) -> None:
         self.hardware = info
         for target in (self.chat.model_bar, self.compare):
             target.hardware = info
@@ -303,7 +306,7 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentIndex(COMPARE_TAB)
         self.compare.choose(paths)
 
-    def _on_model_loaded(self, _info: Any) -> None:
+    def _on_model_loaded(self, _info: LoadInfo) -> None:
         self.hardware_panel.watch(self.chat.session.stats)
         self.settings = dataclasses.replace(
             self.settings, last_model=str(self.chat.session.model_path)
@@ -335,7 +338,7 @@ class MainWindow(QMainWindow):
 
         TokenDialog(reason, self).exec()
 
-    def open_api_window(self) -> Any:
+    def open_api_window(self) -> ApiWindow:
         """The one Local API window (created on first use), with the library's models."""
         from desktop.ui.api_window import ApiWindow
 
@@ -349,7 +352,7 @@ class MainWindow(QMainWindow):
     def _model_paths(self) -> list[str]:
         return [str(f.path) for g in self.library.groups for f in g.files if not f.error]
 
-    def open_wizard_with_source(self, source: str) -> Any:
+    def open_wizard_with_source(self, source: str) -> ConversionWizard:
         """The wizard with ``source`` (a folder or a hub repo id) already on its first page."""
         wizard = self.open_wizard()
         wizard.source_page.source.setText(source)

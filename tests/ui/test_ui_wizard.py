@@ -53,7 +53,11 @@ def test_wizard_converts_and_quantizes_into_the_library(
     assert page.chosen_levels() == [page.recommended]
     page.set_chosen(["Q4_K_M", "Q8_0"])
     wizard.next()
+    choices = wizard.choices  # what the pages chose, where the later pages read it
+    assert choices.source == str(checkpoint) and choices.levels == ("Q4_K_M", "Q8_0")
+    assert choices.calibration is None and choices.recommended_level == page.recommended
     wait_until(qtbot, lambda: wizard.currentPage() is wizard.done_page, timeout_ms=180_000)
+    assert choices.result is not None and len(choices.written_paths()) == 3
     names = sorted(p.name for p in library_dir().glob("*.gguf"))
     assert names == ["tiny-llama-F16.gguf", "tiny-llama-Q4_K_M.gguf", "tiny-llama-Q8_0.gguf"]
     assert not [p for p in library_dir().iterdir() if p.name.startswith(".")]  # no partial files

@@ -12,12 +12,22 @@ import contextlib
 import enum
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
 from converter.errors import WorkerCrashed
 from desktop.ui.thread_tasks import ThreadTask
+
+if TYPE_CHECKING:  # the engine itself is imported when the first model loads
+    from desktop.engine.worker import (
+        InferenceWorker,
+        LoadInfo,
+        LoadSettings,
+        ReplyStats,
+        SamplingSettings,
+        WorkerStats,
+    )
 
 
 class SessionState(enum.Enum):
@@ -42,10 +52,10 @@ class ChatSession(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.state = SessionState.EMPTY
-        self.load_info: Any = None
+        self.load_info: LoadInfo | None = None
         self.model_path: Path | None = None
-        self.load_settings: Any = None
-        self._engine: Any = None
+        self.load_settings: LoadSettings | None = None
+        self._engine: InferenceWorker | None = None
         self._call: ThreadTask | None = None
 
     def _set_state(self, state: SessionState) -> None:
@@ -57,7 +67,7 @@ class ChatSession(QObject):
             allowed = ", ".join(s.value for s in states)
             raise RuntimeError(f"Cannot do that while {self.state.value} (needs: {allowed}).")
 
-    def _engine_instance(self) -> Any:
+    def _engine_instance(self) -> InferenceWorker:
         if self._engine is None:
             from desktop.engine.worker import InferenceWorker
 
@@ -69,7 +79,7 @@ class ChatSession(QObject):
         return self._call is not None and not self._call.done
 
     # loading -----------------------------------------------------------------------------
-    def load(self, path: Path, settings: Any) -> ThreadTask:
+    def load(self, path: Path, settings: LoadSettings | None) -> ThreadTask:
         self._require(SessionState.EMPTY, SessionState.READY, SessionState.CRASHED)
         if self.state is SessionState.CRASHED:
             self._discard_engine()
@@ -77,7 +87,7 @@ class ChatSession(QObject):
         self.model_path, self.load_settings = path, settings
         self._set_state(SessionState.LOADING)
 
-        def work(emit: Any) -> Any:
+        def work(emit: Callable[[float], None]) -> LoadInfo:
             return engine.load(path, settings, on_progress=emit)
 
         worker = ThreadTask(work)
@@ -92,11 +102,10 @@ class ChatSession(QObject):
             raise RuntimeError("Nothing to reload: no model was loaded.")
         return self.load(self.model_path, self.load_settings)
 
-    def _on_load_progress(self, value: Any) -> None:
-        fraction = getattr(value, "fraction", value)
-        self.load_progress.emit(float(fraction or 0.0))
+    def _on_load_progress(self, fraction: float) -> None:
+        self.load_progress.emit(float(fraction))
 
-    def _on_loaded(self, info: Any) -> None:
+    def _on_loaded(self, info: LoadInfo) -> None:
         self.load_info = info
         self._set_state(SessionState.READY)
         self.loaded.emit(info)
@@ -115,22 +124,22 @@ class ChatSession(QObject):
         """Tokens of the current reply so far (text arrives in batches, not one per token)."""
         return self._engine.streamed_tokens if self._engine is not None else 0
 
-    def send(self, messages: list[dict[str, str]], sampling: Any) -> ThreadTask:
+    def send(self, messages: list[dict[str, str]], sampling: SamplingSettings) -> ThreadTask:
         engine = self._start_reply()
         return self._generate(lambda emit: engine.chat(messages, sampling, on_token=emit))
 
-    def send_text(self, prompt: str, sampling: Any) -> ThreadTask:
+    def send_text(self, prompt: str, sampling: SamplingSettings) -> ThreadTask:
         """Continue ``prompt`` as plain text (no chat template): for base models."""
         engine = self._start_reply()
         return self._generate(lambda emit: engine.complete(prompt, sampling, on_token=emit))
 
-    def _start_reply(self) -> Any:
+    def _start_reply(self) -> InferenceWorker:
         self._require(SessionState.READY)
         engine = self._engine_instance()
         self._set_state(SessionState.GENERATING)
         return engine
 
-    def _generate(self, work: Callable[[Callable[[Any], None]], Any]) -> ThreadTask:
+    def _generate(self, work: Callable[[Callable[[str], None]], ReplyStats]) -> ThreadTask:
         task = ThreadTask(work)
         task.signals.yielded.connect(self.token.emit)
         task.signals.returned.connect(self._on_reply_done)
@@ -143,7 +152,7 @@ class ChatSession(QObject):
         if self.state is SessionState.GENERATING and self._engine is not None:
             self._engine.cancel()
 
-    def _on_reply_done(self, stats: Any) -> None:
+    def _on_reply_done(self, stats: ReplyStats) -> None:
         self._set_state(SessionState.READY)
         self.reply_done.emit(stats)
 
@@ -161,7 +170,7 @@ class ChatSession(QObject):
         self.reply_failed.emit(exc)
 
     # memory and shutdown -------------------------------------------------------------------
-    def stats(self) -> Any:
+    def stats(self) -> WorkerStats | None:
         """The worker's memory now (callable from any thread)."""
         return self._engine.stats() if self._engine is not None else None
 

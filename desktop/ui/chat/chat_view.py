@@ -30,7 +30,7 @@ from desktop.ui.chat.model_bar import ModelBar
 from desktop.ui.chat.transcript import MessageWidget, Transcript
 
 if TYPE_CHECKING:  # the worker package loads llama.cpp: not while the window starts
-    from desktop.engine.worker.results import ReplyStats
+    from desktop.engine.worker.results import LoadInfo, ReplyStats
 
 SAVE_INTERVAL_MS = 1000
 CHAT_PLACEHOLDER = "Type a message. Enter sends, Shift+Enter adds a line, Esc stops."
@@ -151,7 +151,7 @@ class ChatView(QWidget):
         self.model_bar.show_loading(0.0)
         self.session.load(Path(path), load_settings)
 
-    def _on_loaded(self, info: Any) -> None:
+    def _on_loaded(self, info: LoadInfo) -> None:
         has_template = info.chat_template.from_model
         self.mode_switch.setEnabled(True)
         self.mode_switch.blockSignals(True)
@@ -320,7 +320,7 @@ class ChatView(QWidget):
         self.composer.speed_label.setText("")
         self.transcript.mark_last_reply()
 
-    def _on_reply_done(self, stats: Any) -> None:
+    def _on_reply_done(self, stats: ReplyStats) -> None:
         summary = reply_stats_text(stats)
         if not stats.text.strip() and not stats.cancelled:
             summary = f"empty reply · {summary}"

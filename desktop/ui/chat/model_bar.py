@@ -7,7 +7,7 @@ is loaded only if the user insists (llama.cpp would otherwise swap or be killed)
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -25,6 +25,11 @@ from desktop.ui.chat.model_picker import ModelBadges, ModelPicker
 from desktop.ui.icons import set_icon
 from desktop.ui.thread_tasks import call_worker
 
+if TYPE_CHECKING:  # the engine is imported when it is first used, not with the window
+    from desktop.engine.fit_planner import FitPlan
+    from desktop.engine.hardware import HardwareInfo
+    from desktop.engine.worker.results import LoadInfo
+
 
 class ModelBar(QWidget):
     load_requested = Signal(str)  # path, after the fit check passed or the user insisted
@@ -32,7 +37,7 @@ class ModelBar(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.hardware: Any = None
+        self.hardware: HardwareInfo | None = None
         self.context_tokens = 4096
         self.kv_type = "f16"
         self.text_completion = False
@@ -121,9 +126,8 @@ class ModelBar(QWidget):
         worker.signals.finished.connect(lambda: self.load_button.setEnabled(True))
         worker.start()
 
-    def _on_planned(self, path: str, plan: Any) -> None:
-        verdict = getattr(plan.verdict, "value", plan.verdict)
-        if verdict == "wont_fit":
+    def _on_planned(self, path: str, plan: FitPlan) -> None:
+        if plan.verdict == "wont_fit":
             answer = QMessageBox.warning(
                 self,
                 "The model will not fit",
@@ -151,7 +155,7 @@ class ModelBar(QWidget):
             self.progress.setValue(int(fraction * 100))
             self.status.setText(f"Loading {Path(self.current_path() or '').name}…")
 
-    def show_loaded(self, info: Any) -> None:
+    def show_loaded(self, info: LoadInfo) -> None:
         self.show_loading(None)
         layers = info.model.n_layers
         where = (

@@ -11,7 +11,7 @@ finished and not yet chatted with), without the explanations.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -40,9 +40,12 @@ from desktop.ui.hub.download_manager import DownloadManager
 from desktop.ui.hub.downloads import progress_words
 from desktop.ui.thread_tasks import call_worker
 
+if TYPE_CHECKING:  # the hardware probe is imported when it runs, not with the window
+    from desktop.engine.hardware import HardwareInfo
 
-def _vram_bytes(hardware: Any) -> int:
-    return sum(g.total_bytes for g in getattr(hardware, "usable_gpus", ()))
+
+def _vram_bytes(hardware: HardwareInfo) -> int:
+    return sum(g.total_bytes for g in hardware.usable_gpus)
 
 
 class SuggestionRow(QFrame):
@@ -157,7 +160,7 @@ class GetStartedCard(QFrame):
         self.setAccessibleName("Get started")
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.manager, self.dest_dir, self.models = manager, dest_dir, models
-        self.hardware: Any = None
+        self.hardware: HardwareInfo | None = None
         self.bandwidth_bytes_per_second: float | None = None  # measured once, off the GUI thread
         self.rows: list[SuggestionRow] = []
         self._comfortable = True  # the first suggestion reaches the minimum speed
@@ -182,7 +185,7 @@ class GetStartedCard(QFrame):
         self._library_empty = empty
         self._update_visibility()
 
-    def set_hardware(self, hardware: Any) -> None:
+    def set_hardware(self, hardware: HardwareInfo) -> None:
         """Suggest for ``hardware`` once the memory bandwidth is measured (in a worker)."""
         self.hardware = hardware
         if self.bandwidth_bytes_per_second is not None:
@@ -201,6 +204,8 @@ class GetStartedCard(QFrame):
 
     def capacity(self) -> MachineCapacity:
         hardware = self.hardware
+        if hardware is None:
+            raise RuntimeError("The capacity is known once the hardware probe has finished.")
         return MachineCapacity(
             ram_bytes=hardware.ram_total_bytes,
             vram_bytes=_vram_bytes(hardware),

@@ -9,7 +9,7 @@ search, on its worker thread, so it costs nothing at start-up.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import (
@@ -37,6 +37,7 @@ from desktop.ui.thread_tasks import ThreadTask, call_worker
 
 if TYPE_CHECKING:
     from converter.hub.hub_client import ModelSummary
+    from desktop.engine.hardware import HardwareInfo
 
 COLUMNS = ("Model", "Downloads", "Likes", "Size", "Architecture", "Licence", "Access")
 #: Below this table width the Likes and Licence columns step aside (the repo panel shows the
@@ -203,7 +204,7 @@ class HubView(QWidget):
         layout.addWidget(self.banner)
         layout.addWidget(split, 1)
 
-    def set_fit_inputs(self, hardware: Any, ctx_tokens: int, kv_type: str) -> None:
+    def set_fit_inputs(self, hardware: HardwareInfo, ctx_tokens: int, kv_type: str) -> None:
         self.repo.set_fit_inputs(hardware, ctx_tokens, kv_type)
 
     # searching -----------------------------------------------------------------------------

@@ -8,7 +8,7 @@ hub client is imported on those worker threads, not with the window.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -31,6 +31,7 @@ from desktop.ui.thread_tasks import ThreadTask, call_worker, job_worker
 
 if TYPE_CHECKING:
     from converter.hub.hub_client import RepoDetails
+    from desktop.engine.hardware import HardwareInfo
 
 COLUMNS = ("Level", "File", "Size", "Fit on this machine", "")
 _FILE_COLUMN, _FIT_COLUMN, _BUTTON_COLUMN = 1, 3, 4
@@ -62,7 +63,7 @@ class RepoPanel(QWidget):
         super().__init__(parent)
         self.setAccessibleName("Repository")
         self.manager, self.dest_dir = manager, dest_dir
-        self.hardware: Any = None
+        self.hardware: HardwareInfo | None = None
         self.ctx_tokens, self.kv_type = 4096, "f16"
         self.details: RepoDetails | None = None
         self.fits: dict[str, RemoteFit] = {}
@@ -116,7 +117,7 @@ class RepoPanel(QWidget):
         layout.addStretch(0)
         manager.changed.connect(self._on_download_changed)
 
-    def set_fit_inputs(self, hardware: Any, ctx_tokens: int, kv_type: str) -> None:
+    def set_fit_inputs(self, hardware: HardwareInfo, ctx_tokens: int, kv_type: str) -> None:
         self.hardware, self.ctx_tokens, self.kv_type = hardware, ctx_tokens, kv_type
 
     # opening a repo ------------------------------------------------------------------------

@@ -3,35 +3,46 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QMessageBox, QWidget, QWizard
 
+from desktop.engine.hardware import HardwareInfo
 from desktop.services.app_settings import Settings
+from desktop.services.conversion_choices import ConversionChoices
 from desktop.ui.wizard.pages_run import DonePage, RunPage
 from desktop.ui.wizard.pages_setup import CheckPage, LevelsPage, SourcePage
 
 
 class ConversionWizard(QWizard):
+    """The pages share one :class:`ConversionChoices`: each writes what it decides there and
+    reads what earlier pages decided from it, never from their widgets."""
+
     files_written = Signal(list)  # [Path]
     chat_requested = Signal(str)
     measure_requested = Signal(list)  # [str] paths to compare
 
     def __init__(
-        self, library: Path, hardware: Any, settings: Settings, parent: QWidget | None = None
+        self,
+        library: Path,
+        hardware: HardwareInfo | None,
+        settings: Settings,
+        parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Convert a checkpoint")
         self.setAccessibleName("Conversion wizard")
         self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
         self.resize(820, 580)
-        self.source_page = SourcePage()
-        self.check_page = CheckPage(library)
-        self.levels_page = LevelsPage(hardware, settings.context_tokens, settings.kv_type)
-        self.run_page = RunPage(library)
-        self.done_page = DonePage()
+        self.choices = ConversionChoices(out_dir=library)
+        self.source_page = SourcePage(self.choices)
+        self.check_page = CheckPage(self.choices)
+        self.levels_page = LevelsPage(
+            self.choices, hardware, settings.context_tokens, settings.kv_type
+        )
+        self.run_page = RunPage(self.choices)
+        self.done_page = DonePage(self.choices)
         for page in (
             self.source_page,
             self.check_page,
@@ -49,23 +60,17 @@ class ConversionWizard(QWizard):
     def _on_page_changed(self, _page_id: int) -> None:
         running = self.currentPage() is self.run_page
         self.button(QWizard.WizardButton.BackButton).setEnabled(not running)
-        if self.currentPage() is self.done_page and self.run_page.result is not None:
-            self.files_written.emit(self.run_page.result.paths)
-
-    def _written_paths(self) -> list[str]:
-        result = self.run_page.result
-        return [str(p) for p in result.paths] if result is not None else []
+        if self.currentPage() is self.done_page and self.choices.result is not None:
+            self.files_written.emit(self.choices.written_paths())
 
     def _on_measure_clicked(self) -> None:
-        self.measure_requested.emit(self._written_paths()[:4])
+        self.measure_requested.emit([str(p) for p in self.choices.written_paths()[:4]])
         self.accept()
 
     def _on_chat_clicked(self) -> None:
-        result = self.run_page.result
-        if result is None:
+        pick = self.choices.file_to_chat_with()
+        if pick is None:
             return
-        recommended = self.levels_page.recommended
-        pick = next((w for w in result.written if w.level == recommended), result.written[-1])
         self.chat_requested.emit(str(pick.path))
         self.accept()
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QTimer, QUrl
 from PySide6.QtGui import QDesktopServices
@@ -24,17 +24,19 @@ from converter.errors import Cancelled
 from converter.figures import span_text
 from converter.paths import data_dir
 from converter.storage import format_bytes
-from desktop.services.conversion_pipeline import PipelineResult, StepProgress, convert_and_quantize
+from desktop.services.conversion_choices import ConversionChoices
+from desktop.services.conversion_pipeline import PipelineResult, StepProgress
 from desktop.ui.thread_tasks import ThreadTask, job_worker
 
 
 class RunPage(QWizardPage):
-    def __init__(self, out_dir: Path) -> None:
+    """Runs what ``choices`` holds and writes ``choices.result`` when it is done."""
+
+    def __init__(self, choices: ConversionChoices) -> None:
         super().__init__()
         self.setTitle("Run")
         self.setSubTitle("Converting and quantizing. Cancel keeps only complete files.")
-        self.out_dir = out_dir
-        self.result: PipelineResult | None = None
+        self._choices = choices
         self.worker: ThreadTask | None = None
         self.log_path: Path | None = None
         self._started = 0.0
@@ -67,26 +69,25 @@ class RunPage(QWizardPage):
         self._clock.setInterval(500)
         self._clock.timeout.connect(self._on_clock)
 
+    @property
+    def result(self) -> PipelineResult | None:
+        return self._choices.result
+
     def initializePage(self) -> None:
-        wizard = self.wizard()
-        source = wizard.check_page.inspection.source
-        name = wizard.check_page.inspection.model_name
-        levels = wizard.levels_page.chosen_levels()
-        calibration = wizard.levels_page.calibration_choice()
+        choices = replace(self._choices, result=None)  # the run keeps what was chosen at its start
+        self._choices.result = None
+        assert choices.inspection is not None
         logs = data_dir() / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         self.log_path = logs / f"conversion-{datetime.now():%Y%m%d-%H%M%S}.log"
-        self.result = None
         self.log.clear()
-        self._write_log(f"Converting {source} to {self.out_dir}; levels: {', '.join(levels)}")
-        if calibration is not None:
-            self._write_log(f"Calibrating with {calibration.describe}")
-        out_dir = self.out_dir
-        self.worker = job_worker(
-            lambda cancel: convert_and_quantize(
-                source, out_dir, levels, cancel=cancel, name=name, calibration=calibration
-            )
+        self._write_log(
+            f"Converting {choices.inspection.source} to {choices.out_dir}; "
+            f"levels: {', '.join(choices.levels)}"
         )
+        if choices.calibration is not None:
+            self._write_log(f"Calibrating with {choices.calibration.describe}")
+        self.worker = job_worker(choices.conversion_job)
         self.worker.signals.yielded.connect(self._on_progress)
         self.worker.signals.returned.connect(self._on_done)
         self.worker.signals.errored.connect(self._on_failed)
@@ -121,7 +122,7 @@ class RunPage(QWizardPage):
         self.times.setText(f"Elapsed {span_text(elapsed)}{left}")
 
     def _on_done(self, result: PipelineResult) -> None:
-        self.result = result
+        self._choices.result = result
         self.overall.setValue(100)
         self.step.setValue(100)
         for written in result.written:
@@ -159,8 +160,11 @@ class RunPage(QWizardPage):
 
 
 class DonePage(QWizardPage):
-    def __init__(self) -> None:
+    """Lists ``choices.result``'s files and offers the next steps."""
+
+    def __init__(self, choices: ConversionChoices) -> None:
         super().__init__()
+        self._choices = choices
         self.setTitle("Done")
         self.setSubTitle("The new files are in the library.")
         self.files = QListWidget()
@@ -183,7 +187,8 @@ class DonePage(QWizardPage):
         layout.addStretch(1)
 
     def initializePage(self) -> None:
-        result: Any = self.wizard().run_page.result
+        result = self._choices.result
+        assert result is not None  # the Run page moves on only when it has one
         self.files.clear()
         for written in result.written:
             item = QListWidgetItem(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -23,14 +22,16 @@ from PySide6.QtWidgets import (
 
 from converter.hub.fetch import source_name
 from converter.levels import quantized_levels
+from converter.progress import CancelToken, Job
 from converter.storage import format_bytes
+from desktop.engine.fit_planner import LadderEntry, predict_ladder
+from desktop.engine.hardware import HardwareInfo, probe_hardware
 from desktop.services.checkpoint_checks import Inspection, inspect_source_in_child
+from desktop.services.conversion_choices import ConversionChoices, recommend_level
 from desktop.services.conversion_pipeline import CalibrationChoice
 from desktop.services.conversion_sources import describe_sources, resolver_for
 from desktop.services.fit_text import VERDICT_WORDS
 from desktop.ui.thread_tasks import ThreadTask, job_worker
-
-_RANK = {"full_gpu": 0, "partial_gpu": 1, "cpu_only": 1}
 
 
 def _hint(text: str) -> QLabel:
@@ -41,14 +42,17 @@ def _hint(text: str) -> QLabel:
 
 
 class SourcePage(QWizardPage):
-    def __init__(self) -> None:
+    """Writes ``choices.source`` as it is typed."""
+
+    def __init__(self, choices: ConversionChoices) -> None:
         super().__init__()
+        self._choices = choices
         self.setTitle("Source")
         self.setSubTitle("Which model do you want to convert to GGUF?")
         self.source = QLineEdit()
         self.source.setAccessibleName("Checkpoint source")
         self.source.setPlaceholderText("A checkpoint folder, or any source listed below")
-        self.source.textChanged.connect(lambda _text: self.completeChanged.emit())
+        self.source.textChanged.connect(self._on_source_changed)
         browse = QPushButton("Browse…")
         browse.setAccessibleName("Browse for a checkpoint folder")
         browse.clicked.connect(self._on_browse_clicked)
@@ -60,6 +64,10 @@ class SourcePage(QWizardPage):
         layout.addWidget(_hint(f"Accepted sources:\n{describe_sources()}"))
         layout.addStretch(1)
 
+    def _on_source_changed(self, text: str) -> None:
+        self._choices.source = text
+        self.completeChanged.emit()
+
     def _on_browse_clicked(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Choose a checkpoint folder")
         if folder:
@@ -70,16 +78,16 @@ class SourcePage(QWizardPage):
 
 
 class CheckPage(QWizardPage):
-    """Runs every check in a worker; Next is enabled only when all of them pass."""
+    """Checks ``choices.source`` in a worker and writes ``choices.inspection``; Next is enabled
+    only when every check passes."""
 
-    def __init__(self, out_dir: Path) -> None:
+    def __init__(self, choices: ConversionChoices) -> None:
         super().__init__()
         self.setTitle("Check")
         self.setSubTitle("Can this checkpoint be converted on this computer?")
-        self.out_dir = out_dir
+        self._choices = choices
         #: Header-only previews live here; removed when the wizard goes away.
         self.preview_dir = tempfile.TemporaryDirectory(prefix="quantdesk-preview-")
-        self.inspection: Inspection | None = None
         self._worker: ThreadTask | None = None
         self.table = QTableWidget(0, 2)
         self.table.setAccessibleName("Checks")
@@ -94,16 +102,20 @@ class CheckPage(QWizardPage):
         layout.addWidget(self.status)
         layout.addStretch(0)
 
+    @property
+    def inspection(self) -> Inspection | None:
+        return self._choices.inspection
+
     def initializePage(self) -> None:
-        self.inspection = None
+        self._choices.inspection = None
         self.table.setRowCount(0)
         self.table.setMaximumHeight(16_777_215)  # QWIDGETSIZE_MAX, until the rows are in
-        text = self.wizard().source_page.source.text()
+        text = self._choices.source
         resolver = resolver_for(text)
         self.status.setText("Checking…")
-        out_dir, preview_dir = self.out_dir, Path(self.preview_dir.name)
+        out_dir, preview_dir = self._choices.out_dir, Path(self.preview_dir.name)
 
-        def job(cancel: Any) -> Any:
+        def job(cancel: CancelToken) -> Job[Inspection]:
             assert resolver is not None
             folder = yield from resolver.resolve(text, cancel)
             return inspect_source_in_child(folder, out_dir, preview_dir, name=source_name(text))
@@ -115,7 +127,7 @@ class CheckPage(QWizardPage):
         self._worker.start()
 
     def _on_inspected(self, inspection: Inspection) -> None:
-        self.inspection = inspection
+        self._choices.inspection = inspection
         self.table.setRowCount(len(inspection.rows))
         for i, row in enumerate(inspection.rows):
             mark = "✔" if row.ok else "✘"
@@ -150,14 +162,22 @@ class LevelsPage(QWizardPage):
 
     "Calibrate" quantizes with an importance matrix, from the bundled text, the user's own
     text, or a matrix file; the IQ levels, which need one, are listed only while it is on.
+    Reads ``choices.inspection``; writes ``choices.recommended_level``, and ``choices.levels``
+    and ``choices.calibration`` when the user moves on.
     """
 
-    def __init__(self, hardware: Any, ctx_tokens: int, kv_type: str) -> None:
+    def __init__(
+        self,
+        choices: ConversionChoices,
+        hardware: HardwareInfo | None,
+        ctx_tokens: int,
+        kv_type: str,
+    ) -> None:
         super().__init__()
         self.setTitle("Levels")
         self.setSubTitle("Which quantization levels should be made?")
+        self._choices = choices
         self.hardware, self.ctx_tokens, self.kv_type = hardware, ctx_tokens, kv_type
-        self.recommended: str | None = None
         self.table = QTableWidget(0, 5)
         self.table.setAccessibleName("Levels")
         self.table.setHorizontalHeaderLabels(["Level", "Size", "Memory", "Fit", "About"])
@@ -203,7 +223,7 @@ class LevelsPage(QWizardPage):
     def _on_calibrate_toggled(self, on: bool) -> None:
         self.calibration_source.setEnabled(on)
         self._on_source_changed()
-        if self.wizard() is not None and self.wizard().check_page.inspection is not None:
+        if self._choices.inspection is not None:
             self.initializePage()
 
     def _on_source_changed(self, _index: int = 0) -> None:
@@ -246,17 +266,18 @@ class LevelsPage(QWizardPage):
         text = self.calibration_path.text().strip()
         return CalibrationChoice(kind, Path(text)) if text else None  # type: ignore[arg-type]
 
+    @property
+    def recommended(self) -> str | None:
+        return self._choices.recommended_level
+
     def initializePage(self) -> None:
-        inspection = self.wizard().check_page.inspection
+        inspection = self._choices.inspection
         assert inspection is not None and inspection.preview is not None
         self.status.setText(f"Predicting each level's size and fit at {self.ctx_tokens} tokens…")
         preview, hardware = inspection.preview, self.hardware
         levels = quantized_levels(with_imatrix=self.calibrate.isChecked())
 
-        def predict(_cancel: Any) -> Any:
-            from desktop.engine.fit_planner import predict_ladder
-            from desktop.engine.hardware import probe_hardware
-
+        def predict(_cancel: CancelToken) -> Job[list[LadderEntry]]:
             info = hardware or probe_hardware()
             return predict_ladder(
                 preview, info, ctx_tokens=self.ctx_tokens, kv_type=self.kv_type, levels=levels
@@ -269,11 +290,9 @@ class LevelsPage(QWizardPage):
         worker.start()
         self.table.setRowCount(0)
 
-    def _on_predicted(self, entries: list[Any]) -> None:
-        fitting = [e for e in entries if str(e.plan.verdict) in _RANK]
-        best = min(_RANK[str(e.plan.verdict)] for e in fitting) if fitting else None
-        pick = [e for e in fitting if _RANK[str(e.plan.verdict)] == best]
-        self.recommended = pick[-1].level.name if pick else None  # ladder order: best last
+    def _on_predicted(self, entries: list[LadderEntry]) -> None:
+        recommendation = recommend_level(entries)
+        self._choices.recommended_level = recommendation.level
         self.table.blockSignals(True)
         self.table.setRowCount(len(entries))
         for i, entry in enumerate(entries):
@@ -298,7 +317,7 @@ class LevelsPage(QWizardPage):
         self.table.resizeColumnsToContents()
         self.status.setText(
             f"Recommended: {self.recommended}, the best quality that fits this machine"
-            + (" fully on the GPU." if best == 0 else " in memory.")
+            + (" fully on the GPU." if recommendation.full_gpu else " in memory.")
             if self.recommended
             else "No level is predicted to fit this machine; you can still make them."
         )
@@ -314,8 +333,15 @@ class LevelsPage(QWizardPage):
     def set_chosen(self, levels: list[str]) -> None:
         for row in range(self.table.rowCount()):
             item = self.table.item(row, 0)
+            if item is None:
+                continue
             checked = item.text() in levels
             item.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
+
+    def validatePage(self) -> bool:
+        self._choices.levels = tuple(self.chosen_levels())
+        self._choices.calibration = self.calibration_choice()
+        return True
 
     def isComplete(self) -> bool:
         calibration_ready = not self.calibrate.isChecked() or self.calibration_choice() is not None

@@ -10,7 +10,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QFormLayout,
     QHBoxLayout,
     QListWidget,
@@ -22,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.services.app_settings import KV_TYPES, THEMES, Settings
+from desktop.ui.dialog_forms import finish_form
 
 
 class SettingsDialog(QDialog):
@@ -81,7 +81,7 @@ class SettingsDialog(QDialog):
         form.addRow("CPU threads", self.threads)
         form.addRow("System prompt for new chats", self.system_prompt)
         form.addRow("Extra library folders", folder_box)
-        for widget, tip in (
+        finish_form(self, form, (
             (self.theme, "Light, dark, or follow the desktop's colour scheme."),
             (self.context, "Context length, in tokens, used for the fit predictions in the "
              "library and for new chats. Longer contexts need more memory for the KV cache."),
@@ -93,17 +93,7 @@ class SettingsDialog(QDialog):
              "conversation can change its own copy (Chat settings)."),
             (self.folders, "Folders besides the library folder whose GGUF files are listed. "
              "Add one from the Library's Add folder button."),
-        ):  # fmt: skip
-            widget.setToolTip(tip)
-            label = form.labelForField(widget)
-            if label is not None:
-                label.setToolTip(tip)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
+        ))  # fmt: skip
 
     def _update_remove_button(self, *_args: object) -> None:
         self.remove_folder_button.setEnabled(self.folders.currentRow() >= 0)

@@ -7,7 +7,6 @@ import dataclasses
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
-    QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
     QPlainTextEdit,
@@ -16,6 +15,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.services.app_settings import Sampling
+from desktop.ui.dialog_forms import finish_form
 
 
 class ConversationSettingsDialog(QDialog):
@@ -55,7 +55,7 @@ class ConversationSettingsDialog(QDialog):
         form.addRow("Max reply tokens", self.max_tokens)
         form.addRow("Context (tokens)", self.context)
         form.addRow(self.fixed_seed, self.seed)
-        for widget, tip in (
+        finish_form(self, form, (
             (self.system_prompt, "Instructions the model reads before the conversation, e.g. "
              "its role or the language to answer in. Base models in text completion ignore it."),
             (self.temperature, "Randomness: 0 always picks the likeliest word (repeatable); "
@@ -73,17 +73,7 @@ class ConversationSettingsDialog(QDialog):
             (self.fixed_seed, "On: the same message gives the same reply (with the seed at the "
              "right). Off: a new random seed for every reply."),
             (self.seed, "The random seed used while Fixed seed is on."),
-        ):  # fmt: skip
-            widget.setToolTip(tip)
-            label = form.labelForField(widget)
-            if label is not None:
-                label.setToolTip(tip)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
+        ))  # fmt: skip
 
     def _double(self, lo: float, hi: float, step: float, value: float, name: str) -> QDoubleSpinBox:
         box = QDoubleSpinBox()

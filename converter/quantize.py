@@ -119,6 +119,30 @@ def quantize_ladder(
     paths, space for all files). A failure or cancel keeps the levels already finished;
     they are complete files.
     """
+    model, plans, targets = _plan_ladder(source, levels, out_dir, reserve_bytes, calibration)
+    return _ladder(model, plans, targets, threads, cancel, _payload(calibration))
+
+
+def check_ladder(
+    source: Path,
+    levels: Sequence[str | QuantLevel],
+    *,
+    out_dir: Path | None = None,
+    reserve_bytes: int = DEFAULT_RESERVE_BYTES,
+    calibration: Calibration | None = None,
+) -> None:
+    """What :func:`quantize_ladder` checks before its first level (the levels, the importance
+    matrix, the paths and the space for every file), for callers that quantize level by level."""
+    _plan_ladder(source, levels, out_dir, reserve_bytes, calibration)
+
+
+def _plan_ladder(
+    source: Path,
+    levels: Sequence[str | QuantLevel],
+    out_dir: Path | None,
+    reserve_bytes: int,
+    calibration: Calibration | None,
+) -> tuple[SourceModel, list[QuantPlan], list[Path]]:
     calibrated = calibration is not None
     chosen = list(dict.fromkeys(resolve_level(lv, calibrated=calibrated) for lv in levels))
     if not chosen:
@@ -130,7 +154,7 @@ def quantize_ladder(
     needed = sum(plan.predicted_bytes for plan in plans) + reserve_bytes
     for target in targets:
         _check_destination(model.path, target, needed)
-    return _ladder(model, plans, targets, threads, cancel, _payload(calibration))
+    return model, plans, targets
 
 
 def _check_calibration(model: SourceModel, calibration: Calibration | None) -> None:

@@ -7,19 +7,16 @@ import json
 import sys
 from pathlib import Path
 
-from converter.convert import OUTTYPES, convert_checkpoint
+from converter.convert import OUTTYPES
 from converter.errors import QuantdeskError
 from converter.hub.fetch import resolve_source, source_name
 from converter.levels import LEVELS, parse_levels
-from converter.progress import run_job
-from converter.quantize import quantize_ladder, resolve_level
+from converter.progress import CancelToken, run_job
+from converter.quantize import resolve_level
 from converter.written import WrittenFile
-from desktop.commands.quantize_command import (
-    add_calibration_arguments,
-    calibrate,
-    calibration_choice,
-)
+from desktop.commands.quantize_command import add_calibration_arguments, calibration_choice
 from desktop.commands.terminal_progress import TerminalProgress
+from desktop.services.conversion_pipeline import StepProgress, convert_and_quantize
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,18 +51,22 @@ def run(args: argparse.Namespace) -> int:
         resolve_level(next(lv for lv in levels if lv.needs_imatrix))
     progress = TerminalProgress(sys.stderr) if not args.json else None
     on_progress = progress.show if progress is not None else None
+
+    def on_step(event: StepProgress) -> None:
+        if progress is not None:
+            progress.show(event.progress)
+
     written: list[WrittenFile] = []
     try:
         name = source_name(args.source)  # a hub model is named after NAME, not its cache
         source = resolve_source(args.source, on_progress=on_progress)
-        converted = run_job(
-            convert_checkpoint(source, args.out, outtype=args.outtype, name=name), on_progress
-        )
-        written.append(converted)
-        if levels:
-            calibration = calibrate(args, converted.path, on_progress)
-            job = quantize_ladder(converted.path, levels, out_dir=args.out, calibration=calibration)
-            written += run_job(job, on_progress)
+        # The wizard's own orchestration: conversion in a child process, calibration, then
+        # each level, with the space for all levels checked before the first.
+        job = convert_and_quantize(
+            source, args.out, [lv.name for lv in levels], cancel=CancelToken(), name=name,
+            outtype=args.outtype, calibration=calibration_choice(args),
+        )  # fmt: skip
+        written += run_job(job, on_step).written
     finally:
         if progress is not None:
             progress.close()

@@ -110,15 +110,21 @@ def convert_and_quantize(
     cancel: CancelToken,
     threads: int | None = None,
     name: str | None = None,
+    outtype: str | None = None,
     calibration: CalibrationChoice | None = None,
 ) -> Job[PipelineResult]:
-    from converter.quantize import quantize_gguf
+    """The one orchestration of convert → calibrate → quantize, for the wizard and the CLI.
+
+    Before the first level, the space for every level is checked at once, so a disk that can
+    hold only some of them fails before any quantization starts.
+    """
+    from converter.quantize import check_ladder, quantize_gguf
     from desktop.engine.measure.child_job import child_job
 
     calibrate = calibration is not None and bool(levels)
     steps = 1 + int(calibrate) + len(levels)
     title = "Converting the checkpoint"
-    job = child_job(_convert_in_child, source, out_dir, name, what=title, cancel=cancel)
+    job = child_job(_convert_in_child, source, out_dir, name, outtype, what=title, cancel=cancel)
     base = yield from _relay(job, 0, steps, title)
     written = [base]
     prepared = None
@@ -127,6 +133,8 @@ def convert_and_quantize(
         cancel.raise_if_cancelled("The conversion")
         job = prepare_calibration(base.path, calibration, cancel=cancel, threads=threads)
         prepared = yield from _relay(job, 1, steps, "Calibrating (importance matrix)")
+    if levels:
+        check_ladder(base.path, levels, calibration=prepared)
     for index, level in enumerate(levels, start=1 + int(calibrate)):
         cancel.raise_if_cancelled("The conversion")
         job = quantize_gguf(base.path, level, threads=threads, cancel=cancel, calibration=prepared)
@@ -135,7 +143,9 @@ def convert_and_quantize(
     return PipelineResult(tuple(written))
 
 
-def _convert_in_child(emit: Any, source: Path, out_dir: Path, name: str | None) -> Any:
+def _convert_in_child(
+    emit: Any, source: Path, out_dir: Path, name: str | None, outtype: str | None
+) -> Any:
     """The conversion, run by :func:`child_job` in a child process."""
     import signal
 
@@ -145,7 +155,7 @@ def _convert_in_child(emit: Any, source: Path, out_dir: Path, name: str | None) 
         raise SystemExit(1)  # unwinds the writer: its partial file is removed
 
     signal.signal(signal.SIGTERM, stop)
-    job = convert_checkpoint(source, out_dir, name=name)
+    job = convert_checkpoint(source, out_dir, outtype=outtype, name=name)
     while True:
         try:
             emit(next(job))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from types import MappingProxyType
 
@@ -95,3 +96,17 @@ def test_matrix_of_another_model_is_refused_before_anything_is_written(
     with pytest.raises(ImatrixError, match=r"blk\.0\.attn_k\.weight"):
         quantize_gguf(source, "Q2_K", out_path=out, calibration=calibration)
     assert list(out.iterdir()) == []
+
+
+def test_the_space_for_every_level_is_checked_before_the_first(
+    source: Path, tmp_path: Path
+) -> None:
+    """What the wizard and `quantdesk convert` check after converting, before quantizing."""
+    from converter.errors import NotEnoughDiskSpace
+    from converter.quantize import check_ladder
+
+    check_ladder(source, ["Q8_0", "Q4_0"], out_dir=tmp_path)  # fits: nothing is written
+    free = shutil.disk_usage(tmp_path).free
+    with pytest.raises(NotEnoughDiskSpace, match="Not enough disk space"):
+        check_ladder(source, ["Q8_0", "Q4_0"], out_dir=tmp_path, reserve_bytes=free)
+    assert list(tmp_path.iterdir()) == []

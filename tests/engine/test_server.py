@@ -154,6 +154,16 @@ def test_completions_stream_and_whole_agree(server: ModelServer) -> None:
     assert events[-2]["choices"][0]["finish_reason"] == "length"
 
 
+def test_llama_server_s_n_predict_limits_the_reply(server: ModelServer) -> None:
+    """Clients written for llama.cpp's server send ``n_predict``, not ``max_tokens``."""
+    body = {"prompt": "zebra kite mango", "n_predict": 5, **GREEDY}
+    status, whole = post_json(server, "/v1/completions", body)
+    assert status == 200 and whole["usage"]["completion_tokens"] == 5
+    assert whole["choices"][0]["finish_reason"] == "length"
+    limited = {**body, "n_predict": 3, "max_tokens": 4}  # OpenAI's own field wins
+    assert post_json(server, "/v1/completions", limited)[1]["usage"]["completion_tokens"] == 4
+
+
 @pytest.mark.parametrize(
     ("path", "body"),
     [

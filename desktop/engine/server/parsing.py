@@ -11,6 +11,7 @@ Sampling fields left out take the app's own defaults (``SamplingSettings``), not
 ``frequency_penalty``/``presence_penalty`` subtract from logits and have no equivalent in the
 worker; its multiplicative ``repeat_penalty`` (llama.cpp's, 1 = off) is taken as an extension
 instead, like llama.cpp's server and Ollama do, and a non-zero OpenAI penalty is refused.
+llama.cpp's server's ``n_predict`` is taken as ``max_tokens`` (clients written for it send it).
 """
 
 from __future__ import annotations
@@ -220,6 +221,10 @@ def _sampling(body: Mapping[str, Any], default_max_tokens: int) -> SamplingSetti
     max_tokens = _optional(body, "max_completion_tokens", int)
     if max_tokens is None:
         max_tokens = _optional(body, "max_tokens", int)
+    if max_tokens is None:  # llama.cpp's server's name for it; -1 means no limit there too
+        max_tokens = _optional(body, "n_predict", int)
+        if max_tokens == -1:
+            max_tokens = None
     try:
         return SamplingSettings(
             temperature=_number(body, "temperature", defaults.temperature),

@@ -8,7 +8,7 @@ points that variable at one of two launchers it writes into a temporary folder:
 * ``llama-server``: the real server, with the model arguments replaced by ``--model MODEL``;
 * ``quantdesk``: ``quantdesk serve MODEL`` with the arguments it has an equivalent for
   (``--port``, ``--host``, ``--ctx-size``, ``--parallel``, ``--api-key``, ``--threads``,
-  ``--n-gpu-layers``, ``--n-predict``); the rest are dropped.
+  ``--n-gpu-layers``, ``--alias``); the rest are dropped.
 
 Both run the same test files on the same model (a copy of the tests folder, so nothing is
 written into it), and the script prints a Markdown table of passed/failed/skipped per file and
@@ -69,6 +69,8 @@ _QUANTDESK_EQUIVALENTS = {
     "-t": "--threads",
     "--n-gpu-layers": "--gpu-layers",
     "-ngl": "--gpu-layers",
+    "--alias": "--alias",
+    "-a": "--alias",
 }
 
 #: The launchers' common part: split llama-server's argument list into options and values.

@@ -393,6 +393,8 @@ def test_serve_command_answers_logs_and_stops_on_ctrl_c(model: Path) -> None:
         "--threads",
         "1",
         "--cors",
+        "--alias",
+        "house-model",  # the name clients see, as llama-server's --alias
     ]
     with subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT
@@ -400,6 +402,7 @@ def test_serve_command_answers_logs_and_stops_on_ctrl_c(model: Path) -> None:
         try:
             assert process.stdout is not None
             banner = process.stdout.readline()
+            assert banner.startswith("Serving house-model at ")
             curl = process.stdout.readline()
             url = banner.split(" at ")[1].split()[0]
             assert url.startswith("http://127.0.0.1:") and url.endswith("/v1")
@@ -411,7 +414,11 @@ def test_serve_command_answers_logs_and_stops_on_ctrl_c(model: Path) -> None:
             response = connection.getresponse()
             assert response.status == 200
             assert response.getheader("Access-Control-Allow-Origin") == "*"
-            assert json.loads(response.read())["usage"]["completion_tokens"] == 3
+            reply = json.loads(response.read())
+            assert reply["usage"]["completion_tokens"] == 3 and reply["model"] == "house-model"
+            connection.request("GET", "/v1/models")
+            listed = json.loads(connection.getresponse().read())["data"]
+            assert [model["id"] for model in listed] == ["house-model"]
             connection.close()
             process.send_signal(signal.SIGINT)
             _stdout, stderr = process.communicate(timeout=30)

@@ -228,6 +228,8 @@ def test_stop_strings_split_over_pieces_are_held_back() -> None:
         ({**CHAT, "grammar": 'root ::= "a"'}, "Grammars are not supported"),
         ({**CHAT, "json_schema": {"type": "object"}}, "JSON schemas are not supported"),
         ({**CHAT, "logprobs": True}, "logprobs are not supported"),
+        ({**CHAT, "continue_final_message": True}, "continue_final_message) is not supported"),
+        ({**CHAT, "add_generation_prompt": False}, "add_generation_prompt: false is not"),
         (b'{"messages": [], "temperature": NaN}', "NaN is not a JSON number"),
         (b'{"messages": [{"role": "user", "content": "\\ud800"}]}', "lone surrogate"),
         (b"[" * 100_000 + b"]" * 100_000, "nested more than"),

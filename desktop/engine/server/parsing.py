@@ -81,6 +81,15 @@ UNSUPPORTED_FIELDS: MappingProxyType[str, tuple[Callable[[Any], bool], str]] = M
         "grammar": (_neutral, "Grammars are not supported."),
         "json_schema": (_neutral, "JSON schemas are not supported."),
         "n_probs": (_neutral, "Token probabilities (n_probs) are not supported."),
+        # vLLM's and llama.cpp's server's prompt options: the reply always starts a new turn
+        "continue_final_message": (
+            _neutral,
+            "Continuing the last assistant message (continue_final_message) is not supported.",
+        ),
+        "add_generation_prompt": (
+            lambda v: v is None or v is True,
+            "add_generation_prompt: false is not supported; the reply is a new assistant turn.",
+        ),
         "response_format": (
             lambda v: v is None or (isinstance(v, dict) and v.get("type", "text") == "text"),
             "Only plain-text responses are supported (no JSON mode or schemas).",

@@ -291,9 +291,10 @@ class _Gate:
                 sent_status = message["status"]
                 if allowed_origin is not None:
                     headers = list(message.get("headers", []))
-                    headers.append((b"access-control-allow-origin", allowed_origin.encode()))
+                    # spelled as most servers do: some clients look headers up case-sensitively
+                    headers.append((b"Access-Control-Allow-Origin", allowed_origin.encode()))
                     if allowed_origin != "*":  # the answer differs per origin
-                        headers.append((b"vary", b"Origin"))
+                        headers.append((b"Vary", b"Origin"))
                     message = {**message, "headers": headers}
             await send(message)
 

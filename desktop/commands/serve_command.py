@@ -48,6 +48,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: as many of 4, 2 or 1 as fit this machine)",
     )
     parser.add_argument(
+        "--alias",
+        metavar="NAME",
+        help="the model's name in /v1/models and in replies (default: the file name without "
+        ".gguf; requests may name any model)",
+    )
+    parser.add_argument(
         "--cors", action="store_true", help="let web pages on any origin call the API"
     )
     parser.add_argument(
@@ -74,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         port=args.port,
         cors=args.cors,
         api_key=args.api_key,
+        model_id=args.alias,
         on_request=_err,
     )
     try:

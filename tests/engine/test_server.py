@@ -154,6 +154,16 @@ def test_completions_stream_and_whole_agree(server: ModelServer) -> None:
     assert events[-2]["choices"][0]["finish_reason"] == "length"
 
 
+def test_llama_server_s_n_predict_limits_the_reply(server: ModelServer) -> None:
+    """Clients written for llama.cpp's server send ``n_predict``, not ``max_tokens``."""
+    body = {"prompt": "zebra kite mango", "n_predict": 5, **GREEDY}
+    status, whole = post_json(server, "/v1/completions", body)
+    assert status == 200 and whole["usage"]["completion_tokens"] == 5
+    assert whole["choices"][0]["finish_reason"] == "length"
+    limited = {**body, "n_predict": 3, "max_tokens": 4}  # OpenAI's own field wins
+    assert post_json(server, "/v1/completions", limited)[1]["usage"]["completion_tokens"] == 4
+
+
 @pytest.mark.parametrize(
     ("path", "body"),
     [
@@ -218,6 +228,8 @@ def test_stop_strings_split_over_pieces_are_held_back() -> None:
         ({**CHAT, "grammar": 'root ::= "a"'}, "Grammars are not supported"),
         ({**CHAT, "json_schema": {"type": "object"}}, "JSON schemas are not supported"),
         ({**CHAT, "logprobs": True}, "logprobs are not supported"),
+        ({**CHAT, "continue_final_message": True}, "continue_final_message) is not supported"),
+        ({**CHAT, "add_generation_prompt": False}, "add_generation_prompt: false is not"),
         (b'{"messages": [], "temperature": NaN}', "NaN is not a JSON number"),
         (b'{"messages": [{"role": "user", "content": "\\ud800"}]}', "lone surrogate"),
         (b"[" * 100_000 + b"]" * 100_000, "nested more than"),
@@ -383,6 +395,8 @@ def test_serve_command_answers_logs_and_stops_on_ctrl_c(model: Path) -> None:
         "--threads",
         "1",
         "--cors",
+        "--alias",
+        "house-model",  # the name clients see, as llama-server's --alias
     ]
     with subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT
@@ -390,6 +404,7 @@ def test_serve_command_answers_logs_and_stops_on_ctrl_c(model: Path) -> None:
         try:
             assert process.stdout is not None
             banner = process.stdout.readline()
+            assert banner.startswith("Serving house-model at ")
             curl = process.stdout.readline()
             url = banner.split(" at ")[1].split()[0]
             assert url.startswith("http://127.0.0.1:") and url.endswith("/v1")
@@ -401,7 +416,11 @@ def test_serve_command_answers_logs_and_stops_on_ctrl_c(model: Path) -> None:
             response = connection.getresponse()
             assert response.status == 200
             assert response.getheader("Access-Control-Allow-Origin") == "*"
-            assert json.loads(response.read())["usage"]["completion_tokens"] == 3
+            reply = json.loads(response.read())
+            assert reply["usage"]["completion_tokens"] == 3 and reply["model"] == "house-model"
+            connection.request("GET", "/v1/models")
+            listed = json.loads(connection.getresponse().read())["data"]
+            assert [model["id"] for model in listed] == ["house-model"]
             connection.close()
             process.send_signal(signal.SIGINT)
             _stdout, stderr = process.communicate(timeout=30)

@@ -192,6 +192,33 @@ def test_api_key_host_and_origin_checks(model: Path) -> None:
         server.stop()
 
 
+def test_a_web_page_served_from_this_machine_may_read_the_answers(server: ModelServer) -> None:
+    """A local web UI on another port is a cross-origin page: without its origin echoed in
+    Access-Control-Allow-Origin (on the preflight too) the browser hides every answer."""
+    page = "http://localhost:3000"
+    for method, path, headers in (
+        ("OPTIONS", "/v1/chat/completions", {"Access-Control-Request-Method": "POST"}),
+        ("GET", "/v1/models", {}),
+    ):
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+        connection.request(method, path, headers={"Origin": page, **headers})
+        response = connection.getresponse()
+        response.read()
+        connection.close()
+        assert response.status == 200
+        assert response.getheader("Access-Control-Allow-Origin") == page
+        assert response.getheader("Vary") == "Origin"
+        assert "Access-Control-Allow-Origin" in dict(response.getheaders())  # as spelled
+        if method == "OPTIONS":
+            assert "POST" in response.getheader("Access-Control-Allow-Methods", "")
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    connection.request("GET", "/v1/models")  # no page asking: no CORS header
+    response = connection.getresponse()
+    response.read()
+    connection.close()
+    assert response.getheader("Access-Control-Allow-Origin") is None
+
+
 def _ipv6_loopback() -> bool:
     try:
         with socket.socket(socket.AF_INET6) as probe:

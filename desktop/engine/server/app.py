@@ -8,7 +8,9 @@ ends early because of a crash or shutdown ends with an error event and ``[DONE]`
 
 Requests must name this machine as their ``Host`` when the server listens on a loopback
 address, and a browser page from another origin is refused unless CORS is on, so a web page
-cannot reach the API by DNS rebinding. With an API key, every route but ``/health`` needs
+cannot reach the API by DNS rebinding; a page served from this machine (a local web UI
+on another port) gets its origin back in ``Access-Control-Allow-Origin``, so browsers let it
+read the answers. With an API key, every route but ``/health`` needs
 ``Authorization: Bearer <key>``.
 """
 
@@ -281,22 +283,25 @@ class _Gate:
         request = Request(scope, receive)
         state = scope.setdefault("state", {})
         sent_status = 0
-        cors = self._api.rules.cors
+        allowed_origin = self._allowed_origin(request.headers.get("origin"))
 
         async def send_with_headers(message: MutableMapping[str, Any]) -> None:
             nonlocal sent_status
             if message["type"] == "http.response.start":
                 sent_status = message["status"]
-                if cors:
+                if allowed_origin is not None:
                     headers = list(message.get("headers", []))
-                    headers.append((b"access-control-allow-origin", b"*"))
+                    # spelled as most servers do: some clients look headers up case-sensitively
+                    headers.append((b"Access-Control-Allow-Origin", allowed_origin.encode()))
+                    if allowed_origin != "*":  # the answer differs per origin
+                        headers.append((b"Vary", b"Origin"))
                     message = {**message, "headers": headers}
             await send(message)
 
         try:
             self._check_access(request)
             if request.method == "OPTIONS":
-                await _preflight(cors)(scope, receive, send_with_headers)
+                await _preflight(allowed_origin is not None)(scope, receive, send_with_headers)
             else:
                 await self._route(scope, receive, send_with_headers)
         except Exception as exc:  # a bug must not kill the server: answer 500 and go on
@@ -324,6 +329,15 @@ class _Gate:
         if matched:
             raise ApiError(405, f"{path} does not take {scope['method']} requests.", code=None)
         raise not_found(f"There is no {path!r} here; the API is under /v1.", "unknown_url")
+
+    def _allowed_origin(self, origin: str | None) -> str | None:
+        """The ``Access-Control-Allow-Origin`` answer: any origin with --cors; otherwise a page
+        served from this machine (a local web UI on another port) gets its own origin back."""
+        if self._api.rules.cors:
+            return "*"
+        if origin is not None and _local_origin(origin):
+            return origin
+        return None
 
     def _check_access(self, request: Request) -> None:
         rules = self._api.rules
@@ -367,12 +381,12 @@ def _local_origin(origin: str) -> bool:
     return name in _LOOPBACK_HOSTS
 
 
-def _preflight(cors: bool) -> Response:
+def _preflight(allowed: bool) -> Response:
     """CORS preflight: browsers ask before a cross-origin POST with a JSON body."""
     headers = {}
-    if cors:
+    if allowed:
         headers = {
             "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
             "Access-Control-Allow-Headers": "Authorization, Content-Type",
         }
-    return Response(status_code=204, headers=headers)
+    return Response(status_code=200, headers=headers)

@@ -91,16 +91,21 @@ class ModelServer:
         port: int = DEFAULT_PORT,
         cors: bool = False,
         api_key: str | None = None,
+        model_id: str | None = None,
         on_request: Callable[[str], None] | None = None,
     ) -> None:
+        """``model_id`` is the name clients see in ``/v1/models`` and every reply (default:
+        the file name without ``.gguf``)."""
         self.model_path = Path(model_path)
-        self.model_id = self.model_path.stem
+        self.model_id = model_id or self.model_path.stem
         self.cors = cors
         self._host, self._port = host, port
         self._on_request = on_request
         self._state = ServerState.NEW
         self._state_lock = threading.Lock()
-        self._service = ModelService(self.model_path, load_settings or LoadSettings(), log=self.log)
+        self._service = ModelService(
+            self.model_path, load_settings or LoadSettings(), log=self.log, model_id=self.model_id
+        )
         self._rules = AccessRules(cors=cors, api_key=api_key, loopback_only=is_loopback(host))
         self._socket: socket.socket | None = None
         self._uvicorn: object = None

@@ -42,10 +42,15 @@ class ModelService:
     """One model in one worker, shared by every request."""
 
     def __init__(
-        self, model_path: Path, load_settings: LoadSettings, *, log: Callable[[str], None]
+        self,
+        model_path: Path,
+        load_settings: LoadSettings,
+        *,
+        log: Callable[[str], None],
+        model_id: str | None = None,
     ) -> None:
         self.model_path = model_path
-        self.model_id = model_path.stem
+        self.model_id = model_id or model_path.stem
         self.created = int(model_path.stat().st_mtime) if model_path.exists() else 0
         self._load_settings = load_settings
         self._log = log

@@ -11,6 +11,7 @@ Sampling fields left out take the app's own defaults (``SamplingSettings``), not
 ``frequency_penalty``/``presence_penalty`` subtract from logits and have no equivalent in the
 worker; its multiplicative ``repeat_penalty`` (llama.cpp's, 1 = off) is taken as an extension
 instead, like llama.cpp's server and Ollama do, and a non-zero OpenAI penalty is refused.
+llama.cpp's server's ``n_predict`` is taken as ``max_tokens`` (clients written for it send it).
 """
 
 from __future__ import annotations
@@ -80,6 +81,15 @@ UNSUPPORTED_FIELDS: MappingProxyType[str, tuple[Callable[[Any], bool], str]] = M
         "grammar": (_neutral, "Grammars are not supported."),
         "json_schema": (_neutral, "JSON schemas are not supported."),
         "n_probs": (_neutral, "Token probabilities (n_probs) are not supported."),
+        # vLLM's and llama.cpp's server's prompt options: the reply always starts a new turn
+        "continue_final_message": (
+            _neutral,
+            "Continuing the last assistant message (continue_final_message) is not supported.",
+        ),
+        "add_generation_prompt": (
+            lambda v: v is None or v is True,
+            "add_generation_prompt: false is not supported; the reply is a new assistant turn.",
+        ),
         "response_format": (
             lambda v: v is None or (isinstance(v, dict) and v.get("type", "text") == "text"),
             "Only plain-text responses are supported (no JSON mode or schemas).",
@@ -220,6 +230,10 @@ def _sampling(body: Mapping[str, Any], default_max_tokens: int) -> SamplingSetti
     max_tokens = _optional(body, "max_completion_tokens", int)
     if max_tokens is None:
         max_tokens = _optional(body, "max_tokens", int)
+    if max_tokens is None:  # llama.cpp's server's name for it; -1 means no limit there too
+        max_tokens = _optional(body, "n_predict", int)
+        if max_tokens == -1:
+            max_tokens = None
     try:
         return SamplingSettings(
             temperature=_number(body, "temperature", defaults.temperature),

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TextIO
 
 from converter.errors import WorkerCrashed
-from converter.progress import Progress
 from desktop.commands.load_options import add_load_arguments, describe_load, load_settings
 from desktop.commands.terminal_progress import TerminalProgress
 from desktop.engine.worker import (
@@ -48,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     err = TerminalProgress(sys.stderr, dim=True)
     with InferenceWorker() as worker:
         try:
-            info = worker.load(args.model, load, on_progress=lambda f: err.show(_loading(f)))
+            info = worker.load(args.model, load, on_progress=err.show)
         except BaseException:
             err.close()  # the error goes on a line of its own
             raise
@@ -117,11 +116,6 @@ def _ctrl_c_cancels(worker: InferenceWorker) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-def _loading(fraction: float) -> Progress:
-    """The worker's load fraction as a progress event, in whole percent."""
-    return Progress("loading", round(fraction * 100), 100, unit="")
 
 
 def describe_reply(stats: ReplyStats) -> str:

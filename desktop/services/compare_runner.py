@@ -67,7 +67,9 @@ class LevelRun:
                 self._engine = engine
                 emit(("status", "loading"))
                 info = engine.load(
-                    self.path, self.load_settings, on_progress=lambda f: emit(("load", f))
+                    self.path,
+                    self.load_settings,
+                    on_progress=lambda event: emit(("load", event.fraction or 0.0)),
                 )
                 if self._stopped.is_set():
                     raise Cancelled("The comparison")

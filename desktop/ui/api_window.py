@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from converter.progress import Progress
 from desktop.engine.server.formatting import curl_example
 from desktop.engine.server.model_server import DEFAULT_PORT, ModelServer, ServerState
 from desktop.engine.worker import LoadSettings
@@ -246,9 +247,9 @@ class ApiWindow(QWidget):
         starting.signals.errored.connect(lambda error: self._on_start_failed(server, error))
         starting.start()
 
-    def _on_load_progress(self, server: ModelServer, fraction: float) -> None:
+    def _on_load_progress(self, server: ModelServer, event: Progress) -> None:
         if server is self.server:
-            self._show_status(f"Loading… {fraction:.0%}")
+            self._show_status(f"Loading… {event.fraction or 0:.0%}")
 
     def _on_serving(self, server: ModelServer) -> None:
         if server is not self.server:  # stopped before its start began: stop it now

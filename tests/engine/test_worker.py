@@ -18,6 +18,7 @@ import jinja2.sandbox
 import pytest
 
 from converter.child_process import run_in_child
+from converter.progress import Progress
 from desktop.engine.worker import (
     InferenceWorker,
     LoadSettings,
@@ -130,11 +131,11 @@ def llama_cpp_completion(_emit: Any, path: str, prompt: str, kwargs: dict) -> di
 
 
 def test_load_reports_progress_and_what_llama_cpp_opened(tiny_model: Path) -> None:
-    fractions: list[float] = []
+    events: list[Progress] = []
     with InferenceWorker() as worker:
         assert worker.state is WorkerState.IDLE
         info = worker.load(
-            tiny_model, LoadSettings(ctx_tokens=1024, threads=1), on_progress=fractions.append
+            tiny_model, LoadSettings(ctx_tokens=1024, threads=1), on_progress=events.append
         )
         assert worker.state is WorkerState.READY
         stats = worker.stats()
@@ -148,6 +149,8 @@ def test_load_reports_progress_and_what_llama_cpp_opened(tiny_model: Path) -> No
     assert info.model.name == "tiny random test model"
     assert info.ctx_tokens == 1024 and info.gpu_layers == 0 and info.model.ctx_train_tokens == 4096
     assert not info.chat_template.from_model and MISSING_TEMPLATE_NOTE in info.notes
+    fractions = [event.fraction for event in events]
+    assert {event.stage for event in events} == {"loading"}  # the job type every step uses
     assert fractions and fractions[-1] == 1.0 and fractions == sorted(fractions)
     assert stats.pid is not None and stats.ram_bytes and stats.ram_bytes > info.model.size_bytes
     assert stats.vram_bytes is None

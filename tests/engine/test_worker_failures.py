@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from converter.errors import Cancelled, ModelLoadError, WorkerCrashed
+from converter.progress import Progress
 from desktop.engine.worker import (
     InferenceWorker,
     InvalidSettings,
@@ -181,7 +182,7 @@ def test_close_while_answering_stops_the_child_and_the_caller_gets_an_error(
 def test_cancel_during_load_abandons_it(tiny_model: Path) -> None:
     with InferenceWorker() as worker:
         with pytest.raises(Cancelled):
-            worker.load(tiny_model, LOAD, on_progress=lambda _fraction: worker.cancel())
+            worker.load(tiny_model, LOAD, on_progress=lambda _event: worker.cancel())
         assert worker.state is WorkerState.IDLE
         worker.load(tiny_model, LOAD)
 
@@ -227,7 +228,7 @@ def test_sampling_settings_out_of_range_are_refused(kwargs: dict) -> None:
 def test_child_killed_while_loading_is_a_load_error_naming_the_signal(tiny_model: Path) -> None:
     with InferenceWorker() as worker:
 
-        def kill_child(_fraction: float) -> None:
+        def kill_child(_event: Progress) -> None:
             os.kill(worker.pid or 0, signal.SIGKILL)
 
         with pytest.raises(ModelLoadError, match=r"SIGKILL.*tiny\.gguf"):

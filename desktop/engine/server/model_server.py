@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from converter.errors import QuantdeskError
+from converter.progress import Progress
 from desktop.engine.server.app import AccessRules, build_app
 from desktop.engine.server.model_service import ModelService
 from desktop.engine.worker import LoadInfo, LoadSettings
@@ -143,7 +144,7 @@ class ModelServer:
                 raise ServerStateError(f"Cannot {what}: the server is {self._state.value}.")
             self._state = target
 
-    def start(self, *, on_progress: Callable[[float], None] | None = None) -> LoadInfo:
+    def start(self, *, on_progress: Callable[[Progress], None] | None = None) -> LoadInfo:
         """Listen (answering 503 meanwhile), load the model, and return once it answers."""
         self._move((ServerState.NEW,), ServerState.STARTING, "start")
         try:

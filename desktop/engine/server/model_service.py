@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from converter.errors import QuantdeskError, WorkerCrashed
+from converter.progress import Progress
 from desktop.engine.server.api_errors import ApiError, ClientGone, bad_request, unavailable
 from desktop.engine.server.formatting import FINISH_REASONS
 from desktop.engine.server.parsing import ReplyKind, ReplyRequest
@@ -73,7 +74,7 @@ class ModelService:
         """Without ``max_tokens`` a reply may run until its context is full, as with OpenAI."""
         return self._info.ctx_tokens if self._info is not None else self._load_settings.ctx_tokens
 
-    def load(self, on_progress: Callable[[float], None] | None = None) -> LoadInfo:
+    def load(self, on_progress: Callable[[Progress], None] | None = None) -> LoadInfo:
         """The first load (blocking); requests meanwhile get 503."""
         with self._load_lock:
             self._info = self._worker.load(

@@ -17,6 +17,7 @@ from pathlib import Path
 from types import MappingProxyType, TracebackType
 
 from converter.errors import Cancelled, ModelLoadError, QuantdeskError, WorkerCrashed
+from converter.progress import Progress
 from desktop.engine.worker import usage
 from desktop.engine.worker.process import ChildDied, WorkerProcess
 from desktop.engine.worker.protocol import (
@@ -138,9 +139,12 @@ class InferenceWorker:
         path: Path | str,
         settings: LoadSettings | None = None,
         *,
-        on_progress: Callable[[float], None] | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
     ) -> LoadInfo:
-        """Open a GGUF model (replacing any loaded one); blocks until it is ready."""
+        """Open a GGUF model (replacing any loaded one); blocks until it is ready.
+
+        ``on_progress`` gets the share of the file read, as a ``"loading"`` stage in percent.
+        """
         settings = settings or LoadSettings()
         self._enter((WorkerState.IDLE, WorkerState.READY, WorkerState.CRASHED), WorkerState.LOADING)
         self._info = None
@@ -154,7 +158,7 @@ class InferenceWorker:
                 event = child.receive()
                 if isinstance(event, LoadProgress):
                     if on_progress is not None:
-                        on_progress(event.fraction)
+                        on_progress(Progress("loading", round(event.fraction * 100), 100, "%"))
                 elif isinstance(event, Loaded):
                     if child.cancel_requested:  # cancelled as the load finished: honour it
                         self._unload_in_child(child)

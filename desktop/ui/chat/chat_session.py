@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Signal
 
 from converter.errors import WorkerCrashed
+from converter.progress import Progress
 from desktop.ui.thread_tasks import ThreadTask
 
 if TYPE_CHECKING:  # the engine itself is imported when the first model loads
@@ -102,8 +103,8 @@ class ChatSession(QObject):
             raise RuntimeError("Nothing to reload: no model was loaded.")
         return self.load(self.model_path, self.load_settings)
 
-    def _on_load_progress(self, fraction: float) -> None:
-        self.load_progress.emit(float(fraction))
+    def _on_load_progress(self, event: Progress) -> None:
+        self.load_progress.emit(event.fraction or 0.0)
 
     def _on_loaded(self, info: LoadInfo) -> None:
         self.load_info = info

@@ -1,29 +1,41 @@
 """One level's turn in a comparison: load it in its own worker, answer the prompt, close.
 
-Plain Python (no Qt) so it runs in a pool thread; events go out through ``emit`` as
-``("load", fraction)``, ``("status", text)`` and ``("token", text)``.
+Plain Python (no Qt) so it runs in a pool thread; events go out through ``emit``: the load's
+:class:`~converter.progress.Progress`, a :class:`RunStatus` line, each :class:`ReplyPiece` of
+text, and the reply's stats at the end.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Union
 
 from converter.errors import Cancelled
+from converter.progress import Progress
 
 if TYPE_CHECKING:  # the worker package is imported when a level runs, not at start-up
     from desktop.engine.worker import InferenceWorker, LoadSettings, SamplingSettings
     from desktop.engine.worker.results import ReplyStats
 
-#: ``("load", 0.4)``, ``("status", "answering …")``, ``("token", "text")``,
-#: ``("finished", ReplyStats)``.
-RunEvent = (
-    tuple[Literal["load"], float]
-    | tuple[Literal["status", "token"], str]
-    | tuple[Literal["finished"], "ReplyStats"]
-)
+
+@dataclass(frozen=True, slots=True)
+class RunStatus:
+    """What the level is doing: "loading", "answering (on the CPU)" …"""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyPiece:
+    """The next piece of the level's reply."""
+
+    text: str
+
+
+RunEvent = Union[Progress, RunStatus, ReplyPiece, "ReplyStats"]
 Emit = Callable[[RunEvent], None]
 
 
@@ -57,7 +69,7 @@ class LevelRun:
 
         try:
             if self.after is not None:
-                emit(("status", "waiting for the previous level to finish"))
+                emit(RunStatus("waiting for the previous level to finish"))
                 while not self.after.wait(0.1):
                     if self._stopped.is_set():
                         raise Cancelled("The comparison")
@@ -65,11 +77,11 @@ class LevelRun:
                 raise Cancelled("The comparison")
             with InferenceWorker() as engine:
                 self._engine = engine
-                emit(("status", "loading"))
+                emit(RunStatus("loading"))
                 info = engine.load(
                     self.path,
                     self.load_settings,
-                    on_progress=lambda event: emit(("load", event.fraction or 0.0)),
+                    on_progress=emit,
                 )
                 if self._stopped.is_set():
                     raise Cancelled("The comparison")
@@ -79,12 +91,12 @@ class LevelRun:
                     if info.gpu_layers == 0
                     else f"{info.gpu_layers} of {layers} layers on the GPU"
                 )
-                emit(("status", f"answering ({where})"))
+                emit(RunStatus(f"answering ({where})"))
                 messages = [{"role": "user", "content": self.prompt}]
-                stats = engine.chat(messages, self.sampling, on_token=lambda t: emit(("token", t)))
+                stats = engine.chat(messages, self.sampling, on_token=lambda t: emit(ReplyPiece(t)))
             # Reported before ``done`` lets the next level start, so the view never shows this
             # level still answering while the next one loads.
-            emit(("finished", stats))
+            emit(stats)
             return stats
         finally:
             self._engine = None

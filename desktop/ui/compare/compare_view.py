@@ -26,8 +26,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from converter.progress import Progress
 from desktop.services import fit_text
-from desktop.services.compare_runner import LevelRun, RunEvent
+from desktop.services.compare_runner import LevelRun, ReplyPiece, RunEvent, RunStatus
 from desktop.ui.compare.column import CompareColumn
 from desktop.ui.compare.ladder_panel import LadderPanel
 from desktop.ui.thread_tasks import ThreadTask, call_worker
@@ -235,14 +236,14 @@ class CompareView(QWidget):
         self.stop_button.setEnabled(True)
 
     def _on_event(self, column: CompareColumn, event: RunEvent) -> None:
-        if event[0] == "token":
-            column.append(event[1])
-        elif event[0] == "finished":
-            column.finish(event[1])
-        elif event[0] == "load":
-            column.set_status(f"loading {event[1]:.0%}")
+        if isinstance(event, ReplyPiece):
+            column.append(event.text)
+        elif isinstance(event, RunStatus):
+            column.set_status(event.text)
+        elif isinstance(event, Progress):
+            column.set_status(f"loading {event.fraction or 0:.0%}")
         else:
-            column.set_status(event[1])
+            column.finish(event)
 
     def _on_worker_finished(self) -> None:
         if not self.running:

@@ -8,11 +8,13 @@ after filling ``--fill`` tokens, next to Quantdesk's prediction.
 Run: ``python -m benchmarks.fit_accuracy [--out DIR] [--fill N]``
 
 ``--rss MODEL.gguf …`` instead prints the CPU RAM verdict's figure against the peak resident
-size of a realistic session: the model loaded as the worker loads it, a prompt that fills the
-whole context evaluated in the app's 512-token batches with the logits of the last token
-only. Besides the given files it synthesizes a tiny model with Qwen 2's 151,936-token
-vocabulary and a 1B-shaped one (``--synthetic`` picks which), for each of ``--ctx`` and
-``--kv``.
+size of a real session in the app's inference worker: the model loaded with the app's load
+settings (context, KV type; flash attention as the app picks it: on for a quantized cache,
+off otherwise; 2 threads), a prompt that fills the context but for the reply's 8 tokens
+(evaluated in the worker's 512-token batches), then the reply. The peak is the worker's
+``VmHWM`` (Linux). Besides the given files it synthesizes a tiny model with Qwen 2's
+151,936-token vocabulary and a 1B-shaped one (``--synthetic`` picks which), for each of
+``--ctx`` and ``--kv``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ import llama_cpp
 
 from desktop.engine.hardware import probe_hardware
 from desktop.engine.memory_model import PROCESS_BASELINE_BYTES, estimate_memory
-from tests.support.fit_measure import measure_llama_memory
+from desktop.engine.worker import LoadSettings
+from tests.support.fit_measure import measure_llama_memory, measure_session_peak
 from tests.support.gguf_factory import TinyModelShape, write_tiny_gguf
 
 MIB = 1024**2
@@ -64,20 +67,18 @@ RSS_SHAPES = {
 
 
 def rss_table(models: list[Path], contexts: list[int], kv_types: list[str]) -> None:
-    print("| model | ctx | KV | predicted RAM MiB | measured peak RSS MiB | error "
-          "| measuring process before loading MiB |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|")
+    print("| model | ctx | KV | FA | prompt tokens | predicted RAM MiB | measured peak RSS MiB "
+          "| error | run s |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
     for path in models:
         for ctx in contexts:
             for kv in kv_types:
-                quantized = kv != "f16"  # a quantized V cache needs flash attention
-                m = measure_llama_memory(path, fill_tokens=ctx, n_ctx=ctx, n_batch=512,
-                                         n_ubatch=512, flash_attn=quantized,
-                                         type_k=KV_IDS[kv], type_v=KV_IDS[kv])  # fmt: skip
-                p = estimate_memory(path, ctx_tokens=ctx, kv_type=kv, flash_attention=quantized)
-                print(f"| {path.name} | {ctx} | {kv} | {p.ram_bytes / MIB:.0f} "
-                      f"| {m.rss_peak / MIB:.0f} | {_pct(p.ram_bytes, m.rss_peak)} "
-                      f"| {m.rss_baseline / MIB:.0f} |",
+                flash = LoadSettings(kv_type=kv).flash_attention_for(0)
+                m = measure_session_peak(path, ctx_tokens=ctx, kv_type=kv)
+                p = estimate_memory(path, ctx_tokens=ctx, kv_type=kv, flash_attention=flash)
+                print(f"| {path.name} | {ctx} | {kv} | {'on' if flash else 'off'} "
+                      f"| {m.prompt_tokens} | {p.ram_bytes / MIB:.0f} | {m.peak_rss / MIB:.0f} "
+                      f"| {_pct(p.ram_bytes, m.peak_rss)} | {m.seconds:.0f} |",
                       flush=True)  # fmt: skip
 
 
@@ -91,7 +92,7 @@ def main() -> None:
     parser.add_argument("--fill", type=int, default=512, help="tokens evaluated before measuring")
     parser.add_argument("--rss", type=Path, nargs="*", help="peak-RSS table for these models")
     parser.add_argument("--synthetic", nargs="*", default=list(RSS_SHAPES), metavar="SHAPE")
-    parser.add_argument("--ctx", type=int, nargs="+", default=[2048, 8192, 32768])
+    parser.add_argument("--ctx", type=int, nargs="+", default=[2048, 8192, 16384, 32768])
     parser.add_argument("--kv", nargs="+", default=["f16", "q8_0", "q4_0"])
     args = parser.parse_args()
     folder = args.out or Path(tempfile.mkdtemp(prefix="fit-accuracy-"))

@@ -22,6 +22,16 @@ Every figure restates how llama.cpp 0.3.36 (llama-cpp-python's bundle) sizes its
   the logits of one token per micro-batch, so ``ram_bytes`` counts the buffer as that session
   touches it (``compute_cpu_touched``); llama.cpp's reservation stays in the breakdown as
   ``compute_cpu``. VRAM is allocated whole, so the GPU side counts the reservation.
+* **Attention masks.** A model with sliding-window layers gets two masks (one per cache),
+  each ``n_ubatch × n_kv`` (f16 with flash attention, f32 without), both alive through the
+  layers.
+* **The CPU backend's work area.** Outside the compute buffer, ggml's CPU backend keeps one
+  scratch area (``work_data`` in ``ggml-cpu.cpp``), as large as the largest operand it had to
+  convert. Without flash attention that is the attention scores: ``kq · V`` multiplies the f32
+  scores by the f16 V cache, so the scores are converted to f16 first, ``n_head × n_ubatch ×
+  n_kv × 2`` bytes (32 MiB for 4 heads at 8k). It is allocated once, written whole, and kept;
+  VRAM never holds it. With flash attention the kernel reads K and V a tile at a time (a
+  quantized cache too) and the area stays small.
 * **Overhead.** The worker process itself (Python, llama-cpp-python, threads) and the output
   logits buffer.
 
@@ -42,12 +52,13 @@ from converter.model_summary import GGUFSummary, read_gguf_summary
 
 F32, F16 = 4, 2
 CTX_PAD = 256
-#: Resident size of a worker process before it loads a model (Python, numpy, llama_cpp),
-#: measured at 42–45 MiB on Linux; rounded up.
-PROCESS_BASELINE_BYTES = 64 * 1024**2
-#: Allocator slack, thread stacks and llama.cpp's per-context bookkeeping, measured at
-#: 8–14 MiB on the CPU; rounded up.
-CONTEXT_OVERHEAD_BYTES = 24 * 1024**2
+#: Resident size of the inference worker process before it loads a model (Python, numpy,
+#: llama_cpp): measured at 43 MiB on Linux (``VmRSS`` of a fresh worker); rounded up.
+PROCESS_BASELINE_BYTES = 46 * 1024**2
+#: What a session adds beyond its buffers and vocabulary: pages of llama.cpp's libraries first
+#: touched while loading and computing, thread stacks, allocator slack. Measured at 4–7 MiB
+#: (the process's mappings before and after a session, per kind); rounded up.
+CONTEXT_OVERHEAD_BYTES = 8 * 1024**2
 #: Per GPU: the CUDA context, cuBLAS handles and workspace llama.cpp creates. Measured on an
 #: H100 (driver 580, CUDA 13, llama-cpp-python 0.3.36) as device memory in use beyond
 #: llama.cpp's own buffers: 606 MiB with flash attention, 653–714 MiB without; rounded up so
@@ -112,19 +123,40 @@ def compute_buffer_bytes(
     u, e, n_kv = n_ubatch, summary.n_embd, n_ctx
     outputs = u if n_outputs is None else min(n_outputs, u)
     hidden = u * e * F32
+    mask = u * n_kv * (F16 if flash_attention else F32)
+    # a second mask for the sliding-window layers, alive with the first through every layer
+    swa_mask = (u * n_kv * (F16 if flash_attention else F32)) if any(summary.swa_layers) else 0
     if flash_attention:
-        attention = u * n_kv * F16 + 8 * hidden  # the f16 mask, Q/K/V views and the output
+        attention = mask + 8 * hidden  # the f16 mask, Q/K/V views and the output
     else:
-        attention = u * n_kv * (summary.n_head + 1) * F32 + 6 * hidden  # scores + f32 mask
-    feed_forward = 3 * u * summary.n_ff * F32 + 3 * hidden  # gate, up, their product
+        attention = u * n_kv * summary.n_head * F32 + mask + 6 * hidden  # scores + f32 mask
+    attention += swa_mask
+    feed_forward = 3 * u * summary.n_ff * F32 + 3 * hidden + swa_mask  # gate, up, product
     logits = outputs * (summary.n_vocab * F32 + min(LOGITS_EXTRA_PER_TOKEN, 22 * e))
     if n_outputs is not None:
         logits += hidden  # the micro-batch's last hidden states, before the rows are picked
     if flash_attention:
         # with flash attention the mask and a few activations stay alive past the attention
-        alive = u * n_kv * F16 + hidden
+        alive = mask + hidden
         feed_forward, logits = feed_forward + alive, logits + alive
     return max(attention, feed_forward, logits) + COMPUTE_INPUTS_BYTES
+
+
+def cpu_work_bytes(
+    summary: GGUFSummary, *, n_ctx: int, n_ubatch: int, flash_attention: bool
+) -> int:
+    """The CPU backend's scratch area: the largest operand a matrix product converted.
+
+    ggml converts a product's f32 input to the weight's dot-product type (f16 at most, 2 bytes)
+    into one area it keeps and only ever enlarges. Without flash attention the largest input is
+    the attention scores (``n_head × n_ubatch × n_kv``) multiplied by the f16 V cache; with it,
+    the feed-forward activations.
+    """
+    u = n_ubatch
+    work = u * max(summary.n_ff, summary.n_embd) * F16
+    if not flash_attention:
+        work = max(work, summary.n_head * u * n_ctx * F16)
+    return work
 
 
 def _layers_on_gpu(n_layer: int, n_gpu_layers: int) -> tuple[range, bool]:
@@ -173,6 +205,9 @@ def estimate_memory(
         summary, n_ctx=n_ctx, n_ubatch=u, flash_attention=flash_attention, n_outputs=1
     )
     offloaded = len(gpu_blocks) > 0 or output_on_gpu
+    # the CPU computes attention for the blocks left on it; a full offload leaves none
+    attention_on_cpu = len(gpu_blocks) < summary.n_layer
+    work = cpu_work_bytes(summary, n_ctx=n_ctx, n_ubatch=u, flash_attention=flash_attention)
     breakdown = {
         "weights_cpu": weights_cpu,
         "weights_gpu": weights_gpu,
@@ -183,6 +218,7 @@ def estimate_memory(
         "compute_cpu": compute,  # reserved (llama.cpp's figure)
         "compute_cpu_touched": compute_touched,  # resident: what the RAM verdict counts
         "compute_gpu": compute if offloaded else 0,
+        "cpu_work": work if attention_on_cpu else 0,  # the CPU backend's scratch, written whole
         "output": summary.n_vocab * F32,
         "vocabulary": summary.n_vocab * VOCAB_BYTES_PER_TOKEN,
         "process": PROCESS_BASELINE_BYTES + CONTEXT_OVERHEAD_BYTES,
@@ -190,7 +226,15 @@ def estimate_memory(
     }
     ram = sum(
         breakdown[k]
-        for k in ("weights_cpu", "kv_cpu", "compute_cpu_touched", "output", "vocabulary", "process")
+        for k in (
+            "weights_cpu",
+            "kv_cpu",
+            "compute_cpu_touched",
+            "cpu_work",
+            "output",
+            "vocabulary",
+            "process",
+        )
     )
     vram = sum(breakdown[k] for k in ("weights_gpu", "kv_gpu", "compute_gpu", "gpu_context"))
     return MemoryEstimate(ram, vram, MappingProxyType(breakdown), n_ctx, n_gpu_layers)

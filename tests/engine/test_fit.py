@@ -3,6 +3,7 @@ real llama.cpp (its reported buffer sizes, the worker's RSS, the files its quant
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from converter.quant_mix import predict_quantized_size, predict_tensor_types
 from desktop.engine.fit_planner import DEFAULT_HEADROOM, plan_fit, plan_parallel, predict_ladder
 from desktop.engine.hardware import GpuInfo, HardwareInfo, probe_hardware
 from desktop.engine.memory_model import PROCESS_BASELINE_BYTES, estimate_memory
-from tests.support.fit_measure import measure_llama_memory
+from tests.support.fit_measure import measure_llama_memory, measure_session_peak
 from tests.support.gguf_factory import TinyModelShape, write_tiny_gguf
 from tests.support.quantize_reference import quantize_with_llama_cpp
 
@@ -157,6 +158,46 @@ def test_prediction_matches_llama_cpp_buffers_and_rss(
     assert parts["compute_cpu"] <= 1.4 * measured.buffers["compute"]
     predicted_growth = predicted.ram_bytes - PROCESS_BASELINE_BYTES
     assert measured.rss_added <= predicted_growth <= measured.rss_added + 32 * MIB
+
+
+linux_only = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="the worker's peak RSS is read from /proc"
+)
+
+
+@linux_only
+def test_ram_of_a_whole_session_is_the_process_plus_its_buffers(tiny: Path) -> None:
+    """A tiny model's session is mostly the worker process itself: the fixed part of the
+    prediction must be what the worker really holds, not a padded guess (which put the RAM
+    figure ~40 MiB too high for every model)."""
+    measured = measure_session_peak(tiny, ctx_tokens=2048, kv_type="q4_0")
+    predicted = estimate_memory(tiny, ctx_tokens=2048, kv_type="q4_0", flash_attention=True)
+    assert measured.prompt_tokens > 2000
+    assert 0.95 * measured.peak_rss <= predicted.ram_bytes <= 1.10 * measured.peak_rss
+
+
+@linux_only
+def test_attention_without_flash_attention_costs_what_the_prediction_says(
+    tmp_path: Path,
+) -> None:
+    """Without flash attention the CPU holds the attention scores (f32, in the compute buffer)
+    and their f16 copy (in the CPU backend's work area, outside llama.cpp's buffers). With 8
+    heads at 4k tokens that is ~100 MiB more than with flash attention, and the predicted
+    difference must match the measured one."""
+    model = write_tiny_gguf(tmp_path / "heads.gguf", TinyModelShape(n_head=8, n_head_kv=2))
+    ctx = 4096
+    peaks = {
+        flash: measure_session_peak(model, ctx_tokens=ctx, kv_type="f16", flash_attention=flash)
+        for flash in (False, True)
+    }
+    ram = {
+        flash: estimate_memory(model, ctx_tokens=ctx, flash_attention=flash).ram_bytes
+        for flash in (False, True)
+    }
+    measured = peaks[False].peak_rss - peaks[True].peak_rss
+    predicted = ram[False] - ram[True]
+    assert measured > 64 * MIB
+    assert abs(predicted - measured) <= 0.1 * measured
 
 
 @pytest.mark.parametrize(

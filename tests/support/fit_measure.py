@@ -1,9 +1,12 @@
 """Measure what llama.cpp really uses for a model: the reference the memory-fit is checked against.
 
-A spawned child loads the model with ``open_llama`` exactly as the inference worker does, runs
-one full micro-batch (so the compute buffer is touched), and reports its resident set size and
-the buffer sizes llama.cpp itself logs. The log callback is installed only in this measuring
-child, for calibration; the app never reads llama.cpp's log.
+:func:`measure_llama_memory`: a spawned child loads the model with ``open_llama`` exactly as the
+inference worker does, runs one full micro-batch (so the compute buffer is touched), and reports
+its resident set size and the buffer sizes llama.cpp itself logs. The log callback is installed
+only in this measuring child, for calibration; the app never reads llama.cpp's log.
+
+:func:`measure_session_peak`: the app's own inference worker runs a session (load, a prompt
+that fills the context, a short reply) and the worker's peak resident size is read (Linux).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import gc
 import resource
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,3 +98,61 @@ def measure_llama_memory(
         llama_kwargs,
         what=f"Measuring {model_path.name}",
     )
+
+
+#: Tokens the session's reply generates after the context-filling prompt.
+REPLY_TOKENS = 8
+_WORDS = ("memory", "river", "lamp", "quiet", "orange", "window", "seven", "travel")
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPeak:
+    peak_rss: int  # the worker's peak resident size over the session (VmHWM), bytes
+    prompt_tokens: int
+    seconds: float
+
+
+def filling_prompt(model_path: Path, n_tokens: int) -> str:
+    """Plain text that the model's tokenizer turns into ``n_tokens`` tokens or a few fewer."""
+    import llama_cpp
+
+    vocab = llama_cpp.Llama(str(model_path), vocab_only=True, verbose=False)
+    try:
+        words = " ".join(f"{_WORDS[i % len(_WORDS)]} {i}" for i in range(n_tokens))
+        tokens = vocab.tokenize(words.encode(), add_bos=False)[:n_tokens]
+        text = vocab.detokenize(tokens).decode("utf-8", errors="ignore")
+        while len(vocab.tokenize(text.encode(), add_bos=False)) > n_tokens:
+            text = text.rsplit(" ", 1)[0]
+        return text
+    finally:
+        vocab.close()
+
+
+def _peak_rss(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) * 1024
+
+
+def measure_session_peak(
+    model_path: Path, *, ctx_tokens: int, kv_type: str, flash_attention: bool | None = None
+) -> SessionPeak:
+    """Peak RSS of the app's worker over one session: load with the app's settings for this
+    context and KV type (2 threads; flash attention as the app picks it unless given), a prompt
+    filling the context but for the reply, a reply of :data:`REPLY_TOKENS` tokens (Linux only:
+    the peak is read from ``/proc``)."""
+    from desktop.engine.worker import InferenceWorker, LoadSettings, SamplingSettings
+
+    prompt = filling_prompt(model_path, ctx_tokens - REPLY_TOKENS - 1)  # the worker adds BOS
+    started = time.perf_counter()
+    with InferenceWorker() as worker:
+        settings = LoadSettings(
+            ctx_tokens=ctx_tokens, kv_type=kv_type, threads=2, flash_attention=flash_attention
+        )
+        worker.load(model_path, settings)
+        stats = worker.complete(
+            prompt, SamplingSettings.greedy(max_tokens=REPLY_TOKENS), on_token=lambda _: None
+        )
+        pid = worker.pid
+        assert pid is not None, "the worker ended during the session"
+        peak = _peak_rss(pid)
+    return SessionPeak(peak, stats.prompt_tokens, time.perf_counter() - started)

@@ -66,6 +66,7 @@ def test_two_levels_answer_side_by_side_while_the_gui_stays_responsive(
     compare.max_tokens = 24
     compare.threads = 1
     assert sorted(compare.chosen_paths()) == sorted(str(p) for p in two_levels)
+    qtbot.wait(300)  # the Compare tab's first paint answers the click, before the run starts
 
     probe = StallProbe()
     compare.run_button.click()

@@ -53,6 +53,18 @@ if [ -n "$missing" ]; then
         || { echo "missing Python packages:$missing (put their wheels in $gpu_dir/whl)"; exit 2; }
 fi
 
+export PYTHONPATH="$site:$repo${PYTHONPATH:+:$PYTHONPATH}"
+cd "$repo"
+models=$work/models
+# The random checkpoint is written while llama.cpp builds: neither needs the other.
+writer=""
+if [ ! -f "$models/$shape-Q4_K_M.gguf" ] && [ ! -d "$work/checkpoint" ]; then
+    stamp "writing the $shape-shaped checkpoint (alongside the build)"
+    "$python" -m benchmarks.gpu.synthetic_llama "$shape" "$work/checkpoint.partial" "$tokenizer" \
+        >> "$out/convert.log" 2>&1 && mv "$work/checkpoint.partial" "$work/checkpoint" &
+    writer=$!
+fi
+
 if [ -z "${SKIP_BUILD:-}" ]; then
     [ -f "$sdist" ] || { echo "no llama-cpp-python sdist (set SDIST or put it in $gpu_dir)"; exit 2; }
     stamp "building llama.cpp (CUDA=$cuda): shared libraries and its tools"
@@ -72,15 +84,12 @@ if [ -z "${SKIP_BUILD:-}" ]; then
 fi
 bench=$work/build/bin/llama-bench
 server=$work/build/bin/llama-server
-export PYTHONPATH="$site:$repo${PYTHONPATH:+:$PYTHONPATH}"
-cd "$repo"
 "$python" -c "import llama_cpp; print('llama_cpp', llama_cpp.__version__, 'GPU offload:', llama_cpp.llama_supports_gpu_offload())" \
     | tee -a "$out/serve_bench.log"
 
-models=$work/models
+if [ -n "$writer" ]; then wait "$writer"; fi
 if [ ! -f "$models/$shape-Q4_K_M.gguf" ]; then
-    stamp "writing the $shape-shaped checkpoint and converting it"
-    "$python" -m benchmarks.gpu.synthetic_llama "$shape" "$work/checkpoint" "$tokenizer" >> "$out/convert.log" 2>&1
+    stamp "converting the $shape-shaped checkpoint"
     "$python" -m desktop.cli convert "$work/checkpoint" --out "$models" --outtype f16 \
         --quant Q8_0,Q4_K_M >> "$out/convert.log" 2>&1
     for f in "$models"/*.gguf; do

@@ -13,7 +13,8 @@ Besides tokens per second, the CPU time per token of each Python path (for the w
 of its processes): on a machine shared with other work that figure moves far less than
 wall-clock speed.
 
-Rounds alternate the three Python paths so drifting machine load hits all alike; medians are
+Rounds alternate the three Python paths and llama-bench (one repetition per round), so
+drifting machine load hits all alike; medians are
 printed as a Markdown table with the ratios to llama-bench and to the eval loop.
 
 Run: ``python -m benchmarks.decode_speed MODEL.gguf [--llama-bench PATH] [--tokens 128]
@@ -53,6 +54,8 @@ def _open(path: str, threads: int | None, gpu_layers: int) -> Any:
         n_threads_batch=threads,
         n_gpu_layers=gpu_layers,
         flash_attn=gpu_layers != 0,
+        # llama-cpp-python as it comes: no persistent CPU thread pool (the worker has one).
+        cpu_threadpool=False,
     )
 
 
@@ -107,7 +110,7 @@ def worker_speed(worker: InferenceWorker, tokens: int) -> Speed:
 
 
 def llama_bench(binary: str, path: str, threads: int | None, gpu_layers: int, tokens: int) -> float:
-    command = [binary, "-m", path, "-p", "0", "-n", str(tokens), "-r", "3", "-o", "json"]
+    command = [binary, "-m", path, "-p", "0", "-n", str(tokens), "-r", "1", "-o", "json"]
     layers = 999 if gpu_layers < 0 else gpu_layers  # llama-bench's way of saying "all"
     command += ["-ngl", str(layers), "-fa", "1" if gpu_layers else "0", "--repack", "0"]
     if threads:
@@ -129,6 +132,7 @@ def main() -> None:
     path = str(args.model)
     common = (path, args.threads, args.gpu_layers, args.tokens)
     results: dict[str, list[Speed]] = {"eval loop": [], "Llama.generate": [], "worker": []}
+    bench_runs: list[float] = []  # llama-bench takes its turn in every round too
     load = LoadSettings(
         ctx_tokens=CTX_TOKENS,
         threads=args.threads,
@@ -144,11 +148,13 @@ def main() -> None:
                 run_in_child(generate_loop, *common, what="generate loop")
             )
             results["worker"].append(worker_speed(worker, args.tokens))
-            print({name: values[-1] for name, values in results.items()}, flush=True)
+            if args.llama_bench:
+                bench_runs.append(llama_bench(args.llama_bench, *common))
+            print({name: values[-1] for name, values in results.items()}, bench_runs, flush=True)
     medians = {name: statistics.median(v[0] for v in values) for name, values in results.items()}
     cpu = {name: statistics.median(v[1] for v in values) for name, values in results.items()}
-    if args.llama_bench:
-        medians["llama-bench"] = llama_bench(args.llama_bench, *common)
+    if bench_runs:
+        medians["llama-bench"] = statistics.median(bench_runs)
     bench = medians.get("llama-bench")
     print(
         f"\n{cpu_model_name()}, {os.cpu_count()} logical cores; "
@@ -163,7 +169,12 @@ def main() -> None:
         vs_loop = value / medians["eval loop"]
         print(f"| {name} | {value:.1f} | {vs_bench} | {vs_loop:.3f} | {cpu_ms} |")
     if args.json:
-        data = {"medians": medians, "cpu_ms_per_token": cpu, "runs": results}
+        data = {
+            "medians": medians,
+            "cpu_ms_per_token": cpu,
+            "runs": results,
+            "llama-bench runs": bench_runs,
+        }
         args.json.write_text(json.dumps(data, indent=2))
 
 

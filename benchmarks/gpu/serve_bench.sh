@@ -39,22 +39,34 @@ gpu_layers=${GPU_LAYERS:--1}
 jobs=$(nproc)
 mkdir -p "$out" "$work" "$site"
 stamp() { echo "[$(date +%H:%M:%S)] $*" | tee -a "$out/serve_bench.log"; }
+# The archive is written however the run ends, so whoever waits for it stops waiting.
+finish() {
+    status=$?
+    [ "$status" -eq 0 ] || stamp "stopped with exit status $status (see the logs beside this one)"
+    tar czf "$out.tar.gz" -C "$(dirname "$out")" "$(basename "$out")"
+}
+trap finish EXIT
 
 # Checked before the build, so a missing package fails in seconds, not after it. Without a
 # network, the wheels come from GPU_DIR/whl
-# (pip download --no-deps diskcache starlette uvicorn gguf platformdirs -d .gpu/whl).
+# (pip download diskcache starlette uvicorn gguf platformdirs httpx2 huggingface_hub -d .gpu/whl).
 missing=""
-for module in diskcache starlette uvicorn gguf platformdirs; do
+for module in diskcache starlette uvicorn gguf platformdirs httpx2 huggingface_hub; do
     "$python" -c "import $module" 2> /dev/null || missing="$missing $module"
 done
 if [ -n "$missing" ]; then
     # shellcheck disable=SC2086
-    "$python" -m pip install --quiet --no-index --no-deps --find-links "$gpu_dir/whl" --target "$site" $missing \
+    "$python" -m pip install --quiet --no-index --find-links "$gpu_dir/whl" --target "$site" $missing \
         || { echo "missing Python packages:$missing (put their wheels in $gpu_dir/whl)"; exit 2; }
 fi
 
 export PYTHONPATH="$site:$repo${PYTHONPATH:+:$PYTHONPATH}"
 cd "$repo"
+# Every command this script runs is imported once here (llama_cpp aside, which the build
+# provides), so a module the machine lacks stops the run now rather than after the build.
+"$python" -m desktop.cli convert --help > /dev/null
+"$python" -m desktop.cli serve --help > /dev/null
+"$python" -c "import numpy, psutil"  # what the benchmark scripts add
 models=$work/models
 # The random checkpoint is written while llama.cpp builds: neither needs the other.
 writer=""
@@ -126,4 +138,3 @@ stamp "importance matrix, F16, $gpu_layers GPU layers"
     "$repo/resources/calibration/federalist_papers.txt" "$work/imatrix" --chunks 4 --levels "" \
     --repeats 2 --threads "$jobs" --gpu-layers "$gpu_layers" | tee "$out/imatrix.md"
 stamp "done: results in $out"
-tar czf "$out.tar.gz" -C "$(dirname "$out")" "$(basename "$out")"

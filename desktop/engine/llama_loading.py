@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from desktop.engine.cpu_threadpool import attach_cpu_threadpool
+
 _PATCH_LOCK = threading.Lock()
 
 
@@ -65,6 +67,7 @@ def open_llama(
     repack_weights: bool = False,
     on_progress: LoadProgressCallback | None = None,
     sequences: int = 1,
+    cpu_threadpool: bool = True,
     **kwargs: Any,
 ):
     """``llama_cpp.Llama(model_path, **kwargs)`` with extra buffer types off by default.
@@ -73,7 +76,9 @@ def open_llama(
     receives the load fraction; when it returns False llama.cpp stops and ``Llama`` raises
     ``ValueError`` like for any failed load. ``sequences`` > 1 makes a context for that many
     independent sequences (``n_seq_max``), each with its own equal share of the KV cache
-    (``Llama`` has no parameter for either).
+    (``Llama`` has no parameter for either). ``cpu_threadpool`` attaches a persistent CPU
+    thread pool as llama.cpp's own tools do (:mod:`desktop.engine.cpu_threadpool`); False
+    leaves llama-cpp-python's behaviour, fresh threads for every graph.
     """
     from llama_cpp import Llama
 
@@ -90,6 +95,10 @@ def open_llama(
             _default_params_overridden("llama_model_default_params", overrides),
             _default_params_overridden("llama_context_default_params", context_overrides),
         ):
-            return Llama(str(model_path), **kwargs)
+            llama = Llama(str(model_path), **kwargs)
     finally:
         del c_callback
+    if cpu_threadpool and not kwargs.get("vocab_only"):
+        params = llama.context_params
+        attach_cpu_threadpool(llama, params.n_threads, params.n_threads_batch)
+    return llama

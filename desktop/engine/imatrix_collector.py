@@ -28,6 +28,7 @@ from converter.errors import CalibrationTextError, ImatrixCollectionError
 from converter.imatrix_file import ImatrixEntry, ImportanceMatrix
 from converter.progress import CancelToken, Job, Progress
 from desktop.engine.calibration_text import CalibrationText
+from desktop.engine.cpu_threadpool import attach_to_context
 from desktop.engine.measure.child_job import child_job
 from desktop.engine.measure.loaded_model import bos_token, open_for_measuring
 
@@ -79,6 +80,7 @@ def collect_in_child(
         n_batch=16,
         n_threads=threads,
         n_gpu_layers=settings.gpu_layers,
+        cpu_threadpool=False,  # its context only tokenizes; the pool goes on the one below
     )
     accumulator = ImatrixAccumulator(GgmlLibrary()) if settings.collect else None
     params = llama_cpp.llama_context_default_params()
@@ -97,6 +99,8 @@ def collect_in_child(
             f"llama.cpp could not make a context of {ctx_tokens} tokens for "
             f"{Path(model_path).name}; try a smaller context."
         )
+    # As llama-imatrix has: a callback splits every evaluation into many graphs.
+    release_pool = attach_to_context(ctx, threads, threads)
     batch = llama_cpp.llama_batch_init(ctx_tokens, 0, 1)
     try:
         tokens = llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)
@@ -132,6 +136,8 @@ def collect_in_child(
         seconds = time.perf_counter() - started
     finally:
         llama_cpp.llama_batch_free(batch)
+        if release_pool is not None:
+            release_pool()
         llama_cpp.llama_free(ctx)
         llm.close()
     sums = {} if accumulator is None else accumulator.sums

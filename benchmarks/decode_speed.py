@@ -4,7 +4,9 @@ On one GGUF with the same threads, GPU layers, flash-attention switch and weight
 (``--repack 0``: Quantdesk turns llama.cpp's extra buffer types off), measures
 
 * ``llama-bench -p 0 -n TOKENS`` (the tg figure llama.cpp publishes), when its path is given;
-* the plain llama-cpp-python eval loop: one ``Llama.eval`` per token, no sampling;
+* the plain llama-cpp-python eval loop: one ``Llama.eval`` per token, no sampling; and the
+  same loop with the persistent CPU thread pool the worker attaches (llama-cpp-python
+  attaches none, llama.cpp's tools do);
 * ``Llama.generate``, greedy (llama-cpp-python's own loop, logits copied into numpy);
 * ``InferenceWorker.complete``, greedy (Quantdesk's native decode loop in its child process,
   as chat, compare and the API use it), its own generation figure.
@@ -13,7 +15,7 @@ Besides tokens per second, the CPU time per token of each Python path (for the w
 of its processes): on a machine shared with other work that figure moves far less than
 wall-clock speed.
 
-Rounds alternate the three Python paths and llama-bench (one repetition per round), so
+Rounds alternate the Python paths and llama-bench (one repetition per round), so
 drifting machine load hits all alike; medians are
 printed as a Markdown table with the ratios to llama-bench and to the eval loop.
 
@@ -44,7 +46,7 @@ PROMPT = "The history of the harbor town begins with"
 CTX_TOKENS = 1024
 
 
-def _open(path: str, threads: int | None, gpu_layers: int) -> Any:
+def _open(path: str, threads: int | None, gpu_layers: int, *, pool: bool = False) -> Any:
     from desktop.engine.llama_loading import open_llama
 
     return open_llama(
@@ -54,17 +56,20 @@ def _open(path: str, threads: int | None, gpu_layers: int) -> Any:
         n_threads_batch=threads,
         n_gpu_layers=gpu_layers,
         flash_attn=gpu_layers != 0,
-        # llama-cpp-python as it comes: no persistent CPU thread pool (the worker has one).
-        cpu_threadpool=False,
+        # By default llama-cpp-python as it comes: no persistent CPU thread pool (the worker
+        # has one; the "eval loop + pool" path shows what the pool alone changes).
+        cpu_threadpool=pool,
     )
 
 
 Speed = tuple[float, float]  # tokens per second, CPU milliseconds per token
 
 
-def eval_loop(_emit: Any, path: str, threads: int | None, gpu_layers: int, tokens: int) -> Speed:
+def eval_loop(
+    _emit: Any, path: str, threads: int | None, gpu_layers: int, tokens: int, pool: bool = False
+) -> Speed:
     """In a child: tokens/s of single-token ``eval`` calls after the prompt, no sampling."""
-    llama = _open(path, threads, gpu_layers)
+    llama = _open(path, threads, gpu_layers, pool=pool)
     try:
         prompt = llama.tokenize(PROMPT.encode(), add_bos=True)
         llama.eval(prompt)
@@ -131,7 +136,12 @@ def main() -> None:
     args = parser.parse_args()
     path = str(args.model)
     common = (path, args.threads, args.gpu_layers, args.tokens)
-    results: dict[str, list[Speed]] = {"eval loop": [], "Llama.generate": [], "worker": []}
+    results: dict[str, list[Speed]] = {
+        "eval loop": [],
+        "eval loop + pool": [],
+        "Llama.generate": [],
+        "worker": [],
+    }
     bench_runs: list[float] = []  # llama-bench takes its turn in every round too
     load = LoadSettings(
         ctx_tokens=CTX_TOKENS,
@@ -144,6 +154,9 @@ def main() -> None:
         worker_speed(worker, 8)  # warm-up
         for _round in range(args.rounds):
             results["eval loop"].append(run_in_child(eval_loop, *common, what="eval loop"))
+            results["eval loop + pool"].append(
+                run_in_child(eval_loop, *common, True, what="eval loop with a thread pool")
+            )
             results["Llama.generate"].append(
                 run_in_child(generate_loop, *common, what="generate loop")
             )

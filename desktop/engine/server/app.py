@@ -32,7 +32,7 @@ from starlette.routing import Match, Route
 from desktop.engine.server import formatting
 from desktop.engine.server.api_errors import ApiError, ClientGone, not_found, unavailable
 from desktop.engine.server.formatting import ReplyIdentity
-from desktop.engine.server.model_service import ModelService, ModelState
+from desktop.engine.server.model_service import ModelService, ModelState, ReplyEnd, TextPiece
 from desktop.engine.server.parsing import (
     ReplyKind,
     ReplyRequest,
@@ -40,6 +40,7 @@ from desktop.engine.server.parsing import (
     parse_completion,
     parse_json_body,
 )
+from desktop.engine.worker import TokenLogprobs
 
 #: Larger bodies are refused before being read (a long conversation is well under this).
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -127,23 +128,33 @@ class _Api:
         body = parse_json_body(await _read_body(http))
         _check_model(body.get("model"))
         request = _PARSERS[kind](body, default_max_tokens=self.service.default_max_tokens)
-        reply = ReplyIdentity.new(kind, self.service.model_id)
         run = _RunningReply(self, http, request)
         first = await run.next()
         if isinstance(first, BaseException):  # failed before any text: a plain error answer
             await run.finish()
             raise first
+        reply = ReplyIdentity.new(
+            kind,
+            self.service.model_id,
+            self.service.fingerprint,
+            logprobs=request.logprobs is not None,
+        )
         if not request.stream:
-            pieces = []
-            while isinstance(first, str):
-                pieces.append(first)
+            pieces: list[str] = []
+            logprobs: list[TokenLogprobs] = []
+            while isinstance(first, TextPiece):
+                pieces.append(first.text)
+                logprobs += first.logprobs
                 first = await run.next()
             await run.finish()
             if isinstance(first, BaseException):
                 raise first
-            finish, stats = first
-            http.state.tokens = stats.generated_tokens
-            return JSONResponse(formatting.whole_reply(reply, "".join(pieces), finish, stats))
+            assert isinstance(first, ReplyEnd)
+            http.state.tokens = first.stats.generated_tokens
+            logprobs += first.logprobs
+            return JSONResponse(
+                formatting.whole_reply(reply, "".join(pieces), first.finish, first.stats, logprobs)
+            )
         return StreamingResponse(
             _events(run, reply, request, first, http),
             media_type="text/event-stream",
@@ -153,7 +164,7 @@ class _Api:
 
 class _RunningReply:
     """One reply generating in a thread, read from the event loop: text pieces, then either
-    ``(finish, stats)`` or the exception that ended it."""
+    its :class:`ReplyEnd` or the exception that ended it."""
 
     def __init__(self, api: _Api, http: Request, request: ReplyRequest) -> None:
         loop = asyncio.get_running_loop()
@@ -161,7 +172,7 @@ class _RunningReply:
         self.gone = False
         put = self._queue.put_nowait
 
-        def send(piece: str) -> None:
+        def send(piece: TextPiece) -> None:
             loop.call_soon_threadsafe(put, piece)
 
         def work() -> None:
@@ -198,22 +209,30 @@ async def _events(
 ) -> AsyncIterator[bytes]:
     """The event stream of a reply whose first piece of text is ``item``."""
     completed = False
+    offset = 0  # characters of the reply sent so far
     try:
         if reply.kind is ReplyKind.CHAT:  # the role comes first, on its own
             yield formatting.sse_event(formatting.chunk(reply, first=True))
-        while isinstance(item, str):
-            yield formatting.sse_event(formatting.chunk(reply, item))
+        while isinstance(item, TextPiece):
+            yield formatting.sse_event(
+                formatting.chunk(reply, item.text, logprobs=item.logprobs, text_offset=offset)
+            )
+            offset += len(item.text)
             item = await run.next()
         if isinstance(item, BaseException):  # too late for a status line: the last event
             error = _as_api_error(item)
             http.state.status = error.status
             yield formatting.sse_event(error.body()) + formatting.SSE_DONE
         else:
-            finish, stats = item
-            http.state.tokens = stats.generated_tokens
-            yield formatting.sse_event(formatting.chunk(reply, finish=finish))
+            assert isinstance(item, ReplyEnd)
+            http.state.tokens = item.stats.generated_tokens
+            yield formatting.sse_event(
+                formatting.chunk(
+                    reply, finish=item.finish, logprobs=item.logprobs, text_offset=offset
+                )
+            )
             if request.include_usage:
-                yield formatting.sse_event(formatting.usage_chunk(reply, stats))
+                yield formatting.sse_event(formatting.usage_chunk(reply, item.stats))
             yield formatting.SSE_DONE
         completed = True
     finally:

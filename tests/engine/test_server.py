@@ -224,7 +224,7 @@ def test_stop_strings_split_over_pieces_are_held_back() -> None:
             {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]},
             "only text is supported",
         ),
-        ({**CHAT, "n": 2}, "Only one choice"),
+        ({**CHAT, "n": 0}, "'n' must be between 1 and 16"),
         ({**CHAT, "tools": [{"type": "function"}]}, "function calling"),
         ({**CHAT, "frequency_penalty": 0.5}, "use repeat_penalty"),
         ({**CHAT, "n_probs": 3}, "use logprobs"),

@@ -132,6 +132,7 @@ def test_completions_take_a_grammar_too(server: ModelServer) -> None:
         ({"logprobs": False, "top_logprobs": 3}, "top_logprobs", "needs 'logprobs': true"),
         ({"logprobs": True, "top_logprobs": 21}, "top_logprobs", "between 0 and 20"),
         ({"logprobs": "yes"}, "logprobs", "true or false"),
+        ({"n": 17}, "n", "between 1 and 16"),
     ],
 )
 def test_unusable_formats_get_a_400_naming_the_field(
@@ -192,6 +193,38 @@ def test_completion_logprobs_in_the_legacy_shape(server: ModelServer) -> None:
     tokens = [t for e in events[:-1] for t in e["choices"][0]["logprobs"]["tokens"]]
     offsets_streamed = [o for e in events[:-1] for o in e["choices"][0]["logprobs"]["text_offset"]]
     assert tokens == logprobs["tokens"] and offsets_streamed == offsets
+
+
+# --- several choices ------------------------------------------------------------------------------
+
+
+def test_n_choices_whole_and_streamed(server: ModelServer) -> None:
+    body = {"temperature": 1.0, "seed": 11, "max_tokens": 8, "n": 3, "logprobs": True}
+    reply = chat(server, **body)
+    choices = reply["choices"]
+    assert [choice["index"] for choice in choices] == [0, 1, 2]
+    texts = [choice["message"]["content"] for choice in choices]
+    assert len(set(texts)) == 3  # each choice draws with its own seed
+    assert all(len(choice["logprobs"]["content"]) == 8 for choice in choices)
+    assert reply["usage"]["completion_tokens"] == 24
+    single = chat(server, temperature=1.0, seed=12, max_tokens=8)  # the second choice's seed
+    assert single["choices"][0]["message"]["content"] == texts[1]
+
+    streamed_body = {"messages": MESSAGES, **body, "stream": True}
+    status, events = post(server, "/v1/chat/completions", streamed_body)
+    assert status == 200 and events[-1] == "[DONE]"
+    streamed = ["", "", ""]
+    finished = set()
+    for event in events[:-1]:
+        (choice,) = event["choices"]
+        streamed[choice["index"]] += choice["delta"].get("content", "")
+        if choice["finish_reason"] is not None:
+            finished.add(choice["index"])
+    assert streamed == texts and finished == {0, 1, 2}
+
+    status, completion = post(server, "/v1/completions", {"prompt": "abc", "max_tokens": 3, "n": 2})
+    assert status == 200 and len(completion["choices"]) == 2
+    assert completion["usage"]["completion_tokens"] == 6
 
 
 # --- usage and fingerprint ------------------------------------------------------------------------

@@ -78,34 +78,53 @@ def models_list(model_id: str, created: int) -> dict[str, Any]:
     return {"object": "list", "data": [model_object(model_id, created)]}
 
 
-def usage(stats: ReplyStats) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """One whole choice of a reply: its text, finish reason and log-probabilities."""
+
+    text: str
+    finish: str
+    logprobs: Sequence[TokenLogprobs] = ()
+
+
+def usage(stats: Sequence[ReplyStats]) -> dict[str, Any]:
+    """Token counts of a reply's choices: the prompt once (as read for the first choice),
+    the generated tokens of all of them."""
+    prompt = stats[0].prompt_tokens
+    generated = sum(choice.generated_tokens for choice in stats)
     return {
-        "prompt_tokens": stats.prompt_tokens,
-        "completion_tokens": stats.generated_tokens,
-        "total_tokens": stats.prompt_tokens + stats.generated_tokens,
-        "prompt_tokens_details": {"cached_tokens": stats.cached_prompt_tokens},
+        "prompt_tokens": prompt,
+        "completion_tokens": generated,
+        "total_tokens": prompt + generated,
+        "prompt_tokens_details": {"cached_tokens": stats[0].cached_prompt_tokens},
     }
 
 
 def whole_reply(
-    reply: ReplyIdentity,
-    text: str,
-    finish: str,
-    stats: ReplyStats,
-    logprobs: Sequence[TokenLogprobs] = (),
+    reply: ReplyIdentity, choices: Sequence[Choice], stats: Sequence[ReplyStats]
 ) -> dict[str, Any]:
-    """The non-streamed answer: one choice with all the text, and the token usage."""
+    """The non-streamed answer: every choice with all its text, and the token usage."""
     if reply.kind is ReplyKind.CHAT:
-        choice: dict[str, Any] = {"message": {"role": "assistant", "content": text}}
         head = reply.head("chat.completion")
     else:
-        choice = {"text": text}
         head = reply.head("text_completion")
-    choice["logprobs"] = _logprobs(reply, logprobs, 0)
-    return {**head, "choices": [{"index": 0, **choice, "finish_reason": finish}], **_usage(stats)}
+    return {
+        **head,
+        "choices": [_whole_choice(reply, index, choice) for index, choice in enumerate(choices)],
+        **_usage(stats),
+    }
 
 
-def _usage(stats: ReplyStats) -> dict[str, Any]:
+def _whole_choice(reply: ReplyIdentity, index: int, choice: Choice) -> dict[str, Any]:
+    if reply.kind is ReplyKind.CHAT:
+        body: dict[str, Any] = {"message": {"role": "assistant", "content": choice.text}}
+    else:
+        body = {"text": choice.text}
+    body["logprobs"] = _logprobs(reply, choice.logprobs, 0)
+    return {"index": index, **body, "finish_reason": choice.finish}
+
+
+def _usage(stats: Sequence[ReplyStats]) -> dict[str, Any]:
     return {"usage": usage(stats)}
 
 
@@ -117,8 +136,10 @@ def chunk(
     finish: str | None = None,
     logprobs: Sequence[TokenLogprobs] = (),
     text_offset: int = 0,
+    index: int = 0,
 ) -> dict[str, Any]:
-    """One streamed piece: chat chunks carry a ``delta`` (the first one the role).
+    """One streamed piece of choice ``index``: chat chunks carry a ``delta`` (the first one
+    the role).
 
     ``text_offset``: where this piece starts in the reply (completions' log-probabilities
     give each token's offset)."""
@@ -132,7 +153,7 @@ def chunk(
         choice = {"text": text}
         head = reply.head("text_completion")
     choice["logprobs"] = None if first else _logprobs(reply, logprobs, text_offset)
-    return {**head, "choices": [{"index": 0, **choice, "finish_reason": finish}]}
+    return {**head, "choices": [{"index": index, **choice, "finish_reason": finish}]}
 
 
 def _logprobs(
@@ -173,7 +194,7 @@ def _token_text(probability: TokenProbability) -> str:
     return probability.piece.decode("utf-8", errors="replace")
 
 
-def usage_chunk(reply: ReplyIdentity, stats: ReplyStats) -> dict[str, Any]:
+def usage_chunk(reply: ReplyIdentity, stats: Sequence[ReplyStats]) -> dict[str, Any]:
     """The extra last chunk asked for with ``stream_options: {include_usage: true}``."""
     object_name = "chat.completion.chunk" if reply.kind is ReplyKind.CHAT else "text_completion"
     return {**reply.head(object_name), "choices": [], **_usage(stats)}

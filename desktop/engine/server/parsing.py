@@ -1,7 +1,7 @@
 """Request bodies of the OpenAI-style endpoints → what the inference worker takes.
 
 Everything a client can get wrong is refused here with a 400 that names the field, before the
-model is touched. Fields clients commonly send with neutral values (``n: 1``,
+model is touched. Fields clients commonly send with neutral values (``best_of: 1``,
 ``frequency_penalty: 0``, ``tools: []``) are accepted; the same fields asking for something
 this server cannot do are refused rather than silently ignored. Unknown fields are ignored,
 as OpenAI-compatible servers do, so newer clients keep working.
@@ -13,7 +13,7 @@ Only the shape of these fields is checked here; the worker turns a schema into a
 has llama.cpp parse it, and refuses what cannot be used before generating anything.
 Log-probabilities come in OpenAI's two shapes: chat's ``logprobs: true`` with
 ``top_logprobs`` alternatives (0–20), and completions' ``logprobs: N`` (the number of
-alternatives).
+alternatives). ``n`` asks for several choices of one prompt.
 
 Sampling fields left out take the app's own defaults (``SamplingSettings``), not OpenAI's
 (temperature 1, top_p 1), because those suit small quantized models better. OpenAI's
@@ -66,6 +66,8 @@ class ReplyRequest:
     format_param: str | None = None
     #: Log-probabilities asked for: None none, else the number of alternatives per token.
     logprobs: int | None = None
+    #: Choices to generate for the prompt (each in its own slot, as slots free up).
+    n: int = 1
 
 
 #: Roles a chat message may have → the role the chat template sees ("developer" is OpenAI's
@@ -82,7 +84,6 @@ def _neutral(value: Any) -> bool:
 #: Field → (is the value something we can honour?, why not otherwise).
 UNSUPPORTED_FIELDS: MappingProxyType[str, tuple[Callable[[Any], bool], str]] = MappingProxyType(
     {
-        "n": (lambda v: v is None or v == 1, "Only one choice per request is supported (n: 1)."),
         "best_of": (lambda v: v is None or v == 1, "best_of is not supported."),
         "tools": (_neutral, "Tools and function calling are not supported."),
         "functions": (_neutral, "Tools and function calling are not supported."),
@@ -243,7 +244,11 @@ def _common(body: Mapping[str, Any], default_max_tokens: int) -> dict[str, Any]:
     if options is not None and not isinstance(options, dict):
         raise bad_request("'stream_options' must be an object.", param="stream_options")
     reply_format, format_param = _reply_format(body)
+    n = _optional(body, "n", int)
+    if n is not None and not 1 <= n <= MAX_CHOICES:
+        raise bad_request(f"'n' must be between 1 and {MAX_CHOICES}, not {n}.", param="n")
     return {
+        "n": n or 1,
         "sampling": _sampling(body, default_max_tokens),
         "stop": _stop(body.get("stop")),
         "stream": stream,
@@ -252,6 +257,9 @@ def _common(body: Mapping[str, Any], default_max_tokens: int) -> dict[str, Any]:
         "format_param": format_param,
     }
 
+
+#: Most choices one request may ask for (each one is a reply of its own).
+MAX_CHOICES = 16
 
 #: The fields that can bind a reply to a grammar (one per request).
 FORMAT_FIELDS = ("response_format", "json_schema", "grammar")

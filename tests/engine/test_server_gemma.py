@@ -1,7 +1,8 @@
 """The local API with real trained weights (Gemma 3 270M base, Q4_K_M): behaviour that
 random weights cannot show — repeated greedy requests agree (the second one finds its prompt
 in the cache), and a hand-written chat prompt sent to ``/v1/completions`` is read with its
-special tokens."""
+special tokens; JSON mode and schemas give JSON a real model writes, with its
+log-probabilities."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 
 from converter.child_process import run_in_child
@@ -73,3 +75,50 @@ def test_completion_prompts_read_special_tokens(server: ModelServer, gemma: Path
     expected = run_in_child(llama_cpp_token_count, str(gemma), GEMMA_PROMPT, what="Tokenize")
     assert reply["usage"]["prompt_tokens"] == expected < 20
     assert "<start_of_turn>" not in reply["choices"][0]["text"]
+
+
+PERSON_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"name": {"type": "string", "maxLength": 40}, "age": {"type": "integer"}},
+    "required": ["name", "age"],
+}
+
+
+@pytest.mark.parametrize(
+    ("question", "response_format"),
+    [
+        (
+            'Is the sky blue? Answer with the JSON object {"answer": "yes"} or {"answer": "no"}.',
+            {"type": "json_object"},
+        ),
+        (
+            'Write the JSON object {"name": "Ann", "age": 30} and nothing else.',
+            {"type": "json_schema", "json_schema": {"name": "person", "schema": PERSON_SCHEMA}},
+        ),
+    ],
+)
+def test_json_replies_with_real_weights_through_the_openai_client(
+    server: ModelServer, question: str, response_format: dict[str, Any]
+) -> None:
+    client = openai.OpenAI(base_url=server.url, api_key="not-needed", max_retries=0)
+    reply = client.chat.completions.create(
+        model="gemma",
+        messages=[{"role": "user", "content": question}],
+        temperature=0,
+        max_tokens=300,
+        response_format=response_format,  # type: ignore[arg-type]
+        logprobs=True,
+        top_logprobs=2,
+    )
+    choice = reply.choices[0]
+    assert choice.finish_reason == "stop" and choice.message.content is not None
+    value = json.loads(choice.message.content)
+    if response_format["type"] == "json_schema":
+        assert value == {"name": "Ann", "age": 30}
+    else:
+        assert isinstance(value, dict) and value["answer"] in ("yes", "no")
+    assert choice.logprobs is not None and choice.logprobs.content is not None
+    spelled = b"".join(bytes(token.bytes or []) for token in choice.logprobs.content)
+    assert spelled.decode() == choice.message.content
+    for token in choice.logprobs.content:  # the grammar may pass over the model's favourite
+        assert token.logprob <= token.top_logprobs[0].logprob <= 0

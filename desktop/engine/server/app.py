@@ -17,6 +17,7 @@ read the answers. With an API key, every route but ``/health`` needs
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hmac
 import time
 from collections.abc import AsyncIterator, Callable, MutableMapping
@@ -31,8 +32,8 @@ from starlette.routing import Match, Route
 
 from desktop.engine.server import formatting
 from desktop.engine.server.api_errors import ApiError, ClientGone, not_found, unavailable
-from desktop.engine.server.formatting import ReplyIdentity
-from desktop.engine.server.model_service import ModelService, ModelState
+from desktop.engine.server.formatting import Choice, ReplyIdentity
+from desktop.engine.server.model_service import ModelService, ModelState, ReplyEnd, TextPiece
 from desktop.engine.server.parsing import (
     ReplyKind,
     ReplyRequest,
@@ -40,6 +41,7 @@ from desktop.engine.server.parsing import (
     parse_completion,
     parse_json_body,
 )
+from desktop.engine.worker import TokenLogprobs
 
 #: Larger bodies are refused before being read (a long conversation is well under this).
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -127,53 +129,92 @@ class _Api:
         body = parse_json_body(await _read_body(http))
         _check_model(body.get("model"))
         request = _PARSERS[kind](body, default_max_tokens=self.service.default_max_tokens)
-        reply = ReplyIdentity.new(kind, self.service.model_id)
-        run = _RunningReply(self, http, request)
+        run = _RunningReply(self, http, _choice_requests(request))
         first = await run.next()
-        if isinstance(first, BaseException):  # failed before any text: a plain error answer
+        if isinstance(first[1], BaseException):  # failed before any text: a plain error answer
             await run.finish()
-            raise first
-        if not request.stream:
-            pieces = []
-            while isinstance(first, str):
-                pieces.append(first)
-                first = await run.next()
-            await run.finish()
-            if isinstance(first, BaseException):
-                raise first
-            finish, stats = first
-            http.state.tokens = stats.generated_tokens
-            return JSONResponse(formatting.whole_reply(reply, "".join(pieces), finish, stats))
-        return StreamingResponse(
-            _events(run, reply, request, first, http),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache"},
+            raise first[1]
+        reply = ReplyIdentity.new(
+            kind,
+            self.service.model_id,
+            self.service.fingerprint,
+            logprobs=request.logprobs is not None,
         )
+        if request.stream:
+            return StreamingResponse(
+                _events(run, reply, request, first, http),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache"},
+            )
+        texts: list[list[str]] = [[] for _ in range(request.n)]
+        logprobs: list[list[TokenLogprobs]] = [[] for _ in range(request.n)]
+        ends: dict[int, ReplyEnd] = {}
+        item = first
+        while True:
+            index, outcome = item
+            if isinstance(outcome, BaseException):
+                await run.finish()
+                raise outcome
+            if isinstance(outcome, TextPiece):
+                texts[index].append(outcome.text)
+            else:
+                ends[index] = outcome
+            logprobs[index] += outcome.logprobs
+            if len(ends) == request.n:
+                break
+            item = await run.next()
+        await run.finish()
+        stats = [ends[index].stats for index in range(request.n)]
+        http.state.tokens = sum(choice.generated_tokens for choice in stats)
+        choices = [
+            Choice("".join(texts[index]), ends[index].finish, logprobs[index])
+            for index in range(request.n)
+        ]
+        return JSONResponse(formatting.whole_reply(reply, choices, stats))
+
+
+def _choice_requests(request: ReplyRequest) -> list[ReplyRequest]:
+    """One request per choice; with a seed, choice ``i`` draws with seed + ``i``, so the
+    choices differ and the whole reply can be repeated."""
+    seed = request.sampling.seed
+    if request.n == 1 or seed is None:
+        return [request] * request.n
+    return [
+        dataclasses.replace(
+            request,
+            sampling=dataclasses.replace(request.sampling, seed=(seed + index) % (2**32 - 1)),
+        )
+        for index in range(request.n)
+    ]
 
 
 class _RunningReply:
-    """One reply generating in a thread, read from the event loop: text pieces, then either
-    ``(finish, stats)`` or the exception that ended it."""
+    """The choices of one reply generating in threads (one each), read from the event loop
+    as ``(choice index, item)``: text pieces, then either the choice's :class:`ReplyEnd` or
+    the exception that ended it."""
 
-    def __init__(self, api: _Api, http: Request, request: ReplyRequest) -> None:
+    def __init__(self, api: _Api, http: Request, requests: list[ReplyRequest]) -> None:
         loop = asyncio.get_running_loop()
-        self._queue: asyncio.Queue[object] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[int, Any]] = asyncio.Queue()
         self.gone = False
         put = self._queue.put_nowait
 
-        def send(piece: str) -> None:
-            loop.call_soon_threadsafe(put, piece)
+        def work(index: int, request: ReplyRequest) -> None:
+            def send(piece: TextPiece) -> None:
+                loop.call_soon_threadsafe(put, (index, piece))
 
-        def work() -> None:
             try:
                 outcome: object = api.service.reply(
                     request, send=send, client_gone=lambda: self.gone
                 )
             except BaseException as exc:
                 outcome = exc
-            loop.call_soon_threadsafe(put, outcome)
+            loop.call_soon_threadsafe(put, (index, outcome))
 
-        self._future = loop.run_in_executor(api.executor, work)
+        self._futures = [
+            loop.run_in_executor(api.executor, work, index, request)
+            for index, request in enumerate(requests)
+        ]
         self._watcher = asyncio.create_task(self._watch_disconnect(http))
 
     async def _watch_disconnect(self, http: Request) -> None:
@@ -183,38 +224,66 @@ class _RunningReply:
                 self.gone = True
                 return
 
-    async def next(self) -> Any:
+    async def next(self) -> tuple[int, Any]:
         return await self._queue.get()
 
     async def finish(self) -> None:
-        """The client has its answer or has gone: stop the reply if it still runs."""
+        """The client has its answer or has gone: stop the choices that still run."""
         self.gone = True
         self._watcher.cancel()
-        await asyncio.shield(self._future)
+        await asyncio.shield(asyncio.gather(*self._futures))
 
 
 async def _events(
-    run: _RunningReply, reply: ReplyIdentity, request: ReplyRequest, item: Any, http: Request
+    run: _RunningReply,
+    reply: ReplyIdentity,
+    request: ReplyRequest,
+    item: tuple[int, Any],
+    http: Request,
 ) -> AsyncIterator[bytes]:
-    """The event stream of a reply whose first piece of text is ``item``."""
+    """The event stream of a reply whose first item is ``item``; the choices' chunks come
+    as their text does, each with its ``index``."""
     completed = False
+    offsets = [0] * request.n  # characters of each choice sent so far
+    ends: dict[int, ReplyEnd] = {}
     try:
         if reply.kind is ReplyKind.CHAT:  # the role comes first, on its own
-            yield formatting.sse_event(formatting.chunk(reply, first=True))
-        while isinstance(item, str):
-            yield formatting.sse_event(formatting.chunk(reply, item))
+            for index in range(request.n):
+                yield formatting.sse_event(formatting.chunk(reply, first=True, index=index))
+        while True:
+            index, outcome = item
+            if isinstance(outcome, BaseException):  # too late for a status line: the last event
+                error = _as_api_error(outcome)
+                http.state.status = error.status
+                yield formatting.sse_event(error.body()) + formatting.SSE_DONE
+                break
+            if isinstance(outcome, TextPiece):
+                piece = formatting.chunk(
+                    reply,
+                    outcome.text,
+                    logprobs=outcome.logprobs,
+                    text_offset=offsets[index],
+                    index=index,
+                )
+                offsets[index] += len(outcome.text)
+            else:
+                ends[index] = outcome
+                piece = formatting.chunk(
+                    reply,
+                    finish=outcome.finish,
+                    logprobs=outcome.logprobs,
+                    text_offset=offsets[index],
+                    index=index,
+                )
+            yield formatting.sse_event(piece)
+            if len(ends) == request.n:
+                stats = [ends[index].stats for index in range(request.n)]
+                http.state.tokens = sum(choice.generated_tokens for choice in stats)
+                if request.include_usage:
+                    yield formatting.sse_event(formatting.usage_chunk(reply, stats))
+                yield formatting.SSE_DONE
+                break
             item = await run.next()
-        if isinstance(item, BaseException):  # too late for a status line: the last event
-            error = _as_api_error(item)
-            http.state.status = error.status
-            yield formatting.sse_event(error.body()) + formatting.SSE_DONE
-        else:
-            finish, stats = item
-            http.state.tokens = stats.generated_tokens
-            yield formatting.sse_event(formatting.chunk(reply, finish=finish))
-            if request.include_usage:
-                yield formatting.sse_event(formatting.usage_chunk(reply, stats))
-            yield formatting.SSE_DONE
         completed = True
     finally:
         if not completed:  # the client went away (nginx's 499: nobody got an answer)

@@ -3,6 +3,11 @@
 Chat replies are ``chat.completion`` objects (streamed: ``chat.completion.chunk`` with a
 ``delta``); completions are ``text_completion`` objects whether streamed or not, as OpenAI
 sends them. A stream ends with a chunk carrying ``finish_reason`` and then ``data: [DONE]``.
+Every object carries the ``system_fingerprint`` of the loaded model and settings; usage says
+how many prompt tokens came from the cache (``prompt_tokens_details.cached_tokens``).
+Log-probabilities, when asked for, take chat's shape (``logprobs.content``: token, logprob,
+bytes, top_logprobs) or the completions' legacy one (parallel lists of tokens, their
+log-probabilities, the alternatives and the text offsets).
 """
 
 from __future__ import annotations
@@ -10,11 +15,12 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from desktop.engine.server.parsing import ReplyKind
-from desktop.engine.worker import ReplyStats, StopReason
+from desktop.engine.worker import ReplyStats, StopReason, TokenLogprobs, TokenProbability
 
 SSE_DONE = b"data: [DONE]\n\n"
 
@@ -30,20 +36,38 @@ FINISH_REASONS = {
 
 @dataclass(frozen=True, slots=True)
 class ReplyIdentity:
-    """What every object of one reply repeats: its id, creation time and model."""
+    """What every object of one reply repeats: its id, creation time, model and fingerprint;
+    and whether it carries log-probabilities."""
 
     kind: ReplyKind
     id: str
     created: int
     model: str
+    fingerprint: str
+    logprobs: bool = False
 
     @classmethod
-    def new(cls, kind: ReplyKind, model: str) -> ReplyIdentity:
+    def new(
+        cls, kind: ReplyKind, model: str, fingerprint: str, *, logprobs: bool = False
+    ) -> ReplyIdentity:
         prefix = "chatcmpl" if kind is ReplyKind.CHAT else "cmpl"
-        return cls(kind, f"{prefix}-{secrets.token_hex(12)}", int(time.time()), model)
+        return cls(
+            kind,
+            f"{prefix}-{secrets.token_hex(12)}",
+            int(time.time()),
+            model,
+            fingerprint,
+            logprobs,
+        )
 
     def head(self, object_name: str) -> dict[str, Any]:
-        return {"id": self.id, "object": object_name, "created": self.created, "model": self.model}
+        return {
+            "id": self.id,
+            "object": object_name,
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": self.fingerprint,
+        }
 
 
 def model_object(model_id: str, created: int) -> dict[str, Any]:
@@ -54,33 +78,71 @@ def models_list(model_id: str, created: int) -> dict[str, Any]:
     return {"object": "list", "data": [model_object(model_id, created)]}
 
 
-def usage(stats: ReplyStats) -> dict[str, int]:
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """One whole choice of a reply: its text, finish reason and log-probabilities."""
+
+    text: str
+    finish: str
+    logprobs: Sequence[TokenLogprobs] = ()
+
+
+def usage(stats: Sequence[ReplyStats]) -> dict[str, Any]:
+    """Token counts of a reply's choices: the prompt once (as read for the first choice),
+    the generated tokens of all of them."""
+    prompt = stats[0].prompt_tokens
+    generated = sum(choice.generated_tokens for choice in stats)
     return {
-        "prompt_tokens": stats.prompt_tokens,
-        "completion_tokens": stats.generated_tokens,
-        "total_tokens": stats.prompt_tokens + stats.generated_tokens,
+        "prompt_tokens": prompt,
+        "completion_tokens": generated,
+        "total_tokens": prompt + generated,
+        "prompt_tokens_details": {"cached_tokens": stats[0].cached_prompt_tokens},
     }
 
 
-def whole_reply(reply: ReplyIdentity, text: str, finish: str, stats: ReplyStats) -> dict[str, Any]:
-    """The non-streamed answer: one choice with all the text, and the token usage."""
+def whole_reply(
+    reply: ReplyIdentity, choices: Sequence[Choice], stats: Sequence[ReplyStats]
+) -> dict[str, Any]:
+    """The non-streamed answer: every choice with all its text, and the token usage."""
     if reply.kind is ReplyKind.CHAT:
-        choice: dict[str, Any] = {"message": {"role": "assistant", "content": text}}
         head = reply.head("chat.completion")
     else:
-        choice = {"text": text, "logprobs": None}
         head = reply.head("text_completion")
-    return {**head, "choices": [{"index": 0, **choice, "finish_reason": finish}], **_usage(stats)}
+    return {
+        **head,
+        "choices": [_whole_choice(reply, index, choice) for index, choice in enumerate(choices)],
+        **_usage(stats),
+    }
 
 
-def _usage(stats: ReplyStats) -> dict[str, Any]:
+def _whole_choice(reply: ReplyIdentity, index: int, choice: Choice) -> dict[str, Any]:
+    if reply.kind is ReplyKind.CHAT:
+        body: dict[str, Any] = {"message": {"role": "assistant", "content": choice.text}}
+    else:
+        body = {"text": choice.text}
+    body["logprobs"] = _logprobs(reply, choice.logprobs, 0)
+    return {"index": index, **body, "finish_reason": choice.finish}
+
+
+def _usage(stats: Sequence[ReplyStats]) -> dict[str, Any]:
     return {"usage": usage(stats)}
 
 
 def chunk(
-    reply: ReplyIdentity, text: str = "", *, first: bool = False, finish: str | None = None
+    reply: ReplyIdentity,
+    text: str = "",
+    *,
+    first: bool = False,
+    finish: str | None = None,
+    logprobs: Sequence[TokenLogprobs] = (),
+    text_offset: int = 0,
+    index: int = 0,
 ) -> dict[str, Any]:
-    """One streamed piece: chat chunks carry a ``delta`` (the first one the role)."""
+    """One streamed piece of choice ``index``: chat chunks carry a ``delta`` (the first one
+    the role).
+
+    ``text_offset``: where this piece starts in the reply (completions' log-probabilities
+    give each token's offset)."""
     if reply.kind is ReplyKind.CHAT:
         delta: dict[str, str] = {"role": "assistant"} if first else {}
         if text or (first and finish is None):
@@ -88,12 +150,51 @@ def chunk(
         choice: dict[str, Any] = {"delta": delta}
         head = reply.head("chat.completion.chunk")
     else:
-        choice = {"text": text, "logprobs": None}
+        choice = {"text": text}
         head = reply.head("text_completion")
-    return {**head, "choices": [{"index": 0, **choice, "finish_reason": finish}]}
+    choice["logprobs"] = None if first else _logprobs(reply, logprobs, text_offset)
+    return {**head, "choices": [{"index": index, **choice, "finish_reason": finish}]}
 
 
-def usage_chunk(reply: ReplyIdentity, stats: ReplyStats) -> dict[str, Any]:
+def _logprobs(
+    reply: ReplyIdentity, entries: Sequence[TokenLogprobs], text_offset: int
+) -> dict[str, Any] | None:
+    if not reply.logprobs:
+        return None
+    if reply.kind is ReplyKind.CHAT:
+        content = [
+            {**_token(entry.chosen), "top_logprobs": [_token(top) for top in entry.top]}
+            for entry in entries
+        ]
+        return {"content": content, "refusal": None}
+    tokens = [_token_text(entry.chosen) for entry in entries]
+    offsets = []
+    for token in tokens:
+        offsets.append(text_offset)
+        text_offset += len(token)
+    return {
+        "tokens": tokens,
+        "token_logprobs": [entry.chosen.logprob for entry in entries],
+        "top_logprobs": [{_token_text(t): t.logprob for t in entry.top} for entry in entries],
+        "text_offset": offsets,
+    }
+
+
+def _token(probability: TokenProbability) -> dict[str, Any]:
+    return {
+        "token": _token_text(probability),
+        "logprob": probability.logprob,
+        "bytes": list(probability.piece),
+    }
+
+
+def _token_text(probability: TokenProbability) -> str:
+    """A token's text; a token holding part of a character shows U+FFFD (its ``bytes`` are
+    exact)."""
+    return probability.piece.decode("utf-8", errors="replace")
+
+
+def usage_chunk(reply: ReplyIdentity, stats: Sequence[ReplyStats]) -> dict[str, Any]:
     """The extra last chunk asked for with ``stream_options: {include_usage: true}``."""
     object_name = "chat.completion.chunk" if reply.kind is ReplyKind.CHAT else "text_completion"
     return {**reply.head(object_name), "choices": [], **_usage(stats)}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from converter.errors import QuantdeskError, WorkerCrashed
@@ -21,14 +22,34 @@ from desktop.engine.server.formatting import FINISH_REASONS
 from desktop.engine.server.parsing import ReplyKind, ReplyRequest
 from desktop.engine.worker import (
     InferenceWorker,
+    InvalidReplyFormat,
     LoadInfo,
     LoadSettings,
     ReplyStats,
+    TokenLogprobs,
     WorkerState,
     WorkerStateError,
 )
 from desktop.engine.worker.chat_format import ChatTemplateError
 from desktop.engine.worker.protocol import PromptTooLong
+
+
+@dataclass(frozen=True, slots=True)
+class TextPiece:
+    """Reply text as it comes, with the log-probabilities of the tokens it completes."""
+
+    text: str
+    logprobs: tuple[TokenLogprobs, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyEnd:
+    """How a reply ended: OpenAI's finish reason, the worker's figures, and the
+    log-probabilities of tokens that no text followed (a stop string cut mid-token)."""
+
+    finish: str
+    stats: ReplyStats
+    logprobs: tuple[TokenLogprobs, ...] = ()
 
 
 class ModelState(enum.Enum):
@@ -70,6 +91,11 @@ class ModelService:
         return self._info
 
     @property
+    def fingerprint(self) -> str:
+        """OpenAI's ``system_fingerprint`` for replies of the loaded model."""
+        return self._info.fingerprint if self._info is not None else ""
+
+    @property
     def default_max_tokens(self) -> int:
         """Without ``max_tokens`` a reply may run until its context is full, as with OpenAI."""
         return self._info.ctx_tokens if self._info is not None else self._load_settings.ctx_tokens
@@ -96,25 +122,27 @@ class ModelService:
         self,
         request: ReplyRequest,
         *,
-        send: Callable[[str], None],
+        send: Callable[[TextPiece], None],
         client_gone: Callable[[], bool],
-    ) -> tuple[str, ReplyStats]:
+    ) -> ReplyEnd:
         """Generate one reply, passing text to ``send`` as it comes.
 
-        Returns the OpenAI finish reason and the worker's figures; raises ClientGone when the
-        client left (its generation is cancelled) and ApiError for everything else.
+        Returns how it ended; raises ClientGone when the client left (its generation is
+        cancelled) and ApiError for everything else.
         """
         self._wait_for_model()
         if client_gone():
             raise ClientGone
+        pending: list[TokenLogprobs] = []
 
         def on_token(piece: str) -> None:
             if client_gone():
                 raise ClientGone
-            send(piece)
+            send(TextPiece(piece, tuple(pending)))
+            pending.clear()
 
-        stats = self._generate(request, on_token)
-        return FINISH_REASONS[stats.stop_reason], stats
+        stats = self._generate(request, on_token, pending.extend)
+        return ReplyEnd(FINISH_REASONS[stats.stop_reason], stats, tuple(pending))
 
     def _wait_for_model(self) -> None:
         if self.state is ModelState.LOADING:
@@ -130,11 +158,22 @@ class ModelService:
                 "The model could not be loaded again after a crash.", "model_unavailable"
             )
 
-    def _generate(self, request: ReplyRequest, on_token: Callable[[str], None]) -> ReplyStats:
+    def _generate(
+        self,
+        request: ReplyRequest,
+        on_token: Callable[[str], None],
+        on_logprobs: Callable[[tuple[TokenLogprobs, ...]], None],
+    ) -> ReplyStats:
         try:
             if request.kind is ReplyKind.CHAT:
                 return self._worker.chat(
-                    request.messages, request.sampling, on_token=on_token, stop=request.stop
+                    request.messages,
+                    request.sampling,
+                    on_token=on_token,
+                    stop=request.stop,
+                    reply_format=request.reply_format,
+                    logprobs=request.logprobs,
+                    on_logprobs=on_logprobs,
                 )
             return self._worker.complete(
                 request.prompt,
@@ -142,7 +181,12 @@ class ModelService:
                 on_token=on_token,
                 stop=request.stop,
                 parse_special=True,
+                reply_format=request.reply_format,
+                logprobs=request.logprobs,
+                on_logprobs=on_logprobs,
             )
+        except InvalidReplyFormat as exc:
+            raise bad_request(str(exc), "invalid_grammar", request.format_param) from None
         except PromptTooLong as exc:
             raise ApiError(400, str(exc), code="context_length_exceeded") from None
         except ChatTemplateError as exc:

@@ -1,10 +1,19 @@
 """Request bodies of the OpenAI-style endpoints → what the inference worker takes.
 
 Everything a client can get wrong is refused here with a 400 that names the field, before the
-model is touched. Fields clients commonly send with neutral values (``n: 1``,
-``frequency_penalty: 0``, ``logprobs: false``) are accepted; the same fields asking for
-something this server cannot do are refused rather than silently ignored. Unknown fields are
-ignored, as OpenAI-compatible servers do, so newer clients keep working.
+model is touched. Fields clients commonly send with neutral values (``best_of: 1``,
+``frequency_penalty: 0``, ``tools: []``) are accepted; the same fields asking for something
+this server cannot do are refused rather than silently ignored. Unknown fields are ignored,
+as OpenAI-compatible servers do, so newer clients keep working.
+
+The reply can be bound to a grammar: OpenAI's ``response_format`` (``json_object``, or
+``json_schema`` with its ``schema``; llama.cpp's server also takes a ``schema`` beside
+``json_object``), llama.cpp's server's ``json_schema`` (a schema) and ``grammar`` (GBNF).
+Only the shape of these fields is checked here; the worker turns a schema into a grammar and
+has llama.cpp parse it, and refuses what cannot be used before generating anything.
+Log-probabilities come in OpenAI's two shapes: chat's ``logprobs: true`` with
+``top_logprobs`` alternatives (0–20), and completions' ``logprobs: N`` (the number of
+alternatives). ``n`` asks for several choices of one prompt.
 
 Sampling fields left out take the app's own defaults (``SamplingSettings``), not OpenAI's
 (temperature 1, top_p 1), because those suit small quantized models better. OpenAI's
@@ -25,7 +34,15 @@ from types import MappingProxyType
 from typing import Any
 
 from desktop.engine.server.api_errors import ApiError, bad_request
-from desktop.engine.worker import InvalidSettings, SamplingSettings
+from desktop.engine.worker import (
+    FREE_TEXT,
+    FormatKind,
+    InvalidSettings,
+    ReplyFormat,
+    SamplingSettings,
+    json_schema_format,
+)
+from desktop.engine.worker.settings import MAX_TOP_LOGPROBS
 
 
 class ReplyKind(enum.Enum):
@@ -44,6 +61,13 @@ class ReplyRequest:
     stop: tuple[str, ...] = ()
     stream: bool = False
     include_usage: bool = False
+    reply_format: ReplyFormat = FREE_TEXT
+    #: The request field that set ``reply_format`` (named in its errors).
+    format_param: str | None = None
+    #: Log-probabilities asked for: None none, else the number of alternatives per token.
+    logprobs: int | None = None
+    #: Choices to generate for the prompt (each in its own slot, as slots free up).
+    n: int = 1
 
 
 #: Roles a chat message may have → the role the chat template sees ("developer" is OpenAI's
@@ -60,13 +84,10 @@ def _neutral(value: Any) -> bool:
 #: Field → (is the value something we can honour?, why not otherwise).
 UNSUPPORTED_FIELDS: MappingProxyType[str, tuple[Callable[[Any], bool], str]] = MappingProxyType(
     {
-        "n": (lambda v: v is None or v == 1, "Only one choice per request is supported (n: 1)."),
         "best_of": (lambda v: v is None or v == 1, "best_of is not supported."),
         "tools": (_neutral, "Tools and function calling are not supported."),
         "functions": (_neutral, "Tools and function calling are not supported."),
         "tool_choice": (lambda v: v in (None, "none"), "Tool calling is not supported."),
-        "logprobs": (_neutral, "logprobs are not supported."),
-        "top_logprobs": (_neutral, "logprobs are not supported."),
         "logit_bias": (_neutral, "logit_bias is not supported."),
         "echo": (_neutral, "echo is not supported."),
         "suffix": (lambda v: v in (None, ""), "suffix (fill-in-the-middle) is not supported."),
@@ -78,9 +99,10 @@ UNSUPPORTED_FIELDS: MappingProxyType[str, tuple[Callable[[Any], bool], str]] = M
             _neutral,
             "presence_penalty is not supported; use repeat_penalty (1 = off, e.g. 1.1).",
         ),
-        "grammar": (_neutral, "Grammars are not supported."),
-        "json_schema": (_neutral, "JSON schemas are not supported."),
-        "n_probs": (_neutral, "Token probabilities (n_probs) are not supported."),
+        "n_probs": (
+            _neutral,
+            "n_probs (llama.cpp's native probabilities) is not supported; use logprobs.",
+        ),
         # vLLM's and llama.cpp's server's prompt options: the reply always starts a new turn
         "continue_final_message": (
             _neutral,
@@ -89,10 +111,6 @@ UNSUPPORTED_FIELDS: MappingProxyType[str, tuple[Callable[[Any], bool], str]] = M
         "add_generation_prompt": (
             lambda v: v is None or v is True,
             "add_generation_prompt: false is not supported; the reply is a new assistant turn.",
-        ),
-        "response_format": (
-            lambda v: v is None or (isinstance(v, dict) and v.get("type", "text") == "text"),
-            "Only plain-text responses are supported (no JSON mode or schemas).",
         ),
     }
 )
@@ -152,7 +170,12 @@ def parse_chat(body: Mapping[str, Any], *, default_max_tokens: int) -> ReplyRequ
             "'messages' must be a non-empty list of {role, content} objects.", param="messages"
         )
     parsed = tuple(_message(index, message) for index, message in enumerate(messages))
-    return ReplyRequest(kind=ReplyKind.CHAT, messages=parsed, **_common(body, default_max_tokens))
+    return ReplyRequest(
+        kind=ReplyKind.CHAT,
+        messages=parsed,
+        logprobs=_chat_logprobs(body),
+        **_common(body, default_max_tokens),
+    )
 
 
 def parse_completion(body: Mapping[str, Any], *, default_max_tokens: int) -> ReplyRequest:
@@ -165,7 +188,10 @@ def parse_completion(body: Mapping[str, Any], *, default_max_tokens: int) -> Rep
     if not prompt:
         raise bad_request("'prompt' is empty: there is nothing to continue.", param="prompt")
     return ReplyRequest(
-        kind=ReplyKind.COMPLETION, prompt=prompt, **_common(body, default_max_tokens)
+        kind=ReplyKind.COMPLETION,
+        prompt=prompt,
+        logprobs=_completion_logprobs(body),
+        **_common(body, default_max_tokens),
     )
 
 
@@ -217,12 +243,126 @@ def _common(body: Mapping[str, Any], default_max_tokens: int) -> dict[str, Any]:
     options = body.get("stream_options")
     if options is not None and not isinstance(options, dict):
         raise bad_request("'stream_options' must be an object.", param="stream_options")
+    reply_format, format_param = _reply_format(body)
+    n = _optional(body, "n", int)
+    if n is not None and not 1 <= n <= MAX_CHOICES:
+        raise bad_request(f"'n' must be between 1 and {MAX_CHOICES}, not {n}.", param="n")
     return {
+        "n": n or 1,
         "sampling": _sampling(body, default_max_tokens),
         "stop": _stop(body.get("stop")),
         "stream": stream,
         "include_usage": bool(stream and options and options.get("include_usage") is True),
+        "reply_format": reply_format,
+        "format_param": format_param,
     }
+
+
+#: Most choices one request may ask for (each one is a reply of its own).
+MAX_CHOICES = 16
+
+#: The fields that can bind a reply to a grammar (one per request).
+FORMAT_FIELDS = ("response_format", "json_schema", "grammar")
+
+
+def _reply_format(body: Mapping[str, Any]) -> tuple[ReplyFormat, str | None]:
+    given = [name for name in FORMAT_FIELDS if _asks_format(name, body.get(name))]
+    if len(given) > 1:
+        raise bad_request(
+            f"Give only one of {', '.join(given)}: each sets the reply's whole format.",
+            param=given[1],
+        )
+    if not given:
+        return FREE_TEXT, None
+    name = given[0]
+    value = body[name]
+    if name == "grammar":
+        if not isinstance(value, str):
+            raise bad_request("'grammar' must be a string of GBNF rules.", "invalid_type", name)
+        return ReplyFormat(FormatKind.GRAMMAR, value), name
+    if name == "json_schema":
+        return json_schema_format(_schema(value, name)), name
+    return _response_format(value), name
+
+
+def _asks_format(name: str, value: Any) -> bool:
+    """Whether the field asks for something other than free text (null, "" and
+    ``{"type": "text"}`` do not)."""
+    if value is None or (name == "grammar" and value == ""):
+        return False
+    return not (name == "response_format" and isinstance(value, dict) and _text_type(value))
+
+
+def _text_type(value: Mapping[str, Any]) -> bool:
+    return value.get("type", "text") == "text"
+
+
+def _response_format(value: Any) -> ReplyFormat:
+    name = "response_format"
+    if not isinstance(value, dict):
+        raise bad_request("'response_format' must be an object with a 'type'.", param=name)
+    kind = value.get("type")
+    if kind == "json_object":  # llama.cpp's server also takes a schema here
+        if value.get("schema") is None:
+            return ReplyFormat(FormatKind.JSON_OBJECT)
+        return json_schema_format(_schema(value["schema"], name))
+    if kind == "json_schema":
+        wrapper = value.get("json_schema")
+        if not isinstance(wrapper, dict):
+            raise bad_request(
+                "'response_format.json_schema' must be an object holding the 'schema'.",
+                param=name,
+            )
+        if wrapper.get("schema") is None:
+            return ReplyFormat(FormatKind.JSON_OBJECT)
+        return json_schema_format(_schema(wrapper["schema"], name))
+    raise bad_request(
+        f"response_format type {kind!r} is not one of 'text', 'json_object' and 'json_schema'.",
+        param=name,
+    )
+
+
+def _schema(value: Any, param: str) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise bad_request("A JSON schema must be a JSON object.", "invalid_json_schema", param)
+    return value
+
+
+def _chat_logprobs(body: Mapping[str, Any]) -> int | None:
+    """Chat: ``logprobs: true`` and ``top_logprobs`` alternatives per token."""
+    wanted = _optional(body, "logprobs", bool)
+    top = _optional(body, "top_logprobs", int)
+    if top is not None and not 0 <= top <= MAX_TOP_LOGPROBS:
+        raise bad_request(
+            f"'top_logprobs' must be between 0 and {MAX_TOP_LOGPROBS}, not {top}.",
+            param="top_logprobs",
+        )
+    if not wanted:
+        if top:
+            raise bad_request("'top_logprobs' needs 'logprobs': true.", param="top_logprobs")
+        return None
+    return top or 0
+
+
+def _completion_logprobs(body: Mapping[str, Any]) -> int | None:
+    """Completions: ``logprobs: N`` gives each token's log-probability and N alternatives."""
+    value = body.get("logprobs")
+    if value is None or value is False:
+        return None
+    count = _optional(body, "logprobs", int)
+    if not 0 <= count <= MAX_TOP_LOGPROBS:
+        raise bad_request(
+            f"'logprobs' must be between 0 and {MAX_TOP_LOGPROBS} alternatives, not {count}.",
+            param="logprobs",
+        )
+    if not _neutral(body.get("top_logprobs")):
+        raise bad_request(
+            "/v1/completions takes the number of alternatives in 'logprobs'; "
+            "'top_logprobs' is for chat.",
+            "unsupported_parameter",
+            "top_logprobs",
+        )
+    return int(count)
 
 
 def _sampling(body: Mapping[str, Any], default_max_tokens: int) -> SamplingSettings:

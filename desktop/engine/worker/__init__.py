@@ -1,26 +1,42 @@
 """Run a llama.cpp model in a child process and chat with it: see :class:`InferenceWorker`."""
 
 from desktop.engine.worker.client import InferenceWorker, WorkerStateError
+from desktop.engine.worker.reply_format import (
+    FREE_TEXT,
+    FormatKind,
+    InvalidReplyFormat,
+    ReplyFormat,
+    json_schema_format,
+)
 from desktop.engine.worker.results import (
     LoadInfo,
     ModelInfo,
     ReplyStats,
     StopReason,
+    TokenLogprobs,
+    TokenProbability,
     WorkerState,
     WorkerStats,
 )
 from desktop.engine.worker.settings import InvalidSettings, LoadSettings, SamplingSettings
 
 __all__ = [
+    "FREE_TEXT",
+    "FormatKind",
     "InferenceWorker",
+    "InvalidReplyFormat",
     "InvalidSettings",
     "LoadInfo",
     "LoadSettings",
     "ModelInfo",
+    "ReplyFormat",
     "ReplyStats",
     "SamplingSettings",
     "StopReason",
+    "TokenLogprobs",
+    "TokenProbability",
     "WorkerState",
     "WorkerStateError",
     "WorkerStats",
+    "json_schema_format",
 ]

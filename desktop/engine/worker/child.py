@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from converter.errors import QuantdeskError
-from desktop.engine.worker.decode_loop import DecodeLoop
+from desktop.engine.worker.decode_loop import DecodeLoop, SendPiece
 from desktop.engine.worker.loader import load_model
 from desktop.engine.worker.protocol import (
     CancelReply,
@@ -32,6 +32,7 @@ from desktop.engine.worker.protocol import (
     UnloadRequest,
     failure_for,
 )
+from desktop.engine.worker.results import TokenLogprobs
 
 #: Longest a streamed piece waits in the child before it is sent (50 updates a second).
 STREAM_INTERVAL_SECONDS = 0.02
@@ -42,7 +43,8 @@ class CoalescedStream:
 
     A pipe message per token woke the parent once per token, which cost a CPU-bound
     generation 2.5% of its speed on a 2-core machine; 20 ms batches are not visible on screen
-    and do not delay the first token.
+    and do not delay the first token. Log-probabilities, when a reply asked for them, travel
+    in the same message as the text they spell.
     """
 
     def __init__(
@@ -51,18 +53,23 @@ class CoalescedStream:
         self._send = send
         self._interval = interval
         self._pending: list[str] = []
+        self._pending_logprobs: list[TokenLogprobs] = []
         self._last_sent: float | None = None
 
-    def __call__(self, piece: str) -> None:
-        self._pending.append(piece)
+    def __call__(self, piece: str, logprobs: tuple[TokenLogprobs, ...] = ()) -> None:
+        if piece:
+            self._pending.append(piece)
+        self._pending_logprobs.extend(logprobs)
         now = time.perf_counter()
         if self._last_sent is None or now - self._last_sent >= self._interval:
             self.flush(now)
 
     def flush(self, now: float | None = None) -> None:
-        if self._pending:
-            self._send(StreamedText("".join(self._pending), len(self._pending)))
+        if self._pending or self._pending_logprobs:
+            text = "".join(self._pending)
+            self._send(StreamedText(text, len(self._pending), 0, tuple(self._pending_logprobs)))
             self._pending.clear()
+            self._pending_logprobs.clear()
             self._last_sent = time.perf_counter() if now is None else now
 
 
@@ -131,9 +138,9 @@ class _ModelHost:
             self._loop.fail_all(exc, failure_for)
             self._streams.clear()
 
-    def _open_stream(self, request_id: int) -> tuple[Callable[[str], None], Callable[[], None]]:
+    def _open_stream(self, request_id: int) -> tuple[SendPiece, Callable[[], None]]:
         def send(text: StreamedText) -> None:
-            self._conn.send(StreamedText(text.text, text.tokens, request_id))
+            self._conn.send(StreamedText(text.text, text.tokens, request_id, text.logprobs))
 
         stream = CoalescedStream(send)
         self._streams[request_id] = stream

@@ -34,14 +34,19 @@ from desktop.engine.worker.protocol import (
     UnloadRequest,
     error_from,
 )
+from desktop.engine.worker.reply_format import FREE_TEXT, ReplyFormat
 from desktop.engine.worker.results import (
     LoadInfo,
     ReplyStats,
     ReplyTimings,
+    TokenLogprobs,
     WorkerState,
     WorkerStats,
 )
 from desktop.engine.worker.settings import LoadSettings, SamplingSettings
+
+#: Gets the log-probabilities of the next tokens of a reply (see ``InferenceWorker.chat``).
+OnLogprobs = Callable[[tuple[TokenLogprobs, ...]], None]
 
 
 class WorkerStateError(QuantdeskError):
@@ -190,10 +195,17 @@ class InferenceWorker:
         *,
         on_token: Callable[[str], None],
         stop: Sequence[str] = (),
+        reply_format: ReplyFormat = FREE_TEXT,
+        logprobs: int | None = None,
+        on_logprobs: OnLogprobs | None = None,
     ) -> ReplyStats:
         """Answer the conversation with the model's chat template, streaming text pieces.
 
         The reply ends before the first of ``stop`` (or of the template's own end markers).
+        ``reply_format`` binds it to a grammar or JSON; with ``logprobs`` (the number of
+        alternatives, 0 or more) ``on_logprobs`` gets the figures of each token, just before
+        the text they complete. A grammar or schema that cannot be used raises
+        :class:`InvalidReplyFormat` before any token is generated.
         """
         info = self._require_model()
         if not messages:
@@ -204,8 +216,10 @@ class InferenceWorker:
             sampling=sampling or SamplingSettings(),
             parse_special=True,
             stop_strings=(*template.stop_strings, *stop),
+            reply_format=reply_format,
+            logprobs=logprobs,
         )
-        return self._generate(request, on_token)
+        return self._generate(request, on_token, on_logprobs)
 
     def format_chat(self, messages: Sequence[Mapping[str, str]]) -> str:
         """The exact prompt text :meth:`chat` would send for ``messages``."""
@@ -219,11 +233,15 @@ class InferenceWorker:
         on_token: Callable[[str], None],
         stop: Sequence[str] = (),
         parse_special: bool = False,
+        reply_format: ReplyFormat = FREE_TEXT,
+        logprobs: int | None = None,
+        on_logprobs: OnLogprobs | None = None,
     ) -> ReplyStats:
         """Continue raw text (no chat template), ending before the first of ``stop``.
 
         Special-token text (``<start_of_turn>``) stays plain text unless ``parse_special``
-        (a hand-written chat prompt, as API clients send to ``/v1/completions``)."""
+        (a hand-written chat prompt, as API clients send to ``/v1/completions``). The other
+        options are :meth:`chat`'s."""
         self._require_model()
         if not prompt:
             raise WorkerStateError("The prompt is empty: there is nothing to continue.")
@@ -232,8 +250,10 @@ class InferenceWorker:
             sampling=sampling or SamplingSettings(),
             parse_special=parse_special,
             stop_strings=tuple(stop),
+            reply_format=reply_format,
+            logprobs=logprobs,
         )
-        return self._generate(request, on_token)
+        return self._generate(request, on_token, on_logprobs)
 
     def _require_model(self) -> LoadInfo:
         state, info = self._state, self._info
@@ -248,7 +268,12 @@ class InferenceWorker:
         """Tokens streamed so far in the current (or last) reply: for a live tokens/s figure."""
         return self._streamed_tokens
 
-    def _generate(self, request: GenerateRequest, on_token: Callable[[str], None]) -> ReplyStats:
+    def _generate(
+        self,
+        request: GenerateRequest,
+        on_token: Callable[[str], None],
+        on_logprobs: OnLogprobs | None = None,
+    ) -> ReplyStats:
         """Send one reply's request and pass its text on; several may run at once (each in
         its caller's thread), up to the loaded number of slots, the rest waiting in the child."""
         with self._lock:
@@ -275,7 +300,10 @@ class InferenceWorker:
                     self._streamed_tokens += event.tokens
                     if callback_error is None:
                         try:
-                            on_token(event.text)
+                            if event.logprobs and on_logprobs is not None:
+                                on_logprobs(event.logprobs)
+                            if event.text:
+                                on_token(event.text)
                         except BaseException as exc:  # stop the reply, keep the pipe in step
                             callback_error = exc
                             child.send(CancelReply(request_id))

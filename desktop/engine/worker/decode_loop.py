@@ -11,7 +11,13 @@ arrives while every slot is busy waits in arrival order.
 A slot remembers the tokens its KV cache holds, and a new request goes to the free slot
 sharing the longest prefix with its prompt, so a chat's next turn re-evaluates only the new
 messages. Repeating a prompt exactly re-evaluates its last batch-sized chunk as a fresh
-prompt would, so the same greedy request gives the same text twice.
+prompt would, so the same greedy request gives the same text twice. How many prompt tokens
+came from the cache is part of the reply's figures.
+
+A reply may be bound to a grammar (its sampler chain holds llama.cpp's grammar sampler) and
+may ask for log-probabilities, which travel with the text they spell: a token's figures go
+out with the piece that completes its text, so held-back text (a possible stop string) holds
+them back too.
 """
 
 from __future__ import annotations
@@ -31,8 +37,13 @@ from desktop.engine.worker.generation import (
     tokenize_prompt,
 )
 from desktop.engine.worker.protocol import Failed, Finished, GenerateRequest, PromptTooLong
-from desktop.engine.worker.results import ReplyTimings, StopReason
+from desktop.engine.worker.reply_format import grammar_sampler
+from desktop.engine.worker.results import ReplyTimings, StopReason, TokenLogprobs
 from desktop.engine.worker.sampler_chain import SamplerChain
+from desktop.engine.worker.token_logprobs import LogprobReader
+
+#: Sends a piece of a reply's text, with the log-probabilities of the tokens it completes.
+SendPiece = Callable[[str, tuple[TokenLogprobs, ...]], None]
 
 
 @dataclass(slots=True, eq=False)
@@ -43,7 +54,7 @@ class _Reply:
     prompt: list[int]
     sampler: SamplerChain
     text: TextStream
-    send_piece: Callable[[str], None]
+    send_piece: SendPiece
     flush: Callable[[], None]
     budget: int
     limit_reason: StopReason
@@ -57,6 +68,16 @@ class _Reply:
     last_at: float = 0.0
     cancelled: bool = False
     parts: list[str] = field(default_factory=list)
+    logprobs: list[TokenLogprobs] | None = None  # one per reply token, when asked for
+    logprobs_sent: int = 0
+
+    def release_logprobs(self, up_to: int) -> tuple[TokenLogprobs, ...]:
+        """The figures of tokens ``logprobs_sent`` … ``up_to`` - 1, not sent before."""
+        if self.logprobs is None or up_to <= self.logprobs_sent:
+            return ()
+        released = tuple(self.logprobs[self.logprobs_sent : up_to])
+        self.logprobs_sent = up_to
+        return released
 
 
 @dataclass(slots=True, eq=False)
@@ -79,7 +100,7 @@ class DecodeLoop:
         *,
         slots: int,
         send: Callable[[object], None],
-        open_stream: Callable[[int], tuple[Callable[[str], None], Callable[[], None]]],
+        open_stream: Callable[[int], tuple[SendPiece, Callable[[], None]]],
         cancelled: Callable[[], bool],
     ) -> None:
         import llama_cpp
@@ -100,6 +121,7 @@ class DecodeLoop:
         self._open_stream = open_stream
         self._cancelled = cancelled
         self._abort = PromptAbort(llama, cancelled)
+        self._logprobs = LogprobReader(self._ctx, self._vocab, self._n_vocab)
 
     # --- requests -----------------------------------------------------------------------------
 
@@ -108,7 +130,8 @@ class DecodeLoop:
         return bool(self._waiting) or any(slot.reply is not None for slot in self._slots)
 
     def submit(self, request: GenerateRequest) -> None:
-        """Queue a request; a prompt that can never fit a slot is refused before any work."""
+        """Queue a request; a prompt that can never fit a slot, or a grammar llama.cpp cannot
+        parse, is refused before any work."""
         started = time.perf_counter()
         prompt = tokenize_prompt(self._llama, self._vocab, request)
         if len(prompt) >= self.slot_ctx_tokens:
@@ -119,12 +142,16 @@ class DecodeLoop:
             )
         sampling = request.sampling
         budget = min(sampling.max_tokens, self.slot_ctx_tokens - len(prompt))
+        grammar = None
+        if request.reply_format.constrained:
+            grammar = grammar_sampler(self._vocab, request.reply_format)
+        sampler = SamplerChain(sampling, n_vocab=self._n_vocab, grammar=grammar)
         send_piece, flush = self._open_stream(request.request_id)
         self._waiting.append(
             _Reply(
                 request=request,
                 prompt=prompt,
-                sampler=SamplerChain(sampling, n_vocab=self._n_vocab),
+                sampler=sampler,
                 text=TextStream(self._vocab, request.stop_strings, self._media_tokens),
                 send_piece=send_piece,
                 flush=flush,
@@ -135,6 +162,7 @@ class DecodeLoop:
                     else StopReason.CONTEXT_FULL
                 ),
                 started=started,
+                logprobs=None if request.logprobs is None else [],
             )
         )
 
@@ -178,7 +206,11 @@ class DecodeLoop:
         for row, slot in rows:
             sampled = slot.reply
             assert sampled is not None
-            self._accept(slot, sampled, sampled.sampler.sample(self._ctx, row), now)
+            token = sampled.sampler.sample(self._ctx, row)
+            if sampled.logprobs is not None:
+                top = sampled.request.logprobs or 0
+                sampled.logprobs.append(self._logprobs.read(row, token, top))
+            self._accept(slot, sampled, token, now)
 
     def _admit(self) -> None:
         """Give waiting requests the free slots, preferring the one that shares most prompt."""
@@ -252,13 +284,16 @@ class DecodeLoop:
         reply.last_at = now
         reply.sampled += 1
         if self._c.llama_vocab_is_eog(self._vocab, token):
+            if reply.logprobs is not None:
+                reply.logprobs.pop()  # the end is no part of the reply
             self._finish(slot, reply, StopReason.EOS)
             return
         reply.generated += 1
         piece = reply.text.push(token)
-        if piece:
+        released = () if reply.logprobs is None else reply.release_logprobs(reply.text.shown_tokens)
+        if piece or released:
             reply.parts.append(piece)
-            reply.send_piece(piece)
+            reply.send_piece(piece, released)
         if reply.text.stopped:
             self._finish(slot, reply, StopReason.EOS)
         elif reply.generated >= reply.budget:
@@ -289,9 +324,10 @@ class DecodeLoop:
 
     def _finish(self, slot: _Slot | None, reply: _Reply, reason: StopReason) -> None:
         rest = reply.text.flush()
-        if rest:
+        released = reply.release_logprobs(reply.text.reply_tokens)
+        if rest or released:
             reply.parts.append(rest)
-            reply.send_piece(rest)
+            reply.send_piece(rest, released)
         reply.flush()
         finished = time.perf_counter()
         if reply.sampled == 0:
@@ -306,6 +342,7 @@ class DecodeLoop:
             prompt_tokens_per_second=rate(len(reply.prompt) - reply.reused, prompt_seconds),
             generation_tokens_per_second=rate(reply.sampled - 1, reply.last_at - reply.first_at),
             total_seconds=finished - reply.started,
+            cached_prompt_tokens=reply.reused,
         )
         self._send(Finished(reply.request.request_id, timings))
         self._release(slot, reply)

@@ -55,6 +55,24 @@ def media_placeholder_tokens(vocab: Any) -> frozenset[int]:
     return frozenset(found)
 
 
+class TokenPieces:
+    """Token id → the bytes llama.cpp spells it with (control tokens spell nothing)."""
+
+    def __init__(self, vocab: Any) -> None:
+        import llama_cpp
+
+        self._token_to_piece = llama_cpp.llama_token_to_piece
+        self._vocab = vocab
+        self._buffer = ctypes.create_string_buffer(256)
+
+    def __call__(self, token: int) -> bytes:
+        n = self._token_to_piece(self._vocab, token, self._buffer, len(self._buffer), 0, False)
+        if n < 0:  # the piece is longer than the buffer: grow it once
+            self._buffer = ctypes.create_string_buffer(-n)
+            n = self._token_to_piece(self._vocab, token, self._buffer, len(self._buffer), 0, False)
+        return self._buffer.raw[:n]
+
+
 class TextStream:
     """Token ids → text pieces: joins split UTF-8 sequences, holds back possible stop strings,
     leaves out media placeholders."""
@@ -62,12 +80,8 @@ class TextStream:
     def __init__(
         self, vocab: Any, stop_strings: tuple[str, ...], hidden: frozenset[int] = frozenset()
     ) -> None:
-        import llama_cpp
-
-        self._token_to_piece = llama_cpp.llama_token_to_piece
-        self._vocab = vocab
+        self._piece_bytes = TokenPieces(vocab)
         self._hidden = hidden
-        self._buffer = ctypes.create_string_buffer(256)
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._cutter = StopCutter(stop_strings)
         self._chars_after_token: list[int] = []  # characters decoded once each token was in
@@ -78,13 +92,6 @@ class TextStream:
     def stopped(self) -> bool:
         """A stop string has appeared: nothing after it is part of the reply."""
         return self._cutter.stopped
-
-    def _piece_bytes(self, token: int) -> bytes:
-        n = self._token_to_piece(self._vocab, token, self._buffer, len(self._buffer), 0, False)
-        if n < 0:  # the piece is longer than the buffer: grow it once
-            self._buffer = ctypes.create_string_buffer(-n)
-            n = self._token_to_piece(self._vocab, token, self._buffer, len(self._buffer), 0, False)
-        return self._buffer.raw[:n]
 
     def push(self, token: int) -> str:
         """The text that is now certain to be part of the reply (may be empty)."""
@@ -104,6 +111,11 @@ class TextStream:
     def _shown(self, text: str) -> str:
         self._shown_chars += len(text)
         return text
+
+    @property
+    def shown_tokens(self) -> int:
+        """Tokens whose text has been given out in full so far."""
+        return bisect.bisect_right(self._chars_after_token, self._shown_chars)
 
     @property
     def reply_tokens(self) -> int:

@@ -8,6 +8,7 @@ that into the same error class (see ``client.py``).
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -208,7 +209,30 @@ def describe(
         load_seconds=seconds,
         notes=notes,
         parallel=settings.parallel,
+        fingerprint=_fingerprint(path, settings, gpu_layers, ctx_tokens),
     )
+
+
+def _fingerprint(path: Path, settings: LoadSettings, gpu_layers: int, ctx_tokens: int) -> str:
+    """OpenAI-style ``fp_…``: changes when llama.cpp, the file or a setting that can change the
+    numbers does (offload, flash attention, KV type, batch size, slots, repacking)."""
+    import llama_cpp
+
+    stat = path.stat()
+    parts = (
+        llama_cpp.__version__,
+        path.name,
+        stat.st_size,
+        stat.st_mtime_ns,
+        ctx_tokens,
+        gpu_layers,
+        settings.flash_attention_for(gpu_layers),
+        settings.kv_type,
+        settings.batch_tokens,
+        settings.parallel,
+        settings.repack_weights,
+    )
+    return "fp_" + hashlib.sha256(repr(parts).encode()).hexdigest()[:12]
 
 
 def _token_text(llama: Any, token: int) -> str:

@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from converter.errors import QuantdeskError, error_class_name, rebuild_error
-from desktop.engine.worker.results import LoadInfo, ReplyTimings
+from desktop.engine.worker.reply_format import FREE_TEXT, ReplyFormat
+from desktop.engine.worker.results import LoadInfo, ReplyTimings, TokenLogprobs
 from desktop.engine.worker.settings import LoadSettings, SamplingSettings
 
 
@@ -32,13 +33,17 @@ class LoadRequest:
 @dataclass(frozen=True, slots=True)
 class GenerateRequest:
     """Continue ``prompt``. ``parse_special`` lets ``<|im_start|>``-style text become special
-    tokens (rendered chat prompts); raw completions keep it off so user text stays text."""
+    tokens (rendered chat prompts); raw completions keep it off so user text stays text.
+    ``logprobs`` asks for each generated token's log-probability and that many alternatives
+    (None: none, and no work for them)."""
 
     prompt: str
     sampling: SamplingSettings
     parse_special: bool
     stop_strings: tuple[str, ...] = ()
     request_id: int = 0
+    reply_format: ReplyFormat = FREE_TEXT
+    logprobs: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +71,13 @@ Request = LoadRequest | GenerateRequest | CancelReply | UnloadRequest | Shutdown
 
 @dataclass(frozen=True, slots=True)
 class StreamedText:
-    """Reply text since the last event, and how many generated tokens produced it."""
+    """Reply text since the last event, and how many generated tokens produced it; with
+    ``logprobs`` asked for, the figures of the tokens that spell that text."""
 
     text: str
     tokens: int
     request_id: int = 0
+    logprobs: tuple[TokenLogprobs, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

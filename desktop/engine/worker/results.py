@@ -55,6 +55,9 @@ class LoadInfo:
     #: Sentences for the user about choices made for them (fallback template, clipped context …).
     notes: tuple[str, ...] = ()
     parallel: int = 1
+    #: Names this llama.cpp version, model file and the settings that change its output, as
+    #: OpenAI's ``system_fingerprint`` does: equal fingerprints and a seed repeat a reply.
+    fingerprint: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,10 +73,30 @@ class ReplyTimings:
     #: Decode speed after the first token: (sampled tokens - 1) / time between first and last.
     generation_tokens_per_second: float
     total_seconds: float
+    #: Prompt tokens whose keys and values were reused from the slot's cache (not evaluated).
+    cached_prompt_tokens: int = 0
 
     @property
     def cancelled(self) -> bool:
         return self.stop_reason is StopReason.CANCELLED
+
+
+@dataclass(frozen=True, slots=True)
+class TokenProbability:
+    """A token, the bytes it spells (a character can be split over tokens) and its
+    log-probability under the model's raw distribution (the softmax of its logits)."""
+
+    token: int
+    piece: bytes
+    logprob: float
+
+
+@dataclass(frozen=True, slots=True)
+class TokenLogprobs:
+    """A generated token and the most likely tokens at its place, best first."""
+
+    chosen: TokenProbability
+    top: tuple[TokenProbability, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -6,8 +6,17 @@ one llama-cpp-python's ``Llama.generate`` uses (repetition penalty, then greedy,
 top-p, min-p, temperature and a seeded draw), so the same seed picks the same tokens.
 Links that cannot change the result (a penalty of 1, typical-p of 1) are left out.
 
-Plain greedy decoding (temperature 0, no penalty) skips the chain: it would fill a
-candidate array for the whole vocabulary (128k-262k entries) on every token only to keep
+A reply bound to a grammar also has llama.cpp's grammar sampler, outside the chain. Checking
+every candidate against the grammar costs a pass over the whole vocabulary per token (about
+70 ms per token with Gemma 3's 262k tokens on the CPU in docs/benchmarks.md, three times the
+model's own decode), so the token is drawn as llama.cpp's server does: the chain draws from
+all candidates first and the grammar checks only that token; only when it refuses is the
+whole vocabulary masked by the grammar and the draw made again (the mask comes before any
+link that cuts candidates: a top-k cut first could leave no token the grammar allows). The
+grammar and the chain then both accept the token.
+
+Plain greedy decoding (temperature 0, no penalty, no grammar) skips the chain: it would fill
+a candidate array for the whole vocabulary (128k-262k entries) on every token only to keep
 the largest. An argmax over a view of llama.cpp's own logits buffer (no copy) picks the
 same token (the first of equal maxima, as llama.cpp's greedy sampler does) in a fraction of
 the time. Runs only in the worker child.
@@ -15,6 +24,7 @@ the time. Runs only in the worker child.
 
 from __future__ import annotations
 
+import ctypes
 from typing import Any
 
 import numpy as np
@@ -23,18 +33,25 @@ from desktop.engine.worker.settings import SamplingSettings
 
 #: How many recent tokens the repetition penalty looks at (llama-cpp-python's default).
 PENALTY_LAST_TOKENS = 64
+#: llama.cpp's ``llama_token_data`` (id, logit, probability), for candidate arrays.
+_TOKEN_DATA = np.dtype([("id", "<i4"), ("logit", "<f4"), ("p", "<f4")])
 
 
 class SamplerChain:
     """A native ``llama_sampler`` chain; :meth:`close` frees it (the chain frees its links)."""
 
-    def __init__(self, settings: SamplingSettings, *, n_vocab: int) -> None:
+    def __init__(self, settings: SamplingSettings, *, n_vocab: int, grammar: Any = None) -> None:
+        """``grammar``: a grammar sampler (see ``reply_format.grammar_sampler``), taken over
+        and freed with the chain."""
         import llama_cpp
 
         self._llama_cpp = llama_cpp
         self._n_vocab = n_vocab
         self.pointer: Any = None
-        self._argmax_only = settings.temperature == 0 and settings.repeat_penalty == 1.0
+        self._gate: _GrammarGate | None = None
+        self._argmax_only = (
+            settings.temperature == 0 and settings.repeat_penalty == 1.0 and grammar is None
+        )
         if self._argmax_only:
             return
         self.pointer = llama_cpp.llama_sampler_chain_init(
@@ -42,18 +59,71 @@ class SamplerChain:
         )
         for link in _links(llama_cpp, settings, n_vocab):
             llama_cpp.llama_sampler_chain_add(self.pointer, link)
+        if grammar is not None:
+            self._gate = _GrammarGate(llama_cpp, self.pointer, grammar, n_vocab)
 
     def sample(self, ctx: Any, row: int) -> int:
         """The next token from the logits of batch row ``row`` (accepted into the chain)."""
-        if self._argmax_only:
-            logits = self._llama_cpp.llama_get_logits_ith(ctx, row)
-            return int(np.ctypeslib.as_array(logits, shape=(self._n_vocab,)).argmax())
+        if self._argmax_only or self._gate is not None:
+            pointer = self._llama_cpp.llama_get_logits_ith(ctx, row)
+            logits = np.ctypeslib.as_array(pointer, shape=(self._n_vocab,))
+            if self._gate is not None:
+                return self._gate.sample(logits)
+            return int(logits.argmax())
         return int(self._llama_cpp.llama_sampler_sample(self.pointer, ctx, row))
 
     def close(self) -> None:
+        if self._gate is not None:
+            gate, self._gate = self._gate, None
+            self._llama_cpp.llama_sampler_free(gate.grammar)
         if self.pointer is not None:
             pointer, self.pointer = self.pointer, None
             self._llama_cpp.llama_sampler_free(pointer)
+
+
+class _GrammarGate:
+    """Draws a token with the chain under a grammar: the grammar masks the whole vocabulary
+    only when it refuses the token drawn without it (see the module's notes)."""
+
+    def __init__(self, llama_cpp: Any, chain: Any, grammar: Any, n_vocab: int) -> None:
+        self._c = llama_cpp
+        self._chain = chain
+        self.grammar = grammar
+        self._ids = np.arange(n_vocab, dtype=np.int32)
+        self._all = np.zeros(n_vocab, dtype=_TOKEN_DATA)
+        self._one = np.zeros(1, dtype=_TOKEN_DATA)
+        self._candidates = llama_cpp.llama_token_data_array()
+        self._single = llama_cpp.llama_token_data_array()
+
+    def sample(self, logits: Any) -> int:
+        token = self._draw(logits, masked=False)
+        self._one[0] = (token, 1.0, 0.0)
+        single = self._reset(self._single, self._one)
+        self._c.llama_sampler_apply(self.grammar, ctypes.byref(single))
+        if not np.isfinite(self._one[0]["logit"]):  # the grammar refuses it: draw again
+            token = self._draw(logits, masked=True)
+        self._c.llama_sampler_accept(self.grammar, token)
+        self._c.llama_sampler_accept(self._chain, token)
+        return token
+
+    def _draw(self, logits: Any, *, masked: bool) -> int:
+        data = self._all
+        data["id"] = self._ids
+        data["logit"] = logits
+        data["p"] = 0.0
+        candidates = self._reset(self._candidates, data)
+        if masked:
+            self._c.llama_sampler_apply(self.grammar, ctypes.byref(candidates))
+        self._c.llama_sampler_apply(self._chain, ctypes.byref(candidates))
+        return int(candidates.data[candidates.selected].id)
+
+    def _reset(self, candidates: Any, data: Any) -> Any:
+        """``candidates`` over all of ``data``, unsorted, nothing selected."""
+        candidates.data = ctypes.cast(data.ctypes.data, self._c.llama_token_data_p)
+        candidates.size = len(data)
+        candidates.selected = -1
+        candidates.sorted = False
+        return candidates
 
 
 def _links(llama_cpp: Any, settings: SamplingSettings, n_vocab: int) -> list[Any]:

@@ -19,6 +19,8 @@ class InvalidSettings(QuantdeskError):
 
 #: Most replies one worker generates at once (llama.cpp's limit on sequences is 256).
 MAX_PARALLEL = 256
+#: Most alternative tokens a reply may ask log-probabilities for at each place (OpenAI's limit).
+MAX_TOP_LOGPROBS = 20
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -10,16 +10,17 @@ decodes); a prompt asks for the logits of its last position only. The cost of ea
 * batched evaluation is compute-bound: every token is multiplied by the body weights (all but
   the token embedding, which is a row lookup, and the output layer), and every position that
   asks for logits by the output layer too; seconds shrink with threads;
-* a generated token costs a fixed part (the decode call, its graph, the threads' hand-offs) and
-  a part that grows with the weight bytes it reads (the body and the output layer);
+* a generated token multiplies the same weights for one position: compute that shrinks with
+  threads, unless reading the weight bytes from memory takes longer (F16 on two cores does);
 * the distribution work grows with scored positions × vocabulary, at a different rate for the
   reference (log-softmax, 16-bit encoding, writing) and a candidate (decoding, KL divergence);
 * each child process and each load is a fixed cost.
 
-The coefficients are measured, one per part, by ``benchmarks/ladder_time_parts.py`` on a 2-core
-x86 machine (docs/benchmarks.md); other machines are faster or slower by a roughly constant
-factor, so while a measurement runs the prediction is rescaled by how long the work done so far
-really took (:class:`TimeLeft`).
+The coefficients are measured, one per part, by ``benchmarks/ladder_time_parts.py`` (one
+thread, CPU time of the calling thread, so that other processes on the machine do not inflate
+them) on a 2-core AMD EPYC (docs/benchmarks.md); other machines are faster or slower by a
+roughly constant factor, so while a measurement runs the prediction is rescaled by how long the
+work done so far really took (:class:`TimeLeft`).
 """
 
 from __future__ import annotations
@@ -27,14 +28,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-#: Seconds per (weight × token) of batched evaluation on one thread.
-_BATCH_S = 2.4e-11
-#: Seconds per generated token, fixed, and per weight byte that token reads (2 threads).
-_TOKEN_S, _TOKEN_BYTE_S = 7.0e-3, 2.8e-11
+#: Seconds per (weight × token) of batched evaluation on one thread; the body and the output
+#: layer measured the same (3.09e-11 each).
+_BATCH_S = 3.1e-11
+#: A generated token on one thread: seconds per weight it multiplies, and per weight byte read
+#: (the floor memory sets, which more threads do not lower).
+_TOKEN_WEIGHT_S, _TOKEN_BYTE_S = 7.6e-11, 4.5e-11
 #: Seconds per (scored position × vocabulary entry) of the distribution work.
-_REFERENCE_S, _COMPARE_S = 1.0e-8, 1.0e-8
+_REFERENCE_S, _COMPARE_S = 3.4e-9, 6.6e-9
 #: Seconds to start a measuring child process, and per load of a model in it.
-_CHILD_S, _LOAD_S = 1.5, 0.5
+_CHILD_S, _LOAD_S = 0.35, 0.47
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +86,14 @@ class FileWork:
             quality_batch=_BATCH_S * quality / max(1, threads),
             distributions=per_entry * self.scored_positions * self.vocab_size,
             speed_batch=_BATCH_S * speed / max(1, threads),
-            single=(_TOKEN_S + _TOKEN_BYTE_S * self.token_bytes) * self.speed_single_tokens,
+            single=self.token_seconds(threads) * self.speed_single_tokens,
         )
+
+    def token_seconds(self, threads: int) -> float:
+        """One generated token: its compute on ``threads``, or reading its weights if slower."""
+        weights = self.body_weights + self.logit_weights
+        compute = _TOKEN_WEIGHT_S * weights / max(1, threads)
+        return max(compute, _TOKEN_BYTE_S * self.token_bytes)
 
     def load_seconds(self) -> float:
         parts = self.parts(1)

@@ -8,6 +8,11 @@ The ladder is made once in WORK_FOLDER: the Q4_K_M GGUF that the PyPI package
 quantizer makes Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q3_K_M and Q2_K from that F16. Then it times
 reading the 7 headers and the whole comparison (``compare_files`` with its defaults, no cache),
 printing when each level's row arrives and the time the app predicted before starting.
+
+Then, per level, each part of the work as llama.cpp counted it (``LevelMeasurement.work_done``:
+loads, batched evaluation, single-token decodes) and the rest (the distributions, the child's
+start) beside the time model's prediction of the same part, and the coefficients those
+measurements imply for ``desktop/engine/measure/time_estimate.py``.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import argparse
 import ctypes
 import os
 import resource
+import statistics
 import subprocess
 import time
 from pathlib import Path
@@ -30,6 +36,7 @@ from desktop.engine.measure.level_comparison import (
     plan_comparison,
 )
 from desktop.engine.measure.measure_options import MeasureOptions
+from desktop.engine.measure.time_estimate import FileWork
 
 LEVELS = ("Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q3_K_M", "Q2_K")
 
@@ -88,7 +95,10 @@ def main() -> None:
     started = time.perf_counter()
     last_stage = ""
 
+    rows: list[tuple[LevelMeasurement, float]] = []
+
     def on_level(row: LevelMeasurement) -> None:
+        rows.append((row, time.perf_counter() - started))
         q = row.quality
         figures = (
             ""
@@ -121,6 +131,79 @@ def main() -> None:
         f"CPU time used: {cpu:.0f} s (parent and children): {cpu / cores / 60:.1f} min on "
         f"{cores} cores with nothing else running; load average now {os.getloadavg()[0]:.1f}"
     )
+    threads = plan.speed_settings.threads or 1
+    print_parts(rows, plan.work, threads)
+
+
+def _measured_parts(row: LevelMeasurement, wall: float) -> dict[str, float]:
+    """The parts of one file's wall time, as the child's llama.cpp contexts counted them."""
+    contexts = row.work_done
+    quality = contexts[0] if row.quality is not None and contexts else None
+    speed = contexts[-1] if row.speed is not None and contexts else None
+    opened = sum(c.open_seconds for c in contexts)
+    parts = {
+        "child": wall - opened,
+        "loads": sum(c.load_seconds for c in contexts),
+        "quality_batch": 0.0 if quality is None else quality.batch_seconds,
+        "distributions": 0.0,
+        "speed_batch": 0.0 if speed is None else speed.batch_seconds,
+        "single": 0.0 if speed is None else speed.single_seconds,
+    }
+    if quality is not None:
+        parts["distributions"] = quality.open_seconds - quality.load_seconds - quality.batch_seconds
+    if speed is not None:  # Python's side of the speed run (token lists, resets)
+        rest = speed.open_seconds - speed.load_seconds - speed.batch_seconds
+        parts["child"] += rest - speed.single_seconds
+    return parts
+
+
+def print_parts(
+    rows: list[tuple[LevelMeasurement, float]], work: list[FileWork], threads: int
+) -> None:
+    """Measured against predicted, part by part, and the coefficients the measurements imply."""
+    names = ("child", "loads", "quality_batch", "distributions", "speed_batch", "single")
+    print("\nseconds per part, measured / predicted:")
+    print("level    " + "  ".join(f"{n:>15}" for n in names) + "  " + f"{'whole':>15}")
+    previous = 0.0
+    implied: dict[str, list[float]] = {k: [] for k in ("batch", "ref", "cmp", "load", "child")}
+    singles: list[tuple[int, float]] = []
+    for (row, arrived), item in zip(rows, work, strict=True):
+        wall, previous = arrived - previous, arrived
+        measured = _measured_parts(row, wall)
+        predicted = item.parts(threads)
+        cells = [f"{measured[n]:6.2f} / {getattr(predicted, n):6.2f}" for n in names]
+        print(f"{row.level:8} " + "  ".join(cells) + f"  {wall:6.1f} / {predicted.total:6.1f}")
+        quality_wt, speed_wt = item.batch_weight_tokens
+        done = row.work_done
+        batch_tokens = sum(c.batch_tokens for c in done)
+        single_tokens = sum(c.single_tokens for c in done)
+        print(
+            f"{'':8} counted by llama.cpp: {len(done)} loads, {batch_tokens} batched tokens, "
+            f"{single_tokens} single; the estimate: {item.loads} loads, "
+            f"{item.quality_tokens + item.speed_prompt_tokens} batched, "
+            f"{item.speed_single_tokens} single"
+        )
+        seconds = measured["quality_batch"] + measured["speed_batch"]
+        implied["batch"].append(seconds * threads / (quality_wt + speed_wt))
+        entries = item.scored_positions * item.vocab_size
+        implied["ref" if item.is_reference else "cmp"].append(measured["distributions"] / entries)
+        implied["load"].append(measured["loads"] / item.loads)
+        implied["child"].append(measured["child"])
+        singles.append((item.token_bytes, measured["single"] / item.speed_single_tokens))
+    print("\nimplied coefficients (median over the levels):")
+    for key, values in implied.items():
+        print(f"  {key}: {statistics.median(values):.3g} (from {len(values)})")
+    fixed, per_byte = _line([b for b, _ in singles], [s for _, s in singles])
+    print(f"  generated token: {fixed:.3g} s + {per_byte:.3g} s per weight byte read")
+
+
+def _line(x: list[int], y: list[float]) -> tuple[float, float]:
+    """Least-squares intercept and slope."""
+    mean_x, mean_y = statistics.fmean(x), statistics.fmean(y)
+    slope = sum((a - mean_x) * (b - mean_y) for a, b in zip(x, y, strict=True)) / sum(
+        (a - mean_x) ** 2 for a in x
+    )
+    return mean_y - slope * mean_x, slope
 
 
 if __name__ == "__main__":

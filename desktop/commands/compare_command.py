@@ -65,8 +65,9 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads, use_cache=not args.no_cache,
     )  # fmt: skip
     plan = plan_comparison(args.files[0], args.files[1:], options)
+    to_measure = sum(not work.idle for work in plan.work)  # the others' results are saved
     print(
-        f"quantdesk: measuring {len(plan.facts)} files takes about "
+        f"quantdesk: measuring {to_measure} of {len(plan.facts)} files takes about "
         f"{span_text(plan.predicted_seconds)} on this machine.",
         file=sys.stderr,
     )

@@ -80,22 +80,31 @@ def reference_of(files: Sequence[GgufFacts]) -> Path | None:
 def ladder_points(
     files: Sequence[GgufFacts], hardware: HardwareInfo | None, ctx_tokens: int, kv_type: str
 ) -> list[LadderPoint]:
-    from desktop.engine.measure.results_cache import FileIdentity, load_cached_results
-
     reference = reference_of(files)
-    reference_id = FileIdentity.of(reference) if reference is not None else None
     points = []
     for facts in files:
         if facts.error:
             continue
-        cached = load_cached_results(facts.path)
-        speed = cached.speed[-1] if cached.speed else None
-        quality = next((q for key, q in cached.quality if key.reference == reference_id), None)
+        speed, quality = _saved_figures(facts.path, reference)
         points.append(
             _point(facts.path, facts.level_label, facts.size_bytes, reference, speed, quality,
                    hardware, ctx_tokens, kv_type)
         )  # fmt: skip
     return points
+
+
+def _saved_figures(
+    path: Path, reference: Path | None
+) -> tuple[SpeedResult | None, QualityResult | None]:
+    """The figures a level shows: its last saved speed, and its quality against ``reference``
+    (whatever the settings they were measured with)."""
+    from desktop.engine.measure.results_cache import FileIdentity, load_cached_results
+
+    reference_id = FileIdentity.of(reference) if reference is not None else None
+    cached = load_cached_results(path)
+    speed = cached.speed[-1] if cached.speed else None
+    quality = next((q for key, q in cached.quality if key.reference == reference_id), None)
+    return speed, quality
 
 
 def _point(
@@ -153,30 +162,68 @@ class MeasureRequest:
         return [f.path for f in self.files if not f.error and f.path != self.reference]
 
 
-def predicted_minutes_text(request: MeasureRequest) -> str:
-    """Before starting: ``"Measuring 7 levels takes about 6 min on this machine (16 chunks of
-    512 tokens of The Time Machine)."``; reads headers and sidecars, so call it off the GUI
-    thread."""
+@dataclass(frozen=True, slots=True)
+class MeasurePreview:
+    """What pressing Measure would do: how many levels it measures, and the sentence saying so
+    with the time it will take."""
+
+    levels_to_measure: int
+    text: str
+
+
+def measure_preview(request: MeasureRequest) -> MeasurePreview:
+    """Before starting: ``"Measuring 1 new level of 8, and again F16 (the reference the new
+    level is compared with), takes about 40 s on this machine (…)."``
+
+    The count is the measurement's own: the levels whose figures for these settings are not
+    saved. A level whose saved figures the chart shows can be among them (measured with other
+    settings, or the reference, whose distributions a new level needs), so those are named
+    apart. Reads headers and sidecars, so call it off the GUI thread."""
     from converter.figures import span_text
     from desktop.engine.measure.eval_text import load_eval_text
     from desktop.engine.measure.level_comparison import plan_comparison
+    from desktop.engine.measure.results_cache import cached_quality
 
     reference = request.reference
     if reference is None:
-        return ""
+        return MeasurePreview(0, "")
     text = load_eval_text(request.text_path)
     plan = plan_comparison(
         reference, request.candidates, replace(request.options, text=text), with_fits=False
     )
+    labels = {facts.path: facts.level_label for facts in request.files}
+    new: list[str] = []
+    again: list[str] = []
+    for facts, work in zip(plan.facts, plan.work, strict=True):
+        if work.idle:
+            continue
+        shown = any(figure is not None for figure in _saved_figures(facts.path, reference))
+        (again if shown else new).append(labels.get(facts.path, facts.level))
+    to_measure = len(new) + len(again)
+    if to_measure == 0:
+        return MeasurePreview(
+            0, f"Every level is measured on {text.name}; the figures are saved beside the files."
+        )
     settings = plan.quality_settings
     chunks = "all" if settings.max_chunks is None else f"up to {settings.max_chunks}"
-    to_measure = sum(not w.idle for w in plan.work)
-    if to_measure == 0:
-        return f"Every level is measured on {text.name}; the figures are saved beside the files."
-    return (
-        f"Measuring {to_measure} of {len(plan.facts)} levels takes about "
-        f"{span_text(plan.predicted_seconds)} on this machine ({chunks} chunks of "
-        f"{settings.ctx_tokens} tokens of {text.name})."
+    total = len(plan.facts)
+    if len(new) == total:
+        what = f"the {total} levels"
+    else:
+        what = f"{len(new)} new level{'' if len(new) == 1 else 's'} of {total}" if new else ""
+    if again:
+        reference_label = labels.get(reference, plan.facts[0].level)
+        saved = cached_quality(reference, plan.key) is not None and plan.speeds[0] is not None
+        if new and again == [reference_label] and saved:
+            why = f"the reference the new level{'s are' if len(new) > 1 else ' is'} compared with"
+        else:
+            why = "measured before with other settings"
+        again_words = f"again {', '.join(again)} ({why})"
+        what = f"{what}, and {again_words}," if new else again_words
+    return MeasurePreview(
+        to_measure,
+        f"Measuring {what} takes about {span_text(plan.predicted_seconds)} on this machine "
+        f"({chunks} chunks of {settings.ctx_tokens} tokens of {text.name}).",
     )
 
 
@@ -184,7 +231,8 @@ def measure_ladder(
     request: MeasureRequest, cancel: CancelToken, on_point: Callable[[LadderPoint], None]
 ) -> Job[int]:
     """Measure the model's ladder; each level's point goes to ``on_point`` as soon as it is
-    measured (or found in the cache). Returns the number of levels measured."""
+    measured (or found in the cache). Returns the number of levels measured (not found in the
+    cache)."""
     from desktop.engine.measure.eval_text import load_eval_text
     from desktop.engine.measure.level_comparison import LevelMeasurement, compare_files
 
@@ -209,7 +257,7 @@ def measure_ladder(
         reference, request.candidates, replace(request.options, text=text),
         cancel=cancel, on_level=on_level,
     )  # fmt: skip
-    return len(rows)
+    return sum(not row.cached for row in rows)
 
 
 class MissingReference(QuantdeskError):

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import statistics
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from converter.errors import Cancelled
 from converter.progress import CancelToken, Progress, run_job
+from desktop.engine.measure.file_facts import read_file_facts
 from desktop.engine.measure.level_comparison import (
     LevelMeasurement,
     compare_files,
@@ -19,7 +21,8 @@ from desktop.engine.measure.level_comparison import (
 from desktop.engine.measure.measure_options import MeasureOptions
 from desktop.engine.measure.results_cache import load_cached_results, sidecar_path
 from desktop.engine.measure.speed import measure_speed
-from tests.support.measure_helpers import CTX, SHORT_TEXT, TinyLevels, build_levels
+from tests.support.gguf_factory import write_tiny_gguf
+from tests.support.measure_helpers import CTX, SHAPE, SHORT_TEXT, TinyLevels, build_levels
 
 SMALL_RUN = {
     "text": SHORT_TEXT, "ctx_tokens": CTX, "max_chunks": 2, "speed_repeats": 2,
@@ -122,6 +125,44 @@ def test_rows_arrive_one_by_one_with_level_stage_and_time_left(levels: TinyLevel
     cached = plan_comparison(levels.f16, [levels.q8_0, levels.q2_k], MeasureOptions(**SMALL_RUN))
     fresh = plan_comparison(levels.f16, [levels.q8_0], MeasureOptions(**SMALL_RUN, use_cache=False))
     assert cached.predicted_seconds == 0 < fresh.predicted_seconds
+
+
+def test_the_time_estimate_counts_the_work_llama_cpp_really_does(levels: TinyLevels) -> None:
+    """Each input of the time model against llama.cpp's own counters of the real run: loads,
+    tokens decoded in batches and one at a time; the positions with logits against the
+    positions the quality figures were computed over; the weights against the header."""
+    options = MeasureOptions(**SMALL_RUN, use_cache=False)
+    candidates = [levels.q8_0, levels.q2_k]
+    plan = plan_comparison(levels.f16, candidates, options)
+    rows = run_job(compare_files(levels.f16, candidates, options))
+    for row, work in zip(rows, plan.work, strict=True):
+        assert len(row.work_done) == work.loads == 2
+        quality, speed = row.work_done
+        assert row.quality is not None
+        assert quality.batch_tokens == work.quality_tokens == row.quality.chunks * CTX
+        assert quality.single_tokens == 0
+        assert work.scored_positions == row.quality.positions
+        assert work.is_reference == row.is_reference
+        assert speed.batch_tokens == work.speed_prompt_tokens
+        assert speed.single_tokens == work.speed_single_tokens
+        assert work.speed_prompt_runs == SMALL_RUN["speed_repeats"] + 1  # the warm-up too
+        facts = row.facts
+        embedding = facts.vocab_size * SHAPE.n_embd
+        assert facts.embedding_parameters == facts.output_parameters == embedding  # untied
+        assert work.body_weights == facts.parameters - 2 * embedding
+        assert work.logit_weights == embedding
+        assert work.token_bytes == facts.tensor_bytes - facts.embedding_bytes
+        parts = work.parts(1)
+        assert parts.total == pytest.approx(work.seconds(1)) and parts.distributions > 0
+
+
+def test_a_tied_output_layer_is_the_embedding(tmp_path: Path) -> None:
+    tied = write_tiny_gguf(tmp_path / "tied.gguf", replace(SHAPE, tied_embeddings=True))
+    facts = read_file_facts(tied)
+    assert facts.output_parameters == 0 < facts.embedding_parameters
+    assert facts.logit_parameters == facts.embedding_parameters == SHAPE.n_vocab * SHAPE.n_embd
+    assert facts.body_parameters == facts.parameters - facts.embedding_parameters
+    assert facts.generated_token_bytes == facts.tensor_bytes
 
 
 def test_no_cache_measures_again(levels: TinyLevels) -> None:

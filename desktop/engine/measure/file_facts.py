@@ -16,6 +16,7 @@ from converter.levels import level_name_of_file_type
 
 _FILE_TYPE_KEY = "general.file_type"
 _TOKENS_KEY = "tokenizer.ggml.tokens"
+_EMBEDDING, _OUTPUT = "token_embd.weight", "output.weight"
 
 
 class NotAModelFile(QuantdeskError):
@@ -31,10 +32,35 @@ class FileFacts:
     parameters: int
     tensor_bytes: int
     vocab_size: int  # 0 when the file has no vocabulary
+    # The token embedding (a row lookup per token) and the output layer (a matrix product per
+    # position that asks for logits); the output's figures are 0 when it is tied to the
+    # embedding, which then serves as the output layer too.
+    embedding_parameters: int = 0
+    embedding_bytes: int = 0
+    output_parameters: int = 0
+    output_bytes: int = 0
 
     @property
     def bits_per_weight(self) -> float:
         return self.tensor_bytes * 8 / self.parameters if self.parameters else 0.0
+
+    @property
+    def body_parameters(self) -> int:
+        """Weights every evaluated token is multiplied by: all but the embedding and output."""
+        return self.parameters - self.embedding_parameters - self.output_parameters
+
+    @property
+    def logit_parameters(self) -> int:
+        """Weights of the output layer (the embedding when tied), per position with logits."""
+        return self.output_parameters or self.embedding_parameters
+
+    @property
+    def generated_token_bytes(self) -> int:
+        """Weight bytes one generated token reads: every tensor but the embedding, of which a
+        token reads one row, unless the embedding is the output layer too."""
+        if self.output_parameters == 0:
+            return self.tensor_bytes
+        return self.tensor_bytes - self.embedding_bytes
 
 
 def level_name(file_type: int | None) -> str:
@@ -58,6 +84,8 @@ def read_file_facts(path: Path) -> FileFacts:
         vocab_size = tokens.length
     else:
         vocab_size = len(tokens) if isinstance(tokens, tuple) else 0
+    by_name = {t.name: t for t in header.tensors}
+    embedding, output = by_name.get(_EMBEDDING), by_name.get(_OUTPUT)
     return FileFacts(
         path=path,
         size_bytes=header.file_bytes,
@@ -66,4 +94,8 @@ def read_file_facts(path: Path) -> FileFacts:
         parameters=sum(t.n_elements for t in header.tensors),
         tensor_bytes=sum(t.n_bytes for t in header.tensors),
         vocab_size=vocab_size,
+        embedding_parameters=0 if embedding is None else embedding.n_elements,
+        embedding_bytes=0 if embedding is None else embedding.n_bytes,
+        output_parameters=0 if output is None else output.n_elements,
+        output_bytes=0 if output is None else output.n_bytes,
     )

@@ -20,12 +20,10 @@ from converter.figures import span_text
 from converter.progress import CancelToken, Job, Progress
 from desktop.engine.measure import results_cache
 from desktop.engine.measure.child_job import child_job
-from desktop.engine.measure.eval_text import (
-    EvalText,
-    as_eval_text,
-)
+from desktop.engine.measure.eval_text import ChunkPlan, EvalText, as_eval_text
 from desktop.engine.measure.file_facts import FileFacts, read_file_facts
 from desktop.engine.measure.fit_summary import FitSummary, plan_fits
+from desktop.engine.measure.loaded_model import ContextWork, work_log
 from desktop.engine.measure.measure_options import (
     DEFAULT_MEASURE,
     MeasureOptions,
@@ -53,6 +51,8 @@ class LevelMeasurement:
     speed: SpeedResult | None
     quality: QualityResult | None
     cached: bool  # True when every figure came from the cache
+    # What measuring the file really did, as llama.cpp counted it (empty when cached).
+    work_done: tuple[ContextWork, ...] = ()
 
     @property
     def path(self) -> Path:
@@ -89,16 +89,18 @@ def _measure_file(
     quality_settings: QualitySettings,
     store_folder: Path,
     speed_settings: SpeedSettings | None,
-) -> tuple[QualityResult | None, SpeedResult | None]:
+) -> tuple[QualityResult | None, SpeedResult | None, tuple[ContextWork, ...]]:
     """Child process: the quality pass ``quality_step`` ("reference", "candidate" or None),
-    then the speed benchmark when ``speed_settings`` is given. One model at a time."""
+    then the speed benchmark when ``speed_settings`` is given. One model at a time. Returns
+    the results and what each loaded model did."""
+    logged = len(work_log())
     quality = None
     if quality_step == "reference":
         quality = reference_pass(emit, path, text, quality_settings, store_folder)
     elif quality_step == "candidate":
         quality = candidate_pass(emit, path, store_folder, quality_settings)
     speed = None if speed_settings is None else benchmark_model(path, speed_settings, emit)
-    return quality, speed
+    return quality, speed, work_log()[logged:]
 
 
 def compare_files(
@@ -167,20 +169,21 @@ def plan_comparison(
     qualities = [results_cache.cached_quality(p, key) if use_cache else None for p in paths]
     if any(q is None for q in qualities[1:]):
         qualities[0] = None  # the candidates need the reference's distributions again
-    chunks = estimated_chunks(eval_text, ctx_tokens, max_chunks)
-    scored = chunks * (ctx_tokens - 1 - ctx_tokens // 2)
-    runs = speed_repeats + 1  # the warm-up runs too
+    chunks = ChunkPlan(ctx_tokens, estimated_chunks(eval_text, ctx_tokens, max_chunks))
     work = [
         FileWork(
-            parameters=f.parameters,
-            size_bytes=f.size_bytes,
+            body_weights=f.body_parameters,
+            logit_weights=f.logit_parameters,
+            token_bytes=f.generated_token_bytes,
             vocab_size=f.vocab_size,
-            quality_tokens=0 if q is not None else chunks * ctx_tokens,
-            scored_positions=0 if q is not None else scored,
-            speed_batch_tokens=0 if sp is not None else runs * prompt_tokens,
-            speed_single_tokens=0 if sp is not None else runs * gen_tokens,
+            is_reference=index == 0,
+            quality_tokens=0 if q is not None else chunks.n_chunks * ctx_tokens,
+            scored_positions=0 if q is not None else chunks.scored_total,
+            speed_prompt_tokens=0 if sp is not None else speed_settings.prompt_runs * prompt_tokens,
+            speed_prompt_runs=0 if sp is not None else speed_settings.prompt_runs,
+            speed_single_tokens=0 if sp is not None else speed_settings.single_decodes,
         )
-        for f, q, sp in zip(facts, qualities, speeds, strict=True)
+        for index, (f, q, sp) in enumerate(zip(facts, qualities, speeds, strict=True))
     ]
     fits: list[FitSummary | None] = plan_fits(paths) if with_fits else [None] * len(paths)
     return ComparisonPlan(
@@ -205,13 +208,15 @@ def _compare(
     cached = [w.idle for w in plan.work]
     clock = TimeLeft(plan.work, plan.speed_settings.threads or 1)
     rows: list[LevelMeasurement] = []
+    to_measure = [index for index, work in enumerate(plan.work) if not work.idle]
     with tempfile.TemporaryDirectory(prefix="quantdesk-reference-", dir=work_folder) as tmp:
         for index, item in enumerate(facts):
             if cancel is not None:
                 cancel.raise_if_cancelled("Measuring the ladder")
             work = plan.work[index]
-            where = f"level {index + 1} of {len(facts)}"
+            done: tuple[ContextWork, ...] = ()
             if not work.idle:
+                where = f"level {to_measure.index(index) + 1} of {len(to_measure)} to measure"
                 clock.at(index, 0.0)
                 yield _progress(clock, f"{item.level}: loading", where)
                 step = None
@@ -219,10 +224,12 @@ def _compare(
                     step = "reference" if index == 0 else "candidate"
                 job = child_job(
                     _measure_file, item.path, step, plan.text, plan.quality_settings, Path(tmp),
-                    plan.speed_settings if work.speed_batch_tokens else None,
+                    plan.speed_settings if work.speed_prompt_tokens else None,
                     what=f"Measuring {item.path.name}", cancel=cancel,
                 )  # fmt: skip
-                quality, speed = yield from _file_progress(job, clock, index, item.level, where)
+                quality, speed, done = yield from _file_progress(
+                    job, clock, index, item.level, where
+                )
                 if quality is not None:
                     qualities[index] = quality
                     yield from _saved(results_cache.save_quality, item.path, plan.key, quality)
@@ -231,8 +238,9 @@ def _compare(
                     yield from _saved(results_cache.save_speed, item.path, speed)
             clock.at(index, 1.0)
             row = LevelMeasurement(
-                item, index == 0, plan.fits[index], speeds[index], qualities[index], cached[index]
-            )
+                item, index == 0, plan.fits[index], speeds[index], qualities[index], cached[index],
+                done,
+            )  # fmt: skip
             rows.append(row)
             if on_level is not None:
                 on_level(row)
@@ -240,13 +248,12 @@ def _compare(
     return rows
 
 
+_FileResults = tuple[QualityResult | None, SpeedResult | None, tuple[ContextWork, ...]]
+
+
 def _file_progress(
-    job: Job[tuple[QualityResult | None, SpeedResult | None]],
-    clock: TimeLeft,
-    index: int,
-    level: str,
-    where: str,
-) -> Job[tuple[QualityResult | None, SpeedResult | None]]:
+    job: Job[_FileResults], clock: TimeLeft, index: int, level: str, where: str
+) -> Job[_FileResults]:
     """Pass the child's events on as the ladder's: level, stage, overall share, time left."""
     while True:
         try:

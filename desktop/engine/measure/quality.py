@@ -34,7 +34,11 @@ from converter.storage import ensure_free_space
 from desktop.engine.measure.child_job import child_job
 from desktop.engine.measure.eval_text import EvalText, as_eval_text, chunk_tokens, plan_chunks
 from desktop.engine.measure.file_facts import FileFacts, read_file_facts
-from desktop.engine.measure.loaded_model import bos_token, open_for_measuring
+from desktop.engine.measure.loaded_model import (
+    bos_token,
+    close_measured,
+    open_for_measuring,
+)
 from desktop.engine.measure.reference_store import (
     ROWS_PER_BLOCK,
     ReferenceStore,
@@ -180,7 +184,7 @@ def reference_pass(
             emit(Progress(stage, index + 1, plan.n_chunks, "chunks"))
         store.finish()
     finally:
-        llm.close()
+        close_measured(llm)
     return totals.result(plan.n_chunks)
 
 
@@ -207,7 +211,7 @@ def candidate_pass(
                 totals.add(*_compare_rows(logits[rows], targets[rows], store, index, rows))
             emit(Progress(stage, index + 1, store.n_chunks, "chunks"))
     finally:
-        llm.close()
+        close_measured(llm)
     return totals.result(store.n_chunks)
 
 

@@ -28,15 +28,21 @@ import numpy as np
 
 from converter.child_process import run_in_child
 from converter.progress import CancelToken, Progress
-from desktop.engine.measure.loaded_model import bos_token, open_for_measuring
+from desktop.engine.measure.loaded_model import (
+    bos_token,
+    close_measured,
+    open_for_measuring,
+)
 
 _RANDOM_SEED = 1234
 _BATCH = 512
 
 
 def default_threads() -> int:
-    """llama.cpp's own default: half the logical CPUs (about the physical cores)."""
-    return max(1, (os.cpu_count() or 2) // 2)
+    """llama.cpp's own default: the physical cores (half the logical CPUs when unknown)."""
+    import psutil
+
+    return psutil.cpu_count(logical=False) or max(1, (os.cpu_count() or 2) // 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +51,16 @@ class SpeedSettings:
     gen_tokens: int = 128
     repeats: int = 3
     threads: int | None = None
+
+    @property
+    def prompt_runs(self) -> int:
+        """Prompts a measurement decodes: the warm-up, then one per repeat."""
+        return self.repeats + 1
+
+    @property
+    def single_decodes(self) -> int:
+        """Single-token decodes: the warm-up token, then ``gen_tokens`` per repeat."""
+        return self.repeats * self.gen_tokens + 1
 
     def resolved(self) -> SpeedSettings:
         """The same settings with the thread count fixed (cache keys need the real number)."""
@@ -70,17 +86,25 @@ def _rates(count: int, seconds: list[float]) -> tuple[float, float]:
 
 
 def _time_prompt(llm: Any, tokens: list[int]) -> float:
+    import llama_cpp
+
     llm.reset()
     started = time.perf_counter()
     llm.eval(tokens)  # clears the KV cache from position 0, then decodes in one batch
+    llama_cpp.llama_synchronize(llm.ctx)  # done computing (a GPU returns before it is)
     return time.perf_counter() - started
 
 
 def _time_generation(llm: Any, tokens: list[int]) -> float:
+    import llama_cpp
+
     llm.reset()
     started = time.perf_counter()
     for token in tokens:
         llm.eval([token])
+        # A generated token's logits are read before the next token exists: wait for them
+        # as a real reply does (``Llama.eval`` itself no longer reads them).
+        llama_cpp.llama_synchronize(llm.ctx)
     return time.perf_counter() - started
 
 
@@ -116,7 +140,7 @@ def benchmark_model(
             if emit is not None:
                 emit(Progress(f"speed {path.name}", run + 1, settings.repeats, "runs"))
     finally:
-        llm.close()
+        close_measured(llm)
     pp, pp_stdev = _rates(settings.prompt_tokens, prompt_seconds)
     tg, tg_stdev = _rates(settings.gen_tokens, gen_seconds)
     return SpeedResult(

@@ -1,17 +1,26 @@
 """How long measuring a ladder takes: a prediction before it starts, a time left while it runs.
 
-The cost of each file is modelled from what dominates it on a CPU:
+Each file is measured in one child process (:mod:`desktop.engine.measure.level_comparison`):
+the quality pass loads the model and evaluates each chunk in one batch, asking for logits at
+the chunk's scored half only; the reference then writes its distributions to the store and a
+candidate compares its own with them. The speed run loads the model again, runs a warm-up
+prompt and one warm-up token, then ``repeats`` × (one prompt, ``gen_tokens`` single-token
+decodes); a prompt asks for the logits of its last position only. The cost of each part:
 
-* batched evaluation (the quality chunks, the prompt-speed runs) is compute-bound: seconds grow
-  with parameters × tokens and shrink with threads;
-* one-token generation (the generation-speed runs) is memory-bound: seconds grow with the bytes
-  of weights read per token;
-* comparing distributions (log-softmax, KL divergence) grows with scored positions × vocabulary;
-* loading grows with the file's size.
+* batched evaluation is compute-bound: every token is multiplied by the body weights (all but
+  the token embedding, which is a row lookup, and the output layer), and every position that
+  asks for logits by the output layer too; seconds shrink with threads;
+* a generated token multiplies the same weights for one position: compute that shrinks with
+  threads, unless reading the weight bytes from memory takes longer (F16 on two cores does);
+* the distribution work grows with scored positions × vocabulary, at a different rate for the
+  reference (log-softmax, 16-bit encoding, writing) and a candidate (decoding, KL divergence);
+* each child process and each load is a fixed cost.
 
-The coefficients were fitted on a 2-core x86 machine (docs/benchmarks.md); other machines are
-faster or slower by a roughly constant factor, so while a measurement runs the prediction is
-rescaled by how long the work done so far really took (:class:`TimeLeft`).
+The coefficients are measured, one per part, by ``benchmarks/ladder_time_parts.py`` (one
+thread, CPU time of the calling thread, so that other processes on the machine do not inflate
+them) on a 2-core AMD EPYC (docs/benchmarks.md); other machines are faster or slower by a
+roughly constant factor, so while a measurement runs the prediction is rescaled by how long the
+work done so far really took (:class:`TimeLeft`).
 """
 
 from __future__ import annotations
@@ -19,47 +28,106 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-#: Seconds per (parameter × token) of batched evaluation on one thread.
-_BATCH_S = 2.4e-11
-#: Seconds per (byte × token) of one-token generation.
-_SINGLE_S = 3.0e-10
-#: Seconds per (scored position × vocabulary entry) of distribution work (both passes).
-_COMPARE_S = 6.0e-8
-#: Seconds per byte of loading, plus a fixed start-up per child process.
-_LOAD_S_PER_BYTE, _START_S = 1.0e-9, 1.5
+#: Seconds per (weight × token) of batched evaluation on one thread; the body and the output
+#: layer measured the same (3.09e-11 each).
+_BATCH_S = 3.1e-11
+#: A generated token on one thread: seconds per weight it multiplies, and per weight byte read
+#: (the floor memory sets, which more threads do not lower).
+_TOKEN_WEIGHT_S, _TOKEN_BYTE_S = 7.6e-11, 4.5e-11
+#: Seconds per (scored position × vocabulary entry) of the distribution work.
+_REFERENCE_S, _COMPARE_S = 3.4e-9, 6.6e-9
+#: Seconds to start a measuring child process, and per load of a model in it.
+_CHILD_S, _LOAD_S = 0.35, 0.47
 
 
 @dataclass(frozen=True, slots=True)
 class FileWork:
     """What measuring one file involves; zeros for the parts that are cached."""
 
-    parameters: int
-    size_bytes: int
+    body_weights: int  # multiplied by every evaluated token
+    logit_weights: int  # the output layer, multiplied per position that asks for logits
+    token_bytes: int  # weight bytes one generated token reads
     vocab_size: int
+    is_reference: bool  # writes the distributions (a candidate compares with them)
     quality_tokens: int  # tokens evaluated for quality (chunks × context)
-    scored_positions: int
-    speed_batch_tokens: int  # prompt tokens over all speed runs, warm-up included
-    speed_single_tokens: int  # generated tokens over all speed runs, warm-up included
+    scored_positions: int  # positions with logits, each compared over the vocabulary
+    speed_prompt_tokens: int  # prompt tokens over all speed runs, warm-up included
+    speed_prompt_runs: int  # prompt runs, warm-up included (one position's logits each)
+    speed_single_tokens: int  # single-token decodes over all speed runs, warm-up included
 
     @property
     def idle(self) -> bool:
-        return self.quality_tokens == 0 and self.speed_batch_tokens == 0
+        return self.quality_tokens == 0 and self.speed_prompt_tokens == 0
 
-    def quality_seconds(self, threads: int) -> float:
-        if self.quality_tokens == 0:
-            return 0.0
-        compute = _BATCH_S * self.parameters * self.quality_tokens / max(1, threads)
-        return compute + _COMPARE_S * self.scored_positions * self.vocab_size
+    @property
+    def loads(self) -> int:
+        """The quality pass and the speed run each load the model."""
+        return (self.quality_tokens > 0) + (self.speed_prompt_tokens > 0)
 
-    def speed_seconds(self, threads: int) -> float:
-        batched = _BATCH_S * self.parameters * self.speed_batch_tokens / max(1, threads)
-        return batched + _SINGLE_S * self.size_bytes * self.speed_single_tokens
+    @property
+    def batch_weight_tokens(self) -> tuple[int, int]:
+        """Weights × tokens of batched evaluation: (quality pass, speed run)."""
+        quality = self.body_weights * self.quality_tokens
+        speed = self.body_weights * self.speed_prompt_tokens
+        return (
+            quality + self.logit_weights * self.scored_positions,
+            speed + self.logit_weights * self.speed_prompt_runs,
+        )
+
+    def parts(self, threads: int) -> PartSeconds:
+        """The predicted seconds of each part of measuring this file."""
+        if self.idle:
+            return PartSeconds(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        quality, speed = self.batch_weight_tokens
+        per_entry = _REFERENCE_S if self.is_reference else _COMPARE_S
+        return PartSeconds(
+            child=_CHILD_S,
+            loads=_LOAD_S * self.loads,
+            quality_batch=_BATCH_S * quality / max(1, threads),
+            distributions=per_entry * self.scored_positions * self.vocab_size,
+            speed_batch=_BATCH_S * speed / max(1, threads),
+            single=self.token_seconds(threads) * self.speed_single_tokens,
+        )
+
+    def token_seconds(self, threads: int) -> float:
+        """One generated token: its compute on ``threads``, or reading its weights if slower."""
+        weights = self.body_weights + self.logit_weights
+        compute = _TOKEN_WEIGHT_S * weights / max(1, threads)
+        return max(compute, _TOKEN_BYTE_S * self.token_bytes)
 
     def load_seconds(self) -> float:
-        return 0.0 if self.idle else _START_S + _LOAD_S_PER_BYTE * self.size_bytes
+        parts = self.parts(1)
+        return parts.child + parts.loads
+
+    def quality_seconds(self, threads: int) -> float:
+        parts = self.parts(threads)
+        return parts.quality_batch + parts.distributions
+
+    def speed_seconds(self, threads: int) -> float:
+        parts = self.parts(threads)
+        return parts.speed_batch + parts.single
 
     def seconds(self, threads: int) -> float:
-        return self.load_seconds() + self.quality_seconds(threads) + self.speed_seconds(threads)
+        return self.parts(threads).total
+
+
+@dataclass(frozen=True, slots=True)
+class PartSeconds:
+    """Predicted seconds of each part of measuring one file, in the order they run."""
+
+    child: float  # starting the child process
+    loads: float  # loading the model, for the quality pass and again for the speed run
+    quality_batch: float  # evaluating the chunks
+    distributions: float  # writing (reference) or comparing (candidate) the distributions
+    speed_batch: float  # the prompt runs
+    single: float  # the single-token decodes
+
+    @property
+    def total(self) -> float:
+        return (
+            self.child + self.loads + self.quality_batch + self.distributions
+            + self.speed_batch + self.single
+        )  # fmt: skip
 
 
 def predict_seconds(work: list[FileWork], threads: int) -> float:

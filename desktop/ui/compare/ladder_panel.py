@@ -30,10 +30,11 @@ from desktop.engine.measure.measure_options import MeasureOptions
 from desktop.services.ladder_data import (
     RECOMMENDATION_RULE,
     LadderPoint,
+    MeasurePreview,
     MeasureRequest,
     ladder_points,
     measure_ladder,
-    predicted_minutes_text,
+    measure_preview,
     reference_of,
 )
 from desktop.ui.compare.ladder_chart import LadderChart
@@ -62,6 +63,7 @@ class LadderPanel(QWidget):
         self._measure: ThreadTask | None = None
         self._reload_serial = 0
         self._outcome = ""  # the last measurement's outcome, shown after the redraw
+        self._preview: MeasurePreview | None = None  # what Measure would do, once known
 
         self.model = QComboBox()
         self.model.setAccessibleName("Model for the ladder chart")
@@ -169,10 +171,12 @@ class LadderPanel(QWidget):
         worker.signals.returned.connect(self._on_points)
         return worker.start()
 
-    def _on_points(self, answer: tuple[int, list[LadderPoint], str]) -> None:
-        serial, points, estimate = answer
+    def _on_points(self, answer: tuple[int, list[LadderPoint], MeasurePreview]) -> None:
+        serial, points, preview = answer
         if serial != self._reload_serial:
             return
+        self._preview = preview
+        estimate = preview.text
         self.points = {p.path: p for p in points}
         self.chart.set_points(points)
         self.points_changed.emit()
@@ -237,7 +241,9 @@ class LadderPanel(QWidget):
         self.cancel_button.show()
         self.progress.show()
         self.progress.setRange(0, 0)
-        self.status.setText(f"Starting: {len(request.candidates) + 1} levels to measure…")
+        count = 0 if self._preview is None else self._preview.levels_to_measure
+        words = f": {count} level{'' if count == 1 else 's'} to measure" if count else ""
+        self.status.setText(f"Starting{words}…")
         return worker.start()
 
     def _on_measure_event(self, event: Progress | LadderPoint) -> None:
@@ -281,11 +287,11 @@ class LadderPanel(QWidget):
 
 def _points_and_estimate(
     request: MeasureRequest, serial: int
-) -> tuple[int, list[LadderPoint], str]:
-    """Worker: the model's saved figures and how long measuring it would take."""
+) -> tuple[int, list[LadderPoint], MeasurePreview]:
+    """Worker: the model's saved figures, what measuring it would do and how long it takes."""
     points = ladder_points(request.files, request.hardware, request.ctx_tokens, request.kv_type)
     try:
-        estimate = predicted_minutes_text(request)
+        preview = measure_preview(request)
     except (QuantdeskError, ValueError) as exc:  # an unreadable text or file: keep the points
-        estimate = f"Cannot measure yet: {exc}"
-    return serial, points, estimate
+        preview = MeasurePreview(0, f"Cannot measure yet: {exc}")
+    return serial, points, preview

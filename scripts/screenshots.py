@@ -200,7 +200,12 @@ def shoot_compare(camera: Camera, window: Any) -> None:
     stopped = list(compare.columns)
     compare.run()
     done = lambda: [c.status.text() for c in compare.columns] == ["done", "done"]  # noqa: E731
-    spin(lambda: compare.columns != stopped and done())
+    spin(
+        lambda: (
+            [c.status.text() for c in compare.columns] != [c.status.text() for c in stopped]
+            and done()
+        )
+    )
     ladder = compare.ladder
     ladder.model.setCurrentIndex(ladder.model.findText("tiny-demo"))  # the converted model's
     settle(1.0)

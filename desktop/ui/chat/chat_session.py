@@ -49,6 +49,7 @@ class ChatSession(QObject):
     reply_done = Signal(object)  # ReplyStats
     reply_failed = Signal(object)  # exception
     crashed = Signal(str)
+    unloaded = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -98,6 +99,21 @@ class ChatSession(QObject):
         self._call = worker
         return worker.start()
 
+    def unload(self) -> ThreadTask:
+        """Free the model's memory (the worker process stays up for the next load)."""
+        self._require(SessionState.READY)
+        engine = self._engine_instance()
+        self._set_state(SessionState.LOADING)
+        worker = ThreadTask(lambda _emit: engine.unload())
+        worker.signals.finished.connect(self._on_unloaded)
+        self._call = worker
+        return worker.start()
+
+    def _on_unloaded(self) -> None:
+        self.load_info = None
+        self._set_state(SessionState.EMPTY)
+        self.unloaded.emit()
+
     def reload(self) -> ThreadTask:
         if self.model_path is None:
             raise RuntimeError("Nothing to reload: no model was loaded.")
@@ -133,6 +149,24 @@ class ChatSession(QObject):
         """Continue ``prompt`` as plain text (no chat template): for base models."""
         engine = self._start_reply()
         return self._generate(lambda emit: engine.complete(prompt, sampling, on_token=emit))
+
+    def continue_reply(
+        self, messages: list[dict[str, str]], partial: str, sampling: SamplingSettings
+    ) -> ThreadTask:
+        """Write on from ``partial``, the start of the assistant's reply to ``messages``.
+
+        The prompt is the chat template's rendering of ``messages`` (ending where the reply
+        begins) followed by ``partial``, so the model continues its own words; the template's
+        end markers still end the reply."""
+        engine = self._start_reply()
+        template = engine.load_info.chat_template if engine.load_info else None
+        stops = template.stop_strings if template is not None else ()
+
+        def work(emit: Callable[[str], None]) -> ReplyStats:
+            prompt = engine.format_chat(messages) + partial
+            return engine.complete(prompt, sampling, on_token=emit, stop=stops, parse_special=True)
+
+        return self._generate(work)
 
     def _start_reply(self) -> InferenceWorker:
         self._require(SessionState.READY)

@@ -89,7 +89,7 @@ class ChatSession(QObject):
         self.model_path, self.load_settings = path, settings
         self._set_state(SessionState.LOADING)
 
-        def work(emit: Callable[[float], None]) -> LoadInfo:
+        def work(emit: Callable[[Progress], None]) -> LoadInfo:
             return engine.load(path, settings, on_progress=emit)
 
         worker = ThreadTask(work)

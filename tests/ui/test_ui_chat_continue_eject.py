@@ -123,6 +123,25 @@ def test_ctrl_n_starts_a_conversation_and_ctrl_l_opens_the_model_list(
     chat.model_bar.combo.hidePopup()
 
 
+def test_edit_keeps_the_editor_in_view_in_a_long_conversation(
+    qtbot: QtBot, main_window: Callable[[], MainWindow]
+) -> None:
+    window = main_window()
+    window.resize(1024, 640)
+    window.tabs.setCurrentIndex(CHAT_TAB)
+    chat = window.chat
+    cid = chat.new_conversation()
+    for role in ("user", "assistant") * 3:
+        chat.store.append(cid, role, "A line of text.\n\n" * 12)
+    chat.open_conversation(cid)
+    first = chat.transcript.messages[0]
+    first.edit_button.setEnabled(True)
+    first.edit_button.click()
+    bar = chat.transcript.verticalScrollBar()
+    wait_until(qtbot, lambda: bar.maximum() > 0 and not first.editor.visibleRegion().isEmpty())
+    assert first.editing and bar.value() < bar.maximum()
+
+
 def _one_shot(model: Path, prompt: str, max_tokens: int) -> str:
     """llama.cpp's own greedy continuation of ``prompt``, through the worker's completion path."""
     with InferenceWorker() as worker:

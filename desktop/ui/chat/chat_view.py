@@ -418,6 +418,7 @@ class ChatView(QWidget):
         for widget in self.transcript.messages:
             if widget.position == position:
                 widget.begin_edit()
+                self.transcript.keep_in_view(widget.edit_row)
             elif widget.editing:
                 widget.end_edit()
 

@@ -275,6 +275,12 @@ class Transcript(QScrollArea):
         del self.messages[index:]
         self._update_empty_state()
 
+    def keep_in_view(self, widget: QWidget) -> None:
+        """Stop following the end and show ``widget`` (the editor of a message being edited:
+        the bubble grows as it opens, which would otherwise scroll it away)."""
+        self._follow = False
+        QTimer.singleShot(0, lambda: self.ensureWidgetVisible(widget, 0, 24))
+
     def mark_last_reply(self) -> None:
         """Only the last assistant message offers Regenerate and Continue."""
         for widget in self.messages:

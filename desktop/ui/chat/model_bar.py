@@ -129,7 +129,7 @@ class ModelBar(QWidget):
         worker = call_worker(
             fit_text.plan_for, Path(path), self.hardware, self.context_tokens, self.kv_type
         )
-        worker.signals.returned.connect(lambda plan: self._on_planned(path, plan))
+        worker.on_returned(lambda plan: self._on_planned(path, plan))
         worker.signals.errored.connect(lambda exc: self._on_plan_failed(path, exc))
         worker.signals.finished.connect(lambda: self.load_button.setEnabled(True))
         worker.start()

@@ -227,7 +227,7 @@ class CompareView(QWidget):
             return
         self.run_button.setEnabled(False)
         check = call_worker(_fit_together, paths, self.hardware, self.context_tokens, self.kv_type)
-        check.signals.returned.connect(lambda together: self._start(paths, bool(together)))
+        check.on_returned(lambda together: self._start(paths, together))
         check.signals.errored.connect(lambda _exc: self._start(paths, False))
         check.start()
 

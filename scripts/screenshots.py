@@ -241,15 +241,9 @@ def shoot_compare(camera: Camera, window: Any) -> None:
     compare.stop()
     spin(lambda: not compare.running)
     compare.max_tokens = 60  # the finished comparison shows done columns with their figures
-    stopped = list(compare.columns)
-    compare.run()
+    compare.run()  # the columns are reused: "stopped" until this run resets them
     done = lambda: [c.status.text() for c in compare.columns] == ["done", "done"]  # noqa: E731
-    spin(
-        lambda: (
-            [c.status.text() for c in compare.columns] != [c.status.text() for c in stopped]
-            and done()
-        )
-    )
+    spin(done)
     ladder = compare.ladder
     ladder.model.setCurrentIndex(ladder.model.findText("tiny-demo"))  # the converted model's
     settle(1.0)

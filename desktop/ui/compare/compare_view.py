@@ -200,11 +200,12 @@ class CompareView(QWidget):
     def _sync_columns(self) -> None:
         """One column per ticked level, in the list's order; a level still ticked keeps its
         column (and the reply shown in it)."""
-        if self.running:
+        wanted = self.chosen_paths()[:MAX_LEVELS]
+        if self.running or wanted == [str(c.path) for c in self.columns]:
             return
         kept = {str(c.path): c for c in self.columns}
         columns = []
-        for path in self.chosen_paths()[:MAX_LEVELS]:
+        for path in wanted:
             column = kept.pop(path, None)
             if column is None:
                 column = CompareColumn(Path(path), self.ladder.level_of(Path(path)))
@@ -278,6 +279,7 @@ class CompareView(QWidget):
             self.stop_button.setEnabled(False)
             count = len(self.chosen_paths())
             self.run_button.setEnabled(2 <= count <= MAX_LEVELS)
+            self._columns_timer.start()  # levels ticked or unticked while it ran
 
     def _on_ladder_points_changed(self) -> None:
         for column in self.columns:

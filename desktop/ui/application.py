@@ -14,7 +14,8 @@ def run_app(*, quit_after_ms: int | None = None) -> int:
     from desktop.ui.main_window import MainWindow
     from desktop.ui.theme import app_icon, apply_theme
 
-    app = QApplication.instance() or QApplication(sys.argv)
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv)
     app.setApplicationName("Quantdesk")
     app.setDesktopFileName("quantdesk")  # resources/quantdesk.desktop: docks group its windows
     app.setWindowIcon(app_icon())

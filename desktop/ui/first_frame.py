@@ -30,10 +30,18 @@ FALLBACK_MS = 2_000
 
 
 def load_llama_libraries() -> None:
-    """Load llama.cpp's shared libraries (call it in a worker, before anything imports numpy)."""
+    """Load llama.cpp's shared libraries (call it in a worker, before anything imports numpy),
+    then the inference worker's client package.
+
+    Its first import otherwise lands on the first load or comparison: in a worker thread, but
+    holding the GIL in bursts while every core is busy with the levels starting. The first
+    comparison of a fresh process showed GUI gaps of 0.1-0.27 s at its start that later ones
+    did not; at start-up nothing competes with the import yet.
+    """
     from converter.child_process import preload_llama_libraries
 
     preload_llama_libraries()
+    import desktop.engine.worker  # noqa: F401
 
 
 class AfterFirstFrame(QObject):

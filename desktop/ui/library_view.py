@@ -265,10 +265,12 @@ class LibraryView(QWidget):
 
     def _items(self) -> list[QTreeWidgetItem]:
         root = self.tree.invisibleRootItem()
+        groups = [group for i in range(root.childCount()) if (group := root.child(i)) is not None]
         return [
-            root.child(i).child(j)
-            for i in range(root.childCount())
-            for j in range(root.child(i).childCount())
+            item
+            for group in groups
+            for j in range(group.childCount())
+            if (item := group.child(j)) is not None
         ]
 
     def _on_selection_changed(self) -> None:

@@ -65,6 +65,9 @@ Compare: size, fit, measured speed and quality side by side.</li>
 <li><b>Use it from other programs.</b> <b>Local API</b> serves a model with an
 OpenAI-compatible HTTP API on this computer.</li>
 </ol>
+<p><b>Keys:</b> Ctrl+N a new conversation, Ctrl+L the model list, Ctrl+E eject the model,
+Ctrl+1 to Ctrl+4 the screens; in the message box Enter sends, Shift+Enter adds a line and Esc
+stops the reply.</p>
 <p>Everything is also available headless: <code>quantdesk --help</code> in a terminal.</p>"""
 
 
@@ -160,6 +163,10 @@ class MainWindow(QMainWindow):
         )
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        chat_menu = self.menuBar().addMenu("&Chat")
+        self._action(chat_menu, "&New conversation", self.new_chat, QKeySequence.StandardKey.New)
+        self._action(chat_menu, "Choose &model…", self.choose_model, "Ctrl+L")
+        self._action(chat_menu, "&Eject model", self.chat.eject, "Ctrl+E")
         view = self.menuBar().addMenu("&View")
         for index, name in enumerate(("&Library", "C&hat", "Co&mpare", "H&ub")):
             self._action(
@@ -210,6 +217,17 @@ class MainWindow(QMainWindow):
         super().changeEvent(event)
         if event.type() == QEvent.Type.PaletteChange and hasattr(self, "tabs"):  # a theme switch
             self._set_tab_icons()
+
+    def new_chat(self) -> None:
+        """A new, empty conversation in the Chat tab, ready to type in (Ctrl+N)."""
+        self.tabs.setCurrentIndex(CHAT_TAB)
+        self.chat.new_conversation()
+        self.chat.composer.edit.setFocus()
+
+    def choose_model(self) -> None:
+        """The Chat tab's model list, open (Ctrl+L)."""
+        self.tabs.setCurrentIndex(CHAT_TAB)
+        self.chat.model_bar.open_picker()
 
     def show_help(self) -> None:
         QMessageBox.information(self, "Quantdesk help", HELP_TEXT)

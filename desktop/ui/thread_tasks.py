@@ -11,13 +11,15 @@ passes on to the engine (jobs raise ``Cancelled``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from converter.progress import CancelToken, Job, run_job
 
 Emit = Callable[[Any], None]
+#: What the work returns: ``ThreadTask[LoadInfo]`` delivers a LoadInfo through ``returned``.
+R = TypeVar("R")
 
 
 class ThreadTaskSignals(QObject):
@@ -28,13 +30,17 @@ class ThreadTaskSignals(QObject):
     finished = Signal()
 
 
-class ThreadTask(QRunnable):
-    """One piece of blocking work; start it once with :meth:`start`."""
+class ThreadTask(QRunnable, Generic[R]):
+    """One piece of blocking work; start it once with :meth:`start`.
+
+    Qt's signals carry plain objects, so ``signals.returned`` cannot say what the work
+    returns; :meth:`on_returned` connects a slot that the type checker matches against it.
+    """
 
     #: Workers still running; keeps their signal objects alive until ``finished``.
-    _running: ClassVar[set[ThreadTask]] = set()
+    _running: ClassVar[set[ThreadTask[Any]]] = set()
 
-    def __init__(self, work: Callable[[Emit], Any], *, cancel: CancelToken | None = None) -> None:
+    def __init__(self, work: Callable[[Emit], R], *, cancel: CancelToken | None = None) -> None:
         super().__init__()
         self.setAutoDelete(False)
         self.signals = ThreadTaskSignals()
@@ -47,7 +53,11 @@ class ThreadTask(QRunnable):
         #: progress signal the work sent has been handled by then (not merely sent).
         self.done = False
 
-    def start(self, pool: QThreadPool | None = None) -> ThreadTask:
+    def on_returned(self, slot: Callable[[R], object]) -> None:
+        """Call ``slot`` with the work's result, on the GUI thread."""
+        self.signals.returned.connect(slot)
+
+    def start(self, pool: QThreadPool | None = None) -> ThreadTask[R]:
         if self._started:
             raise RuntimeError("A worker runs only once; create a new one.")
         self._started = True
@@ -75,13 +85,13 @@ class ThreadTask(QRunnable):
         ThreadTask._running.discard(self)
 
 
-def job_worker(make_job: Callable[[CancelToken], Job[Any]]) -> ThreadTask:
+def job_worker(make_job: Callable[[CancelToken], Job[R]]) -> ThreadTask[R]:
     """A worker that drives the job ``make_job(cancel)``; progress arrives on ``yielded``."""
     token = CancelToken()
     return ThreadTask(lambda emit: run_job(make_job(token), emit), cancel=token)
 
 
-def call_worker(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> ThreadTask:
+def call_worker(fn: Callable[..., R], *args: Any, **kwargs: Any) -> ThreadTask[R]:
     """A worker that calls ``fn(*args, **kwargs)`` once (no progress)."""
     return ThreadTask(lambda _emit: fn(*args, **kwargs))
 

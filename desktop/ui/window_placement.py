@@ -17,8 +17,9 @@ _PLACED = (Qt.WindowType.Window, Qt.WindowType.Dialog)
 def _screen_rect(window: QWidget) -> QRect | None:
     frame = window.frameGeometry()
     screen = QGuiApplication.screenAt(frame.center())
-    if screen is None and window.parentWidget() is not None:
-        screen = window.parentWidget().window().screen()
+    parent = window.parentWidget()
+    if screen is None and parent is not None:
+        screen = parent.window().screen()
     screen = screen or QGuiApplication.primaryScreen()
     return screen.availableGeometry() if screen is not None else None
 

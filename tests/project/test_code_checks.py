@@ -31,8 +31,8 @@ def test_ruff_format_changes_nothing() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_headless_layers_type_check() -> None:
-    """mypy over converter/, desktop/engine/ and desktop/services/ ([tool.mypy] files)."""
+def test_layers_type_check() -> None:
+    """mypy over converter/, desktop/engine/, desktop/services/ and desktop/ui/ ([tool.mypy])."""
     result = _run("mypy")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Success" in result.stdout

@@ -93,6 +93,28 @@ def test_truncate_supports_edit_and_regenerate(store: ConversationStore) -> None
     assert [m.position for m in store.get(cid).messages] == [0, 1, 2]
 
 
+def test_duplicate_copies_everything_and_the_copy_changes_alone(store: ConversationStore) -> None:
+    cid = store.create("Trip", model_path="/m/a.gguf", system_prompt="Be brief.",
+                       settings={"temperature": 0.2})  # fmt: skip
+    store.append(cid, "user", "hello")
+    reply = store.append(cid, "assistant", "hi th", complete=False)
+    store.set_message(reply, "hi th", complete=False, stats={"tokens": 2})
+    copy_id = store.duplicate(cid)
+    original, copy = store.get(cid), store.get(copy_id)
+    assert copy_id != cid and copy.title == "Trip (copy)"
+    assert (copy.model_path, copy.system_prompt, dict(copy.settings)) == (
+        "/m/a.gguf", "Be brief.", {"temperature": 0.2},
+    )  # fmt: skip
+    keep = [(m.position, m.role, m.content, m.complete, dict(m.stats)) for m in original.messages]
+    assert [
+        (m.position, m.role, m.content, m.complete, dict(m.stats)) for m in copy.messages
+    ] == keep
+    store.truncate(copy_id, 1)
+    assert len(store.get(cid).messages) == 2 and len(store.get(copy_id).messages) == 1
+    with pytest.raises(ConversationNotFound):
+        store.duplicate(9999)
+
+
 def test_exports(store: ConversationStore) -> None:
     cid = store.create("Export me", system_prompt="sys", settings={"temperature": 0.2})
     store.append(cid, "user", "question")

@@ -79,6 +79,22 @@ def test_two_levels_answer_side_by_side_while_the_gui_stays_responsive(
     assert "together" in compare.mode.text()
 
 
+def test_columns_follow_the_ticked_levels_before_run_and_keep_their_reply(
+    qtbot: QtBot, main_window: Callable[[], MainWindow], two_levels: list[Path]
+) -> None:
+    """Built when ticked (Run then only resets them); a level still ticked keeps its column."""
+    compare = main_window().compare
+    wait_until(qtbot, lambda: compare.levels.count() == 2)
+    compare.choose([str(p) for p in two_levels])
+    wait_until(qtbot, lambda: len(compare.columns) == 2)
+    assert [c.status.text() for c in compare.columns] == ["ready", "ready"]
+    built = {c.path: c for c in compare.columns}
+    built[two_levels[0]].text = "kept"
+    compare.choose([str(two_levels[0])])
+    wait_until(qtbot, lambda: len(compare.columns) == 1)
+    assert compare.columns[0] is built[two_levels[0]] and compare.columns[0].text == "kept"
+
+
 def _room_for_one_level(window: MainWindow, levels: list[Path]) -> Any:
     """This machine's facts with free memory for the largest level alone, not for two at once.
 

@@ -12,7 +12,7 @@ import contextlib
 import enum
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
@@ -49,6 +49,7 @@ class ChatSession(QObject):
     reply_done = Signal(object)  # ReplyStats
     reply_failed = Signal(object)  # exception
     crashed = Signal(str)
+    unloaded = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -57,7 +58,7 @@ class ChatSession(QObject):
         self.model_path: Path | None = None
         self.load_settings: LoadSettings | None = None
         self._engine: InferenceWorker | None = None
-        self._call: ThreadTask | None = None
+        self._call: ThreadTask[Any] | None = None
 
     def _set_state(self, state: SessionState) -> None:
         self.state = state
@@ -80,7 +81,7 @@ class ChatSession(QObject):
         return self._call is not None and not self._call.done
 
     # loading -----------------------------------------------------------------------------
-    def load(self, path: Path, settings: LoadSettings | None) -> ThreadTask:
+    def load(self, path: Path, settings: LoadSettings | None) -> ThreadTask[LoadInfo]:
         self._require(SessionState.EMPTY, SessionState.READY, SessionState.CRASHED)
         if self.state is SessionState.CRASHED:
             self._discard_engine()
@@ -88,17 +89,32 @@ class ChatSession(QObject):
         self.model_path, self.load_settings = path, settings
         self._set_state(SessionState.LOADING)
 
-        def work(emit: Callable[[float], None]) -> LoadInfo:
+        def work(emit: Callable[[Progress], None]) -> LoadInfo:
             return engine.load(path, settings, on_progress=emit)
 
         worker = ThreadTask(work)
         worker.signals.yielded.connect(self._on_load_progress)
-        worker.signals.returned.connect(self._on_loaded)
+        worker.on_returned(self._on_loaded)
         worker.signals.errored.connect(self._on_load_failed)
         self._call = worker
         return worker.start()
 
-    def reload(self) -> ThreadTask:
+    def unload(self) -> ThreadTask[None]:
+        """Free the model's memory (the worker process stays up for the next load)."""
+        self._require(SessionState.READY)
+        engine = self._engine_instance()
+        self._set_state(SessionState.LOADING)
+        worker = ThreadTask(lambda _emit: engine.unload())
+        worker.signals.finished.connect(self._on_unloaded)
+        self._call = worker
+        return worker.start()
+
+    def _on_unloaded(self) -> None:
+        self.load_info = None
+        self._set_state(SessionState.EMPTY)
+        self.unloaded.emit()
+
+    def reload(self) -> ThreadTask[LoadInfo]:
         if self.model_path is None:
             raise RuntimeError("Nothing to reload: no model was loaded.")
         return self.load(self.model_path, self.load_settings)
@@ -125,14 +141,34 @@ class ChatSession(QObject):
         """Tokens of the current reply so far (text arrives in batches, not one per token)."""
         return self._engine.streamed_tokens if self._engine is not None else 0
 
-    def send(self, messages: list[dict[str, str]], sampling: SamplingSettings) -> ThreadTask:
+    def send(
+        self, messages: list[dict[str, str]], sampling: SamplingSettings
+    ) -> ThreadTask[ReplyStats]:
         engine = self._start_reply()
         return self._generate(lambda emit: engine.chat(messages, sampling, on_token=emit))
 
-    def send_text(self, prompt: str, sampling: SamplingSettings) -> ThreadTask:
+    def send_text(self, prompt: str, sampling: SamplingSettings) -> ThreadTask[ReplyStats]:
         """Continue ``prompt`` as plain text (no chat template): for base models."""
         engine = self._start_reply()
         return self._generate(lambda emit: engine.complete(prompt, sampling, on_token=emit))
+
+    def continue_reply(
+        self, messages: list[dict[str, str]], partial: str, sampling: SamplingSettings
+    ) -> ThreadTask[ReplyStats]:
+        """Write on from ``partial``, the start of the assistant's reply to ``messages``.
+
+        The prompt is the chat template's rendering of ``messages`` (ending where the reply
+        begins) followed by ``partial``, so the model continues its own words; the template's
+        end markers still end the reply."""
+        engine = self._start_reply()
+        template = engine.load_info.chat_template if engine.load_info else None
+        stops = template.stop_strings if template is not None else ()
+
+        def work(emit: Callable[[str], None]) -> ReplyStats:
+            prompt = engine.format_chat(messages) + partial
+            return engine.complete(prompt, sampling, on_token=emit, stop=stops, parse_special=True)
+
+        return self._generate(work)
 
     def _start_reply(self) -> InferenceWorker:
         self._require(SessionState.READY)
@@ -140,10 +176,12 @@ class ChatSession(QObject):
         self._set_state(SessionState.GENERATING)
         return engine
 
-    def _generate(self, work: Callable[[Callable[[str], None]], ReplyStats]) -> ThreadTask:
+    def _generate(
+        self, work: Callable[[Callable[[str], None]], ReplyStats]
+    ) -> ThreadTask[ReplyStats]:
         task = ThreadTask(work)
         task.signals.yielded.connect(self.token.emit)
-        task.signals.returned.connect(self._on_reply_done)
+        task.on_returned(self._on_reply_done)
         task.signals.errored.connect(self._on_reply_failed)
         self._call = task
         return task.start()

@@ -12,6 +12,7 @@ it streams (every :data:`SAVE_INTERVAL_MS`) and again when it ends, also when it
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,7 @@ from desktop.ui.chat.model_bar import ModelBar
 from desktop.ui.chat.transcript import MessageWidget, Transcript
 
 if TYPE_CHECKING:  # the worker package loads llama.cpp: not while the window starts
+    from desktop.engine.worker import SamplingSettings
     from desktop.engine.worker.results import LoadInfo, ReplyStats
 
 SAVE_INTERVAL_MS = 1000
@@ -62,6 +64,8 @@ class ChatView(QWidget):
         self._reply_id: int | None = None
         self._first_token_at: float | None = None
         self._token_count = 0
+        #: The text a Continue writes on from (empty for a new reply).
+        self._continued = ""
         #: Library files that cannot be loaded, with the reason (kept up to date by the window).
         self.broken_files: dict[str, str] = {}
 
@@ -107,6 +111,7 @@ class ChatView(QWidget):
         self.conversations.new_requested.connect(self.new_conversation)
         self.conversations.deleted.connect(self._on_conversation_deleted)
         self.model_bar.load_requested.connect(self._on_load_requested)
+        self.model_bar.eject_requested.connect(self.eject)
         self.model_bar.settings_requested.connect(self._on_settings_requested)
         self.composer.send_requested.connect(self.send)
         self.composer.stop_requested.connect(self.stop)
@@ -115,6 +120,7 @@ class ChatView(QWidget):
         s.load_progress.connect(self.model_bar.show_loading)
         s.loaded.connect(self._on_loaded)
         s.load_failed.connect(lambda exc: self.model_bar.show_error(str(exc)))
+        s.unloaded.connect(self._on_unloaded)
         s.token.connect(self._on_token)
         s.reply_done.connect(self._on_reply_done)
         s.reply_failed.connect(self._on_reply_failed)
@@ -161,6 +167,18 @@ class ChatView(QWidget):
         self.model_bar.show_loaded(info)
         self.model_loaded.emit(info)
 
+    def eject(self) -> None:
+        """Unload the model and free its memory; the conversation stays open."""
+        if self.session.state is SessionState.READY:
+            self.model_bar.status.setText("Ejecting the model…")
+            self.session.unload()
+
+    def _on_unloaded(self) -> None:
+        name = self.session.model_path.name if self.session.model_path else "The model"
+        self.model_bar.show_ejected(name)
+        self.mode_switch.setEnabled(False)
+        self._update_empty_text()
+
     def _on_mode_switched(self, on: bool) -> None:
         self._set_text_completion(on)
         if self.session.load_info is not None:
@@ -187,7 +205,7 @@ class ChatView(QWidget):
         info = self.session.load_info
         if info is None:
             text = (
-                "Choose a model in the bar above and press Load, or get one first: "
+                "Choose a model in the bar above (Ctrl+L) and press Load, or get one first: "
                 "Library → Import GGUF, the Hub tab, or Convert in the toolbar."
             )
         elif self.text_completion:
@@ -263,32 +281,47 @@ class ChatView(QWidget):
         self._start_reply()
 
     def _start_reply(self) -> None:
-        from desktop.engine.worker import SamplingSettings
-
         cid = self.conversation_id
         assert cid is not None
         self.store.update(cid, model_path=str(self.session.model_path or ""))
         conversation = self.store.get(cid)
-        sampling = Sampling.from_json(conversation.settings)
-        engine_sampling = SamplingSettings(
-            temperature=sampling.temperature,
-            top_p=sampling.top_p,
-            top_k=sampling.top_k,
-            min_p=sampling.min_p,
-            repeat_penalty=sampling.repeat_penalty,
-            seed=sampling.seed,
-            max_tokens=sampling.max_tokens,
-        )
+        engine_sampling = _engine_sampling(conversation.settings)
         self._reply_id = self.store.append(cid, "assistant", "", complete=False)
         self._reply = self._add_message("assistant", "", len(conversation.messages))
-        self._first_token_at, self._token_count = None, 0
-        self._started_at = time.monotonic()
-        self.composer.speed_label.setText("waiting for the first token…")
-        self._save_timer.start()
+        self._begin_stream()
         if self.text_completion:
             self.session.send_text(completion_prompt(conversation.chat_messages()), engine_sampling)
         else:
             self.session.send(conversation.chat_messages(), engine_sampling)
+
+    def continue_reply(self) -> None:
+        """Let the model write on from the end of the last reply, in the same message."""
+        if self.session.state is not SessionState.READY or self.conversation_id is None:
+            return
+        conversation = self.store.get(self.conversation_id)
+        widgets = self.transcript.messages
+        if not conversation.messages or not widgets:
+            return
+        last, widget = conversation.messages[-1], widgets[-1]
+        if last.role != "assistant" or widget.position != last.position:
+            return
+        self._reply_id, self._reply, self._continued = last.id, widget, last.content
+        widget.set_text(last.content)
+        widget.set_stats("")
+        self.store.set_message(last.id, last.content, complete=False, stats=last.stats)
+        self._begin_stream()
+        sampling = _engine_sampling(conversation.settings)
+        if self.text_completion:  # the text so far, reply included, is simply continued
+            self.session.send_text(completion_prompt(conversation.chat_messages()), sampling)
+        else:
+            history = conversation.chat_messages()[:-1]
+            self.session.continue_reply(history, last.content, sampling)
+
+    def _begin_stream(self) -> None:
+        self._first_token_at, self._token_count = None, 0
+        self._started_at = time.monotonic()
+        self.composer.speed_label.setText("waiting for the first token…")
+        self._save_timer.start()
 
     def stop(self) -> None:
         self.session.stop()
@@ -316,16 +349,19 @@ class ChatView(QWidget):
             self._reply.finish(text)
             self.store.set_message(self._reply_id, text, complete=complete, stats=stats)
             self._reply.set_stats(str(stats.get("summary", "")))
-        self._reply, self._reply_id = None, None
+        self._reply, self._reply_id, self._continued = None, None, ""
         self.composer.speed_label.setText("")
         self.transcript.mark_last_reply()
 
     def _on_reply_done(self, stats: ReplyStats) -> None:
         summary = reply_stats_text(stats)
-        if not stats.text.strip() and not stats.cancelled:
+        text = self._continued + stats.text
+        if self._continued:
+            summary = f"continued: {summary}"
+        elif not text.strip() and not stats.cancelled:
             summary = f"empty reply · {summary}"
         self._finish_reply(
-            stats.text,
+            text,
             complete=not stats.cancelled,
             stats={
                 "summary": summary,
@@ -382,6 +418,7 @@ class ChatView(QWidget):
         for widget in self.transcript.messages:
             if widget.position == position:
                 widget.begin_edit()
+                self.transcript.keep_in_view(widget.edit_row)
             elif widget.editing:
                 widget.end_edit()
 
@@ -390,6 +427,7 @@ class ChatView(QWidget):
         widget.edit_requested.connect(self._on_edit_requested)
         widget.edit_submitted.connect(self.edit_and_resend)
         widget.regenerate_requested.connect(self.regenerate)
+        widget.continue_requested.connect(self.continue_reply)
         return widget
 
     def _on_state_changed(self, state: SessionState) -> None:
@@ -401,6 +439,23 @@ class ChatView(QWidget):
         for widget in self.transcript.messages:
             widget.edit_button.setEnabled(ready)
             widget.regenerate_button.setEnabled(ready)
+            widget.continue_button.setEnabled(ready)
         self._update_empty_text()
         if state is SessionState.CRASHED:
             self.model_bar.show_error("The worker stopped; press Reload model to start again.")
+
+
+def _engine_sampling(settings: Mapping[str, Any]) -> SamplingSettings:
+    """The conversation's stored sampling settings, as the worker takes them."""
+    from desktop.engine.worker import SamplingSettings  # imported at first use
+
+    sampling = Sampling.from_json(settings)
+    return SamplingSettings(
+        temperature=sampling.temperature,
+        top_p=sampling.top_p,
+        top_k=sampling.top_k,
+        min_p=sampling.min_p,
+        repeat_penalty=sampling.repeat_penalty,
+        seed=sampling.seed,
+        max_tokens=sampling.max_tokens,
+    )

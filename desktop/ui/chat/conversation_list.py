@@ -1,4 +1,4 @@
-"""Saved conversations: search, new, rename, delete and export."""
+"""Saved conversations: search, new, duplicate, rename, delete and export."""
 
 from __future__ import annotations
 
@@ -51,6 +51,10 @@ class ConversationList(QWidget):
         self.list.currentItemChanged.connect(self._on_current_changed)
         self.new_button = self._button("New", self.new_requested.emit, "plus")
         self.new_button.setToolTip("Start a new conversation")
+        self.duplicate_button = self._button("Duplicate", self.duplicate_current, "copy")
+        self.duplicate_button.setToolTip(
+            "Copy the selected conversation, to try another turn and keep the original"
+        )
         self.rename_button = self._button("Rename…", self._on_rename_clicked, "cursor-text")
         self.rename_button.setToolTip("Give the selected conversation another title")
         self.delete_button = self._button("Delete…", self._on_delete_clicked, "trash")
@@ -64,9 +68,10 @@ class ConversationList(QWidget):
         self.notice.hide()
         row = QGridLayout()
         for i, b in enumerate(
-            (self.new_button, self.rename_button, self.export_button, self.delete_button)
+            (self.new_button, self.duplicate_button, self.rename_button, self.export_button)
         ):
             row.addWidget(b, i // 2, i % 2)
+        row.addWidget(self.delete_button, 2, 0, 1, 2)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.search)
@@ -99,9 +104,7 @@ class ConversationList(QWidget):
             if summary.id == current:
                 self.list.setCurrentItem(item)
         self.list.blockSignals(False)
-        has = self.current_id() is not None
-        for b in (self.rename_button, self.delete_button, self.export_button):
-            b.setEnabled(has)
+        self._enable_actions(self.current_id() is not None)
 
     def select(self, conversation_id: int) -> None:
         self.refresh()
@@ -111,10 +114,24 @@ class ConversationList(QWidget):
                 return
 
     def _on_current_changed(self, current: QListWidgetItem | None, _previous: object) -> None:
-        for b in (self.rename_button, self.delete_button, self.export_button):
-            b.setEnabled(current is not None)
+        self._enable_actions(current is not None)
         if current is not None:
             self.selected.emit(int(current.data(ID_ROLE)))
+
+    def _enable_actions(self, selected: bool) -> None:
+        for b in (
+            self.duplicate_button,
+            self.rename_button,
+            self.delete_button,
+            self.export_button,
+        ):
+            b.setEnabled(selected)
+
+    def duplicate_current(self) -> None:
+        """Copy the selected conversation and open the copy."""
+        cid = self.current_id()
+        if cid is not None:
+            self.select(self.store.duplicate(cid))
 
     def _on_rename_clicked(self) -> None:
         cid = self.current_id()

@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # the engine is imported when it is first used, not with the 
 
 class ModelBar(QWidget):
     load_requested = Signal(str)  # path, after the fit check passed or the user insisted
+    eject_requested = Signal()
     settings_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -50,6 +51,12 @@ class ModelBar(QWidget):
         set_icon(self.load_button, "player-play")
         self.combo.setToolTip("The GGUF files of the library that can be loaded")
         self.load_button.clicked.connect(self._on_load_clicked)
+        self.eject_button = QPushButton("Eject")
+        self.eject_button.setAccessibleName("Eject model")
+        self.eject_button.setToolTip("Unload the model and free its memory (Ctrl+E)")
+        set_icon(self.eject_button, "player-eject")
+        self.eject_button.clicked.connect(self.eject_requested.emit)
+        self.eject_button.hide()
         self.settings_button = QPushButton("Chat settings…")
         self.settings_button.setAccessibleName("Conversation settings")
         self.settings_button.setToolTip(
@@ -71,6 +78,7 @@ class ModelBar(QWidget):
         row.addWidget(QLabel("Model"))
         row.addWidget(self.combo, 1)
         row.addWidget(self.load_button)
+        row.addWidget(self.eject_button)
         row.addWidget(self.progress)
         row.addWidget(self.settings_button)
         layout = QVBoxLayout(self)
@@ -121,7 +129,7 @@ class ModelBar(QWidget):
         worker = call_worker(
             fit_text.plan_for, Path(path), self.hardware, self.context_tokens, self.kv_type
         )
-        worker.signals.returned.connect(lambda plan: self._on_planned(path, plan))
+        worker.on_returned(lambda plan: self._on_planned(path, plan))
         worker.signals.errored.connect(lambda exc: self._on_plan_failed(path, exc))
         worker.signals.finished.connect(lambda: self.load_button.setEnabled(True))
         worker.start()
@@ -152,11 +160,13 @@ class ModelBar(QWidget):
         self.progress.setVisible(fraction is not None)
         self.load_button.setEnabled(fraction is None)
         if fraction is not None:
+            self.eject_button.hide()
             self.progress.setValue(int(fraction * 100))
             self.status.setText(f"Loading {Path(self.current_path() or '').name}…")
 
     def show_loaded(self, info: LoadInfo) -> None:
         self.show_loading(None)
+        self.eject_button.show()
         layers = info.model.n_layers
         where = (
             "on the CPU"
@@ -175,4 +185,15 @@ class ModelBar(QWidget):
 
     def show_error(self, text: str) -> None:
         self.show_loading(None)
+        self.eject_button.hide()
         self.status.setText(text)
+
+    def show_ejected(self, name: str) -> None:
+        self.show_loading(None)
+        self.eject_button.hide()
+        self.status.setText(f"No model loaded: {name} was ejected and its memory is free.")
+
+    def open_picker(self) -> None:
+        """Put the focus on the model list and open it (Ctrl+L)."""
+        self.combo.setFocus()
+        self.combo.showPopup()

@@ -93,12 +93,16 @@ class ModelPicker(QComboBox):
         super().__init__(parent)
         self.setEditable(True)
         self.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        self.lineEdit().setPlaceholderText("Search the library's models")
+        search = self.lineEdit()
+        assert search is not None  # an editable combo box has one
+        search.setPlaceholderText("Search the library's models")
         completer = QCompleter(self.model(), self)
         completer.setFilterMode(Qt.MatchFlag.MatchContains)
         completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         completer.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
-        completer.popup().setItemDelegate(BadgeDelegate(completer.popup()))
+        popup = completer.popup()
+        assert popup is not None  # a completer makes its popup on first ask
+        popup.setItemDelegate(BadgeDelegate(popup))
         self.setCompleter(completer)
         self.setItemDelegate(BadgeDelegate(self))
         self.view().setMinimumWidth(560)

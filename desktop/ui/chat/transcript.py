@@ -61,6 +61,7 @@ class MessageWidget(QFrame):
     edit_requested = Signal(int)  # position
     edit_submitted = Signal(int, str)  # position, the new text
     regenerate_requested = Signal()
+    continue_requested = Signal()
     reload_requested = Signal()
 
     def __init__(self, role: str, text: str, position: int, parent: QWidget | None = None) -> None:
@@ -90,11 +91,18 @@ class MessageWidget(QFrame):
             "Regenerate", self.regenerate_requested.emit, actions, "refresh"
         )
         self.regenerate_button.setToolTip("Ask the model for another reply")
+        self.continue_button = self._action(
+            "Continue", self.continue_requested.emit, actions, "arrow-bar-right"
+        )
+        self.continue_button.setToolTip(
+            "Let the model write on from the end of this reply (after Stop or the length limit)"
+        )
         self.reload_button = self._action(
             "Reload model", self.reload_requested.emit, actions, "reload"
         )
         self.edit_button.setVisible(role == "user")
         self.regenerate_button.hide()
+        self.continue_button.hide()
         self.reload_button.setVisible(role == "error")
 
         # In-place editing: the text becomes editable inside the bubble.
@@ -267,13 +275,21 @@ class Transcript(QScrollArea):
         del self.messages[index:]
         self._update_empty_state()
 
+    def keep_in_view(self, widget: QWidget) -> None:
+        """Stop following the end and show ``widget`` (the editor of a message being edited:
+        the bubble grows as it opens, which would otherwise scroll it away)."""
+        self._follow = False
+        QTimer.singleShot(0, lambda: self.ensureWidgetVisible(widget, 0, 24))
+
     def mark_last_reply(self) -> None:
-        """Only the last assistant message offers Regenerate."""
+        """Only the last assistant message offers Regenerate and Continue."""
         for widget in self.messages:
             widget.regenerate_button.hide()
+            widget.continue_button.hide()
         replies = [w for w in self.messages if w.role == "assistant"]
         if replies and replies[-1] is self.messages[-1]:
             replies[-1].regenerate_button.show()
+            replies[-1].continue_button.show()
 
     def _on_range_changed(self, _minimum: int, maximum: int) -> None:
         if self._follow:

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QFrame, QLabel, QTextBrowser, QVBoxLayout, QWidget
 from converter.errors import Cancelled
 from desktop.services.reply_figures import reply_figures
 from desktop.ui.chat.code_blocks import code_tint, style_code
+from desktop.ui.compare.status_text import StatusText
 
 if TYPE_CHECKING:
     from desktop.engine.worker.results import ReplyStats
@@ -31,7 +32,7 @@ class CompareColumn(QFrame):
         self.quality = QLabel("Quality: not measured")
         self.quality.setObjectName("statsLine")
         self.quality.setAccessibleName(f"{level} quality")
-        self.status = QLabel("waiting")
+        self.status = StatusText("ready")
         self.status.setObjectName("hint")
         self.status.setAccessibleName(f"{level} status")
         self.body = QTextBrowser()
@@ -49,6 +50,14 @@ class CompareColumn(QFrame):
         self._timer.setSingleShot(True)
         self._timer.setInterval(RENDER_INTERVAL_MS)
         self._timer.timeout.connect(self._render)
+
+    def reset(self) -> None:
+        """Empty, waiting for a new run (a column is reused from run to run)."""
+        self._timer.stop()
+        self.text = ""
+        self.body.clear()
+        self.stats.setText("")
+        self.set_status("waiting")
 
     def set_quality(self, text: str) -> None:
         self.quality.setText(f"Quality: {text}")

@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, QThreadPool
+from PySide6.QtCore import Qt, QThreadPool, QTimer
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -31,6 +31,7 @@ from desktop.services import fit_text
 from desktop.services.compare_runner import LevelRun, ReplyPiece, RunEvent, RunStatus
 from desktop.ui.compare.column import CompareColumn
 from desktop.ui.compare.ladder_panel import LadderPanel
+from desktop.ui.compare.status_text import StatusText
 from desktop.ui.thread_tasks import ThreadTask, call_worker
 
 if TYPE_CHECKING:
@@ -59,6 +60,13 @@ class CompareView(QWidget):
         self.preferred_model = ""
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(MAX_LEVELS)
+        # The ticked levels' columns are built when they are ticked, not when Run is pressed:
+        # building and first painting them is the costliest GUI work of a comparison, and
+        # while the levels run, their processes compete with it for the CPU.
+        self._columns_timer = QTimer(self)
+        self._columns_timer.setSingleShot(True)
+        self._columns_timer.setInterval(0)
+        self._columns_timer.timeout.connect(self._sync_columns)
 
         self.levels = QListWidget()
         self.levels.setAccessibleName("Levels to compare")
@@ -74,10 +82,9 @@ class CompareView(QWidget):
         self.stop_button.setAccessibleName("Stop comparison")
         self.stop_button.clicked.connect(self.stop)
         self.stop_button.setEnabled(False)
-        self.mode = QLabel("Tick 2 to 4 levels, type a prompt and press Run.")
+        self.mode = StatusText("Tick 2 to 4 levels, type a prompt and press Run.", lines=3)
         self.mode.setObjectName("hint")
         self.mode.setAccessibleName("Comparison mode")
-        self.mode.setWordWrap(True)
 
         chooser = QVBoxLayout()
         chooser.addWidget(QLabel("Levels"))
@@ -175,6 +182,7 @@ class CompareView(QWidget):
         return [i.data(PATH_ROLE) for i in items if i.checkState() == Qt.CheckState.Checked]
 
     def _on_levels_changed(self, *_args: object) -> None:
+        self._columns_timer.start()  # once, after a run of tick changes
         count = len(self.chosen_paths())
         self.run_button.setEnabled(2 <= count <= MAX_LEVELS and not self.running)
         if not self.running:
@@ -189,22 +197,46 @@ class CompareView(QWidget):
     def running(self) -> bool:
         return any(not w.done for w in self._workers)
 
+    def _sync_columns(self) -> None:
+        """One column per ticked level, in the list's order; a level still ticked keeps its
+        column (and the reply shown in it)."""
+        wanted = self.chosen_paths()[:MAX_LEVELS]
+        if self.running or wanted == [str(c.path) for c in self.columns]:
+            return
+        kept = {str(c.path): c for c in self.columns}
+        columns = []
+        for path in wanted:
+            column = kept.pop(path, None)
+            if column is None:
+                column = CompareColumn(Path(path), self.ladder.level_of(Path(path)))
+                column.set_quality(self.ladder.quality_text(Path(path)))
+            columns.append(column)
+        for column in kept.values():
+            column.setParent(None)
+            column.deleteLater()
+        for index, column in enumerate(columns):
+            self.columns_area.insertWidget(index, column)
+        self.columns = columns
+
     def run(self) -> None:
-        """Decide (off the GUI thread) whether the levels fit together, then start them."""
+        """Decide (off the GUI thread) whether the levels fit together, then start them.
+
+        The mode line changes once, when the levels start: a change of its text lays out the
+        whole view again, which is worth doing once, not twice in a tenth of a second."""
         paths = [Path(p) for p in self.chosen_paths()]
         if not 2 <= len(paths) <= MAX_LEVELS or self.running:
             return
         self.run_button.setEnabled(False)
-        self.mode.setText("Checking whether the levels fit in memory together…")
         check = call_worker(_fit_together, paths, self.hardware, self.context_tokens, self.kv_type)
-        check.signals.returned.connect(lambda together: self._start(paths, bool(together)))
+        check.on_returned(lambda together: self._start(paths, together))
         check.signals.errored.connect(lambda _exc: self._start(paths, False))
         check.start()
 
     def _start(self, paths: list[Path], together: bool) -> None:
         from desktop.engine.worker import LoadSettings, SamplingSettings  # not at start-up
 
-        self._clear_columns()
+        self._sync_columns()  # built already, unless the ticks changed a moment ago
+        self._runs, self._workers = [], []
         load = LoadSettings(
             ctx_tokens=self.context_tokens, kv_type=self.kv_type, threads=self.threads
         )
@@ -218,11 +250,8 @@ class CompareView(QWidget):
             "one after another: each is loaded, answers, and is closed before the next."
         )
         previous: threading.Event | None = None
-        for path in paths:
-            column = CompareColumn(path, self.ladder.level_of(path))
-            column.set_quality(self.ladder.quality_text(path))
-            self.columns.append(column)
-            self.columns_area.addWidget(column)
+        for path, column in zip(paths, self.columns, strict=True):
+            column.reset()
             run = LevelRun(path, prompt, load, sampling, after=None if together else previous)
             previous = run.done
             worker = ThreadTask(run)
@@ -250,6 +279,7 @@ class CompareView(QWidget):
             self.stop_button.setEnabled(False)
             count = len(self.chosen_paths())
             self.run_button.setEnabled(2 <= count <= MAX_LEVELS)
+            self._columns_timer.start()  # levels ticked or unticked while it ran
 
     def _on_ladder_points_changed(self) -> None:
         for column in self.columns:
@@ -258,12 +288,6 @@ class CompareView(QWidget):
     def stop(self) -> None:
         for run in self._runs:
             run.stop()
-
-    def _clear_columns(self) -> None:
-        for column in self.columns:
-            column.setParent(None)
-            column.deleteLater()
-        self.columns, self._runs, self._workers = [], [], []
 
     def close_workers(self) -> None:
         """Stop every level (app shutdown); their workers end their processes."""

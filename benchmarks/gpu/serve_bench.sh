@@ -11,7 +11,9 @@
 # 3. Q4_K_M first (so the most asked-for figures come even if time runs out):
 #    benchmarks/decode_speed.py (tg128: llama-bench, the plain eval loop, Llama.generate, the
 #    worker), then benchmarks/serve_load.py at 16 and 4 clients against quantdesk serve and
-#    llama-server with --parallel 16 and 4; then decode speed for Q8_0 and F16;
+#    llama-server with --parallel 16 and 4, with benchmarks/batch_steps.py between (the decode
+#    loop of 16 replies without HTTP, against bare batched decoding and llama-batched-bench);
+#    then decode speed for Q8_0 and F16;
 # 4. the importance matrix on the GPU (benchmarks/imatrix_parity.py on F16, all layers
 #    offloaded): parity of the sums with llama-imatrix, both wall times, and the cost of
 #    collecting against a plain evaluation of the same chunks.
@@ -56,7 +58,7 @@ for module in diskcache starlette uvicorn gguf platformdirs httpx2 huggingface_h
 done
 if [ -n "$missing" ]; then
     # shellcheck disable=SC2086
-    "$python" -m pip install --quiet --no-index --find-links "$gpu_dir/whl" --target "$site" $missing \
+    "$python" -m pip install --quiet --no-deps --no-index --find-links "$gpu_dir/whl" --target "$site" $missing \
         || { echo "missing Python packages:$missing (put their wheels in $gpu_dir/whl)"; exit 2; }
 fi
 
@@ -86,7 +88,7 @@ if [ -z "${SKIP_BUILD:-}" ]; then
         -DBUILD_SHARED_LIBS=ON -DGGML_CUDA="$cuda" -DCMAKE_CUDA_ARCHITECTURES="$arch" \
         -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF >> "$out/build.log" 2>&1
     cmake --build "$work/build" -j "$jobs" --target llama mtmd llama-bench llama-server \
-        llama-imatrix llama-quantize \
+        llama-imatrix llama-quantize llama-batched-bench \
         >> "$out/build.log" 2>&1
     # The sdist's own Python package, loading the libraries just built.
     rm -rf "$site/llama_cpp" && cp -r "$pkg/llama_cpp" "$site/llama_cpp"
@@ -124,6 +126,10 @@ decode() {
 }
 
 decode Q4_K_M
+stamp "continuous batching without HTTP, Q4_K_M, 16 replies"
+"$python" -m benchmarks.batch_steps "$models/$shape-Q4_K_M.gguf" --gpu-layers "$gpu_layers" \
+    --slots 16 --tokens 128 --rounds 2 --llama-batched-bench "$work/build/bin/llama-batched-bench" \
+    --json "$out/batch-steps16.json" | tee "$out/batch-steps16.md"
 for parallel in 16 4; do
     stamp "serving, Q4_K_M, --parallel $parallel"
     "$python" -m benchmarks.serve_load "$models/$shape-Q4_K_M.gguf" --gpu-layers "$gpu_layers" \

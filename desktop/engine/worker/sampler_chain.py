@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from desktop.engine.worker.logits_rows import LogitsRows
 from desktop.engine.worker.settings import SamplingSettings
 
 #: How many recent tokens the repetition penalty looks at (llama-cpp-python's default).
@@ -46,7 +47,6 @@ class SamplerChain:
         import llama_cpp
 
         self._llama_cpp = llama_cpp
-        self._n_vocab = n_vocab
         self.pointer: Any = None
         self._gate: _GrammarGate | None = None
         self._argmax_only = (
@@ -62,15 +62,20 @@ class SamplerChain:
         if grammar is not None:
             self._gate = _GrammarGate(llama_cpp, self.pointer, grammar, n_vocab)
 
-    def sample(self, ctx: Any, row: int) -> int:
+    @property
+    def native(self) -> bool:
+        """Whether the token is drawn inside llama.cpp alone (``llama_sampler_sample``, which
+        releases the GIL: such draws for several replies can run on several threads)."""
+        return not self._argmax_only and self._gate is None
+
+    def sample(self, logits: LogitsRows, row: int) -> int:
         """The next token from the logits of batch row ``row`` (accepted into the chain)."""
-        if self._argmax_only or self._gate is not None:
-            pointer = self._llama_cpp.llama_get_logits_ith(ctx, row)
-            logits = np.ctypeslib.as_array(pointer, shape=(self._n_vocab,))
-            if self._gate is not None:
-                return self._gate.sample(logits)
-            return int(logits.argmax())
-        return int(self._llama_cpp.llama_sampler_sample(self.pointer, ctx, row))
+        if self.native:
+            return int(self._llama_cpp.llama_sampler_sample(self.pointer, logits.ctx, row))
+        view = logits.row(row)
+        if self._gate is not None:
+            return self._gate.sample(view)
+        return int(view.argmax())
 
     def close(self) -> None:
         if self._gate is not None:

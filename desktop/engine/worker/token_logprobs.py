@@ -15,24 +15,22 @@ from typing import Any
 import numpy as np
 
 from desktop.engine.worker.generation import TokenPieces
+from desktop.engine.worker.logits_rows import LogitsRows
 from desktop.engine.worker.results import TokenLogprobs, TokenProbability
 
 
 class LogprobReader:
     """Reads one position's figures from a decoded batch row."""
 
-    def __init__(self, ctx: Any, vocab: Any, n_vocab: int) -> None:
-        import llama_cpp
-
-        self._logits_at = llama_cpp.llama_get_logits_ith
-        self._ctx = ctx
-        self._n_vocab = n_vocab
+    def __init__(self, logits: LogitsRows, vocab: Any) -> None:
+        self._logits = logits
+        self._n_vocab = logits.n_vocab
         self._pieces = TokenPieces(vocab)
 
     def read(self, row: int, chosen: int, top: int) -> TokenLogprobs:
         """The chosen token's log-probability and the ``top`` most likely tokens, best first
         (equal logits: the lower id first, as llama.cpp's greedy sampler picks)."""
-        logits = np.ctypeslib.as_array(self._logits_at(self._ctx, row), shape=(self._n_vocab,))
+        logits = self._logits.row(row)
         peak = float(logits.max())
         log_total = peak + math.log(float(np.exp(logits.astype(np.float64) - peak).sum()))
         alternatives: tuple[TokenProbability, ...] = ()

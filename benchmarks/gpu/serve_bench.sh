@@ -129,7 +129,8 @@ decode Q4_K_M
 stamp "continuous batching without HTTP, Q4_K_M, 16 replies"
 "$python" -m benchmarks.batch_steps "$models/$shape-Q4_K_M.gguf" --gpu-layers "$gpu_layers" \
     --slots 16 --tokens 128 --rounds 2 --llama-batched-bench "$work/build/bin/llama-batched-bench" \
-    --json "$out/batch-steps16.json" | tee "$out/batch-steps16.md"
+    --json "$out/batch-steps16.json" --profile "$out/batch-steps16-profile.txt" \
+    | tee "$out/batch-steps16.md"
 for parallel in 16 4; do
     stamp "serving, Q4_K_M, --parallel $parallel"
     "$python" -m benchmarks.serve_load "$models/$shape-Q4_K_M.gguf" --gpu-layers "$gpu_layers" \

@@ -121,14 +121,14 @@ fi
 decode() {
     stamp "single stream, $1"
     "$python" -m benchmarks.decode_speed "$models/$shape-$1.gguf" --gpu-layers "$gpu_layers" \
-        --llama-bench "$bench" --rounds 3 --json "$out/decode-$1.json" \
+        --llama-bench "$bench" --rounds "$2" --json "$out/decode-$1.json" \
         | tee "$out/decode-$1.md"
 }
 
-decode Q4_K_M
+decode Q4_K_M 3
 stamp "continuous batching without HTTP, Q4_K_M, 16 replies"
 "$python" -m benchmarks.batch_steps "$models/$shape-Q4_K_M.gguf" --gpu-layers "$gpu_layers" \
-    --slots 16 --tokens 128 --rounds 2 --llama-batched-bench "$work/build/bin/llama-batched-bench" \
+    --slots 16 --tokens 128 --rounds 1 --llama-batched-bench "$work/build/bin/llama-batched-bench" \
     --json "$out/batch-steps16.json" --profile "$out/batch-steps16-profile.txt" \
     | tee "$out/batch-steps16.md"
 for parallel in 16 4; do
@@ -138,8 +138,8 @@ for parallel in 16 4; do
         --ctx 2048 --log-dir "$out" --json "$out/serve-parallel$parallel.json" \
         | tee "$out/serve-parallel$parallel.md"
 done
-decode Q8_0
-decode F16
+decode Q8_0 2
+decode F16 2
 stamp "importance matrix, F16, $gpu_layers GPU layers"
 "$python" -m benchmarks.imatrix_parity "$work/build/bin" "$models/$shape-F16.gguf" \
     "$repo/resources/calibration/federalist_papers.txt" "$work/imatrix" --chunks 4 --levels "" \

@@ -275,23 +275,19 @@ async def _events(
                 yield formatting.sse_event(error.body()) + formatting.SSE_DONE
                 break
             if isinstance(outcome, TextPiece):
-                piece = formatting.chunk(
-                    reply,
-                    outcome.text,
-                    logprobs=outcome.logprobs,
-                    text_offset=offsets[index],
-                    index=index,
-                )
-                offsets[index] += len(outcome.text)
-            else:
+                text, finish = outcome.text, None
+            else:  # the choice's last chunk
                 ends[index] = outcome
-                piece = formatting.chunk(
-                    reply,
-                    finish=outcome.finish,
-                    logprobs=outcome.logprobs,
-                    text_offset=offsets[index],
-                    index=index,
-                )
+                text, finish = "", outcome.finish
+            piece = formatting.chunk(
+                reply,
+                text,
+                finish=finish,
+                logprobs=outcome.logprobs,
+                text_offset=offsets[index],
+                index=index,
+            )
+            offsets[index] += len(text)
             yield formatting.sse_event(piece)
             if len(ends) == request.n:
                 stats = _ended_stats(ends, http)

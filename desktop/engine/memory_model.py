@@ -125,7 +125,7 @@ def compute_buffer_bytes(
     hidden = u * e * F32
     mask = u * n_kv * (F16 if flash_attention else F32)
     # a second mask for the sliding-window layers, alive with the first through every layer
-    swa_mask = (u * n_kv * (F16 if flash_attention else F32)) if any(summary.swa_layers) else 0
+    swa_mask = mask if any(summary.swa_layers) else 0
     if flash_attention:
         attention = mask + 8 * hidden  # the f16 mask, Q/K/V views and the output
     else:

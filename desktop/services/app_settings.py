@@ -12,11 +12,14 @@ import json
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, Union, get_args, get_origin, get_type_hints
 
 from converter.kv_cache_types import KV_CACHE_TYPES
 from converter.paths import config_dir
 from converter.storage import atomic_output
+
+if TYPE_CHECKING:  # the worker package is imported when a reply starts
+    from desktop.engine.worker import SamplingSettings
 
 SETTINGS_NAME = "settings.json"
 THEMES = ("system", "light", "dark")
@@ -42,6 +45,21 @@ class Sampling:
     @classmethod
     def from_json(cls, data: Any) -> Sampling:
         return _from_json(cls, data)
+
+    def engine_settings(self) -> SamplingSettings:
+        """These settings as the inference worker takes them (the context size is a load
+        setting, not a sampling one)."""
+        from desktop.engine.worker import SamplingSettings  # imported at first use
+
+        return SamplingSettings(
+            temperature=self.temperature,
+            top_p=self.top_p,
+            top_k=self.top_k,
+            min_p=self.min_p,
+            repeat_penalty=self.repeat_penalty,
+            seed=self.seed,
+            max_tokens=self.max_tokens,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -206,25 +206,38 @@ def measure_preview(request: MeasureRequest) -> MeasurePreview:
         )
     settings = plan.quality_settings
     chunks = "all" if settings.max_chunks is None else f"up to {settings.max_chunks}"
-    total = len(plan.facts)
-    if len(new) == total:
-        what = f"the {total} levels"
-    else:
-        what = f"{len(new)} new level{'' if len(new) == 1 else 's'} of {total}" if new else ""
-    if again:
-        reference_label = labels.get(reference, plan.facts[0].level)
-        saved = cached_quality(reference, plan.key) is not None and plan.speeds[0] is not None
-        if new and again == [reference_label] and saved:
-            why = f"the reference the new level{'s are' if len(new) > 1 else ' is'} compared with"
-        else:
-            why = "measured before with other settings"
-        again_words = f"again {', '.join(again)} ({why})"
-        what = f"{what}, and {again_words}," if new else again_words
+    # the reference alone measured again, its own figures saved: only the new levels need it
+    again_for_new = (
+        again == [labels.get(reference, plan.facts[0].level)]
+        and cached_quality(reference, plan.key) is not None
+        and plan.speeds[0] is not None
+    )
+    what = _levels_to_measure_words(new, again, len(plan.facts), again_for_new=again_for_new)
     return MeasurePreview(
         to_measure,
         f"Measuring {what} takes about {span_text(plan.predicted_seconds)} on this machine "
         f"({chunks} chunks of {settings.ctx_tokens} tokens of {text.name}).",
     )
+
+
+def _levels_to_measure_words(
+    new: list[str], again: list[str], total: int, *, again_for_new: bool
+) -> str:
+    """``"1 new level of 8, and again F16 (the reference the new level is compared with),"``:
+    the levels without saved figures, then those measured again; ``again_for_new`` when the
+    only one measured again is the reference, for the new levels' sake."""
+    if len(new) == total:
+        what = f"the {total} levels"
+    else:
+        what = f"{len(new)} new level{'' if len(new) == 1 else 's'} of {total}" if new else ""
+    if not again:
+        return what
+    if new and again_for_new:
+        why = f"the reference the new level{'s are' if len(new) > 1 else ' is'} compared with"
+    else:
+        why = "measured before with other settings"
+    again_words = f"again {', '.join(again)} ({why})"
+    return f"{what}, and {again_words}," if new else again_words
 
 
 def measure_ladder(

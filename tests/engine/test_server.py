@@ -21,7 +21,10 @@ from desktop.engine.server import ModelServer, ServerStateError, is_loopback
 from desktop.engine.worker import InferenceWorker, LoadSettings, SamplingSettings
 from desktop.engine.worker.stop_strings import StopCutter
 from tests.conftest import REPO_ROOT
-from tests.support.gguf_factory import write_tiny_gguf
+from tests.support import worker_helpers
+from tests.support.server_helpers import running_server
+
+endless_model = worker_helpers.endless_model
 
 #: A context long enough that a reply running to its end takes many seconds, so a test can
 #: tell a cancelled generation from one that was left to run.
@@ -32,22 +35,14 @@ LONG_REPLY = {"prompt": "abc", "max_tokens": 30000, **GREEDY}
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny model whose replies never end by themselves (only budgets and stops end them)."""
-    return write_tiny_gguf(tmp_path_factory.mktemp("server") / "tiny-chat.gguf", never_ends=True)
-
-
-@pytest.fixture(scope="module")
 def log_lines() -> list[str]:
     return []
 
 
 @pytest.fixture(scope="module")
-def server(model: Path, log_lines: list[str]) -> Iterator[ModelServer]:
-    running = ModelServer(model, LOAD, port=0, on_request=log_lines.append)
-    running.start()
-    yield running
-    running.stop()
+def server(endless_model: Path, log_lines: list[str]) -> Iterator[ModelServer]:
+    with running_server(endless_model, LOAD, on_request=log_lines.append) as running:
+        yield running
 
 
 def request(
@@ -109,7 +104,7 @@ def test_models_lists_the_loaded_file(server: ModelServer) -> None:
 
 
 def test_chat_streamed_equals_whole_and_the_worker_s_own_reply(
-    server: ModelServer, model: Path
+    server: ModelServer, endless_model: Path
 ) -> None:
     body = {**CHAT, **GREEDY, "max_tokens": 16, "model": "tiny-chat"}
     status, whole = post_json(server, "/v1/chat/completions", body)
@@ -133,7 +128,7 @@ def test_chat_streamed_equals_whole_and_the_worker_s_own_reply(
         temperature=0, seed=7, repeat_penalty=1.6, max_tokens=16, top_k=40, top_p=0.95, min_p=0.05
     )
     with InferenceWorker() as worker:
-        worker.load(model, LoadSettings(ctx_tokens=1024, threads=1))
+        worker.load(endless_model, LoadSettings(ctx_tokens=1024, threads=1))
         reference = worker.chat(CHAT["messages"], sampling, on_token=lambda _piece: None)
     assert text == reference.text
     cached = whole["usage"].pop("prompt_tokens_details")["cached_tokens"]
@@ -289,11 +284,11 @@ def test_llama_server_routes_health_and_paths_without_v1(server: ModelServer) ->
     assert status == 200 and reply["usage"]["completion_tokens"] == 2
 
 
-def test_the_state_machine_refuses_misuse(server: ModelServer, model: Path) -> None:
+def test_the_state_machine_refuses_misuse(server: ModelServer, endless_model: Path) -> None:
     with pytest.raises(ServerStateError, match="running"):
         server.start()
     with pytest.raises(ServerStateError, match="never started"):
-        ModelServer(model).stop()
+        ModelServer(endless_model).stop()
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.4")
 
@@ -337,8 +332,8 @@ def test_a_client_leaving_mid_stream_cancels_its_generation(
     assert any(line.startswith("POST /v1/completions 499 ") for line in log_lines)
 
 
-def test_a_worker_crash_answers_500_and_the_next_request_works(model: Path) -> None:
-    server = ModelServer(model, LOAD, port=0)  # its own: the reloaded worker ends with it
+def test_a_worker_crash_answers_500_and_the_next_request_works(endless_model: Path) -> None:
+    server = ModelServer(endless_model, LOAD, port=0)  # its own: the reloaded worker ends with it
     server.start()
     try:
         results: list[tuple[int, dict[str, Any]]] = []
@@ -381,13 +376,13 @@ def test_a_worker_crash_answers_500_and_the_next_request_works(model: Path) -> N
 # --- the command ----------------------------------------------------------------------------------
 
 
-def test_serve_command_answers_logs_and_stops_on_ctrl_c(model: Path) -> None:
+def test_serve_command_answers_logs_and_stops_on_ctrl_c(endless_model: Path) -> None:
     command = [
         sys.executable,
         "-m",
         "desktop.cli",
         "serve",
-        str(model),
+        str(endless_model),
         "--port",
         "0",
         "--ctx",

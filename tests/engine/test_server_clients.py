@@ -19,23 +19,19 @@ import pytest
 
 from desktop.engine.server import ModelServer
 from desktop.engine.worker import LoadSettings
-from tests.support.gguf_factory import write_tiny_gguf
+from tests.support import worker_helpers
+from tests.support.server_helpers import running_server
+
+endless_model = worker_helpers.endless_model
 
 LOAD = LoadSettings(ctx_tokens=4096, threads=1, parallel=4)
 MESSAGES = [{"role": "user", "content": "abc def"}]
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_tiny_gguf(tmp_path_factory.mktemp("clients") / "tiny-chat.gguf", never_ends=True)
-
-
-@pytest.fixture(scope="module")
-def server(model: Path) -> Iterator[ModelServer]:
-    running = ModelServer(model, LOAD, port=0)
-    running.start()
-    yield running
-    running.stop()
+def server(endless_model: Path) -> Iterator[ModelServer]:
+    with running_server(endless_model, LOAD) as running:
+        yield running
 
 
 def raw_request(
@@ -125,9 +121,9 @@ def test_a_stalled_client_does_not_hold_up_the_others(server: ModelServer) -> No
             assert status == 200 and time.monotonic() - started < 5
 
 
-def test_requests_while_the_model_loads_get_503(model: Path) -> None:
+def test_requests_while_the_model_loads_get_503(endless_model: Path) -> None:
     release = threading.Event()
-    server = ModelServer(model, LoadSettings(ctx_tokens=512, threads=1), port=0)
+    server = ModelServer(endless_model, LoadSettings(ctx_tokens=512, threads=1), port=0)
     starting = threading.Thread(target=lambda: server.start(on_progress=lambda _f: release.wait()))
     starting.start()
     try:
@@ -147,8 +143,8 @@ def test_requests_while_the_model_loads_get_503(model: Path) -> None:
         server.stop()
 
 
-def test_stopping_mid_stream_ends_the_stream_with_an_error_at_once(model: Path) -> None:
-    server = ModelServer(model, LoadSettings(ctx_tokens=32768, threads=1), port=0)
+def test_stopping_mid_stream_ends_the_stream_with_an_error_at_once(endless_model: Path) -> None:
+    server = ModelServer(endless_model, LoadSettings(ctx_tokens=32768, threads=1), port=0)
     server.start()
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
     body = {"prompt": "abc", "max_tokens": 30000, "temperature": 0, "stream": True}
@@ -167,8 +163,10 @@ def test_stopping_mid_stream_ends_the_stream_with_an_error_at_once(model: Path) 
     assert "shutting down" in error["message"] and error["param"] is None
 
 
-def test_api_key_host_and_origin_checks(model: Path) -> None:
-    server = ModelServer(model, LoadSettings(ctx_tokens=512, threads=1), port=0, api_key="s3cret")
+def test_api_key_host_and_origin_checks(endless_model: Path) -> None:
+    server = ModelServer(
+        endless_model, LoadSettings(ctx_tokens=512, threads=1), port=0, api_key="s3cret"
+    )
     server.start()
     try:
         port = server.port
@@ -229,8 +227,8 @@ def _ipv6_loopback() -> bool:
 
 
 @pytest.mark.skipif(not _ipv6_loopback(), reason="this machine has no IPv6 loopback")
-def test_ipv6_loopback(model: Path) -> None:
-    server = ModelServer(model, LoadSettings(ctx_tokens=512, threads=1), host="::1", port=0)
+def test_ipv6_loopback(endless_model: Path) -> None:
+    server = ModelServer(endless_model, LoadSettings(ctx_tokens=512, threads=1), host="::1", port=0)
     server.start()
     try:
         assert server.url == f"http://[::1]:{server.port}/v1"

@@ -4,7 +4,6 @@ llama.cpp running the tiny random-weight model; and the official ``openai`` clie
 
 from __future__ import annotations
 
-import http.client
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,10 @@ import pytest
 
 from desktop.engine.server import ModelServer
 from desktop.engine.worker import LoadSettings
-from tests.support.gguf_factory import write_tiny_gguf
+from tests.support import worker_helpers
+from tests.support.server_helpers import post_raw, running_server
+
+endless_model = worker_helpers.endless_model
 
 LOAD = LoadSettings(ctx_tokens=2048, threads=1, parallel=2)
 MESSAGES = [{"role": "user", "content": "abc def"}]
@@ -29,30 +31,17 @@ SCHEMA: dict[str, Any] = {
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_tiny_gguf(tmp_path_factory.mktemp("formats") / "tiny-chat.gguf", never_ends=True)
-
-
-@pytest.fixture(scope="module")
-def server(model: Path) -> Iterator[ModelServer]:
-    running = ModelServer(model, LOAD, port=0)
-    running.start()
-    yield running
-    running.stop()
+def server(endless_model: Path) -> Iterator[ModelServer]:
+    with running_server(endless_model, LOAD) as running:
+        yield running
 
 
 def post(server: ModelServer, path: str, body: dict[str, Any]) -> tuple[int, Any]:
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
-    try:
-        connection.request("POST", path, body=json.dumps(body))
-        response = connection.getresponse()
-        data = response.read()
-        if body.get("stream") and response.status == 200:
-            events = [line.removeprefix("data: ") for line in data.decode().split("\n\n") if line]
-            return 200, [e if e == "[DONE]" else json.loads(e) for e in events]
-        return response.status, json.loads(data)
-    finally:
-        connection.close()
+    status, data = post_raw(server.port, path, body, timeout_s=120)
+    if body.get("stream") and status == 200:
+        events = [line.removeprefix("data: ") for line in data.decode().split("\n\n") if line]
+        return 200, [e if e == "[DONE]" else json.loads(e) for e in events]
+    return status, json.loads(data)
 
 
 def chat(server: ModelServer, **fields: Any) -> dict[str, Any]:
@@ -230,10 +219,8 @@ def test_n_choices_whole_and_streamed(server: ModelServer) -> None:
 # --- usage and fingerprint ------------------------------------------------------------------------
 
 
-def test_usage_reports_cached_prompt_tokens_and_a_fingerprint(model: Path) -> None:
-    running = ModelServer(model, LoadSettings(ctx_tokens=1024, threads=1), port=0)
-    running.start()
-    try:
+def test_usage_reports_cached_prompt_tokens_and_a_fingerprint(endless_model: Path) -> None:
+    with running_server(endless_model, LoadSettings(ctx_tokens=1024, threads=1)) as running:
         first = [{"role": "user", "content": "abc def ghi jkl"}]
         reply = post(running, "/v1/chat/completions", {"messages": first, "max_tokens": 3})[1]
         assert reply["usage"]["prompt_tokens_details"] == {"cached_tokens": 0}
@@ -256,8 +243,6 @@ def test_usage_reports_cached_prompt_tokens_and_a_fingerprint(model: Path) -> No
         assert usage["prompt_tokens_details"]["cached_tokens"] >= reply["usage"]["prompt_tokens"]
         assert usage["prompt_tokens_details"]["cached_tokens"] < usage["prompt_tokens"]
         assert {e["system_fingerprint"] for e in events[:-1]} == {fingerprint}
-    finally:
-        running.stop()
 
 
 # --- the official client ----------------------------------------------------------------------

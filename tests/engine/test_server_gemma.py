@@ -6,7 +6,6 @@ log-probabilities."""
 
 from __future__ import annotations
 
-import http.client
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 from converter.child_process import run_in_child
 from desktop.engine.server import ModelServer
 from desktop.engine.worker import LoadSettings
+from tests.support.server_helpers import post_raw, running_server
 
 GEMMA_PROMPT = "<start_of_turn>user\nName three rivers.<end_of_turn>\n<start_of_turn>model\n"
 
@@ -31,21 +31,14 @@ def gemma(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(gemma: Path) -> Iterator[ModelServer]:
-    running = ModelServer(gemma, LoadSettings(ctx_tokens=2048, threads=1, parallel=2), port=0)
-    running.start()
-    yield running
-    running.stop()
+    with running_server(gemma, LoadSettings(ctx_tokens=2048, threads=1, parallel=2)) as running:
+        yield running
 
 
 def post(server: ModelServer, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=600)
-    try:
-        connection.request("POST", path, body=json.dumps(body))
-        response = connection.getresponse()
-        assert response.status == 200
-        return json.loads(response.read())
-    finally:
-        connection.close()
+    status, data = post_raw(server.port, path, body, timeout_s=600)
+    assert status == 200
+    return json.loads(data)
 
 
 def test_the_same_greedy_request_gives_the_same_text_twice(server: ModelServer) -> None:

@@ -20,16 +20,12 @@ from desktop.engine.worker import (
     WorkerState,
 )
 from desktop.engine.worker.protocol import PromptTooLong
-from tests.support.gguf_factory import write_tiny_gguf
+from tests.support import worker_helpers
+
+endless_model = worker_helpers.endless_model
 
 SLOTS = 3
 LOAD = LoadSettings(ctx_tokens=8192, threads=1, parallel=SLOTS)
-
-
-@pytest.fixture(scope="module")
-def endless_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Replies never end by themselves: only budgets, stops and cancels end them."""
-    return write_tiny_gguf(tmp_path_factory.mktemp("batching") / "endless.gguf", never_ends=True)
 
 
 @pytest.fixture(scope="module")

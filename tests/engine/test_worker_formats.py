@@ -25,7 +25,9 @@ from desktop.engine.worker import (
     TokenLogprobs,
     json_schema_format,
 )
-from tests.support.gguf_factory import write_tiny_gguf
+from tests.support import worker_helpers
+
+endless_model = worker_helpers.endless_model
 
 #: A small batch, so a repeated short prompt still reuses whole batches from the cache.
 BATCH_TOKENS = 4
@@ -46,15 +48,9 @@ SCHEMA: dict[str, Any] = {
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Replies never end by themselves: only a completed grammar or a budget ends them."""
-    return write_tiny_gguf(tmp_path_factory.mktemp("formats") / "endless.gguf", never_ends=True)
-
-
-@pytest.fixture(scope="module")
-def worker(model: Path) -> Iterator[InferenceWorker]:
+def worker(endless_model: Path) -> Iterator[InferenceWorker]:
     with InferenceWorker() as running:
-        running.load(model, LOAD)
+        running.load(endless_model, LOAD)
         yield running
 
 
@@ -149,7 +145,7 @@ def reference_log_softmax(
 
 
 def test_logprobs_are_llama_cpp_s_log_softmax_and_the_top_one_is_greedy(
-    worker: InferenceWorker, model: Path
+    worker: InferenceWorker, endless_model: Path
 ) -> None:
     received: list[TokenLogprobs] = []
     stats = complete(
@@ -162,7 +158,7 @@ def test_logprobs_are_llama_cpp_s_log_softmax_and_the_top_one_is_greedy(
     assert len(received) == stats.generated_tokens == 12
     generated = [entry.chosen.token for entry in received]
     _tokens, reference = run_in_child(
-        reference_log_softmax, str(model), "kite mango", generated, what="Reference logits"
+        reference_log_softmax, str(endless_model), "kite mango", generated, what="Reference logits"
     )
     for entry, row in zip(received, reference, strict=True):
         ranked = sorted(row, reverse=True)
@@ -207,17 +203,17 @@ def reference_tokens(_emit: Any, path: str, prompts: list[str]) -> list[list[int
         llama.close()
 
 
-def test_cached_prompt_tokens_count_what_the_slot_reused(model: Path) -> None:
+def test_cached_prompt_tokens_count_what_the_slot_reused(endless_model: Path) -> None:
     first, second = "abc def ghi jkl mno", "abc def ghi xyz"
     tokens_first, tokens_second = run_in_child(
-        reference_tokens, str(model), [first, second], what="Tokenize"
+        reference_tokens, str(endless_model), [first, second], what="Tokenize"
     )
     shared = next(
         i for i, (a, b) in enumerate(zip(tokens_first, tokens_second, strict=False)) if a != b
     )
     greedy = SamplingSettings.greedy(max_tokens=4)
     with InferenceWorker() as fresh:
-        fresh.load(model, LOAD)
+        fresh.load(endless_model, LOAD)
         assert complete(fresh, first, greedy).cached_prompt_tokens == 0
         reused = complete(fresh, second, greedy)
         assert reused.prompt_tokens == len(tokens_second)

@@ -1,10 +1,11 @@
-"""Helpers for the GUI tests: a library with tiny real models, and a main-window factory."""
+"""Helpers for the GUI tests: a library with tiny real models, a main-window factory, and a
+chat with a model loaded."""
 
 from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from converter.paths import library_dir
+from desktop.ui.chat.chat_session import SessionState
+from desktop.ui.chat.chat_view import ChatView
 from desktop.ui.main_window import MainWindow
 from tests.support.gguf_factory import TinyModelShape, write_tiny_gguf
 
@@ -34,6 +37,25 @@ def put_in_library(model: Path, name: str | None = None) -> Path:
 
 def wait_until(qtbot: QtBot, condition: Callable[[], bool], timeout_ms: int = 60_000) -> None:
     qtbot.waitUntil(condition, timeout=timeout_ms)
+
+
+def load_in_new_chat(
+    qtbot: QtBot,
+    window: MainWindow,
+    model: Path,
+    settings: Mapping[str, object],
+    *,
+    timeout_ms: int = 60_000,
+) -> ChatView:
+    """The window's chat with ``model`` (the only one in the library) loaded into a new
+    conversation that has these sampling ``settings`` and no system prompt."""
+    chat = window.chat
+    wait_until(qtbot, lambda: chat.model_bar.combo.count() == 1)
+    conversation_id = chat.new_conversation()
+    chat.store.update(conversation_id, settings=settings, system_prompt="")
+    chat.load_model(str(model), insist=True)
+    wait_until(qtbot, lambda: chat.session.state is SessionState.READY, timeout_ms)
+    return chat
 
 
 def settle_pool(timeout_ms: int = 30_000) -> None:

@@ -14,10 +14,10 @@ from pytestqt.qtbot import QtBot
 
 from desktop.services.conversations import ConversationStore
 from desktop.ui.chat.chat_session import SessionState
-from desktop.ui.chat.chat_view import ChatView
 from desktop.ui.main_window import MainWindow
 from tests.support.gguf_factory import TinyModelShape, write_tiny_gguf
 from tests.support.ui_helpers import (  # noqa: F401 - fixtures are found by name
+    load_in_new_chat,
     main_window_fixture,
     put_in_library,
     tiny_f16_fixture,
@@ -64,16 +64,6 @@ GREEDY_LONG = {
 }
 
 
-def _loaded_chat(qtbot: QtBot, window: MainWindow, model: Path) -> ChatView:
-    chat = window.chat
-    wait_until(qtbot, lambda: chat.model_bar.combo.count() == 1)
-    cid = chat.new_conversation()
-    chat.store.update(cid, settings=GREEDY_LONG, system_prompt="")
-    chat.load_model(str(model), insist=True)
-    wait_until(qtbot, lambda: chat.session.state is SessionState.READY)
-    return chat
-
-
 @pytest.fixture(scope="module")
 def slower_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Big enough that 3000 tokens take seconds, so Stop lands well before the end."""
@@ -88,7 +78,7 @@ def test_escape_stops_a_reply_and_the_partial_reply_is_kept(
 ) -> None:
     """The model cannot pick end-of-text (``never_ends``), so only Stop ends the reply."""
     model = put_in_library(slower_model)
-    chat = _loaded_chat(qtbot, main_window(), model)
+    chat = load_in_new_chat(qtbot, main_window(), model, GREEDY_LONG)
     pressed: list[bool] = []
 
     def press_escape(_piece: str) -> None:
@@ -113,7 +103,7 @@ def test_regenerate_and_edit_continue_from_the_right_place(
     qtbot: QtBot, main_window: Callable[[], MainWindow], tiny_f16: Path
 ) -> None:
     model = put_in_library(tiny_f16)
-    chat = _loaded_chat(qtbot, main_window(), model)
+    chat = load_in_new_chat(qtbot, main_window(), model, GREEDY_LONG)
     chat.store.update(chat.conversation_id, settings={**GREEDY_LONG, "max_tokens": 8})
     chat.send("first question")
     wait_until(qtbot, lambda: chat.session.state is SessionState.READY)
@@ -141,7 +131,7 @@ def test_a_worker_crash_shows_an_error_with_reload_and_the_window_keeps_working(
 ) -> None:
     model = put_in_library(tiny_f16)
     window = main_window()
-    chat = _loaded_chat(qtbot, window, model)
+    chat = load_in_new_chat(qtbot, window, model, GREEDY_LONG)
     chat.store.update(chat.conversation_id, settings={**GREEDY_LONG, "max_tokens": 8})
     os.kill(chat.session._engine.pid, signal.SIGKILL)
     chat.send("are you there?")

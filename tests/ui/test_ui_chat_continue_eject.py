@@ -13,10 +13,10 @@ from pytestqt.qtbot import QtBot
 from desktop.engine.worker import InferenceWorker, LoadSettings, SamplingSettings
 from desktop.services.app_settings import Sampling
 from desktop.ui.chat.chat_session import SessionState
-from desktop.ui.chat.chat_view import ChatView
 from desktop.ui.main_window import CHAT_TAB, LIBRARY_TAB, MainWindow
 from tests.support.gemma_model import gemma_270m_fixture  # noqa: F401 - found by name
 from tests.support.ui_helpers import (  # noqa: F401 - fixtures are found by name
+    load_in_new_chat,
     main_window_fixture,
     put_in_library,
     tiny_f16_fixture,
@@ -27,20 +27,12 @@ GREEDY_SHORT = {"temperature": 0.0, "repeat_penalty": 1.0, "max_tokens": 6}
 COUNTING = "1, 2, 3, 4, 5,"
 
 
-def _loaded_chat(qtbot: QtBot, window: MainWindow, model: Path) -> ChatView:
-    chat = window.chat
-    wait_until(qtbot, lambda: chat.model_bar.combo.count() == 1)
-    cid = chat.new_conversation()
-    chat.store.update(cid, settings=GREEDY_SHORT, system_prompt="")
-    chat.load_model(str(model), insist=True)
-    wait_until(qtbot, lambda: chat.session.state is SessionState.READY, 120_000)
-    return chat
-
-
 def test_continue_writes_on_in_the_same_message_and_stores_the_whole_reply(
     qtbot: QtBot, main_window: Callable[[], MainWindow], tiny_f16: Path
 ) -> None:
-    chat = _loaded_chat(qtbot, main_window(), put_in_library(tiny_f16))
+    chat = load_in_new_chat(
+        qtbot, main_window(), put_in_library(tiny_f16), GREEDY_SHORT, timeout_ms=120_000
+    )
     chat.send("tell me more")
     wait_until(qtbot, lambda: chat.session.state is SessionState.READY)
     first = chat.store.get(chat.conversation_id).messages[-1]
@@ -63,7 +55,9 @@ def test_eject_frees_the_model_and_the_chat_says_so(
     qtbot: QtBot, main_window: Callable[[], MainWindow], tiny_f16: Path
 ) -> None:
     window = main_window()
-    chat = _loaded_chat(qtbot, window, put_in_library(tiny_f16))
+    chat = load_in_new_chat(
+        qtbot, window, put_in_library(tiny_f16), GREEDY_SHORT, timeout_ms=120_000
+    )
     bar = chat.model_bar
     assert bar.eject_button.isVisibleTo(chat)
     worker_pid = chat.session._engine.pid

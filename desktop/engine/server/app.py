@@ -41,7 +41,7 @@ from desktop.engine.server.parsing import (
     parse_completion,
     parse_json_body,
 )
-from desktop.engine.worker import TokenLogprobs
+from desktop.engine.worker import ReplyStats, TokenLogprobs
 
 #: Larger bodies are refused before being read (a long conversation is well under this).
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -146,31 +146,7 @@ class _Api:
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache"},
             )
-        texts: list[list[str]] = [[] for _ in range(request.n)]
-        logprobs: list[list[TokenLogprobs]] = [[] for _ in range(request.n)]
-        ends: dict[int, ReplyEnd] = {}
-        item = first
-        while True:
-            index, outcome = item
-            if isinstance(outcome, BaseException):
-                await run.finish()
-                raise outcome
-            if isinstance(outcome, TextPiece):
-                texts[index].append(outcome.text)
-            else:
-                ends[index] = outcome
-            logprobs[index] += outcome.logprobs
-            if len(ends) == request.n:
-                break
-            item = await run.next()
-        await run.finish()
-        stats = [ends[index].stats for index in range(request.n)]
-        http.state.tokens = sum(choice.generated_tokens for choice in stats)
-        choices = [
-            Choice("".join(texts[index]), ends[index].finish, logprobs[index])
-            for index in range(request.n)
-        ]
-        return JSONResponse(formatting.whole_reply(reply, choices, stats))
+        return await _whole_answer(run, reply, request, first, http)
 
 
 def _choice_requests(request: ReplyRequest) -> list[ReplyRequest]:
@@ -234,6 +210,47 @@ class _RunningReply:
         await asyncio.shield(asyncio.gather(*self._futures))
 
 
+async def _whole_answer(
+    run: _RunningReply,
+    reply: ReplyIdentity,
+    request: ReplyRequest,
+    item: tuple[int, Any],
+    http: Request,
+) -> Response:
+    """The non-streamed answer of a reply whose first item is ``item``: each choice's text
+    and log-probabilities, gathered until every choice has ended."""
+    texts: list[list[str]] = [[] for _ in range(request.n)]
+    logprobs: list[list[TokenLogprobs]] = [[] for _ in range(request.n)]
+    ends: dict[int, ReplyEnd] = {}
+    while True:
+        index, outcome = item
+        if isinstance(outcome, BaseException):
+            await run.finish()
+            raise outcome
+        if isinstance(outcome, TextPiece):
+            texts[index].append(outcome.text)
+        else:
+            ends[index] = outcome
+        logprobs[index] += outcome.logprobs
+        if len(ends) == request.n:
+            break
+        item = await run.next()
+    await run.finish()
+    choices = [
+        Choice("".join(texts[index]), ends[index].finish, logprobs[index])
+        for index in range(request.n)
+    ]
+    return JSONResponse(formatting.whole_reply(reply, choices, _ended_stats(ends, http)))
+
+
+def _ended_stats(ends: dict[int, ReplyEnd], http: Request) -> list[ReplyStats]:
+    """The figures of every choice, in index order; their generated tokens go in the request
+    log."""
+    stats = [ends[index].stats for index in range(len(ends))]
+    http.state.tokens = sum(choice.generated_tokens for choice in stats)
+    return stats
+
+
 async def _events(
     run: _RunningReply,
     reply: ReplyIdentity,
@@ -258,27 +275,22 @@ async def _events(
                 yield formatting.sse_event(error.body()) + formatting.SSE_DONE
                 break
             if isinstance(outcome, TextPiece):
-                piece = formatting.chunk(
-                    reply,
-                    outcome.text,
-                    logprobs=outcome.logprobs,
-                    text_offset=offsets[index],
-                    index=index,
-                )
-                offsets[index] += len(outcome.text)
-            else:
+                text, finish = outcome.text, None
+            else:  # the choice's last chunk
                 ends[index] = outcome
-                piece = formatting.chunk(
-                    reply,
-                    finish=outcome.finish,
-                    logprobs=outcome.logprobs,
-                    text_offset=offsets[index],
-                    index=index,
-                )
+                text, finish = "", outcome.finish
+            piece = formatting.chunk(
+                reply,
+                text,
+                finish=finish,
+                logprobs=outcome.logprobs,
+                text_offset=offsets[index],
+                index=index,
+            )
+            offsets[index] += len(text)
             yield formatting.sse_event(piece)
             if len(ends) == request.n:
-                stats = [ends[index].stats for index in range(request.n)]
-                http.state.tokens = sum(choice.generated_tokens for choice in stats)
+                stats = _ended_stats(ends, http)
                 if request.include_usage:
                     yield formatting.sse_event(formatting.usage_chunk(reply, stats))
                 yield formatting.SSE_DONE

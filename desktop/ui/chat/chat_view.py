@@ -12,7 +12,6 @@ it streams (every :data:`SAVE_INTERVAL_MS`) and again when it ends, also when it
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +30,6 @@ from desktop.ui.chat.model_bar import ModelBar
 from desktop.ui.chat.transcript import MessageWidget, Transcript
 
 if TYPE_CHECKING:  # the worker package loads llama.cpp: not while the window starts
-    from desktop.engine.worker import SamplingSettings
     from desktop.engine.worker.results import LoadInfo, ReplyStats
 
 SAVE_INTERVAL_MS = 1000
@@ -285,7 +283,7 @@ class ChatView(QWidget):
         assert cid is not None
         self.store.update(cid, model_path=str(self.session.model_path or ""))
         conversation = self.store.get(cid)
-        engine_sampling = _engine_sampling(conversation.settings)
+        engine_sampling = Sampling.from_json(conversation.settings).engine_settings()
         self._reply_id = self.store.append(cid, "assistant", "", complete=False)
         self._reply = self._add_message("assistant", "", len(conversation.messages))
         self._begin_stream()
@@ -310,7 +308,7 @@ class ChatView(QWidget):
         widget.set_stats("")
         self.store.set_message(last.id, last.content, complete=False, stats=last.stats)
         self._begin_stream()
-        sampling = _engine_sampling(conversation.settings)
+        sampling = Sampling.from_json(conversation.settings).engine_settings()
         if self.text_completion:  # the text so far, reply included, is simply continued
             self.session.send_text(completion_prompt(conversation.chat_messages()), sampling)
         else:
@@ -443,19 +441,3 @@ class ChatView(QWidget):
         self._update_empty_text()
         if state is SessionState.CRASHED:
             self.model_bar.show_error("The worker stopped; press Reload model to start again.")
-
-
-def _engine_sampling(settings: Mapping[str, Any]) -> SamplingSettings:
-    """The conversation's stored sampling settings, as the worker takes them."""
-    from desktop.engine.worker import SamplingSettings  # imported at first use
-
-    sampling = Sampling.from_json(settings)
-    return SamplingSettings(
-        temperature=sampling.temperature,
-        top_p=sampling.top_p,
-        top_k=sampling.top_k,
-        min_p=sampling.min_p,
-        repeat_penalty=sampling.repeat_penalty,
-        seed=sampling.seed,
-        max_tokens=sampling.max_tokens,
-    )

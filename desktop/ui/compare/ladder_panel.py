@@ -167,7 +167,7 @@ class LadderPanel(QWidget):
             self.chart.set_points([])
             return None
         self._reload_serial += 1
-        worker = call_worker(_points_and_estimate, self._request(group), self._reload_serial)
+        worker = call_worker(_points_and_preview, self._request(group), self._reload_serial)
         worker.signals.returned.connect(self._on_points)
         return worker.start()
 
@@ -176,7 +176,6 @@ class LadderPanel(QWidget):
         if serial != self._reload_serial:
             return
         self._preview = preview
-        estimate = preview.text
         self.points = {p.path: p for p in points}
         self.chart.set_points(points)
         self.points_changed.emit()
@@ -186,7 +185,7 @@ class LadderPanel(QWidget):
             self.status.setText(self._outcome)
             self._outcome = ""
         else:
-            self.status.setText(" ".join(filter(None, (self._best_words(), estimate))))
+            self.status.setText(" ".join(filter(None, (self._best_words(), preview.text))))
 
     def _best_words(self) -> str:
         best = self.chart.best
@@ -285,7 +284,7 @@ class LadderPanel(QWidget):
             self._measure.cancel()
 
 
-def _points_and_estimate(
+def _points_and_preview(
     request: MeasureRequest, serial: int
 ) -> tuple[int, list[LadderPoint], MeasurePreview]:
     """Worker: the model's saved figures, what measuring it would do and how long it takes."""

@@ -33,6 +33,13 @@ METAL_SMALL_SHARE, METAL_LARGE_SHARE, METAL_LARGE_FROM = 2 / 3, 3 / 4, 36 * 1024
 GPU_BACKENDS = ("CUDA", "Metal", "Vulkan", "HIP", "SYCL", "OpenCL", "CANN", "MUSA")
 
 
+def default_threads() -> int:
+    """The CPU threads llama.cpp's own tools use when not told: one per physical core (half
+    the logical CPUs when the count of physical ones is unknown). Hyper-threads add little to
+    matrix work and, idle, they spin-wait beside the threads that do the rest."""
+    return psutil.cpu_count(logical=False) or max(1, (os.cpu_count() or 2) // 2)
+
+
 @dataclass(frozen=True, slots=True)
 class CpuInfo:
     model: str

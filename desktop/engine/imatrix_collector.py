@@ -14,7 +14,6 @@ ends the child.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -29,6 +28,7 @@ from converter.imatrix_file import ImatrixEntry, ImportanceMatrix
 from converter.progress import CancelToken, Job, Progress
 from desktop.engine.calibration_text import CalibrationText
 from desktop.engine.cpu_threadpool import attach_to_context
+from desktop.engine.hardware import default_threads
 from desktop.engine.measure.child_job import child_job
 from desktop.engine.measure.loaded_model import bos_token, open_for_measuring
 
@@ -60,10 +60,6 @@ class CollectedStats:
     callback_seconds: float = 0.0  # of eval_seconds, spent summing inside the callback
 
 
-def _default_threads() -> int:
-    return max(1, os.cpu_count() or 1)
-
-
 def collect_in_child(
     emit: Emit, model_path: str, text: str, settings: CollectSettings
 ) -> CollectedStats:
@@ -73,7 +69,7 @@ def collect_in_child(
     from desktop.engine.imatrix_callback import GgmlLibrary, ImatrixAccumulator
 
     ctx_tokens = settings.ctx_tokens
-    threads = settings.threads or _default_threads()
+    threads = settings.threads or default_threads()
     llm = open_for_measuring(
         Path(model_path),
         n_ctx=16,

@@ -156,6 +156,27 @@ def test_load_reports_progress_and_what_llama_cpp_opened(tiny_model: Path) -> No
     assert stats.vram_bytes is None
 
 
+def test_by_default_a_model_runs_one_thread_per_physical_core(tiny_model: Path) -> None:
+    """As llama.cpp's tools do; llama-cpp-python alone would take half the logical CPUs for
+    generation (one thread on a 2-core machine) and all of them for prompts."""
+    import psutil
+
+    from desktop.engine.worker.loader import load_model
+
+    llama, _info = load_model(
+        tiny_model,
+        LoadSettings(ctx_tokens=256),
+        on_progress=lambda _fraction: None,
+        cancelled=lambda: False,
+    )
+    try:
+        params = llama.context_params
+        physical = psutil.cpu_count(logical=False)
+        assert physical and (params.n_threads, params.n_threads_batch) == (physical, physical)
+    finally:
+        llama.close()
+
+
 def test_chat_streams_pieces_that_join_to_the_reply(loaded: InferenceWorker) -> None:
     pieces: list[str] = []
     started = time.perf_counter()

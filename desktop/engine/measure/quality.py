@@ -31,6 +31,7 @@ import numpy as np
 from converter.errors import QuantdeskError
 from converter.progress import CancelToken, Job, Progress
 from converter.storage import ensure_free_space
+from desktop.engine.hardware import default_threads
 from desktop.engine.measure.child_job import child_job
 from desktop.engine.measure.eval_text import EvalText, as_eval_text, chunk_tokens, plan_chunks
 from desktop.engine.measure.file_facts import FileFacts, read_file_facts
@@ -45,7 +46,6 @@ from desktop.engine.measure.reference_store import (
     codes_file_bytes,
     log_softmax,
 )
-from desktop.engine.measure.speed import default_threads
 
 Emit = Callable[[Any], None]
 

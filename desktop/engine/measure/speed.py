@@ -16,7 +16,6 @@ The thread count is explicit so that every file of a comparison runs with the sa
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
 from collections.abc import Callable
@@ -28,6 +27,7 @@ import numpy as np
 
 from converter.child_process import run_in_child
 from converter.progress import CancelToken, Progress
+from desktop.engine.hardware import default_threads
 from desktop.engine.measure.loaded_model import (
     bos_token,
     close_measured,
@@ -36,13 +36,6 @@ from desktop.engine.measure.loaded_model import (
 
 _RANDOM_SEED = 1234
 _BATCH = 512
-
-
-def default_threads() -> int:
-    """llama.cpp's own default: the physical cores (half the logical CPUs when unknown)."""
-    import psutil
-
-    return psutil.cpu_count(logical=False) or max(1, (os.cpu_count() or 2) // 2)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from typing import Any
 from converter.errors import Cancelled, ModelLoadError
 from converter.kv_cache_types import KV_CACHE_TYPES
 from converter.levels import level_name_of_file_type
+from desktop.engine.hardware import default_threads
 from desktop.engine.llama_loading import open_llama
 from desktop.engine.worker.chat_format import template_for
 from desktop.engine.worker.results import LoadInfo, ModelInfo
@@ -99,6 +100,9 @@ def load_model(
         return not cancelled()
 
     kv_type_id = KV_CACHE_TYPES[settings.kv_type].ggml_type_id
+    # llama-cpp-python's own default would be half the logical CPUs for generation and all of
+    # them for prompts: one thread on a 2-core machine, and spinning hyper-threads on a GPU host.
+    threads = settings.threads or default_threads()
     try:
         llama = open_llama(
             path,
@@ -108,8 +112,8 @@ def load_model(
             n_ctx=_total_ctx_tokens(path, settings),
             n_batch=settings.batch_tokens,
             n_gpu_layers=gpu_layers,
-            n_threads=settings.threads,
-            n_threads_batch=settings.threads,
+            n_threads=threads,
+            n_threads_batch=threads,
             flash_attn=settings.flash_attention_for(gpu_layers),
             type_k=kv_type_id,
             type_v=kv_type_id,

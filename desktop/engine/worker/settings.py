@@ -29,10 +29,10 @@ class LoadSettings:
 
     ``ctx_tokens`` 0 means the context the model was trained with. ``gpu_layers`` None means
     "decide for me" (the memory-fit planner when there is GPU offload, else 0); -1 means all.
-    ``threads`` None lets llama.cpp pick. ``flash_attention`` None turns it on when any layer
-    runs on a GPU (measured faster there: +10% prompt, +8% generation on an H100 with an 8B
-    Q4_K_M) or when the KV cache type needs it (llama.cpp cannot keep a quantized V cache
-    without it), and leaves it off on the CPU.
+    ``threads`` None means one per physical core, as llama.cpp's tools use.
+    ``flash_attention`` None turns it on when any layer runs on a GPU (measured faster there:
+    +10% prompt, +8% generation on an H100 with an 8B Q4_K_M) or when the KV cache type needs
+    it (llama.cpp cannot keep a quantized V cache without it), and leaves it off on the CPU.
     ``repack_weights`` re-enables llama.cpp's CPU weight repacking, which crashes generation
     with some quantization types in this llama.cpp version.
     ``parallel`` is how many replies can be generated at once (slots, each with its own

@@ -6,13 +6,24 @@ differences smaller than the noise. Levels without a quality measurement sit on 
 measured" line at the bottom. The recommended level is drawn with a ring and named in the
 legend. Labels are placed so that they never overlap each other, a point, or the widget's
 edge (:meth:`LadderChart.label_boxes`); a label moved away from its point gets a thin leader.
+A label with no free place left (a crowded ladder in a small window) is not drawn; hovering
+over any point shows its level, size, quality and speed.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPaintEvent, QPalette, QPen
-from PySide6.QtWidgets import QSizePolicy, QWidget
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetricsF,
+    QHelpEvent,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+    QPen,
+)
+from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from converter.storage import format_bytes
 from desktop.services.ladder_data import LadderPoint, best_fit
@@ -42,7 +53,7 @@ class LadderChart(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setAccessibleName("Ladder chart: size against quality")
-        self.setMinimumSize(360, 170)
+        self.setMinimumSize(360, 150)  # with the rule below, the compare view fits 1024×640
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.points: list[LadderPoint] = []
         self.best: LadderPoint | None = None
@@ -100,9 +111,10 @@ class LadderChart(QWidget):
         speed = "" if point.gen_tokens_per_s is None else f" · {point.gen_tokens_per_s:.0f} t/s"
         return f"{point.level}{speed}"
 
-    def label_boxes(self) -> list[QRectF]:
+    def label_boxes(self) -> list[QRectF | None]:
         """Each point's label box: inside the plot, clear of every dot, error bar and other
-        label. Placed nearest first; a crowded chart moves labels further up or down."""
+        label. Placed nearest first; a crowded chart moves labels further up or down, and a
+        label with no free place left gets None (the point's tooltip names it)."""
         metrics = QFontMetricsF(self._small_font())
         plot = self._plot_rect().adjusted(2, 2, -2, -2)
         centres = self.centres()
@@ -116,13 +128,15 @@ class LadderChart(QWidget):
         for point, centre in zip(self.points, centres, strict=True):
             width = metrics.horizontalAdvance(self._label(point)) + 8
             box = self._place(centre, width, plot, taken)
-            taken.append(box)
+            if box is not None:
+                taken.append(box)
             boxes.append(box)
         return boxes
 
-    def _place(self, centre: QPointF, width: float, plot: QRectF, taken: list[QRectF]) -> QRectF:
+    def _place(
+        self, centre: QPointF, width: float, plot: QRectF, taken: list[QRectF]
+    ) -> QRectF | None:
         shifts = (0.0, -0.5, 0.5, -1.0, 1.0)  # of the label's width, sideways
-        fallback = None
         for dy in _LABEL_ROWS:
             for shift in shifts:
                 left = centre.x() - width / 2 + shift * width
@@ -131,8 +145,7 @@ class LadderChart(QWidget):
                 box = QRectF(left, top, width, LABEL_HEIGHT)
                 if not any(box.intersects(t) for t in taken):
                     return box
-                fallback = fallback or box
-        return fallback or QRectF(plot.left(), plot.top(), width, LABEL_HEIGHT)
+        return None
 
     def _error_bars(self, centres: list[QPointF]) -> list[QRectF]:
         """One thin box per point from ``value - error`` to ``value + error``."""
@@ -145,6 +158,26 @@ class LadderChart(QWidget):
             bottom = self._y_of_value(point.same_top - point.same_top_error)
             bars.append(QRectF(centre.x() - 4, top, 8, max(0.0, bottom - top)))
         return bars
+
+    def point_at(self, position: QPointF) -> LadderPoint | None:
+        """The point whose dot is nearest ``position``, within a few pixels of it."""
+        nearest, best_distance = None, float((DOT_RADIUS + 4) ** 2)
+        for point, centre in zip(self.points, self.centres(), strict=True):
+            distance = (centre.x() - position.x()) ** 2 + (centre.y() - position.y()) ** 2
+            if distance <= best_distance:
+                nearest, best_distance = point, distance
+        return nearest
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ToolTip and isinstance(event, QHelpEvent):
+            point = self.point_at(QPointF(event.pos()))
+            if point is None:
+                QToolTip.hideText()
+                event.ignore()
+            else:
+                QToolTip.showText(event.globalPos(), point_tooltip(point), self)
+            return True
+        return super().event(event)
 
     # painting ------------------------------------------------------------------------------
     def paintEvent(self, _event: QPaintEvent) -> None:
@@ -183,6 +216,8 @@ class LadderChart(QWidget):
         leader = QColor(text_colour)
         leader.setAlpha(90)
         for point, centre, box in zip(self.points, centres, self.label_boxes(), strict=True):
+            if box is None:
+                continue
             if not box.adjusted(-DOT_RADIUS * 2, -DOT_RADIUS * 2, DOT_RADIUS * 2,
                                 DOT_RADIUS * 2).contains(centre):  # fmt: skip
                 painter.setPen(QPen(leader, 1))
@@ -251,3 +286,9 @@ class LadderChart(QWidget):
                 Qt.AlignmentFlag.AlignLeft,
                 f"◯ recommended: {self.best.level}",
             )
+
+
+def point_tooltip(point: LadderPoint) -> str:
+    """One point in words: level, file size, quality and speed."""
+    speed = "" if point.gen_tokens_per_s is None else f" · {point.gen_tokens_per_s:.1f} tokens/s"
+    return f"{point.level} · {format_bytes(point.size_bytes)} · {point.quality_text}{speed}"

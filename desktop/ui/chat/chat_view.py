@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # the worker package loads llama.cpp: not while the window st
     from desktop.engine.worker.results import LoadInfo, ReplyStats
 
 SAVE_INTERVAL_MS = 1000
+EDITED_SUMMARY = "edited"  # a reply's statistics line once its text is the user's
 CHAT_PLACEHOLDER = "Type a message. Enter sends, Shift+Enter adds a line, Esc stops."
 TEXT_PLACEHOLDER = "Type the start of a text; the model continues it. Enter sends, Esc stops."
 
@@ -452,6 +453,21 @@ class ChatView(QWidget):
         self._truncate(position)
         self.send(text)
 
+    def edit_reply(self, position: int, text: str) -> None:
+        """Replace the reply at ``position`` with ``text`` (what follows stays): the next
+        turns, and Continue, go on from the edited reply."""
+        if self.session.state is SessionState.GENERATING or self.conversation_id is None:
+            return
+        messages = self.store.get(self.conversation_id).messages
+        message = next((m for m in messages if m.position == position), None)
+        widget = next((w for w in self.transcript.messages if w.position == position), None)
+        if message is None or widget is None or message.role != "assistant":
+            return
+        stats = {**message.stats, "summary": EDITED_SUMMARY, "edited": True}
+        self.store.set_message(message.id, text, complete=True, stats=stats)
+        widget.finish(text)
+        widget.set_stats(EDITED_SUMMARY)
+
     def _truncate(self, position: int) -> None:
         assert self.conversation_id is not None
         self.store.truncate(self.conversation_id, position)
@@ -473,7 +489,10 @@ class ChatView(QWidget):
     def _add_message(self, role: str, text: str, position: int) -> MessageWidget:
         widget = self.transcript.add(role, text, position)
         widget.edit_requested.connect(self._on_edit_requested)
-        widget.edit_submitted.connect(self.edit_and_resend)
+        if role == "assistant":
+            widget.edit_submitted.connect(self.edit_reply)
+        else:
+            widget.edit_submitted.connect(self.edit_and_resend)
         widget.regenerate_requested.connect(self.regenerate)
         widget.continue_requested.connect(self.continue_reply)
         return widget
@@ -485,7 +504,9 @@ class ChatView(QWidget):
         )
         ready = state is SessionState.READY
         for widget in self.transcript.messages:
-            widget.edit_button.setEnabled(ready)
+            # A reply can be edited without a model; a message of the user's is sent again.
+            editable = ready if widget.role == "user" else state is not SessionState.GENERATING
+            widget.edit_button.setEnabled(editable)
             widget.regenerate_button.setEnabled(ready)
             widget.continue_button.setEnabled(ready)
         self._update_empty_text()

@@ -22,7 +22,9 @@ from pytestqt.qtbot import QtBot
 from converter.paths import library_dir
 from converter.resources import resource_path
 from desktop.services.app_settings import Sampling, Settings
+from desktop.services.model_load_defaults import ModelLoadDefaults
 from desktop.ui.chat.conversation_settings import ConversationSettingsDialog
+from desktop.ui.chat.load_settings_dialog import LoadSettingsDialog
 from desktop.ui.chat.transcript import BUBBLE_MAX_WIDTH
 from desktop.ui.icons import ICON_NAME, icon
 from desktop.ui.main_window import TAB_ICONS, MainWindow
@@ -144,12 +146,14 @@ def test_messages_are_edited_in_place(qtbot: QtBot, main_window: Callable[[], Ma
     assert submitted.args == [0, "Hello again"] and not message.editing
 
 
-@pytest.mark.parametrize("which", ["app", "conversation"])
+@pytest.mark.parametrize("which", ["app", "conversation", "load"])
 def test_every_setting_explains_itself(qtbot: QtBot, which: str) -> None:
     if which == "app":
         dialog = SettingsDialog(Settings())
-    else:
+    elif which == "conversation":
         dialog = ConversationSettingsDialog("Be brief.", Sampling())
+    else:
+        dialog = LoadSettingsDialog("gemma.gguf", ModelLoadDefaults(), remembered=False)
     qtbot.addWidget(dialog)
     fields = dialog.findChildren(QAbstractSpinBox) + dialog.findChildren(QComboBox)
     fields += dialog.findChildren(QCheckBox) + dialog.findChildren(QPlainTextEdit)

@@ -41,6 +41,12 @@ VERDICT_LABELS = {
     "cpu_only": "CPU only",
     "wont_fit": "will not fit",
 }
+EMPTY_TITLE = "No levels to chart yet"
+EMPTY_TEXT = (
+    "The chart shows every quantization level of one model: size, quality and speed. Convert "
+    "a checkpoint into several levels (Convert in the toolbar), or download levels of a GGUF "
+    "repository from the Hub; then tick 2 to 4 of them above to compare their replies."
+)
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 64, 24, 28, 52
 FLOOR = 34  # the lowest measured value sits this far above the plot's bottom ("not measured")
 DOT_RADIUS = 6
@@ -57,12 +63,13 @@ class LadderChart(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.points: list[LadderPoint] = []
         self.best: LadderPoint | None = None
+        self.setAccessibleDescription(f"{EMPTY_TITLE}. {EMPTY_TEXT}")
 
     def set_points(self, points: list[LadderPoint]) -> None:
         self.points = sorted(points, key=lambda p: p.size_bytes)
         self.best = best_fit(self.points)
         description = ", ".join(f"{p.level} {p.quality_text}" for p in self.points)
-        self.setAccessibleDescription(description)
+        self.setAccessibleDescription(description or f"{EMPTY_TITLE}. {EMPTY_TEXT}")
         self.update()
 
     # geometry ------------------------------------------------------------------------------
@@ -188,12 +195,7 @@ class LadderChart(QWidget):
         painter.fillRect(self.rect(), palette.color(QPalette.ColorRole.Base))
         rect = self._plot_rect()
         if not self.points:
-            painter.setPen(text_colour)
-            painter.drawText(
-                self.rect(),
-                Qt.AlignmentFlag.AlignCenter,
-                "No levels of this model in the library yet.",
-            )
+            self._draw_empty(painter, text_colour)
             return
         grid = QColor(text_colour)
         grid.setAlpha(60)
@@ -226,6 +228,26 @@ class LadderChart(QWidget):
             painter.setPen(text_colour)
             painter.drawText(box, Qt.AlignmentFlag.AlignCenter, self._label(point))
         self._draw_legend(painter, rect, text_colour)
+
+    def _draw_empty(self, painter: QPainter, text: QColor) -> None:
+        """What to do when there is nothing to draw: a heading and the next step."""
+        box = QRectF(self.rect()).adjusted(24, 0, -24, 0)
+        box.setWidth(min(box.width(), 560))
+        box.moveCenter(QPointF(self.rect().center()))
+        title = QFont(self.font())
+        title.setPointSizeF(title.pointSizeF() * 1.3)
+        title.setBold(True)
+        painter.setFont(title)
+        painter.setPen(text)
+        heading = QRectF(box.left(), box.center().y() - 44, box.width(), 26)
+        painter.drawText(heading, Qt.AlignmentFlag.AlignCenter, EMPTY_TITLE)
+        muted = QColor(text)
+        muted.setAlpha(170)
+        painter.setPen(muted)
+        painter.setFont(self.font())
+        body = QRectF(box.left(), heading.bottom() + 6, box.width(), 80)
+        flags = Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop
+        painter.drawText(body, int(flags | Qt.TextFlag.TextWordWrap), EMPTY_TEXT)
 
     def _draw_axes(self, painter: QPainter, rect: QRectF, grid: QColor, text: QColor) -> None:
         painter.setPen(QPen(grid, 1, Qt.PenStyle.DashLine))

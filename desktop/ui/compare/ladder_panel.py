@@ -162,6 +162,7 @@ class LadderPanel(QWidget):
         """Read the current model's points (and the time a measurement would take) off the
         GUI thread; an answer for a model no longer shown is dropped."""
         group = self._group()
+        self.rule.setVisible(group is not None)  # the rule means nothing without levels
         if group is None:
             self.chart.set_points([])
             return None

@@ -43,6 +43,18 @@ def _details(repo_id: str) -> RepoDetails:
     return repo_details(repo_id)
 
 
+#: What the panel says before a repository is chosen: what to do, and what happens next.
+EMPTY_TITLE = "Find a model on Hugging Face"
+EMPTY_TEXT = (
+    'Search on the left by name, for example "gemma 3 gguf" or "qwen2.5 0.5b", and choose '
+    "a result. A GGUF repository lists its quantization levels with their size and how each "
+    "fits this machine; Download puts the file in your library, ready to chat. A checkpoint "
+    "(safetensors) opens in the conversion wizard instead.\n\n"
+    "Not sure which model? Smaller models answer faster: on a machine without a GPU, about "
+    "1B parameters or less at Q4_K_M is a good start."
+)
+
+
 def _hint(text: str = "", name: str = "hint") -> QLabel:
     label = QLabel(text)
     label.setObjectName(name)
@@ -70,14 +82,14 @@ class RepoPanel(QWidget):
         self._listing: ThreadTask | None = None
         self._fitting: ThreadTask | None = None
 
-        self.title = QLabel("Choose a model on the left.")
+        self.title = QLabel(EMPTY_TITLE)
         self.title.setObjectName("repoTitle")
         self.title.setAccessibleName("Repository name")
         font = self.title.font()
         font.setPointSizeF(font.pointSizeF() * 1.3)
         font.setBold(True)
         self.title.setFont(font)
-        self.facts = _hint()
+        self.facts = _hint(EMPTY_TEXT)
         self.facts.setAccessibleName("Repository facts")
         self.message = _hint(name="warning")
         self.message.setAccessibleName("Repository message")

@@ -94,6 +94,7 @@ def test_in_a_1024x640_window_the_rule_text_stays_below_the_chart(
         compare.columns.append(column)
     ladder = compare.ladder
     ladder.chart.set_points(eleven_points())
+    ladder.rule.show()  # shown once the library lists a model, as here its points
     ladder.status.setText(
         "Recommended for this machine: Q4_K_M (CPU only · RAM 144.1 MiB). Every level is "
         "measured on the_time_machine.txt; the figures are saved beside the files."

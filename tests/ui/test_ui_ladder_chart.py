@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QPoint, QRect, QRectF, QSize
+from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from desktop.services.ladder_data import LadderPoint, best_fit
@@ -17,6 +18,7 @@ from desktop.ui.compare.column import CompareColumn
 from desktop.ui.compare.compare_view import CompareView
 from desktop.ui.compare.ladder_chart import DOT_RADIUS, LadderChart, point_tooltip
 from desktop.ui.main_window import COMPARE_TAB, MainWindow
+from desktop.ui.theme import apply_theme
 from tests.support.ui_helpers import main_window_fixture  # noqa: F401 - found by name
 
 #: Level, file size in MiB (Gemma 3 270M's files), same-top share and its error; sizes crowd at
@@ -84,6 +86,9 @@ def assert_labels_clear(chart: LadderChart) -> None:
 def test_in_a_1024x640_window_the_rule_text_stays_below_the_chart(
     qtbot: QtBot, main_window: Callable[[], MainWindow]
 ) -> None:
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    apply_theme(app, "light")  # the style sheet's padding, as the app starts with
     window = main_window()
     window.tabs.setCurrentIndex(COMPARE_TAB)
     compare = window.compare
@@ -102,6 +107,8 @@ def test_in_a_1024x640_window_the_rule_text_stays_below_the_chart(
     window.resize(1024, 640)
     qtbot.waitUntil(lambda: window.size() == QSize(1024, 640))  # the window fits the size
     qtbot.wait(100)  # layouts settle
+    assert window.minimumSizeHint().height() <= 640  # nothing forces the window taller
+    assert window.size() == QSize(1024, 640)
     chart_box = QRect(ladder.chart.mapTo(window, QPoint(0, 0)), ladder.chart.size())
     for label in (ladder.status, ladder.rule):
         box = QRect(label.mapTo(window, QPoint(0, 0)), label.size())

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 RENDER_INTERVAL_MS = 100
 #: A few lines of reply; lower than a text box's default, so the whole compare view (columns
 #: and ladder) fits a 1024×640 window.
-BODY_MIN_HEIGHT = 44
+BODY_MIN_HEIGHT = 38
 
 
 class CompareColumn(QFrame):

@@ -47,7 +47,7 @@ EMPTY_TEXT = (
     "a checkpoint into several levels (Convert in the toolbar), or download levels of a GGUF "
     "repository from the Hub; then tick 2 to 4 of them above to compare their replies."
 )
-MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 64, 24, 28, 52
+MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 64, 24, 28, 30
 FLOOR = 34  # the lowest measured value sits this far above the plot's bottom ("not measured")
 DOT_RADIUS = 6
 LABEL_HEIGHT = 16
@@ -59,7 +59,7 @@ class LadderChart(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setAccessibleName("Ladder chart: size against quality")
-        self.setMinimumSize(360, 150)  # with the rule below, the compare view fits 1024×640
+        self.setMinimumSize(360, 128)  # with the rule below, the compare view fits 1024×640
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.points: list[LadderPoint] = []
         self.best: LadderPoint | None = None
@@ -227,7 +227,6 @@ class LadderChart(QWidget):
                 painter.drawLine(centre, QPointF(box.center().x(), edge_y))
             painter.setPen(text_colour)
             painter.drawText(box, Qt.AlignmentFlag.AlignCenter, self._label(point))
-        self._draw_legend(painter, rect, text_colour)
 
     def _draw_empty(self, painter: QPainter, text: QColor) -> None:
         """What to do when there is nothing to draw: a heading and the next step."""
@@ -255,11 +254,11 @@ class LadderChart(QWidget):
             QPointF(rect.left(), rect.bottom() - 14), QPointF(rect.right(), rect.bottom() - 14)
         )
         painter.setPen(text)
-        painter.drawText(
-            QRectF(0, rect.top() - 22, self.width(), 18),
-            Qt.AlignmentFlag.AlignLeft,
-            "  Same top token as full precision, ± its error (higher is better)",
-        )
+        legend_left = self._draw_legend(painter, rect, text)
+        title = "Same top token as full precision, ± its error (higher is better)"
+        room = max(0.0, legend_left - 24 - 8)
+        title = painter.fontMetrics().elidedText(title, Qt.TextElideMode.ElideRight, int(room))
+        painter.drawText(QRectF(8, rect.top() - 22, room, 18), Qt.AlignmentFlag.AlignLeft, title)
         painter.drawText(
             QRectF(0, rect.bottom() - 20, MARGIN_LEFT - 4, 14),
             Qt.AlignmentFlag.AlignRight,
@@ -292,22 +291,30 @@ class LadderChart(QWidget):
             painter.drawEllipse(centre, DOT_RADIUS + 5, DOT_RADIUS + 5)
         painter.setBrush(Qt.BrushStyle.NoBrush)
 
-    def _draw_legend(self, painter: QPainter, rect: QRectF, text: QColor) -> None:
-        x = rect.left()
-        y = self.height() - 22
-        for verdict, label in VERDICT_LABELS.items():
-            painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(QColor(VERDICT_COLOURS[verdict]))
-            painter.drawEllipse(QPointF(x + 5, y + 8), 5, 5)
-            painter.setPen(text)
-            painter.drawText(QRectF(x + 14, y, 90, 16), Qt.AlignmentFlag.AlignLeft, label)
-            x += 100
+    def _draw_legend(self, painter: QPainter, rect: QRectF, text: QColor) -> float:
+        """The colour key, right-aligned on the title's line; returns where it starts."""
+        metrics = painter.fontMetrics()
+        entries = [(VERDICT_COLOURS[v], label) for v, label in VERDICT_LABELS.items()]
         if self.best is not None:
-            painter.drawText(
-                QRectF(x + 10, y, rect.right() - x, 16),
-                Qt.AlignmentFlag.AlignLeft,
-                f"◯ recommended: {self.best.level}",
-            )
+            entries.append(("", f"recommended: {self.best.level}"))
+        widths = [14 + metrics.horizontalAdvance(label) + 14 for _, label in entries]
+        x = left = rect.right() - sum(widths)
+        y = rect.top() - 22
+        for (colour, label), width in zip(entries, widths, strict=True):
+            centre = QPointF(x + 5, y + 9)
+            if colour:
+                painter.setPen(Qt.PenStyle.NoPen)
+                painter.setBrush(QColor(colour))
+                painter.drawEllipse(centre, 5, 5)
+            else:  # the recommended level's ring
+                painter.setBrush(Qt.BrushStyle.NoBrush)
+                painter.setPen(QPen(text, 1.5))
+                painter.drawEllipse(centre, 5, 5)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.setPen(text)
+            painter.drawText(QRectF(x + 14, y, width - 14, 18), Qt.AlignmentFlag.AlignLeft, label)
+            x += width
+        return left
 
 
 def point_tooltip(point: LadderPoint) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QDialogButtonBox
 from pytestqt.qtbot import QtBot
 
 from desktop.services.model_load_defaults import ModelDefaultsStore
@@ -51,7 +51,11 @@ def test_a_model_gets_its_own_load_settings_back_and_others_keep_the_defaults(
         dialog.gpu_layers.setValue(0)
         dialog.threads.setValue(1)
         assert dialog.remember.isChecked()
-        dialog.accept()
+        buttons = dialog.findChild(QDialogButtonBox)
+        assert buttons is not None
+        load = buttons.button(QDialogButtonBox.StandardButton.Ok)
+        assert load.text() == "Load"
+        load.click()
 
     QTimer.singleShot(0, choose_settings)
     chat.model_bar.load_options_button.click()

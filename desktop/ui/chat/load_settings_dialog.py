@@ -3,7 +3,15 @@ per-model defaults): context length, KV cache, GPU layers and threads."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QCheckBox, QComboBox, QDialog, QFormLayout, QSpinBox, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QSpinBox,
+    QWidget,
+)
 
 from desktop.services.app_settings import KV_TYPES
 from desktop.services.model_load_defaults import MAX_CTX_TOKENS, ModelLoadDefaults
@@ -82,6 +90,10 @@ class LoadSettingsDialog(QDialog):
              "the app-wide defaults say. Unticked: only this load uses them, and settings "
              "remembered before are forgotten."),
         ))  # fmt: skip
+        buttons = self.findChild(QDialogButtonBox)
+        load = buttons.button(QDialogButtonBox.StandardButton.Ok) if buttons else None
+        if load is not None:
+            load.setText("Load")
         if remembered:
             self.setToolTip("These are the settings remembered for this model.")
 

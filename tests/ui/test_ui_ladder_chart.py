@@ -90,6 +90,8 @@ def test_in_a_1024x640_window_the_rule_text_stays_below_the_chart(
     assert isinstance(app, QApplication)
     apply_theme(app, "light")  # the style sheet's padding, as the app starts with
     window = main_window()
+    # The first library listing (an empty one here) ends before the view is filled by hand.
+    qtbot.waitUntil(lambda: window.hardware is not None and bool(window.library.status.text()))
     window.tabs.setCurrentIndex(COMPARE_TAB)
     compare = window.compare
     for index in range(2):  # two levels' replies, as after a comparison
@@ -111,6 +113,7 @@ def test_in_a_1024x640_window_the_rule_text_stays_below_the_chart(
     assert window.size() == QSize(1024, 640)
     chart_box = QRect(ladder.chart.mapTo(window, QPoint(0, 0)), ladder.chart.size())
     for label in (ladder.status, ladder.rule):
+        assert label.isVisible(), label.accessibleName()
         box = QRect(label.mapTo(window, QPoint(0, 0)), label.size())
         assert not box.intersects(chart_box), (label.accessibleName(), box, chart_box)
         assert label.height() >= label.heightForWidth(label.width())  # every line shown

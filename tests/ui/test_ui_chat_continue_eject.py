@@ -164,3 +164,44 @@ def test_continue_with_a_real_model_picks_up_exactly_where_the_reply_stopped(
     chat.continue_reply()
     wait_until(qtbot, lambda: chat.session.state is SessionState.READY, 60_000)
     assert chat.transcript.messages[-1].text == expected != first
+
+
+def test_a_reply_is_edited_in_place_and_the_chat_goes_on_from_the_edit(
+    qtbot: QtBot, main_window: Callable[[], MainWindow], tiny_f16: Path
+) -> None:
+    """LM Studio's "edit & continue" for the model's messages: the reply's bubble becomes an
+    editor, Save keeps what follows, and Continue writes on from the edited text."""
+    chat = _loaded_chat(qtbot, main_window(), put_in_library(tiny_f16))
+    chat.send("tell me more")
+    wait_until(qtbot, lambda: chat.session.state is SessionState.READY)
+    chat.send("and then?")
+    wait_until(qtbot, lambda: chat.session.state is SessionState.READY)
+    cid = chat.conversation_id
+    assert cid is not None
+    before = chat.store.get(cid).messages
+    reply = chat.transcript.messages[1]  # the first reply, with a turn after it
+    assert reply.role == "assistant" and reply.edit_button.isVisibleTo(chat)
+    assert reply.edit_button.isEnabled()
+    reply.edit_button.click()
+    assert reply.editing and reply.editor.toPlainText() == before[1].content
+    assert reply.save_button.text() == "Save"  # saved as written, not sent
+    reply.editor.setPlainText("The answer, as I would put it:")
+    reply.save_button.click()
+    after = chat.store.get(cid).messages
+    assert [m.content for m in after] == [
+        before[0].content, "The answer, as I would put it:", before[2].content, before[3].content,
+    ]  # fmt: skip
+    assert not reply.editing and reply.text == "The answer, as I would put it:"
+    assert reply.stats_label.text() == "edited" and after[1].stats["edited"]
+
+    last = chat.transcript.messages[-1]  # the last reply edited, then continued by the model
+    last.edit_button.click()
+    last.editor.setPlainText("Counting on:")
+    last.save_button.click()
+    last.continue_button.click()
+    wait_until(qtbot, lambda: chat.session.state is SessionState.READY)
+    final = chat.store.get(cid).messages[-1]
+    assert final.content.startswith("Counting on:") and len(final.content) > len("Counting on:")
+    chat.open_conversation(cid)  # reopened: the edits are what is stored
+    assert chat.transcript.messages[1].text == "The answer, as I would put it:"
+    assert chat.transcript.messages[1].stats_label.text() == "edited"

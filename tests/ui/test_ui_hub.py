@@ -19,6 +19,7 @@ from desktop.services.download_queue import DownloadState, load_queue, queue_fil
 from desktop.services.fit_text import describe_plan
 from desktop.ui.hub.download_manager import DownloadManager
 from desktop.ui.hub.hub_view import HubView
+from desktop.ui.hub.repo_panel import NARROW_FILES_PX
 from desktop.ui.main_window import HUB_TAB, MainWindow
 from tests.support.hub_server import FakeHub
 from tests.support.hub_ui_helpers import (  # noqa: F401 - fixtures are found by name
@@ -106,6 +107,12 @@ def test_gguf_repo_lists_levels_with_sizes_and_fit_badges(
     assert sizes == sorted(sizes)  # smallest level first
     # Only headers travelled: no request asked for a file from its first byte to its end.
     assert all(r.range for r in hub.requests if r.path.endswith(".gguf") and r.method == "GET")
+    # In a narrow panel the file names (a sliver of them) give way; the level names its file.
+    view.resize(1024, 640)
+    wait_until(qtbot, lambda: table.width() < NARROW_FILES_PX and table.isColumnHidden(1))
+    assert table.item(0, 0).toolTip().endswith(".gguf")
+    view.resize(1600, 900)
+    wait_until(qtbot, lambda: not table.isColumnHidden(1))
 
 
 def test_download_lands_in_the_library_without_blocking_the_window(

@@ -1,18 +1,25 @@
 """The ladder chart's labels at the window sizes people use, with a crowded 11-level ladder:
-no label overlaps another label, a dot or an error bar, and none is clipped."""
+no label overlaps another label, a dot or an error bar, and none is clipped; in the whole
+window at 1024×640, with two reply columns, the text below the chart never lies over it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QRectF
+from PySide6.QtCore import QPoint, QRect, QRectF, QSize
+from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from desktop.services.ladder_data import LadderPoint, best_fit
+from desktop.ui.compare.column import CompareColumn
 from desktop.ui.compare.compare_view import CompareView
-from desktop.ui.compare.ladder_chart import DOT_RADIUS
+from desktop.ui.compare.ladder_chart import DOT_RADIUS, LadderChart, point_tooltip
+from desktop.ui.main_window import COMPARE_TAB, MainWindow
+from desktop.ui.theme import apply_theme
+from tests.support.ui_helpers import main_window_fixture  # noqa: F401 - found by name
 
 #: Level, file size in MiB (Gemma 3 270M's files), same-top share and its error; sizes crowd at
 #: the small end of the axis as they do for every model with a large vocabulary.
@@ -59,16 +66,65 @@ def test_eleven_labels_never_overlap_or_clip(qtbot: QtBot, size: tuple[int, int]
     chart.set_points(eleven_points())
     qtbot.wait(50)  # one paint
     boxes = chart.label_boxes()
-    assert len(boxes) == 11
+    assert len(boxes) == 11 and None not in boxes  # room for every label
+    assert_labels_clear(chart)
+    assert chart.best is not None and not chart.best.is_reference
+
+
+def assert_labels_clear(chart: LadderChart) -> None:
     area = QRectF(chart.rect())
+    boxes = [box for box in chart.label_boxes() if box is not None]
     for index, box in enumerate(boxes):
-        assert area.contains(box), f"{chart.points[index].level} label clipped: {box}"
+        assert area.contains(box), f"label clipped: {box}"
         for other in boxes[index + 1 :]:
             assert not box.intersects(other), (box, other)
         for centre in chart.centres():
             dot = QRectF(centre.x() - DOT_RADIUS, centre.y() - DOT_RADIUS, 12, 12)
             assert not box.intersects(dot)
-    assert chart.best is not None and not chart.best.is_reference
+
+
+def test_in_a_1024x640_window_the_rule_text_stays_below_the_chart(
+    qtbot: QtBot, main_window: Callable[[], MainWindow]
+) -> None:
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    apply_theme(app, "light")  # the style sheet's padding, as the app starts with
+    window = main_window()
+    # The first library listing (an empty one here) ends before the view is filled by hand.
+    qtbot.waitUntil(lambda: window.hardware is not None and bool(window.library.status.text()))
+    window.tabs.setCurrentIndex(COMPARE_TAB)
+    compare = window.compare
+    for index in range(2):  # two levels' replies, as after a comparison
+        column = CompareColumn(Path(f"/models/demo-{index}.gguf"), "Q4_K_M")
+        column.stats.setText("60 tokens · first token 6 ms · 338.1 tokens/s · RAM 90.6 MiB")
+        compare.columns_area.insertWidget(index, column)
+        compare.columns.append(column)
+    ladder = compare.ladder
+    ladder.chart.set_points(eleven_points())
+    ladder.rule.show()  # shown once the library lists a model, as here its points
+    ladder.status.setText(
+        "Recommended for this machine: Q4_K_M (CPU only · RAM 144.1 MiB). Every level is "
+        "measured on the_time_machine.txt; the figures are saved beside the files."
+    )
+    window.resize(1024, 640)
+    qtbot.waitUntil(lambda: window.size() == QSize(1024, 640))  # the window fits the size
+    qtbot.wait(100)  # layouts settle
+    assert window.minimumSizeHint().height() <= 640  # nothing forces the window taller
+    assert window.size() == QSize(1024, 640)
+    chart_box = QRect(ladder.chart.mapTo(window, QPoint(0, 0)), ladder.chart.size())
+    for label in (ladder.status, ladder.rule):
+        assert label.isVisible(), label.accessibleName()
+        box = QRect(label.mapTo(window, QPoint(0, 0)), label.size())
+        assert not box.intersects(chart_box), (label.accessibleName(), box, chart_box)
+        assert label.height() >= label.heightForWidth(label.width())  # every line shown
+        assert window.rect().contains(box), (label.accessibleName(), box)  # not cut off
+    assert_labels_clear(ladder.chart)  # a label without room is left out, never drawn over
+    hidden = [p for p, b in zip(ladder.chart.points, ladder.chart.label_boxes(), strict=True)
+              if b is None]  # fmt: skip
+    for point in hidden:  # ... and its point still names it on hover
+        centre = ladder.chart.centres()[ladder.chart.points.index(point)]
+        assert ladder.chart.point_at(centre) is point
+        assert point.level in point_tooltip(point)
 
 
 def test_the_recommendation_follows_its_written_rule() -> None:

@@ -22,8 +22,12 @@ from pytestqt.qtbot import QtBot
 from converter.paths import library_dir
 from converter.resources import resource_path
 from desktop.services.app_settings import Sampling, Settings
+from desktop.services.model_load_defaults import ModelLoadDefaults
 from desktop.ui.chat.conversation_settings import ConversationSettingsDialog
+from desktop.ui.chat.load_settings_dialog import LoadSettingsDialog
 from desktop.ui.chat.transcript import BUBBLE_MAX_WIDTH
+from desktop.ui.compare.ladder_chart import EMPTY_TITLE as EMPTY_CHART_TITLE
+from desktop.ui.hub.repo_panel import EMPTY_TITLE as EMPTY_HUB_TITLE
 from desktop.ui.icons import ICON_NAME, icon
 from desktop.ui.main_window import TAB_ICONS, MainWindow
 from desktop.ui.settings_dialog import SettingsDialog
@@ -33,6 +37,7 @@ from tests.support.ui_helpers import (  # noqa: F401 - fixtures are found by nam
     main_window_fixture,
     put_in_library,
     tiny_f16_fixture,
+    wait_until,
 )
 
 
@@ -144,12 +149,14 @@ def test_messages_are_edited_in_place(qtbot: QtBot, main_window: Callable[[], Ma
     assert submitted.args == [0, "Hello again"] and not message.editing
 
 
-@pytest.mark.parametrize("which", ["app", "conversation"])
+@pytest.mark.parametrize("which", ["app", "conversation", "load"])
 def test_every_setting_explains_itself(qtbot: QtBot, which: str) -> None:
     if which == "app":
         dialog = SettingsDialog(Settings())
-    else:
+    elif which == "conversation":
         dialog = ConversationSettingsDialog("Be brief.", Sampling())
+    else:
+        dialog = LoadSettingsDialog("gemma.gguf", ModelLoadDefaults(), remembered=False)
     qtbot.addWidget(dialog)
     fields = dialog.findChildren(QAbstractSpinBox) + dialog.findChildren(QComboBox)
     fields += dialog.findChildren(QCheckBox) + dialog.findChildren(QPlainTextEdit)
@@ -195,3 +202,27 @@ def test_hub_results_keep_room_for_the_repo_id_on_a_small_window(
     qtbot.waitUntil(lambda: table.isColumnHidden(2) and table.isColumnHidden(5))
     window.resize(1920, 1080)
     qtbot.waitUntil(lambda: not table.isColumnHidden(2) and not table.isColumnHidden(5))
+
+
+def test_empty_compare_and_hub_say_what_to_do_next(
+    qtbot: QtBot, main_window: Callable[[], MainWindow]
+) -> None:
+    """With an empty library, Compare and the Hub name the next step instead of a grey area."""
+    window = main_window()
+    wait_until(qtbot, lambda: window.hardware is not None)
+    window.tabs.setCurrentWidget(window.compare)
+    chart = window.compare.ladder.chart
+    qtbot.waitExposed(chart)
+    assert not chart.points and chart.accessibleDescription().startswith(EMPTY_CHART_TITLE)
+    assert "Convert" in chart.accessibleDescription() and "Hub" in chart.accessibleDescription()
+    assert window.compare.ladder.rule.isHidden()  # no recommendation rule without levels
+    image = chart.grab().toImage()
+    centre = image.copy(image.width() // 4, image.height() // 3, image.width() // 2,
+                        image.height() // 3)  # fmt: skip
+    colours = {centre.pixel(x, y) for x in range(0, centre.width(), 3)
+               for y in range(0, centre.height(), 3)}  # fmt: skip
+    assert len(colours) > 2  # the heading and text are drawn there
+    window.tabs.setCurrentWidget(window.hub)
+    panel = window.hub.repo
+    assert panel.title.text() == EMPTY_HUB_TITLE and panel.facts.isVisible()
+    assert "Search" in panel.facts.text() and "Download" in panel.facts.text()

@@ -139,3 +139,34 @@ def test_theme_switches_with_windows_open_and_comes_from_the_shipped_resources(
         apply_theme(app, "light")
     assert app.palette().color(QPalette.ColorRole.Window).name() == tokens("light")["window"]
     assert not app_icon().isNull()
+
+
+def test_settings_are_grouped_in_sections_with_a_sidebar(qtbot: QtBot) -> None:
+    """As in LM Studio's settings: a sidebar of sections, each page with its own fields and a
+    line on what it holds; choosing a section shows its page."""
+    extra = ("/srv/models",)
+    dialog = SettingsDialog(dataclasses.replace(Settings(), extra_library_folders=extra))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    titles = [dialog.sections.item(row).text() for row in range(dialog.sections.count())]
+    assert titles == ["Appearance", "Models and memory", "Chats", "Library"]
+    fields = {
+        "Appearance": [dialog.theme],
+        "Models and memory": [dialog.context, dialog.kv_type, dialog.threads],
+        "Chats": [dialog.system_prompt],
+        "Library": [dialog.folders, dialog.remove_folder_button],
+    }
+    for row, title in enumerate(titles):
+        dialog.sections.setCurrentRow(row)
+        page = dialog.pages.currentWidget()
+        assert page is not None and page.accessibleName() == f"{title} settings"
+        assert not dialog.sections.item(row).icon().isNull()
+        for name, widgets in fields.items():
+            for widget in widgets:  # this section's fields show, the others' do not
+                assert widget.isVisible() == (name == title), (title, widget.accessibleName())
+    dialog.show_section("Models and memory")
+    dialog.kv_type.setCurrentText("q8_0")
+    dialog.show_section("Library")
+    assert dialog.values().kv_type == "q8_0"  # values come from every page, not the shown one
+    assert dialog.values().extra_library_folders == extra

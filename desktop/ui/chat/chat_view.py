@@ -21,11 +21,13 @@ from PySide6.QtWidgets import QCheckBox, QLabel, QSplitter, QVBoxLayout, QWidget
 from converter.errors import QuantdeskError
 from desktop.services.app_settings import Sampling, Settings
 from desktop.services.conversations import ConversationStore
+from desktop.services.model_load_defaults import ModelDefaultsStore, ModelLoadDefaults
 from desktop.services.reply_figures import reply_figures
 from desktop.ui.chat.chat_session import ChatSession, SessionState
 from desktop.ui.chat.composer import Composer
 from desktop.ui.chat.conversation_list import ConversationList
 from desktop.ui.chat.conversation_settings import ConversationSettingsDialog
+from desktop.ui.chat.load_settings_dialog import LoadSettingsDialog
 from desktop.ui.chat.model_bar import ModelBar
 from desktop.ui.chat.transcript import MessageWidget, Transcript
 
@@ -33,6 +35,7 @@ if TYPE_CHECKING:  # the worker package loads llama.cpp: not while the window st
     from desktop.engine.worker.results import LoadInfo, ReplyStats
 
 SAVE_INTERVAL_MS = 1000
+EDITED_SUMMARY = "edited"  # a reply's statistics line once its text is the user's
 CHAT_PLACEHOLDER = "Type a message. Enter sends, Shift+Enter adds a line, Esc stops."
 TEXT_PLACEHOLDER = "Type the start of a text; the model continues it. Enter sends, Esc stops."
 
@@ -67,8 +70,13 @@ class ChatView(QWidget):
         #: Library files that cannot be loaded, with the reason (kept up to date by the window).
         self.broken_files: dict[str, str] = {}
 
+        #: Load settings remembered per model file; a one-time choice for the next load.
+        self.load_defaults = ModelDefaultsStore()
+        self._load_once: tuple[str, ModelLoadDefaults] | None = None
+
         self.conversations = ConversationList(store)
         self.model_bar = ModelBar()
+        self.model_bar.load_defaults = self.load_defaults
         self.transcript = Transcript()
         self.composer = Composer()
         self.text_completion = False
@@ -111,6 +119,7 @@ class ChatView(QWidget):
         self.model_bar.load_requested.connect(self._on_load_requested)
         self.model_bar.eject_requested.connect(self.eject)
         self.model_bar.settings_requested.connect(self._on_settings_requested)
+        self.model_bar.load_options_requested.connect(self.open_load_settings)
         self.composer.send_requested.connect(self.send)
         self.composer.stop_requested.connect(self.stop)
         s = self.session
@@ -147,13 +156,53 @@ class ChatView(QWidget):
             return
         from desktop.engine.worker import LoadSettings  # imported at first use, not at start-up
 
-        sampling = self._sampling()
-        threads = self.settings.threads or None
+        chosen = self.load_settings_for(path)
         load_settings = LoadSettings(
-            ctx_tokens=sampling.context_tokens, kv_type=self.settings.kv_type, threads=threads
+            ctx_tokens=chosen.ctx_tokens,
+            kv_type=chosen.kv_type,
+            gpu_layers=chosen.gpu_layers,
+            threads=chosen.threads or None,
         )
+        self._load_once = None
         self.model_bar.show_loading(0.0)
         self.session.load(Path(path), load_settings)
+
+    def load_settings_for(self, path: str) -> ModelLoadDefaults:
+        """What ``path`` is loaded with: a one-time choice, else the settings remembered for
+        that file, else the conversation's context with the app-wide KV cache and threads."""
+        if self._load_once is not None and self._load_once[0] == path:
+            return self._load_once[1]
+        remembered = self.load_defaults.get(path)
+        if remembered is not None:
+            return remembered
+        return ModelLoadDefaults(
+            ctx_tokens=self._sampling().context_tokens,
+            kv_type=self.settings.kv_type,
+            threads=self.settings.threads,
+        )
+
+    def open_load_settings(self) -> None:
+        """Ask for the chosen model's load settings, then load it with them."""
+        path = self.model_bar.current_path()
+        if not path or self.session.busy:
+            return
+        dialog = LoadSettingsDialog(
+            Path(path).name,
+            self.load_settings_for(path),
+            remembered=self.load_defaults.get(path) is not None,
+            parent=self,
+        )
+        if dialog.exec():
+            self.load_with(path, dialog.values(), remember=dialog.remember.isChecked())
+
+    def load_with(self, path: str, chosen: ModelLoadDefaults, *, remember: bool) -> None:
+        """Load ``path`` with ``chosen``; remembered for the file, or for this load only."""
+        if remember:
+            self.load_defaults.remember(path, chosen)
+        else:
+            self.load_defaults.forget(path)
+            self._load_once = (path, chosen)
+        self.load_model(path)
 
     def _on_loaded(self, info: LoadInfo) -> None:
         has_template = info.chat_template.from_model
@@ -402,6 +451,21 @@ class ChatView(QWidget):
         self._truncate(position)
         self.send(text)
 
+    def edit_reply(self, position: int, text: str) -> None:
+        """Replace the reply at ``position`` with ``text`` (what follows stays): the next
+        turns, and Continue, go on from the edited reply."""
+        if self.session.state is SessionState.GENERATING or self.conversation_id is None:
+            return
+        messages = self.store.get(self.conversation_id).messages
+        message = next((m for m in messages if m.position == position), None)
+        widget = next((w for w in self.transcript.messages if w.position == position), None)
+        if message is None or widget is None or message.role != "assistant":
+            return
+        stats = {**message.stats, "summary": EDITED_SUMMARY, "edited": True}
+        self.store.set_message(message.id, text, complete=True, stats=stats)
+        widget.finish(text)
+        widget.set_stats(EDITED_SUMMARY)
+
     def _truncate(self, position: int) -> None:
         assert self.conversation_id is not None
         self.store.truncate(self.conversation_id, position)
@@ -423,7 +487,10 @@ class ChatView(QWidget):
     def _add_message(self, role: str, text: str, position: int) -> MessageWidget:
         widget = self.transcript.add(role, text, position)
         widget.edit_requested.connect(self._on_edit_requested)
-        widget.edit_submitted.connect(self.edit_and_resend)
+        if role == "assistant":
+            widget.edit_submitted.connect(self.edit_reply)
+        else:
+            widget.edit_submitted.connect(self.edit_and_resend)
         widget.regenerate_requested.connect(self.regenerate)
         widget.continue_requested.connect(self.continue_reply)
         return widget
@@ -435,7 +502,9 @@ class ChatView(QWidget):
         )
         ready = state is SessionState.READY
         for widget in self.transcript.messages:
-            widget.edit_button.setEnabled(ready)
+            # A reply can be edited without a model; a message of the user's is sent again.
+            editable = ready if widget.role == "user" else state is not SessionState.GENERATING
+            widget.edit_button.setEnabled(editable)
             widget.regenerate_button.setEnabled(ready)
             widget.continue_button.setEnabled(ready)
         self._update_empty_text()

@@ -29,12 +29,14 @@ if TYPE_CHECKING:  # the engine is imported when it is first used, not with the 
     from desktop.engine.fit_planner import FitPlan
     from desktop.engine.hardware import HardwareInfo
     from desktop.engine.worker.results import LoadInfo
+    from desktop.services.model_load_defaults import ModelDefaultsStore
 
 
 class ModelBar(QWidget):
     load_requested = Signal(str)  # path, after the fit check passed or the user insisted
     eject_requested = Signal()
     settings_requested = Signal()
+    load_options_requested = Signal()  # "Load with settings…": this model's own load settings
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -51,6 +53,16 @@ class ModelBar(QWidget):
         set_icon(self.load_button, "player-play")
         self.combo.setToolTip("The GGUF files of the library that can be loaded")
         self.load_button.clicked.connect(self._on_load_clicked)
+        self.load_options_button = QPushButton("")
+        self.load_options_button.setAccessibleName("Load settings")
+        self.load_options_button.setToolTip(
+            "Load with settings of its own: context length, KV cache, GPU layers and threads, "
+            "remembered for this model file"
+        )
+        set_icon(self.load_options_button, "settings")
+        self.load_options_button.clicked.connect(self.load_options_requested.emit)
+        #: Load settings remembered per model file (set by the chat view).
+        self.load_defaults: ModelDefaultsStore | None = None
         self.eject_button = QPushButton("Eject")
         self.eject_button.setAccessibleName("Eject model")
         self.eject_button.setToolTip("Unload the model and free its memory (Ctrl+E)")
@@ -78,6 +90,7 @@ class ModelBar(QWidget):
         row.addWidget(QLabel("Model"))
         row.addWidget(self.combo, 1)
         row.addWidget(self.load_button)
+        row.addWidget(self.load_options_button)
         row.addWidget(self.eject_button)
         row.addWidget(self.progress)
         row.addWidget(self.settings_button)
@@ -98,6 +111,7 @@ class ModelBar(QWidget):
             self.combo.addItem(path.name, str(path))
         self.select(current if current in {str(p) for p in paths} else None)
         self.load_button.setEnabled(bool(paths))
+        self.load_options_button.setEnabled(bool(paths))
 
     def set_badges(self, badges: dict[str, ModelBadges]) -> None:
         for path, value in badges.items():
@@ -126,21 +140,27 @@ class ModelBar(QWidget):
             return
         self.status.setText("Checking whether the model fits this machine…")
         self.load_button.setEnabled(False)
-        worker = call_worker(
-            fit_text.plan_for, Path(path), self.hardware, self.context_tokens, self.kv_type
-        )
-        worker.on_returned(lambda plan: self._on_planned(path, plan))
+        ctx_tokens, kv_type = self._fit_inputs(path)
+        worker = call_worker(fit_text.plan_for, Path(path), self.hardware, ctx_tokens, kv_type)
+        worker.on_returned(lambda plan: self._on_planned(path, plan, ctx_tokens))
         worker.signals.errored.connect(lambda exc: self._on_plan_failed(path, exc))
         worker.signals.finished.connect(lambda: self.load_button.setEnabled(True))
         worker.start()
 
-    def _on_planned(self, path: str, plan: FitPlan) -> None:
+    def _fit_inputs(self, path: str) -> tuple[int, str]:
+        """The context and KV cache the model will be loaded with: its own, if remembered."""
+        own = self.load_defaults.get(path) if self.load_defaults is not None else None
+        if own is None or own.ctx_tokens == 0:  # "as trained": the planner cannot know yet
+            return self.context_tokens, own.kv_type if own is not None else self.kv_type
+        return own.ctx_tokens, own.kv_type
+
+    def _on_planned(self, path: str, plan: FitPlan, ctx_tokens: int) -> None:
         if plan.verdict == "wont_fit":
             answer = QMessageBox.warning(
                 self,
                 "The model will not fit",
                 f"{Path(path).name} is predicted not to fit this machine at "
-                f"{self.context_tokens} tokens of context ({fit_text.describe_plan(plan)}).\n\n"
+                f"{ctx_tokens} tokens of context ({fit_text.describe_plan(plan)}).\n\n"
                 "Loading it may make the computer swap or the worker be killed. Choose a "
                 "smaller level or a shorter context, or load it anyway.",
                 QMessageBox.StandardButton.Ignore | QMessageBox.StandardButton.Cancel,
@@ -178,9 +198,11 @@ class ModelBar(QWidget):
         # The fallback template's note does not apply while the text is continued instead.
         skipped = info.chat_template.note if self.text_completion else None
         notes = "".join(f"\n{note}" for note in info.notes if note != skipped)
+        own = self.load_defaults is not None and self.load_defaults.get(info.path) is not None
+        remembered = " (this model's own settings)" if own else ""
         self.status.setText(
             f"Loaded {Path(info.path).name} in {info.load_seconds:.1f} s: {where}, "
-            f"context {info.ctx_tokens} tokens, KV cache {info.kv_type}.{notes}"
+            f"context {info.ctx_tokens} tokens, KV cache {info.kv_type}{remembered}.{notes}"
         )
 
     def show_error(self, text: str) -> None:

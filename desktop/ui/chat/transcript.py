@@ -86,7 +86,11 @@ class MessageWidget(QFrame):
         self.edit_button = self._action(
             "Edit", lambda: self.edit_requested.emit(self.position), actions, "pencil"
         )
-        self.edit_button.setToolTip("Change this message here and ask again")
+        self.edit_button.setToolTip(
+            "Change this reply's text here; the conversation goes on from your version"
+            if role == "assistant"
+            else "Change this message here and ask again"
+        )
         self.regenerate_button = self._action(
             "Regenerate", self.regenerate_requested.emit, actions, "refresh"
         )
@@ -100,7 +104,7 @@ class MessageWidget(QFrame):
         self.reload_button = self._action(
             "Reload model", self.reload_requested.emit, actions, "reload"
         )
-        self.edit_button.setVisible(role == "user")
+        self.edit_button.setVisible(role in ("user", "assistant"))
         self.regenerate_button.hide()
         self.continue_button.hide()
         self.reload_button.setVisible(role == "error")
@@ -109,9 +113,11 @@ class MessageWidget(QFrame):
         self.editor = QPlainTextEdit()
         self.editor.setAccessibleName("Edit message")
         self.editor.setFixedHeight(96)
-        self.save_button = QPushButton("Save and send")
+        # A reply is saved as written; a message of the user's is sent again.
+        save_words = "Save" if role == "assistant" else "Save and send"
+        self.save_button = QPushButton(save_words)
         self.save_button.setObjectName("primary")
-        self.save_button.setAccessibleName("Save and send")
+        self.save_button.setAccessibleName(save_words)
         self.save_button.clicked.connect(self._on_save_clicked)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setAccessibleName("Cancel editing")

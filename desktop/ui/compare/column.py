@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from desktop.engine.worker.results import ReplyStats
 
 RENDER_INTERVAL_MS = 100
+#: A few lines of reply; lower than a text box's default, so the whole compare view (columns
+#: and ladder) fits a 1024×640 window.
+BODY_MIN_HEIGHT = 38
 
 
 class CompareColumn(QFrame):
@@ -37,6 +40,7 @@ class CompareColumn(QFrame):
         self.status.setAccessibleName(f"{level} status")
         self.body = QTextBrowser()
         self.body.setAccessibleName(f"{level} text")
+        self.body.setMinimumHeight(BODY_MIN_HEIGHT)
         self.stats = QLabel("")
         self.stats.setObjectName("statsLine")
         self.stats.setAccessibleName(f"{level} statistics")

@@ -6,13 +6,24 @@ differences smaller than the noise. Levels without a quality measurement sit on 
 measured" line at the bottom. The recommended level is drawn with a ring and named in the
 legend. Labels are placed so that they never overlap each other, a point, or the widget's
 edge (:meth:`LadderChart.label_boxes`); a label moved away from its point gets a thin leader.
+A label with no free place left (a crowded ladder in a small window) is not drawn; hovering
+over any point shows its level, size, quality and speed.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPaintEvent, QPalette, QPen
-from PySide6.QtWidgets import QSizePolicy, QWidget
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetricsF,
+    QHelpEvent,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+    QPen,
+)
+from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from converter.storage import format_bytes
 from desktop.services.ladder_data import LadderPoint, best_fit
@@ -30,7 +41,13 @@ VERDICT_LABELS = {
     "cpu_only": "CPU only",
     "wont_fit": "will not fit",
 }
-MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 64, 24, 28, 52
+EMPTY_TITLE = "No levels to chart yet"
+EMPTY_TEXT = (
+    "The chart shows every quantization level of one model: size, quality and speed. Convert "
+    "a checkpoint into several levels (Convert in the toolbar), or download levels of a GGUF "
+    "repository from the Hub; then tick 2 to 4 of them above to compare their replies."
+)
+MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 64, 24, 28, 30
 FLOOR = 34  # the lowest measured value sits this far above the plot's bottom ("not measured")
 DOT_RADIUS = 6
 LABEL_HEIGHT = 16
@@ -42,16 +59,17 @@ class LadderChart(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setAccessibleName("Ladder chart: size against quality")
-        self.setMinimumSize(360, 170)
+        self.setMinimumSize(360, 128)  # with the rule below, the compare view fits 1024×640
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.points: list[LadderPoint] = []
         self.best: LadderPoint | None = None
+        self.setAccessibleDescription(f"{EMPTY_TITLE}. {EMPTY_TEXT}")
 
     def set_points(self, points: list[LadderPoint]) -> None:
         self.points = sorted(points, key=lambda p: p.size_bytes)
         self.best = best_fit(self.points)
         description = ", ".join(f"{p.level} {p.quality_text}" for p in self.points)
-        self.setAccessibleDescription(description)
+        self.setAccessibleDescription(description or f"{EMPTY_TITLE}. {EMPTY_TEXT}")
         self.update()
 
     # geometry ------------------------------------------------------------------------------
@@ -100,9 +118,10 @@ class LadderChart(QWidget):
         speed = "" if point.gen_tokens_per_s is None else f" · {point.gen_tokens_per_s:.0f} t/s"
         return f"{point.level}{speed}"
 
-    def label_boxes(self) -> list[QRectF]:
+    def label_boxes(self) -> list[QRectF | None]:
         """Each point's label box: inside the plot, clear of every dot, error bar and other
-        label. Placed nearest first; a crowded chart moves labels further up or down."""
+        label. Placed nearest first; a crowded chart moves labels further up or down, and a
+        label with no free place left gets None (the point's tooltip names it)."""
         metrics = QFontMetricsF(self._small_font())
         plot = self._plot_rect().adjusted(2, 2, -2, -2)
         centres = self.centres()
@@ -116,13 +135,15 @@ class LadderChart(QWidget):
         for point, centre in zip(self.points, centres, strict=True):
             width = metrics.horizontalAdvance(self._label(point)) + 8
             box = self._place(centre, width, plot, taken)
-            taken.append(box)
+            if box is not None:
+                taken.append(box)
             boxes.append(box)
         return boxes
 
-    def _place(self, centre: QPointF, width: float, plot: QRectF, taken: list[QRectF]) -> QRectF:
+    def _place(
+        self, centre: QPointF, width: float, plot: QRectF, taken: list[QRectF]
+    ) -> QRectF | None:
         shifts = (0.0, -0.5, 0.5, -1.0, 1.0)  # of the label's width, sideways
-        fallback = None
         for dy in _LABEL_ROWS:
             for shift in shifts:
                 left = centre.x() - width / 2 + shift * width
@@ -131,8 +152,7 @@ class LadderChart(QWidget):
                 box = QRectF(left, top, width, LABEL_HEIGHT)
                 if not any(box.intersects(t) for t in taken):
                     return box
-                fallback = fallback or box
-        return fallback or QRectF(plot.left(), plot.top(), width, LABEL_HEIGHT)
+        return None
 
     def _error_bars(self, centres: list[QPointF]) -> list[QRectF]:
         """One thin box per point from ``value - error`` to ``value + error``."""
@@ -146,6 +166,26 @@ class LadderChart(QWidget):
             bars.append(QRectF(centre.x() - 4, top, 8, max(0.0, bottom - top)))
         return bars
 
+    def point_at(self, position: QPointF) -> LadderPoint | None:
+        """The point whose dot is nearest ``position``, within a few pixels of it."""
+        nearest, best_distance = None, float((DOT_RADIUS + 4) ** 2)
+        for point, centre in zip(self.points, self.centres(), strict=True):
+            distance = (centre.x() - position.x()) ** 2 + (centre.y() - position.y()) ** 2
+            if distance <= best_distance:
+                nearest, best_distance = point, distance
+        return nearest
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ToolTip and isinstance(event, QHelpEvent):
+            point = self.point_at(QPointF(event.pos()))
+            if point is None:
+                QToolTip.hideText()
+                event.ignore()
+            else:
+                QToolTip.showText(event.globalPos(), point_tooltip(point), self)
+            return True
+        return super().event(event)
+
     # painting ------------------------------------------------------------------------------
     def paintEvent(self, _event: QPaintEvent) -> None:
         painter = QPainter(self)
@@ -155,12 +195,7 @@ class LadderChart(QWidget):
         painter.fillRect(self.rect(), palette.color(QPalette.ColorRole.Base))
         rect = self._plot_rect()
         if not self.points:
-            painter.setPen(text_colour)
-            painter.drawText(
-                self.rect(),
-                Qt.AlignmentFlag.AlignCenter,
-                "No levels of this model in the library yet.",
-            )
+            self._draw_empty(painter, text_colour)
             return
         grid = QColor(text_colour)
         grid.setAlpha(60)
@@ -183,6 +218,8 @@ class LadderChart(QWidget):
         leader = QColor(text_colour)
         leader.setAlpha(90)
         for point, centre, box in zip(self.points, centres, self.label_boxes(), strict=True):
+            if box is None:
+                continue
             if not box.adjusted(-DOT_RADIUS * 2, -DOT_RADIUS * 2, DOT_RADIUS * 2,
                                 DOT_RADIUS * 2).contains(centre):  # fmt: skip
                 painter.setPen(QPen(leader, 1))
@@ -190,7 +227,26 @@ class LadderChart(QWidget):
                 painter.drawLine(centre, QPointF(box.center().x(), edge_y))
             painter.setPen(text_colour)
             painter.drawText(box, Qt.AlignmentFlag.AlignCenter, self._label(point))
-        self._draw_legend(painter, rect, text_colour)
+
+    def _draw_empty(self, painter: QPainter, text: QColor) -> None:
+        """What to do when there is nothing to draw: a heading and the next step."""
+        box = QRectF(self.rect()).adjusted(24, 0, -24, 0)
+        box.setWidth(min(box.width(), 560))
+        box.moveCenter(QPointF(self.rect().center()))
+        title = QFont(self.font())
+        title.setPointSizeF(title.pointSizeF() * 1.3)
+        title.setBold(True)
+        painter.setFont(title)
+        painter.setPen(text)
+        heading = QRectF(box.left(), box.center().y() - 44, box.width(), 26)
+        painter.drawText(heading, Qt.AlignmentFlag.AlignCenter, EMPTY_TITLE)
+        muted = QColor(text)
+        muted.setAlpha(170)
+        painter.setPen(muted)
+        painter.setFont(self.font())
+        body = QRectF(box.left(), heading.bottom() + 6, box.width(), 80)
+        flags = Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop
+        painter.drawText(body, int(flags | Qt.TextFlag.TextWordWrap), EMPTY_TEXT)
 
     def _draw_axes(self, painter: QPainter, rect: QRectF, grid: QColor, text: QColor) -> None:
         painter.setPen(QPen(grid, 1, Qt.PenStyle.DashLine))
@@ -198,11 +254,11 @@ class LadderChart(QWidget):
             QPointF(rect.left(), rect.bottom() - 14), QPointF(rect.right(), rect.bottom() - 14)
         )
         painter.setPen(text)
-        painter.drawText(
-            QRectF(0, rect.top() - 22, self.width(), 18),
-            Qt.AlignmentFlag.AlignLeft,
-            "  Same top token as full precision, ± its error (higher is better)",
-        )
+        legend_left = self._draw_legend(painter, rect, text)
+        title = "Same top token as full precision, ± its error (higher is better)"
+        room = max(0.0, legend_left - 24 - 8)
+        title = painter.fontMetrics().elidedText(title, Qt.TextElideMode.ElideRight, int(room))
+        painter.drawText(QRectF(8, rect.top() - 22, room, 18), Qt.AlignmentFlag.AlignLeft, title)
         painter.drawText(
             QRectF(0, rect.bottom() - 20, MARGIN_LEFT - 4, 14),
             Qt.AlignmentFlag.AlignRight,
@@ -235,19 +291,33 @@ class LadderChart(QWidget):
             painter.drawEllipse(centre, DOT_RADIUS + 5, DOT_RADIUS + 5)
         painter.setBrush(Qt.BrushStyle.NoBrush)
 
-    def _draw_legend(self, painter: QPainter, rect: QRectF, text: QColor) -> None:
-        x = rect.left()
-        y = self.height() - 22
-        for verdict, label in VERDICT_LABELS.items():
-            painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(QColor(VERDICT_COLOURS[verdict]))
-            painter.drawEllipse(QPointF(x + 5, y + 8), 5, 5)
-            painter.setPen(text)
-            painter.drawText(QRectF(x + 14, y, 90, 16), Qt.AlignmentFlag.AlignLeft, label)
-            x += 100
+    def _draw_legend(self, painter: QPainter, rect: QRectF, text: QColor) -> float:
+        """The colour key, right-aligned on the title's line; returns where it starts."""
+        metrics = painter.fontMetrics()
+        entries = [(VERDICT_COLOURS[v], label) for v, label in VERDICT_LABELS.items()]
         if self.best is not None:
-            painter.drawText(
-                QRectF(x + 10, y, rect.right() - x, 16),
-                Qt.AlignmentFlag.AlignLeft,
-                f"◯ recommended: {self.best.level}",
-            )
+            entries.append(("", f"recommended: {self.best.level}"))
+        widths = [14 + metrics.horizontalAdvance(label) + 14 for _, label in entries]
+        x = left = rect.right() - sum(widths)
+        y = rect.top() - 22
+        for (colour, label), width in zip(entries, widths, strict=True):
+            centre = QPointF(x + 5, y + 9)
+            if colour:
+                painter.setPen(Qt.PenStyle.NoPen)
+                painter.setBrush(QColor(colour))
+                painter.drawEllipse(centre, 5, 5)
+            else:  # the recommended level's ring
+                painter.setBrush(Qt.BrushStyle.NoBrush)
+                painter.setPen(QPen(text, 1.5))
+                painter.drawEllipse(centre, 5, 5)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.setPen(text)
+            painter.drawText(QRectF(x + 14, y, width - 14, 18), Qt.AlignmentFlag.AlignLeft, label)
+            x += width
+        return left
+
+
+def point_tooltip(point: LadderPoint) -> str:
+    """One point in words: level, file size, quality and speed."""
+    speed = "" if point.gen_tokens_per_s is None else f" · {point.gen_tokens_per_s:.1f} tokens/s"
+    return f"{point.level} · {format_bytes(point.size_bytes)} · {point.quality_text}{speed}"

@@ -39,6 +39,7 @@ from desktop.services.ladder_data import (
 )
 from desktop.ui.compare.ladder_chart import LadderChart
 from desktop.ui.thread_tasks import Emit, ThreadTask, call_worker
+from desktop.ui.wrapped_label import WrappedLabel
 
 if TYPE_CHECKING:  # the library module (numpy, gguf) loads with the first scan, not the window
     from desktop.engine.hardware import HardwareInfo
@@ -84,14 +85,12 @@ class LadderPanel(QWidget):
         self.progress = QProgressBar()
         self.progress.setAccessibleName("Measuring progress")
         self.progress.hide()
-        self.status = QLabel("")
+        self.status = WrappedLabel("")
         self.status.setObjectName("hint")
         self.status.setAccessibleName("Ladder status")
-        self.status.setWordWrap(True)
-        self.rule = QLabel(RECOMMENDATION_RULE)
+        self.rule = WrappedLabel(RECOMMENDATION_RULE)
         self.rule.setObjectName("hint")
         self.rule.setAccessibleName("Recommendation rule")
-        self.rule.setWordWrap(True)
         self.chart = LadderChart()
 
         row = QHBoxLayout()
@@ -163,6 +162,7 @@ class LadderPanel(QWidget):
         """Read the current model's points (and the time a measurement would take) off the
         GUI thread; an answer for a model no longer shown is dropped."""
         group = self._group()
+        self.rule.setVisible(group is not None)  # the rule means nothing without levels
         if group is None:
             self.chart.set_points([])
             return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -34,13 +34,28 @@ if TYPE_CHECKING:
     from desktop.engine.hardware import HardwareInfo
 
 COLUMNS = ("Level", "File", "Size", "Fit on this machine", "")
-_FILE_COLUMN, _FIT_COLUMN, _BUTTON_COLUMN = 1, 3, 4
+_LEVEL_COLUMN, _FILE_COLUMN, _FIT_COLUMN, _BUTTON_COLUMN = 0, 1, 3, 4
+#: Narrower than this, the table leaves out the file names (a sliver of "tin…guf" says
+#: nothing); the level's tooltip names the files.
+NARROW_FILES_PX = 600
 
 
 def _details(repo_id: str) -> RepoDetails:
     from converter.hub.hub_client import repo_details
 
     return repo_details(repo_id)
+
+
+#: What the panel says before a repository is chosen: what to do, and what happens next.
+EMPTY_TITLE = "Find a model on Hugging Face"
+EMPTY_TEXT = (
+    'Search on the left by name, for example "gemma 3 gguf" or "qwen2.5 0.5b", and choose '
+    "a result. A GGUF repository lists its quantization levels with their size and how each "
+    "fits this machine; Download puts the file in your library, ready to chat. A checkpoint "
+    "(safetensors) opens in the conversion wizard instead.\n\n"
+    "Not sure which model? Smaller models answer faster: on a machine without a GPU, about "
+    "1B parameters or less at Q4_K_M is a good start."
+)
 
 
 def _hint(text: str = "", name: str = "hint") -> QLabel:
@@ -70,14 +85,14 @@ class RepoPanel(QWidget):
         self._listing: ThreadTask | None = None
         self._fitting: ThreadTask | None = None
 
-        self.title = QLabel("Choose a model on the left.")
+        self.title = QLabel(EMPTY_TITLE)
         self.title.setObjectName("repoTitle")
         self.title.setAccessibleName("Repository name")
         font = self.title.font()
         font.setPointSizeF(font.pointSizeF() * 1.3)
         font.setBold(True)
         self.title.setFont(font)
-        self.facts = _hint()
+        self.facts = _hint(EMPTY_TEXT)
         self.facts.setAccessibleName("Repository facts")
         self.message = _hint(name="warning")
         self.message.setAccessibleName("Repository message")
@@ -95,6 +110,7 @@ class RepoPanel(QWidget):
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.setWordWrap(False)  # long file names are elided; the tooltip has them whole
         self.table.hide()
+        self.table.installEventFilter(self)
         self.convert_text = _hint()
         self.convert_text.hide()
         self.convert_button = QPushButton("Convert…")
@@ -116,6 +132,11 @@ class RepoPanel(QWidget):
         layout.addLayout(convert_row)
         layout.addStretch(0)
         manager.changed.connect(self._on_download_changed)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.table and event.type() == QEvent.Type.Resize:
+            self.table.setColumnHidden(_FILE_COLUMN, self.table.width() < NARROW_FILES_PX)
+        return super().eventFilter(watched, event)
 
     def set_fit_inputs(self, hardware: HardwareInfo, ctx_tokens: int, kv_type: str) -> None:
         self.hardware, self.ctx_tokens, self.kv_type = hardware, ctx_tokens, kv_type
@@ -191,7 +212,8 @@ class RepoPanel(QWidget):
             cells = (choice.level or "?", f"{choice.name}{shards}", size, "reading header…")
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                item.setToolTip("\n".join(choice.files) if column == _FILE_COLUMN else "")
+                names = column in (_LEVEL_COLUMN, _FILE_COLUMN)  # the level's too: see below
+                item.setToolTip("\n".join(choice.files) if names else "")
                 self.table.setItem(row, column, item)
             button = QPushButton("Download")
             button.setAccessibleName(f"Download {choice.level or choice.name}")

@@ -1,0 +1,112 @@
+"""Load a model with settings of its own, and remember them for that file (LM Studio's
+per-model defaults): context length, KV cache, GPU layers and threads."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QSpinBox,
+    QWidget,
+)
+
+from desktop.services.app_settings import KV_TYPES
+from desktop.services.model_load_defaults import MAX_CTX_TOKENS, ModelLoadDefaults
+from desktop.ui.dialog_forms import finish_form
+
+#: GPU placement choices, in the order shown; a count comes from the spin box.
+GPU_AUTOMATIC, GPU_ALL, GPU_COUNT = range(3)
+
+
+class LoadSettingsDialog(QDialog):
+    def __init__(
+        self,
+        model_name: str,
+        defaults: ModelLoadDefaults,
+        *,
+        remembered: bool,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Load {model_name}")
+        self.setAccessibleName("Load settings")
+        self.setMinimumWidth(480)
+        self.context = QSpinBox()
+        self.context.setAccessibleName("Context length")
+        self.context.setRange(0, MAX_CTX_TOKENS)
+        self.context.setSingleStep(1024)
+        self.context.setSpecialValueText("as trained")
+        self.context.setValue(defaults.ctx_tokens)
+        self.kv_type = QComboBox()
+        self.kv_type.setAccessibleName("KV cache type")
+        self.kv_type.addItems(list(KV_TYPES))
+        self.kv_type.setCurrentText(defaults.kv_type)
+        self.gpu = QComboBox()
+        self.gpu.setAccessibleName("GPU offload")
+        self.gpu.addItems(["Automatic (fit to memory)", "All layers", "This many layers:"])
+        self.gpu_layers = QSpinBox()
+        self.gpu_layers.setAccessibleName("GPU layers")
+        self.gpu_layers.setRange(0, 1024)
+        if defaults.gpu_layers is None:
+            self.gpu.setCurrentIndex(GPU_AUTOMATIC)
+        elif defaults.gpu_layers == -1:
+            self.gpu.setCurrentIndex(GPU_ALL)
+        else:
+            self.gpu.setCurrentIndex(GPU_COUNT)
+            self.gpu_layers.setValue(defaults.gpu_layers)
+        self.gpu.currentIndexChanged.connect(self._update_layers)
+        self._update_layers()
+        self.threads = QSpinBox()
+        self.threads.setAccessibleName("CPU threads")
+        self.threads.setRange(0, 256)
+        self.threads.setSpecialValueText("automatic")
+        self.threads.setValue(defaults.threads)
+        self.remember = QCheckBox("Use these settings whenever this model is loaded")
+        self.remember.setAccessibleName("Remember for this model")
+        self.remember.setChecked(True)
+
+        form = QFormLayout(self)
+        form.addRow("Context length", self.context)
+        form.addRow("KV cache", self.kv_type)
+        form.addRow("GPU offload", self.gpu)
+        form.addRow("GPU layers", self.gpu_layers)
+        form.addRow("CPU threads", self.threads)
+        form.addRow("", self.remember)
+        finish_form(self, form, (
+            (self.context, "Tokens the model can see at once: prompt, conversation and reply. "
+             "Longer contexts need more memory for the KV cache. \"As trained\" uses the "
+             "model's own length."),
+            (self.kv_type, "How the attention cache is stored: f16 is exact; q8_0 halves its "
+             "memory with hardly a difference; q4_0 quarters it and can lower quality."),
+            (self.gpu, "Which layers run on the GPU: automatic puts as many as fit in its "
+             "memory; the rest run on the CPU. Without a usable GPU every layer runs on the CPU."),
+            (self.gpu_layers, "How many of the model's layers run on the GPU (0: none)."),
+            (self.threads, "CPU threads llama.cpp uses. Automatic (0) lets llama.cpp choose, "
+             "usually the number of physical cores."),
+            (self.remember, "Ticked: the next load of this file uses these settings, whatever "
+             "the app-wide defaults say. Unticked: only this load uses them, and settings "
+             "remembered before are forgotten."),
+        ))  # fmt: skip
+        buttons = self.findChild(QDialogButtonBox)
+        load = buttons.button(QDialogButtonBox.StandardButton.Ok) if buttons else None
+        if load is not None:
+            load.setText("Load")
+        if remembered:
+            self.setToolTip("These are the settings remembered for this model.")
+
+    def _update_layers(self) -> None:
+        self.gpu_layers.setEnabled(self.gpu.currentIndex() == GPU_COUNT)
+
+    def values(self) -> ModelLoadDefaults:
+        gpu_layers = {GPU_AUTOMATIC: None, GPU_ALL: -1}.get(
+            self.gpu.currentIndex(), self.gpu_layers.value()
+        )
+        return ModelLoadDefaults(
+            ctx_tokens=self.context.value(),
+            kv_type=self.kv_type.currentText(),
+            gpu_layers=gpu_layers,
+            threads=self.threads.value(),
+        )

@@ -15,6 +15,15 @@ LIBRARY_ENV = "QUANTDESK_LIBRARY"
 HOME_ENV = "QUANTDESK_HOME"
 
 
+def shown_path(path: Path) -> str:
+    """``path`` as a person reads it: ``~/…`` inside the home folder, in full elsewhere."""
+    home = Path.home()
+    try:
+        return str(Path("~") / path.relative_to(home))
+    except ValueError:
+        return str(path)
+
+
 def library_dir() -> Path:
     """Folder holding the user's GGUF models."""
     override = os.environ.get(LIBRARY_ENV)

@@ -100,6 +100,7 @@ def main() -> int:
     home = Path(tempfile.mkdtemp(prefix="quantdesk-shots-"))
     os.environ["QUANTDESK_HOME"] = str(home)
     os.environ["QUANTDESK_LIBRARY"] = str(home / "library")
+    os.environ["HOME"] = str(home)  # folders then show as ~/library, as on a user's machine
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     sys.path.insert(0, str(REPO_ROOT))
     try:

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from converter.paths import shown_path
 from converter.progress import Progress
 from converter.storage import format_bytes
 from desktop.services.ladder_data import LadderPoint
@@ -168,7 +169,7 @@ class LibraryView(QWidget):
         self.groups = groups
         self._watch(groups)
         count = sum(len(g.files) for g in groups)
-        where = ", ".join(str(f) for f in self.folders)
+        where = ", ".join(shown_path(f) for f in self.folders)
         self.status.setText(
             f"{count} file(s) in {where}."
             if count

@@ -45,6 +45,19 @@ class LadderPoint:
     kl_error: float = 0.0
     same_top_error: float = 0.0
     perplexity_error: float = 0.0
+    gen_stdev: float = 0.0  # spread of the timed generation runs, tokens/s
+
+    @property
+    def speed_unsteady(self) -> bool:
+        """Whether the timed runs disagreed so much that the figure says more about what else
+        the machine was doing than about the level (see :data:`UNSTEADY_SPREAD`)."""
+        rate = self.gen_tokens_per_s
+        return rate is not None and self.gen_stdev > UNSTEADY_SPREAD * rate
+
+    @property
+    def steady_speed(self) -> float | None:
+        """The generation speed when measured and steady, else None."""
+        return None if self.speed_unsteady else self.gen_tokens_per_s
 
     @property
     def quality_text(self) -> str:
@@ -64,11 +77,12 @@ class LadderPoint:
 
     @property
     def speed_text(self) -> str:
-        return (
-            "not measured"
-            if self.gen_tokens_per_s is None
-            else f"{self.gen_tokens_per_s:.1f} tokens/s"
-        )
+        if self.gen_tokens_per_s is None:
+            return "not measured"
+        text = f"{self.gen_tokens_per_s:.1f} ± {self.gen_stdev:.1f} tokens/s"
+        if self.speed_unsteady:
+            text += " (unsteady: the machine was busy; measure again)"
+        return text
 
 
 def reference_of(files: Sequence[GgufFacts]) -> Path | None:
@@ -138,6 +152,7 @@ def _point(
         is_reference=path == reference,
         kl_error=0.0 if quality is None else quality.kl_error,
         same_top_error=0.0 if quality is None else quality.same_top_error,
+        gen_stdev=0.0 if speed is None else speed.gen_stdev,
         perplexity_error=0.0 if quality is None else quality.perplexity_error,
     )
 
@@ -282,8 +297,11 @@ RECOMMENDATION_RULE = (
     "Recommended: the level with the best measured quality (lowest KL divergence) among those "
     "that fit entirely in the fastest memory and generate at least 70% as fast as the fastest "
     "of them; levels whose KL divergences lie within each other's error bars count as equal "
-    "and the smaller file wins; full precision only when nothing else is measured."
+    "and the smaller file wins; full precision only when nothing else is measured. A speed whose "
+    "timed runs disagree by more than a quarter (the machine was busy) is not compared."
 )
+#: A speed whose runs' standard deviation exceeds this share of it is unsteady: not compared.
+UNSTEADY_SPREAD = 0.25
 #: A level generating slower than this share of the fastest fitting level is not recommended.
 MIN_SPEED_SHARE = 0.7
 
@@ -296,12 +314,10 @@ def best_fit(points: Sequence[LadderPoint]) -> LadderPoint | None:
         return None
     tier = min(_VERDICT_RANK[p.verdict] for p in fitting)
     candidates = [p for p in fitting if _VERDICT_RANK[p.verdict] == tier]
-    speeds = [p.gen_tokens_per_s for p in candidates if p.gen_tokens_per_s is not None]
+    speeds = [speed for p in candidates if (speed := p.steady_speed) is not None]
     if speeds:
         floor = MIN_SPEED_SHARE * max(speeds)
-        candidates = [
-            p for p in candidates if p.gen_tokens_per_s is None or p.gen_tokens_per_s >= floor
-        ]
+        candidates = [p for p in candidates if (speed := p.steady_speed) is None or speed >= floor]
     measured = [p for p in candidates if not p.is_reference and p.mean_kl is not None]
     if not measured:
         references = [p for p in candidates if p.is_reference and p.perplexity is not None]

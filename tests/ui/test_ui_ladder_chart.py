@@ -151,6 +151,24 @@ def test_the_recommendation_follows_its_written_rule() -> None:
     assert best_fit([_not_fitting(p) for p in points]) is None
 
 
+def test_a_speed_measured_on_a_busy_machine_is_shown_so_and_not_compared() -> None:
+    """Runs at 7, 252 and 11 tokens/s (two threads on two cores while other work ran) give a
+    median that says nothing about the level: it is flagged, and the rule leaves it out."""
+    points = eleven_points()
+    steady_fastest = max(p.gen_tokens_per_s or 0 for p in points)
+    # The best-quality level measured slowly and unsteadily: without the flag, the 70% speed
+    # floor would rule it out.
+    slow = replace(points[-2], gen_tokens_per_s=0.2 * steady_fastest, gen_stdev=8.0)
+    assert slow.speed_unsteady and slow.steady_speed is None
+    assert "unsteady" in slow.speed_text and "unsteady" in point_tooltip(slow)
+    steady = replace(slow, gen_stdev=0.01 * (slow.gen_tokens_per_s or 0))
+    assert not steady.speed_unsteady and "unsteady" not in steady.speed_text
+    with_steady = best_fit([*points[:-2], steady, points[-1]])
+    with_unsteady = best_fit([*points[:-2], slow, points[-1]])
+    assert getattr(with_steady, "level", None) != slow.level  # too slow: ruled out
+    assert getattr(with_unsteady, "level", None) == slow.level  # speed unknown: not ruled out
+
+
 def _unmeasured(point: LadderPoint) -> LadderPoint:
     return replace(point, mean_kl=None, same_top=None, perplexity=None)
 

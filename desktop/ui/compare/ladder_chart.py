@@ -116,7 +116,8 @@ class LadderChart(QWidget):
 
     def _label(self, point: LadderPoint) -> str:
         speed = "" if point.gen_tokens_per_s is None else f" · {point.gen_tokens_per_s:.0f} t/s"
-        return f"{point.level}{speed}"
+        unsteady = "?" if point.speed_unsteady else ""  # the tooltip says why
+        return f"{point.level}{speed}{unsteady}"
 
     def label_boxes(self) -> list[QRectF | None]:
         """Each point's label box: inside the plot, clear of every dot, error bar and other
@@ -319,5 +320,5 @@ class LadderChart(QWidget):
 
 def point_tooltip(point: LadderPoint) -> str:
     """One point in words: level, file size, quality and speed."""
-    speed = "" if point.gen_tokens_per_s is None else f" · {point.gen_tokens_per_s:.1f} tokens/s"
+    speed = "" if point.gen_tokens_per_s is None else f" · {point.speed_text}"
     return f"{point.level} · {format_bytes(point.size_bytes)} · {point.quality_text}{speed}"

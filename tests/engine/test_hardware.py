@@ -96,3 +96,15 @@ def test_memory_bandwidth_is_measured_in_plausible_bytes_per_second() -> None:
     from desktop.engine.hardware import measure_memory_bandwidth
 
     assert 1e8 < measure_memory_bandwidth(budget_seconds=0.1) < 1e13
+
+
+def test_threads_default_to_the_physical_cores_and_are_shared_between_models() -> None:
+    import psutil
+
+    from desktop.engine.hardware import default_threads, shared_threads
+
+    physical = psutil.cpu_count(logical=False) or 1
+    assert default_threads() == physical
+    assert shared_threads(1) == physical
+    assert shared_threads(2) == max(1, physical // 2)
+    assert shared_threads(physical + 1) == 1  # never none

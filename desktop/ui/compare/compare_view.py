@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from converter.progress import Progress
+from desktop.engine.hardware import shared_threads
 from desktop.services import fit_text
 from desktop.services.compare_runner import LevelRun, ReplyPiece, RunEvent, RunStatus
 from desktop.ui.compare.column import CompareColumn
@@ -237,9 +238,9 @@ class CompareView(QWidget):
 
         self._sync_columns()  # built already, unless the ticks changed a moment ago
         self._runs, self._workers = [], []
-        load = LoadSettings(
-            ctx_tokens=self.context_tokens, kv_type=self.kv_type, threads=self.threads
-        )
+        # Levels answering together share the cores rather than each taking all of them.
+        threads = self.threads or (shared_threads(len(paths)) if together else None)
+        load = LoadSettings(ctx_tokens=self.context_tokens, kv_type=self.kv_type, threads=threads)
         sampling = SamplingSettings.greedy(max_tokens=self.max_tokens)
         prompt = self.prompt.toPlainText().strip() or DEFAULT_PROMPT
         self.mode.setText(

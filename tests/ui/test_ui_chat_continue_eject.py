@@ -171,7 +171,9 @@ def test_a_reply_is_edited_in_place_and_the_chat_goes_on_from_the_edit(
 ) -> None:
     """LM Studio's "edit & continue" for the model's messages: the reply's bubble becomes an
     editor, Save keeps what follows, and Continue writes on from the edited text."""
-    chat = _loaded_chat(qtbot, main_window(), put_in_library(tiny_f16))
+    chat = load_in_new_chat(
+        qtbot, main_window(), put_in_library(tiny_f16), GREEDY_SHORT, timeout_ms=120_000
+    )
     chat.send("tell me more")
     wait_until(qtbot, lambda: chat.session.state is SessionState.READY)
     chat.send("and then?")

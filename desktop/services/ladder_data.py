@@ -79,7 +79,8 @@ class LadderPoint:
     def speed_text(self) -> str:
         if self.gen_tokens_per_s is None:
             return "not measured"
-        text = f"{self.gen_tokens_per_s:.1f} ± {self.gen_stdev:.1f} tokens/s"
+        spread = f" ± {self.gen_stdev:.1f}" if self.gen_stdev else ""  # one run: no spread
+        text = f"{self.gen_tokens_per_s:.1f}{spread} tokens/s"
         if self.speed_unsteady:
             text += " (unsteady: the machine was busy; measure again)"
         return text

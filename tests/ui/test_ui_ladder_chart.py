@@ -163,6 +163,9 @@ def test_a_speed_measured_on_a_busy_machine_is_shown_so_and_not_compared() -> No
     assert "unsteady" in slow.speed_text and "unsteady" in point_tooltip(slow)
     steady = replace(slow, gen_stdev=0.01 * (slow.gen_tokens_per_s or 0))
     assert not steady.speed_unsteady and "unsteady" not in steady.speed_text
+    assert " ± " in steady.speed_text
+    assert replace(steady, gen_stdev=0.0).speed_text.endswith(" tokens/s")  # one run
+    assert " ± " not in replace(steady, gen_stdev=0.0).speed_text
     with_steady = best_fit([*points[:-2], steady, points[-1]])
     with_unsteady = best_fit([*points[:-2], slow, points[-1]])
     assert getattr(with_steady, "level", None) != slow.level  # too slow: ruled out

@@ -11,9 +11,9 @@
 # 3. Q4_K_M first (so the most asked-for figures come even if time runs out):
 #    benchmarks/decode_speed.py (tg128: llama-bench, the plain eval loop, Llama.generate, the
 #    worker), then benchmarks/serve_load.py at 16 and 4 clients against quantdesk serve and
-#    llama-server with --parallel 16 and 4, with benchmarks/batch_steps.py between (the decode
-#    loop of 16 replies without HTTP, against bare batched decoding and llama-batched-bench);
-#    then decode speed for Q8_0 and F16;
+#    llama-server with --parallel 16 and 4, then benchmarks/batch_steps.py (the decode loop of
+#    16 replies without HTTP, against bare batched decoding and llama-batched-bench); then
+#    decode speed for Q8_0 and F16;
 # 4. the importance matrix on the GPU (benchmarks/imatrix_parity.py on F16, all layers
 #    offloaded): parity of the sums with llama-imatrix, both wall times, and the cost of
 #    collecting against a plain evaluation of the same chunks.
@@ -126,11 +126,6 @@ decode() {
 }
 
 decode Q4_K_M 3
-stamp "continuous batching without HTTP, Q4_K_M, 16 replies"
-"$python" -m benchmarks.batch_steps "$models/$shape-Q4_K_M.gguf" --gpu-layers "$gpu_layers" \
-    --slots 16 --tokens 128 --rounds 1 --llama-batched-bench "$work/build/bin/llama-batched-bench" \
-    --json "$out/batch-steps16.json" --profile "$out/batch-steps16-profile.txt" \
-    | tee "$out/batch-steps16.md"
 for parallel in 16 4; do
     stamp "serving, Q4_K_M, --parallel $parallel"
     "$python" -m benchmarks.serve_load "$models/$shape-Q4_K_M.gguf" --gpu-layers "$gpu_layers" \
@@ -138,6 +133,11 @@ for parallel in 16 4; do
         --ctx 2048 --log-dir "$out" --json "$out/serve-parallel$parallel.json" \
         | tee "$out/serve-parallel$parallel.md"
 done
+stamp "continuous batching without HTTP, Q4_K_M, 16 replies"
+"$python" -m benchmarks.batch_steps "$models/$shape-Q4_K_M.gguf" --gpu-layers "$gpu_layers" \
+    --slots 16 --tokens 128 --rounds 1 --llama-batched-bench "$work/build/bin/llama-batched-bench" \
+    --json "$out/batch-steps16.json" --profile "$out/batch-steps16-profile.txt" \
+    | tee "$out/batch-steps16.md"
 decode Q8_0 2
 decode F16 2
 stamp "importance matrix, F16, $gpu_layers GPU layers"

@@ -39,14 +39,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--chunks", type=_positive_int, metavar="N", help="use at most N chunks")
     parser.add_argument(
-        "--threads", type=_positive_int, metavar="N", help="CPU threads (default: all)"
+        "--threads",
+        type=_positive_int,
+        metavar="N",
+        help="CPU threads (default: one per physical core)",
     )
     parser.add_argument(
         "--gpu-layers",
         type=int,
         default=0,
         metavar="N",
-        help="layers to run on the GPU (default: 0, the CPU only; -1: all)",
+        help=(
+            "layers to run on the GPU (default: 0, the CPU only; -1: all). Experimental: "
+            "collecting on an NVIDIA GPU has crashed in testing"
+        ),
     )
 
 

@@ -19,7 +19,9 @@ Plain greedy decoding (temperature 0, no penalty, no grammar) skips the chain: i
 a candidate array for the whole vocabulary (128k-262k entries) on every token only to keep
 the largest. An argmax over a view of llama.cpp's own logits buffer (no copy) picks the
 same token (the first of equal maxima, as llama.cpp's greedy sampler does) in a fraction of
-the time. Runs only in the worker child.
+the time. A chain that cuts to the top k (or a greedy one after a repetition penalty) is
+handed only the tokens that can survive that cut (:mod:`.top_candidates`), not the whole
+vocabulary. Runs only in the worker child.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import numpy as np
 
 from desktop.engine.worker.logits_rows import LogitsRows
 from desktop.engine.worker.settings import SamplingSettings
+from desktop.engine.worker.top_candidates import TopCandidates
 
 #: How many recent tokens the repetition penalty looks at (llama-cpp-python's default).
 PENALTY_LAST_TOKENS = 64
@@ -49,6 +52,7 @@ class SamplerChain:
         self._llama_cpp = llama_cpp
         self.pointer: Any = None
         self._gate: _GrammarGate | None = None
+        self._top: TopCandidates | None = None
         self._argmax_only = (
             settings.temperature == 0 and settings.repeat_penalty == 1.0 and grammar is None
         )
@@ -61,6 +65,12 @@ class SamplerChain:
             llama_cpp.llama_sampler_chain_add(self.pointer, link)
         if grammar is not None:
             self._gate = _GrammarGate(llama_cpp, self.pointer, grammar, n_vocab)
+            return
+        keep = settings.top_k if settings.temperature > 0 else 1
+        recent = PENALTY_LAST_TOKENS if settings.repeat_penalty != 1.0 else 0
+        if TopCandidates.worthwhile(n_vocab, keep=keep, recent=recent):
+            self._top = TopCandidates(n_vocab, keep=keep, recent=recent)
+            self._top_array = llama_cpp.llama_token_data_array()
 
     @property
     def native(self) -> bool:
@@ -70,12 +80,33 @@ class SamplerChain:
 
     def sample(self, logits: LogitsRows, row: int) -> int:
         """The next token from the logits of batch row ``row`` (accepted into the chain)."""
+        if self._top is not None:
+            return self._sample_top(logits, row, self._top)
         if self.native:
             return int(self._llama_cpp.llama_sampler_sample(self.pointer, logits.ctx, row))
         view = logits.row(row)
         if self._gate is not None:
             return self._gate.sample(view)
         return int(view.argmax())
+
+    def _sample_top(self, logits: LogitsRows, row: int, top: TopCandidates) -> int:
+        """The chain's draw among the tokens that can pass its top-k cut (numpy and
+        ``llama_sampler_apply`` release the GIL for their work, as the whole-vocabulary draw)."""
+        view = logits.row(row)
+        ids = top.ids(view)
+        if ids is None:
+            token = int(self._llama_cpp.llama_sampler_sample(self.pointer, logits.ctx, row))
+        else:
+            data = np.empty(len(ids), dtype=_TOKEN_DATA)
+            data["id"] = ids
+            data["logit"] = view[ids]
+            data["p"] = 0.0
+            candidates = _over(self._llama_cpp, self._top_array, data)
+            self._llama_cpp.llama_sampler_apply(self.pointer, ctypes.byref(candidates))
+            token = int(candidates.data[candidates.selected].id)
+            self._llama_cpp.llama_sampler_accept(self.pointer, token)
+        top.accepted(token)
+        return token
 
     def close(self) -> None:
         if self._gate is not None:
@@ -103,7 +134,7 @@ class _GrammarGate:
     def sample(self, logits: Any) -> int:
         token = self._draw(logits, masked=False)
         self._one[0] = (token, 1.0, 0.0)
-        single = self._reset(self._single, self._one)
+        single = _over(self._c, self._single, self._one)
         self._c.llama_sampler_apply(self.grammar, ctypes.byref(single))
         if not np.isfinite(self._one[0]["logit"]):  # the grammar refuses it: draw again
             token = self._draw(logits, masked=True)
@@ -116,19 +147,21 @@ class _GrammarGate:
         data["id"] = self._ids
         data["logit"] = logits
         data["p"] = 0.0
-        candidates = self._reset(self._candidates, data)
+        candidates = _over(self._c, self._candidates, data)
         if masked:
             self._c.llama_sampler_apply(self.grammar, ctypes.byref(candidates))
         self._c.llama_sampler_apply(self._chain, ctypes.byref(candidates))
         return int(candidates.data[candidates.selected].id)
 
-    def _reset(self, candidates: Any, data: Any) -> Any:
-        """``candidates`` over all of ``data``, unsorted, nothing selected."""
-        candidates.data = ctypes.cast(data.ctypes.data, self._c.llama_token_data_p)
-        candidates.size = len(data)
-        candidates.selected = -1
-        candidates.sorted = False
-        return candidates
+
+def _over(llama_cpp: Any, candidates: Any, data: Any) -> Any:
+    """``candidates`` (a ``llama_token_data_array``) over all of ``data``, unsorted, nothing
+    selected."""
+    candidates.data = ctypes.cast(data.ctypes.data, llama_cpp.llama_token_data_p)
+    candidates.size = len(data)
+    candidates.selected = -1
+    candidates.sorted = False
+    return candidates
 
 
 def _links(llama_cpp: Any, settings: SamplingSettings, n_vocab: int) -> list[Any]:

@@ -141,6 +141,8 @@ stamp "continuous batching without HTTP, Q4_K_M, 16 replies"
 decode Q8_0 2
 decode F16 2
 stamp "importance matrix, F16, $gpu_layers GPU layers"
+# A crash inside llama.cpp kills the collecting child: its Python stack then goes to the log.
+export PYTHONFAULTHANDLER=1
 "$python" -m benchmarks.imatrix_parity "$work/build/bin" "$models/$shape-F16.gguf" \
     "$repo/resources/calibration/federalist_papers.txt" "$work/imatrix" --chunks 4 --levels "" \
     --repeats 2 --threads "$jobs" --gpu-layers "$gpu_layers" | tee "$out/imatrix.md"

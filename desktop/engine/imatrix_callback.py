@@ -98,9 +98,18 @@ class GgmlLibrary:
         raise RuntimeError(f"ggml has no {name.decode()} operation")
 
     def read(self, address: int, tensor: GgmlTensor, scratch: dict[int, Any]) -> npt.NDArray:
-        """The tensor's bytes as numpy: in place on the host, else copied from the device."""
+        """The tensor's bytes as numpy: in place on the host, else copied from the device.
+
+        Raises ValueError (the callback then reports a failure) rather than reading memory
+        that is not known to be the host's: a tensor without a buffer of its own or of the
+        tensor it views, or without data."""
         nbytes = int(self._lib.ggml_nbytes(address))
-        if tensor.buffer and not self._lib.ggml_backend_buffer_is_host(tensor.buffer):
+        buffer_address = tensor.buffer
+        if not buffer_address and tensor.view_src:
+            buffer_address = tensor.view_src.contents.buffer
+        if not buffer_address or not tensor.data:
+            raise ValueError(f"tensor {tensor.name!r} has no buffer or no data to read")
+        if not self._lib.ggml_backend_buffer_is_host(buffer_address):
             buffer = scratch.get(nbytes)
             if buffer is None:
                 buffer = scratch[nbytes] = np.empty(nbytes, dtype=np.uint8)

@@ -9,7 +9,10 @@ On one GGUF with the same threads, GPU layers, flash-attention switch and weight
   attaches none, llama.cpp's tools do);
 * ``Llama.generate``, greedy (llama-cpp-python's own loop, logits copied into numpy);
 * ``InferenceWorker.complete``, greedy (Quantdesk's native decode loop in its child process,
-  as chat, compare and the API use it), its own generation figure.
+  as chat, compare and the API use it), its own generation figure;
+* the same decode loop driven directly in a plain child, without the worker's process, pipe
+  and text batching around it: what separates the two is the worker's plumbing, what
+  separates this one from the eval loop is the loop's own work per token.
 
 Besides tokens per second, the CPU time per token of each Python path (for the worker, both
 of its processes): on a machine shared with other work that figure moves far less than
@@ -102,6 +105,39 @@ def generate_loop(
         llama.close()
 
 
+def loop_in_process(_emit: Any, path: str, load: LoadSettings, tokens: int) -> Speed:
+    """In a child: the worker's decode loop without the worker around it, greedy."""
+    from desktop.engine.worker.decode_loop import DecodeLoop
+    from desktop.engine.worker.loader import load_model
+    from desktop.engine.worker.protocol import Finished, GenerateRequest
+
+    llama, _info = load_model(
+        Path(path), load, on_progress=lambda _fraction: None, cancelled=lambda: False
+    )
+    events: list[object] = []
+    loop = DecodeLoop(
+        llama,
+        slots=1,
+        send=events.append,
+        open_stream=lambda _id: ((lambda _piece, _logprobs=(): None), (lambda: None)),
+        cancelled=lambda: False,
+    )
+    try:
+        request = GenerateRequest(PROMPT, SamplingSettings.greedy(max_tokens=tokens), False)
+        cpu = time.process_time()
+        loop.submit(request)
+        while loop.busy:
+            loop.step()
+        cpu_ms = (time.process_time() - cpu) * 1000 / tokens  # the prompt's share included
+        (finished,) = [event for event in events if isinstance(event, Finished)]
+        if finished.timings.generated_tokens < tokens:
+            raise RuntimeError("the model ended its reply early; use a model that keeps going")
+        return finished.timings.generation_tokens_per_second, cpu_ms
+    finally:
+        loop.close()
+        llama.close()
+
+
 def worker_speed(worker: InferenceWorker, tokens: int) -> Speed:
     """The worker's own generation figure, and the CPU the reply cost both processes."""
     sampling = SamplingSettings.greedy(max_tokens=tokens)
@@ -141,6 +177,7 @@ def main() -> None:
         "eval loop + pool": [],
         "Llama.generate": [],
         "worker": [],
+        "decode loop, no worker": [],
     }
     bench_runs: list[float] = []  # llama-bench takes its turn in every round too
     load = LoadSettings(
@@ -161,6 +198,9 @@ def main() -> None:
                 run_in_child(generate_loop, *common, what="generate loop")
             )
             results["worker"].append(worker_speed(worker, args.tokens))
+            results["decode loop, no worker"].append(
+                run_in_child(loop_in_process, path, load, args.tokens, what="decode loop")
+            )
             if args.llama_bench:
                 bench_runs.append(llama_bench(args.llama_bench, *common))
             print({name: values[-1] for name, values in results.items()}, bench_runs, flush=True)

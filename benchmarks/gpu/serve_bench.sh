@@ -118,11 +118,13 @@ if [ ! -f "$models/$shape-Q4_K_M.gguf" ]; then
     stamp "models: $(ls -s --block-size=M "$models" | tr '\n' ' ')"
 fi
 
-decode() {
-    stamp "single stream, $1"
+decode() {  # LEVEL ROUNDS [THREADS]
+    local threads=() suffix=""
+    if [ -n "${3:-}" ]; then threads=(--threads "$3"); suffix="-t$3"; fi
+    stamp "single stream, $1 ${3:+($3 threads)}"
     "$python" -m benchmarks.decode_speed "$models/$shape-$1.gguf" --gpu-layers "$gpu_layers" \
-        --llama-bench "$bench" --rounds "$2" --json "$out/decode-$1.json" \
-        | tee "$out/decode-$1.md"
+        --llama-bench "$bench" --rounds "$2" "${threads[@]}" --json "$out/decode-$1$suffix.json" \
+        | tee "$out/decode-$1$suffix.md"
 }
 
 decode Q4_K_M 3
@@ -140,6 +142,8 @@ stamp "continuous batching without HTTP, Q4_K_M, 16 replies"
     | tee "$out/batch-steps16.md"
 decode Q8_0 2
 decode F16 2
+# With every layer on the GPU the CPU threads only wait; fewer of them may wait faster.
+decode Q4_K_M 2 4
 stamp "importance matrix, F16, $gpu_layers GPU layers"
 # A crash inside llama.cpp kills the collecting child: its Python stack then goes to the log.
 export PYTHONFAULTHANDLER=1

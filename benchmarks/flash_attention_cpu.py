@@ -8,7 +8,9 @@ The worker's own paths with only the flash-attention switch changed:
 * ``--slots`` replies at once in separate children: the bare batched decoding
   (``batch_steps.decode_only``) and the app's decode loop (``batch_steps.decode_loop``);
 * whether greedy replies to a few prompts are the same token for token (flash attention
-  accumulates in another order, so a near tie between two tokens may go the other way).
+  accumulates in another order, so a near tie between two tokens may go the other way): at
+  the first token that differs, the two most likely tokens and their log-probabilities under
+  each setting.
 
 Rounds alternate which setting goes first, so drifting load from other work hits both alike;
 medians and the range over the rounds are printed as Markdown tables.
@@ -29,7 +31,7 @@ import benchmarks.gpu.llama_first  # noqa: F401  (llama.cpp's libraries before n
 from benchmarks import batch_steps
 from converter.child_process import run_in_child
 from desktop.engine.hardware import cpu_model_name
-from desktop.engine.worker import InferenceWorker, LoadSettings, SamplingSettings
+from desktop.engine.worker import InferenceWorker, LoadSettings, SamplingSettings, TokenLogprobs
 
 PROMPT = "The history of the harbor town begins with"
 GREEDY_PROMPTS = (
@@ -39,17 +41,31 @@ GREEDY_PROMPTS = (
     "Once upon a time, in a small village by the sea,",
 )
 SETTINGS = {"off": False, "on": True}
+GREEDY_TOKENS = 64
 
 
 def _spread(values: list[float]) -> str:
     return f"{statistics.median(values):.1f} ({min(values):.1f}–{max(values):.1f})"
 
 
-def _first_difference(a: str, b: str) -> int | None:
-    for i, (x, y) in enumerate(zip(a, b, strict=False)):
-        if x != y:
-            return i
-    return None if len(a) == len(b) else min(len(a), len(b))
+def _greedy_tokens(worker: InferenceWorker, prompt: str) -> list[TokenLogprobs]:
+    """A greedy reply's tokens, each with the two most likely tokens at its place."""
+    tokens: list[TokenLogprobs] = []
+    worker.complete(
+        prompt,
+        SamplingSettings.greedy(max_tokens=GREEDY_TOKENS),
+        on_token=lambda _p: None,
+        logprobs=2,
+        on_logprobs=tokens.extend,
+    )
+    return tokens
+
+
+def _top_two(place: TokenLogprobs) -> str:
+    """``' Dutch' −1.312 / ' French' −1.318``: the near tie a changed rounding can flip."""
+    return " / ".join(
+        f"{t.piece.decode('utf-8', errors='replace')!r} {t.logprob:.3f}" for t in place.top[:2]
+    )
 
 
 def main() -> None:
@@ -68,7 +84,7 @@ def main() -> None:
     batched: dict[str, dict[str, list[float]]] = {
         name: {"decode only": [], "decode loop": []} for name in SETTINGS
     }
-    greedy: dict[str, list[str]] = {}
+    greedy: dict[str, list[list[TokenLogprobs]]] = {}
     workers = {name: InferenceWorker() for name in SETTINGS}
     try:
         for name, flash in SETTINGS.items():
@@ -76,12 +92,7 @@ def main() -> None:
                 ctx_tokens=args.ctx, threads=args.threads, flash_attention=flash
             )
             workers[name].load(args.model, settings)
-            greedy[name] = [
-                workers[name]
-                .complete(p, SamplingSettings.greedy(max_tokens=64), on_token=lambda _p: None)
-                .text
-                for p in GREEDY_PROMPTS
-            ]
+            greedy[name] = [_greedy_tokens(workers[name], p) for p in GREEDY_PROMPTS]
         for round_ in range(args.rounds):
             order = list(SETTINGS) if round_ % 2 == 0 else list(reversed(SETTINGS))
             for name in order:
@@ -121,14 +132,15 @@ def main() -> None:
               f"| {_spread(single[name]['generation'])} "
               f"| {_spread(batched[name]['decode only'])} "
               f"| {_spread(batched[name]['decode loop'])} |")  # fmt: skip
-    print("\nGreedy replies (64 tokens), off against on:")
+    print(f"\nGreedy replies ({GREEDY_TOKENS} tokens), off against on:")
     for prompt, off, on in zip(GREEDY_PROMPTS, greedy["off"], greedy["on"], strict=True):
-        where = _first_difference(off, on)
-        same = "same" if where is None else f"differ from character {where}"
-        print(f"- {prompt!r}: {same}")
-        if where is not None:
-            print(f"  off: {off[max(0, where - 20) : where + 40]!r}")
-            print(f"  on:  {on[max(0, where - 20) : where + 40]!r}")
+        pairs = enumerate(zip(off, on, strict=False))
+        where = next((i for i, (a, b) in pairs if a.chosen.token != b.chosen.token), None)
+        if where is None:
+            print(f"- {prompt!r}: the same {len(off)} tokens")
+            continue
+        print(f"- {prompt!r}: the same for {where} tokens, then "
+              f"off: {_top_two(off[where])}; on: {_top_two(on[where])}")  # fmt: skip
 
 
 if __name__ == "__main__":

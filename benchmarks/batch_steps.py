@@ -177,7 +177,10 @@ def main() -> None:
     parser.add_argument("--ctx", type=int, default=2048, help="context tokens per slot")
     parser.add_argument("--threads", type=int)
     parser.add_argument(
-        "--flash-attention", choices=["on", "off"], type=str, default=None,
+        "--flash-attention",
+        choices=["on", "off"],
+        type=str,
+        default=None,
         help="the worker's default (on) unless given",
     )
     parser.add_argument("--gpu-layers", type=int, default=0)

@@ -124,6 +124,7 @@ def test_flash_attention_can_be_switched_off_for_an_f16_cache_only(
     assert dialog.flash_attention.isChecked() and dialog.flash_attention.toolTip()
     dialog.kv_type.setCurrentText("q8_0")  # a quantized cache needs it: ticked and fixed
     assert dialog.flash_attention.isChecked() and not dialog.flash_attention.isEnabled()
+    assert "q8_0 KV cache needs it" in dialog.flash_attention.text()
     dialog.kv_type.setCurrentText("f16")
     assert dialog.flash_attention.isEnabled()
     dialog.flash_attention.setChecked(False)

@@ -108,10 +108,13 @@ class LoadSettingsDialog(QDialog):
 
     def _update_flash_attention(self) -> None:
         """A quantized KV cache needs flash attention: ticked and fixed while one is chosen."""
-        quantized = self.kv_type.currentText() != "f16"
+        kv_type = self.kv_type.currentText()
+        quantized = kv_type != "f16"
         if quantized:
             self.flash_attention.setChecked(True)
         self.flash_attention.setEnabled(not quantized)
+        needed = f" (the {kv_type} KV cache needs it)" if quantized else ""
+        self.flash_attention.setText(f"Use flash attention{needed}")
 
     def _update_layers(self) -> None:
         self.gpu_layers.setEnabled(self.gpu.currentIndex() == GPU_COUNT)

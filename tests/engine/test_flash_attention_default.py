@@ -23,11 +23,15 @@ tiny_model = worker_helpers.tiny_model
 CTX_TOKENS = 4096  # long enough that the two switches predict clearly different RAM
 
 
-def load_and_read_llama_log(_emit: Any, path: Path, settings: LoadSettings) -> tuple[bool, str]:
-    """In a child: load with the app's loader; the LoadInfo's switch and the one llama.cpp
-    logged for the context it created ("enabled", "disabled")."""
+def load_and_read_llama_log(
+    _emit: Any, path: Path, settings: LoadSettings | None
+) -> tuple[bool | None, str]:
+    """In a child: load with the app's loader (``settings``) or as a speed or quality
+    measurement opens a model (None); the LoadInfo's switch (None for a measurement) and the
+    one llama.cpp logged for the context it created ("enabled", "disabled")."""
     import llama_cpp
 
+    from desktop.engine.measure.loaded_model import close_measured, open_for_measuring
     from desktop.engine.worker.loader import load_model
 
     lines: list[str] = []
@@ -37,14 +41,21 @@ def load_and_read_llama_log(_emit: Any, path: Path, settings: LoadSettings) -> t
         lines.append(text.decode("utf-8", errors="replace"))
 
     llama_cpp.llama_log_set(collect, None)
-    llama, info = load_model(path, settings, on_progress=lambda _f: None, cancelled=lambda: False)
-    llama.close()
+    recorded: bool | None = None
+    if settings is None:
+        close_measured(open_for_measuring(path, n_ctx=256, n_threads=1))
+    else:
+        llama, info = load_model(
+            path, settings, on_progress=lambda _f: None, cancelled=lambda: False
+        )
+        llama.close()
+        recorded = info.flash_attention
     logged = re.findall(r"flash_attn\s*=\s*(\w+)", "".join(lines))
     assert logged, "llama.cpp logged no flash-attention setting for the context"
-    return info.flash_attention, logged[-1]
+    return recorded, logged[-1]
 
 
-def _load(path: Path, settings: LoadSettings) -> tuple[bool, str]:
+def _load(path: Path, settings: LoadSettings | None) -> tuple[bool | None, str]:
     return run_in_child(load_and_read_llama_log, path, settings, what="Loading the tiny model")
 
 
@@ -62,6 +73,11 @@ def test_cpu_load_uses_flash_attention_unless_switched_off(
     assert recorded is (expected == "enabled")
 
 
+def test_a_measurement_opens_models_with_the_same_default(tiny_model: Path) -> None:
+    """Compare's speed and quality runs open models themselves: the same switch as chat."""
+    assert _load(tiny_model, None) == (None, "enabled")
+
+
 def test_fit_verdict_predicts_for_the_switch_the_loader_uses(tiny_model: Path) -> None:
     from desktop.engine.hardware import probe_hardware
     from desktop.engine.memory_model import estimate_memory
@@ -69,6 +85,7 @@ def test_fit_verdict_predicts_for_the_switch_the_loader_uses(tiny_model: Path) -
 
     cpu_only = replace(probe_hardware(), gpus=())
     loaded_with, _logged = _load(tiny_model, LoadSettings(ctx_tokens=256, gpu_layers=0))
+    assert loaded_with is not None
     verdict = plan_for(tiny_model, cpu_only, CTX_TOKENS, "f16").estimate
     same = estimate_memory(tiny_model, ctx_tokens=CTX_TOKENS, flash_attention=loaded_with)
     other = estimate_memory(tiny_model, ctx_tokens=CTX_TOKENS, flash_attention=not loaded_with)

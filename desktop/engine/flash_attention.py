@@ -1,8 +1,8 @@
 """The one place the app decides whether llama.cpp runs attention with flash attention.
 
-Loading (chat, compare, the local API server), the fit verdict and the RAM/VRAM predictions all
-ask :func:`flash_attention_on`, so a prediction is always made for the setting the worker loads
-with.
+Loading (chat, the local API server), compare's measurements (``open_llama``'s default), the
+fit verdict and the RAM/VRAM predictions all ask :func:`flash_attention_on`, so a prediction is
+always made for the setting the worker loads with.
 
 The default follows llama.cpp's own ``-fa auto`` (``llama-server``, ``llama-cli``): on wherever
 the backend holding the KV cache supports it. Both backends this app runs on do, for every KV

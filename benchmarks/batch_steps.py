@@ -18,9 +18,10 @@ between the decode loop and ``serve_load``'s figure for the same N is what the H
 the pipe to the worker cost.
 
 Run: ``python -m benchmarks.batch_steps MODEL.gguf [--slots 16] [--tokens 128] [--ctx 2048]
-[--threads N] [--gpu-layers N] [--rounds 3] [--greedy] [--llama-batched-bench PATH]
-[--profile FILE]`` (``--profile``: where the one-thread loop's time goes, by function; time
-spent in llama.cpp counts in the Python function that called it)
+[--threads N] [--gpu-layers N] [--flash-attention on|off] [--rounds 3] [--greedy]
+[--llama-batched-bench PATH] [--profile FILE]`` (``--profile``: where the one-thread loop's
+time goes, by function; time spent in llama.cpp counts in the Python function that called it;
+``--flash-attention``: the worker's default, on, unless given)
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from typing import Any
 
 import benchmarks.gpu.llama_first  # noqa: F401  (llama.cpp's libraries before numpy)
 from converter.child_process import run_in_child
+from desktop.engine.flash_attention import flash_attention_on
 from desktop.engine.hardware import cpu_model_name
 from desktop.engine.worker.decode_loop import DecodeLoop, SendPiece
 from desktop.engine.worker.loader import load_model
@@ -57,7 +59,7 @@ def _load(args: argparse.Namespace) -> Any:
         threads=args.threads,
         gpu_layers=args.gpu_layers,
         parallel=args.slots,
-        flash_attention=args.gpu_layers != 0,
+        flash_attention=args.flash_attention,
     )
     llama, _info = load_model(
         Path(args.model), settings, on_progress=lambda _f: None, cancelled=lambda: False
@@ -158,7 +160,8 @@ def batched_bench(binary: str, args: argparse.Namespace) -> float:
     command = [binary, "-m", str(args.model), "-c", str(args.ctx * args.slots), "-b", "512"]
     command += ["-npp", "12", "-ntg", str(args.tokens), "-npl", str(args.slots)]
     command += ["-ngl", str(999 if args.gpu_layers < 0 else args.gpu_layers)]
-    command += ["-fa", "on" if args.gpu_layers else "off", "--no-repack"]  # the worker's layout
+    fa = flash_attention_on(args.flash_attention)
+    command += ["-fa", "on" if fa else "off", "--no-repack"]  # the worker's layout
     if args.threads:
         command += ["-t", str(args.threads), "-tb", str(args.threads)]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
@@ -173,6 +176,13 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--ctx", type=int, default=2048, help="context tokens per slot")
     parser.add_argument("--threads", type=int)
+    parser.add_argument(
+        "--flash-attention",
+        choices=["on", "off"],
+        type=str,
+        default=None,
+        help="the worker's default (on) unless given",
+    )
     parser.add_argument("--gpu-layers", type=int, default=0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--greedy", action="store_true")
@@ -182,6 +192,7 @@ def main() -> None:
         "--profile", type=Path, help="append a profile of the one-thread decode loop here"
     )
     args = parser.parse_args()
+    args.flash_attention = None if args.flash_attention is None else args.flash_attention == "on"
     results: dict[str, list[float]] = {
         "batched decode only": [],
         "decode loop, 1 draw thread": [],
@@ -206,7 +217,8 @@ def main() -> None:
         f"\n{cpu_model_name()}, {os.cpu_count()} logical cores; "
         f"{datetime.date.today().isoformat()}; {args.model.name}, {args.slots} replies × "
         f"{args.tokens} tokens ({sampling}), threads {args.threads or 'auto'}, "
-        f"GPU layers {args.gpu_layers}, median of {args.rounds}\n"
+        f"GPU layers {args.gpu_layers}, flash attention "
+        f"{'on' if flash_attention_on(args.flash_attention) else 'off'}, median of {args.rounds}\n"
     )
     print("| path | total tok/s | × batched decode only |\n|---|---|---|")
     for name, value in medians.items():

@@ -42,6 +42,7 @@ import psutil
 
 import benchmarks.gpu.llama_first  # noqa: F401  (llama.cpp's libraries before numpy)
 from converter.child_process import run_in_child
+from desktop.engine.flash_attention import flash_attention_on
 from desktop.engine.hardware import cpu_model_name
 from desktop.engine.worker import InferenceWorker, LoadSettings, SamplingSettings
 
@@ -58,7 +59,7 @@ def _open(path: str, threads: int | None, gpu_layers: int, *, pool: bool = False
         n_threads=threads,
         n_threads_batch=threads,
         n_gpu_layers=gpu_layers,
-        flash_attn=gpu_layers != 0,
+        flash_attn=flash_attention_on(None),  # the worker's default
         # By default llama-cpp-python as it comes: no persistent CPU thread pool (the worker
         # has one; the "eval loop + pool" path shows what the pool alone changes).
         cpu_threadpool=pool,
@@ -153,7 +154,8 @@ def worker_speed(worker: InferenceWorker, tokens: int) -> Speed:
 def llama_bench(binary: str, path: str, threads: int | None, gpu_layers: int, tokens: int) -> float:
     command = [binary, "-m", path, "-p", "0", "-n", str(tokens), "-r", "1", "-o", "json"]
     layers = 999 if gpu_layers < 0 else gpu_layers  # llama-bench's way of saying "all"
-    command += ["-ngl", str(layers), "-fa", "1" if gpu_layers else "0", "--repack", "0"]
+    fa = "1" if flash_attention_on(None) else "0"
+    command += ["-ngl", str(layers), "-fa", fa, "--repack", "0"]
     if threads:
         command += ["-t", str(threads)]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
@@ -184,7 +186,6 @@ def main() -> None:
         ctx_tokens=CTX_TOKENS,
         threads=args.threads,
         gpu_layers=args.gpu_layers,
-        flash_attention=args.gpu_layers != 0,
     )
     with InferenceWorker() as worker:
         worker.load(args.model, load)

@@ -9,8 +9,8 @@ Run: ``python -m benchmarks.fit_accuracy [--out DIR] [--fill N]``
 
 ``--rss MODEL.gguf …`` instead prints the CPU RAM verdict's figure against the peak resident
 size of a real session in the app's inference worker: the model loaded with the app's load
-settings (context, KV type; flash attention as the app picks it: on for a quantized cache,
-off otherwise; 2 threads), a prompt that fills the context but for the reply's 8 tokens
+settings (context, KV type; flash attention as the app picks it: on unless asked off;
+2 threads), a prompt that fills the context but for the reply's 8 tokens
 (evaluated in the worker's 512-token batches), then the reply. The peak is the worker's
 ``VmHWM`` (Linux). Besides the given files it synthesizes a tiny model with Qwen 2's
 151,936-token vocabulary and a 1B-shaped one (``--synthetic`` picks which), for each of
@@ -73,7 +73,7 @@ def rss_table(models: list[Path], contexts: list[int], kv_types: list[str]) -> N
     for path in models:
         for ctx in contexts:
             for kv in kv_types:
-                flash = LoadSettings(kv_type=kv).flash_attention_for(0)
+                flash = LoadSettings(kv_type=kv).flash_attention_on
                 m = measure_session_peak(path, ctx_tokens=ctx, kv_type=kv)
                 p = estimate_memory(path, ctx_tokens=ctx, kv_type=kv, flash_attention=flash)
                 print(f"| {path.name} | {ctx} | {kv} | {'on' if flash else 'off'} "

@@ -96,7 +96,7 @@ def speed_both_ways(
         summary,
         ctx_tokens=plan.ctx_tokens,
         n_gpu_layers=summary.n_layer + 1,
-        flash_attention=settings.flash_attention_for(-1),
+        flash_attention=settings.flash_attention_on,
     )
     p, w = plain.to_json(), worker.to_json()
     ceiling = bandwidth_ceiling(path, bandwidth, plan.prompt_tokens + plan.gen_tokens // 2)

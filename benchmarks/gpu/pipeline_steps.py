@@ -199,7 +199,7 @@ class Pipeline:
         return written.path
 
     def measure(self, name: str, path: Path) -> None:
-        fa_default = level_runs.full_offload_settings(self.plan, None).flash_attention_for(-1)
+        fa_default = level_runs.full_offload_settings(self.plan, None).flash_attention_on
         with self.runner.step(f"speed {name}"):
             result, plain = level_runs.speed_both_ways(path, self.plan, fa_default, self.bandwidth)
             result["quantize_seconds"] = self.quantize_seconds.get(name)

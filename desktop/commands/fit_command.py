@@ -143,9 +143,8 @@ def run(args: argparse.Namespace) -> int:
                 f"--gpu-layers must be a number or 'auto', not {args.gpu_layers!r}."
             ) from None
         estimate = estimate_memory(
-            summary, ctx_tokens=args.ctx, kv_type=args.kv_type, n_gpu_layers=layers,
-            flash_attention=args.kv_type != "f16",
-        )  # fmt: skip
+            summary, ctx_tokens=args.ctx, kv_type=args.kv_type, n_gpu_layers=layers
+        )
     if args.json:
         data = {"plan": _plan_json(plan), "requested": _estimate_json(estimate)}
         data["parallel"], data["ctx_per_slot"] = args.parallel, slot_ctx

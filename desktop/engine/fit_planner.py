@@ -16,6 +16,7 @@ from converter.levels import LEVELS, QuantLevel
 from converter.model_summary import GGUFSummary, read_gguf_summary
 from converter.quant_mix import predict_quantized_size, quantized_summary
 from converter.storage import format_bytes
+from desktop.engine.flash_attention import flash_attention_on
 from desktop.engine.hardware import HardwareInfo
 from desktop.engine.memory_model import MemoryEstimate, estimate_memory
 
@@ -69,11 +70,11 @@ def plan_fit(
 ) -> FitPlan:
     """Choose the placement that fits: everything on the GPU, as many layers as fit, CPU only.
 
-    ``flash_attention`` defaults to on for a quantized KV cache (required) and off otherwise,
-    like llama-cpp-python.
+    ``flash_attention`` None means the app's default, the switch the worker loads with
+    (:func:`~desktop.engine.flash_attention.flash_attention_on`).
     """
     summary = model if isinstance(model, GGUFSummary) else read_gguf_summary(model)
-    fa = kv_type != "f16" if flash_attention is None else flash_attention
+    fa = flash_attention_on(flash_attention)
     total = summary.n_layer + 1
     ram_budget, vram_budget, unified = _budgets(hardware, headroom)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop.engine.cpu_threadpool import attach_cpu_threadpool
+from desktop.engine.flash_attention import flash_attention_on
 
 _PATCH_LOCK = threading.Lock()
 
@@ -72,7 +73,9 @@ def open_llama(
 ):
     """``llama_cpp.Llama(model_path, **kwargs)`` with extra buffer types off by default.
 
-    ``verbose`` defaults to False (llama-cpp-python's default floods stderr). ``on_progress``
+    ``verbose`` defaults to False (llama-cpp-python's default floods stderr) and ``flash_attn``
+    to the app's flash-attention default (llama-cpp-python's own is off), so a measurement or
+    a reference opened here runs attention as the worker does. ``on_progress``
     receives the load fraction; when it returns False llama.cpp stops and ``Llama`` raises
     ``ValueError`` like for any failed load. ``sequences`` > 1 makes a context for that many
     independent sequences (``n_seq_max``), each with its own equal share of the KV cache
@@ -83,6 +86,7 @@ def open_llama(
     from llama_cpp import Llama
 
     kwargs.setdefault("verbose", False)
+    kwargs.setdefault("flash_attn", flash_attention_on(None))
     overrides: dict[str, Any] = {"use_extra_bufts": repack_weights}
     c_callback = None
     if on_progress is not None:

@@ -49,6 +49,7 @@ from types import MappingProxyType
 
 from converter.kv_cache_types import KV_CACHE_TYPES
 from converter.model_summary import GGUFSummary, read_gguf_summary
+from desktop.engine.flash_attention import flash_attention_on
 
 F32, F16 = 4, 2
 CTX_PAD = 256
@@ -172,16 +173,18 @@ def estimate_memory(
     ctx_tokens: int,
     kv_type: str = "f16",
     n_gpu_layers: int = 0,
-    flash_attention: bool = False,
+    flash_attention: bool | None = None,
     n_ubatch: int = 512,
     swa_full: bool = True,
 ) -> MemoryEstimate:
     """Predict RAM and VRAM for running ``model`` with this context and offload split.
 
-    ``flash_attention`` must be on for a quantized V cache (llama.cpp refuses otherwise);
-    defaults follow llama-cpp-python's ``Llama`` (flash attention off, ``n_ubatch`` 512).
+    ``flash_attention`` None is the app's default, the switch the worker loads with; it must
+    be on for a quantized V cache (llama.cpp refuses otherwise). ``n_ubatch`` 512 is the
+    worker's batch.
     """
     summary = model if isinstance(model, GGUFSummary) else read_gguf_summary(model)
+    flash_attention = flash_attention_on(flash_attention)
     if kv_type != "f16" and not flash_attention:
         raise ValueError("A quantized KV cache needs flash attention on (llama.cpp requires it).")
     n_ctx = pad(max(ctx_tokens, 1), CTX_PAD)

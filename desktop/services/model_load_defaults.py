@@ -15,6 +15,7 @@ from pathlib import Path
 
 from converter.paths import config_dir
 from converter.storage import atomic_output
+from desktop.engine.flash_attention import DEFAULT_FLASH_ATTENTION
 from desktop.services.app_settings import KV_TYPES
 
 DEFAULTS_NAME = "model_load_defaults.json"
@@ -29,6 +30,8 @@ class ModelLoadDefaults:
     # placement
     gpu_layers: int | None = None  # None: the fit planner decides; -1: every layer
     threads: int = 0  # 0: llama.cpp chooses
+    # attention
+    flash_attention: bool = DEFAULT_FLASH_ATTENTION  # off only with the f16 KV cache
 
     def __post_init__(self) -> None:
         if not 0 <= self.ctx_tokens <= MAX_CTX_TOKENS:
@@ -39,6 +42,8 @@ class ModelLoadDefaults:
             raise ValueError("GPU layers must be a count, -1 for all, or automatic.")
         if self.threads < 0:
             raise ValueError("Threads must be 0 (automatic) or more.")
+        if not self.flash_attention and self.kv_type != "f16":
+            raise ValueError(f"A {self.kv_type} KV cache needs flash attention on.")
 
     def describe(self) -> str:
         """In words, for the model bar: "context 8192 tokens, KV cache q8_0, all layers on
@@ -48,7 +53,8 @@ class ModelLoadDefaults:
             self.gpu_layers, f"{self.gpu_layers} layers on the GPU"
         )
         threads = "" if self.threads == 0 else f", {self.threads} threads"
-        return f"{context}, KV cache {self.kv_type}, {layers}{threads}"
+        flash = "" if self.flash_attention else ", flash attention off"
+        return f"{context}, KV cache {self.kv_type}, {layers}{threads}{flash}"
 
 
 class ModelDefaultsStore:

@@ -65,8 +65,10 @@ def test_kv_cache_by_hand(tiny: Path) -> None:
         estimate = estimate_memory(tiny, ctx_tokens=1000, kv_type=kv_type, flash_attention=True)
         assert estimate.n_ctx == 1024
         assert estimate.breakdown["kv_cpu"] == round(elements * element_bytes)
+    # the app's default switch (on) allows a quantized cache; switched off, llama.cpp refuses it
+    assert estimate_memory(tiny, ctx_tokens=1000, kv_type="q8_0").breakdown["kv_cpu"] > 0
     with pytest.raises(ValueError, match="flash attention"):
-        estimate_memory(tiny, ctx_tokens=1000, kv_type="q8_0")
+        estimate_memory(tiny, ctx_tokens=1000, kv_type="q8_0", flash_attention=False)
 
 
 def test_sliding_window_layers(tmp_path: Path) -> None:

@@ -209,7 +209,6 @@ def test_quantized_kv_cache_needs_flash_attention(tiny_model: Path) -> None:
     with InferenceWorker() as worker:
         info = worker.load(tiny_model, LoadSettings(ctx_tokens=256, threads=1, kv_type="q8_0"))
         assert info.flash_attention and info.kv_type == "q8_0"
-        assert any("Flash attention was turned on" in note for note in info.notes)
         reply = worker.complete(
             "a b", SamplingSettings.greedy(max_tokens=8), on_token=lambda _p: None
         )

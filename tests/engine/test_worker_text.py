@@ -97,18 +97,6 @@ def test_media_placeholders_of_a_real_model_do_not_print_as_text(real_gemma_gguf
         llama.close()
 
 
-def test_flash_attention_defaults_on_for_gpu_offload_and_quantized_caches() -> None:
-    """Measured on an H100: flash attention is the faster default once layers are offloaded."""
-    from desktop.engine.worker.settings import LoadSettings
-
-    default = LoadSettings()
-    assert default.flash_attention_for(-1) is True
-    assert default.flash_attention_for(12) is True
-    assert default.flash_attention_for(0) is False  # CPU only: left off
-    assert LoadSettings(kv_type="q8_0").flash_attention_for(0) is True  # needed by the cache
-    assert LoadSettings(flash_attention=False).flash_attention_for(-1) is False  # asked for
-
-
 def test_streamed_pieces_are_batched_but_the_first_goes_at_once() -> None:
     """The child sends the first piece immediately and then at most every interval."""
     from desktop.engine.worker.child import CoalescedStream

@@ -47,6 +47,7 @@ def test_a_damaged_file_or_a_bad_value_remembers_nothing(tmp_path: Path) -> None
         ({"kv_type": "q3_x"}, "KV cache type"),
         ({"gpu_layers": -2}, "GPU layers"),
         ({"threads": -1}, "Threads"),
+        ({"kv_type": "q8_0", "flash_attention": False}, "q8_0 KV cache needs flash attention"),
     ],
 )
 def test_bad_settings_are_refused_in_one_sentence(fields: dict[str, object], words: str) -> None:
@@ -58,3 +59,18 @@ def test_the_settings_read_as_words() -> None:
     text = ModelLoadDefaults(ctx_tokens=8192, kv_type="q8_0", gpu_layers=-1, threads=4).describe()
     assert text == "context 8192, KV cache q8_0, all layers on the GPU, 4 threads"
     assert "trained context" in ModelLoadDefaults(ctx_tokens=0, gpu_layers=0).describe()
+
+
+def test_flash_attention_is_on_unless_switched_off_and_older_files_get_the_default(
+    tmp_path: Path,
+) -> None:
+    assert ModelLoadDefaults().flash_attention
+    off = ModelLoadDefaults(flash_attention=False)
+    assert off.describe().endswith(", flash attention off")
+    path = tmp_path / "defaults.json"
+    store = ModelDefaultsStore(path)
+    store.remember(tmp_path / "m.gguf", off)
+    assert store.get(tmp_path / "m.gguf") == off
+    key = str((tmp_path / "m.gguf").resolve())  # as written before the switch existed
+    path.write_text(json.dumps({"models": {key: {"ctx_tokens": 2048}}}), encoding="utf-8")
+    assert store.get(tmp_path / "m.gguf") == ModelLoadDefaults(ctx_tokens=2048)

@@ -110,3 +110,26 @@ def test_a_one_time_choice_is_not_remembered(
     assert info is not None and info.ctx_tokens == 768
     assert ModelDefaultsStore().get(model) is None
     assert chat.load_settings_for(model).ctx_tokens == defaults.ctx_tokens  # next load: default
+
+
+def test_flash_attention_can_be_switched_off_for_an_f16_cache_only(
+    qtbot: QtBot, main_window: Callable[[], MainWindow], tiny_f16: Path
+) -> None:
+    model = str(put_in_library(tiny_f16))
+    window = main_window()
+    chat = window.chat
+    wait_until(qtbot, lambda: chat.model_bar.combo.count() == 1)
+    dialog = LoadSettingsDialog("tiny", chat.load_settings_for(model), remembered=False)
+    qtbot.addWidget(dialog)
+    assert dialog.flash_attention.isChecked() and dialog.flash_attention.toolTip()
+    dialog.kv_type.setCurrentText("q8_0")  # a quantized cache needs it: ticked and fixed
+    assert dialog.flash_attention.isChecked() and not dialog.flash_attention.isEnabled()
+    assert "q8_0 KV cache needs it" in dialog.flash_attention.text()
+    dialog.kv_type.setCurrentText("f16")
+    assert dialog.flash_attention.isEnabled()
+    dialog.flash_attention.setChecked(False)
+    chat.load_with(model, dialog.values(), remember=True)
+    _wait_loaded(qtbot, chat)
+    info = chat.session.load_info
+    assert info is not None and info.flash_attention is False
+    assert ModelDefaultsStore().get(model) == dialog.values()

@@ -70,7 +70,7 @@ def _planned_gpu_layers(path: Path, settings: LoadSettings) -> tuple[int, tuple[
             probe_hardware(),
             ctx_tokens=(settings.ctx_tokens or summary.n_ctx_train) * settings.parallel,
             kv_type=settings.kv_type,
-            flash_attention=settings.flash_attention_for(-1),  # planning for offload
+            flash_attention=settings.flash_attention_on,
         )
     except Exception as exc:  # a planning failure must not stop the load
         return 0, (f"Could not plan GPU offload ({exc}); loading on the CPU.",)
@@ -114,7 +114,7 @@ def load_model(
             n_gpu_layers=gpu_layers,
             n_threads=threads,
             n_threads_batch=threads,
-            flash_attn=settings.flash_attention_for(gpu_layers),
+            flash_attn=settings.flash_attention_on,
             type_k=kv_type_id,
             type_v=kv_type_id,
         )
@@ -190,11 +190,6 @@ def describe(
     ctx_tokens = int(llama_cpp.llama_n_ctx_seq(llama.ctx))
     if template.note:
         notes = (*notes, template.note)
-    if settings.flash_attention is None and settings.kv_type != "f16":
-        notes = (
-            *notes,
-            f"Flash attention was turned on because the {settings.kv_type} KV cache needs it.",
-        )
     if model.ctx_train_tokens and ctx_tokens > model.ctx_train_tokens:
         notes = (
             *notes,
@@ -207,7 +202,7 @@ def describe(
         model=model,
         ctx_tokens=ctx_tokens,
         gpu_layers=min(offloaded, n_layers + 1),
-        flash_attention=settings.flash_attention_for(gpu_layers),
+        flash_attention=settings.flash_attention_on,
         kv_type=settings.kv_type,
         chat_template=template,
         load_seconds=seconds,
@@ -230,7 +225,7 @@ def _fingerprint(path: Path, settings: LoadSettings, gpu_layers: int, ctx_tokens
         stat.st_mtime_ns,
         ctx_tokens,
         gpu_layers,
-        settings.flash_attention_for(gpu_layers),
+        settings.flash_attention_on,
         settings.kv_type,
         settings.batch_tokens,
         settings.parallel,

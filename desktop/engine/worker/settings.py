@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from converter.errors import QuantdeskError
 from converter.kv_cache_types import KV_CACHE_TYPES
+from desktop.engine.flash_attention import flash_attention_on
 
 
 class InvalidSettings(QuantdeskError):
@@ -30,9 +31,9 @@ class LoadSettings:
     ``ctx_tokens`` 0 means the context the model was trained with. ``gpu_layers`` None means
     "decide for me" (the memory-fit planner when there is GPU offload, else 0); -1 means all.
     ``threads`` None means one per physical core, as llama.cpp's tools use.
-    ``flash_attention`` None turns it on when any layer runs on a GPU (measured faster there:
-    +10% prompt, +8% generation on an H100 with an 8B Q4_K_M) or when the KV cache type needs
-    it (llama.cpp cannot keep a quantized V cache without it), and leaves it off on the CPU.
+    ``flash_attention`` None turns it on, on the CPU and on a GPU alike, as llama.cpp's own
+    ``-fa auto`` does (see :mod:`desktop.engine.flash_attention`); False turns it off, which
+    only the f16 KV cache allows (llama.cpp cannot keep a quantized V cache without it).
     ``repack_weights`` re-enables llama.cpp's CPU weight repacking, which crashes generation
     with some quantization types in this llama.cpp version.
     ``parallel`` is how many replies can be generated at once (slots, each with its own
@@ -76,11 +77,10 @@ class LoadSettings:
                 "or use the f16 KV cache."
             )
 
-    def flash_attention_for(self, gpu_layers: int) -> bool:
-        """The flash-attention switch used with ``gpu_layers`` offloaded (-1: all)."""
-        if self.flash_attention is None:
-            return self.kv_type != "f16" or gpu_layers != 0
-        return self.flash_attention
+    @property
+    def flash_attention_on(self) -> bool:
+        """The flash-attention switch llama.cpp gets (the default when none was chosen)."""
+        return flash_attention_on(self.flash_attention)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -162,6 +162,7 @@ class ChatView(QWidget):
             kv_type=chosen.kv_type,
             gpu_layers=chosen.gpu_layers,
             threads=chosen.threads or None,
+            flash_attention=chosen.flash_attention,
         )
         self._load_once = None
         self.model_bar.show_loading(0.0)

@@ -1,5 +1,5 @@
 """Load a model with settings of its own, and remember them for that file (LM Studio's
-per-model defaults): context length, KV cache, GPU layers and threads."""
+per-model defaults): context length, KV cache, GPU layers, threads and flash attention."""
 
 from __future__ import annotations
 
@@ -64,6 +64,11 @@ class LoadSettingsDialog(QDialog):
         self.threads.setRange(0, 256)
         self.threads.setSpecialValueText("automatic")
         self.threads.setValue(defaults.threads)
+        self.flash_attention = QCheckBox("Use flash attention")
+        self.flash_attention.setAccessibleName("Flash attention")
+        self.flash_attention.setChecked(defaults.flash_attention)
+        self.kv_type.currentTextChanged.connect(self._update_flash_attention)
+        self._update_flash_attention()
         self.remember = QCheckBox("Use these settings whenever this model is loaded")
         self.remember.setAccessibleName("Remember for this model")
         self.remember.setChecked(True)
@@ -74,6 +79,7 @@ class LoadSettingsDialog(QDialog):
         form.addRow("GPU offload", self.gpu)
         form.addRow("GPU layers", self.gpu_layers)
         form.addRow("CPU threads", self.threads)
+        form.addRow("Attention", self.flash_attention)
         form.addRow("", self.remember)
         finish_form(self, form, (
             (self.context, "Tokens the model can see at once: prompt, conversation and reply. "
@@ -86,6 +92,9 @@ class LoadSettingsDialog(QDialog):
             (self.gpu_layers, "How many of the model's layers run on the GPU (0: none)."),
             (self.threads, "CPU threads llama.cpp uses. Automatic (0) lets llama.cpp choose, "
              "usually the number of physical cores."),
+            (self.flash_attention, "On (the default, as in llama.cpp): faster on the CPU and "
+             "the GPU and less memory for long contexts. Off can change a reply where two "
+             "words are nearly equally likely. A q8_0 or q4_0 KV cache needs it on."),
             (self.remember, "Ticked: the next load of this file uses these settings, whatever "
              "the app-wide defaults say. Unticked: only this load uses them, and settings "
              "remembered before are forgotten."),
@@ -96,6 +105,16 @@ class LoadSettingsDialog(QDialog):
             load.setText("Load")
         if remembered:
             self.setToolTip("These are the settings remembered for this model.")
+
+    def _update_flash_attention(self) -> None:
+        """A quantized KV cache needs flash attention: ticked and fixed while one is chosen."""
+        kv_type = self.kv_type.currentText()
+        quantized = kv_type != "f16"
+        if quantized:
+            self.flash_attention.setChecked(True)
+        self.flash_attention.setEnabled(not quantized)
+        needed = f" (the {kv_type} KV cache needs it)" if quantized else ""
+        self.flash_attention.setText(f"Use flash attention{needed}")
 
     def _update_layers(self) -> None:
         self.gpu_layers.setEnabled(self.gpu.currentIndex() == GPU_COUNT)
@@ -109,4 +128,5 @@ class LoadSettingsDialog(QDialog):
             kv_type=self.kv_type.currentText(),
             gpu_layers=gpu_layers,
             threads=self.threads.value(),
+            flash_attention=self.flash_attention.isChecked(),
         )

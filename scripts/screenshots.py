@@ -223,6 +223,14 @@ def shoot_chat(camera: Camera, window: Any) -> None:
     chat.transcript.messages[0].edit_button.click()
     camera.window("chat-edit", window, CHAT_TAB)
     chat.transcript.messages[0].end_edit()
+    insert = next(
+        a for a in chat.transcript.messages[0].insert_menu.actions() if "below" in a.text()
+    )
+    insert.trigger()  # "Insert your message below": an empty editor between the two messages
+    draft = next(w for w in chat.transcript.messages if w.draft)
+    draft.editor.setPlainText("Assume it rains on two of the days.")
+    camera.window("chat-insert", window, CHAT_TAB)
+    draft.cancel_button.click()
 
 
 def shoot_compare(camera: Camera, window: Any) -> None:

@@ -257,6 +257,38 @@ class ConversationStore:
             )
             return int(cursor.lastrowid or 0)
 
+    def insert(self, conversation_id: int, position: int, role: str, content: str) -> int:
+        """Put a message at ``position`` (0 is first; the length of the conversation is
+        last); the messages from there on move one place down. Returns its id."""
+        if role not in ("user", "assistant"):
+            raise ValueError(f"Only a user or assistant message can be inserted, not {role!r}.")
+        self._touch(conversation_id)
+        with self._write() as db:
+            (count,) = db.execute(
+                "SELECT COUNT(*) FROM messages WHERE conversation_id = ?", (conversation_id,)
+            ).fetchone()
+            if not 0 <= position <= count:
+                raise ValueError(
+                    f"A message can go at places 0 to {count} of this conversation, not {position}."
+                )
+            # Two steps keep positions unique: first out of the way (negative), then one down.
+            db.execute(
+                "UPDATE messages SET position = -(position + 2)"
+                " WHERE conversation_id = ? AND position >= ?",
+                (conversation_id, position),
+            )
+            db.execute(
+                "UPDATE messages SET position = -position - 1"
+                " WHERE conversation_id = ? AND position < 0",
+                (conversation_id,),
+            )
+            cursor = db.execute(
+                "INSERT INTO messages (conversation_id, position, role, content, complete,"
+                " created) VALUES (?, ?, ?, ?, 1, ?)",
+                (conversation_id, position, role, content, time.time()),
+            )
+            return int(cursor.lastrowid or 0)
+
     def set_message(
         self,
         message_id: int,

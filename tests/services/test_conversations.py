@@ -136,3 +136,38 @@ def test_bad_input_is_refused(store: ConversationStore) -> None:
         store.update(cid, colour="red")
     with pytest.raises(ConversationNotFound):
         store.append(cid + 99, "user", "x")
+
+
+def test_insert_puts_a_message_anywhere_and_the_model_sees_the_new_order(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite3"
+    first = ConversationStore(path)
+    cid = first.create(system_prompt="Be brief.")
+    for role, text in [("user", "a"), ("assistant", "b"), ("user", "c")]:
+        first.append(cid, role, text)
+    first.insert(cid, 1, "assistant", "inserted reply")
+    first.insert(cid, 0, "user", "first of all")
+    first.insert(cid, 5, "assistant", "at the end")
+    first.close()
+    again = ConversationStore(path)  # kept across a restart
+    conversation = again.get(cid)
+    again.close()
+    assert [m.position for m in conversation.messages] == [0, 1, 2, 3, 4, 5]
+    assert conversation.chat_messages() == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "first of all"},
+        {"role": "user", "content": "a"},
+        {"role": "assistant", "content": "inserted reply"},
+        {"role": "assistant", "content": "b"},
+        {"role": "user", "content": "c"},
+        {"role": "assistant", "content": "at the end"},
+    ]
+
+
+def test_insert_refuses_a_bad_place_or_role(store: ConversationStore) -> None:
+    cid = store.create()
+    store.append(cid, "user", "a")
+    with pytest.raises(ValueError, match="places 0 to 1"):
+        store.insert(cid, 2, "user", "x")
+    with pytest.raises(ValueError, match="user or assistant"):
+        store.insert(cid, 0, "system", "x")
+    assert [m.content for m in store.get(cid).messages] == ["a"]

@@ -218,6 +218,13 @@ def shoot_chat(camera: Camera, window: Any) -> None:
     spin(lambda: chat.session.state is SessionState.READY)
     chat.send("The three most useful things to pack for a week of hiking in the Alps are")
     spin(lambda: chat.session.state is SessionState.READY)
+    store = chat.store  # a list as it looks after some use: two folders, one of them closed
+    hiking, drafts = store.create_folder("Hiking"), store.create_folder("Drafts")
+    store.move_to_folder(chat.conversation_id, hiking)
+    store.move_to_folder(store.create("Water filters compared"), hiking)
+    store.move_to_folder(store.create("Cover letter, second try"), drafts)
+    store.set_folder_collapsed(drafts, True)
+    store.create("Recipe ideas for a camping stove")
     chat.conversations.select(chat.conversation_id)
     camera.window("chat", window, CHAT_TAB)
     chat.transcript.messages[0].edit_button.click()

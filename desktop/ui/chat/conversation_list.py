@@ -189,16 +189,22 @@ class ConversationList(QWidget):
     def folder_item(self, folder_id: int) -> QTreeWidgetItem | None:
         for i in range(self.list.topLevelItemCount()):
             item = self.list.topLevelItem(i)
-            if item.data(0, FOLDER_ROLE) == folder_id:
+            if item is not None and item.data(0, FOLDER_ROLE) == folder_id:
                 return item
         return None
 
+    def _current_text(self) -> str:
+        item = self.list.currentItem()
+        return "" if item is None else item.text(0)
+
     def _items(self) -> list[QTreeWidgetItem]:
-        found = []
+        found: list[QTreeWidgetItem] = []
         for i in range(self.list.topLevelItemCount()):
             top = self.list.topLevelItem(i)
+            if top is None:
+                continue
             found.append(top)
-            found += [top.child(j) for j in range(top.childCount())]
+            found += [c for j in range(top.childCount()) if (c := top.child(j)) is not None]
         return found
 
     # building the rows ---------------------------------------------------------------------
@@ -360,7 +366,7 @@ class ConversationList(QWidget):
         if cid is None:
             return
         title, ok = QInputDialog.getText(
-            self, "Rename conversation", "Title:", text=self.list.currentItem().text(0)
+            self, "Rename conversation", "Title:", text=self._current_text()
         )
         if ok:
             self.store.rename(cid, title)
@@ -375,7 +381,7 @@ class ConversationList(QWidget):
         if cid is None:
             return
         answer = QMessageBox.question(
-            self, "Delete conversation", f"Delete “{self.list.currentItem().text(0)}”?"
+            self, "Delete conversation", f"Delete “{self._current_text()}”?"
         )
         if answer == QMessageBox.StandardButton.Yes:
             self.store.delete(cid)

@@ -13,6 +13,7 @@ empty library::
     QT_QPA_PLATFORM=offscreen python scripts/screenshots.py [--out docs/screenshots] [--only chat]
 
 ``--only chat`` retakes the chat screens and Help alone (the real Gemma model, no conversion);
+``--only api`` the Local API tab alone, serving the Gemma model;
 ``--keep compare`` runs everything but saves only the screens whose names start with "compare".
 
 Every screen is written in light and dark; windows at 1024×640 and 1920×1080.
@@ -92,7 +93,7 @@ class Camera:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "screenshots")
-    parser.add_argument("--only", choices=("chat",), help="retake only these screens")
+    parser.add_argument("--only", choices=("chat", "api"), help="retake only these screens")
     parser.add_argument(
         "--keep", nargs="*", default=(), help="save only screens whose names start so"
     )
@@ -113,6 +114,13 @@ def main() -> int:
         app = QApplication.instance() or QApplication(sys.argv)
         args.out.mkdir(parents=True, exist_ok=True)
         camera = Camera(app, args.out, tuple(args.keep))
+        if args.only == "api":
+            window = open_window_with_gemma(home)
+            spin(lambda: window.chat.model_bar.combo.count() == 1)
+            shoot_api(camera, window)
+            window.close()
+            print(f"{len(camera.saved)} screenshots written to {args.out}")
+            return 0
         if args.only == "chat":
             shoot_chat_only(camera, home)
             print(f"{len(camera.saved)} screenshots written to {args.out}")
@@ -218,11 +226,26 @@ def shoot_chat(camera: Camera, window: Any) -> None:
     spin(lambda: chat.session.state is SessionState.READY)
     chat.send("The three most useful things to pack for a week of hiking in the Alps are")
     spin(lambda: chat.session.state is SessionState.READY)
+    store = chat.store  # a list as it looks after some use: two folders, one of them closed
+    hiking, drafts = store.create_folder("Hiking"), store.create_folder("Drafts")
+    store.move_to_folder(chat.conversation_id, hiking)
+    store.move_to_folder(store.create("Water filters compared"), hiking)
+    store.move_to_folder(store.create("Cover letter, second try"), drafts)
+    store.set_folder_collapsed(drafts, True)
+    store.create("Recipe ideas for a camping stove")
     chat.conversations.select(chat.conversation_id)
     camera.window("chat", window, CHAT_TAB)
     chat.transcript.messages[0].edit_button.click()
     camera.window("chat-edit", window, CHAT_TAB)
     chat.transcript.messages[0].end_edit()
+    insert = next(
+        a for a in chat.transcript.messages[0].insert_menu.actions() if "below" in a.text()
+    )
+    insert.trigger()  # "Insert your message below": an empty editor between the two messages
+    draft = next(w for w in chat.transcript.messages if w.draft)
+    draft.editor.setPlainText("Assume it rains on two of the days.")
+    camera.window("chat-insert", window, CHAT_TAB)
+    draft.cancel_button.click()
 
 
 def shoot_compare(camera: Camera, window: Any) -> None:
@@ -284,9 +307,34 @@ def shoot_dialogs(camera: Camera, window: Any, home: Path) -> None:
     camera.dialog("conversation-settings", conversation)
     conversation.close()
     shoot_help(camera)
-    api = window.open_api_window()
-    camera.dialog("local-api", api)
-    api.close()
+    shoot_api(camera, window)
+
+
+def shoot_api(camera: Camera, window: Any) -> None:
+    """The Local API tab serving the Gemma model, with a request in its log."""
+    import json
+    import socket
+    import urllib.request
+
+    from desktop.ui.main_window import API_TAB
+
+    page = window.open_api_window()
+    page.choose_model(next(p for p in _library_paths(window) if "gemma" in p))
+    with socket.socket() as probe:  # a free port: the default may be taken on this machine
+        probe.bind(("127.0.0.1", 0))
+        page.port.setValue(probe.getsockname()[1])
+    page.start_button.click()
+    spin(lambda: page.status.text().startswith(("Serving", "Could", "The")))
+    body = {"model": "gemma", "prompt": "The capital of France is", "max_tokens": 8}
+    request = urllib.request.Request(
+        f"{page.url.text()}/completions", json.dumps(body).encode(),
+        {"Content-Type": "application/json"},
+    )  # fmt: skip
+    with urllib.request.urlopen(request, timeout=120) as response:
+        response.read()
+    spin(lambda: "/v1/completions" in page.log.toPlainText())
+    camera.window("local-api", window, API_TAB)
+    page.stop()
 
 
 def _library_paths(window: Any) -> list[str]:

@@ -7,6 +7,7 @@ when it ends. Headless: the GUI and the tests use it the same way.
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 import threading
@@ -44,11 +45,26 @@ CREATE TABLE IF NOT EXISTS messages (
     created REAL NOT NULL,
     UNIQUE (conversation_id, position)
 );
+CREATE TABLE IF NOT EXISTS folders (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    collapsed INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL
+);
 """
+#: Added after the first release: a store written before folders gets the column on opening.
+_FOLDER_COLUMN = (
+    "ALTER TABLE conversations ADD COLUMN folder_id INTEGER"
+    " REFERENCES folders(id) ON DELETE SET NULL"
+)
 
 
 class ConversationNotFound(QuantdeskError):
     """A conversation id that is not (or no longer) in the store."""
+
+
+class FolderError(QuantdeskError):
+    """A folder that is not (or no longer) there, or a name it cannot have."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +83,14 @@ class ConversationSummary:
     title: str
     model_path: str
     updated: float
+    folder_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Folder:
+    id: int
+    name: str
+    collapsed: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +119,10 @@ class ConversationStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(conversations)")}
+        if "folder_id" not in columns:
+            with self._db:
+                self._db.execute(_FOLDER_COLUMN)
 
     def close(self) -> None:
         with self._lock:
@@ -136,7 +164,7 @@ class ConversationStore:
 
     def list(self, search: str = "") -> list[ConversationSummary]:
         """Newest first; ``search`` matches titles and message text, case-insensitively."""
-        sql = "SELECT c.id, c.title, c.model_path, c.updated FROM conversations c"
+        sql = "SELECT c.id, c.title, c.model_path, c.updated, c.folder_id FROM conversations c"
         params: tuple = ()
         if search.strip():
             pattern = f"%{_escape_like(search.strip())}%"
@@ -199,9 +227,12 @@ class ConversationStore:
         original = self.get(conversation_id)
         now = time.time()
         with self._write() as db:
+            (folder_id,) = db.execute(
+                "SELECT folder_id FROM conversations WHERE id = ?", (conversation_id,)
+            ).fetchone()
             cursor = db.execute(
                 "INSERT INTO conversations (title, model_path, system_prompt, settings_json,"
-                " created, updated) VALUES (?, ?, ?, ?, ?, ?)",
+                " created, updated, folder_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     f"{original.title} (copy)",
                     original.model_path,
@@ -209,6 +240,7 @@ class ConversationStore:
                     json.dumps(dict(original.settings)),
                     now,
                     now,
+                    folder_id,
                 ),
             )
             copy_id = int(cursor.lastrowid or 0)
@@ -226,6 +258,60 @@ class ConversationStore:
     def delete(self, conversation_id: int) -> None:
         with self._write() as db:
             db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+
+    # folders ---------------------------------------------------------------------------
+    def folders(self) -> builtins.list[Folder]:
+        """Every folder, by name."""
+        rows = self._read(
+            "SELECT id, name, collapsed FROM folders ORDER BY name COLLATE NOCASE, id"
+        )
+        return [Folder(fid, name, bool(collapsed)) for fid, name, collapsed in rows]
+
+    def create_folder(self, name: str) -> int:
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT INTO folders (name, created) VALUES (?, ?)",
+                (_folder_name(name), time.time()),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def rename_folder(self, folder_id: int, name: str) -> None:
+        self._change_folder(folder_id, "name = ?", (_folder_name(name),))
+
+    def set_folder_collapsed(self, folder_id: int, collapsed: bool) -> None:
+        """Remember whether the list shows the folder closed."""
+        self._change_folder(folder_id, "collapsed = ?", (int(collapsed),))
+
+    def delete_folder(self, folder_id: int) -> int:
+        """Delete the folder, never its conversations: they move out of it, to the top of
+        the list. Returns how many moved."""
+        with self._write() as db:
+            moved = db.execute(
+                "UPDATE conversations SET folder_id = NULL WHERE folder_id = ?", (folder_id,)
+            ).rowcount
+            if db.execute("DELETE FROM folders WHERE id = ?", (folder_id,)).rowcount == 0:
+                raise FolderError(f"Folder {folder_id} no longer exists.")
+            return int(moved)
+
+    def move_to_folder(self, conversation_id: int, folder_id: int | None) -> None:
+        """Put the conversation in ``folder_id``, or out of any folder with None."""
+        if folder_id is not None and not self._read(
+            "SELECT 1 FROM folders WHERE id = ?", (folder_id,)
+        ):
+            raise FolderError(f"Folder {folder_id} no longer exists.")
+        with self._write() as db:  # not _touch: moving is no reason to go up the list
+            cursor = db.execute(
+                "UPDATE conversations SET folder_id = ? WHERE id = ?",
+                (folder_id, conversation_id),
+            )
+            if cursor.rowcount == 0:
+                raise ConversationNotFound(f"Conversation {conversation_id} no longer exists.")
+
+    def _change_folder(self, folder_id: int, sets: str, params: tuple) -> None:
+        with self._write() as db:
+            cursor = db.execute(f"UPDATE folders SET {sets} WHERE id = ?", (*params, folder_id))
+            if cursor.rowcount == 0:
+                raise FolderError(f"Folder {folder_id} no longer exists.")
 
     def _touch(self, conversation_id: int, sets: str = "", params: tuple = ()) -> None:
         assignments = f"{sets}, updated = ?" if sets else "updated = ?"
@@ -254,6 +340,38 @@ class ConversationStore:
                 "INSERT INTO messages (conversation_id, position, role, content, complete,"
                 " created) VALUES (?, ?, ?, ?, ?, ?)",
                 (conversation_id, last + 1, role, content, int(complete), time.time()),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def insert(self, conversation_id: int, position: int, role: str, content: str) -> int:
+        """Put a message at ``position`` (0 is first; the length of the conversation is
+        last); the messages from there on move one place down. Returns its id."""
+        if role not in ("user", "assistant"):
+            raise ValueError(f"Only a user or assistant message can be inserted, not {role!r}.")
+        self._touch(conversation_id)
+        with self._write() as db:
+            (count,) = db.execute(
+                "SELECT COUNT(*) FROM messages WHERE conversation_id = ?", (conversation_id,)
+            ).fetchone()
+            if not 0 <= position <= count:
+                raise ValueError(
+                    f"A message can go at places 0 to {count} of this conversation, not {position}."
+                )
+            # Two steps keep positions unique: first out of the way (negative), then one down.
+            db.execute(
+                "UPDATE messages SET position = -(position + 2)"
+                " WHERE conversation_id = ? AND position >= ?",
+                (conversation_id, position),
+            )
+            db.execute(
+                "UPDATE messages SET position = -position - 1"
+                " WHERE conversation_id = ? AND position < 0",
+                (conversation_id,),
+            )
+            cursor = db.execute(
+                "INSERT INTO messages (conversation_id, position, role, content, complete,"
+                " created) VALUES (?, ?, ?, ?, 1, ?)",
+                (conversation_id, position, role, content, time.time()),
             )
             return int(cursor.lastrowid or 0)
 
@@ -316,6 +434,13 @@ class ConversationStore:
             note = "" if m.complete else " (interrupted)"
             parts += [f"## {heading}{note}", "", m.content, ""]
         return "\n".join(parts)
+
+
+def _folder_name(name: str) -> str:
+    cleaned = " ".join(name.split())
+    if not cleaned:
+        raise FolderError("A folder needs a name.")
+    return cleaned
 
 
 def _escape_like(text: str) -> str:

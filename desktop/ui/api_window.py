@@ -1,4 +1,7 @@
-"""The "Local API" window: ``quantdesk serve`` from the app, like LM Studio's server tab.
+"""The "Local API" page: ``quantdesk serve`` from the app, like LM Studio's Developer tab.
+
+The main window shows it as its Local API tab (the File menu and the toolbar open that tab);
+a test can also show it on its own.
 
 Loading the model takes seconds, so :meth:`ModelServer.start` runs in a :class:`ThreadTask`;
 request lines come from the server's threads through a signal, so widgets are touched only on
@@ -35,6 +38,7 @@ from desktop.engine.server.formatting import curl_example
 from desktop.engine.server.model_server import DEFAULT_PORT, ModelServer, ServerState
 from desktop.engine.worker import LoadSettings
 from desktop.services.serving_slots import parallel_slots
+from desktop.ui.icons import set_icon
 from desktop.ui.thread_tasks import ThreadTask
 
 #: Most replies at once the window offers (the CLI's --parallel allows more).
@@ -73,7 +77,7 @@ class ApiWindow(QWidget):
         load_settings: LoadSettings | None = None,
         parent: QWidget | None = None,
     ) -> None:
-        super().__init__(parent, Qt.WindowType.Window)
+        super().__init__(parent)
         self.setWindowTitle("Local API server")
         self._list_models = list_models
         self._load_settings = load_settings
@@ -116,9 +120,16 @@ class ApiWindow(QWidget):
             "clients' api_key); requests without it are refused."
         )
         self._auto_replies: dict[str, int] = {}  # model path → slots that fit
+        self._finding_replies: set[str] = set()  # model paths being planned
+        self._start_pending: str | None = None  # Start pressed before "Auto" was known
         self.start_button = QPushButton("Start")
+        self.start_button.setObjectName("primary")
+        self.start_button.setCheckable(True)  # a switch: down while the server runs
+        self.start_button.setAccessibleName("Server switch")
+        self.start_button.setToolTip("Start the server with the model above; press again to stop")
+        set_icon(self.start_button, "player-play")
         self.start_button.clicked.connect(
-            lambda: self.start() if self.server is None else self.stop()
+            lambda: self.start() if self.server is None and not self._start_pending else self.stop()
         )
         self.status = QLabel("Stopped")
         self.status.setWordWrap(True)
@@ -127,6 +138,8 @@ class ApiWindow(QWidget):
         self.url.setReadOnly(True)
         self.url.setAccessibleName("URL")
         self.copy_button = QPushButton("Copy")
+        set_icon(self.copy_button, "copy")
+        self.copy_button.setToolTip("Copy the address, for a client's base URL setting")
         self.copy_button.clicked.connect(
             lambda: QGuiApplication.clipboard().setText(self.url.text())
         )
@@ -195,14 +208,23 @@ class ApiWindow(QWidget):
         if path is None or path in self._auto_replies:
             self._show_auto_replies()
             return
+        if path in self._finding_replies:
+            return
+        self._finding_replies.add(path)
         settings = self._settings(parallel=1)
         task = ThreadTask(lambda _emit: parallel_slots(Path(path), settings))
         task.signals.returned.connect(lambda slots: self._remember_auto_replies(path, slots))
+        # A file the planner cannot read gets one reply at once; starting says why it fails.
+        task.signals.errored.connect(lambda _error: self._remember_auto_replies(path, 1))
         task.start()
 
     def _remember_auto_replies(self, path: str, slots: int) -> None:
+        self._finding_replies.discard(path)
         self._auto_replies[path] = slots
         self._show_auto_replies()
+        if self._start_pending == path:
+            self._start_pending = None
+            self.start()
 
     def _show_auto_replies(self) -> None:
         slots = self._auto_replies.get(self.model_path() or "")
@@ -226,7 +248,14 @@ class ApiWindow(QWidget):
         if path is None:
             self._show_status("Choose a model first (Browse… opens any GGUF file).", error=True)
             return
-        parallel = self.replies.value() or self._auto_replies.get(path, 1)
+        if not self.replies.value() and path not in self._auto_replies:
+            # "Auto" is still being worked out (a moment after choosing a model): start then.
+            self._start_pending = path
+            self._set_serving_controls(True)  # the switch is on, waiting; Stop still works
+            self._show_status("Working out how many replies at once fit…")
+            self._find_auto_replies()
+            return
+        parallel = self.replies.value() or self._auto_replies[path]
         self.server = ModelServer(
             Path(path),
             self._settings(parallel),
@@ -256,7 +285,7 @@ class ApiWindow(QWidget):
             server.stop()
             return
         info = server.load_info
-        at_once = "" if info is None else f" · {info.parallel} replies at once"
+        at_once = "" if info is None else f" · {_replies_at_once(info.parallel)}"
         self._show_status(f"Serving at {server.url}{at_once}")
         self._show_address()
 
@@ -270,6 +299,10 @@ class ApiWindow(QWidget):
     def stop(self) -> None:
         """Stop serving; the port is free when this returns."""
         server, self.server = self.server, None
+        if self._start_pending is not None:  # Stop before "Auto" was known: nothing started
+            self._start_pending = None
+            self._set_serving_controls(False)
+            self._show_status("Stopped")
         if server is None:
             return
         if server.state is not ServerState.NEW:
@@ -286,6 +319,8 @@ class ApiWindow(QWidget):
     def _set_serving_controls(self, serving: bool) -> None:
         """While serving (or loading), the choices are fixed and the button stops."""
         self.start_button.setText("Stop" if serving else "Start")
+        self.start_button.setChecked(serving)
+        set_icon(self.start_button, "player-stop" if serving else "player-play")
         controls = (
             self.model, self.browse, self.port, self.expose, self.cors, self.replies, self.api_key
         )  # fmt: skip
@@ -298,3 +333,7 @@ class ApiWindow(QWidget):
 
     def _append_log(self, line: str) -> None:
         self.log.appendPlainText(f"{time.strftime('%H:%M:%S')}  {line}")
+
+
+def _replies_at_once(count: int) -> str:
+    return "1 reply at a time" if count == 1 else f"{count} replies at once"

@@ -15,6 +15,7 @@ from PySide6.QtCore import QByteArray, QEvent, QSize, Qt, QThreadPool
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
+    QHBoxLayout,
     QMainWindow,
     QMessageBox,
     QSplitter,
@@ -48,8 +49,10 @@ if TYPE_CHECKING:
     from desktop.ui.api_window import ApiWindow
     from desktop.ui.wizard.conversion_wizard import ConversionWizard
 
-LIBRARY_TAB, CHAT_TAB, COMPARE_TAB, HUB_TAB = range(4)
-TAB_ICONS = ("books", "message-circle", "chart-bar", "cloud-download")
+LIBRARY_TAB, CHAT_TAB, COMPARE_TAB, HUB_TAB, API_TAB = range(5)
+TAB_ICONS = ("books", "message-circle", "chart-bar", "cloud-download", "api")
+#: The Local API page's controls stay in a column this wide on a large screen.
+API_PAGE_MAX_WIDTH = 960
 
 HELP_TEXT = """<h3>Quantdesk in four steps</h3>
 <ol>
@@ -66,7 +69,7 @@ Compare: size, fit, measured speed and quality side by side.</li>
 OpenAI-compatible HTTP API on this computer.</li>
 </ol>
 <p><b>Keys:</b> Ctrl+N a new conversation, Ctrl+L the model list, Ctrl+E eject the model,
-Ctrl+1 to Ctrl+4 the screens; in the message box Enter sends, Shift+Enter adds a line and Esc
+Ctrl+1 to Ctrl+5 the screens; in the message box Enter sends, Shift+Enter adds a line and Esc
 stops the reply.</p>
 <p>Everything is also available headless: <code>quantdesk --help</code> in a terminal.</p>"""
 
@@ -108,6 +111,12 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.chat, "Chat")
         self.tabs.addTab(self.compare, "Compare")
         self.tabs.addTab(self.hub, "Hub")
+        # The Local API page is built when first shown: it plans serving slots for a model.
+        self.api_page = QWidget()
+        self.api_page.setAccessibleName("Local API page")
+        self._api_page_layout = QHBoxLayout(self.api_page)
+        self.tabs.addTab(self.api_page, "Local API")
+        self.tabs.currentChanged.connect(self._on_tab_changed)
         self.tabs.setIconSize(QSize(18, 18))
         self.setCentralWidget(self.tabs)
         self._build_menus()
@@ -168,9 +177,13 @@ class MainWindow(QMainWindow):
         self._action(chat_menu, "Choose &model…", self.choose_model, "Ctrl+L")
         self._action(chat_menu, "&Eject model", self.chat.eject, "Ctrl+E")
         view = self.menuBar().addMenu("&View")
-        for index, name in enumerate(("&Library", "C&hat", "Co&mpare", "H&ub")):
+        for index, name in enumerate(("&Library", "C&hat", "Co&mpare", "H&ub", "Local &API")):
             self._action(
-                view, name, lambda i=index: self.tabs.setCurrentIndex(i), f"Ctrl+{index + 1}"
+                view,
+                name,
+                # triggered passes "checked" first: without the placeholder every item went to 0
+                lambda _checked=False, i=index: self.tabs.setCurrentIndex(i),
+                f"Ctrl+{index + 1}",
             )
         help_menu = self.menuBar().addMenu("&Help")
         help_key = QKeySequence.StandardKey.HelpContents
@@ -357,15 +370,22 @@ class MainWindow(QMainWindow):
         TokenDialog(reason, self).exec()
 
     def open_api_window(self) -> ApiWindow:
-        """The one Local API window (created on first use), with the library's models."""
+        """The Local API tab (its page built on first use), with the library's models."""
         from desktop.ui.api_window import ApiWindow
 
         if self.api_window is None:
-            self.api_window = ApiWindow(self._model_paths, parent=self)
+            self.api_window = ApiWindow(self._model_paths, parent=self.api_page)
+            self.api_window.setMaximumWidth(API_PAGE_MAX_WIDTH)
+            self._api_page_layout.addStretch(1)
+            self._api_page_layout.addWidget(self.api_window, 1000)
+            self._api_page_layout.addStretch(1)
         self.api_window.refresh_models()
-        self.api_window.show()
-        self.api_window.raise_()
+        self.tabs.setCurrentIndex(API_TAB)
         return self.api_window
+
+    def _on_tab_changed(self, index: int) -> None:
+        if index == API_TAB and self.api_window is None:
+            self.open_api_window()
 
     def _model_paths(self) -> list[str]:
         return [str(f.path) for g in self.library.groups for f in g.files if not f.error]

@@ -10,7 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from desktop.services.conversations import ConversationNotFound, ConversationStore
+from desktop.services.conversations import (
+    ConversationNotFound,
+    ConversationStore,
+    Folder,
+    FolderError,
+)
 from tests.conftest import REPO_ROOT
 
 
@@ -136,3 +141,95 @@ def test_bad_input_is_refused(store: ConversationStore) -> None:
         store.update(cid, colour="red")
     with pytest.raises(ConversationNotFound):
         store.append(cid + 99, "user", "x")
+
+
+def test_insert_puts_a_message_anywhere_and_the_model_sees_the_new_order(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite3"
+    first = ConversationStore(path)
+    cid = first.create(system_prompt="Be brief.")
+    for role, text in [("user", "a"), ("assistant", "b"), ("user", "c")]:
+        first.append(cid, role, text)
+    first.insert(cid, 1, "assistant", "inserted reply")
+    first.insert(cid, 0, "user", "first of all")
+    first.insert(cid, 5, "assistant", "at the end")
+    first.close()
+    again = ConversationStore(path)  # kept across a restart
+    conversation = again.get(cid)
+    again.close()
+    assert [m.position for m in conversation.messages] == [0, 1, 2, 3, 4, 5]
+    assert conversation.chat_messages() == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "first of all"},
+        {"role": "user", "content": "a"},
+        {"role": "assistant", "content": "inserted reply"},
+        {"role": "assistant", "content": "b"},
+        {"role": "user", "content": "c"},
+        {"role": "assistant", "content": "at the end"},
+    ]
+
+
+def test_insert_refuses_a_bad_place_or_role(store: ConversationStore) -> None:
+    cid = store.create()
+    store.append(cid, "user", "a")
+    with pytest.raises(ValueError, match="places 0 to 1"):
+        store.insert(cid, 2, "user", "x")
+    with pytest.raises(ValueError, match="user or assistant"):
+        store.insert(cid, 0, "system", "x")
+    assert [m.content for m in store.get(cid).messages] == ["a"]
+
+
+def test_folders_hold_conversations_and_deleting_one_keeps_them(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite3"
+    first = ConversationStore(path)
+    trips, work = first.create_folder(" Trips "), first.create_folder("work")
+    alps, rome, loose = first.create("Alps"), first.create("Rome"), first.create("Loose")
+    first.move_to_folder(alps, trips)
+    first.move_to_folder(rome, trips)
+    first.rename_folder(work, "Work  notes")
+    first.set_folder_collapsed(trips, True)
+    copy = first.duplicate(alps)  # a copy stays beside its original
+    first.close()
+
+    again = ConversationStore(path)  # folders, their contents and collapse survive a restart
+    assert again.folders() == [Folder(trips, "Trips", True), Folder(work, "Work notes", False)]
+    by_id = {s.id: s.folder_id for s in again.list()}
+    assert by_id == {alps: trips, rome: trips, loose: None, copy: trips}
+    again.move_to_folder(rome, None)
+    assert again.delete_folder(trips) == 2  # Alps and its copy move out, nothing is deleted
+    assert {s.id: s.folder_id for s in again.list()} == dict.fromkeys(by_id)
+    assert [f.name for f in again.folders()] == ["Work notes"]
+    again.close()
+
+
+def test_folder_mistakes_get_clear_errors(store: ConversationStore) -> None:
+    cid = store.create()
+    with pytest.raises(FolderError, match="needs a name"):
+        store.create_folder("   ")
+    with pytest.raises(FolderError, match="no longer exists"):
+        store.move_to_folder(cid, 42)
+    with pytest.raises(FolderError, match="no longer exists"):
+        store.delete_folder(42)
+    folder = store.create_folder("A")
+    with pytest.raises(ConversationNotFound):
+        store.move_to_folder(cid + 99, folder)
+
+
+def test_a_store_written_before_folders_gets_them(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:  # the tables as they were before folders
+        db.execute(
+            "CREATE TABLE conversations (id INTEGER PRIMARY KEY AUTOINCREMENT, title TEXT NOT"
+            " NULL, model_path TEXT NOT NULL DEFAULT '', system_prompt TEXT NOT NULL DEFAULT"
+            " '', settings_json TEXT NOT NULL DEFAULT '{}', created REAL NOT NULL, updated"
+            " REAL NOT NULL)"
+        )
+        db.execute("INSERT INTO conversations (title, created, updated) VALUES ('Old', 1, 1)")
+    db.close()
+    store = ConversationStore(path)
+    (old,) = store.list()
+    assert (old.title, old.folder_id) == ("Old", None)
+    store.move_to_folder(old.id, store.create_folder("Archive"))
+    assert store.list()[0].folder_id is not None
+    store.close()

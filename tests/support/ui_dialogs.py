@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox
 
 POLL_MS = 20
 
@@ -39,4 +39,26 @@ class MessageBoxAnswer:
             self._timer.stop()
 
     def stop(self) -> None:
+        self._timer.stop()
+
+
+class InputDialogAnswer:
+    """Types ``text`` into the next text-input dialog that opens and presses OK (see
+    :class:`MessageBoxAnswer` for why it polls); ``labels`` keeps what each dialog asked."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.labels: list[str] = []
+        self._timer = QTimer()
+        self._timer.setInterval(POLL_MS)
+        self._timer.timeout.connect(self._on_poll)
+        self._timer.start()
+
+    def _on_poll(self) -> None:
+        dialog = QApplication.activeModalWidget()
+        if not isinstance(dialog, QInputDialog) or not dialog.isVisible():
+            return
+        self.labels.append(dialog.labelText())
+        dialog.setTextValue(self.text)
+        dialog.accept()
         self._timer.stop()

@@ -1,4 +1,5 @@
-"""The Local API window: real ModelServer on 127.0.0.1 with the tiny model, real HTTP."""
+"""The Local API page (a tab of the main window): real ModelServer on 127.0.0.1 with the
+tiny model, real HTTP."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from pytestqt.qtbot import QtBot
 from desktop.engine.server.model_server import DEFAULT_PORT
 from desktop.engine.worker import LoadSettings
 from desktop.ui.api_window import ApiWindow
-from desktop.ui.main_window import MainWindow
+from desktop.ui.main_window import API_TAB, MainWindow
+from tests.support.stall_probe import StallProbe, assert_responsive, settle_window
 from tests.support.ui_helpers import main_window_fixture, settle_pool, tiny_f16_fixture, wait_until
 
 __all__ = ["main_window_fixture", "tiny_f16_fixture"]
@@ -50,7 +52,8 @@ def window_fixture(qtbot: QtBot, tiny_f16: Path) -> Iterator[ApiWindow]:
 def serve(qtbot: QtBot, window: ApiWindow, port: int) -> str:
     window.port.setValue(port)
     window.start_button.click()
-    assert window.status.text().startswith("Loading")
+    # Loading, or first working out how many replies fit ("Auto" is planned after choosing)
+    assert window.status.text().startswith(("Loading", "Working out"))
     assert not window.model.isEnabled() and not window.port.isEnabled()
     wait_until(qtbot, lambda: window.status.text().startswith("Serving"), 30_000)
     return window.url.text()
@@ -151,3 +154,66 @@ def test_several_replies_at_once_and_an_api_key(qtbot: QtBot, window: ApiWindow)
     request = urllib.request.Request(f"{url}/models", headers={"Authorization": "Bearer s3cret"})
     with urllib.request.urlopen(request, timeout=30) as response:
         assert json.loads(response.read())["data"]
+
+
+def test_the_local_api_is_a_tab_with_a_switch_and_a_live_log(
+    qtbot: QtBot, main_window: Callable[[], MainWindow], tiny_f16: Path
+) -> None:
+    """As LM Studio's Developer tab: the toolbar and the View menu open the tab, the switch
+    starts and stops the server without holding up the window, requests show in the log."""
+    app_window = main_window()
+    settle_window(qtbot, app_window)
+    app_window.toolbar_actions["api"].trigger()
+    assert app_window.tabs.currentIndex() == API_TAB
+    page = app_window.api_window
+    assert page is not None and page.isVisible() and page.isWindow() is False
+    page.choose_model(str(tiny_f16))
+    page._load_settings = LOAD
+    page.port.setValue(free_port())
+    probe = StallProbe()
+    page.start_button.click()
+    assert page.start_button.isChecked() and page.start_button.text() == "Stop"
+    wait_until(qtbot, lambda: page.status.text().startswith("Serving"), 30_000)
+    # Started at once after choosing the model, it still serves as many replies as "Auto" says.
+    auto = page._auto_replies[str(tiny_f16)]
+    assert page.status.text().endswith(
+        "1 reply at a time" if auto == 1 else f"{auto} replies at once"
+    )
+    url = page.url.text()
+    assert call(f"{url}/models")["data"]
+    wait_until(qtbot, lambda: "/v1/models" in page.log.toPlainText())
+    page.start_button.click()  # the switch off: the port is free again
+    assert not page.start_button.isChecked() and page.status.text() == "Stopped"
+    assert_responsive(probe)
+    with pytest.raises(urllib.error.URLError):
+        call(f"{url}/models")
+    app_window.tabs.setCurrentIndex(0)  # the View menu's items reach every tab
+    view_menu = app_window.menuBar().actions()[2].menu()
+    for index, action in reversed(list(enumerate(view_menu.actions()))):
+        action.trigger()
+        assert app_window.tabs.currentIndex() == index
+    assert view_menu.actions()[API_TAB].text() == "Local &API" and app_window.api_window is page
+
+
+def test_start_before_auto_is_known_waits_for_it_and_stop_cancels(
+    qtbot: QtBot, window: ApiWindow, tiny_f16: Path
+) -> None:
+    """Start pressed while "Auto" is still being planned serves as many replies as it finds;
+    Stop in that moment starts nothing."""
+    path = str(tiny_f16)
+    wait_until(qtbot, lambda: path in window._auto_replies, 30_000)
+    window._auto_replies.clear()
+    window._finding_replies.add(path)  # as if its planning were still running
+    window.port.setValue(free_port())
+    window.start_button.click()
+    assert window.status.text().startswith("Working out") and window.start_button.text() == "Stop"
+    window.start_button.click()
+    assert window.status.text() == "Stopped" and window.start_button.text() == "Start"
+    window._remember_auto_replies(path, 2)  # the plan arrives after Stop: nothing starts
+    assert window.server is None and window.model.isEnabled()
+    window._auto_replies.clear()
+    window._finding_replies.add(path)
+    window.start_button.click()
+    window._remember_auto_replies(path, 2)
+    wait_until(qtbot, lambda: window.status.text().startswith("Serving"), 30_000)
+    assert window.status.text().endswith("2 replies at once")

@@ -148,9 +148,9 @@ def test_windows_open_on_screen(qtbot: QtBot, main_window: Callable[[], MainWind
     available = QGuiApplication.primaryScreen().availableGeometry()
     window.resize(400, 300)
     window.move(available.right() - 100, available.bottom() - 80)  # mostly off the screen
-    api = window.open_api_window()
-    qtbot.addWidget(api)
-    for shown in (api, window):
+    wizard = window.open_wizard()  # a window of its own (the Local API is a tab)
+    qtbot.addWidget(wizard)
+    for shown in (wizard, window):
         shown.hide()
         shown.show()
         frame = shown.frameGeometry()
@@ -159,4 +159,4 @@ def test_windows_open_on_screen(qtbot: QtBot, main_window: Callable[[], MainWind
             assert frame.right() <= available.right()
         if frame.height() <= available.height():
             assert frame.bottom() <= available.bottom()
-    api.close()
+    wizard.close()

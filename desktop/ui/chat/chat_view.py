@@ -437,12 +437,15 @@ class ChatView(QWidget):
 
     # regenerate and edit ---------------------------------------------------------------------
     def regenerate(self) -> None:
+        """Another reply in place of the last one; after a message of the user's that ends
+        the conversation (one inserted there), a reply to it."""
         if self.session.state is not SessionState.READY or self.conversation_id is None:
             return
         messages = self.store.get(self.conversation_id).messages
-        if not messages or messages[-1].role != "assistant":
+        if not messages:
             return
-        self._truncate(messages[-1].position)
+        if messages[-1].role == "assistant":
+            self._truncate(messages[-1].position)
         self._start_reply()
 
     def edit_and_resend(self, position: int, text: str) -> None:
@@ -467,6 +470,55 @@ class ChatView(QWidget):
         widget.finish(text)
         widget.set_stats(EDITED_SUMMARY)
 
+    # insert ----------------------------------------------------------------------------------
+    def _on_insert_requested(self, position: int, role: str) -> None:
+        """Open an empty editor at ``position``; the message is stored when Insert is pressed
+        (Cancel leaves the conversation as it was)."""
+        if self.session.state is SessionState.GENERATING or self.conversation_id is None:
+            return
+        for widget in list(self.transcript.messages):
+            if widget.draft:
+                self.transcript.remove(widget)
+            elif widget.editing:
+                widget.end_edit()
+        draft = self.transcript.insert(
+            self.transcript.index_for(position), role, "", position, draft=True
+        )
+        draft.edit_submitted.connect(
+            lambda at, text, w=draft: self.insert_message(at, w.role, text, draft=w)
+        )
+        draft.edit_cancelled.connect(lambda w=draft: self._drop_draft(w))
+        draft.begin_edit()
+        self.transcript.keep_in_view(draft.edit_row)
+
+    def insert_message(
+        self, position: int, role: str, text: str, *, draft: MessageWidget | None = None
+    ) -> None:
+        """Store ``text`` as a ``role`` message at ``position``; the messages after it move
+        one place down, and the next reply sees the conversation in this order."""
+        if self.session.state is SessionState.GENERATING or self.conversation_id is None:
+            return
+        try:
+            self.store.insert(self.conversation_id, position, role, text)
+        except ValueError as exc:
+            self.model_bar.status.setText(str(exc))
+            return
+        if draft is not None:
+            self.transcript.remove(draft)
+        for widget in self.transcript.messages:
+            if widget.position >= position:
+                widget.position += 1
+        widget = self.transcript.insert(self.transcript.index_for(position), role, text, position)
+        self._connect_message(widget)
+        if role == "assistant":
+            widget.finish(text)
+        self.transcript.mark_last_reply()
+        self._on_state_changed(self.session.state)
+
+    def _drop_draft(self, draft: MessageWidget) -> None:
+        self.transcript.remove(draft)
+        self.transcript.mark_last_reply()
+
     def _truncate(self, position: int) -> None:
         assert self.conversation_id is not None
         self.store.truncate(self.conversation_id, position)
@@ -478,15 +530,21 @@ class ChatView(QWidget):
 
     def _on_edit_requested(self, position: int) -> None:
         """Edit in place: the message's bubble turns into an editor (one at a time)."""
-        for widget in self.transcript.messages:
-            if widget.position == position:
+        for widget in list(self.transcript.messages):
+            if widget.draft:
+                self.transcript.remove(widget)
+            elif widget.position == position:
                 widget.begin_edit()
                 self.transcript.keep_in_view(widget.edit_row)
             elif widget.editing:
                 widget.end_edit()
 
     def _add_message(self, role: str, text: str, position: int) -> MessageWidget:
-        widget = self.transcript.add(role, text, position)
+        return self._connect_message(self.transcript.add(role, text, position))
+
+    def _connect_message(self, widget: MessageWidget) -> MessageWidget:
+        role = widget.role
+        widget.insert_requested.connect(self._on_insert_requested)
         widget.edit_requested.connect(self._on_edit_requested)
         if role == "assistant":
             widget.edit_submitted.connect(self.edit_reply)
@@ -506,6 +564,7 @@ class ChatView(QWidget):
             # A reply can be edited without a model; a message of the user's is sent again.
             editable = ready if widget.role == "user" else state is not SessionState.GENERATING
             widget.edit_button.setEnabled(editable)
+            widget.insert_button.setEnabled(state is not SessionState.GENERATING)
             widget.regenerate_button.setEnabled(ready)
             widget.continue_button.setEnabled(ready)
         self._update_empty_text()

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
@@ -30,6 +31,8 @@ RENDER_INTERVAL_MS = 80
 #: Messages sit in a centred column no wider than this: long lines stay readable on wide screens.
 BUBBLE_MAX_WIDTH = 820
 ROLE_TITLES = {"user": "You", "assistant": "Assistant", "error": "Error"}
+#: The roles a person can insert, with how the Insert menu names them.
+INSERT_ROLES = {"user": "your message", "assistant": "a reply"}
 #: Shown in place of a reply that ended before its first word (not stored as its text).
 EMPTY_REPLY_TEXT = "*The model ended its reply without writing anything.*"
 
@@ -60,17 +63,30 @@ class MessageWidget(QFrame):
     copy_requested = Signal()
     edit_requested = Signal(int)  # position
     edit_submitted = Signal(int, str)  # position, the new text
+    edit_cancelled = Signal()
+    insert_requested = Signal(int, str)  # the position a new message takes, its role
     regenerate_requested = Signal()
     continue_requested = Signal()
     reload_requested = Signal()
 
-    def __init__(self, role: str, text: str, position: int, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        role: str,
+        text: str,
+        position: int,
+        parent: QWidget | None = None,
+        *,
+        draft: bool = False,
+    ) -> None:
         super().__init__(parent)
         self.role, self.position, self.text = role, position, text
+        #: A message being written to insert: not stored until Insert is pressed.
+        self.draft = draft
         self.finished = role != "assistant" or bool(text)  # a reply still streaming is not
         self.setObjectName(f"{role}Message")
         self.setAccessibleName(f"{ROLE_TITLES.get(role, role)} message")
-        self.title = QLabel(f"<b>{ROLE_TITLES.get(role, role)}</b>")
+        note = " · new message, not yet in the conversation" if draft else ""
+        self.title = QLabel(f"<b>{ROLE_TITLES.get(role, role)}</b>{note}")
         self.body = MessageBody()
         self.body.setAccessibleName(f"{ROLE_TITLES.get(role, role)} text")
         self.stats_label = QLabel("")
@@ -91,6 +107,22 @@ class MessageWidget(QFrame):
             if role == "assistant"
             else "Change this message here and ask again"
         )
+        self.insert_button = self._action("Insert", lambda: None, actions, "plus")
+        self.insert_button.setToolTip(
+            "Insert a message of yours or a reply above or below this one; the model sees "
+            "the conversation in the new order"
+        )
+        insert_menu = QMenu(self.insert_button)
+        for where, offset in (("above", 0), ("below", 1)):
+            for insert_role, words in INSERT_ROLES.items():
+                action = insert_menu.addAction(f"Insert {words} {where}")
+                action.triggered.connect(
+                    lambda _=False, o=offset, r=insert_role: self.insert_requested.emit(
+                        self.position + o, r
+                    )
+                )
+        self.insert_button.setMenu(insert_menu)
+        self.insert_menu = insert_menu
         self.regenerate_button = self._action(
             "Regenerate", self.regenerate_requested.emit, actions, "refresh"
         )
@@ -104,7 +136,9 @@ class MessageWidget(QFrame):
         self.reload_button = self._action(
             "Reload model", self.reload_requested.emit, actions, "reload"
         )
-        self.edit_button.setVisible(role in ("user", "assistant"))
+        self.edit_button.setVisible(role in ("user", "assistant") and not draft)
+        self.insert_button.setVisible(role in ("user", "assistant") and not draft)
+        self.copy_button.setVisible(not draft)
         self.regenerate_button.hide()
         self.continue_button.hide()
         self.reload_button.setVisible(role == "error")
@@ -114,14 +148,14 @@ class MessageWidget(QFrame):
         self.editor.setAccessibleName("Edit message")
         self.editor.setFixedHeight(96)
         # A reply is saved as written; a message of the user's is sent again.
-        save_words = "Save" if role == "assistant" else "Save and send"
+        save_words = "Insert" if draft else "Save" if role == "assistant" else "Save and send"
         self.save_button = QPushButton(save_words)
         self.save_button.setObjectName("primary")
         self.save_button.setAccessibleName(save_words)
         self.save_button.clicked.connect(self._on_save_clicked)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setAccessibleName("Cancel editing")
-        self.cancel_button.clicked.connect(self.end_edit)
+        self.cancel_button.clicked.connect(self._on_cancel_clicked)
         edit_buttons = QHBoxLayout()
         edit_buttons.addStretch(1)
         edit_buttons.addWidget(self.cancel_button)
@@ -193,6 +227,10 @@ class MessageWidget(QFrame):
     def end_edit(self) -> None:
         self.edit_row.hide()
         self.body.show()
+
+    def _on_cancel_clicked(self) -> None:
+        self.end_edit()
+        self.edit_cancelled.emit()
 
     @property
     def editing(self) -> bool:
@@ -274,6 +312,31 @@ class Transcript(QScrollArea):
         self._update_empty_state()
         return widget
 
+    def index_for(self, position: int) -> int:
+        """Where a message at ``position`` goes in the list: before the first stored message
+        at that position or later (an error line has none and stays where it was)."""
+        return next(
+            (i for i, w in enumerate(self.messages) if w.position >= position),
+            len(self.messages),
+        )
+
+    def insert(
+        self, index: int, role: str, text: str, position: int, *, draft: bool = False
+    ) -> MessageWidget:
+        """A message put at ``index`` of the list (an insertion, not the end of the chat)."""
+        widget = MessageWidget(role, text, position, draft=draft)
+        self._layout.insertWidget(index, widget)
+        self.messages.insert(index, widget)
+        self._update_empty_state()
+        return widget
+
+    def remove(self, widget: MessageWidget) -> None:
+        if widget in self.messages:
+            self.messages.remove(widget)
+            widget.setParent(None)
+            widget.deleteLater()
+            self._update_empty_state()
+
     def remove_from(self, index: int) -> None:
         for widget in self.messages[index:]:
             widget.setParent(None)
@@ -288,14 +351,25 @@ class Transcript(QScrollArea):
         QTimer.singleShot(0, lambda: self.ensureWidgetVisible(widget, 0, 24))
 
     def mark_last_reply(self) -> None:
-        """Only the last assistant message offers Regenerate and Continue."""
+        """Only the last assistant message offers Regenerate and Continue; a message of the
+        user's that ends the conversation (one inserted there) offers Reply."""
         for widget in self.messages:
             widget.regenerate_button.hide()
             widget.continue_button.hide()
-        replies = [w for w in self.messages if w.role == "assistant"]
-        if replies and replies[-1] is self.messages[-1]:
-            replies[-1].regenerate_button.show()
-            replies[-1].continue_button.show()
+        stored = [w for w in self.messages if w.role in ("user", "assistant") and not w.draft]
+        if not stored or stored[-1] is not self.messages[-1]:
+            return
+        last = stored[-1]
+        last.regenerate_button.show()
+        if last.role == "assistant":
+            last.regenerate_button.setText("Regenerate")
+            last.regenerate_button.setAccessibleName("Regenerate")
+            last.regenerate_button.setToolTip("Ask the model for another reply")
+            last.continue_button.show()
+        else:
+            last.regenerate_button.setText("Reply")
+            last.regenerate_button.setAccessibleName("Reply")
+            last.regenerate_button.setToolTip("Ask the model for a reply to this message")
 
     def _on_range_changed(self, _minimum: int, maximum: int) -> None:
         if self._follow:

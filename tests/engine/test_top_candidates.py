@@ -67,9 +67,7 @@ SETTINGS = {
 def test_chain_draws_as_over_the_whole_vocabulary(tmp_path: Path) -> None:
     import llama_cpp
 
-    model = write_tiny_gguf(
-        tmp_path / "wide.gguf", TinyModelShape(n_vocab=32_000), never_ends=True
-    )
+    model = write_tiny_gguf(tmp_path / "wide.gguf", TinyModelShape(n_vocab=32_000), never_ends=True)
     llama, _info = load_model(
         model,
         LoadSettings(ctx_tokens=512, threads=1),

@@ -53,6 +53,7 @@ class SamplerChain:
         self.pointer: Any = None
         self._gate: _GrammarGate | None = None
         self._top: TopCandidates | None = None
+        self._closed = False
         self._argmax_only = (
             settings.temperature == 0 and settings.repeat_penalty == 1.0 and grammar is None
         )
@@ -80,6 +81,8 @@ class SamplerChain:
 
     def sample(self, logits: LogitsRows, row: int) -> int:
         """The next token from the logits of batch row ``row`` (accepted into the chain)."""
+        if self._closed:  # a freed native chain would crash the process
+            raise RuntimeError("A token was drawn for a reply that has ended.")
         if self._top is not None:
             return self._sample_top(logits, row, self._top)
         if self.native:
@@ -109,6 +112,7 @@ class SamplerChain:
         return token
 
     def close(self) -> None:
+        self._closed = True
         if self._gate is not None:
             gate, self._gate = self._gate, None
             self._llama_cpp.llama_sampler_free(gate.grammar)

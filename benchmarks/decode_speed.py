@@ -12,7 +12,9 @@ On one GGUF with the same threads, GPU layers, flash-attention switch and weight
   as chat, compare and the API use it), its own generation figure;
 * the same decode loop driven directly in a plain child, without the worker's process, pipe
   and text batching around it: what separates the two is the worker's plumbing, what
-  separates this one from the eval loop is the loop's own work per token.
+  separates this one from the eval loop is the loop's own work per token; on a GPU, that loop
+  once more in the CPU's order (each token spelled out before the next decode is queued, not
+  while it runs), showing what the overlap gains.
 
 Besides tokens per second, the CPU time per token of each Python path (for the worker, both
 of its processes): on a machine shared with other work that figure moves far less than
@@ -106,8 +108,11 @@ def generate_loop(
         llama.close()
 
 
-def loop_in_process(_emit: Any, path: str, load: LoadSettings, tokens: int) -> Speed:
-    """In a child: the worker's decode loop without the worker around it, greedy."""
+def loop_in_process(
+    _emit: Any, path: str, load: LoadSettings, tokens: int, overlap: bool | None = None
+) -> Speed:
+    """In a child: the worker's decode loop without the worker around it, greedy
+    (``overlap``: as ``DecodeLoop`` takes it; None, its own choice)."""
     from desktop.engine.worker.decode_loop import DecodeLoop
     from desktop.engine.worker.loader import load_model
     from desktop.engine.worker.protocol import Finished, GenerateRequest
@@ -122,6 +127,7 @@ def loop_in_process(_emit: Any, path: str, load: LoadSettings, tokens: int) -> S
         send=events.append,
         open_stream=lambda _id: ((lambda _piece, _logprobs=(): None), (lambda: None)),
         cancelled=lambda: False,
+        overlap=overlap,
     )
     try:
         request = GenerateRequest(PROMPT, SamplingSettings.greedy(max_tokens=tokens), False)
@@ -181,6 +187,8 @@ def main() -> None:
         "worker": [],
         "decode loop, no worker": [],
     }
+    if args.gpu_layers:
+        results["decode loop, CPU order"] = []
     bench_runs: list[float] = []  # llama-bench takes its turn in every round too
     load = LoadSettings(
         ctx_tokens=CTX_TOKENS,
@@ -202,6 +210,12 @@ def main() -> None:
             results["decode loop, no worker"].append(
                 run_in_child(loop_in_process, path, load, args.tokens, what="decode loop")
             )
+            if args.gpu_layers:
+                results["decode loop, CPU order"].append(
+                    run_in_child(
+                        loop_in_process, path, load, args.tokens, False, what="decode loop"
+                    )
+                )
             if args.llama_bench:
                 bench_runs.append(llama_bench(args.llama_bench, *common))
             print({name: values[-1] for name, values in results.items()}, bench_runs, flush=True)

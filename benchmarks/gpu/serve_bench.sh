@@ -8,15 +8,16 @@
 #    llama-bench, llama-server, and the libraries that the sdist's own Python package (copied
 #    into SITE) then loads, so both sides run the very same binaries;
 # 2. writes a Llama-3-8B-shaped random checkpoint and converts it to F16, Q8_0 and Q4_K_M;
-# 3. Q4_K_M first (so the most asked-for figures come even if time runs out):
-#    benchmarks/decode_speed.py (tg128: llama-bench, the plain eval loop, Llama.generate, the
-#    worker), then benchmarks/serve_load.py at 16 and 4 clients against quantdesk serve and
-#    llama-server with --parallel 16 and 4, then benchmarks/batch_steps.py (the decode loop of
-#    16 replies without HTTP, against bare batched decoding and llama-batched-bench); then
-#    decode speed for Q8_0 and F16;
+# 3. single-stream decode speed, benchmarks/decode_speed.py (tg128: llama-bench, the plain
+#    eval loop, Llama.generate, the worker, its decode loop alone in both orders) for Q4_K_M,
+#    Q8_0 and F16, and Q4_K_M once more with 4 CPU threads;
 # 4. the importance matrix on the GPU (benchmarks/imatrix_parity.py on F16, all layers
 #    offloaded): parity of the sums with llama-imatrix, both wall times, and the cost of
-#    collecting against a plain evaluation of the same chunks.
+#    collecting against a plain evaluation of the same chunks (a failure here is logged and
+#    the run goes on);
+# 5. benchmarks/serve_load.py at 16 and 4 clients against quantdesk serve and llama-server
+#    with --parallel 16 and 4, then benchmarks/batch_steps.py (the decode loop of 16 replies
+#    without HTTP, against bare batched decoding and llama-batched-bench).
 # Results (Markdown tables, JSON, logs) land in OUT_DIR, and in OUT_DIR.tar.gz at the end.
 # Environment, with defaults:
 #   GPU_DIR=<repo>/.gpu   llama_cpp_python-*.tar.gz, fixtures/llama-bpe (the tokenizer), and
@@ -128,6 +129,17 @@ decode() {  # LEVEL ROUNDS [THREADS]
 }
 
 decode Q4_K_M 3
+decode Q8_0 2
+decode F16 2
+# With every layer on the GPU the CPU threads only wait; fewer of them may wait faster.
+decode Q4_K_M 2 4
+stamp "importance matrix, F16, $gpu_layers GPU layers"
+# A crash inside llama.cpp kills the collecting child: its Python stack then goes to the log.
+export PYTHONFAULTHANDLER=1
+"$python" -m benchmarks.imatrix_parity "$work/build/bin" "$models/$shape-F16.gguf" \
+    "$repo/resources/calibration/federalist_papers.txt" "$work/imatrix" --chunks 4 --levels "" \
+    --repeats 2 --threads "$jobs" --gpu-layers "$gpu_layers" 2>&1 | tee "$out/imatrix.md" \
+    || stamp "the importance-matrix step failed (its output: imatrix.md)"
 for parallel in 16 4; do
     stamp "serving, Q4_K_M, --parallel $parallel"
     "$python" -m benchmarks.serve_load "$models/$shape-Q4_K_M.gguf" --gpu-layers "$gpu_layers" \
@@ -140,14 +152,4 @@ stamp "continuous batching without HTTP, Q4_K_M, 16 replies"
     --slots 16 --tokens 128 --rounds 1 --llama-batched-bench "$work/build/bin/llama-batched-bench" \
     --json "$out/batch-steps16.json" --profile "$out/batch-steps16-profile.txt" \
     | tee "$out/batch-steps16.md"
-decode Q8_0 2
-decode F16 2
-# With every layer on the GPU the CPU threads only wait; fewer of them may wait faster.
-decode Q4_K_M 2 4
-stamp "importance matrix, F16, $gpu_layers GPU layers"
-# A crash inside llama.cpp kills the collecting child: its Python stack then goes to the log.
-export PYTHONFAULTHANDLER=1
-"$python" -m benchmarks.imatrix_parity "$work/build/bin" "$models/$shape-F16.gguf" \
-    "$repo/resources/calibration/federalist_papers.txt" "$work/imatrix" --chunks 4 --levels "" \
-    --repeats 2 --threads "$jobs" --gpu-layers "$gpu_layers" | tee "$out/imatrix.md"
 stamp "done: results in $out"

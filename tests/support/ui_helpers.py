@@ -20,6 +20,8 @@ from desktop.ui.main_window import MainWindow
 from tests.support.gguf_factory import TinyModelShape, write_tiny_gguf
 
 TINY_SHAPE = TinyModelShape(n_layer=1, n_embd=256, n_head=4, n_head_kv=2, n_ff=256, n_vocab=320)
+#: Conversation settings for a short deterministic reply (greedy, no penalty, 6 tokens).
+GREEDY_SHORT = {"temperature": 0.0, "repeat_penalty": 1.0, "max_tokens": 6}
 
 
 @pytest.fixture(scope="module", name="tiny_f16")

@@ -16,6 +16,7 @@ from desktop.ui.chat.chat_session import SessionState
 from desktop.ui.main_window import CHAT_TAB, LIBRARY_TAB, MainWindow
 from tests.support.gemma_model import gemma_270m_fixture  # noqa: F401 - found by name
 from tests.support.ui_helpers import (  # noqa: F401 - fixtures are found by name
+    GREEDY_SHORT,
     load_in_new_chat,
     main_window_fixture,
     put_in_library,
@@ -23,7 +24,6 @@ from tests.support.ui_helpers import (  # noqa: F401 - fixtures are found by nam
     wait_until,
 )
 
-GREEDY_SHORT = {"temperature": 0.0, "repeat_penalty": 1.0, "max_tokens": 6}
 COUNTING = "1, 2, 3, 4, 5,"
 
 

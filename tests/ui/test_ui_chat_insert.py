@@ -16,14 +16,13 @@ from desktop.ui.chat.transcript import MessageWidget
 from desktop.ui.main_window import MainWindow
 from tests.support.stall_probe import StallProbe, assert_responsive, settle_window
 from tests.support.ui_helpers import (  # noqa: F401 - fixtures are found by name
+    GREEDY_SHORT,
     load_in_new_chat,
     main_window_fixture,
     put_in_library,
     tiny_f16_fixture,
     wait_until,
 )
-
-GREEDY_SHORT = {"temperature": 0.0, "repeat_penalty": 1.0, "max_tokens": 6}
 
 
 def insert_via_menu(chat: ChatView, widget: MessageWidget, label: str, text: str) -> None:

@@ -199,7 +199,12 @@ def _llama_logits_in_child(
 
     cache: dict[str, Any] = {}
     if f32_cache:
-        cache = {"type_k": llama_cpp.GGML_TYPE_F32, "type_v": llama_cpp.GGML_TYPE_F32}
+        # Flash attention would cast an f32 cache to f16 (llama-graph.cpp), so it is off here.
+        cache = {
+            "type_k": llama_cpp.GGML_TYPE_F32,
+            "type_v": llama_cpp.GGML_TYPE_F32,
+            "flash_attn": False,
+        }
     llm = open_llama(path, n_ctx=n_ctx, n_batch=n_ctx, logits_all=True, n_threads=2, **cache)
     llm.eval(token_ids)
     return np.array(llm.scores[: len(token_ids)], dtype=np.float32)
@@ -210,8 +215,8 @@ def llama_cpp_logits(
 ) -> np.ndarray:
     """Next-token logits from llama.cpp for ``token_ids`` (evaluated in a child process).
 
-    ``f32_cache`` keeps the KV cache in float32 instead of llama.cpp's default F16, so that an
-    F32 model is computed without any 16-bit rounding.
+    ``f32_cache`` keeps the KV cache in float32 instead of llama.cpp's default F16 (and flash
+    attention off), so that an F32 model is computed without any 16-bit rounding.
     """
     from converter.child_process import run_in_child
 

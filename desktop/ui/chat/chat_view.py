@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QCheckBox, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from converter.errors import QuantdeskError
@@ -24,9 +25,9 @@ from desktop.services.conversations import ConversationStore
 from desktop.services.model_load_defaults import ModelDefaultsStore, ModelLoadDefaults
 from desktop.services.reply_figures import reply_figures
 from desktop.ui.chat.chat_session import ChatSession, SessionState
+from desktop.ui.chat.chat_settings_panel import ChatSettingsPanel
 from desktop.ui.chat.composer import Composer
 from desktop.ui.chat.conversation_list import ConversationList
-from desktop.ui.chat.conversation_settings import ConversationSettingsDialog
 from desktop.ui.chat.load_settings_dialog import LoadSettingsDialog
 from desktop.ui.chat.model_bar import ModelBar
 from desktop.ui.chat.transcript import MessageWidget, Transcript
@@ -100,14 +101,19 @@ class ChatView(QWidget):
         column.addWidget(self.mode_banner)
         column.addWidget(self.transcript, 1)
         column.addWidget(self.composer)
+        self.settings_panel = ChatSettingsPanel()
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.conversations)
         splitter.addWidget(right)
+        splitter.addWidget(self.settings_panel)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([240, 900])
+        splitter.setCollapsible(2, False)
+        splitter.setSizes([240, 900, 0])
         QVBoxLayout(self).addWidget(splitter)
+        self.settings_panel.attach_button(self.model_bar.settings_button)
         self.setTabOrder(self.composer.edit, self.composer.send_button)
         self._update_empty_text()
+        self.refresh_settings_panel()
 
         self._save_timer = QTimer(self)
         self._save_timer.setInterval(SAVE_INTERVAL_MS)
@@ -118,7 +124,7 @@ class ChatView(QWidget):
         self.conversations.deleted.connect(self._on_conversation_deleted)
         self.model_bar.load_requested.connect(self._on_load_requested)
         self.model_bar.eject_requested.connect(self.eject)
-        self.model_bar.settings_requested.connect(self._on_settings_requested)
+        self.settings_panel.form.changed.connect(self._on_settings_edited)
         self.model_bar.load_options_requested.connect(self.open_load_settings)
         self.composer.send_requested.connect(self.send)
         self.composer.stop_requested.connect(self.stop)
@@ -271,6 +277,7 @@ class ChatView(QWidget):
         )
         self.conversations.select(self.conversation_id)
         self.transcript.clear()
+        self.refresh_settings_panel()
         return self.conversation_id
 
     def open_conversation(self, conversation_id: int) -> None:
@@ -288,6 +295,7 @@ class ChatView(QWidget):
             elif not message.complete:
                 widget.set_stats("interrupted")
         self.transcript.mark_last_reply()
+        self.refresh_settings_panel()
         if conversation.model_path and not self.session.load_info:
             self.model_bar.select(conversation.model_path)
 
@@ -295,21 +303,35 @@ class ChatView(QWidget):
         if conversation_id == self.conversation_id:
             self.conversation_id = None
             self.transcript.clear()
+            self.refresh_settings_panel()
 
     def _sampling(self) -> Sampling:
         if self.conversation_id is None:
             return self.settings.sampling
         return Sampling.from_json(self.store.get(self.conversation_id).settings)
 
-    def _on_settings_requested(self) -> None:
+    # the settings panel --------------------------------------------------------------------
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.settings_panel.follow_width(event.size().width())
+
+    def refresh_settings_panel(self) -> None:
+        """The panel shows the open conversation's settings (the app's, when none is open)."""
+        if self.conversation_id is None:
+            self.settings_panel.show_conversation(
+                None, self.settings.system_prompt, self.settings.sampling
+            )
+            return
+        shown = self.store.get(self.conversation_id)
+        sampling = Sampling.from_json(shown.settings)
+        self.settings_panel.show_conversation(shown.title, shown.system_prompt, sampling)
+
+    def _on_settings_edited(self) -> None:
+        """Store the panel's values with the conversation (a new one when none is open)."""
+        system_prompt, sampling = self.settings_panel.form.values()
         cid = self.conversation_id if self.conversation_id is not None else self.new_conversation()
-        conversation = self.store.get(cid)
-        dialog = ConversationSettingsDialog(
-            conversation.system_prompt, Sampling.from_json(conversation.settings), self
-        )
-        if dialog.exec():
-            system_prompt, sampling = dialog.values()
-            self.store.update(cid, system_prompt=system_prompt, settings=sampling.to_json())
+        self.store.update(cid, system_prompt=system_prompt, settings=sampling.to_json())
+        self.refresh_settings_panel()
 
     # sending -------------------------------------------------------------------------------
     def send(self, text: str) -> None:
@@ -323,6 +345,7 @@ class ChatView(QWidget):
         if not self.store.get(cid).messages:
             self.store.rename(cid, text.splitlines()[0][:60])
             self.conversations.refresh()
+            self.refresh_settings_panel()  # the panel names the conversation
         self.store.append(cid, "user", text)
         position = len(self.store.get(cid).messages) - 1
         self._add_message("user", text, position)

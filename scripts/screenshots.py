@@ -12,7 +12,8 @@ empty library::
 
     QT_QPA_PLATFORM=offscreen python scripts/screenshots.py [--out docs/screenshots] [--only chat]
 
-``--only chat`` retakes the chat screens and Help alone (the real Gemma model, no conversion);
+``--only chat`` retakes the chat screens (the settings panel, the split view) and Help alone
+(the real Gemma model, no conversion);
 ``--only api`` the Local API tab alone, serving the Gemma model;
 ``--keep compare`` runs everything but saves only the screens whose names start with "compare".
 
@@ -237,7 +238,8 @@ def shoot_chat(camera: Camera, window: Any) -> None:
     camera.window("chat", window, CHAT_TAB)  # the settings panel as it starts: by the width
     chat.settings_panel.choose(True)  # shown by the user: also on the small window
     camera.window("chat-settings", window, CHAT_TAB)
-    chat.settings_panel.choice = None
+    chat.settings_panel.forget_choice()
+    settle()  # the window's minimum size follows the panel's at the next layout pass
     chat.transcript.messages[0].edit_button.click()
     camera.window("chat-edit", window, CHAT_TAB)
     chat.transcript.messages[0].end_edit()
@@ -249,6 +251,22 @@ def shoot_chat(camera: Camera, window: Any) -> None:
     draft.editor.setPlainText("Assume it rains on two of the days.")
     camera.window("chat-insert", window, CHAT_TAB)
     draft.cancel_button.click()
+    shoot_split(camera, window, settings)
+
+
+def shoot_split(camera: Camera, window: Any, settings: dict[str, Any]) -> None:
+    """Two conversations side by side; the one beside got its reply after the main one's."""
+    from desktop.ui.chat.chat_session import SessionState
+    from desktop.ui.main_window import CHAT_TAB
+
+    chat = window.chat
+    beside = chat.store.create("Water filters, in short", settings=settings)
+    chat.split.open_beside(beside)
+    chat.split_pane.composer.edit.setPlainText("A good water filter for a week in the Alps")
+    chat.split_pane.composer.send_button.click()
+    spin(lambda: chat.session.state is SessionState.READY and chat.turns.owner is None)
+    camera.window("chat-split", window, CHAT_TAB)
+    chat.split.close()
 
 
 def shoot_compare(camera: Camera, window: Any) -> None:

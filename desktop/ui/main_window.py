@@ -62,15 +62,16 @@ adds a file you have; <b>Convert</b> turns a Hugging Face checkpoint into GGUF f
 quantization levels you choose.</li>
 <li><b>Chat.</b> Pick the model in the Chat tab and press Load. A base model (one without a
 chat template) continues your text instead of answering; the switch beside Load changes that.
-<b>Chat settings</b> shows the conversation's system prompt, temperature and reply length
-beside the chat.</li>
+The sliders button at the right of that bar shows the conversation's settings (system prompt,
+temperature, reply length) beside the chat.</li>
 <li><b>Compare levels.</b> Select two to four levels of one model in the Library and press
 Compare: size, fit, measured speed and quality side by side.</li>
 <li><b>Use it from other programs.</b> <b>Local API</b> serves a model with an
 OpenAI-compatible HTTP API on this computer.</li>
 </ol>
 <p><b>Keys:</b> Ctrl+N a new conversation, Ctrl+L the model list, Ctrl+E eject the model,
-Ctrl+Shift+S the chat settings beside the chat, Ctrl+1 to Ctrl+5 the screens; in the message
+Ctrl+Shift+S the chat settings beside the chat, Ctrl+Shift+D a second conversation beside the
+first (or Open beside in a conversation's menu), Ctrl+1 to Ctrl+5 the screens; in the message
 box Enter sends, Shift+Enter adds a line and Esc stops the reply.</p>
 <p>Everything is also available headless: <code>quantdesk --help</code> in a terminal.</p>"""
 
@@ -184,6 +185,10 @@ class MainWindow(QMainWindow):
             lambda _checked=False: self.tabs.setCurrentIndex(CHAT_TAB)
         )
         chat_menu.addAction(panel_toggle)
+        split = self.chat.split.action
+        split.setShortcut(QKeySequence("Ctrl+Shift+D"))
+        split.triggered.connect(lambda _checked=False: self.tabs.setCurrentIndex(CHAT_TAB))
+        chat_menu.addAction(split)
         view = self.menuBar().addMenu("&View")
         for index, name in enumerate(("&Library", "C&hat", "Co&mpare", "H&ub", "Local &API")):
             self._action(

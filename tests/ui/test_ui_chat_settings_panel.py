@@ -98,8 +98,8 @@ def test_shown_on_a_large_window_hidden_on_a_small_one_and_the_choice_is_kept(
     window.resize(1920, 1080)
     wait_until(qtbot, lambda: panel.isVisible())
     assert button.isChecked() and action.isChecked()
-    transcript_width = chat.transcript.width()
-    assert transcript_width > 2 * panel.width()  # the chat keeps most of the room
+    wait_until(qtbot, lambda: panel.width() >= 250)  # wide enough to read
+    assert chat.transcript.width() > 2 * panel.width()  # the chat keeps most of the room
 
     button.click()  # the user hides it: it stays hidden, also on a large window
     assert not panel.isVisible() and not action.isChecked()
@@ -115,6 +115,8 @@ def test_shown_on_a_large_window_hidden_on_a_small_one_and_the_choice_is_kept(
     again.resize(1024, 640)
     wait_until(qtbot, lambda: again.chat.settings_panel.isVisible())
     assert again.chat.model_bar.settings_button.isChecked()
+    assert again.width() == 1024  # the panel fits the small window, it does not widen it
+    assert again.chat.settings_panel.width() >= 200
     assert again.chat.transcript.width() > again.chat.settings_panel.width()
     again.chat.settings_panel.close_button.click()
     assert not again.chat.settings_panel.isVisible()

@@ -28,6 +28,7 @@ from desktop.ui.icons import set_icon
 #: The chat screen at least this wide (pixels) shows the panel until the user chooses.
 AUTO_SHOW_MIN_WIDTH = 1400
 PANEL_WIDTH = 300
+MIN_WIDTH = 200  # shown by the user: the narrowest it gets (its fields then scroll)
 NO_CONVERSATION_NOTE = (
     "No conversation is open: a change here starts a new one. New conversations begin "
     "with the defaults from Settings."
@@ -55,8 +56,8 @@ class ChatSettingsPanel(QFrame):
         self.hide()
         self.setObjectName("chatSettingsPanel")
         self.setAccessibleName("Chat settings panel")
-        self.setMinimumWidth(220)
         self.setMaximumWidth(520)
+        self._hold_room(False)
         title = QLabel("Chat settings")
         title.setObjectName("sectionTitle")
         self.close_button = QToolButton()
@@ -102,7 +103,20 @@ class ChatSettingsPanel(QFrame):
     def choose(self, shown: bool) -> None:
         """The user shows or hides the panel: it stays so, also after a restart."""
         self.choice = shown
+        self._hold_room(shown)
         self.toggle_action.setChecked(shown)
+
+    def forget_choice(self) -> None:
+        """Back to the default: shown or hidden by the chat's width."""
+        self.choice = None
+        self._hold_room(False)
+
+    def _hold_room(self, hold: bool) -> None:
+        """Shown by the user, the panel keeps at least :data:`MIN_WIDTH` when the window
+        shrinks; shown by default, it asks for no more than its header, so that a window made
+        small at once (a restore from maximized) gets small, and the panel then hides (see
+        :meth:`follow_width`)."""
+        self.setMinimumWidth(MIN_WIDTH if hold else 0)
 
     def follow_width(self, chat_width: int) -> None:
         """Until the user chooses, shown only where the chat keeps room beside it."""

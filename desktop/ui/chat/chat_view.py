@@ -30,6 +30,8 @@ from desktop.ui.chat.composer import Composer
 from desktop.ui.chat.conversation_list import ConversationList
 from desktop.ui.chat.load_settings_dialog import LoadSettingsDialog
 from desktop.ui.chat.model_bar import ModelBar
+from desktop.ui.chat.split_pane import WAITING_NOTE
+from desktop.ui.chat.split_view import MAIN, SplitView
 from desktop.ui.chat.transcript import MessageWidget, Transcript
 
 if TYPE_CHECKING:  # the worker package loads llama.cpp: not while the window starts
@@ -99,8 +101,19 @@ class ChatView(QWidget):
         column = QVBoxLayout(right)
         column.addWidget(self.model_bar)
         column.addWidget(self.mode_banner)
-        column.addWidget(self.transcript, 1)
-        column.addWidget(self.composer)
+        main_pane = QWidget()
+        main_column = QVBoxLayout(main_pane)
+        main_column.setContentsMargins(0, 0, 0, 0)
+        main_column.addWidget(self.transcript, 1)
+        main_column.addWidget(self.composer)
+        #: The split view: a second conversation beside (its pane, actions, whose turn it is).
+        self.split = SplitView(self, completion_prompt)
+        self.split_pane, self.turns = self.split.pane, self.split.turns
+        panes = QSplitter(Qt.Orientation.Horizontal)
+        panes.addWidget(main_pane)
+        panes.addWidget(self.split_pane)
+        panes.setChildrenCollapsible(False)
+        column.addWidget(panes, 1)
         self.settings_panel = ChatSettingsPanel()
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.conversations)
@@ -110,7 +123,11 @@ class ChatView(QWidget):
         splitter.setCollapsible(2, False)
         splitter.setSizes([240, 900, 0])
         QVBoxLayout(self).addWidget(splitter)
+        self._splitter = splitter
         self.settings_panel.attach_button(self.model_bar.settings_button)
+        self.settings_panel.toggle_action.toggled.connect(
+            lambda shown: shown and QTimer.singleShot(0, self._give_panel_room)
+        )
         self.setTabOrder(self.composer.edit, self.composer.send_button)
         self._update_empty_text()
         self.refresh_settings_panel()
@@ -134,9 +151,7 @@ class ChatView(QWidget):
         s.loaded.connect(self._on_loaded)
         s.load_failed.connect(lambda exc: self.model_bar.show_error(str(exc)))
         s.unloaded.connect(self._on_unloaded)
-        s.token.connect(self._on_token)
-        s.reply_done.connect(self._on_reply_done)
-        s.reply_failed.connect(self._on_reply_failed)
+        self.split.route_replies()  # tokens and results to the pane whose reply it is
 
     # model ---------------------------------------------------------------------------------
     def load_model(self, path: str, *, insist: bool = False) -> None:
@@ -252,7 +267,8 @@ class ChatView(QWidget):
             "answering it. Write the start of a sentence, a list or a story."
         )
         self.mode_banner.setVisible(on)
-        self.composer.edit.setPlaceholderText(TEXT_PLACEHOLDER if on else CHAT_PLACEHOLDER)
+        for composer in (self.composer, self.split_pane.composer):
+            composer.edit.setPlaceholderText(TEXT_PLACEHOLDER if on else CHAT_PLACEHOLDER)
         self._update_empty_text()
 
     def _update_empty_text(self) -> None:
@@ -304,6 +320,9 @@ class ChatView(QWidget):
             self.conversation_id = None
             self.transcript.clear()
             self.refresh_settings_panel()
+        if conversation_id == self.split_pane.conversation_id:
+            self.split.close()
+            self.split_pane.conversation_id = None
 
     def _sampling(self) -> Sampling:
         if self.conversation_id is None:
@@ -314,6 +333,14 @@ class ChatView(QWidget):
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         self.settings_panel.follow_width(event.size().width())
+
+    def _give_panel_room(self) -> None:
+        """A panel just shown gets its width from the chat column (a splitter gives a child
+        it shows again only its minimum)."""
+        sizes = self._splitter.sizes()
+        want = self.settings_panel.sizeHint().width()
+        if len(sizes) == 3 and sizes[2] < want and sizes[1] > 2 * want:
+            self._splitter.setSizes([sizes[0], sizes[1] + sizes[2] - want, want])
 
     def refresh_settings_panel(self) -> None:
         """The panel shows the open conversation's settings (the app's, when none is open)."""
@@ -336,7 +363,8 @@ class ChatView(QWidget):
     # sending -------------------------------------------------------------------------------
     def send(self, text: str) -> None:
         """Store the message, then ask the model for a reply."""
-        if self.session.state is not SessionState.READY:
+        waits = self.turns.busy_elsewhere(MAIN)  # the pane beside's reply runs: this one waits
+        if (self.session.state is not SessionState.READY and not waits) or self.turns.waiting(MAIN):
             return
         if self.conversation_id is None:
             self.new_conversation()
@@ -349,7 +377,14 @@ class ChatView(QWidget):
         self.store.append(cid, "user", text)
         position = len(self.store.get(cid).messages) - 1
         self._add_message("user", text, position)
-        self._start_reply()
+        if waits:
+            self.turns.wait(
+                MAIN, lambda: self._start_reply() if self.conversation_id == cid else None
+            )
+            self.composer.speed_label.setText(WAITING_NOTE)
+            self._on_state_changed(self.session.state)
+        else:
+            self._start_reply()
 
     def _start_reply(self) -> None:
         cid = self.conversation_id
@@ -389,13 +424,16 @@ class ChatView(QWidget):
             self.session.continue_reply(history, last.content, sampling)
 
     def _begin_stream(self) -> None:
+        self.turns.started(MAIN)
         self._first_token_at, self._token_count = None, 0
         self._started_at = time.monotonic()
         self.composer.speed_label.setText("waiting for the first token…")
         self._save_timer.start()
 
     def stop(self) -> None:
-        self.session.stop()
+        """Stop this pane's reply (not the one the pane beside is getting)."""
+        if not self.turns.beside_owns_reply:
+            self.session.stop()
 
     def _on_token(self, piece: str) -> None:
         if self._reply is None:
@@ -578,10 +616,12 @@ class ChatView(QWidget):
         return widget
 
     def _on_state_changed(self, state: SessionState) -> None:
+        beside, working = self.turns.beside_owns_reply, state is SessionState.GENERATING
+        can_send = state in (SessionState.READY, SessionState.GENERATING)
         self.composer.set_generating(
-            state is SessionState.GENERATING,
-            can_send=state in (SessionState.READY, SessionState.GENERATING),
+            working and not beside, can_send=can_send and not self.turns.waiting(MAIN)
         )
+        self.split.update_composer(state)
         ready = state is SessionState.READY
         for widget in self.transcript.messages:
             # A reply can be edited without a model; a message of the user's is sent again.

@@ -60,6 +60,7 @@ class ConversationSettingsForm(QWidget):
 
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)  # a narrow panel: stacked
         prompt_label = QLabel("System prompt")
         prompt_label.setToolTip(SYSTEM_PROMPT_TIP)
         form.addRow(prompt_label)

@@ -45,7 +45,7 @@ class ModelBar(QWidget):
         self.text_completion = False
         self.combo = ModelPicker()
         self.combo.setAccessibleName("Model")
-        self.combo.setMinimumContentsLength(16)
+        self.combo.setMinimumContentsLength(10)  # room for the settings panel at 1024
         self.load_button = QPushButton("Load")
         self.load_button.setAccessibleName("Load model")
         self.load_button.setToolTip("Load the chosen model (its fit is checked first)")
@@ -69,12 +69,12 @@ class ModelBar(QWidget):
         self.eject_button.clicked.connect(self.eject_requested.emit)
         self.eject_button.hide()
         #: Shows and hides the chat's settings panel (the chat view keeps it in step).
-        self.settings_button = QPushButton("Chat settings")
+        self.settings_button = QPushButton("")  # an icon: the bar must fit a small window
         self.settings_button.setAccessibleName("Conversation settings")
         self.settings_button.setCheckable(True)
         self.settings_button.setToolTip(
-            "Show or hide this conversation's settings beside the chat: system prompt, "
-            "temperature, top p, reply length… (Ctrl+Shift+S)"
+            "Chat settings: show or hide this conversation's settings beside the chat "
+            "(system prompt, temperature, top p, reply length…). Ctrl+Shift+S"
         )
         set_icon(self.settings_button, "adjustments-horizontal")
         self.progress = QProgressBar()

@@ -131,6 +131,11 @@ def test_open_beside_from_the_list_and_close_the_split(
 
     chat.split.open_beside(second)  # the one open on the left: refused
     assert pane.conversation_id == first and "open already" in chat.model_bar.status.text()
+    chat.conversations.select(first)  # the main pane opens the one beside: one pane again
+    wait_until(qtbot, lambda: chat.conversation_id == first)
+    assert not pane.isVisibleTo(chat) and not chat.split.action.isChecked()
+    chat.split.open_beside(second)
+    assert pane.isVisibleTo(chat) and pane.conversation_id == second
     pane.close_button.click()
     assert not pane.isVisibleTo(chat) and not chat.split.action.isChecked()
     chat.split.action.trigger()  # the Chat menu's Split: a new conversation beside

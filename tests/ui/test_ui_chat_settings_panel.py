@@ -13,6 +13,7 @@ from desktop.services.app_settings import Sampling
 from desktop.ui.chat.chat_session import SessionState
 from desktop.ui.main_window import MainWindow
 from tests.support.gguf_factory import write_tiny_gguf
+from tests.support.ui_dialogs import InputDialogAnswer
 from tests.support.ui_helpers import (  # noqa: F401 - fixtures are found by name
     TINY_SHAPE,
     load_in_new_chat,
@@ -82,6 +83,11 @@ def test_the_panel_follows_the_open_conversation(
     assert form.temperature.value() == 1.3 and not form.fixed_seed.isChecked()
     assert Sampling.from_json(chat.store.get(second).settings).seed == 42
     assert Sampling.from_json(chat.store.get(first).settings).seed is None
+
+    answer = InputDialogAnswer("Warm replies")  # renamed in the list: the panel says so
+    chat.conversations.rename_button.click()
+    assert answer.labels == ["Title:"]
+    assert "Warm replies" in chat.settings_panel.conversation_label.text()
 
 
 def test_shown_on_a_large_window_hidden_on_a_small_one_and_the_choice_is_kept(

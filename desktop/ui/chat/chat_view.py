@@ -139,6 +139,7 @@ class ChatView(MessageEdits, QWidget):
         self.conversations.selected.connect(self.open_conversation)
         self.conversations.new_requested.connect(self.new_conversation)
         self.conversations.deleted.connect(self._on_conversation_deleted)
+        self.conversations.renamed.connect(self._on_conversation_renamed)
         self.model_bar.load_requested.connect(self._on_load_requested)
         self.model_bar.eject_requested.connect(self.eject)
         self.settings_panel.form.changed.connect(self._on_settings_edited)
@@ -325,6 +326,13 @@ class ChatView(MessageEdits, QWidget):
         if conversation_id == self.split_pane.conversation_id:
             self.split.close()
             self.split_pane.conversation_id = None
+
+    def _on_conversation_renamed(self, conversation_id: int) -> None:
+        """The settings panel and the pane beside name the conversation by its new title."""
+        if conversation_id == self.conversation_id:
+            self.refresh_settings_panel()
+        if conversation_id == self.split_pane.conversation_id:
+            self.split_pane.title.setText(self.store.get(conversation_id).title)
 
     def _sampling(self) -> Sampling:
         if self.conversation_id is None:

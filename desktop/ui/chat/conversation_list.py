@@ -95,6 +95,7 @@ class ConversationList(QWidget):
     new_requested = Signal()
     deleted = Signal(int)
     open_beside_requested = Signal(int)  # conversation id: shown in a second pane
+    renamed = Signal(int)  # conversation id
 
     def __init__(self, store: ConversationStore, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -390,6 +391,7 @@ class ConversationList(QWidget):
         if ok:
             self.store.rename(cid, title)
             self.refresh()
+            self.renamed.emit(cid)
 
     def _on_delete_clicked(self) -> None:
         folder_id = self.current_folder_id()

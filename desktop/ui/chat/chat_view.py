@@ -5,6 +5,10 @@ Two modes: chat (the model's own chat template formats the conversation) and tex
 without a chat template, a base model, starts in text completion, labelled above the
 transcript; the switch in the model bar changes the mode for the loaded model.
 
+The conversation's settings sit in a panel at the right (:mod:`chat_settings_panel`); a second
+conversation can be shown beside the first (:mod:`split_view`); regenerate, edit and insert are
+in :mod:`message_edits`.
+
 Nothing typed is lost: the user's message is stored before it is sent, the reply is stored as
 it streams (every :data:`SAVE_INTERVAL_MS`) and again when it ends, also when it fails.
 """

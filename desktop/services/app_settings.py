@@ -73,6 +73,7 @@ class Settings:
     sampling: Sampling = field(default_factory=Sampling)
     window_geometry: str = ""  # QMainWindow.saveGeometry(), base64
     window_state: str = ""  # QMainWindow.saveState(), base64
+    chat_settings_panel: bool | None = None  # shown beside the chat; None: by screen width
     last_model: str = ""
     last_conversation_id: int = 0  # 0: none
 

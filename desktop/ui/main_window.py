@@ -62,15 +62,17 @@ adds a file you have; <b>Convert</b> turns a Hugging Face checkpoint into GGUF f
 quantization levels you choose.</li>
 <li><b>Chat.</b> Pick the model in the Chat tab and press Load. A base model (one without a
 chat template) continues your text instead of answering; the switch beside Load changes that.
-</li>
+The sliders button at the right of that bar shows the conversation's settings (system prompt,
+temperature, reply length) beside the chat.</li>
 <li><b>Compare levels.</b> Select two to four levels of one model in the Library and press
 Compare: size, fit, measured speed and quality side by side.</li>
 <li><b>Use it from other programs.</b> <b>Local API</b> serves a model with an
 OpenAI-compatible HTTP API on this computer.</li>
 </ol>
 <p><b>Keys:</b> Ctrl+N a new conversation, Ctrl+L the model list, Ctrl+E eject the model,
-Ctrl+1 to Ctrl+5 the screens; in the message box Enter sends, Shift+Enter adds a line and Esc
-stops the reply.</p>
+Ctrl+Shift+S the chat settings beside the chat, Ctrl+Shift+D a second conversation beside the
+first (or Open beside in a conversation's menu), Ctrl+1 to Ctrl+5 the screens; in the message
+box Enter sends, Shift+Enter adds a line and Esc stops the reply.</p>
 <p>Everything is also available headless: <code>quantdesk --help</code> in a terminal.</p>"""
 
 
@@ -176,6 +178,17 @@ class MainWindow(QMainWindow):
         self._action(chat_menu, "&New conversation", self.new_chat, QKeySequence.StandardKey.New)
         self._action(chat_menu, "Choose &model…", self.choose_model, "Ctrl+L")
         self._action(chat_menu, "&Eject model", self.chat.eject, "Ctrl+E")
+        chat_menu.addSeparator()
+        panel_toggle = self.chat.settings_panel.toggle_action
+        panel_toggle.setShortcut(QKeySequence("Ctrl+Shift+S"))
+        panel_toggle.triggered.connect(  # the change happens where it can be seen
+            lambda _checked=False: self.tabs.setCurrentIndex(CHAT_TAB)
+        )
+        chat_menu.addAction(panel_toggle)
+        split = self.chat.split.action
+        split.setShortcut(QKeySequence("Ctrl+Shift+D"))
+        split.triggered.connect(lambda _checked=False: self.tabs.setCurrentIndex(CHAT_TAB))
+        chat_menu.addAction(split)
         view = self.menuBar().addMenu("&View")
         for index, name in enumerate(("&Library", "C&hat", "Co&mpare", "H&ub", "Local &API")):
             self._action(
@@ -353,6 +366,7 @@ class MainWindow(QMainWindow):
         if dialog.exec():
             self.settings = dialog.values()
             self.chat.settings = self.settings
+            self.chat.refresh_settings_panel()  # with no conversation open, the new defaults
             save_settings(self.settings)
             app = QApplication.instance()
             if isinstance(app, QApplication):
@@ -414,6 +428,8 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(QByteArray.fromBase64(s.window_geometry.encode()))
         if s.window_state:
             self.restoreState(QByteArray.fromBase64(s.window_state.encode()))
+        if s.chat_settings_panel is not None:
+            self.chat.settings_panel.choose(s.chat_settings_panel)
         keep_on_screen(self)  # saved on a monitor that is no longer there
 
     def closeEvent(self, event: QCloseEvent) -> None:
@@ -424,6 +440,7 @@ class MainWindow(QMainWindow):
             window_geometry=bytes(self.saveGeometry().toBase64().data()).decode(),
             window_state=bytes(self.saveState().toBase64().data()).decode(),
             last_conversation_id=self.chat.conversation_id or 0,
+            chat_settings_panel=self.chat.settings_panel.choice,
         )
         save_settings(self.settings)
         for wizard in self._wizards:

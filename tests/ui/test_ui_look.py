@@ -23,7 +23,7 @@ from converter.paths import library_dir
 from converter.resources import resource_path
 from desktop.services.app_settings import Sampling, Settings
 from desktop.services.model_load_defaults import ModelLoadDefaults
-from desktop.ui.chat.conversation_settings import ConversationSettingsDialog
+from desktop.ui.chat.conversation_settings import ConversationSettingsForm
 from desktop.ui.chat.load_settings_dialog import LoadSettingsDialog
 from desktop.ui.chat.transcript import BUBBLE_MAX_WIDTH
 from desktop.ui.compare.ladder_chart import EMPTY_TITLE as EMPTY_CHART_TITLE
@@ -154,7 +154,7 @@ def test_every_setting_explains_itself(qtbot: QtBot, which: str) -> None:
     if which == "app":
         dialog = SettingsDialog(Settings())
     elif which == "conversation":
-        dialog = ConversationSettingsDialog("Be brief.", Sampling())
+        dialog = ConversationSettingsForm("Be brief.", Sampling())
     else:
         dialog = LoadSettingsDialog("gemma.gguf", ModelLoadDefaults(), remembered=False)
     qtbot.addWidget(dialog)

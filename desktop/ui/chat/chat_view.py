@@ -5,6 +5,10 @@ Two modes: chat (the model's own chat template formats the conversation) and tex
 without a chat template, a base model, starts in text completion, labelled above the
 transcript; the switch in the model bar changes the mode for the loaded model.
 
+The conversation's settings sit in a panel at the right (:mod:`chat_settings_panel`); a second
+conversation can be shown beside the first (:mod:`split_view`); regenerate, edit and insert are
+in :mod:`message_edits`.
+
 Nothing typed is lost: the user's message is stored before it is sent, the reply is stored as
 it streams (every :data:`SAVE_INTERVAL_MS`) and again when it ends, also when it fails.
 """
@@ -16,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QCheckBox, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from converter.errors import QuantdeskError
@@ -24,18 +29,20 @@ from desktop.services.conversations import ConversationStore
 from desktop.services.model_load_defaults import ModelDefaultsStore, ModelLoadDefaults
 from desktop.services.reply_figures import reply_figures
 from desktop.ui.chat.chat_session import ChatSession, SessionState
+from desktop.ui.chat.chat_settings_panel import ChatSettingsPanel
 from desktop.ui.chat.composer import Composer
 from desktop.ui.chat.conversation_list import ConversationList
-from desktop.ui.chat.conversation_settings import ConversationSettingsDialog
 from desktop.ui.chat.load_settings_dialog import LoadSettingsDialog
+from desktop.ui.chat.message_edits import MessageEdits
 from desktop.ui.chat.model_bar import ModelBar
+from desktop.ui.chat.split_pane import WAITING_NOTE
+from desktop.ui.chat.split_view import MAIN, SplitView
 from desktop.ui.chat.transcript import MessageWidget, Transcript
 
 if TYPE_CHECKING:  # the worker package loads llama.cpp: not while the window starts
     from desktop.engine.worker.results import LoadInfo, ReplyStats
 
 SAVE_INTERVAL_MS = 1000
-EDITED_SUMMARY = "edited"  # a reply's statistics line once its text is the user's
 CHAT_PLACEHOLDER = "Type a message. Enter sends, Shift+Enter adds a line, Esc stops."
 TEXT_PLACEHOLDER = "Type the start of a text; the model continues it. Enter sends, Esc stops."
 
@@ -50,7 +57,7 @@ def reply_stats_text(stats: ReplyStats) -> str:
     return " · ".join(reply_figures(stats)) + note
 
 
-class ChatView(QWidget):
+class ChatView(MessageEdits, QWidget):
     model_loaded = Signal(object)
 
     def __init__(
@@ -98,16 +105,36 @@ class ChatView(QWidget):
         column = QVBoxLayout(right)
         column.addWidget(self.model_bar)
         column.addWidget(self.mode_banner)
-        column.addWidget(self.transcript, 1)
-        column.addWidget(self.composer)
+        main_pane = QWidget()
+        main_column = QVBoxLayout(main_pane)
+        main_column.setContentsMargins(0, 0, 0, 0)
+        main_column.addWidget(self.transcript, 1)
+        main_column.addWidget(self.composer)
+        #: The split view: a second conversation beside (its pane, actions, whose turn it is).
+        self.split = SplitView(self, completion_prompt)
+        self.split_pane, self.turns = self.split.pane, self.split.turns
+        panes = QSplitter(Qt.Orientation.Horizontal)
+        panes.addWidget(main_pane)
+        panes.addWidget(self.split_pane)
+        panes.setChildrenCollapsible(False)
+        column.addWidget(panes, 1)
+        self.settings_panel = ChatSettingsPanel()
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.conversations)
         splitter.addWidget(right)
+        splitter.addWidget(self.settings_panel)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([240, 900])
+        splitter.setCollapsible(2, False)
+        splitter.setSizes([240, 900, 0])
         QVBoxLayout(self).addWidget(splitter)
+        self._splitter = splitter
+        self.settings_panel.attach_button(self.model_bar.settings_button)
+        self.settings_panel.toggle_action.toggled.connect(
+            lambda shown: shown and QTimer.singleShot(0, self._give_panel_room)
+        )
         self.setTabOrder(self.composer.edit, self.composer.send_button)
         self._update_empty_text()
+        self.refresh_settings_panel()
 
         self._save_timer = QTimer(self)
         self._save_timer.setInterval(SAVE_INTERVAL_MS)
@@ -116,9 +143,10 @@ class ChatView(QWidget):
         self.conversations.selected.connect(self.open_conversation)
         self.conversations.new_requested.connect(self.new_conversation)
         self.conversations.deleted.connect(self._on_conversation_deleted)
+        self.conversations.renamed.connect(self._on_conversation_renamed)
         self.model_bar.load_requested.connect(self._on_load_requested)
         self.model_bar.eject_requested.connect(self.eject)
-        self.model_bar.settings_requested.connect(self._on_settings_requested)
+        self.settings_panel.form.changed.connect(self._on_settings_edited)
         self.model_bar.load_options_requested.connect(self.open_load_settings)
         self.composer.send_requested.connect(self.send)
         self.composer.stop_requested.connect(self.stop)
@@ -128,9 +156,7 @@ class ChatView(QWidget):
         s.loaded.connect(self._on_loaded)
         s.load_failed.connect(lambda exc: self.model_bar.show_error(str(exc)))
         s.unloaded.connect(self._on_unloaded)
-        s.token.connect(self._on_token)
-        s.reply_done.connect(self._on_reply_done)
-        s.reply_failed.connect(self._on_reply_failed)
+        self.split.route_replies()  # tokens and results to the pane whose reply it is
 
     # model ---------------------------------------------------------------------------------
     def load_model(self, path: str, *, insist: bool = False) -> None:
@@ -246,7 +272,8 @@ class ChatView(QWidget):
             "answering it. Write the start of a sentence, a list or a story."
         )
         self.mode_banner.setVisible(on)
-        self.composer.edit.setPlaceholderText(TEXT_PLACEHOLDER if on else CHAT_PLACEHOLDER)
+        for composer in (self.composer, self.split_pane.composer):
+            composer.edit.setPlaceholderText(TEXT_PLACEHOLDER if on else CHAT_PLACEHOLDER)
         self._update_empty_text()
 
     def _update_empty_text(self) -> None:
@@ -271,11 +298,14 @@ class ChatView(QWidget):
         )
         self.conversations.select(self.conversation_id)
         self.transcript.clear()
+        self.refresh_settings_panel()
         return self.conversation_id
 
     def open_conversation(self, conversation_id: int) -> None:
         if self.session.state is SessionState.GENERATING:
             self.stop()
+        if conversation_id == self.split_pane.conversation_id and self.split_pane.isVisibleTo(self):
+            self.split.close()  # one conversation is open in one pane
         conversation = self.store.get(conversation_id)
         self.conversation_id = conversation_id
         self.transcript.clear()
@@ -288,6 +318,7 @@ class ChatView(QWidget):
             elif not message.complete:
                 widget.set_stats("interrupted")
         self.transcript.mark_last_reply()
+        self.refresh_settings_panel()
         if conversation.model_path and not self.session.load_info:
             self.model_bar.select(conversation.model_path)
 
@@ -295,26 +326,59 @@ class ChatView(QWidget):
         if conversation_id == self.conversation_id:
             self.conversation_id = None
             self.transcript.clear()
+            self.refresh_settings_panel()
+        if conversation_id == self.split_pane.conversation_id:
+            self.split.close()
+            self.split_pane.conversation_id = None
+
+    def _on_conversation_renamed(self, conversation_id: int) -> None:
+        """The settings panel and the pane beside name the conversation by its new title."""
+        if conversation_id == self.conversation_id:
+            self.refresh_settings_panel()
+        if conversation_id == self.split_pane.conversation_id:
+            self.split_pane.title.setText(self.store.get(conversation_id).title)
 
     def _sampling(self) -> Sampling:
         if self.conversation_id is None:
             return self.settings.sampling
         return Sampling.from_json(self.store.get(self.conversation_id).settings)
 
-    def _on_settings_requested(self) -> None:
+    # the settings panel --------------------------------------------------------------------
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.settings_panel.follow_width(event.size().width())
+
+    def _give_panel_room(self) -> None:
+        """A panel just shown gets its width from the chat column (a splitter gives a child
+        it shows again only its minimum)."""
+        sizes = self._splitter.sizes()
+        want = self.settings_panel.sizeHint().width()
+        if len(sizes) == 3 and sizes[2] < want and sizes[1] > 2 * want:
+            self._splitter.setSizes([sizes[0], sizes[1] + sizes[2] - want, want])
+
+    def refresh_settings_panel(self) -> None:
+        """The panel shows the open conversation's settings (the app's, when none is open)."""
+        if self.conversation_id is None:
+            self.settings_panel.show_conversation(
+                None, self.settings.system_prompt, self.settings.sampling
+            )
+            return
+        shown = self.store.get(self.conversation_id)
+        sampling = Sampling.from_json(shown.settings)
+        self.settings_panel.show_conversation(shown.title, shown.system_prompt, sampling)
+
+    def _on_settings_edited(self) -> None:
+        """Store the panel's values with the conversation (a new one when none is open)."""
+        system_prompt, sampling = self.settings_panel.form.values()
         cid = self.conversation_id if self.conversation_id is not None else self.new_conversation()
-        conversation = self.store.get(cid)
-        dialog = ConversationSettingsDialog(
-            conversation.system_prompt, Sampling.from_json(conversation.settings), self
-        )
-        if dialog.exec():
-            system_prompt, sampling = dialog.values()
-            self.store.update(cid, system_prompt=system_prompt, settings=sampling.to_json())
+        self.store.update(cid, system_prompt=system_prompt, settings=sampling.to_json())
+        self.refresh_settings_panel()
 
     # sending -------------------------------------------------------------------------------
     def send(self, text: str) -> None:
         """Store the message, then ask the model for a reply."""
-        if self.session.state is not SessionState.READY:
+        waits = self.turns.busy_elsewhere(MAIN)  # the pane beside's reply runs: this one waits
+        if (self.session.state is not SessionState.READY and not waits) or self.turns.waiting(MAIN):
             return
         if self.conversation_id is None:
             self.new_conversation()
@@ -323,10 +387,18 @@ class ChatView(QWidget):
         if not self.store.get(cid).messages:
             self.store.rename(cid, text.splitlines()[0][:60])
             self.conversations.refresh()
+            self.refresh_settings_panel()  # the panel names the conversation
         self.store.append(cid, "user", text)
         position = len(self.store.get(cid).messages) - 1
         self._add_message("user", text, position)
-        self._start_reply()
+        if waits:
+            self.turns.wait(
+                MAIN, lambda: self._start_reply() if self.conversation_id == cid else None
+            )
+            self.composer.speed_label.setText(WAITING_NOTE)
+            self._on_state_changed(self.session.state)
+        else:
+            self._start_reply()
 
     def _start_reply(self) -> None:
         cid = self.conversation_id
@@ -366,13 +438,16 @@ class ChatView(QWidget):
             self.session.continue_reply(history, last.content, sampling)
 
     def _begin_stream(self) -> None:
+        self.turns.started(MAIN)
         self._first_token_at, self._token_count = None, 0
         self._started_at = time.monotonic()
         self.composer.speed_label.setText("waiting for the first token…")
         self._save_timer.start()
 
     def stop(self) -> None:
-        self.session.stop()
+        """Stop this pane's reply (not the one the pane beside is getting)."""
+        if not self.turns.beside_owns_reply:
+            self.session.stop()
 
     def _on_token(self, piece: str) -> None:
         if self._reply is None:
@@ -435,110 +510,6 @@ class ChatView(QWidget):
             self.model_bar.show_loading(0.0)
             self.session.reload()
 
-    # regenerate and edit ---------------------------------------------------------------------
-    def regenerate(self) -> None:
-        """Another reply in place of the last one; after a message of the user's that ends
-        the conversation (one inserted there), a reply to it."""
-        if self.session.state is not SessionState.READY or self.conversation_id is None:
-            return
-        messages = self.store.get(self.conversation_id).messages
-        if not messages:
-            return
-        if messages[-1].role == "assistant":
-            self._truncate(messages[-1].position)
-        self._start_reply()
-
-    def edit_and_resend(self, position: int, text: str) -> None:
-        """Replace the user message at ``position``, drop what followed, and ask again."""
-        if self.session.state is not SessionState.READY or self.conversation_id is None:
-            return
-        self._truncate(position)
-        self.send(text)
-
-    def edit_reply(self, position: int, text: str) -> None:
-        """Replace the reply at ``position`` with ``text`` (what follows stays): the next
-        turns, and Continue, go on from the edited reply."""
-        if self.session.state is SessionState.GENERATING or self.conversation_id is None:
-            return
-        messages = self.store.get(self.conversation_id).messages
-        message = next((m for m in messages if m.position == position), None)
-        widget = next((w for w in self.transcript.messages if w.position == position), None)
-        if message is None or widget is None or message.role != "assistant":
-            return
-        stats = {**message.stats, "summary": EDITED_SUMMARY, "edited": True}
-        self.store.set_message(message.id, text, complete=True, stats=stats)
-        widget.finish(text)
-        widget.set_stats(EDITED_SUMMARY)
-
-    # insert ----------------------------------------------------------------------------------
-    def _on_insert_requested(self, position: int, role: str) -> None:
-        """Open an empty editor at ``position``; the message is stored when Insert is pressed
-        (Cancel leaves the conversation as it was)."""
-        if self.session.state is SessionState.GENERATING or self.conversation_id is None:
-            return
-        for widget in list(self.transcript.messages):
-            if widget.draft:
-                self.transcript.remove(widget)
-            elif widget.editing:
-                widget.end_edit()
-        draft = self.transcript.insert(
-            self.transcript.index_for(position), role, "", position, draft=True
-        )
-        draft.edit_submitted.connect(
-            lambda at, text, w=draft: self.insert_message(at, w.role, text, draft=w)
-        )
-        draft.edit_cancelled.connect(lambda w=draft: self._drop_draft(w))
-        draft.begin_edit()
-        self.transcript.keep_in_view(draft.edit_row)
-
-    def insert_message(
-        self, position: int, role: str, text: str, *, draft: MessageWidget | None = None
-    ) -> None:
-        """Store ``text`` as a ``role`` message at ``position``; the messages after it move
-        one place down, and the next reply sees the conversation in this order."""
-        if self.session.state is SessionState.GENERATING or self.conversation_id is None:
-            return
-        try:
-            self.store.insert(self.conversation_id, position, role, text)
-        except ValueError as exc:
-            self.model_bar.status.setText(str(exc))
-            return
-        if draft is not None:
-            self.transcript.remove(draft)
-        for widget in self.transcript.messages:
-            if widget.position >= position:
-                widget.position += 1
-        widget = self.transcript.insert(self.transcript.index_for(position), role, text, position)
-        self._connect_message(widget)
-        if role == "assistant":
-            widget.finish(text)
-        self.transcript.mark_last_reply()
-        self._on_state_changed(self.session.state)
-
-    def _drop_draft(self, draft: MessageWidget) -> None:
-        self.transcript.remove(draft)
-        self.transcript.mark_last_reply()
-
-    def _truncate(self, position: int) -> None:
-        assert self.conversation_id is not None
-        self.store.truncate(self.conversation_id, position)
-        index = next(
-            (i for i, w in enumerate(self.transcript.messages) if w.position >= position),
-            len(self.transcript.messages),
-        )
-        self.transcript.remove_from(index)
-
-    def _on_edit_requested(self, position: int) -> None:
-        """Edit in place: the message's bubble turns into an editor (one at a time)."""
-        for widget in list(self.transcript.messages):
-            if widget.draft:
-                self.transcript.remove(widget)
-            elif widget.position == position:
-                widget.begin_edit()
-                self.transcript.keep_in_view(widget.edit_row)
-            elif widget.editing:
-                widget.end_edit()
-
     def _add_message(self, role: str, text: str, position: int) -> MessageWidget:
         return self._connect_message(self.transcript.add(role, text, position))
 
@@ -555,10 +526,12 @@ class ChatView(QWidget):
         return widget
 
     def _on_state_changed(self, state: SessionState) -> None:
+        beside, working = self.turns.beside_owns_reply, state is SessionState.GENERATING
+        can_send = state in (SessionState.READY, SessionState.GENERATING)
         self.composer.set_generating(
-            state is SessionState.GENERATING,
-            can_send=state in (SessionState.READY, SessionState.GENERATING),
+            working and not beside, can_send=can_send and not self.turns.waiting(MAIN)
         )
+        self.split.update_composer(state)
         ready = state is SessionState.READY
         for widget in self.transcript.messages:
             # A reply can be edited without a model; a message of the user's is sent again.

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -94,6 +94,8 @@ class ConversationList(QWidget):
     selected = Signal(int)  # conversation id
     new_requested = Signal()
     deleted = Signal(int)
+    open_beside_requested = Signal(int)  # conversation id: shown in a second pane
+    renamed = Signal(int)  # conversation id
 
     def __init__(self, store: ConversationStore, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -115,6 +117,8 @@ class ConversationList(QWidget):
         self.list.itemExpanded.connect(lambda item: self._on_folder_toggled(item, False))
         self.list.itemCollapsed.connect(lambda item: self._on_folder_toggled(item, True))
         self.list.dropped.connect(self._on_dropped)
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.list.customContextMenuRequested.connect(self._on_context_menu)
         self.new_button = self._button("New", self.new_requested.emit, "plus")
         self.new_button.setToolTip("Start a new conversation")
         self.duplicate_button = self._button("Duplicate", self.duplicate_current, "copy")
@@ -196,6 +200,22 @@ class ConversationList(QWidget):
     def _current_text(self) -> str:
         item = self.list.currentItem()
         return "" if item is None else item.text(0)
+
+    def context_menu_for(self, item: QTreeWidgetItem | None) -> QMenu | None:
+        """A conversation's menu: Open beside shows it in a second pane (split view)."""
+        if item is None or item.data(0, ID_ROLE) is None:
+            return None
+        menu = QMenu(self)
+        beside = menu.addAction(icon("arrow-bar-right"), "Open beside")
+        beside.setToolTip("Show this conversation in a second pane beside the open one")
+        cid = int(item.data(0, ID_ROLE))
+        beside.triggered.connect(lambda _checked=False: self.open_beside_requested.emit(cid))
+        return menu
+
+    def _on_context_menu(self, point: QPoint) -> None:
+        menu = self.context_menu_for(self.list.itemAt(point))
+        if menu is not None:
+            menu.exec(self.list.viewport().mapToGlobal(point))
 
     def _items(self) -> list[QTreeWidgetItem]:
         found: list[QTreeWidgetItem] = []
@@ -371,6 +391,7 @@ class ConversationList(QWidget):
         if ok:
             self.store.rename(cid, title)
             self.refresh()
+            self.renamed.emit(cid)
 
     def _on_delete_clicked(self) -> None:
         folder_id = self.current_folder_id()

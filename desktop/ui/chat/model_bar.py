@@ -35,7 +35,6 @@ if TYPE_CHECKING:  # the engine is imported when it is first used, not with the 
 class ModelBar(QWidget):
     load_requested = Signal(str)  # path, after the fit check passed or the user insisted
     eject_requested = Signal()
-    settings_requested = Signal()
     load_options_requested = Signal()  # "Load with settings…": this model's own load settings
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -46,7 +45,7 @@ class ModelBar(QWidget):
         self.text_completion = False
         self.combo = ModelPicker()
         self.combo.setAccessibleName("Model")
-        self.combo.setMinimumContentsLength(16)
+        self.combo.setMinimumContentsLength(10)  # room for the settings panel at 1024
         self.load_button = QPushButton("Load")
         self.load_button.setAccessibleName("Load model")
         self.load_button.setToolTip("Load the chosen model (its fit is checked first)")
@@ -69,13 +68,15 @@ class ModelBar(QWidget):
         set_icon(self.eject_button, "player-eject")
         self.eject_button.clicked.connect(self.eject_requested.emit)
         self.eject_button.hide()
-        self.settings_button = QPushButton("Chat settings…")
+        #: Shows and hides the chat's settings panel (the chat view keeps it in step).
+        self.settings_button = QPushButton("")  # an icon: the bar must fit a small window
         self.settings_button.setAccessibleName("Conversation settings")
+        self.settings_button.setCheckable(True)
         self.settings_button.setToolTip(
-            "This conversation's system prompt and sampling: temperature, top p, reply length…"
+            "Chat settings: show or hide this conversation's settings beside the chat "
+            "(system prompt, temperature, top p, reply length…). Ctrl+Shift+S"
         )
         set_icon(self.settings_button, "adjustments-horizontal")
-        self.settings_button.clicked.connect(self.settings_requested.emit)
         self.progress = QProgressBar()
         self.progress.setAccessibleName("Load progress")
         self.progress.setRange(0, 100)

@@ -30,6 +30,9 @@ from desktop.ui.icons import set_icon
 RENDER_INTERVAL_MS = 80
 #: Messages sit in a centred column no wider than this: long lines stay readable on wide screens.
 BUBBLE_MAX_WIDTH = 820
+#: A transcript narrower than this (pixels) shows the messages' buttons as icons alone (their
+#: names stay in the tooltips): a second conversation or the settings panel beside it.
+COMPACT_BELOW_WIDTH = 600
 ROLE_TITLES = {"user": "You", "assistant": "Assistant", "error": "Error"}
 #: The roles a person can insert, with how the Insert menu names them.
 INSERT_ROLES = {"user": "your message", "assistant": "a reply"}
@@ -94,6 +97,8 @@ class MessageWidget(QFrame):
         self.stats_label.setAccessibleName("Reply statistics")
         self.stats_label.hide()
 
+        self._action_buttons: list[QPushButton] = []
+        self.compact = False  # buttons as icons alone
         actions = QHBoxLayout()
         actions.addWidget(self.title)
         actions.addStretch(1)
@@ -184,6 +189,7 @@ class MessageWidget(QFrame):
         self, text: str, slot: Callable[[], object], layout: QHBoxLayout, icon_name: str
     ) -> QPushButton:
         button = QPushButton(text)
+        self._action_buttons.append(button)
         set_icon(button, icon_name)
         button.setAccessibleName(text)
         button.setFlat(True)
@@ -191,6 +197,17 @@ class MessageWidget(QFrame):
         button.clicked.connect(slot)
         layout.addWidget(button)
         return button
+
+    def set_compact(self, compact: bool) -> None:
+        """Buttons as icons alone (the transcript is narrow), or with their names."""
+        self.compact = compact
+        for button in self._action_buttons:
+            button.setText("" if compact else button.accessibleName())
+
+    def set_action_name(self, button: QPushButton, name: str) -> None:
+        """A button's name (shown unless compact) and its accessible name."""
+        button.setAccessibleName(name)
+        button.setText("" if self.compact else name)
 
     def append(self, piece: str) -> None:
         """Add streamed text; the view catches up at the next render tick."""
@@ -286,6 +303,15 @@ class Transcript(QScrollArea):
         self.messages: list[MessageWidget] = []
         self.verticalScrollBar().rangeChanged.connect(self._on_range_changed)
         self._follow = True
+        self._compact = False  # the messages' buttons as icons alone
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        compact = event.size().width() < COMPACT_BELOW_WIDTH
+        if compact != self._compact:
+            self._compact = compact
+            for widget in self.messages:
+                widget.set_compact(compact)
 
     def set_empty_text(self, text: str) -> None:
         """What the empty conversation suggests doing next."""
@@ -305,6 +331,7 @@ class Transcript(QScrollArea):
 
     def add(self, role: str, text: str, position: int = -1) -> MessageWidget:
         widget = MessageWidget(role, text, position)
+        widget.set_compact(self._compact)
         # Messages stack from the top; the stretches below (around the empty state) take the rest.
         self._layout.insertWidget(len(self.messages), widget)
         self.messages.append(widget)
@@ -325,6 +352,7 @@ class Transcript(QScrollArea):
     ) -> MessageWidget:
         """A message put at ``index`` of the list (an insertion, not the end of the chat)."""
         widget = MessageWidget(role, text, position, draft=draft)
+        widget.set_compact(self._compact)
         self._layout.insertWidget(index, widget)
         self.messages.insert(index, widget)
         self._update_empty_state()
@@ -362,13 +390,11 @@ class Transcript(QScrollArea):
         last = stored[-1]
         last.regenerate_button.show()
         if last.role == "assistant":
-            last.regenerate_button.setText("Regenerate")
-            last.regenerate_button.setAccessibleName("Regenerate")
+            last.set_action_name(last.regenerate_button, "Regenerate")
             last.regenerate_button.setToolTip("Ask the model for another reply")
             last.continue_button.show()
         else:
-            last.regenerate_button.setText("Reply")
-            last.regenerate_button.setAccessibleName("Reply")
+            last.set_action_name(last.regenerate_button, "Reply")
             last.regenerate_button.setToolTip("Ask the model for a reply to this message")
 
     def _on_range_changed(self, _minimum: int, maximum: int) -> None:

@@ -1,0 +1,217 @@
+"""Split view: a second conversation beside the first, both answered by the one loaded model.
+
+The chat has one worker session and the worker writes one reply at a time, so the two panes
+take turns: a message sent while the other pane's reply runs is stored and shown at once, and
+its reply starts as soon as the running one ends (the waiting pane says so). :class:`SplitTurns`
+holds whose reply the session is writing and who waits; the chat view routes the session's
+tokens and results to the owner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from PySide6.QtGui import QAction
+
+from desktop.services.app_settings import Sampling
+from desktop.ui.chat.chat_session import ChatSession, SessionState
+from desktop.ui.chat.split_pane import SplitPane
+from desktop.ui.icons import set_icon
+
+if TYPE_CHECKING:
+    from desktop.engine.worker.results import ReplyStats
+    from desktop.ui.chat.chat_view import ChatView
+
+MAIN, BESIDE = "main", "beside"
+
+
+class SplitTurns:
+    """Whose reply runs (``owner``) and the replies that wait for their turn, in order."""
+
+    def __init__(
+        self,
+        session: ChatSession,
+        pane: SplitPane,
+        completion_prompt: Callable[[list[dict[str, str]]], str],
+    ) -> None:
+        self.session, self.pane = session, pane
+        self._completion_prompt = completion_prompt
+        self.owner: str | None = None
+        self._waiting: list[tuple[str, Callable[[], None]]] = []
+
+    @property
+    def beside_owns_reply(self) -> bool:
+        """The reply being written, or just ended, is the pane's."""
+        return self.owner == BESIDE
+
+    def busy_elsewhere(self, side: str) -> bool:
+        """The session is writing the other side's reply: ``side``'s must wait."""
+        return self.session.state is SessionState.GENERATING and self.owner not in (None, side)
+
+    def waiting(self, side: str) -> bool:
+        return any(s == side for s, _ in self._waiting)
+
+    def wait(self, side: str, start: Callable[[], None]) -> None:
+        self._waiting.append((side, start))
+
+    def drop(self, side: str) -> None:
+        self._waiting = [(s, f) for s, f in self._waiting if s != side]
+
+    def started(self, side: str) -> None:
+        self.owner = side
+
+    def next_turn(self) -> None:
+        """The running reply ended: start the reply that waited longest, if any."""
+        self.owner = None
+        while self._waiting and self.session.state is SessionState.READY:
+            _side, start = self._waiting.pop(0)
+            start()  # a start that no longer applies (its conversation closed) does nothing
+
+    # the pane beside ---------------------------------------------------------------------
+    def send_beside(self, text: str, *, text_completion: bool) -> None:
+        """Store the pane's message and ask for its reply, now or when the other one ends."""
+        cid = self.pane.conversation_id
+        if cid is None or self.waiting(BESIDE):
+            return
+        store = self.pane.store
+        if not store.get(cid).messages:
+            store.rename(cid, text.splitlines()[0][:60])
+            self.pane.title.setText(store.get(cid).title)
+        store.append(cid, "user", text)
+        self.pane.add_user_message(text, len(store.get(cid).messages) - 1)
+
+        def start() -> None:
+            if self.pane.conversation_id == cid and self.session.state is SessionState.READY:
+                self._start_beside(cid, text_completion=text_completion)
+
+        if self.session.state is SessionState.READY:
+            start()
+        elif self.busy_elsewhere(BESIDE):
+            self.wait(BESIDE, start)
+            self.pane.show_waiting()
+
+    def _start_beside(self, cid: int, *, text_completion: bool) -> None:
+        store = self.pane.store
+        store.update(cid, model_path=str(self.session.model_path or ""))
+        conversation = store.get(cid)
+        sampling = Sampling.from_json(conversation.settings).engine_settings()
+        reply_id = store.append(cid, "assistant", "", complete=False)
+        self.pane.begin_reply(reply_id, len(conversation.messages))
+        self.started(BESIDE)
+        if text_completion:
+            prompt = self._completion_prompt(conversation.chat_messages())
+            self.session.send_text(prompt, sampling)
+        else:
+            self.session.send(conversation.chat_messages(), sampling)
+
+    def beside_done(self, stats: ReplyStats | None) -> None:
+        self.pane.finish_reply(stats)
+
+
+class SplitView:
+    """The chat view's split: the pane beside, the Split action, and the routing of the one
+    session's tokens and results to the pane whose reply it is (the main pane's own handlers
+    are the chat view's)."""
+
+    def __init__(
+        self, chat: ChatView, completion_prompt: Callable[[list[dict[str, str]]], str]
+    ) -> None:
+        self.chat = chat
+        self.pane = SplitPane(chat.store)
+        self.pane.hide()
+        self.turns = SplitTurns(chat.session, self.pane, completion_prompt)
+        self.action = QAction("S&plit: a second conversation beside", chat)
+        self.action.setCheckable(True)
+        self.action.setToolTip(
+            "Show a second conversation beside this one (a conversation's menu in the list: "
+            "Open beside); the loaded model answers both, one reply at a time"
+        )
+        set_icon(self.action, "arrow-bar-right")
+        self.action.triggered.connect(
+            lambda checked: self.open_beside(None) if checked else self.close()
+        )
+        chat.conversations.open_beside_requested.connect(self.open_beside)
+        self.pane.send_requested.connect(self._on_send)
+        self.pane.stop_requested.connect(self._stop)
+        self.pane.close_requested.connect(self.close)
+
+    def open_beside(self, conversation_id: int | None) -> None:
+        """Show ``conversation_id`` (None: a new conversation) in the pane beside."""
+        chat = self.chat
+        if conversation_id is not None and conversation_id == chat.conversation_id:
+            chat.model_bar.status.setText("That conversation is open already; pick another.")
+            self.action.setChecked(self.pane.isVisibleTo(chat))
+            return
+        self._stop()
+        self.turns.drop(BESIDE)
+        if conversation_id is None:
+            conversation_id = chat.store.create(
+                model_path=chat.model_bar.current_path() or "",
+                system_prompt=chat.settings.system_prompt,
+                settings=chat.settings.sampling.to_json(),
+            )
+            chat.conversations.refresh()
+        self.pane.show_conversation(conversation_id)
+        self.pane.show()
+        self.action.setChecked(True)
+        self.update_composer(chat.session.state)
+
+    def close(self) -> None:
+        """One pane again; a reply the pane beside was getting stops (what came is kept)."""
+        self._stop()
+        self.turns.drop(BESIDE)
+        self.pane.hide()
+        self.action.setChecked(False)
+
+    def update_composer(self, state: SessionState) -> None:
+        """The pane's Send and Stop, for the session's ``state`` and whose turn it is."""
+        can_send = state in (SessionState.READY, SessionState.GENERATING)
+        self.pane.composer.set_generating(
+            state is SessionState.GENERATING and self.turns.beside_owns_reply,
+            can_send=can_send
+            and not self.turns.waiting(BESIDE)
+            and self.pane.conversation_id is not None,
+        )
+
+    def _on_send(self, text: str) -> None:
+        self.turns.send_beside(text, text_completion=self.chat.text_completion)
+        self.chat._on_state_changed(self.chat.session.state)
+
+    def _stop(self) -> None:
+        if self.turns.beside_owns_reply:
+            self.chat.session.stop()
+
+    # the session's replies, to the pane they belong to -------------------------------------
+    def route_replies(self) -> None:
+        session = self.chat.session
+        session.token.connect(self._on_token)
+        session.reply_done.connect(self._on_reply_done)
+        session.reply_failed.connect(self._on_reply_failed)
+
+    def _on_token(self, piece: str) -> None:
+        if self.turns.beside_owns_reply:
+            self.pane.on_token(piece)
+        else:
+            self.chat._on_token(piece)
+
+    def _on_reply_done(self, stats: ReplyStats) -> None:
+        if self.turns.beside_owns_reply:
+            self.turns.beside_done(stats)
+        else:
+            self.chat._on_reply_done(stats)
+        self._next_turn()
+
+    def _on_reply_failed(self, exc: BaseException) -> None:
+        if not self.turns.beside_owns_reply:
+            self.chat._on_reply_failed(exc)
+        else:
+            self.turns.beside_done(None)
+            self.pane.composer.speed_label.setText(str(exc)[:200])
+            if self.chat.session.state is SessionState.CRASHED:
+                self.chat._on_reply_failed(exc)  # the main pane offers Reload model
+        self._next_turn()
+
+    def _next_turn(self) -> None:
+        self.turns.next_turn()
+        self.chat._on_state_changed(self.chat.session.state)

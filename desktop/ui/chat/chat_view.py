@@ -111,7 +111,7 @@ class ChatView(MessageEdits, QWidget):
         main_column.addWidget(self.transcript, 1)
         main_column.addWidget(self.composer)
         #: The split view: a second conversation beside (its pane, actions, whose turn it is).
-        self.split = SplitView(self, completion_prompt)
+        self.split = SplitView(self, self, completion_prompt)
         self.split_pane, self.turns = self.split.pane, self.split.turns
         panes = QSplitter(Qt.Orientation.Horizontal)
         panes.addWidget(main_pane)

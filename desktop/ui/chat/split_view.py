@@ -10,9 +10,10 @@ tokens and results to the owner.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QWidget
 
 from desktop.services.app_settings import Sampling
 from desktop.ui.chat.chat_session import ChatSession, SessionState
@@ -21,9 +22,30 @@ from desktop.ui.icons import set_icon
 
 if TYPE_CHECKING:
     from desktop.engine.worker.results import ReplyStats
-    from desktop.ui.chat.chat_view import ChatView
+    from desktop.services.app_settings import Settings
+    from desktop.services.conversations import ConversationStore
+    from desktop.ui.chat.conversation_list import ConversationList
+    from desktop.ui.chat.model_bar import ModelBar
 
 MAIN, BESIDE = "main", "beside"
+
+
+class ChatHost(Protocol):
+    """What the split needs of the chat view it belongs to (the chat view is one): its store,
+    session and controls, and its own handlers for the main pane's replies."""
+
+    store: ConversationStore
+    session: ChatSession
+    settings: Settings
+    conversations: ConversationList
+    model_bar: ModelBar
+    conversation_id: int | None
+    text_completion: bool
+
+    def _on_state_changed(self, state: SessionState) -> None: ...
+    def _on_token(self, piece: str) -> None: ...
+    def _on_reply_done(self, stats: ReplyStats) -> None: ...
+    def _on_reply_failed(self, exc: BaseException) -> None: ...
 
 
 class SplitTurns:
@@ -115,13 +137,17 @@ class SplitView:
     are the chat view's)."""
 
     def __init__(
-        self, chat: ChatView, completion_prompt: Callable[[list[dict[str, str]]], str]
+        self,
+        chat: ChatHost,
+        parent: QWidget,
+        completion_prompt: Callable[[list[dict[str, str]]], str],
     ) -> None:
-        self.chat = chat
+        """``parent``: the widget that owns the Split action (the chat view itself)."""
+        self.chat, self._parent = chat, parent
         self.pane = SplitPane(chat.store)
         self.pane.hide()
         self.turns = SplitTurns(chat.session, self.pane, completion_prompt)
-        self.action = QAction("S&plit: a second conversation beside", chat)
+        self.action = QAction("S&plit: a second conversation beside", parent)
         self.action.setCheckable(True)
         self.action.setToolTip(
             "Show a second conversation beside this one (a conversation's menu in the list: "
@@ -141,7 +167,7 @@ class SplitView:
         chat = self.chat
         if conversation_id is not None and conversation_id == chat.conversation_id:
             chat.model_bar.status.setText("That conversation is open already; pick another.")
-            self.action.setChecked(self.pane.isVisibleTo(chat))
+            self.action.setChecked(self.pane.isVisibleTo(self._parent))
             return
         self._stop()
         self.turns.drop(BESIDE)

@@ -58,8 +58,7 @@ def test_no_ui_module_runs_without_qt() -> None:
         for path in (REPO_ROOT / "desktop" / "ui").rglob("*.py")
         if path.name != "__init__.py"
         and not any(
-            marker in path.read_text(encoding="utf-8")
-            for marker in ("PySide6", "from desktop.ui.")
+            marker in path.read_text(encoding="utf-8") for marker in ("PySide6", "from desktop.ui.")
         )
     ]
     assert plain == []

@@ -60,6 +60,14 @@ def load_in_new_chat(
     return chat
 
 
+def chat_with_a_reply(qtbot: QtBot, window: MainWindow, model: Path, message: str) -> ChatView:
+    """:func:`load_in_new_chat` with ``GREEDY_SHORT``, ``message`` sent and its reply done."""
+    chat = load_in_new_chat(qtbot, window, model, GREEDY_SHORT, timeout_ms=120_000)
+    chat.send(message)
+    wait_until(qtbot, lambda: chat.session.state is SessionState.READY)
+    return chat
+
+
 def settle_pool(timeout_ms: int = 30_000) -> None:
     """Let every worker thread finish and deliver its signals."""
     QThreadPool.globalInstance().waitForDone(timeout_ms)

@@ -17,6 +17,7 @@ from desktop.ui.main_window import CHAT_TAB, LIBRARY_TAB, MainWindow
 from tests.support.gemma_model import gemma_270m_fixture  # noqa: F401 - found by name
 from tests.support.ui_helpers import (  # noqa: F401 - fixtures are found by name
     GREEDY_SHORT,
+    chat_with_a_reply,
     load_in_new_chat,
     main_window_fixture,
     put_in_library,
@@ -30,11 +31,7 @@ COUNTING = "1, 2, 3, 4, 5,"
 def test_continue_writes_on_in_the_same_message_and_stores_the_whole_reply(
     qtbot: QtBot, main_window: Callable[[], MainWindow], tiny_f16: Path
 ) -> None:
-    chat = load_in_new_chat(
-        qtbot, main_window(), put_in_library(tiny_f16), GREEDY_SHORT, timeout_ms=120_000
-    )
-    chat.send("tell me more")
-    wait_until(qtbot, lambda: chat.session.state is SessionState.READY)
+    chat = chat_with_a_reply(qtbot, main_window(), put_in_library(tiny_f16), "tell me more")
     first = chat.store.get(chat.conversation_id).messages[-1]
     assert first.stats["stop"] == "max_tokens" and first.content  # cut off by the length limit
     reply = chat.transcript.messages[-1]
@@ -171,11 +168,7 @@ def test_a_reply_is_edited_in_place_and_the_chat_goes_on_from_the_edit(
 ) -> None:
     """LM Studio's "edit & continue" for the model's messages: the reply's bubble becomes an
     editor, Save keeps what follows, and Continue writes on from the edited text."""
-    chat = load_in_new_chat(
-        qtbot, main_window(), put_in_library(tiny_f16), GREEDY_SHORT, timeout_ms=120_000
-    )
-    chat.send("tell me more")
-    wait_until(qtbot, lambda: chat.session.state is SessionState.READY)
+    chat = chat_with_a_reply(qtbot, main_window(), put_in_library(tiny_f16), "tell me more")
     chat.send("and then?")
     wait_until(qtbot, lambda: chat.session.state is SessionState.READY)
     cid = chat.conversation_id

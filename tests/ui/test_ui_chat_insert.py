@@ -17,6 +17,7 @@ from desktop.ui.main_window import MainWindow
 from tests.support.stall_probe import StallProbe, assert_responsive, settle_window
 from tests.support.ui_helpers import (  # noqa: F401 - fixtures are found by name
     GREEDY_SHORT,
+    chat_with_a_reply,
     load_in_new_chat,
     main_window_fixture,
     put_in_library,
@@ -25,15 +26,21 @@ from tests.support.ui_helpers import (  # noqa: F401 - fixtures are found by nam
 )
 
 
-def insert_via_menu(chat: ChatView, widget: MessageWidget, label: str, text: str) -> None:
-    """Choose ``label`` in the message's Insert menu, type ``text`` and press Insert."""
+def insert_via_menu(
+    qtbot: QtBot, chat: ChatView, widget: MessageWidget, label: str, text: str
+) -> None:
+    """Choose ``label`` in the message's Insert menu, type ``text`` and press Insert; the event
+    loop runs between the two, as between a person's clicks (the stall probe then measures
+    each action, not the test's run of them)."""
     (action,) = [a for a in widget.insert_menu.actions() if a.text() == label]
     action.trigger()
+    qtbot.wait(20)
     (draft,) = [w for w in chat.transcript.messages if w.draft]
     assert draft.editing and draft.editor.toPlainText() == ""
     assert draft.save_button.text() == "Insert"
     draft.editor.setPlainText(text)
     draft.save_button.click()
+    qtbot.wait(20)
 
 
 def test_messages_inserted_anywhere_are_sent_in_order_and_kept_after_restart(
@@ -62,9 +69,9 @@ def test_messages_inserted_anywhere_are_sent_in_order_and_kept_after_restart(
     probe = StallProbe()  # the inserts run on the GUI thread, as a click would run them
     reply = chat.transcript.messages[1]
     assert reply.insert_button.isVisibleTo(chat) and reply.insert_button.isEnabled()
-    insert_via_menu(chat, reply, "Insert your message above", "and also this")
-    insert_via_menu(chat, chat.transcript.messages[-1], "Insert a reply below", "Noted.")
-    insert_via_menu(chat, chat.transcript.messages[-1], "Insert your message below", "Next?")
+    insert_via_menu(qtbot, chat, reply, "Insert your message above", "and also this")
+    insert_via_menu(qtbot, chat, chat.transcript.messages[-1], "Insert a reply below", "Noted.")
+    insert_via_menu(qtbot, chat, chat.transcript.messages[-1], "Insert your message below", "Next?")
     last = chat.transcript.messages[-1]
     assert last.role == "user" and last.regenerate_button.text() == "Reply"
     last.regenerate_button.click()
@@ -91,11 +98,7 @@ def test_messages_inserted_anywhere_are_sent_in_order_and_kept_after_restart(
 def test_cancel_leaves_the_conversation_as_it_was(
     qtbot: QtBot, main_window: Callable[[], MainWindow], tiny_f16: Path
 ) -> None:
-    chat = load_in_new_chat(
-        qtbot, main_window(), put_in_library(tiny_f16), GREEDY_SHORT, timeout_ms=120_000
-    )
-    chat.send("hello")
-    wait_until(qtbot, lambda: chat.session.state is SessionState.READY)
+    chat = chat_with_a_reply(qtbot, main_window(), put_in_library(tiny_f16), "hello")
     cid = chat.conversation_id
     assert cid is not None
     before = chat.store.get(cid).messages

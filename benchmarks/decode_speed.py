@@ -16,6 +16,12 @@ On one GGUF with the same threads, GPU layers, flash-attention switch and weight
   once more in the CPU's order (each token spelled out before the next decode is queued, not
   while it runs), showing what the overlap gains.
 
+After the rounds, one more reply through the decode loop alone is timed by phase, per token:
+the host time inside ``llama_decode`` (building and queueing the graph), the wait for the
+logits, and the gap from the logits' arrival to the next ``llama_decode`` (the loop's own work
+while the device idles; on a GPU, what separates the loop from the eval loop), with what part
+of that gap is the argmax and the spelling-out.
+
 Besides tokens per second, the CPU time per token of each Python path (for the worker, both
 of its processes): on a machine shared with other work that figure moves far less than
 wall-clock speed.
@@ -145,6 +151,95 @@ def loop_in_process(
         llama.close()
 
 
+class _PhaseClock:
+    """Timestamps around the decode loop's calls (a few wrappers, well under a µs each)."""
+
+    def __init__(self, loop: Any) -> None:
+        import llama_cpp
+
+        self.decode_us: list[float] = []
+        self.wait_us: list[float] = []
+        self.gap_us: list[float] = []
+        self.spell_us: list[float] = []
+        self._logits_at: float | None = None
+        clock = self
+
+        class TimedLlama:  # the module, with llama_decode timed
+            def __getattr__(self, name: str) -> Any:
+                return getattr(llama_cpp, name)
+
+            @staticmethod
+            def llama_decode(ctx: Any, batch: Any) -> int:
+                started = time.perf_counter()
+                if clock._logits_at is not None:
+                    clock.gap_us.append((started - clock._logits_at) * 1e6)
+                    clock._logits_at = None
+                try:
+                    return llama_cpp.llama_decode(ctx, batch)
+                finally:
+                    clock.decode_us.append((time.perf_counter() - started) * 1e6)
+
+        loop._c = TimedLlama()
+        logits = loop._logits
+        row = logits.row
+
+        def timed_row(index: int) -> Any:
+            started = time.perf_counter()
+            view = row(index)
+            clock._logits_at = time.perf_counter()
+            clock.wait_us.append((clock._logits_at - started) * 1e6)
+            return view
+
+        logits.row = timed_row
+        spell = loop._spell_drawn
+
+        def timed_spell() -> None:
+            started = time.perf_counter()
+            spell()
+            clock.spell_us.append((time.perf_counter() - started) * 1e6)
+
+        loop._spell_drawn = timed_spell
+
+    def medians(self) -> dict[str, float]:
+        return {
+            name: statistics.median(values[1:])  # the prompt's step aside
+            for name, values in (
+                ("llama_decode call", self.decode_us),
+                ("wait for the logits", self.wait_us),
+                ("logits to next decode", self.gap_us),
+                ("spelling out", self.spell_us),
+            )
+            if len(values) > 1
+        }
+
+
+def loop_phases(_emit: Any, path: str, load: LoadSettings, tokens: int) -> dict[str, float]:
+    """In a child: median µs per token of the decode loop's phases (see the module's notes)."""
+    from desktop.engine.worker.decode_loop import DecodeLoop
+    from desktop.engine.worker.loader import load_model
+    from desktop.engine.worker.protocol import GenerateRequest
+
+    llama, _info = load_model(
+        Path(path), load, on_progress=lambda _fraction: None, cancelled=lambda: False
+    )
+    loop = DecodeLoop(
+        llama,
+        slots=1,
+        send=lambda _event: None,
+        open_stream=lambda _id: ((lambda _piece, _logprobs=(): None), (lambda: None)),
+        cancelled=lambda: False,
+    )
+    try:
+        clock = _PhaseClock(loop)
+        loop.submit(GenerateRequest(PROMPT, SamplingSettings.greedy(max_tokens=tokens), False))
+        while loop.busy:
+            loop.step()
+        return clock.medians()
+    finally:
+        loop.close()
+        llama.close()
+
+
 def worker_speed(worker: InferenceWorker, tokens: int) -> Speed:
     """The worker's own generation figure, and the CPU the reply cost both processes."""
     sampling = SamplingSettings.greedy(max_tokens=tokens)
@@ -236,8 +331,14 @@ def main() -> None:
         cpu_ms = f"{cpu[name]:.2f}" if name in cpu else "—"
         vs_loop = value / medians["eval loop"]
         print(f"| {name} | {value:.1f} | {vs_bench} | {vs_loop:.3f} | {cpu_ms} |")
+    phases = run_in_child(loop_phases, path, load, args.tokens, what="decode loop phases")
+    print(
+        "\nThe decode loop alone, median µs per token: "
+        + ", ".join(f"{name} {value:.0f}" for name, value in phases.items())
+    )
     if args.json:
         data = {
+            "loop phases us": phases,
             "medians": medians,
             "cpu_ms_per_token": cpu,
             "runs": results,

@@ -25,7 +25,7 @@
 #   SDIST=<GPU_DIR/llama_cpp_python-*.tar.gz>  TOKENIZER=<GPU_DIR/fixtures/llama-bpe>
 #   SITE=/tmp/site  WORK=/tmp/serve-bench (models, builds)  PYTHON=python3  CUDA_ARCH=90
 #   SHAPE=llama3-8b (tiny: a rehearsal)  CUDA=on (off: a CPU build)  GPU_LAYERS=-1
-#   SKIP_BUILD=1 reuses SITE and the tools in WORK/build.
+#   SKIP_BUILD=1 reuses SITE and the tools in WORK/build; SERVING=off stops after step 4.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 out=$(realpath -m "${1:-${OUT:-serve-bench}}")
@@ -140,6 +140,10 @@ export PYTHONFAULTHANDLER=1
     "$repo/resources/calibration/federalist_papers.txt" "$work/imatrix" --chunks 4 --levels "" \
     --repeats 2 --threads "$jobs" --gpu-layers "$gpu_layers" 2>&1 | tee "$out/imatrix.md" \
     || stamp "the importance-matrix step failed (its output: imatrix.md)"
+if [ "${SERVING:-on}" = off ]; then
+    stamp "done (serving left out): results in $out"
+    exit 0
+fi
 for parallel in 16 4; do
     stamp "serving, Q4_K_M, --parallel $parallel"
     "$python" -m benchmarks.serve_load "$models/$shape-Q4_K_M.gguf" --gpu-layers "$gpu_layers" \

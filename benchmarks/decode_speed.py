@@ -48,7 +48,6 @@ from typing import Any
 
 import psutil
 
-import benchmarks.gpu.llama_first  # noqa: F401  (llama.cpp's libraries before numpy)
 from converter.child_process import run_in_child
 from desktop.engine.flash_attention import flash_attention_on
 from desktop.engine.hardware import cpu_model_name

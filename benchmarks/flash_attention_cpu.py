@@ -27,7 +27,6 @@ import os
 import statistics
 from pathlib import Path
 
-import benchmarks.gpu.llama_first  # noqa: F401  (llama.cpp's libraries before numpy)
 from benchmarks import batch_steps
 from converter.child_process import run_in_child
 from desktop.engine.hardware import cpu_model_name

@@ -23,7 +23,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import benchmarks.gpu.llama_first  # noqa: F401 - must precede numpy (see that module)
 from benchmarks.gpu import pipeline_steps as steps
 from benchmarks.gpu.report import GIB, Results
 from benchmarks.gpu.synthetic_llama import SHAPES

@@ -10,7 +10,8 @@
 # 2. writes a Llama-3-8B-shaped random checkpoint and converts it to F16, Q8_0 and Q4_K_M;
 # 3. single-stream decode speed, benchmarks/decode_speed.py (tg128: llama-bench, the plain
 #    eval loop, Llama.generate, the worker, its decode loop alone in both orders) for Q4_K_M,
-#    Q8_0 and F16, and Q4_K_M once more with 4 CPU threads;
+#    Q8_0 and F16, and Q4_K_M once more with 4 CPU threads; then benchmarks/decode_jitter.py
+#    (the spread of the time between tokens) for Q4_K_M and Q8_0;
 # 4. the importance matrix on the GPU (benchmarks/imatrix_parity.py on F16, all layers
 #    offloaded): parity of the sums with llama-imatrix, both wall times, and the cost of
 #    collecting against a plain evaluation of the same chunks (a failure here is logged and
@@ -25,7 +26,8 @@
 #   SDIST=<GPU_DIR/llama_cpp_python-*.tar.gz>  TOKENIZER=<GPU_DIR/fixtures/llama-bpe>
 #   SITE=/tmp/site  WORK=/tmp/serve-bench (models, builds)  PYTHON=python3  CUDA_ARCH=90
 #   SHAPE=llama3-8b (tiny: a rehearsal)  CUDA=on (off: a CPU build)  GPU_LAYERS=-1
-#   SKIP_BUILD=1 reuses SITE and the tools in WORK/build; SERVING=off stops after step 4.
+#   SKIP_BUILD=1 reuses SITE and the tools in WORK/build.
+#   STEPS="decode jitter imatrix serving": the steps after the conversion to run, in that order.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 out=$(realpath -m "${1:-${OUT:-serve-bench}}")
@@ -128,20 +130,32 @@ decode() {  # LEVEL ROUNDS [THREADS]
         | tee "$out/decode-$1$suffix.md"
 }
 
-decode Q4_K_M 3
-decode Q8_0 2
-decode F16 2
-# With every layer on the GPU the CPU threads only wait; fewer of them may wait faster.
-decode Q4_K_M 2 4
-stamp "importance matrix, F16, $gpu_layers GPU layers"
-# A crash inside llama.cpp kills the collecting child: its Python stack then goes to the log.
-export PYTHONFAULTHANDLER=1
-"$python" -m benchmarks.imatrix_parity "$work/build/bin" "$models/$shape-F16.gguf" \
-    "$repo/resources/calibration/federalist_papers.txt" "$work/imatrix" --chunks 4 --levels "" \
-    --repeats 2 --threads "$jobs" --gpu-layers "$gpu_layers" 2>&1 | tee "$out/imatrix.md" \
-    || stamp "the importance-matrix step failed (its output: imatrix.md)"
-if [ "${SERVING:-on}" = off ]; then
-    stamp "done (serving left out): results in $out"
+steps=" ${STEPS:-decode jitter imatrix serving} "
+if [[ $steps == *" decode "* ]]; then
+    decode Q4_K_M 3
+    decode Q8_0 2
+    decode F16 2
+    # With every layer on the GPU the CPU threads only wait; fewer of them may wait faster.
+    decode Q4_K_M 2 4
+fi
+if [[ $steps == *" jitter "* ]]; then
+    for level in Q4_K_M Q8_0; do
+        stamp "time between tokens, $level"
+        "$python" -m benchmarks.decode_jitter "$models/$shape-$level.gguf" \
+            --gpu-layers "$gpu_layers" --json "$out/jitter-$level.json" | tee "$out/jitter-$level.md"
+    done
+fi
+if [[ $steps == *" imatrix "* ]]; then
+    stamp "importance matrix, F16, $gpu_layers GPU layers"
+    # A crash inside llama.cpp kills the collecting child: its Python stack goes to the log.
+    export PYTHONFAULTHANDLER=1
+    "$python" -m benchmarks.imatrix_parity "$work/build/bin" "$models/$shape-F16.gguf" \
+        "$repo/resources/calibration/federalist_papers.txt" "$work/imatrix" --chunks 4 \
+        --levels "" --repeats 2 --threads "$jobs" --gpu-layers "$gpu_layers" 2>&1 \
+        | tee "$out/imatrix.md" || stamp "the importance-matrix step failed (its output: imatrix.md)"
+fi
+if [[ $steps != *" serving "* ]]; then
+    stamp "done: results in $out"
     exit 0
 fi
 for parallel in 16 4; do

@@ -47,11 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--gpu-layers",
         type=int,
-        default=0,
         metavar="N",
         help=(
-            "layers to run on the GPU (default: 0, the CPU only; -1: all). Experimental: "
-            "collecting on an NVIDIA GPU has crashed in testing"
+            "layers to run on the GPU (default: as many as fit, none without a GPU; "
+            "0: the CPU only; -1: all)"
         ),
     )
 

@@ -44,8 +44,9 @@ class CollectSettings:
     threads: int | None = None
     #: False evaluates the same chunks without the callback (to measure its cost).
     collect: bool = True
-    #: Layers offloaded to the GPU; the callback copies their inputs back to host memory.
-    gpu_layers: int = 0
+    #: Layers offloaded to the GPU (None: as many as the fit planner places there, as a
+    #: chat load does); the callback copies their inputs back to host memory.
+    gpu_layers: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,15 +68,20 @@ def collect_in_child(
     import llama_cpp
 
     from desktop.engine.imatrix_callback import GgmlLibrary, ImatrixAccumulator
+    from desktop.engine.worker.loader import resolve_gpu_layers
+    from desktop.engine.worker.settings import LoadSettings
 
     ctx_tokens = settings.ctx_tokens
     threads = settings.threads or default_threads()
+    gpu_layers, _notes = resolve_gpu_layers(
+        Path(model_path), LoadSettings(ctx_tokens=ctx_tokens, gpu_layers=settings.gpu_layers)
+    )
     llm = open_for_measuring(
         Path(model_path),
         n_ctx=16,
         n_batch=16,
         n_threads=threads,
-        n_gpu_layers=settings.gpu_layers,
+        n_gpu_layers=gpu_layers,
         cpu_threadpool=False,  # its context only tokenizes; the pool goes on the one below
     )
     accumulator = ImatrixAccumulator(GgmlLibrary()) if settings.collect else None
@@ -166,10 +172,12 @@ def collect_imatrix(
     ctx_tokens: int = DEFAULT_CTX_TOKENS,
     max_chunks: int | None = None,
     threads: int | None = None,
-    gpu_layers: int = 0,
+    gpu_layers: int | None = None,
     cancel: CancelToken | None = None,
 ) -> Job[ImportanceMatrix]:
-    """Collect ``model``'s importance matrix on ``text`` in a child process."""
+    """Collect ``model``'s importance matrix on ``text`` in a child process (``gpu_layers``
+    None: as many layers on the GPU as the fit planner places there; 0 on a machine without
+    one)."""
     model = Path(model)
     if not model.is_file():
         raise ImatrixCollectionError(f"The model file {model} does not exist.")

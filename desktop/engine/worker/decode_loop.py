@@ -164,6 +164,7 @@ class DecodeLoop:
             )
         self._overlap = overlap
         self._drawn: list[_Drawn] = []  # tokens drawn, their text not yet spelled out
+        self._cancel_pending = False  # a reply was marked cancelled since the last step
         self._draw_threads = min(slots, draw_threads or os.cpu_count() or 1)
         self._draw_pool = (
             ThreadPoolExecutor(self._draw_threads, thread_name_prefix="draw")
@@ -222,7 +223,7 @@ class DecodeLoop:
         """End one reply at the next step, keeping its text so far (unknown ids are ignored)."""
         for reply in self._replies():
             if reply.request.request_id == request_id:
-                reply.cancelled = True
+                reply.cancelled = self._cancel_pending = True
 
     def _replies(self) -> list[_Reply]:
         return [*self._waiting, *(slot.reply for slot in self._slots if slot.reply is not None)]
@@ -233,15 +234,11 @@ class DecodeLoop:
         """Admit waiting requests, decode one batch, draw one token for each reply that needs it."""
         if self._cancelled():
             for reply in self._replies():
-                reply.cancelled = True
-        if not self._overlap or any(reply.cancelled for reply in self._replies()):
+                reply.cancelled = self._cancel_pending = True
+        if not self._overlap or self._cancel_pending:
             self._spell_drawn()  # a cancelled reply keeps the text of every token it drew
-        for reply in [r for r in self._waiting if r.cancelled]:
-            self._waiting.remove(reply)
-            self._finish(None, reply, StopReason.CANCELLED)
-        for slot in self._slots:
-            if slot.reply is not None and slot.reply.cancelled:
-                self._finish(slot, slot.reply, StopReason.CANCELLED)
+        if self._cancel_pending:
+            self._end_cancelled()
         self._admit()
         rows, lengths_before, has_prompt = self._fill_batch()
         status = 0
@@ -270,6 +267,15 @@ class DecodeLoop:
                 top = reply.request.logprobs or 0
                 reply.logprobs.append(self._logprobs.read(row, token, top))
             self._take(slot, reply, token, now)
+
+    def _end_cancelled(self) -> None:
+        self._cancel_pending = False
+        for reply in [r for r in self._waiting if r.cancelled]:
+            self._waiting.remove(reply)
+            self._finish(None, reply, StopReason.CANCELLED)
+        for slot in self._slots:
+            if slot.reply is not None and slot.reply.cancelled:
+                self._finish(slot, slot.reply, StopReason.CANCELLED)
 
     def _draw(self, rows: list[int], replies: list[_Reply]) -> list[int]:
         """Each reply's next token from its batch row; native chains on several threads."""

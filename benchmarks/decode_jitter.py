@@ -30,6 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks.decode_speed import single_reply_loop
 from desktop.engine.worker import LoadSettings, SamplingSettings
 
 PROMPT = "The history of the harbor town begins with"
@@ -57,18 +58,10 @@ def loop_intervals(
     """Seconds between consecutive tokens drawn by the decode loop (greedy, one reply)."""
     import llama_cpp
 
-    from desktop.engine.worker.decode_loop import DecodeLoop
     from desktop.engine.worker.protocol import GenerateRequest
 
     llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(llama.ctx), True)
-    loop = DecodeLoop(
-        llama,
-        slots=1,
-        send=lambda _event: None,
-        open_stream=lambda _id: ((lambda _piece, _logprobs=(): None), (lambda: None)),
-        cancelled=lambda: False,
-        overlap=overlap,
-    )
+    loop = single_reply_loop(llama, overlap=overlap)
     stamps: list[float] = []
     take = loop._take
 

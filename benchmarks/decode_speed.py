@@ -43,6 +43,7 @@ import os
 import statistics
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -113,12 +114,27 @@ def generate_loop(
         llama.close()
 
 
+def single_reply_loop(
+    llama: Any, *, send: Callable[[object], None] = lambda _event: None, overlap: bool | None = None
+) -> Any:
+    """The worker's decode loop on ``llama`` with one slot, its text going nowhere."""
+    from desktop.engine.worker.decode_loop import DecodeLoop
+
+    return DecodeLoop(
+        llama,
+        slots=1,
+        send=send,
+        open_stream=lambda _id: ((lambda _piece, _logprobs=(): None), (lambda: None)),
+        cancelled=lambda: False,
+        overlap=overlap,
+    )
+
+
 def loop_in_process(
     _emit: Any, path: str, load: LoadSettings, tokens: int, overlap: bool | None = None
 ) -> Speed:
     """In a child: the worker's decode loop without the worker around it, greedy
     (``overlap``: as ``DecodeLoop`` takes it; None, its own choice)."""
-    from desktop.engine.worker.decode_loop import DecodeLoop
     from desktop.engine.worker.loader import load_model
     from desktop.engine.worker.protocol import Finished, GenerateRequest
 
@@ -126,14 +142,7 @@ def loop_in_process(
         Path(path), load, on_progress=lambda _fraction: None, cancelled=lambda: False
     )
     events: list[object] = []
-    loop = DecodeLoop(
-        llama,
-        slots=1,
-        send=events.append,
-        open_stream=lambda _id: ((lambda _piece, _logprobs=(): None), (lambda: None)),
-        cancelled=lambda: False,
-        overlap=overlap,
-    )
+    loop = single_reply_loop(llama, send=events.append, overlap=overlap)
     try:
         request = GenerateRequest(PROMPT, SamplingSettings.greedy(max_tokens=tokens), False)
         cpu = time.process_time()
@@ -214,20 +223,13 @@ class _PhaseClock:
 
 def loop_phases(_emit: Any, path: str, load: LoadSettings, tokens: int) -> dict[str, float]:
     """In a child: median µs per token of the decode loop's phases (see the module's notes)."""
-    from desktop.engine.worker.decode_loop import DecodeLoop
     from desktop.engine.worker.loader import load_model
     from desktop.engine.worker.protocol import GenerateRequest
 
     llama, _info = load_model(
         Path(path), load, on_progress=lambda _fraction: None, cancelled=lambda: False
     )
-    loop = DecodeLoop(
-        llama,
-        slots=1,
-        send=lambda _event: None,
-        open_stream=lambda _id: ((lambda _piece, _logprobs=(): None), (lambda: None)),
-        cancelled=lambda: False,
-    )
+    loop = single_reply_loop(llama)
     try:
         clock = _PhaseClock(loop)
         loop.submit(GenerateRequest(PROMPT, SamplingSettings.greedy(max_tokens=tokens), False))

@@ -9,9 +9,11 @@ from desktop.engine.server.model_server import (
     ServerStateError,
     is_loopback,
 )
+from desktop.engine.server.model_service import ModelCatalog
 
 __all__ = [
     "DEFAULT_PORT",
+    "ModelCatalog",
     "ModelServer",
     "ServerStartError",
     "ServerState",

@@ -105,17 +105,19 @@ class _Api:
         raise unavailable("Loading model", "loading")
 
     async def models(self, _request: Request) -> Response:
-        return JSONResponse(formatting.models_list(self.service.model_id, self.service.created))
+        listed = await asyncio.to_thread(self.service.models)
+        return JSONResponse(formatting.models_list(listed))
 
     async def model(self, request: Request) -> Response:
         model_id = request.path_params["model_id"]
-        if model_id != self.service.model_id:
+        listed = dict(await asyncio.to_thread(self.service.models))
+        if model_id not in listed:
             raise not_found(
                 f"The model {model_id!r} does not exist here; this server has "
                 f"{self.service.model_id!r} loaded.",
                 "model_not_found",
             )
-        return JSONResponse(formatting.model_object(self.service.model_id, self.service.created))
+        return JSONResponse(formatting.model_object(model_id, listed[model_id]))
 
     # --- replies --------------------------------------------------------------------------------
 
@@ -127,8 +129,9 @@ class _Api:
 
     async def _reply(self, http: Request, kind: ReplyKind) -> Response:
         body = parse_json_body(await _read_body(http))
-        _check_model(body.get("model"))
+        model = _model_name(body.get("model"))
         request = _PARSERS[kind](body, default_max_tokens=self.service.default_max_tokens)
+        request = dataclasses.replace(request, model=model)
         run = _RunningReply(self, http, _choice_requests(request))
         first = await run.next()
         if isinstance(first[1], BaseException):  # failed before any text: a plain error answer
@@ -303,10 +306,12 @@ async def _events(
         await run.finish()
 
 
-def _check_model(model: object) -> None:
-    """Any model name is taken to mean the loaded model (clients send their own defaults)."""
+def _model_name(model: object) -> str | None:
+    """The model a request names: one the service knows is loaded for it; any other name
+    means the loaded model (clients send their own defaults)."""
     if model is not None and not isinstance(model, str):
         raise ApiError(400, "'model' must be a string.", code="invalid_type", param="model")
+    return model
 
 
 async def _read_body(request: Request) -> bytes:

@@ -74,8 +74,9 @@ def model_object(model_id: str, created: int) -> dict[str, Any]:
     return {"id": model_id, "object": "model", "created": created, "owned_by": "quantdesk"}
 
 
-def models_list(model_id: str, created: int) -> dict[str, Any]:
-    return {"object": "list", "data": [model_object(model_id, created)]}
+def models_list(models: Sequence[tuple[str, int]]) -> dict[str, Any]:
+    """``models``: ``(id, created)`` pairs, the loaded model first."""
+    return {"object": "list", "data": [model_object(*model) for model in models]}
 
 
 @dataclass(frozen=True, slots=True)

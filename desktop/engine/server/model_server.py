@@ -21,7 +21,7 @@ from pathlib import Path
 from converter.errors import QuantdeskError
 from converter.progress import Progress
 from desktop.engine.server.app import AccessRules, build_app
-from desktop.engine.server.model_service import ModelService
+from desktop.engine.server.model_service import ModelCatalog, ModelService
 from desktop.engine.worker import LoadInfo, LoadSettings
 
 #: llama.cpp's own ``llama-server`` listens here too, so scripts written for it work unchanged.
@@ -94,9 +94,11 @@ class ModelServer:
         api_key: str | None = None,
         model_id: str | None = None,
         on_request: Callable[[str], None] | None = None,
+        catalog: ModelCatalog | None = None,
     ) -> None:
         """``model_id`` is the name clients see in ``/v1/models`` and every reply (default:
-        the file name without ``.gguf``)."""
+        the file name without ``.gguf``). ``catalog``: other models a request may name to
+        have them loaded in place of this one (just-in-time loading)."""
         self.model_path = Path(model_path)
         self.model_id = model_id or self.model_path.stem
         self.cors = cors
@@ -105,7 +107,11 @@ class ModelServer:
         self._state = ServerState.NEW
         self._state_lock = threading.Lock()
         self._service = ModelService(
-            self.model_path, load_settings or LoadSettings(), log=self.log, model_id=self.model_id
+            self.model_path,
+            load_settings or LoadSettings(),
+            log=self.log,
+            model_id=self.model_id,
+            catalog=catalog,
         )
         self._rules = AccessRules(cors=cors, api_key=api_key, loopback_only=is_loopback(host))
         self._socket: socket.socket | None = None
@@ -137,6 +143,11 @@ class ModelServer:
     @property
     def load_info(self) -> LoadInfo | None:
         return self._service.info
+
+    @property
+    def serving_model_id(self) -> str:
+        """The model answering now (another than ``model_id`` once a request named one)."""
+        return self._service.model_id
 
     def _move(self, allowed: tuple[ServerState, ...], target: ServerState, what: str) -> None:
         with self._state_lock:

@@ -5,13 +5,20 @@ after a crash, ``stopping``), turns worker errors into API errors and answers re
 many at once as the worker has slots (more wait in the worker). A crash fails the replies
 under way at once and starts loading the model again in the background; requests that
 arrive meanwhile wait for that load.
+
+With a catalog of models (just-in-time loading, as LM Studio's server offers), a request
+whose ``model`` names another model of the catalog has that model loaded in place of the
+current one: the switch waits until the replies under way have ended, requests that come
+meanwhile wait for it, and a model that cannot be loaded leaves the previous one serving.
+Any other name means the loaded model (clients send their own defaults).
 """
 
 from __future__ import annotations
 
 import enum
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +59,18 @@ class ReplyEnd:
     logprobs: tuple[TokenLogprobs, ...] = ()
 
 
+#: The models a request may name, by id (for example the app's library, by file name).
+ModelCatalog = Callable[[], Mapping[str, Path]]
+
+
+def modified_time(path: Path) -> int:
+    """A model's ``created`` in the API: its file's modification time (0 if it is gone)."""
+    try:
+        return int(path.stat().st_mtime)
+    except OSError:
+        return 0
+
+
 class ModelState(enum.Enum):
     LOADING = "loading"
     READY = "ready"
@@ -70,10 +89,17 @@ class ModelService:
         *,
         log: Callable[[str], None],
         model_id: str | None = None,
+        catalog: ModelCatalog | None = None,
     ) -> None:
+        """``catalog``: the models a request may name to have them loaded (None: only the
+        one given is served)."""
         self.model_path = model_path
         self.model_id = model_id or model_path.stem
-        self.created = int(model_path.stat().st_mtime) if model_path.exists() else 0
+        self.created = modified_time(model_path)
+        self._catalog = catalog
+        self._turn = threading.Condition()
+        self._active = 0  # replies under way on the loaded model
+        self._switching = False  # a request is changing the model: others wait
         self._load_settings = load_settings
         self._log = log
         self._worker = InferenceWorker()
@@ -131,18 +157,91 @@ class ModelService:
         cancelled) and ApiError for everything else.
         """
         self._wait_for_model()
-        if client_gone():
-            raise ClientGone
-        pending: list[TokenLogprobs] = []
-
-        def on_token(piece: str) -> None:
+        with self._serving(self._named_model(request.model)):
+            self._wait_for_model()
             if client_gone():
                 raise ClientGone
-            send(TextPiece(piece, tuple(pending)))
-            pending.clear()
+            pending: list[TokenLogprobs] = []
 
-        stats = self._generate(request, on_token, pending.extend)
-        return ReplyEnd(FINISH_REASONS[stats.stop_reason], stats, tuple(pending))
+            def on_token(piece: str) -> None:
+                if client_gone():
+                    raise ClientGone
+                send(TextPiece(piece, tuple(pending)))
+                pending.clear()
+
+            stats = self._generate(request, on_token, pending.extend)
+            return ReplyEnd(FINISH_REASONS[stats.stop_reason], stats, tuple(pending))
+
+    # --- the models a request may name ----------------------------------------------------
+
+    def models(self) -> list[tuple[str, int]]:
+        """``(id, created)`` of the loaded model, then of the catalog's others."""
+        listed = [(self.model_id, self.created)]
+        if self._catalog is not None:
+            for model_id, path in sorted(self._catalog().items()):
+                if model_id != self.model_id and path != self.model_path:
+                    listed.append((model_id, modified_time(path)))
+        return listed
+
+    def _named_model(self, name: str | None) -> Path | None:
+        """The catalog's file that ``name`` asks for, when it is not the loaded one."""
+        if self._catalog is None or name is None or name == self.model_id:
+            return None
+        path = self._catalog().get(name)
+        return None if path is None or path == self.model_path else path
+
+    @contextmanager
+    def _serving(self, wanted: Path | None) -> Iterator[None]:
+        """Count a reply as under way on the loaded model, loading ``wanted`` first (once the
+        replies under way have ended) when it names another model."""
+        switching = False
+        with self._turn:
+            while self._switching:
+                self._turn.wait()
+            if wanted is not None and wanted != self.model_path:
+                self._switching = switching = True
+                while self._active:
+                    self._turn.wait()
+        if switching and wanted is not None:
+            try:
+                self._switch_to(wanted)
+            finally:
+                with self._turn:
+                    self._switching = False
+                    self._turn.notify_all()
+        with self._turn:
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._turn:
+                self._active -= 1
+                self._turn.notify_all()
+
+    def _switch_to(self, path: Path) -> None:
+        """Load ``path`` in place of the current model; if it fails, load the current one back
+        and raise an ApiError saying why."""
+        previous = self.model_path
+        self._log(f"loading {path.name}: a request named it")
+        with self._load_lock:
+            try:
+                self._info = self._worker.load(path, self._load_settings)
+            except QuantdeskError as exc:
+                self._log(f"{path.name} could not be loaded ({exc}); {previous.name} is back")
+                try:
+                    self._info = self._worker.load(previous, self._load_settings)
+                except QuantdeskError:
+                    self.state = ModelState.FAILED
+                raise ApiError(
+                    500,
+                    f"The model {path.stem!r} could not be loaded: {exc}",
+                    kind="server_error",
+                    code="model_load_failed",
+                    param="model",
+                ) from None
+            self.model_path, self.model_id = path, path.stem
+            self.created = modified_time(path)
+            self.state = ModelState.READY
 
     def _wait_for_model(self) -> None:
         if self.state is ModelState.LOADING:

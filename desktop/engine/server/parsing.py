@@ -68,6 +68,8 @@ class ReplyRequest:
     logprobs: int | None = None
     #: Choices to generate for the prompt (each in its own slot, as slots free up).
     n: int = 1
+    #: The model the client named (None: none named).
+    model: str | None = None
 
 
 #: Roles a chat message may have → the role the chat template sees ("developer" is OpenAI's

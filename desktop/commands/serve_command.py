@@ -17,6 +17,8 @@ from pathlib import Path
 
 from desktop.commands.load_options import add_load_arguments, describe_load, load_settings
 from desktop.engine.server import DEFAULT_PORT, ModelServer, curl_example, is_loopback
+from desktop.services.app_settings import load_settings as load_app_settings
+from desktop.services.library import find_gguf_files, library_folders, model_catalog
 from desktop.services.serving_slots import parallel_slots
 
 #: Where --api-key can also come from, so the key stays out of the process list.
@@ -54,6 +56,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         ".gguf; requests may name any model)",
     )
     parser.add_argument(
+        "--jit",
+        action="store_true",
+        help="let a request name another model of the library (its file name without .gguf) "
+        "to have it loaded in place of the current one, once the replies under way end",
+    )
+    parser.add_argument(
         "--cors", action="store_true", help="let web pages on any origin call the API"
     )
     parser.add_argument(
@@ -82,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         api_key=args.api_key,
         model_id=args.alias,
         on_request=_err,
+        catalog=_library_catalog if args.jit else None,
     )
     try:
         info = server.start()
@@ -95,6 +104,12 @@ def run(args: argparse.Namespace) -> int:
         server.stop()
     _err("Stopped.")
     return 0
+
+
+def _library_catalog() -> dict[str, Path]:
+    """The library's models now (files added while serving can be named too)."""
+    folders = library_folders(load_app_settings().extra_library_folders)
+    return model_catalog(find_gguf_files(folders))
 
 
 def _wait_for_ctrl_c() -> None:

@@ -37,6 +37,7 @@ from converter.progress import Progress
 from desktop.engine.server.formatting import curl_example
 from desktop.engine.server.model_server import DEFAULT_PORT, ModelServer, ServerState
 from desktop.engine.worker import LoadSettings
+from desktop.services.library import model_catalog
 from desktop.services.serving_slots import parallel_slots
 from desktop.ui.icons import set_icon
 from desktop.ui.thread_tasks import ThreadTask
@@ -101,6 +102,13 @@ class ApiWindow(QWidget):
         self.expose_warning.setWordWrap(True)
         self.expose_warning.setVisible(False)
         self.cors = QCheckBox("Allow web pages to call it (CORS)")
+        self.jit = QCheckBox("Load the model a request names")
+        self.jit.setToolTip(
+            'A request whose "model" is another model of your library (its file name '
+            "without .gguf) loads that model in place of this one, once the replies under way "
+            "have ended. Any other name is answered by the model loaded."
+        )
+        self._catalog: dict[str, Path] = {}  # the library's models by id, for the server
         self.replies = QSpinBox()
         self.replies.setRange(0, MAX_REPLIES_AT_ONCE)
         self.replies.setSpecialValueText("Auto")  # 0: as many as fit this machine
@@ -155,6 +163,7 @@ class ApiWindow(QWidget):
         form.addRow("", self.expose)
         form.addRow("", self.expose_warning)
         form.addRow("", self.cors)
+        form.addRow("", self.jit)
         form.addRow("Replies at once:", row(self.replies, None, grow=1))
         form.addRow("API key:", self.api_key)
         layout = QVBoxLayout(self)
@@ -180,9 +189,11 @@ class ApiWindow(QWidget):
     # --- choices -------------------------------------------------------------------------------
     def refresh_models(self) -> None:
         """Offer the library's new models too (the current choice stays chosen)."""
-        for path in self._list_models():
+        paths = self._list_models()
+        for path in paths:
             if self.model.findData(path) < 0:
                 self.model.addItem(Path(path).name, path)
+        self._catalog = model_catalog(paths)  # replaced whole: the server's threads read it
         self._show_address()
 
     def choose_model(self, path: str) -> None:
@@ -264,6 +275,7 @@ class ApiWindow(QWidget):
             cors=self.cors.isChecked(),
             api_key=self.api_key.text().strip() or None,
             on_request=self.request_logged.emit,
+            catalog=(lambda: self._catalog) if self.jit.isChecked() else None,
         )
         self._set_serving_controls(True)
         self._show_status("Loading…")
@@ -322,7 +334,8 @@ class ApiWindow(QWidget):
         self.start_button.setChecked(serving)
         set_icon(self.start_button, "player-stop" if serving else "player-play")
         controls = (
-            self.model, self.browse, self.port, self.expose, self.cors, self.replies, self.api_key
+            self.model, self.browse, self.port, self.expose, self.cors, self.jit, self.replies,
+            self.api_key,
         )  # fmt: skip
         for widget in controls:
             widget.setEnabled(not serving)

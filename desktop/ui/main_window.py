@@ -25,10 +25,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from converter.paths import library_dir
 from converter.storage import format_bytes
 from desktop.services.app_settings import Settings, load_settings, save_settings
 from desktop.services.conversations import ConversationStore
+from desktop.services.library import library_folders
 from desktop.ui.chat.chat_view import ChatView
 from desktop.ui.chat.model_picker import ModelBadges
 from desktop.ui.compare.compare_view import CompareView
@@ -87,7 +87,7 @@ class MainWindow(QMainWindow):
         self._wizards: list[ConversionWizard] = []
         self._closing = False
         self.api_window: ApiWindow | None = None
-        folders = [library_dir(), *(Path(p) for p in self.settings.extra_library_folders)]
+        folders = library_folders(self.settings.extra_library_folders)
 
         self.library = LibraryView(folders)
         self.hardware_panel = HardwarePanel()

@@ -4,6 +4,7 @@ tiny model, real HTTP."""
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import urllib.error
 import urllib.request
@@ -217,3 +218,34 @@ def test_start_before_auto_is_known_waits_for_it_and_stop_cancels(
     window._remember_auto_replies(path, 2)
     wait_until(qtbot, lambda: window.status.text().startswith("Serving"), 30_000)
     assert window.status.text().endswith("2 replies at once")
+
+
+def test_a_request_can_name_another_model_of_the_library(
+    qtbot: QtBot, tiny_f16: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other.gguf"
+    shutil.copyfile(tiny_f16, other)
+    window = ApiWindow(lambda: [str(tiny_f16), str(other)], LOAD)
+    qtbot.addWidget(window)
+    window.show()
+    try:
+        window.jit.setChecked(True)
+        url = serve(qtbot, window, free_port())
+        assert not window.jit.isEnabled()
+        models = call(f"{url}/models")
+        assert [m["id"] for m in models["data"]] == [tiny_f16.stem, "other"]
+        chat = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
+        reply = call(f"{url}/chat/completions", {**chat, "model": "other"})
+        assert reply["model"] == "other"
+        wait_until(qtbot, lambda: "loading other.gguf" in window.log.toPlainText(), 10_000)
+        # Without the switch, a name means the model loaded.
+        window.start_button.click()
+        window.jit.setChecked(False)
+        url = serve(qtbot, window, free_port())
+        assert [m["id"] for m in call(f"{url}/models")["data"]] == [tiny_f16.stem]
+        assert call(f"{url}/chat/completions", {**chat, "model": "other"})["model"] == (
+            tiny_f16.stem
+        )
+    finally:
+        window.close()
+        settle_pool()

@@ -179,16 +179,19 @@ class ModelService:
         listed = [(self.model_id, self.created)]
         if self._catalog is not None:
             for model_id, path in sorted(self._catalog().items()):
-                if model_id != self.model_id and path != self.model_path:
+                if model_id != self.model_id and not self._is_loaded(path):
                     listed.append((model_id, modified_time(path)))
         return listed
+
+    def _is_loaded(self, path: Path) -> bool:
+        return path.resolve() == self.model_path.resolve()
 
     def _named_model(self, name: str | None) -> Path | None:
         """The catalog's file that ``name`` asks for, when it is not the loaded one."""
         if self._catalog is None or name is None or name == self.model_id:
             return None
         path = self._catalog().get(name)
-        return None if path is None or path == self.model_path else path
+        return None if path is None or self._is_loaded(path) else path
 
     @contextmanager
     def _serving(self, wanted: Path | None) -> Iterator[None]:
@@ -198,7 +201,7 @@ class ModelService:
         with self._turn:
             while self._switching:
                 self._turn.wait()
-            if wanted is not None and wanted != self.model_path:
+            if wanted is not None and not self._is_loaded(wanted):
                 self._switching = switching = True
                 while self._active:
                     self._turn.wait()

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from converter.paths import HOME_ENV, LIBRARY_ENV
 from desktop.engine.server import ModelServer
 from desktop.engine.worker import LoadSettings
 from tests.support import worker_helpers
@@ -139,3 +144,33 @@ def test_a_model_that_cannot_be_loaded_leaves_the_previous_one_serving(
     status, reply = complete(running, None)
     assert status == 200 and reply["model"] == "tiny-chat"
     assert any("tiny-chat.gguf is back" in line for line in log)
+
+
+def test_serve_command_with_jit_loads_a_model_of_the_library(
+    endless_model: Path, other_model: Path, tmp_path: Path
+) -> None:
+    """The library is the app's folder (here set by its environment variable)."""
+    command = [sys.executable, "-m", "desktop.cli", "serve", str(endless_model), "--port", "0"]
+    command += ["--ctx", "512", "--threads", "1", "--jit"]
+    environment = {
+        **os.environ,
+        LIBRARY_ENV: str(other_model.parent),
+        HOME_ENV: str(tmp_path / "home"),
+    }
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment
+    ) as process:
+        try:
+            assert process.stdout is not None
+            url = process.stdout.readline().split(" at ")[1].split()[0]
+            port = int(url.removesuffix("/v1").rsplit(":", 1)[1])
+            body = {"prompt": "abc", "max_tokens": 3, "model": "other", **GREEDY}
+            status, data = post_raw(port, "/v1/completions", body, timeout_s=120)
+            assert status == 200 and json.loads(data)["model"] == "other"
+            process.send_signal(signal.SIGINT)
+            _stdout, stderr = process.communicate(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    assert process.returncode == 0
+    assert "loading other.gguf: a request named it" in stderr

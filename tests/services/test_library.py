@@ -14,6 +14,7 @@ from desktop.services.library import (
     NotAGgufFile,
     delete_gguf,
     import_gguf,
+    model_catalog,
     read_facts,
     scan,
 )
@@ -97,3 +98,8 @@ def test_delete_only_inside_the_library(tmp_path: Path, tiny_f16: Path) -> None:
     assert tiny_f16.exists()
     delete_gguf(target, [library])
     assert not target.exists()
+
+
+def test_model_catalog_names_models_by_file_name_first_one_wins(tmp_path: Path) -> None:
+    first, second, other = tmp_path / "a" / "x.gguf", tmp_path / "b" / "x.gguf", tmp_path / "y.gguf"
+    assert model_catalog([first, second, str(other)]) == {"x": first, "y": other}

@@ -71,6 +71,8 @@ class ApiWindow(QWidget):
 
     #: One line per request, emitted on the server's threads, handled on the GUI thread.
     request_logged = Signal(str)
+    #: A request had another model of the library loaded (its path; from a server thread).
+    model_switched = Signal(str)
 
     def __init__(
         self,
@@ -177,6 +179,7 @@ class ApiWindow(QWidget):
         layout.addWidget(self.log, 1)
 
         self.request_logged.connect(self._append_log)
+        self.model_switched.connect(self._on_model_switched)
         self.expose.toggled.connect(self.expose_warning.setVisible)
         self.model.currentIndexChanged.connect(self._show_address)
         self.model.currentIndexChanged.connect(self._find_auto_replies)
@@ -246,7 +249,7 @@ class ApiWindow(QWidget):
 
     def _show_address(self) -> None:
         if self.server is not None and self.server.state is ServerState.RUNNING:
-            url, model_id = self.server.url, self.server.model_id
+            url, model_id = self.server.url, self.server.serving_model_id
         else:
             url = f"http://{self.host()}:{self.port.value()}/v1"
             model_id = Path(self.model_path() or "model.gguf").stem
@@ -276,6 +279,7 @@ class ApiWindow(QWidget):
             api_key=self.api_key.text().strip() or None,
             on_request=self.request_logged.emit,
             catalog=(lambda: self._catalog) if self.jit.isChecked() else None,
+            on_model_switch=lambda path: self.model_switched.emit(str(path)),
         )
         self._set_serving_controls(True)
         self._show_status("Loading…")
@@ -296,10 +300,21 @@ class ApiWindow(QWidget):
         if server is not self.server:  # stopped before its start began: stop it now
             server.stop()
             return
+        self._show_serving(server)
+
+    def _show_serving(self, server: ModelServer) -> None:
         info = server.load_info
         at_once = "" if info is None else f" · {_replies_at_once(info.parallel)}"
-        self._show_status(f"Serving at {server.url}{at_once}")
+        named = "" if server.serving_model_id == server.model_id else f"{server.serving_model_id} "
+        self._show_status(f"Serving {named}at {server.url}{at_once}")
         self._show_address()
+
+    def _on_model_switched(self, path: str) -> None:
+        """The model a request named now answers: the model box and the status say so."""
+        if self.server is None:
+            return
+        self.choose_model(path)
+        self._show_serving(self.server)
 
     def _on_start_failed(self, server: ModelServer, error: BaseException) -> None:
         if server is not self.server:

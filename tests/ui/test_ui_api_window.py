@@ -238,8 +238,13 @@ def test_a_request_can_name_another_model_of_the_library(
         reply = call(f"{url}/chat/completions", {**chat, "model": "other"})
         assert reply["model"] == "other"
         wait_until(qtbot, lambda: "loading other.gguf" in window.log.toPlainText(), 10_000)
+        # The tab says which model answers now.
+        wait_until(qtbot, lambda: window.status.text().startswith("Serving other at "), 10_000)
+        assert window.model_path() == str(other)
+        assert '"model": "other"' in window.example.toPlainText()
         # Without the switch, a name means the model loaded.
         window.start_button.click()
+        window.choose_model(str(tiny_f16))
         window.jit.setChecked(False)
         url = serve(qtbot, window, free_port())
         assert [m["id"] for m in call(f"{url}/models")["data"]] == [tiny_f16.stem]

@@ -95,10 +95,12 @@ class ModelServer:
         model_id: str | None = None,
         on_request: Callable[[str], None] | None = None,
         catalog: ModelCatalog | None = None,
+        on_model_switch: Callable[[Path], None] | None = None,
     ) -> None:
         """``model_id`` is the name clients see in ``/v1/models`` and every reply (default:
         the file name without ``.gguf``). ``catalog``: other models a request may name to
-        have them loaded in place of this one (just-in-time loading)."""
+        have them loaded in place of this one (just-in-time loading); ``on_model_switch``
+        hears of each (on a request's thread)."""
         self.model_path = Path(model_path)
         self.model_id = model_id or self.model_path.stem
         self.cors = cors
@@ -112,6 +114,7 @@ class ModelServer:
             log=self.log,
             model_id=self.model_id,
             catalog=catalog,
+            on_switch=on_model_switch,
         )
         self._rules = AccessRules(cors=cors, api_key=api_key, loopback_only=is_loopback(host))
         self._socket: socket.socket | None = None

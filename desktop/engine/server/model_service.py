@@ -90,13 +90,16 @@ class ModelService:
         log: Callable[[str], None],
         model_id: str | None = None,
         catalog: ModelCatalog | None = None,
+        on_switch: Callable[[Path], None] | None = None,
     ) -> None:
         """``catalog``: the models a request may name to have them loaded (None: only the
-        one given is served)."""
+        one given is served); ``on_switch`` hears of each model loaded that way (on a
+        request's thread)."""
         self.model_path = model_path
         self.model_id = model_id or model_path.stem
         self.created = modified_time(model_path)
         self._catalog = catalog
+        self._on_switch = on_switch
         self._turn = threading.Condition()
         self._active = 0  # replies under way on the loaded model
         self._switching = False  # a request is changing the model: others wait
@@ -245,6 +248,8 @@ class ModelService:
             self.model_path, self.model_id = path, path.stem
             self.created = modified_time(path)
             self.state = ModelState.READY
+        if self._on_switch is not None:
+            self._on_switch(path)
 
     def _wait_for_model(self) -> None:
         if self.state is ModelState.LOADING:

@@ -362,7 +362,9 @@ def test_a_worker_crash_answers_500_and_the_next_request_works(endless_model: Pa
         )
         response = connection.getresponse()
         assert response.status == 200 and response.readline().startswith(b"data: ")
-        os.kill(server.worker_pid or 0, signal.SIGKILL)
+        pid = server.worker_pid
+        assert pid is not None  # never os.kill(0, …): that is this whole process group
+        os.kill(pid, signal.SIGKILL)
         events = [line.strip() for line in response.read().decode().split("\n\n") if line.strip()]
         connection.close()
         assert events[-1] == "data: [DONE]"

@@ -226,9 +226,15 @@ def test_sampling_settings_out_of_range_are_refused(kwargs: dict) -> None:
 
 def test_child_killed_while_loading_is_a_load_error_naming_the_signal(tiny_model: Path) -> None:
     with InferenceWorker() as worker:
+        killed: list[int] = []
 
         def kill_child(_event: Progress) -> None:
-            os.kill(worker.pid or 0, signal.SIGKILL)
+            # Once, and only a real pid: os.kill(0, …) would kill this whole process group
+            # (the test run with it) when a progress event comes after the child is gone.
+            pid = worker.pid
+            if pid is not None and not killed:
+                killed.append(pid)
+                os.kill(pid, signal.SIGKILL)
 
         with pytest.raises(ModelLoadError, match=r"SIGKILL.*tiny\.gguf"):
             worker.load(tiny_model, LOAD, on_progress=kill_child)

@@ -16,7 +16,7 @@ from desktop.ui.chat.chat_view import ChatView
 from desktop.ui.chat.message_edits import BUSY_ELSEWHERE_TIP, EDITED_SUMMARY
 from desktop.ui.chat.split_view import BESIDE, MAIN
 from desktop.ui.chat.transcript import MessageWidget
-from desktop.ui.main_window import MainWindow
+from desktop.ui.main_window import CHAT_TAB, MainWindow
 from tests.support.gguf_factory import write_tiny_gguf
 from tests.support.stall_probe import StallProbe, assert_responsive, settle_window
 from tests.support.ui_helpers import (  # noqa: F401 - fixtures are found by name
@@ -193,3 +193,28 @@ def test_one_reply_at_a_time_and_each_stop_stops_its_own_pane(
     assert continued.content != "an answer beside" and continued.stats["tokens"] < 4000
     assert chat.store.get(main_cid).messages[-1].content == main_reply.content
     assert main_last.continue_button.isEnabled()
+
+
+def test_editing_the_last_reply_beside_keeps_the_whole_editor_in_view(
+    qtbot: QtBot, main_window: Callable[[], MainWindow]
+) -> None:
+    """The last message of the pane opens as an editor, then the window gets smaller: the
+    transcript keeps the editor and its Save button in view, not scrolled short of them."""
+    window = main_window()
+    window.resize(1920, 1080)
+    window.tabs.setCurrentIndex(CHAT_TAB)
+    chat = window.chat
+    beside_cid = chat.store.create()
+    for role in ("user", "assistant") * 2:
+        chat.store.append(beside_cid, role, "A line of text.\n\n" * 12)
+    chat.split.open_beside(beside_cid)
+    transcript = chat.split_pane.transcript
+    last = transcript.messages[-1]
+    wait_until(qtbot, lambda: transcript.verticalScrollBar().maximum() > 0)
+    last.edit_button.click()
+    save = last.save_button
+    wait_until(qtbot, lambda: save.visibleRegion().boundingRect() == save.rect())
+    window.resize(1024, 640)
+    wait_until(qtbot, lambda: transcript.height() < 400)
+    qtbot.wait(200)
+    assert last.editing and save.visibleRegion().boundingRect() == save.rect()

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from shiboken6 import Shiboken
 
 from desktop.ui.chat.code_blocks import code_tint, style_code
 from desktop.ui.icons import set_icon
@@ -317,6 +318,8 @@ class Transcript(QScrollArea):
         self.messages: list[MessageWidget] = []
         self.verticalScrollBar().rangeChanged.connect(self._on_range_changed)
         self._follow = True
+        #: A widget kept in view instead (an open editor), also when the layout changes.
+        self._kept: QWidget | None = None
         self._compact = False  # the messages' buttons as icons alone
 
     def resizeEvent(self, event: QResizeEvent) -> None:
@@ -349,7 +352,7 @@ class Transcript(QScrollArea):
         # Messages stack from the top; the stretches below (around the empty state) take the rest.
         self._layout.insertWidget(len(self.messages), widget)
         self.messages.append(widget)
-        self._follow = True
+        self._follow, self._kept = True, None
         self._update_empty_state()
         return widget
 
@@ -389,8 +392,13 @@ class Transcript(QScrollArea):
     def keep_in_view(self, widget: QWidget) -> None:
         """Stop following the end and show ``widget`` (the editor of a message being edited:
         the bubble grows as it opens, which would otherwise scroll it away)."""
-        self._follow = False
-        QTimer.singleShot(0, lambda: self.ensureWidgetVisible(widget, 0, 24))
+        self._follow, self._kept = False, widget
+        QTimer.singleShot(0, self._show_kept)
+
+    def _show_kept(self) -> None:
+        kept = self._kept
+        if kept is not None and Shiboken.isValid(kept) and kept.isVisible():
+            self.ensureWidgetVisible(kept, 0, 24)
 
     def mark_last_reply(self) -> None:
         """Only the last assistant message offers Regenerate and Continue; a message of the
@@ -414,3 +422,5 @@ class Transcript(QScrollArea):
     def _on_range_changed(self, _minimum: int, maximum: int) -> None:
         if self._follow:
             self.verticalScrollBar().setValue(maximum)
+        else:  # the window was resized or restyled while a message is edited
+            self._show_kept()

@@ -35,7 +35,7 @@ from desktop.ui.chat.conversation_list import ConversationList
 from desktop.ui.chat.load_settings_dialog import LoadSettingsDialog
 from desktop.ui.chat.message_edits import MessageEdits
 from desktop.ui.chat.model_bar import ModelBar
-from desktop.ui.chat.reply_stream import ReplyStream, completion_prompt
+from desktop.ui.chat.reply_stream import ReplyStream
 from desktop.ui.chat.split_pane import WAITING_NOTE
 from desktop.ui.chat.split_view import MAIN, SplitView
 from desktop.ui.chat.transcript import Transcript
@@ -45,9 +45,6 @@ if TYPE_CHECKING:  # the worker package loads llama.cpp: not while the window st
 
 CHAT_PLACEHOLDER = "Type a message. Enter sends, Shift+Enter adds a line, Esc stops."
 TEXT_PLACEHOLDER = "Type the start of a text; the model continues it. Enter sends, Esc stops."
-
-
-__all__ = ["ChatView", "completion_prompt"]
 
 
 class ChatView(QWidget):

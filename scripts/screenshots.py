@@ -255,7 +255,8 @@ def shoot_chat(camera: Camera, window: Any) -> None:
 
 
 def shoot_split(camera: Camera, window: Any, settings: dict[str, Any]) -> None:
-    """Two conversations side by side; the one beside got its reply after the main one's."""
+    """Two conversations side by side; the one beside got its reply after the main one's, and
+    its reply is then edited in place."""
     from desktop.ui.chat.chat_session import SessionState
     from desktop.ui.main_window import CHAT_TAB
 
@@ -266,6 +267,11 @@ def shoot_split(camera: Camera, window: Any, settings: dict[str, Any]) -> None:
     chat.split_pane.composer.send_button.click()
     spin(lambda: chat.session.state is SessionState.READY and chat.turns.owner is None)
     camera.window("chat-split", window, CHAT_TAB)
+    reply = chat.split_pane.transcript.messages[-1]  # the pane beside edits in place too
+    reply.edit_button.click()
+    reply.editor.setPlainText("A pump filter with a 0.1 micron hollow fibre.")
+    camera.window("chat-split-edit", window, CHAT_TAB)
+    reply.end_edit()
     chat.split.close()
 
 

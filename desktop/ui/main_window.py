@@ -71,8 +71,8 @@ OpenAI-compatible HTTP API on this computer.</li>
 </ol>
 <p><b>Keys:</b> Ctrl+N a new conversation, Ctrl+L the model list, Ctrl+E eject the model,
 Ctrl+Shift+S the chat settings beside the chat, Ctrl+Shift+D a second conversation beside the
-first (or Open beside in a conversation's menu), Ctrl+1 to Ctrl+5 the screens; in the message
-box Enter sends, Shift+Enter adds a line and Esc stops the reply.</p>
+first (or Open beside in a conversation's menu), Ctrl+1 to Ctrl+5 the screens; in a message
+box (of either pane) Enter sends, Shift+Enter adds a line and Esc stops that pane's reply.</p>
 <p>Everything is also available headless: <code>quantdesk --help</code> in a terminal.</p>"""
 
 

@@ -109,13 +109,13 @@ def test_regenerate_and_edit_continue_from_the_right_place(
     wait_until(qtbot, lambda: chat.session.state is SessionState.READY)
     first_reply = chat.transcript.messages[-1].text
     assert chat.transcript.messages[-1].regenerate_button.isVisibleTo(chat)
-    chat.regenerate()
+    chat.edits.regenerate()
     wait_until(qtbot, lambda: chat.session.state is SessionState.READY)
     messages = chat.store.get(chat.conversation_id).messages
     assert [m.role for m in messages] == ["user", "assistant"]
     assert messages[1].content == first_reply  # greedy: the same reply again
 
-    chat.edit_and_resend(0, "a different question")
+    chat.edits.edit_and_resend(0, "a different question")
     wait_until(qtbot, lambda: chat.session.state is SessionState.READY)
     messages = chat.store.get(chat.conversation_id).messages
     assert [(m.role, m.position) for m in messages] == [("user", 0), ("assistant", 1)]

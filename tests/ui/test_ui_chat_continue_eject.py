@@ -158,7 +158,7 @@ def test_continue_with_a_real_model_picks_up_exactly_where_the_reply_stopped(
     chat.send(COUNTING)
     wait_until(qtbot, lambda: chat.session.state is SessionState.READY, 60_000)
     first = chat.transcript.messages[-1].text
-    chat.continue_reply()
+    chat.edits.continue_reply()
     wait_until(qtbot, lambda: chat.session.state is SessionState.READY, 60_000)
     assert chat.transcript.messages[-1].text == expected != first
 

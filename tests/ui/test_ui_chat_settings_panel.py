@@ -54,7 +54,7 @@ def test_a_change_in_the_panel_is_stored_and_shapes_the_next_reply(
     assert reply.stats["tokens"] == 5
 
     form.max_tokens.setValue(9)  # the next reply, also a regenerated one, follows the panel
-    chat.regenerate()
+    chat.edits.regenerate()
     wait_until(qtbot, lambda: chat.session.state is SessionState.READY)
     (reply,) = [m for m in chat.store.get(stored.id).messages if m.role == "assistant"]
     assert reply.stats["tokens"] == 9

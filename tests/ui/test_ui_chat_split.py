@@ -67,9 +67,10 @@ def test_both_panes_get_real_replies_one_after_the_other(
     pane = chat.split_pane
     assert pane.isVisible() and chat.split.action.isChecked()
     streamed: list[tuple[str | None, str]] = []  # whose reply, what the pane shows of it
+    beside_stream = chat.split.stream
     chat.session.token.connect(  # connected after the chat's own router: sees its result
         lambda _piece: streamed.append(
-            (chat.turns.owner, pane.transcript.messages[-1].text if pane.replying else "")
+            (chat.turns.owner, pane.transcript.messages[-1].text if beside_stream.active else "")
         )
     )
     settle_window(qtbot, window)

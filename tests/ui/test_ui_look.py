@@ -138,7 +138,7 @@ def test_send_stop_column_keeps_its_width(
 def test_messages_are_edited_in_place(qtbot: QtBot, main_window: Callable[[], MainWindow]) -> None:
     window = main_window()
     window.tabs.setCurrentWidget(window.chat)
-    message = window.chat._add_message("user", "Hello there", 0)
+    message = window.chat.edits.add("user", "Hello there", 0)
     message.edit_button.setEnabled(True)
     message.edit_button.click()
     assert message.editing and message.editor.toPlainText() == "Hello there"

@@ -6,18 +6,19 @@ without a chat template, a base model, starts in text completion, labelled above
 transcript; the switch in the model bar changes the mode for the loaded model.
 
 The conversation's settings sit in a panel at the right (:mod:`chat_settings_panel`); a second
-conversation can be shown beside the first (:mod:`split_view`); regenerate, edit and insert are
-in :mod:`message_edits`.
+conversation can be shown beside the first (:mod:`split_view`). Each pane's messages are
+worked on by its own :class:`~desktop.ui.chat.message_edits.MessageEdits` (reply, regenerate,
+continue, edit, insert) and its reply streams through its own
+:class:`~desktop.ui.chat.reply_stream.ReplyStream`.
 
 Nothing typed is lost: the user's message is stored before it is sent, the reply is stored as
-it streams (every :data:`SAVE_INTERVAL_MS`) and again when it ends, also when it fails.
+it streams and again when it ends, also when it fails.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QResizeEvent
@@ -27,7 +28,6 @@ from converter.errors import QuantdeskError
 from desktop.services.app_settings import Sampling, Settings
 from desktop.services.conversations import ConversationStore
 from desktop.services.model_load_defaults import ModelDefaultsStore, ModelLoadDefaults
-from desktop.services.reply_figures import reply_figures
 from desktop.ui.chat.chat_session import ChatSession, SessionState
 from desktop.ui.chat.chat_settings_panel import ChatSettingsPanel
 from desktop.ui.chat.composer import Composer
@@ -35,29 +35,19 @@ from desktop.ui.chat.conversation_list import ConversationList
 from desktop.ui.chat.load_settings_dialog import LoadSettingsDialog
 from desktop.ui.chat.message_edits import MessageEdits
 from desktop.ui.chat.model_bar import ModelBar
+from desktop.ui.chat.reply_stream import ReplyStream
 from desktop.ui.chat.split_pane import WAITING_NOTE
 from desktop.ui.chat.split_view import MAIN, SplitView
-from desktop.ui.chat.transcript import MessageWidget, Transcript
+from desktop.ui.chat.transcript import Transcript
 
 if TYPE_CHECKING:  # the worker package loads llama.cpp: not while the window starts
     from desktop.engine.worker.results import LoadInfo, ReplyStats
 
-SAVE_INTERVAL_MS = 1000
 CHAT_PLACEHOLDER = "Type a message. Enter sends, Shift+Enter adds a line, Esc stops."
 TEXT_PLACEHOLDER = "Type the start of a text; the model continues it. Enter sends, Esc stops."
 
 
-def completion_prompt(messages: list[dict[str, str]]) -> str:
-    """Text completion's prompt: the conversation's text as one piece, without the system prompt."""
-    return "".join(m["content"] for m in messages if m["role"] in ("user", "assistant"))
-
-
-def reply_stats_text(stats: ReplyStats) -> str:
-    note = " · stopped" if stats.cancelled else ""
-    return " · ".join(reply_figures(stats)) + note
-
-
-class ChatView(MessageEdits, QWidget):
+class ChatView(QWidget):
     model_loaded = Signal(object)
 
     def __init__(
@@ -68,12 +58,6 @@ class ChatView(MessageEdits, QWidget):
         self.store, self.settings = store, settings
         self.session = ChatSession(self)
         self.conversation_id: int | None = None
-        self._reply: MessageWidget | None = None
-        self._reply_id: int | None = None
-        self._first_token_at: float | None = None
-        self._token_count = 0
-        #: The text a Continue writes on from (empty for a new reply).
-        self._continued = ""
         #: Library files that cannot be loaded, with the reason (kept up to date by the window).
         self.broken_files: dict[str, str] = {}
 
@@ -111,8 +95,18 @@ class ChatView(MessageEdits, QWidget):
         main_column.addWidget(self.transcript, 1)
         main_column.addWidget(self.composer)
         #: The split view: a second conversation beside (its pane, actions, whose turn it is).
-        self.split = SplitView(self, self, completion_prompt)
+        self.split = SplitView(self, self)
         self.split_pane, self.turns = self.split.pane, self.split.turns
+        #: The main pane's reply as it streams, and the work on its messages.
+        self.stream = ReplyStream(
+            self.session,
+            store,
+            self.transcript,
+            self.composer,
+            on_start=lambda: self.turns.started(MAIN),
+            parent=self,
+        )
+        self.edits = MessageEdits(self)
         panes = QSplitter(Qt.Orientation.Horizontal)
         panes.addWidget(main_pane)
         panes.addWidget(self.split_pane)
@@ -135,10 +129,6 @@ class ChatView(MessageEdits, QWidget):
         self.setTabOrder(self.composer.edit, self.composer.send_button)
         self._update_empty_text()
         self.refresh_settings_panel()
-
-        self._save_timer = QTimer(self)
-        self._save_timer.setInterval(SAVE_INTERVAL_MS)
-        self._save_timer.timeout.connect(self._save_partial)
 
         self.conversations.selected.connect(self.open_conversation)
         self.conversations.new_requested.connect(self.new_conversation)
@@ -308,16 +298,8 @@ class ChatView(MessageEdits, QWidget):
             self.split.close()  # one conversation is open in one pane
         conversation = self.store.get(conversation_id)
         self.conversation_id = conversation_id
-        self.transcript.clear()
-        for message in conversation.messages:
-            widget = self._add_message(message.role, message.content, message.position)
-            if message.role == "assistant" and message.complete:
-                widget.finish(message.content)
-            if message.stats:
-                widget.set_stats(str(message.stats.get("summary", "")))
-            elif not message.complete:
-                widget.set_stats("interrupted")
-        self.transcript.mark_last_reply()
+        self.stream.let_go()  # a reply still ending is stored, not shown here
+        self.edits.show(conversation)
         self.refresh_settings_panel()
         if conversation.model_path and not self.session.load_info:
             self.model_bar.select(conversation.model_path)
@@ -325,6 +307,7 @@ class ChatView(MessageEdits, QWidget):
     def _on_conversation_deleted(self, conversation_id: int) -> None:
         if conversation_id == self.conversation_id:
             self.conversation_id = None
+            self.stream.let_go()
             self.transcript.clear()
             self.refresh_settings_panel()
         if conversation_id == self.split_pane.conversation_id:
@@ -390,114 +373,46 @@ class ChatView(MessageEdits, QWidget):
             self.refresh_settings_panel()  # the panel names the conversation
         self.store.append(cid, "user", text)
         position = len(self.store.get(cid).messages) - 1
-        self._add_message("user", text, position)
+        self.edits.add("user", text, position)
         if waits:
             self.turns.wait(
-                MAIN, lambda: self._start_reply() if self.conversation_id == cid else None
+                MAIN, lambda: self.edits.start_reply() if self.conversation_id == cid else None
             )
             self.composer.speed_label.setText(WAITING_NOTE)
             self._on_state_changed(self.session.state)
         else:
-            self._start_reply()
-
-    def _start_reply(self) -> None:
-        cid = self.conversation_id
-        assert cid is not None
-        self.store.update(cid, model_path=str(self.session.model_path or ""))
-        conversation = self.store.get(cid)
-        engine_sampling = Sampling.from_json(conversation.settings).engine_settings()
-        self._reply_id = self.store.append(cid, "assistant", "", complete=False)
-        self._reply = self._add_message("assistant", "", len(conversation.messages))
-        self._begin_stream()
-        if self.text_completion:
-            self.session.send_text(completion_prompt(conversation.chat_messages()), engine_sampling)
-        else:
-            self.session.send(conversation.chat_messages(), engine_sampling)
-
-    def continue_reply(self) -> None:
-        """Let the model write on from the end of the last reply, in the same message."""
-        if self.session.state is not SessionState.READY or self.conversation_id is None:
-            return
-        conversation = self.store.get(self.conversation_id)
-        widgets = self.transcript.messages
-        if not conversation.messages or not widgets:
-            return
-        last, widget = conversation.messages[-1], widgets[-1]
-        if last.role != "assistant" or widget.position != last.position:
-            return
-        self._reply_id, self._reply, self._continued = last.id, widget, last.content
-        widget.set_text(last.content)
-        widget.set_stats("")
-        self.store.set_message(last.id, last.content, complete=False, stats=last.stats)
-        self._begin_stream()
-        sampling = Sampling.from_json(conversation.settings).engine_settings()
-        if self.text_completion:  # the text so far, reply included, is simply continued
-            self.session.send_text(completion_prompt(conversation.chat_messages()), sampling)
-        else:
-            history = conversation.chat_messages()[:-1]
-            self.session.continue_reply(history, last.content, sampling)
-
-    def _begin_stream(self) -> None:
-        self.turns.started(MAIN)
-        self._first_token_at, self._token_count = None, 0
-        self._started_at = time.monotonic()
-        self.composer.speed_label.setText("waiting for the first token…")
-        self._save_timer.start()
+            self.edits.start_reply()
 
     def stop(self) -> None:
         """Stop this pane's reply (not the one the pane beside is getting)."""
         if not self.turns.beside_owns_reply:
             self.session.stop()
 
+    # the main pane, as its message edits see it ----------------------------------------------
+    def may_reply(self) -> bool:
+        return self.session.state is SessionState.READY and not self.turns.waiting(MAIN)
+
+    def replying(self) -> bool:
+        return self.turns.running(MAIN) or self.turns.waiting(MAIN)
+
+    def busy_elsewhere(self) -> bool:
+        return self.turns.busy_elsewhere(MAIN)
+
+    def show_status(self, text: str) -> None:
+        self.model_bar.status.setText(text)
+
+    def refresh(self) -> None:
+        self._on_state_changed(self.session.state)
+
+    # the session's replies to the main pane (routed here by the split) ----------------------
     def _on_token(self, piece: str) -> None:
-        if self._reply is None:
-            return
-        now = time.monotonic()
-        if self._first_token_at is None:
-            self._first_token_at = now
-        self._token_count = self.session.streamed_tokens()
-        self._reply.append(piece)
-        elapsed = now - self._first_token_at
-        if elapsed > 0.2:
-            rate = (self._token_count - 1) / elapsed
-            self.composer.speed_label.setText(f"{rate:.1f} tokens/s")
-
-    def _save_partial(self) -> None:
-        if self._reply is not None and self._reply_id is not None:
-            self.store.set_message(self._reply_id, self._reply.text, complete=False)
-
-    def _finish_reply(self, text: str, *, complete: bool, stats: dict[str, Any]) -> None:
-        self._save_timer.stop()
-        if self._reply is not None and self._reply_id is not None:
-            self._reply.finish(text)
-            self.store.set_message(self._reply_id, text, complete=complete, stats=stats)
-            self._reply.set_stats(str(stats.get("summary", "")))
-        self._reply, self._reply_id, self._continued = None, None, ""
-        self.composer.speed_label.setText("")
-        self.transcript.mark_last_reply()
+        self.stream.on_token(piece)
 
     def _on_reply_done(self, stats: ReplyStats) -> None:
-        summary = reply_stats_text(stats)
-        text = self._continued + stats.text
-        if self._continued:
-            summary = f"continued: {summary}"
-        elif not text.strip() and not stats.cancelled:
-            summary = f"empty reply · {summary}"
-        self._finish_reply(
-            text,
-            complete=not stats.cancelled,
-            stats={
-                "summary": summary,
-                "tokens": stats.generated_tokens,
-                "ttft_s": stats.time_to_first_token_seconds,
-                "tokens_per_s": stats.generation_tokens_per_second,
-                "stop": stats.stop_reason.value,
-            },
-        )
+        self.stream.done(stats)
 
     def _on_reply_failed(self, exc: BaseException) -> None:
-        partial = self._reply.text if self._reply is not None else ""
-        self._finish_reply(partial, complete=False, stats={"summary": "interrupted"})
+        self.stream.failed()
         text = str(exc)
         if self.session.state is SessionState.CRASHED and not isinstance(exc, QuantdeskError):
             text = f"The model worker stopped unexpectedly ({exc or type(exc).__name__})."
@@ -510,36 +425,14 @@ class ChatView(MessageEdits, QWidget):
             self.model_bar.show_loading(0.0)
             self.session.reload()
 
-    def _add_message(self, role: str, text: str, position: int) -> MessageWidget:
-        return self._connect_message(self.transcript.add(role, text, position))
-
-    def _connect_message(self, widget: MessageWidget) -> MessageWidget:
-        role = widget.role
-        widget.insert_requested.connect(self._on_insert_requested)
-        widget.edit_requested.connect(self._on_edit_requested)
-        if role == "assistant":
-            widget.edit_submitted.connect(self.edit_reply)
-        else:
-            widget.edit_submitted.connect(self.edit_and_resend)
-        widget.regenerate_requested.connect(self.regenerate)
-        widget.continue_requested.connect(self.continue_reply)
-        return widget
-
     def _on_state_changed(self, state: SessionState) -> None:
         beside, working = self.turns.beside_owns_reply, state is SessionState.GENERATING
         can_send = state in (SessionState.READY, SessionState.GENERATING)
         self.composer.set_generating(
             working and not beside, can_send=can_send and not self.turns.waiting(MAIN)
         )
-        self.split.update_composer(state)
-        ready = state is SessionState.READY
-        for widget in self.transcript.messages:
-            # A reply can be edited without a model; a message of the user's is sent again.
-            editable = ready if widget.role == "user" else state is not SessionState.GENERATING
-            widget.edit_button.setEnabled(editable)
-            widget.insert_button.setEnabled(state is not SessionState.GENERATING)
-            widget.regenerate_button.setEnabled(ready)
-            widget.continue_button.setEnabled(ready)
+        self.split.update_controls(state)
+        self.edits.update_buttons()
         self._update_empty_text()
         if state is SessionState.CRASHED:
             self.model_bar.show_error("The worker stopped; press Reload model to start again.")

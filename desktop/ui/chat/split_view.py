@@ -2,9 +2,12 @@
 
 The chat has one worker session and the worker writes one reply at a time, so the two panes
 take turns: a message sent while the other pane's reply runs is stored and shown at once, and
-its reply starts as soon as the running one ends (the waiting pane says so). :class:`SplitTurns`
-holds whose reply the session is writing and who waits; the chat view routes the session's
-tokens and results to the owner.
+its reply starts as soon as the running one ends (the waiting pane says so); Regenerate,
+Continue and a message's Edit, which need the model now, are off in the waiting pane, their
+tooltips saying why. :class:`SplitTurns` holds whose reply the session is writing and who
+waits; :class:`SplitView` routes the session's tokens and results to the owner's
+:class:`~desktop.ui.chat.reply_stream.ReplyStream`. The pane beside works on its messages as
+the main pane does, through its own :class:`~desktop.ui.chat.message_edits.MessageEdits`.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ from typing import TYPE_CHECKING, Protocol
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QWidget
 
-from desktop.services.app_settings import Sampling
 from desktop.ui.chat.chat_session import ChatSession, SessionState
+from desktop.ui.chat.message_edits import MessageEdits
+from desktop.ui.chat.reply_stream import ReplyStream
 from desktop.ui.chat.split_pane import SplitPane
+from desktop.ui.chat.transcript import Transcript
 from desktop.ui.icons import set_icon
 
 if TYPE_CHECKING:
@@ -51,14 +56,8 @@ class ChatHost(Protocol):
 class SplitTurns:
     """Whose reply runs (``owner``) and the replies that wait for their turn, in order."""
 
-    def __init__(
-        self,
-        session: ChatSession,
-        pane: SplitPane,
-        completion_prompt: Callable[[list[dict[str, str]]], str],
-    ) -> None:
-        self.session, self.pane = session, pane
-        self._completion_prompt = completion_prompt
+    def __init__(self, session: ChatSession) -> None:
+        self.session = session
         self.owner: str | None = None
         self._waiting: list[tuple[str, Callable[[], None]]] = []
 
@@ -66,6 +65,10 @@ class SplitTurns:
     def beside_owns_reply(self) -> bool:
         """The reply being written, or just ended, is the pane's."""
         return self.owner == BESIDE
+
+    def running(self, side: str) -> bool:
+        """The session is writing ``side``'s reply."""
+        return self.session.state is SessionState.GENERATING and self.owner == side
 
     def busy_elsewhere(self, side: str) -> bool:
         """The session is writing the other side's reply: ``side``'s must wait."""
@@ -90,63 +93,29 @@ class SplitTurns:
             _side, start = self._waiting.pop(0)
             start()  # a start that no longer applies (its conversation closed) does nothing
 
-    # the pane beside ---------------------------------------------------------------------
-    def send_beside(self, text: str, *, text_completion: bool) -> None:
-        """Store the pane's message and ask for its reply, now or when the other one ends."""
-        cid = self.pane.conversation_id
-        if cid is None or self.waiting(BESIDE):
-            return
-        store = self.pane.store
-        if not store.get(cid).messages:
-            store.rename(cid, text.splitlines()[0][:60])
-            self.pane.title.setText(store.get(cid).title)
-        store.append(cid, "user", text)
-        self.pane.add_user_message(text, len(store.get(cid).messages) - 1)
-
-        def start() -> None:
-            if self.pane.conversation_id == cid and self.session.state is SessionState.READY:
-                self._start_beside(cid, text_completion=text_completion)
-
-        if self.session.state is SessionState.READY:
-            start()
-        elif self.busy_elsewhere(BESIDE):
-            self.wait(BESIDE, start)
-            self.pane.show_waiting()
-
-    def _start_beside(self, cid: int, *, text_completion: bool) -> None:
-        store = self.pane.store
-        store.update(cid, model_path=str(self.session.model_path or ""))
-        conversation = store.get(cid)
-        sampling = Sampling.from_json(conversation.settings).engine_settings()
-        reply_id = store.append(cid, "assistant", "", complete=False)
-        self.pane.begin_reply(reply_id, len(conversation.messages))
-        self.started(BESIDE)
-        if text_completion:
-            prompt = self._completion_prompt(conversation.chat_messages())
-            self.session.send_text(prompt, sampling)
-        else:
-            self.session.send(conversation.chat_messages(), sampling)
-
-    def beside_done(self, stats: ReplyStats | None) -> None:
-        self.pane.finish_reply(stats)
-
 
 class SplitView:
     """The chat view's split: the pane beside, the Split action, and the routing of the one
     session's tokens and results to the pane whose reply it is (the main pane's own handlers
     are the chat view's)."""
 
-    def __init__(
-        self,
-        chat: ChatHost,
-        parent: QWidget,
-        completion_prompt: Callable[[list[dict[str, str]]], str],
-    ) -> None:
+    def __init__(self, chat: ChatHost, parent: QWidget) -> None:
         """``parent``: the widget that owns the Split action (the chat view itself)."""
         self.chat, self._parent = chat, parent
+        self.store, self.session = chat.store, chat.session
         self.pane = SplitPane(chat.store)
         self.pane.hide()
-        self.turns = SplitTurns(chat.session, self.pane, completion_prompt)
+        self.turns = SplitTurns(chat.session)
+        #: The pane's reply as it streams, and the work on its messages.
+        self.stream = ReplyStream(
+            chat.session,
+            chat.store,
+            self.pane.transcript,
+            self.pane.composer,
+            on_start=lambda: self.turns.started(BESIDE),
+            parent=parent,
+        )
+        self.edits = MessageEdits(self)
         self.action = QAction("S&plit: a second conversation beside", parent)
         self.action.setCheckable(True)
         self.action.setToolTip(
@@ -158,7 +127,7 @@ class SplitView:
             lambda checked: self.open_beside(None) if checked else self.close()
         )
         chat.conversations.open_beside_requested.connect(self.open_beside)
-        self.pane.send_requested.connect(self._on_send)
+        self.pane.send_requested.connect(self.send)
         self.pane.stop_requested.connect(self._stop)
         self.pane.close_requested.connect(self.close)
 
@@ -178,10 +147,12 @@ class SplitView:
                 settings=chat.settings.sampling.to_json(),
             )
             chat.conversations.refresh()
+        self.stream.let_go()  # a reply still ending is stored, not shown here
         self.pane.show_conversation(conversation_id)
+        self.edits.show(chat.store.get(conversation_id))
         self.pane.show()
         self.action.setChecked(True)
-        self.update_composer(chat.session.state)
+        self.update_controls(chat.session.state)
 
     def close(self) -> None:
         """One pane again; a reply the pane beside was getting stops (what came is kept)."""
@@ -190,8 +161,9 @@ class SplitView:
         self.pane.hide()
         self.action.setChecked(False)
 
-    def update_composer(self, state: SessionState) -> None:
-        """The pane's Send and Stop, for the session's ``state`` and whose turn it is."""
+    def update_controls(self, state: SessionState) -> None:
+        """The pane's Send and Stop and its messages' buttons, for the session's ``state``
+        and whose turn it is."""
         can_send = state in (SessionState.READY, SessionState.GENERATING)
         self.pane.composer.set_generating(
             state is SessionState.GENERATING and self.turns.beside_owns_reply,
@@ -199,10 +171,63 @@ class SplitView:
             and not self.turns.waiting(BESIDE)
             and self.pane.conversation_id is not None,
         )
+        self.edits.update_buttons()
 
-    def _on_send(self, text: str) -> None:
-        self.turns.send_beside(text, text_completion=self.chat.text_completion)
-        self.chat._on_state_changed(self.chat.session.state)
+    # the pane beside, as its message edits see it --------------------------------------------
+    @property
+    def conversation_id(self) -> int | None:
+        return self.pane.conversation_id
+
+    @property
+    def transcript(self) -> Transcript:
+        return self.pane.transcript
+
+    @property
+    def text_completion(self) -> bool:
+        return self.chat.text_completion
+
+    def may_reply(self) -> bool:
+        return (
+            self.session.state is SessionState.READY
+            and not self.turns.waiting(BESIDE)
+            and self.pane.conversation_id is not None
+        )
+
+    def replying(self) -> bool:
+        return self.turns.running(BESIDE) or self.turns.waiting(BESIDE)
+
+    def busy_elsewhere(self) -> bool:
+        return self.turns.busy_elsewhere(BESIDE)
+
+    def show_status(self, text: str) -> None:
+        self.pane.composer.speed_label.setText(text)
+
+    def refresh(self) -> None:
+        self.chat._on_state_changed(self.session.state)
+
+    def send(self, text: str) -> None:
+        """Store the pane's message and ask for its reply, now or when the other one ends."""
+        cid = self.pane.conversation_id
+        if cid is None or self.turns.waiting(BESIDE):
+            return
+        store = self.store
+        if not store.get(cid).messages:
+            store.rename(cid, text.splitlines()[0][:60])
+            self.pane.title.setText(store.get(cid).title)
+            self.chat.conversations.refresh()
+        store.append(cid, "user", text)
+        self.edits.add("user", text, len(store.get(cid).messages) - 1)
+
+        def start() -> None:
+            if self.pane.conversation_id == cid and self.session.state is SessionState.READY:
+                self.edits.start_reply()
+
+        if self.session.state is SessionState.READY:
+            start()
+        elif self.turns.busy_elsewhere(BESIDE):
+            self.turns.wait(BESIDE, start)
+            self.pane.show_waiting()
+        self.refresh()
 
     def _stop(self) -> None:
         if self.turns.beside_owns_reply:
@@ -217,13 +242,13 @@ class SplitView:
 
     def _on_token(self, piece: str) -> None:
         if self.turns.beside_owns_reply:
-            self.pane.on_token(piece)
+            self.stream.on_token(piece)
         else:
             self.chat._on_token(piece)
 
     def _on_reply_done(self, stats: ReplyStats) -> None:
         if self.turns.beside_owns_reply:
-            self.turns.beside_done(stats)
+            self.stream.done(stats)
         else:
             self.chat._on_reply_done(stats)
         self._next_turn()
@@ -232,7 +257,7 @@ class SplitView:
         if not self.turns.beside_owns_reply:
             self.chat._on_reply_failed(exc)
         else:
-            self.turns.beside_done(None)
+            self.stream.failed()
             self.pane.composer.speed_label.setText(str(exc)[:200])
             if self.chat.session.state is SessionState.CRASHED:
                 self.chat._on_reply_failed(exc)  # the main pane offers Reload model

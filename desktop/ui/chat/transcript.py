@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from shiboken6 import Shiboken
 
 from desktop.ui.chat.code_blocks import code_tint, style_code
 from desktop.ui.icons import set_icon
@@ -98,24 +99,28 @@ class MessageWidget(QFrame):
         self.stats_label.hide()
 
         self._action_buttons: list[QPushButton] = []
+        #: Each button's own tooltip, shown again once a note on why it is off is gone.
+        self._tips: dict[QPushButton, str] = {}
         self.compact = False  # buttons as icons alone
         actions = QHBoxLayout()
         actions.addWidget(self.title)
         actions.addStretch(1)
         self.copy_button = self._action("Copy", self._on_copy_clicked, actions, "copy")
-        self.copy_button.setToolTip("Copy the text of this message")
+        self.set_tip(self.copy_button, "Copy the text of this message")
         self.edit_button = self._action(
             "Edit", lambda: self.edit_requested.emit(self.position), actions, "pencil"
         )
-        self.edit_button.setToolTip(
+        self.set_tip(
+            self.edit_button,
             "Change this reply's text here; the conversation goes on from your version"
             if role == "assistant"
-            else "Change this message here and ask again"
+            else "Change this message here and ask again",
         )
         self.insert_button = self._action("Insert", lambda: None, actions, "plus")
-        self.insert_button.setToolTip(
+        self.set_tip(
+            self.insert_button,
             "Insert a message of yours or a reply above or below this one; the model sees "
-            "the conversation in the new order"
+            "the conversation in the new order",
         )
         insert_menu = QMenu(self.insert_button)
         for where, offset in (("above", 0), ("below", 1)):
@@ -131,12 +136,13 @@ class MessageWidget(QFrame):
         self.regenerate_button = self._action(
             "Regenerate", self.regenerate_requested.emit, actions, "refresh"
         )
-        self.regenerate_button.setToolTip("Ask the model for another reply")
+        self.set_tip(self.regenerate_button, "Ask the model for another reply")
         self.continue_button = self._action(
             "Continue", self.continue_requested.emit, actions, "arrow-bar-right"
         )
-        self.continue_button.setToolTip(
-            "Let the model write on from the end of this reply (after Stop or the length limit)"
+        self.set_tip(
+            self.continue_button,
+            "Let the model write on from the end of this reply (after Stop or the length limit)",
         )
         self.reload_button = self._action(
             "Reload model", self.reload_requested.emit, actions, "reload"
@@ -203,6 +209,15 @@ class MessageWidget(QFrame):
         self.compact = compact
         for button in self._action_buttons:
             button.setText("" if compact else button.accessibleName())
+
+    def set_tip(self, button: QPushButton, tip: str) -> None:
+        """``button``'s own tooltip."""
+        self._tips[button] = tip
+        button.setToolTip(tip)
+
+    def explain(self, button: QPushButton, why: str | None) -> None:
+        """The tooltip says ``why`` the button is off (None: its own tooltip again)."""
+        button.setToolTip(why if why is not None else self._tips.get(button, ""))
 
     def set_action_name(self, button: QPushButton, name: str) -> None:
         """A button's name (shown unless compact) and its accessible name."""
@@ -303,6 +318,8 @@ class Transcript(QScrollArea):
         self.messages: list[MessageWidget] = []
         self.verticalScrollBar().rangeChanged.connect(self._on_range_changed)
         self._follow = True
+        #: A widget kept in view instead (an open editor), also when the layout changes.
+        self._kept: QWidget | None = None
         self._compact = False  # the messages' buttons as icons alone
 
     def resizeEvent(self, event: QResizeEvent) -> None:
@@ -335,7 +352,7 @@ class Transcript(QScrollArea):
         # Messages stack from the top; the stretches below (around the empty state) take the rest.
         self._layout.insertWidget(len(self.messages), widget)
         self.messages.append(widget)
-        self._follow = True
+        self._follow, self._kept = True, None
         self._update_empty_state()
         return widget
 
@@ -375,8 +392,13 @@ class Transcript(QScrollArea):
     def keep_in_view(self, widget: QWidget) -> None:
         """Stop following the end and show ``widget`` (the editor of a message being edited:
         the bubble grows as it opens, which would otherwise scroll it away)."""
-        self._follow = False
-        QTimer.singleShot(0, lambda: self.ensureWidgetVisible(widget, 0, 24))
+        self._follow, self._kept = False, widget
+        QTimer.singleShot(0, self._show_kept)
+
+    def _show_kept(self) -> None:
+        kept = self._kept
+        if kept is not None and Shiboken.isValid(kept) and kept.isVisible():
+            self.ensureWidgetVisible(kept, 0, 24)
 
     def mark_last_reply(self) -> None:
         """Only the last assistant message offers Regenerate and Continue; a message of the
@@ -391,12 +413,14 @@ class Transcript(QScrollArea):
         last.regenerate_button.show()
         if last.role == "assistant":
             last.set_action_name(last.regenerate_button, "Regenerate")
-            last.regenerate_button.setToolTip("Ask the model for another reply")
+            last.set_tip(last.regenerate_button, "Ask the model for another reply")
             last.continue_button.show()
         else:
             last.set_action_name(last.regenerate_button, "Reply")
-            last.regenerate_button.setToolTip("Ask the model for a reply to this message")
+            last.set_tip(last.regenerate_button, "Ask the model for a reply to this message")
 
     def _on_range_changed(self, _minimum: int, maximum: int) -> None:
         if self._follow:
             self.verticalScrollBar().setValue(maximum)
+        else:  # the window was resized or restyled while a message is edited
+            self._show_kept()

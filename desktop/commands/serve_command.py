@@ -18,7 +18,7 @@ from pathlib import Path
 from desktop.commands.load_options import add_load_arguments, describe_load, load_settings
 from desktop.engine.server import DEFAULT_PORT, ModelServer, curl_example, is_loopback
 from desktop.services.app_settings import load_settings as load_app_settings
-from desktop.services.library import find_gguf_files, library_folders, model_catalog
+from desktop.services.model_catalog import library_folders, model_catalog
 from desktop.services.serving_slots import parallel_slots
 
 #: Where --api-key can also come from, so the key stays out of the process list.
@@ -108,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _library_catalog() -> dict[str, Path]:
     """The library's models now (files added while serving can be named too)."""
+    from desktop.services.library import find_gguf_files
+
     folders = library_folders(load_app_settings().extra_library_folders)
     return model_catalog(find_gguf_files(folders))
 

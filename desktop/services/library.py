@@ -20,7 +20,6 @@ from pathlib import Path
 from converter.errors import Cancelled, OutputError, QuantdeskError
 from converter.gguf_header import read_gguf_header
 from converter.levels import IMATRIX_LEVELS, LEVELS, SOURCE_LEVELS, level_name_of_file_type
-from converter.paths import library_dir
 from converter.progress import CancelToken, Job, Progress
 from converter.storage import atomic_output, ensure_free_space, ensure_writable_folder
 
@@ -158,20 +157,6 @@ def find_gguf_files(folders: Iterable[Path]) -> list[Path]:
                 continue
             seen.setdefault(path.resolve(), None)
     return list(seen)
-
-
-def library_folders(extra: Iterable[str | Path] = ()) -> list[Path]:
-    """The library: the app's own folder, then the folders the user added."""
-    return [library_dir(), *(Path(folder) for folder in extra)]
-
-
-def model_catalog(paths: Iterable[str | Path]) -> dict[str, Path]:
-    """Models by the id the local API knows them by: the file name without ``.gguf`` (the
-    first file of a name wins)."""
-    catalog: dict[str, Path] = {}
-    for path in map(Path, paths):
-        catalog.setdefault(path.stem, path)
-    return catalog
 
 
 def scan(folders: Sequence[Path], cache: FactsCache | None = None) -> list[ModelGroup]:

@@ -37,7 +37,7 @@ from converter.progress import Progress
 from desktop.engine.server.formatting import curl_example
 from desktop.engine.server.model_server import DEFAULT_PORT, ModelServer, ServerState
 from desktop.engine.worker import LoadSettings
-from desktop.services.library import model_catalog
+from desktop.services.model_catalog import model_catalog
 from desktop.services.serving_slots import parallel_slots
 from desktop.ui.icons import set_icon
 from desktop.ui.thread_tasks import ThreadTask

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from converter.storage import format_bytes
 from desktop.services.app_settings import Settings, load_settings, save_settings
 from desktop.services.conversations import ConversationStore
-from desktop.services.library import library_folders
+from desktop.services.model_catalog import library_folders
 from desktop.ui.chat.chat_view import ChatView
 from desktop.ui.chat.model_picker import ModelBadges
 from desktop.ui.compare.compare_view import CompareView

@@ -14,10 +14,10 @@ from desktop.services.library import (
     NotAGgufFile,
     delete_gguf,
     import_gguf,
-    model_catalog,
     read_facts,
     scan,
 )
+from desktop.services.model_catalog import model_catalog
 from tests.support.gguf_factory import TinyModelShape, write_tiny_gguf
 
 SHAPE = TinyModelShape(n_layer=1, n_embd=256, n_ff=256, n_vocab=320)

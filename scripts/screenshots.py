@@ -265,7 +265,7 @@ def shoot_split(camera: Camera, window: Any, settings: dict[str, Any]) -> None:
     chat.split.open_beside(beside)
     chat.split_pane.composer.edit.setPlainText("A good water filter for a week in the Alps")
     chat.split_pane.composer.send_button.click()
-    spin(lambda: chat.session.state is SessionState.READY and chat.turns.owner is None)
+    spin(lambda: chat.session.state is SessionState.READY and not chat.session.busy)
     camera.window("chat-split", window, CHAT_TAB)
     reply = chat.split_pane.transcript.messages[-1]  # the pane beside edits in place too
     reply.edit_button.click()

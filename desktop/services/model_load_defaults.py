@@ -20,6 +20,8 @@ from desktop.services.app_settings import KV_TYPES
 
 DEFAULTS_NAME = "model_load_defaults.json"
 MAX_CTX_TOKENS = 1 << 20
+#: Replies the chat can have written at once (its two panes, with room to spare).
+MAX_CHAT_PARALLEL = 4
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -32,6 +34,8 @@ class ModelLoadDefaults:
     threads: int = 0  # 0: llama.cpp chooses
     # attention
     flash_attention: bool = DEFAULT_FLASH_ATTENTION  # off only with the f16 KV cache
+    # replies written at once, each with its own context (the split view's two panes)
+    parallel: int = 1
 
     def __post_init__(self) -> None:
         if not 0 <= self.ctx_tokens <= MAX_CTX_TOKENS:
@@ -44,17 +48,20 @@ class ModelLoadDefaults:
             raise ValueError("Threads must be 0 (automatic) or more.")
         if not self.flash_attention and self.kv_type != "f16":
             raise ValueError(f"A {self.kv_type} KV cache needs flash attention on.")
+        if not 1 <= self.parallel <= MAX_CHAT_PARALLEL:
+            raise ValueError(f"Replies at once must be 1 to {MAX_CHAT_PARALLEL}.")
 
     def describe(self) -> str:
         """In words, for the model bar: "context 8192 tokens, KV cache q8_0, all layers on
-        the GPU, 4 threads"."""
+        the GPU, 4 threads, 2 replies at once"."""
         context = "trained context" if self.ctx_tokens == 0 else f"context {self.ctx_tokens}"
         layers = {None: "GPU layers automatic", -1: "all layers on the GPU", 0: "CPU only"}.get(
             self.gpu_layers, f"{self.gpu_layers} layers on the GPU"
         )
         threads = "" if self.threads == 0 else f", {self.threads} threads"
         flash = "" if self.flash_attention else ", flash attention off"
-        return f"{context}, KV cache {self.kv_type}, {layers}{threads}{flash}"
+        parallel = "" if self.parallel == 1 else f", {self.parallel} replies at once"
+        return f"{context}, KV cache {self.kv_type}, {layers}{threads}{flash}{parallel}"
 
 
 class ModelDefaultsStore:

@@ -15,6 +15,7 @@ from desktop.engine.worker import (
     InferenceWorker,
     LoadSettings,
     ReplyStats,
+    ReplyTicket,
     SamplingSettings,
     StopReason,
     WorkerState,
@@ -47,10 +48,11 @@ class Reply(threading.Thread):
         *,
         stop: tuple[str, ...] = (),
         on_piece: Callable[[str], None] | None = None,
+        ticket: ReplyTicket | None = None,
     ) -> None:
         super().__init__(daemon=True)
         self.worker, self.prompt, self.sampling, self.stop = worker, prompt, sampling, stop
-        self.on_piece = on_piece
+        self.on_piece, self.ticket = on_piece, ticket
         self.arrivals: list[float] = []
         self.pieces: list[str] = []
         self.stats: ReplyStats | None = None
@@ -66,7 +68,7 @@ class Reply(threading.Thread):
 
         try:
             self.stats = self.worker.complete(
-                self.prompt, self.sampling, on_token=piece, stop=self.stop
+                self.prompt, self.sampling, on_token=piece, stop=self.stop, ticket=self.ticket
             )
         except BaseException as exc:
             self.error = exc
@@ -128,6 +130,32 @@ def test_more_requests_than_slots_wait_and_a_cancelled_reply_frees_its_slot(
     worker.cancel()  # cancel everything left
     for holder in holders[1:]:
         assert holder.result().stop_reason is StopReason.CANCELLED
+
+
+def test_a_ticket_stops_its_own_reply_and_counts_its_tokens(worker: InferenceWorker) -> None:
+    """The chat's two panes stop their own reply through a ticket, also one cancelled before
+    its reply was sent."""
+    long = SamplingSettings.greedy(max_tokens=100_000)
+    kept, stopped = ReplyTicket(), ReplyTicket()
+    keeps = Reply(worker, "keeps going", long, ticket=kept)
+    stops = Reply(worker, "is stopped", long, ticket=stopped)
+    deadline = time.monotonic() + 30
+    while not (keeps.arrivals and stops.arrivals) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stopped.cancel()
+    ended = stops.result()
+    assert ended.stop_reason is StopReason.CANCELLED and ended.text == "".join(stops.pieces)
+    assert 0 < stopped.streamed_tokens <= ended.generated_tokens  # the rest came with the end
+    assert keeps.is_alive()  # the other reply goes on
+    stopped.cancel()  # after the end: nothing happens
+    early = ReplyTicket()
+    early.cancel()
+    assert Reply(worker, "never starts", long, ticket=early).result().stop_reason is (
+        StopReason.CANCELLED
+    )
+    kept.cancel()
+    assert keeps.result().stop_reason is StopReason.CANCELLED
+    assert worker.state is WorkerState.READY
 
 
 def test_stop_strings_are_per_reply(worker: InferenceWorker) -> None:

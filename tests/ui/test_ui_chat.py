@@ -81,7 +81,7 @@ def test_escape_stops_a_reply_and_the_partial_reply_is_kept(
     chat = load_in_new_chat(qtbot, main_window(), model, GREEDY_LONG)
     pressed: list[bool] = []
 
-    def press_escape(_piece: str) -> None:
+    def press_escape(_owner: str, _piece: str) -> None:
         if not pressed:
             pressed.append(True)
             QTest.keyClick(chat.composer.edit, Qt.Key.Key_Escape)

@@ -59,9 +59,11 @@ def test_messages_inserted_anywhere_are_sent_in_order_and_kept_after_restart(
     sent: list[list[dict[str, str]]] = []
     real_send = chat.session.send
 
-    def recording_send(messages: list[dict[str, str]], sampling: SamplingSettings) -> object:
+    def recording_send(
+        messages: list[dict[str, str]], sampling: SamplingSettings, *, owner: str
+    ) -> object:
         sent.append(messages)
-        return real_send(messages, sampling)
+        return real_send(messages, sampling, owner=owner)
 
     chat.session.send = recording_send  # type: ignore[method-assign]
 

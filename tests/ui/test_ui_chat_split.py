@@ -47,7 +47,7 @@ def _all_done(chat: ChatView) -> bool:
     turns = chat.turns
     return (
         chat.session.state is SessionState.READY
-        and turns.owner is None
+        and not chat.session.busy
         and not turns.waiting(MAIN)
         and not turns.waiting(BESIDE)
     )
@@ -69,15 +69,15 @@ def test_both_panes_get_real_replies_one_after_the_other(
     streamed: list[tuple[str | None, str]] = []  # whose reply, what the pane shows of it
     beside_stream = chat.split.stream
     chat.session.token.connect(  # connected after the chat's own router: sees its result
-        lambda _piece: streamed.append(
-            (chat.turns.owner, pane.transcript.messages[-1].text if beside_stream.active else "")
+        lambda owner, _piece: streamed.append(
+            (owner, pane.transcript.messages[-1].text if beside_stream.active else "")
         )
     )
     settle_window(qtbot, window)
     probe = StallProbe()
 
     chat.send("Tell me about the sea")  # the main pane's reply runs...
-    wait_until(qtbot, lambda: chat.session.streamed_tokens() > 0)
+    wait_until(qtbot, lambda: chat.session.streamed_tokens(MAIN) > 0)
     pane.composer.edit.setPlainText("And about mountains")
     pane.composer.send_button.click()  # ...so the pane's waits, and says so
     assert chat.turns.waiting(BESIDE) and pane.composer.speed_label.text() == WAITING_NOTE

@@ -43,7 +43,7 @@ def _stored(chat: ChatView, cid: int) -> list[tuple[str, str, bool]]:
 
 
 def _idle(chat: ChatView) -> bool:
-    return chat.session.state is SessionState.READY and chat.turns.owner is None
+    return chat.session.state is SessionState.READY and not chat.session.busy
 
 
 def _pick(qtbot: QtBot, widget: MessageWidget, label: str, text: str, chat: ChatView) -> None:
@@ -157,7 +157,7 @@ def test_one_reply_at_a_time_and_each_stop_stops_its_own_pane(
     probe = StallProbe()
 
     chat.send("the main question")  # the main pane's reply runs...
-    wait_until(qtbot, lambda: chat.session.streamed_tokens() > 0)
+    wait_until(qtbot, lambda: chat.session.streamed_tokens(MAIN) > 0)
     assert chat.turns.running(MAIN)
     for button in (beside_reply.regenerate_button, beside_reply.continue_button,
                    pane.transcript.messages[0].edit_button):  # fmt: skip
@@ -176,7 +176,7 @@ def test_one_reply_at_a_time_and_each_stop_stops_its_own_pane(
     assert beside_reply.regenerate_button.toolTip() != BUSY_ELSEWHERE_TIP
 
     beside_reply.continue_button.click()  # now the pane beside writes on...
-    wait_until(qtbot, lambda: chat.session.streamed_tokens() > 0)
+    wait_until(qtbot, lambda: chat.session.streamed_tokens(BESIDE) > 0)
     assert chat.turns.running(BESIDE)
     main_last = chat.transcript.messages[-1]
     for button in (main_last.regenerate_button, main_last.continue_button):

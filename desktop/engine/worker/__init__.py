@@ -8,6 +8,7 @@ from desktop.engine.worker.reply_format import (
     ReplyFormat,
     json_schema_format,
 )
+from desktop.engine.worker.reply_ticket import ReplyTicket
 from desktop.engine.worker.results import (
     LoadInfo,
     ModelInfo,
@@ -31,6 +32,7 @@ __all__ = [
     "ModelInfo",
     "ReplyFormat",
     "ReplyStats",
+    "ReplyTicket",
     "SamplingSettings",
     "StopReason",
     "TokenLogprobs",

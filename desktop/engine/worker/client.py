@@ -10,6 +10,7 @@ OOM kill there ends only the child: the blocked call raises ``WorkerCrashed`` (o
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -35,6 +36,7 @@ from desktop.engine.worker.protocol import (
     error_from,
 )
 from desktop.engine.worker.reply_format import FREE_TEXT, ReplyFormat
+from desktop.engine.worker.reply_ticket import ReplyTicket
 from desktop.engine.worker.results import (
     LoadInfo,
     ReplyStats,
@@ -47,6 +49,12 @@ from desktop.engine.worker.settings import LoadSettings, SamplingSettings
 
 #: Gets the log-probabilities of the next tokens of a reply (see ``InferenceWorker.chat``).
 OnLogprobs = Callable[[tuple[TokenLogprobs, ...]], None]
+
+
+def _send_quietly(child: WorkerProcess, request: object) -> None:
+    """Send ``request`` if the child still listens (a dead one fails the reply anyway)."""
+    with contextlib.suppress(ChildDied):
+        child.send(request)
 
 
 class WorkerStateError(QuantdeskError):
@@ -198,6 +206,7 @@ class InferenceWorker:
         reply_format: ReplyFormat = FREE_TEXT,
         logprobs: int | None = None,
         on_logprobs: OnLogprobs | None = None,
+        ticket: ReplyTicket | None = None,
     ) -> ReplyStats:
         """Answer the conversation with the model's chat template, streaming text pieces.
 
@@ -205,7 +214,8 @@ class InferenceWorker:
         ``reply_format`` binds it to a grammar or JSON; with ``logprobs`` (the number of
         alternatives, 0 or more) ``on_logprobs`` gets the figures of each token, just before
         the text they complete. A grammar or schema that cannot be used raises
-        :class:`InvalidReplyFormat` before any token is generated.
+        :class:`InvalidReplyFormat` before any token is generated. ``ticket`` stops this
+        reply alone and counts its tokens (:meth:`cancel` stops every reply).
         """
         info = self._require_model()
         if not messages:
@@ -219,7 +229,7 @@ class InferenceWorker:
             reply_format=reply_format,
             logprobs=logprobs,
         )
-        return self._generate(request, on_token, on_logprobs)
+        return self._generate(request, on_token, on_logprobs, ticket)
 
     def format_chat(self, messages: Sequence[Mapping[str, str]]) -> str:
         """The exact prompt text :meth:`chat` would send for ``messages``."""
@@ -236,6 +246,7 @@ class InferenceWorker:
         reply_format: ReplyFormat = FREE_TEXT,
         logprobs: int | None = None,
         on_logprobs: OnLogprobs | None = None,
+        ticket: ReplyTicket | None = None,
     ) -> ReplyStats:
         """Continue raw text (no chat template), ending before the first of ``stop``.
 
@@ -253,7 +264,7 @@ class InferenceWorker:
             reply_format=reply_format,
             logprobs=logprobs,
         )
-        return self._generate(request, on_token, on_logprobs)
+        return self._generate(request, on_token, on_logprobs, ticket)
 
     def _require_model(self) -> LoadInfo:
         state, info = self._state, self._info
@@ -273,6 +284,7 @@ class InferenceWorker:
         request: GenerateRequest,
         on_token: Callable[[str], None],
         on_logprobs: OnLogprobs | None = None,
+        ticket: ReplyTicket | None = None,
     ) -> ReplyStats:
         """Send one reply's request and pass its text on; several may run at once (each in
         its caller's thread), up to the loaded number of slots, the rest waiting in the child."""
@@ -294,10 +306,14 @@ class InferenceWorker:
             if first:
                 child.request_cancel(False)
             child.send(dataclasses.replace(request, request_id=request_id))
+            if ticket is not None:
+                ticket.bind(lambda: _send_quietly(child, CancelReply(request_id)))
             while True:
                 event = child.receive(request_id)
                 if isinstance(event, StreamedText):
                     self._streamed_tokens += event.tokens
+                    if ticket is not None:
+                        ticket.streamed_tokens += event.tokens
                     if callback_error is None:
                         try:
                             if event.logprobs and on_logprobs is not None:
@@ -324,6 +340,8 @@ class InferenceWorker:
                 ),
             ) from None
         finally:
+            if ticket is not None:
+                ticket.release()
             child.close_channel(request_id)
             with self._lock:
                 self._replies -= 1

@@ -1,8 +1,10 @@
 """The chat's link to the inference worker: a small state machine with Qt signals.
 
 The :class:`InferenceWorker` calls block (loading, generating), so each runs in a pool
-thread; tokens arrive through ``token`` on the GUI thread. One call at a time: asking for a
-second while one runs is a programming error and raises. The engine is imported when the first
+thread; tokens arrive through ``token`` on the GUI thread. Each reply has an owner (the name of
+the pane it is for), which its signals carry; replies of different owners run at once up to the
+loaded model's parallel replies (:attr:`ChatSession.slots`), and asking for more, or for a
+reply while loading, is a programming error and raises. The engine is imported when the first
 model loads, not with the window.
 """
 
@@ -26,6 +28,7 @@ if TYPE_CHECKING:  # the engine itself is imported when the first model loads
         LoadInfo,
         LoadSettings,
         ReplyStats,
+        ReplyTicket,
         SamplingSettings,
         WorkerStats,
     )
@@ -45,9 +48,9 @@ class ChatSession(QObject):
     load_progress = Signal(float)
     loaded = Signal(object)  # LoadInfo
     load_failed = Signal(object)  # exception
-    token = Signal(str)
-    reply_done = Signal(object)  # ReplyStats
-    reply_failed = Signal(object)  # exception
+    token = Signal(str, str)  # owner, text
+    reply_done = Signal(str, object)  # owner, ReplyStats
+    reply_failed = Signal(str, object)  # owner, exception
     crashed = Signal(str)
     unloaded = Signal()
 
@@ -58,7 +61,9 @@ class ChatSession(QObject):
         self.model_path: Path | None = None
         self.load_settings: LoadSettings | None = None
         self._engine: InferenceWorker | None = None
-        self._call: ThreadTask[Any] | None = None
+        self._call: ThreadTask[Any] | None = None  # a load or an unload
+        #: The replies under way: whose (a pane's name), and the call and ticket of each.
+        self._replies: dict[str, tuple[ThreadTask[ReplyStats], ReplyTicket]] = {}
 
     def _set_state(self, state: SessionState) -> None:
         self.state = state
@@ -78,7 +83,7 @@ class ChatSession(QObject):
 
     @property
     def busy(self) -> bool:
-        return self._call is not None and not self._call.done
+        return bool(self._replies) or (self._call is not None and not self._call.done)
 
     # loading -----------------------------------------------------------------------------
     def load(self, path: Path, settings: LoadSettings | None) -> ThreadTask[LoadInfo]:
@@ -137,76 +142,133 @@ class ChatSession(QObject):
         self.load_failed.emit(exc)
 
     # generating --------------------------------------------------------------------------
-    def streamed_tokens(self) -> int:
-        """Tokens of the current reply so far (text arrives in batches, not one per token)."""
-        return self._engine.streamed_tokens if self._engine is not None else 0
+    @property
+    def slots(self) -> int:
+        """How many replies the loaded model writes at once (its load's parallel replies)."""
+        info = self.load_info
+        return info.parallel if info is not None else 1
+
+    def replying(self, owner: str) -> bool:
+        """``owner``'s reply is being written."""
+        return owner in self._replies
+
+    def can_reply(self, owner: str) -> bool:
+        """A reply for ``owner`` can start now: the model is loaded, ``owner`` has none under
+        way, and a slot is free (one reply at a time unless loaded with more)."""
+        if self.state is SessionState.READY:
+            return True
+        return (
+            self.state is SessionState.GENERATING
+            and owner not in self._replies
+            and len(self._replies) < self.slots
+        )
+
+    def streamed_tokens(self, owner: str) -> int:
+        """Tokens of ``owner``'s current reply so far (text arrives in batches, not one per
+        token); 0 when it has none."""
+        reply = self._replies.get(owner)
+        return reply[1].streamed_tokens if reply is not None else 0
 
     def send(
-        self, messages: list[dict[str, str]], sampling: SamplingSettings
+        self, messages: list[dict[str, str]], sampling: SamplingSettings, *, owner: str
     ) -> ThreadTask[ReplyStats]:
-        engine = self._start_reply()
-        return self._generate(lambda emit: engine.chat(messages, sampling, on_token=emit))
+        engine, ticket = self._start_reply(owner)
+        return self._generate(
+            owner,
+            ticket,
+            lambda emit: engine.chat(messages, sampling, on_token=emit, ticket=ticket),
+        )
 
-    def send_text(self, prompt: str, sampling: SamplingSettings) -> ThreadTask[ReplyStats]:
+    def send_text(
+        self, prompt: str, sampling: SamplingSettings, *, owner: str
+    ) -> ThreadTask[ReplyStats]:
         """Continue ``prompt`` as plain text (no chat template): for base models."""
-        engine = self._start_reply()
-        return self._generate(lambda emit: engine.complete(prompt, sampling, on_token=emit))
+        engine, ticket = self._start_reply(owner)
+        return self._generate(
+            owner,
+            ticket,
+            lambda emit: engine.complete(prompt, sampling, on_token=emit, ticket=ticket),
+        )
 
     def continue_reply(
-        self, messages: list[dict[str, str]], partial: str, sampling: SamplingSettings
+        self,
+        messages: list[dict[str, str]],
+        partial: str,
+        sampling: SamplingSettings,
+        *,
+        owner: str,
     ) -> ThreadTask[ReplyStats]:
         """Write on from ``partial``, the start of the assistant's reply to ``messages``.
 
         The prompt is the chat template's rendering of ``messages`` (ending where the reply
         begins) followed by ``partial``, so the model continues its own words; the template's
         end markers still end the reply."""
-        engine = self._start_reply()
+        engine, ticket = self._start_reply(owner)
         template = engine.load_info.chat_template if engine.load_info else None
         stops = template.stop_strings if template is not None else ()
 
         def work(emit: Callable[[str], None]) -> ReplyStats:
             prompt = engine.format_chat(messages) + partial
-            return engine.complete(prompt, sampling, on_token=emit, stop=stops, parse_special=True)
+            return engine.complete(
+                prompt, sampling, on_token=emit, stop=stops, parse_special=True, ticket=ticket
+            )
 
-        return self._generate(work)
+        return self._generate(owner, ticket, work)
 
-    def _start_reply(self) -> InferenceWorker:
-        self._require(SessionState.READY)
-        engine = self._engine_instance()
-        self._set_state(SessionState.GENERATING)
-        return engine
+    def _start_reply(self, owner: str) -> tuple[InferenceWorker, ReplyTicket]:
+        if not self.can_reply(owner):
+            self._require(SessionState.READY)  # says why
+            raise RuntimeError(f"Cannot start a second reply for {owner} or past the free slots.")
+        from desktop.engine.worker import ReplyTicket
+
+        return self._engine_instance(), ReplyTicket()
 
     def _generate(
-        self, work: Callable[[Callable[[str], None]], ReplyStats]
+        self,
+        owner: str,
+        ticket: ReplyTicket,
+        work: Callable[[Callable[[str], None]], ReplyStats],
     ) -> ThreadTask[ReplyStats]:
         task = ThreadTask(work)
-        task.signals.yielded.connect(self.token.emit)
-        task.on_returned(self._on_reply_done)
-        task.signals.errored.connect(self._on_reply_failed)
-        self._call = task
+        task.signals.yielded.connect(lambda piece: self.token.emit(owner, piece))
+        task.on_returned(lambda stats: self._on_reply_done(owner, stats))
+        task.signals.errored.connect(lambda exc: self._on_reply_failed(owner, exc))
+        self._replies[owner] = (task, ticket)
+        self._set_state(SessionState.GENERATING)  # also when one runs: the panes follow
         return task.start()
 
-    def stop(self) -> None:
-        """Ask the running reply to stop; it ends with a ``cancelled`` reply."""
-        if self.state is SessionState.GENERATING and self._engine is not None:
+    def stop(self, owner: str | None = None) -> None:
+        """Ask ``owner``'s reply (None: every reply) to stop; it ends as a ``cancelled`` reply."""
+        if self.state is not SessionState.GENERATING or self._engine is None:
+            return
+        if owner is None:
             self._engine.cancel()
+        elif owner in self._replies:
+            self._replies[owner][1].cancel()
 
-    def _on_reply_done(self, stats: ReplyStats) -> None:
-        self._set_state(SessionState.READY)
-        self.reply_done.emit(stats)
+    def _reply_ended(self, owner: str) -> None:
+        self._replies.pop(owner, None)
+        if not self._replies and self.state is SessionState.GENERATING:
+            self._set_state(SessionState.READY)
+
+    def _on_reply_done(self, owner: str, stats: ReplyStats) -> None:
+        self._reply_ended(owner)
+        self.reply_done.emit(owner, stats)
 
     def _worker_died(self, exc: BaseException) -> bool:
         """A crash, or any failure after which the worker process is gone (killed while idle)."""
         engine = self._engine
         return isinstance(exc, WorkerCrashed) or (engine is not None and engine.pid is None)
 
-    def _on_reply_failed(self, exc: BaseException) -> None:
+    def _on_reply_failed(self, owner: str, exc: BaseException) -> None:
+        self._replies.pop(owner, None)
         if self._worker_died(exc):
-            self._set_state(SessionState.CRASHED)
-            self.crashed.emit(str(exc))
-        else:
+            if self.state is not SessionState.CRASHED:
+                self._set_state(SessionState.CRASHED)
+                self.crashed.emit(str(exc))
+        elif not self._replies and self.state is SessionState.GENERATING:
             self._set_state(SessionState.READY)
-        self.reply_failed.emit(exc)
+        self.reply_failed.emit(owner, exc)
 
     # memory and shutdown -------------------------------------------------------------------
     def stats(self) -> WorkerStats | None:
@@ -224,7 +286,7 @@ class ChatSession(QObject):
         if self.state is SessionState.CLOSED:
             return
         self.stop()
-        if self._call is not None and not self._call.done:
+        if self.busy:
             self._discard_engine()  # terminates the child, which ends the blocking call
         self._discard_engine()
         self._set_state(SessionState.CLOSED)

@@ -103,7 +103,7 @@ class ChatView(QWidget):
             store,
             self.transcript,
             self.composer,
-            on_start=lambda: self.turns.started(MAIN),
+            owner=MAIN,
             parent=self,
         )
         self.edits = MessageEdits(self)
@@ -179,6 +179,7 @@ class ChatView(QWidget):
             gpu_layers=chosen.gpu_layers,
             threads=chosen.threads or None,
             flash_attention=chosen.flash_attention,
+            parallel=chosen.parallel,
         )
         self._load_once = None
         self.model_bar.show_loading(0.0)
@@ -292,8 +293,7 @@ class ChatView(QWidget):
         return self.conversation_id
 
     def open_conversation(self, conversation_id: int) -> None:
-        if self.session.state is SessionState.GENERATING:
-            self.stop()
+        self.stop()
         if conversation_id == self.split_pane.conversation_id and self.split_pane.isVisibleTo(self):
             self.split.close()  # one conversation is open in one pane
         conversation = self.store.get(conversation_id)
@@ -361,7 +361,7 @@ class ChatView(QWidget):
     def send(self, text: str) -> None:
         """Store the message, then ask the model for a reply."""
         waits = self.turns.busy_elsewhere(MAIN)  # the pane beside's reply runs: this one waits
-        if (self.session.state is not SessionState.READY and not waits) or self.turns.waiting(MAIN):
+        if (not self.session.can_reply(MAIN) and not waits) or self.turns.waiting(MAIN):
             return
         if self.conversation_id is None:
             self.new_conversation()
@@ -385,12 +385,11 @@ class ChatView(QWidget):
 
     def stop(self) -> None:
         """Stop this pane's reply (not the one the pane beside is getting)."""
-        if not self.turns.beside_owns_reply:
-            self.session.stop()
+        self.session.stop(MAIN)
 
     # the main pane, as its message edits see it ----------------------------------------------
     def may_reply(self) -> bool:
-        return self.session.state is SessionState.READY and not self.turns.waiting(MAIN)
+        return self.session.can_reply(MAIN) and not self.turns.waiting(MAIN)
 
     def replying(self) -> bool:
         return self.turns.running(MAIN) or self.turns.waiting(MAIN)
@@ -426,10 +425,9 @@ class ChatView(QWidget):
             self.session.reload()
 
     def _on_state_changed(self, state: SessionState) -> None:
-        beside, working = self.turns.beside_owns_reply, state is SessionState.GENERATING
         can_send = state in (SessionState.READY, SessionState.GENERATING)
         self.composer.set_generating(
-            working and not beside, can_send=can_send and not self.turns.waiting(MAIN)
+            self.session.replying(MAIN), can_send=can_send and not self.turns.waiting(MAIN)
         )
         self.split.update_controls(state)
         self.edits.update_buttons()

@@ -1,5 +1,6 @@
 """Load a model with settings of its own, and remember them for that file (LM Studio's
-per-model defaults): context length, KV cache, GPU layers, threads and flash attention."""
+per-model defaults): context length, KV cache, GPU layers, threads, flash attention and how
+many replies are written at once."""
 
 from __future__ import annotations
 
@@ -14,7 +15,11 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.services.app_settings import KV_TYPES
-from desktop.services.model_load_defaults import MAX_CTX_TOKENS, ModelLoadDefaults
+from desktop.services.model_load_defaults import (
+    MAX_CHAT_PARALLEL,
+    MAX_CTX_TOKENS,
+    ModelLoadDefaults,
+)
 from desktop.ui.dialog_forms import finish_form
 
 #: GPU placement choices, in the order shown; a count comes from the spin box.
@@ -69,6 +74,10 @@ class LoadSettingsDialog(QDialog):
         self.flash_attention.setChecked(defaults.flash_attention)
         self.kv_type.currentTextChanged.connect(self._update_flash_attention)
         self._update_flash_attention()
+        self.parallel = QSpinBox()
+        self.parallel.setAccessibleName("Replies at once")
+        self.parallel.setRange(1, MAX_CHAT_PARALLEL)
+        self.parallel.setValue(defaults.parallel)
         self.remember = QCheckBox("Use these settings whenever this model is loaded")
         self.remember.setAccessibleName("Remember for this model")
         self.remember.setChecked(True)
@@ -80,6 +89,7 @@ class LoadSettingsDialog(QDialog):
         form.addRow("GPU layers", self.gpu_layers)
         form.addRow("CPU threads", self.threads)
         form.addRow("Attention", self.flash_attention)
+        form.addRow("Replies at once", self.parallel)
         form.addRow("", self.remember)
         finish_form(self, form, (
             (self.context, "Tokens the model can see at once: prompt, conversation and reply. "
@@ -95,6 +105,10 @@ class LoadSettingsDialog(QDialog):
             (self.flash_attention, "On (the default, as in llama.cpp): faster on the CPU and "
              "the GPU and less memory for long contexts. Off can change a reply where two "
              "words are nearly equally likely. A q8_0 or q4_0 KV cache needs it on."),
+            (self.parallel, "How many replies the model writes at the same time: 2 lets both "
+             "conversations of the split view answer together instead of taking turns. Each "
+             "needs its own context's worth of KV cache memory, and on the CPU each runs "
+             "slower than one alone (they share the cores)."),
             (self.remember, "Ticked: the next load of this file uses these settings, whatever "
              "the app-wide defaults say. Unticked: only this load uses them, and settings "
              "remembered before are forgotten."),
@@ -129,4 +143,5 @@ class LoadSettingsDialog(QDialog):
             gpu_layers=gpu_layers,
             threads=self.threads.value(),
             flash_attention=self.flash_attention.isChecked(),
+            parallel=self.parallel.value(),
         )

@@ -3,9 +3,10 @@ user's messages are sent again, replies just change), and insert a message betwe
 
 One :class:`MessageEdits` serves each pane of the chat, the main one and the one beside, on
 that pane's conversation; the pane (:class:`EditHost`) says whether the one worker may write
-its reply now, and sends. The model writes one reply at a time: while the other pane's reply
-runs, this pane's Regenerate, Continue and a message's Edit (which asks again) are disabled,
-their tooltips saying why; a reply's edit and Insert need no model and stay.
+its reply now, and sends. A model loaded to write one reply at a time serves one pane at once:
+while the other pane's reply runs, this pane's Regenerate, Continue and a message's Edit (which
+asks again) are disabled, their tooltips saying why; a reply's edit and Insert need no model
+and stay. Loaded with two replies at once, both panes work at the same time.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ if TYPE_CHECKING:
 EDITED_SUMMARY = "edited"  # a reply's statistics line once its text is the user's
 #: The tooltip of a pane's Regenerate, Continue and Edit while the other pane gets its reply.
 BUSY_ELSEWHERE_TIP = (
-    "The other conversation's reply is being written; the model writes one reply at a time. "
-    "Wait for it, or press Stop there."
+    "The other conversation's reply is being written, and the model was loaded to write one "
+    "reply at a time. Wait for it, or press Stop there (or load the model with 2 replies at "
+    "once: Load settings)."
 )
 
 

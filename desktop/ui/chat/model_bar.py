@@ -149,11 +149,13 @@ class ModelBar(QWidget):
         worker.start()
 
     def _fit_inputs(self, path: str) -> tuple[int, str]:
-        """The context and KV cache the model will be loaded with: its own, if remembered."""
+        """The context and KV cache the model will be loaded with: its own, if remembered
+        (a context for each reply written at once)."""
         own = self.load_defaults.get(path) if self.load_defaults is not None else None
-        if own is None or own.ctx_tokens == 0:  # "as trained": the planner cannot know yet
-            return self.context_tokens, own.kv_type if own is not None else self.kv_type
-        return own.ctx_tokens, own.kv_type
+        if own is None:
+            return self.context_tokens, self.kv_type
+        per_reply = own.ctx_tokens or self.context_tokens  # "as trained": not known yet
+        return per_reply * own.parallel, own.kv_type
 
     def _on_planned(self, path: str, plan: FitPlan, ctx_tokens: int) -> None:
         if plan.verdict == "wont_fit":
@@ -201,9 +203,11 @@ class ModelBar(QWidget):
         notes = "".join(f"\n{note}" for note in info.notes if note != skipped)
         own = self.load_defaults is not None and self.load_defaults.get(info.path) is not None
         remembered = " (this model's own settings)" if own else ""
+        parallel = f", {info.parallel} replies at once" if info.parallel > 1 else ""
         self.status.setText(
             f"Loaded {Path(info.path).name} in {info.load_seconds:.1f} s: {where}, "
-            f"context {info.ctx_tokens} tokens, KV cache {info.kv_type}{remembered}.{notes}"
+            f"context {info.ctx_tokens} tokens, KV cache {info.kv_type}{parallel}{remembered}."
+            f"{notes}"
         )
 
     def show_error(self, text: str) -> None:

@@ -1,8 +1,10 @@
 """One pane's reply as it is written: asked of the session, streamed into its message, saved.
 
-Each pane of the chat (the main one and the one beside) has its own :class:`ReplyStream`; the
-chat has one worker session, so at most one of them runs at a time (:class:`SplitTurns` in
-:mod:`split_view` says whose it is and routes the session's tokens and results to it).
+Each pane of the chat (the main one and the one beside) has its own :class:`ReplyStream`,
+named by its pane (the ``owner`` of its replies in the chat's one worker session);
+:class:`~desktop.ui.chat.split_view.SplitView` routes the session's tokens and results to the
+stream they belong to. Both run at once when the model was loaded with two or more parallel
+replies; otherwise they take turns.
 
 Nothing is lost: the reply is stored as it streams (every :data:`SAVE_INTERVAL_MS`) and again
 when it ends, also when it fails or its pane shows another conversation meanwhile.
@@ -11,7 +13,6 @@ when it ends, also when it fails or its pane shows another conversation meanwhil
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer
@@ -49,13 +50,13 @@ class ReplyStream:
         transcript: Transcript,
         composer: Composer,
         *,
-        on_start: Callable[[], None],
+        owner: str,
         parent: QObject,
     ) -> None:
-        """``on_start``: called as the reply is asked for (the split notes whose it is)."""
+        """``owner``: the pane's name, which the session's signals carry for its replies."""
         self.session, self.store = session, store
         self.transcript, self.composer = transcript, composer
-        self._on_start = on_start
+        self.owner = owner
         self.widget: MessageWidget | None = None
         self.reply_id: int | None = None
         #: The text a Continue writes on from (empty for a new reply).
@@ -89,18 +90,17 @@ class ReplyStream:
         """
         self.widget, self.reply_id, self.continued = widget, reply_id, continued
         self.text = continued
-        self._on_start()
         self._first_token_at = None
         self.composer.speed_label.setText("waiting for the first token…")
         self._save_timer.start()
         sampling = Sampling.from_json(conversation.settings).engine_settings()
         messages = conversation.chat_messages()
         if text_completion:
-            self.session.send_text(completion_prompt(messages), sampling)
+            self.session.send_text(completion_prompt(messages), sampling, owner=self.owner)
         elif continued:
-            self.session.continue_reply(messages[:-1], continued, sampling)
+            self.session.continue_reply(messages[:-1], continued, sampling, owner=self.owner)
         else:
-            self.session.send(messages, sampling)
+            self.session.send(messages, sampling, owner=self.owner)
 
     def let_go(self) -> None:
         """The pane shows something else: the reply is still stored when it ends, unseen."""
@@ -117,7 +117,7 @@ class ReplyStream:
         self.widget.append(piece)
         elapsed = now - self._first_token_at
         if elapsed > 0.2:
-            rate = (self.session.streamed_tokens() - 1) / elapsed
+            rate = (self.session.streamed_tokens(self.owner) - 1) / elapsed
             self.composer.speed_label.setText(f"{rate:.1f} tokens/s")
 
     def _save_partial(self) -> None:

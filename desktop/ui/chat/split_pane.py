@@ -1,8 +1,9 @@
 """The second conversation of the split view: a transcript and a composer beside the first.
 
-The pane shows one conversation of the store and sends messages to the one loaded model, which
-writes one reply at a time (the chat keeps a single worker session): a message sent while the
-other pane's reply runs waits for it, and the pane says so. Its messages are edited,
+The pane shows one conversation of the store and sends messages to the one loaded model (the
+chat keeps a single worker session). Loaded with two replies at once, it answers both panes
+together; loaded with one, a message sent while the other pane's reply runs waits for it, and
+the pane says so. Its messages are edited,
 inserted, regenerated and continued as in the main pane, by the split's own
 :class:`~desktop.ui.chat.message_edits.MessageEdits` (:mod:`split_view`); this widget is the
 pane's title, transcript and composer.
@@ -25,7 +26,10 @@ from desktop.ui.chat.composer import Composer
 from desktop.ui.chat.transcript import Transcript
 from desktop.ui.icons import set_icon
 
-WAITING_NOTE = "Waiting for the other reply: the model writes one at a time."
+WAITING_NOTE = (
+    "Waiting for the other reply: the model was loaded to write one at a time "
+    "(Load settings: Replies at once)."
+)
 
 
 class SplitPane(QWidget):

@@ -1,13 +1,15 @@
 """Split view: a second conversation beside the first, both answered by the one loaded model.
 
-The chat has one worker session and the worker writes one reply at a time, so the two panes
-take turns: a message sent while the other pane's reply runs is stored and shown at once, and
-its reply starts as soon as the running one ends (the waiting pane says so); Regenerate,
-Continue and a message's Edit, which need the model now, are off in the waiting pane, their
-tooltips saying why. :class:`SplitTurns` holds whose reply the session is writing and who
-waits; :class:`SplitView` routes the session's tokens and results to the owner's
-:class:`~desktop.ui.chat.reply_stream.ReplyStream`. The pane beside works on its messages as
-the main pane does, through its own :class:`~desktop.ui.chat.message_edits.MessageEdits`.
+The chat has one worker session. A model loaded with two or more replies at once (its load
+settings) answers both panes at the same time, each reply in its own slot of the worker's
+continuous batching. Loaded with one, the two panes take turns: a message sent while the other
+pane's reply runs is stored and shown at once, and its reply starts as soon as the running one
+ends (the waiting pane says so); Regenerate, Continue and a message's Edit, which need the
+model now, are off in the waiting pane, their tooltips saying why. :class:`SplitTurns` holds
+who waits; :class:`SplitView` routes the session's tokens and results, which carry the pane's
+name, to that pane's :class:`~desktop.ui.chat.reply_stream.ReplyStream`. The pane beside works
+on its messages as the main pane does, through its own
+:class:`~desktop.ui.chat.message_edits.MessageEdits`.
 """
 
 from __future__ import annotations
@@ -54,25 +56,25 @@ class ChatHost(Protocol):
 
 
 class SplitTurns:
-    """Whose reply runs (``owner``) and the replies that wait for their turn, in order."""
+    """Which pane's reply runs (the session knows) and the replies that wait for a free slot,
+    in order."""
 
     def __init__(self, session: ChatSession) -> None:
         self.session = session
-        self.owner: str | None = None
         self._waiting: list[tuple[str, Callable[[], None]]] = []
-
-    @property
-    def beside_owns_reply(self) -> bool:
-        """The reply being written, or just ended, is the pane's."""
-        return self.owner == BESIDE
 
     def running(self, side: str) -> bool:
         """The session is writing ``side``'s reply."""
-        return self.session.state is SessionState.GENERATING and self.owner == side
+        return self.session.replying(side)
 
     def busy_elsewhere(self, side: str) -> bool:
-        """The session is writing the other side's reply: ``side``'s must wait."""
-        return self.session.state is SessionState.GENERATING and self.owner not in (None, side)
+        """The other side's reply takes the only slot: ``side``'s must wait."""
+        session = self.session
+        return (
+            session.state is SessionState.GENERATING
+            and not session.replying(side)
+            and not session.can_reply(side)
+        )
 
     def waiting(self, side: str) -> bool:
         return any(s == side for s, _ in self._waiting)
@@ -83,13 +85,9 @@ class SplitTurns:
     def drop(self, side: str) -> None:
         self._waiting = [(s, f) for s, f in self._waiting if s != side]
 
-    def started(self, side: str) -> None:
-        self.owner = side
-
     def next_turn(self) -> None:
-        """The running reply ended: start the reply that waited longest, if any."""
-        self.owner = None
-        while self._waiting and self.session.state is SessionState.READY:
+        """A reply ended: start the replies that waited longest, as slots allow."""
+        while self._waiting and self.session.can_reply(self._waiting[0][0]):
             _side, start = self._waiting.pop(0)
             start()  # a start that no longer applies (its conversation closed) does nothing
 
@@ -106,13 +104,14 @@ class SplitView:
         self.pane = SplitPane(chat.store)
         self.pane.hide()
         self.turns = SplitTurns(chat.session)
+        self._crash_shown = False  # the main pane shows the last crash's Reload model
         #: The pane's reply as it streams, and the work on its messages.
         self.stream = ReplyStream(
             chat.session,
             chat.store,
             self.pane.transcript,
             self.pane.composer,
-            on_start=lambda: self.turns.started(BESIDE),
+            owner=BESIDE,
             parent=parent,
         )
         self.edits = MessageEdits(self)
@@ -120,7 +119,8 @@ class SplitView:
         self.action.setCheckable(True)
         self.action.setToolTip(
             "Show a second conversation beside this one (a conversation's menu in the list: "
-            "Open beside); the loaded model answers both, one reply at a time"
+            "Open beside); the loaded model answers both, together if it was loaded with 2 "
+            "replies at once (Load settings), else one after the other"
         )
         set_icon(self.action, "arrow-bar-right")
         self.action.triggered.connect(
@@ -166,7 +166,7 @@ class SplitView:
         and whose turn it is."""
         can_send = state in (SessionState.READY, SessionState.GENERATING)
         self.pane.composer.set_generating(
-            state is SessionState.GENERATING and self.turns.beside_owns_reply,
+            self.session.replying(BESIDE),
             can_send=can_send
             and not self.turns.waiting(BESIDE)
             and self.pane.conversation_id is not None,
@@ -188,7 +188,7 @@ class SplitView:
 
     def may_reply(self) -> bool:
         return (
-            self.session.state is SessionState.READY
+            self.session.can_reply(BESIDE)
             and not self.turns.waiting(BESIDE)
             and self.pane.conversation_id is not None
         )
@@ -219,10 +219,10 @@ class SplitView:
         self.edits.add("user", text, len(store.get(cid).messages) - 1)
 
         def start() -> None:
-            if self.pane.conversation_id == cid and self.session.state is SessionState.READY:
+            if self.pane.conversation_id == cid and self.session.can_reply(BESIDE):
                 self.edits.start_reply()
 
-        if self.session.state is SessionState.READY:
+        if self.session.can_reply(BESIDE):
             start()
         elif self.turns.busy_elsewhere(BESIDE):
             self.turns.wait(BESIDE, start)
@@ -230,37 +230,44 @@ class SplitView:
         self.refresh()
 
     def _stop(self) -> None:
-        if self.turns.beside_owns_reply:
-            self.chat.session.stop()
+        self.session.stop(BESIDE)
 
     # the session's replies, to the pane they belong to -------------------------------------
     def route_replies(self) -> None:
         session = self.chat.session
+        session.loaded.connect(self._on_loaded)
         session.token.connect(self._on_token)
         session.reply_done.connect(self._on_reply_done)
         session.reply_failed.connect(self._on_reply_failed)
 
-    def _on_token(self, piece: str) -> None:
-        if self.turns.beside_owns_reply:
+    def _on_loaded(self, _info: object) -> None:
+        self._crash_shown = False
+
+    def _on_token(self, owner: str, piece: str) -> None:
+        if owner == BESIDE:
             self.stream.on_token(piece)
         else:
             self.chat._on_token(piece)
 
-    def _on_reply_done(self, stats: ReplyStats) -> None:
-        if self.turns.beside_owns_reply:
+    def _on_reply_done(self, owner: str, stats: ReplyStats) -> None:
+        if owner == BESIDE:
             self.stream.done(stats)
         else:
             self.chat._on_reply_done(stats)
         self._next_turn()
 
-    def _on_reply_failed(self, exc: BaseException) -> None:
-        if not self.turns.beside_owns_reply:
+    def _on_reply_failed(self, owner: str, exc: BaseException) -> None:
+        crashed = self.session.state is SessionState.CRASHED
+        if owner != BESIDE:
             self.chat._on_reply_failed(exc)
+            self._crash_shown = crashed
         else:
             self.stream.failed()
             self.pane.composer.speed_label.setText(str(exc)[:200])
-            if self.chat.session.state is SessionState.CRASHED:
-                self.chat._on_reply_failed(exc)  # the main pane offers Reload model
+            # The main pane offers Reload model, once for a crash that ends both replies.
+            if crashed and not self._crash_shown and not self.session.replying(MAIN):
+                self.chat._on_reply_failed(exc)
+                self._crash_shown = True
         self._next_turn()
 
     def _next_turn(self) -> None:

@@ -12,8 +12,8 @@ empty library::
 
     QT_QPA_PLATFORM=offscreen python scripts/screenshots.py [--out docs/screenshots] [--only chat]
 
-``--only chat`` retakes the chat screens (the settings panel, the split view) and Help alone
-(the real Gemma model, no conversion);
+``--only chat`` retakes the chat screens (the settings panel, the split view), the load
+settings and Help alone (the real Gemma model, no conversion);
 ``--only api`` the Local API tab alone, serving the Gemma model;
 ``--keep compare`` runs everything but saves only the screens whose names start with "compare".
 
@@ -174,8 +174,20 @@ def shoot_chat_only(camera: Camera, home: Path) -> None:
     window = open_window_with_gemma(home)
     spin(lambda: window.chat.model_bar.combo.count() == 1)
     shoot_chat(camera, window)
+    shoot_load_settings(camera)
     shoot_help(camera)
     window.close()
+
+
+def shoot_load_settings(camera: Camera) -> None:
+    from desktop.services.model_load_defaults import ModelLoadDefaults
+    from desktop.ui.chat.load_settings_dialog import LoadSettingsDialog
+
+    own = ModelLoadDefaults(ctx_tokens=8192, kv_type="q8_0", threads=2, parallel=2)
+    load = LoadSettingsDialog("gemma-3-270m-q4_k_m.gguf", own, remembered=True)
+    load.show()
+    camera.dialog("load-settings", load)
+    load.close()
 
 
 def shoot_help(camera: Camera) -> None:
@@ -272,7 +284,34 @@ def shoot_split(camera: Camera, window: Any, settings: dict[str, Any]) -> None:
     reply.editor.setPlainText("A pump filter with a 0.1 micron hollow fibre.")
     camera.window("chat-split-edit", window, CHAT_TAB)
     reply.end_edit()
+    shoot_split_together(camera, window)
     chat.split.close()
+
+
+def shoot_split_together(camera: Camera, window: Any) -> None:
+    """Both panes answering at the same time: the model loaded with 2 replies at once."""
+    from desktop.services.model_load_defaults import ModelLoadDefaults
+    from desktop.ui.chat.chat_session import SessionState
+    from desktop.ui.main_window import CHAT_TAB
+
+    chat = window.chat
+    gemma = str(chat.session.model_path)
+    chat.load_with(gemma, ModelLoadDefaults(ctx_tokens=2048, parallel=2), remember=False)
+    spin(lambda: chat.session.state is SessionState.READY and chat.session.slots == 2)
+    long = {"max_tokens": 600, "temperature": 0.7, "seed": 11, "context_tokens": 2048}
+    main = chat.new_conversation()
+    chat.store.update(main, settings=long)
+    beside = chat.store.create("Trail snacks", settings=long)
+    chat.split.open_beside(beside)
+    chat.send("A rainy day in Zermatt can be spent")
+    chat.split_pane.composer.edit.setPlainText("Five trail snacks that keep for a week:")
+    chat.split_pane.composer.send_button.click()
+    spin(lambda: min(chat.session.streamed_tokens(side) for side in ("main", "beside")) > 40)
+    camera.window("chat-split-together", window, CHAT_TAB)
+    if not (chat.session.replying("main") and chat.session.replying("beside")):
+        print("warning: a reply ended while both were photographed", file=sys.stderr)
+    chat.session.stop()
+    spin(lambda: not chat.session.busy)
 
 
 def shoot_compare(camera: Camera, window: Any) -> None:
@@ -319,14 +358,7 @@ def shoot_dialogs(camera: Camera, window: Any, home: Path) -> None:
     settings.show()
     camera.dialog("settings", settings)
     settings.close()
-    from desktop.services.model_load_defaults import ModelLoadDefaults
-    from desktop.ui.chat.load_settings_dialog import LoadSettingsDialog
-
-    own = ModelLoadDefaults(ctx_tokens=8192, kv_type="q8_0", threads=2)
-    load = LoadSettingsDialog("gemma-3-270m-q4_k_m.gguf", own, remembered=True)
-    load.show()
-    camera.dialog("load-settings", load)
-    load.close()
+    shoot_load_settings(camera)
     shoot_help(camera)
     shoot_api(camera, window)
 

@@ -11,6 +11,7 @@ from pytestqt.qtbot import QtBot
 
 from desktop.services.app_settings import Sampling
 from desktop.ui.chat.chat_session import SessionState
+from desktop.ui.chat.split_view import BESIDE
 from desktop.ui.main_window import MainWindow
 from tests.support.gguf_factory import write_tiny_gguf
 from tests.support.ui_dialogs import InputDialogAnswer
@@ -127,3 +128,41 @@ def test_shown_on_a_large_window_hidden_on_a_small_one_and_the_choice_is_kept(
     again.chat.settings_panel.close_button.click()
     assert not again.chat.settings_panel.isVisible()
     assert again.chat.settings_panel.choice is False
+
+
+def test_with_the_split_the_panel_follows_the_pane_worked_in(
+    qtbot: QtBot, main_window: Callable[[], MainWindow], endless_model: Path
+) -> None:
+    """A change made while the pane beside has the focus goes to its conversation, and its
+    next reply follows it; the main pane's conversation keeps its own settings."""
+    window = main_window()
+    chat = load_in_new_chat(qtbot, window, put_in_library(endless_model), GREEDY)
+    main_cid = chat.conversation_id
+    assert main_cid is not None
+    beside_cid = chat.store.create("Beside", settings=GREEDY, system_prompt="")
+    chat.split.open_beside(beside_cid)
+    window.tabs.setCurrentWidget(chat)
+    window.activateWindow()
+    label = chat.settings_panel.conversation_label
+    form = chat.settings_panel.form
+
+    chat.split_pane.composer.edit.setFocus()
+    wait_until(qtbot, lambda: "Beside" in label.text() and "beside" in label.text())
+    form.max_tokens.setValue(7)
+    assert Sampling.from_json(chat.store.get(beside_cid).settings).max_tokens == 7
+    assert Sampling.from_json(chat.store.get(main_cid).settings).max_tokens == 40
+    chat.split_pane.composer.edit.setPlainText("a story")
+    chat.split_pane.composer.send_button.click()
+    wait_until(qtbot, lambda: not chat.session.busy)
+    assert chat.panel_side == BESIDE  # the focus stayed in the pane beside
+    (reply,) = [m for m in chat.store.get(beside_cid).messages if m.role == "assistant"]
+    assert reply.stats["tokens"] == 7
+
+    window.activateWindow()  # offscreen, the window is no longer active once a reply ended
+    chat.composer.edit.setFocus()  # back in the main pane: its own settings
+    wait_until(qtbot, lambda: "beside" not in label.text())
+    assert form.max_tokens.value() == 40
+    chat.split_pane.composer.edit.setFocus()
+    wait_until(qtbot, lambda: "beside" in label.text())
+    chat.split.close()  # one pane again: the main conversation's settings
+    assert "beside" not in label.text() and form.max_tokens.value() == 40

@@ -126,14 +126,17 @@ class ChatSettingsPanel(QFrame):
     def sizeHint(self) -> QSize:
         return QSize(PANEL_WIDTH, super().sizeHint().height())
 
-    def show_conversation(self, title: str | None, system_prompt: str, sampling: Sampling) -> None:
+    def show_conversation(
+        self, title: str | None, system_prompt: str, sampling: Sampling, *, beside: bool = False
+    ) -> None:
         """Show the settings of the conversation ``title`` (None: none is open, the app's
-        defaults are shown)."""
+        defaults are shown); ``beside``: the one in the split view's second pane."""
         if title is None:
             self.conversation_label.setText("<b>No conversation open</b>")
             self.note.setText(NO_CONVERSATION_NOTE)
         else:
-            self.conversation_label.setText(f"For <b>{_escaped(title)}</b>")
+            where = " (the conversation beside)" if beside else ""
+            self.conversation_label.setText(f"For <b>{_escaped(title)}</b>{where}")
             self.note.setText(APPLIES_NOTE)
         self.form.set_values(system_prompt, sampling)
 

@@ -6,9 +6,10 @@ without a chat template, a base model, starts in text completion, labelled above
 transcript; the switch in the model bar changes the mode for the loaded model.
 
 The conversation's settings sit in a panel at the right (:mod:`chat_settings_panel`); a second
-conversation can be shown beside the first (:mod:`split_view`). Each pane's messages are
-worked on by its own :class:`~desktop.ui.chat.message_edits.MessageEdits` (reply, regenerate,
-continue, edit, insert) and its reply streams through its own
+conversation can be shown beside the first (:mod:`split_view`), and the panel then shows the
+settings of the pane last worked in (the one that last had the keyboard focus). Each pane's
+messages are worked on by its own :class:`~desktop.ui.chat.message_edits.MessageEdits` (reply,
+regenerate, continue, edit, insert) and its reply streams through its own
 :class:`~desktop.ui.chat.reply_stream.ReplyStream`.
 
 Nothing typed is lost: the user's message is stored before it is sent, the reply is stored as
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QResizeEvent
-from PySide6.QtWidgets import QCheckBox, QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QApplication, QCheckBox, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from converter.errors import QuantdeskError
 from desktop.services.app_settings import Sampling, Settings
@@ -37,7 +38,7 @@ from desktop.ui.chat.message_edits import MessageEdits
 from desktop.ui.chat.model_bar import ModelBar
 from desktop.ui.chat.reply_stream import ReplyStream
 from desktop.ui.chat.split_pane import WAITING_NOTE
-from desktop.ui.chat.split_view import MAIN, SplitView
+from desktop.ui.chat.split_view import BESIDE, MAIN, SplitView
 from desktop.ui.chat.transcript import Transcript
 
 if TYPE_CHECKING:  # the worker package loads llama.cpp: not while the window starts
@@ -58,6 +59,8 @@ class ChatView(QWidget):
         self.store, self.settings = store, settings
         self.session = ChatSession(self)
         self.conversation_id: int | None = None
+        #: The pane whose conversation the settings panel shows (the last one focused).
+        self.panel_side = MAIN
         #: Library files that cannot be loaded, with the reason (kept up to date by the window).
         self.broken_files: dict[str, str] = {}
 
@@ -89,7 +92,7 @@ class ChatView(QWidget):
         column = QVBoxLayout(right)
         column.addWidget(self.model_bar)
         column.addWidget(self.mode_banner)
-        main_pane = QWidget()
+        main_pane = self._main_pane = QWidget()
         main_column = QVBoxLayout(main_pane)
         main_column.setContentsMargins(0, 0, 0, 0)
         main_column.addWidget(self.transcript, 1)
@@ -147,6 +150,9 @@ class ChatView(QWidget):
         s.load_failed.connect(lambda exc: self.model_bar.show_error(str(exc)))
         s.unloaded.connect(self._on_unloaded)
         self.split.route_replies()  # tokens and results to the pane whose reply it is
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            app.focusChanged.connect(self._on_focus_changed)
 
     # model ---------------------------------------------------------------------------------
     def load_model(self, path: str, *, insist: bool = False) -> None:
@@ -316,7 +322,7 @@ class ChatView(QWidget):
 
     def _on_conversation_renamed(self, conversation_id: int) -> None:
         """The settings panel and the pane beside name the conversation by its new title."""
-        if conversation_id == self.conversation_id:
+        if conversation_id == self.panel_conversation():
             self.refresh_settings_panel()
         if conversation_id == self.split_pane.conversation_id:
             self.split_pane.title.setText(self.store.get(conversation_id).title)
@@ -339,21 +345,46 @@ class ChatView(QWidget):
         if len(sizes) == 3 and sizes[2] < want and sizes[1] > 2 * want:
             self._splitter.setSizes([sizes[0], sizes[1] + sizes[2] - want, want])
 
+    def _on_focus_changed(self, _old: QWidget | None, new: QWidget | None) -> None:
+        """The panel follows the pane the user works in (the panel itself changes nothing)."""
+        if new is None:
+            return
+        if self.split_pane.isAncestorOf(new):
+            side = BESIDE
+        elif self._main_pane.isAncestorOf(new):
+            side = MAIN
+        else:
+            return
+        if side != self.panel_side:
+            self.panel_side = side
+            self.refresh_settings_panel()
+
+    def panel_conversation(self) -> int | None:
+        """The conversation the settings panel shows: the focused pane's."""
+        if self.panel_side == BESIDE and self.split_pane.isVisibleTo(self):
+            return self.split_pane.conversation_id
+        return self.conversation_id
+
     def refresh_settings_panel(self) -> None:
-        """The panel shows the open conversation's settings (the app's, when none is open)."""
-        if self.conversation_id is None:
+        """The panel shows the conversation's settings (the app's, when none is open)."""
+        cid = self.panel_conversation()
+        if cid is None:
             self.settings_panel.show_conversation(
                 None, self.settings.system_prompt, self.settings.sampling
             )
             return
-        shown = self.store.get(self.conversation_id)
+        shown = self.store.get(cid)
         sampling = Sampling.from_json(shown.settings)
-        self.settings_panel.show_conversation(shown.title, shown.system_prompt, sampling)
+        self.settings_panel.show_conversation(
+            shown.title, shown.system_prompt, sampling, beside=cid != self.conversation_id
+        )
 
     def _on_settings_edited(self) -> None:
-        """Store the panel's values with the conversation (a new one when none is open)."""
+        """Store the panel's values with its conversation (a new one when none is open)."""
         system_prompt, sampling = self.settings_panel.form.values()
-        cid = self.conversation_id if self.conversation_id is not None else self.new_conversation()
+        cid = self.panel_conversation()
+        if cid is None:
+            cid = self.new_conversation()
         self.store.update(cid, system_prompt=system_prompt, settings=sampling.to_json())
         self.refresh_settings_panel()
 

@@ -53,6 +53,7 @@ class ChatHost(Protocol):
     def _on_token(self, piece: str) -> None: ...
     def _on_reply_done(self, stats: ReplyStats) -> None: ...
     def _on_reply_failed(self, exc: BaseException) -> None: ...
+    def refresh_settings_panel(self) -> None: ...
 
 
 class SplitTurns:
@@ -153,6 +154,7 @@ class SplitView:
         self.pane.show()
         self.action.setChecked(True)
         self.update_controls(chat.session.state)
+        chat.refresh_settings_panel()  # when it follows the pane beside
 
     def close(self) -> None:
         """One pane again; a reply the pane beside was getting stops (what came is kept)."""
@@ -160,6 +162,7 @@ class SplitView:
         self.turns.drop(BESIDE)
         self.pane.hide()
         self.action.setChecked(False)
+        self.chat.refresh_settings_panel()  # the main pane's again
 
     def update_controls(self, state: SessionState) -> None:
         """The pane's Send and Stop and its messages' buttons, for the session's ``state``
@@ -215,6 +218,7 @@ class SplitView:
             store.rename(cid, text.splitlines()[0][:60])
             self.pane.title.setText(store.get(cid).title)
             self.chat.conversations.refresh()
+            self.chat.refresh_settings_panel()
         store.append(cid, "user", text)
         self.edits.add("user", text, len(store.get(cid).messages) - 1)
 

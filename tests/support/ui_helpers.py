@@ -29,6 +29,13 @@ def tiny_f16_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_tiny_gguf(tmp_path_factory.mktemp("models") / "tiny-F16.gguf", TINY_SHAPE)
 
 
+@pytest.fixture(scope="module", name="endless_model")
+def endless_model_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny model that never picks end-of-text: a reply is exactly as long as allowed."""
+    folder = tmp_path_factory.mktemp("endless")
+    return write_tiny_gguf(folder / "endless-F16.gguf", TINY_SHAPE, never_ends=True)
+
+
 def put_in_library(model: Path, name: str | None = None) -> Path:
     folder = library_dir()
     folder.mkdir(parents=True, exist_ok=True)

@@ -6,17 +6,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from pytestqt.qtbot import QtBot
 
 from desktop.services.app_settings import Sampling
 from desktop.ui.chat.chat_session import SessionState
 from desktop.ui.chat.split_view import BESIDE
 from desktop.ui.main_window import MainWindow
-from tests.support.gguf_factory import write_tiny_gguf
 from tests.support.ui_dialogs import InputDialogAnswer
 from tests.support.ui_helpers import (  # noqa: F401 - fixtures are found by name
     TINY_SHAPE,
+    endless_model_fixture,
     load_in_new_chat,
     main_window_fixture,
     put_in_library,
@@ -25,13 +24,6 @@ from tests.support.ui_helpers import (  # noqa: F401 - fixtures are found by nam
 
 GREEDY = {"temperature": 0.0, "top_k": 1, "repeat_penalty": 1.0, "max_tokens": 40,
           "context_tokens": 512}  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def endless_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny model that never picks end-of-text: a reply is exactly as long as allowed."""
-    folder = tmp_path_factory.mktemp("endless")
-    return write_tiny_gguf(folder / "endless-F16.gguf", TINY_SHAPE, never_ends=True)
 
 
 def test_a_change_in_the_panel_is_stored_and_shapes_the_next_reply(

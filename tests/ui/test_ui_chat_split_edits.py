@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from pytestqt.qtbot import QtBot
 
 from desktop.services.conversations import ConversationStore
@@ -17,25 +16,18 @@ from desktop.ui.chat.message_edits import BUSY_ELSEWHERE_TIP, EDITED_SUMMARY
 from desktop.ui.chat.split_view import BESIDE, MAIN
 from desktop.ui.chat.transcript import MessageWidget
 from desktop.ui.main_window import CHAT_TAB, MainWindow
-from tests.support.gguf_factory import write_tiny_gguf
 from tests.support.stall_probe import StallProbe, assert_responsive, settle_window
 from tests.support.ui_helpers import (  # noqa: F401 - fixtures are found by name
     GREEDY_SHORT,
     TINY_SHAPE,
     chat_with_a_reply,
+    endless_model_fixture,
     load_in_new_chat,
     main_window_fixture,
     put_in_library,
     tiny_f16_fixture,
     wait_until,
 )
-
-
-@pytest.fixture(scope="module")
-def endless_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny model that never picks end-of-text: a reply is exactly as long as allowed."""
-    folder = tmp_path_factory.mktemp("endless")
-    return write_tiny_gguf(folder / "endless-F16.gguf", TINY_SHAPE, never_ends=True)
 
 
 def _stored(chat: ChatView, cid: int) -> list[tuple[str, str, bool]]:

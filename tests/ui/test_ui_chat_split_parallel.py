@@ -18,10 +18,10 @@ from desktop.ui.chat.chat_view import ChatView
 from desktop.ui.chat.load_settings_dialog import LoadSettingsDialog
 from desktop.ui.chat.split_view import BESIDE, MAIN
 from desktop.ui.main_window import MainWindow
-from tests.support.gguf_factory import write_tiny_gguf
 from tests.support.stall_probe import StallProbe, assert_responsive, settle_window
 from tests.support.ui_helpers import (  # noqa: F401 - fixtures are found by name
     TINY_SHAPE,
+    endless_model_fixture,
     load_in_new_chat,
     main_window_fixture,
     put_in_library,
@@ -30,13 +30,6 @@ from tests.support.ui_helpers import (  # noqa: F401 - fixtures are found by nam
 
 GREEDY = {"temperature": 0.0, "top_k": 1, "repeat_penalty": 1.0, "context_tokens": 512}
 LONG = {**GREEDY, "max_tokens": 4000, "context_tokens": 8192}
-
-
-@pytest.fixture(scope="module")
-def endless_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny model that never picks end-of-text: a reply is exactly as long as allowed."""
-    folder = tmp_path_factory.mktemp("endless")
-    return write_tiny_gguf(folder / "endless-F16.gguf", TINY_SHAPE, never_ends=True)
 
 
 def _replies(chat: ChatView, cid: int) -> list[tuple[bool, int, str]]:

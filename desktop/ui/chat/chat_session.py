@@ -34,6 +34,10 @@ if TYPE_CHECKING:  # the engine itself is imported when the first model loads
     )
 
 
+#: One reply's work: ``call(engine, emit, ticket)`` returns how the reply ended.
+ReplyCall = Callable[["InferenceWorker", Callable[[str], None], "ReplyTicket"], "ReplyStats"]
+
+
 class SessionState(enum.Enum):
     EMPTY = "no model"
     LOADING = "loading"
@@ -172,22 +176,22 @@ class ChatSession(QObject):
     def send(
         self, messages: list[dict[str, str]], sampling: SamplingSettings, *, owner: str
     ) -> ThreadTask[ReplyStats]:
-        engine, ticket = self._start_reply(owner)
-        return self._generate(
+        return self._reply(
             owner,
-            ticket,
-            lambda emit: engine.chat(messages, sampling, on_token=emit, ticket=ticket),
+            lambda engine, emit, ticket: engine.chat(
+                messages, sampling, on_token=emit, ticket=ticket
+            ),
         )
 
     def send_text(
         self, prompt: str, sampling: SamplingSettings, *, owner: str
     ) -> ThreadTask[ReplyStats]:
         """Continue ``prompt`` as plain text (no chat template): for base models."""
-        engine, ticket = self._start_reply(owner)
-        return self._generate(
+        return self._reply(
             owner,
-            ticket,
-            lambda emit: engine.complete(prompt, sampling, on_token=emit, ticket=ticket),
+            lambda engine, emit, ticket: engine.complete(
+                prompt, sampling, on_token=emit, ticket=ticket
+            ),
         )
 
     def continue_reply(
@@ -203,33 +207,28 @@ class ChatSession(QObject):
         The prompt is the chat template's rendering of ``messages`` (ending where the reply
         begins) followed by ``partial``, so the model continues its own words; the template's
         end markers still end the reply."""
-        engine, ticket = self._start_reply(owner)
-        template = engine.load_info.chat_template if engine.load_info else None
-        stops = template.stop_strings if template is not None else ()
 
-        def work(emit: Callable[[str], None]) -> ReplyStats:
+        def work(
+            engine: InferenceWorker, emit: Callable[[str], None], ticket: ReplyTicket
+        ) -> ReplyStats:
+            template = engine.load_info.chat_template if engine.load_info else None
+            stops = template.stop_strings if template is not None else ()
             prompt = engine.format_chat(messages) + partial
             return engine.complete(
                 prompt, sampling, on_token=emit, stop=stops, parse_special=True, ticket=ticket
             )
 
-        return self._generate(owner, ticket, work)
+        return self._reply(owner, work)
 
-    def _start_reply(self, owner: str) -> tuple[InferenceWorker, ReplyTicket]:
+    def _reply(self, owner: str, call: ReplyCall) -> ThreadTask[ReplyStats]:
+        """Start ``owner``'s reply: ``call(engine, emit, ticket)`` on a pool thread."""
         if not self.can_reply(owner):
             self._require(SessionState.READY)  # says why
             raise RuntimeError(f"Cannot start a second reply for {owner} or past the free slots.")
         from desktop.engine.worker import ReplyTicket
 
-        return self._engine_instance(), ReplyTicket()
-
-    def _generate(
-        self,
-        owner: str,
-        ticket: ReplyTicket,
-        work: Callable[[Callable[[str], None]], ReplyStats],
-    ) -> ThreadTask[ReplyStats]:
-        task = ThreadTask(work)
+        engine, ticket = self._engine_instance(), ReplyTicket()
+        task = ThreadTask(lambda emit: call(engine, emit, ticket))
         task.signals.yielded.connect(lambda piece: self.token.emit(owner, piece))
         task.on_returned(lambda stats: self._on_reply_done(owner, stats))
         task.signals.errored.connect(lambda exc: self._on_reply_failed(owner, exc))

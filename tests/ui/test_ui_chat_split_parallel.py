@@ -136,3 +136,34 @@ def test_the_load_settings_offer_replies_at_once(qtbot: QtBot) -> None:
     assert "2 replies at once" in ModelLoadDefaults(parallel=2).describe()
     with pytest.raises(ValueError, match="Replies at once"):
         ModelLoadDefaults(parallel=9)
+
+
+def test_the_pane_offers_to_answer_both_at_once(
+    qtbot: QtBot, main_window: Callable[[], MainWindow], endless_model: Path
+) -> None:
+    """Loaded with one reply at a time, the pane beside offers a reload with two; it keeps the
+    other load settings and answers both panes together afterwards."""
+    window = main_window()
+    path = put_in_library(endless_model)
+    chat = load_in_new_chat(qtbot, window, path, LONG)
+    window.tabs.setCurrentWidget(chat)
+    chat.split.open_beside(chat.store.create(settings=LONG, system_prompt=""))
+    button = chat.split_pane.together_button
+    assert chat.session.slots == 1 and button.isVisible() and button.isEnabled()
+    before = chat.session.load_info
+    assert before is not None
+    button.click()
+    wait_until(qtbot, lambda: chat.session.state is SessionState.READY and chat.session.slots == 2)
+    after = chat.session.load_info
+    assert after is not None and (after.ctx_tokens, after.kv_type) == (
+        before.ctx_tokens,
+        before.kv_type,
+    )
+    assert not button.isVisible()
+    assert chat.load_defaults.get(path) is None  # nothing was remembered for the file
+    chat.send("one")
+    chat.split_pane.composer.edit.setPlainText("two")
+    chat.split_pane.composer.send_button.click()
+    wait_until(qtbot, lambda: _both_running(chat))
+    chat.session.stop()
+    wait_until(qtbot, lambda: not chat.session.busy)

@@ -18,6 +18,7 @@ it streams and again when it ends, also when it fails.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -227,6 +228,15 @@ class ChatView(QWidget):
             self.load_defaults.forget(path)
             self._load_once = (path, chosen)
         self.load_model(path)
+
+    def reload_for_replies_at_once(self, count: int) -> None:
+        """Load the loaded model again, its settings unchanged but ``count`` replies at once
+        (kept for the file if its settings were remembered, else for this load only)."""
+        path = self.session.model_path
+        if path is None or self.session.state is not SessionState.READY:
+            return
+        chosen = dataclasses.replace(self.load_settings_for(str(path)), parallel=count)
+        self.load_with(str(path), chosen, remember=self.load_defaults.get(path) is not None)
 
     def _on_loaded(self, info: LoadInfo) -> None:
         has_template = info.chat_template.from_model

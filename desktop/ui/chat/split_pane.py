@@ -15,6 +15,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
+    QPushButton,
     QSizePolicy,
     QToolButton,
     QVBoxLayout,
@@ -36,6 +37,8 @@ class SplitPane(QWidget):
     send_requested = Signal(str)
     stop_requested = Signal()
     close_requested = Signal()
+    #: Load the model again so that it answers both panes at once.
+    together_requested = Signal()
 
     def __init__(self, store: ConversationStore, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -56,6 +59,18 @@ class SplitPane(QWidget):
         header = QHBoxLayout()
         header.addWidget(self.title, 1)
         header.addWidget(self.close_button)
+        #: Offered while the loaded model writes one reply at a time.
+        self.together_button = QPushButton("Answer both at once")
+        self.together_button.setAccessibleName("Answer both conversations at once")
+        self.together_button.setToolTip(
+            "Load the model again with 2 replies at once, so that both conversations are "
+            "answered together instead of in turn. It takes a second context's worth of KV "
+            "cache memory; on the CPU each reply then streams at about half speed."
+        )
+        set_icon(self.together_button, "reload")
+        self.together_button.clicked.connect(self.together_requested.emit)
+        self.together_button.hide()
+        header.addWidget(self.together_button)
         self.transcript = Transcript()
         self.transcript.set_empty_text("Type a message below; the loaded model answers here.")
         self.composer = Composer()

@@ -54,6 +54,7 @@ class ChatHost(Protocol):
     def _on_reply_done(self, stats: ReplyStats) -> None: ...
     def _on_reply_failed(self, exc: BaseException) -> None: ...
     def refresh_settings_panel(self) -> None: ...
+    def reload_for_replies_at_once(self, count: int) -> None: ...
 
 
 class SplitTurns:
@@ -131,6 +132,7 @@ class SplitView:
         self.pane.send_requested.connect(self.send)
         self.pane.stop_requested.connect(self._stop)
         self.pane.close_requested.connect(self.close)
+        self.pane.together_requested.connect(lambda: chat.reload_for_replies_at_once(2))
 
     def open_beside(self, conversation_id: int | None) -> None:
         """Show ``conversation_id`` (None: a new conversation) in the pane beside."""
@@ -175,6 +177,9 @@ class SplitView:
             and self.pane.conversation_id is not None,
         )
         self.edits.update_buttons()
+        session = self.session
+        self.pane.together_button.setVisible(session.load_info is not None and session.slots == 1)
+        self.pane.together_button.setEnabled(state is SessionState.READY)
 
     # the pane beside, as its message edits see it --------------------------------------------
     @property

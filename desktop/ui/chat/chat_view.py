@@ -246,6 +246,8 @@ class ChatView(QWidget):
         self.mode_switch.blockSignals(False)
         self._set_text_completion(not has_template)
         self.model_bar.show_loaded(info)
+        for stream in (self.stream, self.split.stream):
+            stream.refresh_context()  # the share of the new context
         self.model_loaded.emit(info)
 
     def eject(self) -> None:
@@ -257,6 +259,8 @@ class ChatView(QWidget):
     def _on_unloaded(self) -> None:
         name = self.session.model_path.name if self.session.model_path else "The model"
         self.model_bar.show_ejected(name)
+        for stream in (self.stream, self.split.stream):
+            stream.refresh_context()  # no model: no context to fill
         self.mode_switch.setEnabled(False)
         self._update_empty_text()
 
@@ -305,6 +309,7 @@ class ChatView(QWidget):
         )
         self.conversations.select(self.conversation_id)
         self.transcript.clear()
+        self.stream.show_context(None)
         self.refresh_settings_panel()
         return self.conversation_id
 
@@ -325,6 +330,7 @@ class ChatView(QWidget):
             self.conversation_id = None
             self.stream.let_go()
             self.transcript.clear()
+            self.stream.show_context(None)
             self.refresh_settings_panel()
         if conversation_id == self.split_pane.conversation_id:
             self.split.close()

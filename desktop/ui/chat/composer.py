@@ -10,6 +10,8 @@ from desktop.ui.icons import set_icon
 
 #: The Send/Stop column keeps this width whatever the live speed line says.
 BUTTON_COLUMN_WIDTH = 132
+#: From this share of the context on, the context line warns that the next message may not fit.
+NEARLY_FULL = 0.85
 
 
 class MessageEdit(QPlainTextEdit):
@@ -60,6 +62,12 @@ class Composer(QWidget):
         self.speed_label.setObjectName("statsLine")
         self.speed_label.setAccessibleName("Live speed")
         self.speed_label.setWordWrap(True)
+        #: How full the conversation's context is, after its last reply.
+        self.context_label = QLabel("")
+        self.context_label.setObjectName("statsLine")
+        self.context_label.setAccessibleName("Context used")
+        self.context_label.setWordWrap(True)
+        self.context_label.hide()
 
         column = QWidget()
         column.setFixedWidth(BUTTON_COLUMN_WIDTH)
@@ -68,6 +76,7 @@ class Composer(QWidget):
         buttons.addWidget(self.send_button)
         buttons.addWidget(self.stop_button)
         buttons.addWidget(self.speed_label)
+        buttons.addWidget(self.context_label)
         buttons.addStretch(1)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -76,6 +85,28 @@ class Composer(QWidget):
         self.set_generating(False, can_send=False)
         self.setTabOrder(self.edit, self.send_button)
         self.setTabOrder(self.send_button, self.stop_button)
+
+    def show_context(self, used: int | None, total: int | None) -> None:
+        """``used`` of the loaded model's ``total`` context tokens (None: not known, hidden)."""
+        if not used or not total:
+            self.context_label.hide()
+            return
+        share = used / total
+        self.context_label.setText(f"Context {share:.0%} full")
+        note = (
+            " Nearly full: the next message may not fit. Start a new conversation, or delete or "
+            "shorten earlier messages."
+            if share >= NEARLY_FULL
+            else ""
+        )
+        self.context_label.setToolTip(
+            f"The conversation and its last reply take {used} of the {total} tokens of context "
+            f"the model was loaded with.{note}"
+        )
+        self.context_label.setProperty("warning", share >= NEARLY_FULL)
+        self.context_label.style().unpolish(self.context_label)
+        self.context_label.style().polish(self.context_label)
+        self.context_label.show()
 
     def set_generating(self, generating: bool, *, can_send: bool) -> None:
         self.send_button.setEnabled(can_send and not generating)

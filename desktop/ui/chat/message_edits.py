@@ -84,6 +84,9 @@ class MessageEdits:
             elif not message.complete:
                 widget.set_stats("interrupted")
         self.transcript.mark_last_reply()
+        replies = [m for m in conversation.messages if m.role == "assistant" and m.stats]
+        used = replies[-1].stats.get("context_tokens") if replies else None
+        self.host.stream.show_context(int(used) if isinstance(used, (int, float)) else None)
 
     def add(self, role: str, text: str, position: int) -> MessageWidget:
         return self.connect(self.transcript.add(role, text, position))

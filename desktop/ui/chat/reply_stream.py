@@ -64,6 +64,8 @@ class ReplyStream:
         #: The reply's text so far (a Continue's start included), kept when its pane lets go.
         self.text = ""
         self._first_token_at: float | None = None
+        #: Context tokens the pane's conversation took at its last reply (None: not known).
+        self.context_used: int | None = None
         self._save_timer = QTimer(parent)
         self._save_timer.setInterval(SAVE_INTERVAL_MS)
         self._save_timer.timeout.connect(self._save_partial)
@@ -120,6 +122,16 @@ class ReplyStream:
             rate = (self.session.streamed_tokens(self.owner) - 1) / elapsed
             self.composer.speed_label.setText(f"{rate:.1f} tokens/s")
 
+    def show_context(self, used: int | None) -> None:
+        """The pane's context line: ``used`` tokens of the loaded model's context."""
+        self.context_used = used
+        self.refresh_context()
+
+    def refresh_context(self) -> None:
+        """Show the context line again (for a model loaded or ejected since)."""
+        info = self.session.load_info
+        self.composer.show_context(self.context_used, info.ctx_tokens if info else None)
+
     def _save_partial(self) -> None:
         if self.reply_id is not None:
             self.store.set_message(self.reply_id, self.text, complete=False)
@@ -138,6 +150,7 @@ class ReplyStream:
             stats={
                 "summary": summary,
                 "tokens": stats.generated_tokens,
+                "context_tokens": stats.prompt_tokens + stats.generated_tokens,
                 "ttft_s": stats.time_to_first_token_seconds,
                 "tokens_per_s": stats.generation_tokens_per_second,
                 "stop": stats.stop_reason.value,
@@ -156,5 +169,7 @@ class ReplyStream:
             self.widget.finish(text)
             self.widget.set_stats(str(stats.get("summary", "")))
             self.transcript.mark_last_reply()
+            if "context_tokens" in stats:  # the pane still shows this conversation
+                self.show_context(int(stats["context_tokens"]))
         self.widget, self.reply_id, self.continued, self.text = None, None, "", ""
         self.composer.speed_label.setText("")

@@ -1,0 +1,56 @@
+"""The context line under Send: how full the conversation's context is after its last reply,
+kept with the conversation, following the loaded model, warning when nearly full."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from pytestqt.qtbot import QtBot
+
+from desktop.ui.chat.chat_session import SessionState
+from desktop.ui.main_window import MainWindow
+from tests.support.ui_helpers import (  # noqa: F401 - fixtures are found by name
+    endless_model_fixture,
+    load_in_new_chat,
+    main_window_fixture,
+    put_in_library,
+    wait_until,
+)
+
+GREEDY = {"temperature": 0.0, "top_k": 1, "repeat_penalty": 1.0, "max_tokens": 20,
+          "context_tokens": 512}  # fmt: skip
+
+
+def test_the_context_line_follows_the_conversation_and_warns_when_nearly_full(
+    qtbot: QtBot, main_window: Callable[[], MainWindow], endless_model: Path
+) -> None:
+    window = main_window()
+    chat = load_in_new_chat(qtbot, window, put_in_library(endless_model), GREEDY)
+    window.tabs.setCurrentWidget(chat)
+    label = chat.composer.context_label
+    assert not label.isVisible()  # nothing said yet
+    first = chat.conversation_id
+    assert first is not None
+    chat.send("How full is the context?")
+    wait_until(qtbot, lambda: chat.session.state is SessionState.READY)
+    (reply,) = [m for m in chat.store.get(first).messages if m.role == "assistant"]
+    used = int(reply.stats["context_tokens"])
+    assert 20 < used < 512 and reply.stats["tokens"] == 20
+    assert label.isVisible() and label.text() == f"Context {used / 512:.0%} full"
+    assert f"{used} of the 512 tokens" in label.toolTip()
+    assert not label.property("warning")
+
+    chat.new_conversation()
+    assert not label.isVisible()
+    chat.open_conversation(first)  # kept with the conversation
+    assert label.isVisible() and label.text() == f"Context {used / 512:.0%} full"
+
+    chat.store.update(first, settings={**GREEDY, "max_tokens": 460})
+    chat.send("And now?")  # the endless model writes all 460 tokens
+    wait_until(qtbot, lambda: chat.session.state is SessionState.READY)
+    assert label.property("warning") is True and "Nearly full" in label.toolTip()
+
+    chat.eject()  # no model: no context to fill
+    wait_until(qtbot, lambda: chat.session.state is SessionState.EMPTY)
+    assert not label.isVisible()

@@ -180,3 +180,15 @@ def test_a_prompt_too_long_for_one_slot_is_refused_before_any_work(
         "short", SamplingSettings.greedy(max_tokens=3), on_token=lambda _p: None
     )
     assert reply.generated_tokens == 3
+
+
+def test_a_chat_can_ask_for_room_left_for_the_reply(worker: InferenceWorker) -> None:
+    """``reply_room``: the chat's rolling window asks for room for the reply; a prompt that
+    fits but leaves less is refused the same way, saying so."""
+    messages = [{"role": "user", "content": "word " * 1000}]  # about 4,000 tokens here
+    with pytest.raises(PromptTooLong, match="leaves less than 6000 of the model's 8192"):
+        worker.chat(messages, on_token=lambda _p: None, reply_room=6000)
+    reply = worker.chat(
+        messages, SamplingSettings.greedy(max_tokens=3), on_token=lambda _p: None, reply_room=100
+    )
+    assert reply.generated_tokens == 3

@@ -54,3 +54,28 @@ def test_the_context_line_follows_the_conversation_and_warns_when_nearly_full(
     chat.eject()  # no model: no context to fill
     wait_until(qtbot, lambda: chat.session.state is SessionState.EMPTY)
     assert not label.isVisible()
+
+
+def test_a_conversation_longer_than_the_context_is_answered_without_its_oldest_exchanges(
+    qtbot: QtBot, main_window: Callable[[], MainWindow], endless_model: Path
+) -> None:
+    window = main_window()
+    chat = load_in_new_chat(qtbot, window, put_in_library(endless_model), GREEDY)
+    chat.mode_switch.setChecked(False)  # chat mode: the (fallback) chat template
+    cid = chat.conversation_id
+    assert cid is not None
+    for n in range(6):  # far more than 512 tokens of earlier talk
+        chat.store.append(cid, "user", f"question {n}: " + "words and more words " * 12)
+        chat.store.append(cid, "assistant", f"answer {n}: " + "other words again " * 12)
+    chat.open_conversation(cid)
+    chat.send("the last question")
+    wait_until(qtbot, lambda: chat.session.state is SessionState.READY)
+    messages = chat.store.get(cid).messages
+    assert len(messages) == 14  # the conversation keeps every message
+    reply = messages[-1]
+    assert reply.role == "assistant" and reply.complete and reply.stats["tokens"] == 20
+    left_out = int(reply.stats["left_out"])
+    assert left_out > 0 and left_out % 2 == 0  # whole exchanges, oldest first
+    assert f"{left_out} earlier messages left out" in str(reply.stats["summary"])
+    assert int(reply.stats["context_tokens"]) <= 512
+    assert chat.transcript.messages[-1].role == "assistant"  # no error card

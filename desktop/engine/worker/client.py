@@ -207,6 +207,7 @@ class InferenceWorker:
         logprobs: int | None = None,
         on_logprobs: OnLogprobs | None = None,
         ticket: ReplyTicket | None = None,
+        reply_room: int = 1,
     ) -> ReplyStats:
         """Answer the conversation with the model's chat template, streaming text pieces.
 
@@ -215,7 +216,9 @@ class InferenceWorker:
         alternatives, 0 or more) ``on_logprobs`` gets the figures of each token, just before
         the text they complete. A grammar or schema that cannot be used raises
         :class:`InvalidReplyFormat` before any token is generated. ``ticket`` stops this
-        reply alone and counts its tokens (:meth:`cancel` stops every reply).
+        reply alone and counts its tokens (:meth:`cancel` stops every reply). A conversation
+        that leaves fewer than ``reply_room`` tokens of the context for the reply raises
+        :class:`~desktop.engine.worker.protocol.PromptTooLong` before any work.
         """
         info = self._require_model()
         if not messages:
@@ -228,6 +231,7 @@ class InferenceWorker:
             stop_strings=(*template.stop_strings, *stop),
             reply_format=reply_format,
             logprobs=logprobs,
+            reply_room=reply_room,
         )
         return self._generate(request, on_token, on_logprobs, ticket)
 

@@ -187,12 +187,8 @@ class DecodeLoop:
         parse, is refused before any work."""
         started = time.perf_counter()
         prompt = tokenize_prompt(self._llama, self._vocab, request)
-        if len(prompt) >= self.slot_ctx_tokens:
-            raise PromptTooLong(
-                f"The conversation is {len(prompt)} tokens long, more than the model's "
-                f"{self.slot_ctx_tokens}-token context. Start a new chat or load the model "
-                "with a larger context."
-            )
+        if len(prompt) + max(request.reply_room, 1) > self.slot_ctx_tokens:
+            raise PromptTooLong(_too_long(len(prompt), request.reply_room, self.slot_ctx_tokens))
         sampling = request.sampling
         budget = min(sampling.max_tokens, self.slot_ctx_tokens - len(prompt))
         grammar = None
@@ -491,3 +487,16 @@ def _shared_prefix(cached: list[int], prompt: list[int]) -> int:
             break
         shared += 1
     return shared
+
+
+def _too_long(prompt_tokens: int, reply_room: int, ctx_tokens: int) -> str:
+    fix = "Start a new chat or load the model with a larger context."
+    if prompt_tokens >= ctx_tokens:
+        return (
+            f"The conversation is {prompt_tokens} tokens long, more than the model's "
+            f"{ctx_tokens}-token context. {fix}"
+        )
+    return (
+        f"The conversation is {prompt_tokens} tokens long and leaves less than {reply_room} "
+        f"of the model's {ctx_tokens}-token context for the reply. {fix}"
+    )

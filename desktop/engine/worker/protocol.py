@@ -35,7 +35,8 @@ class GenerateRequest:
     """Continue ``prompt``. ``parse_special`` lets ``<|im_start|>``-style text become special
     tokens (rendered chat prompts); raw completions keep it off so user text stays text.
     ``logprobs`` asks for each generated token's log-probability and that many alternatives
-    (None: none, and no work for them)."""
+    (None: none, and no work for them). ``reply_room``: a prompt that leaves fewer tokens of
+    the context than this for the reply is refused as too long (the chat then sends less)."""
 
     prompt: str
     sampling: SamplingSettings
@@ -44,6 +45,7 @@ class GenerateRequest:
     request_id: int = 0
     reply_format: ReplyFormat = FREE_TEXT
     logprobs: int | None = None
+    reply_room: int = 1
 
 
 @dataclass(frozen=True, slots=True)

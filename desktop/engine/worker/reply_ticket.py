@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 
 class ReplyTicket:
-    """A handle on one reply (usable from any thread); use one ticket for one reply."""
+    """A handle on one reply (usable from any thread), one request at a time."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -37,13 +37,15 @@ class ReplyTicket:
         """The reply was sent: ``stop`` ends it (called here at once if cancelled already)."""
         with self._lock:
             if self._stop is not None:
-                raise RuntimeError("This ticket belongs to a reply already; use a new one.")
+                raise RuntimeError("This ticket's reply is under way; use a new ticket.")
             self._stop = stop
             cancelled = self._cancelled
         if cancelled:
             stop()
 
     def release(self) -> None:
-        """The reply ended: a late cancel does nothing."""
+        """The request ended: a later cancel only marks the ticket. A reply asked for again
+        with the same ticket (a shorter prompt after one too long) binds it anew, and a cancel
+        made meanwhile stops it at once."""
         with self._lock:
-            self._stop = lambda: None
+            self._stop = None

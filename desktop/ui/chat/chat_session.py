@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import enum
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from PySide6.QtCore import QObject, Signal
 
 from converter.errors import WorkerCrashed
 from converter.progress import Progress
+from desktop.services.context_window import without_oldest_exchange
 from desktop.ui.thread_tasks import ThreadTask
 
 if TYPE_CHECKING:  # the engine itself is imported when the first model loads
@@ -35,7 +37,17 @@ if TYPE_CHECKING:  # the engine itself is imported when the first model loads
 
 
 #: One reply's work: ``call(engine, emit, ticket)`` returns how the reply ended.
-ReplyCall = Callable[["InferenceWorker", Callable[[str], None], "ReplyTicket"], "ReplyStats"]
+@dataclass(frozen=True, slots=True)
+class ChatReply:
+    """How a reply ended, and how many of the conversation's oldest messages were left out
+    so that it fit the context."""
+
+    stats: ReplyStats
+    left_out: int = 0
+
+
+#: One reply's work: ``call(engine, emit, ticket)`` returns how the reply ended.
+ReplyCall = Callable[["InferenceWorker", Callable[[str], None], "ReplyTicket"], ChatReply]
 
 
 class SessionState(enum.Enum):
@@ -53,7 +65,7 @@ class ChatSession(QObject):
     loaded = Signal(object)  # LoadInfo
     load_failed = Signal(object)  # exception
     token = Signal(str, str)  # owner, text
-    reply_done = Signal(str, object)  # owner, ReplyStats
+    reply_done = Signal(str, object, int)  # owner, ReplyStats, messages left out
     reply_failed = Signal(str, object)  # owner, exception
     crashed = Signal(str)
     unloaded = Signal()
@@ -67,7 +79,7 @@ class ChatSession(QObject):
         self._engine: InferenceWorker | None = None
         self._call: ThreadTask[Any] | None = None  # a load or an unload
         #: The replies under way: whose (a pane's name), and the call and ticket of each.
-        self._replies: dict[str, tuple[ThreadTask[ReplyStats], ReplyTicket]] = {}
+        self._replies: dict[str, tuple[ThreadTask[ChatReply], ReplyTicket]] = {}
 
     def _set_state(self, state: SessionState) -> None:
         self.state = state
@@ -175,22 +187,43 @@ class ChatSession(QObject):
 
     def send(
         self, messages: list[dict[str, str]], sampling: SamplingSettings, *, owner: str
-    ) -> ThreadTask[ReplyStats]:
-        return self._reply(
-            owner,
-            lambda engine, emit, ticket: engine.chat(
-                messages, sampling, on_token=emit, ticket=ticket
-            ),
-        )
+    ) -> ThreadTask[ChatReply]:
+        """Answer ``messages`` with the chat template. A conversation that leaves too little of
+        the context for the reply (less than its token limit or a quarter of the context,
+        whichever is less) is sent without its oldest exchanges
+        (:mod:`desktop.services.context_window`); the reply says how many messages were left
+        out."""
+
+        def work(
+            engine: InferenceWorker, emit: Callable[[str], None], ticket: ReplyTicket
+        ) -> ChatReply:
+            from desktop.engine.worker.protocol import PromptTooLong
+
+            info = engine.load_info
+            room = min(sampling.max_tokens, info.ctx_tokens // 4) if info is not None else 1
+            sent, left_out = messages, 0
+            while True:
+                try:
+                    stats = engine.chat(
+                        sent, sampling, on_token=emit, ticket=ticket, reply_room=room
+                    )
+                    return ChatReply(stats, left_out)
+                except PromptTooLong:
+                    shorter = without_oldest_exchange(sent)
+                    if shorter is None:
+                        raise
+                    sent, left_out = shorter[0], left_out + shorter[1]
+
+        return self._reply(owner, work)
 
     def send_text(
         self, prompt: str, sampling: SamplingSettings, *, owner: str
-    ) -> ThreadTask[ReplyStats]:
+    ) -> ThreadTask[ChatReply]:
         """Continue ``prompt`` as plain text (no chat template): for base models."""
         return self._reply(
             owner,
-            lambda engine, emit, ticket: engine.complete(
-                prompt, sampling, on_token=emit, ticket=ticket
+            lambda engine, emit, ticket: ChatReply(
+                engine.complete(prompt, sampling, on_token=emit, ticket=ticket)
             ),
         )
 
@@ -201,7 +234,7 @@ class ChatSession(QObject):
         sampling: SamplingSettings,
         *,
         owner: str,
-    ) -> ThreadTask[ReplyStats]:
+    ) -> ThreadTask[ChatReply]:
         """Write on from ``partial``, the start of the assistant's reply to ``messages``.
 
         The prompt is the chat template's rendering of ``messages`` (ending where the reply
@@ -210,17 +243,19 @@ class ChatSession(QObject):
 
         def work(
             engine: InferenceWorker, emit: Callable[[str], None], ticket: ReplyTicket
-        ) -> ReplyStats:
+        ) -> ChatReply:
             template = engine.load_info.chat_template if engine.load_info else None
             stops = template.stop_strings if template is not None else ()
             prompt = engine.format_chat(messages) + partial
-            return engine.complete(
-                prompt, sampling, on_token=emit, stop=stops, parse_special=True, ticket=ticket
+            return ChatReply(
+                engine.complete(
+                    prompt, sampling, on_token=emit, stop=stops, parse_special=True, ticket=ticket
+                )
             )
 
         return self._reply(owner, work)
 
-    def _reply(self, owner: str, call: ReplyCall) -> ThreadTask[ReplyStats]:
+    def _reply(self, owner: str, call: ReplyCall) -> ThreadTask[ChatReply]:
         """Start ``owner``'s reply: ``call(engine, emit, ticket)`` on a pool thread."""
         if not self.can_reply(owner):
             self._require(SessionState.READY)  # says why
@@ -250,9 +285,9 @@ class ChatSession(QObject):
         if not self._replies and self.state is SessionState.GENERATING:
             self._set_state(SessionState.READY)
 
-    def _on_reply_done(self, owner: str, stats: ReplyStats) -> None:
+    def _on_reply_done(self, owner: str, reply: ChatReply) -> None:
         self._reply_ended(owner)
-        self.reply_done.emit(owner, stats)
+        self.reply_done.emit(owner, reply.stats, reply.left_out)
 
     def _worker_died(self, exc: BaseException) -> bool:
         """A crash, or any failure after which the worker process is gone (killed while idle)."""

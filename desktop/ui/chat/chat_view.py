@@ -454,8 +454,8 @@ class ChatView(QWidget):
     def _on_token(self, piece: str) -> None:
         self.stream.on_token(piece)
 
-    def _on_reply_done(self, stats: ReplyStats) -> None:
-        self.stream.done(stats)
+    def _on_reply_done(self, stats: ReplyStats, left_out: int) -> None:
+        self.stream.done(stats, left_out)
 
     def _on_reply_failed(self, exc: BaseException) -> None:
         self.stream.failed()

@@ -136,9 +136,13 @@ class ReplyStream:
         if self.reply_id is not None:
             self.store.set_message(self.reply_id, self.text, complete=False)
 
-    def done(self, stats: ReplyStats) -> None:
-        """The reply ended (or was stopped): store it whole, with its figures."""
+    def done(self, stats: ReplyStats, left_out: int = 0) -> None:
+        """The reply ended (or was stopped): store it whole, with its figures; ``left_out``:
+        the conversation's oldest messages the model was not sent (the context was full)."""
         summary = reply_stats_text(stats)
+        if left_out:
+            earlier = "message" if left_out == 1 else "messages"
+            summary += f" · {left_out} earlier {earlier} left out (the context is full)"
         text = self.continued + stats.text
         if self.continued:
             summary = f"continued: {summary}"
@@ -154,6 +158,7 @@ class ReplyStream:
                 "ttft_s": stats.time_to_first_token_seconds,
                 "tokens_per_s": stats.generation_tokens_per_second,
                 "stop": stats.stop_reason.value,
+                "left_out": left_out,
             },
         )
 

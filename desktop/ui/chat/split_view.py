@@ -51,7 +51,7 @@ class ChatHost(Protocol):
 
     def _on_state_changed(self, state: SessionState) -> None: ...
     def _on_token(self, piece: str) -> None: ...
-    def _on_reply_done(self, stats: ReplyStats) -> None: ...
+    def _on_reply_done(self, stats: ReplyStats, left_out: int) -> None: ...
     def _on_reply_failed(self, exc: BaseException) -> None: ...
     def refresh_settings_panel(self) -> None: ...
     def reload_for_replies_at_once(self, count: int) -> None: ...
@@ -258,11 +258,11 @@ class SplitView:
         else:
             self.chat._on_token(piece)
 
-    def _on_reply_done(self, owner: str, stats: ReplyStats) -> None:
+    def _on_reply_done(self, owner: str, stats: ReplyStats, left_out: int) -> None:
         if owner == BESIDE:
-            self.stream.done(stats)
+            self.stream.done(stats, left_out)
         else:
-            self.chat._on_reply_done(stats)
+            self.chat._on_reply_done(stats, left_out)
         self._next_turn()
 
     def _on_reply_failed(self, owner: str, exc: BaseException) -> None:

@@ -70,7 +70,7 @@ class SplitPane(QWidget):
         set_icon(self.together_button, "reload")
         self.together_button.clicked.connect(self.together_requested.emit)
         self.together_button.hide()
-        header.addWidget(self.together_button)
+        header.insertWidget(1, self.together_button)  # left of the close button
         self.transcript = Transcript()
         self.transcript.set_empty_text("Type a message below; the loaded model answers here.")
         self.composer = Composer()

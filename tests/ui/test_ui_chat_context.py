@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from pytestqt.qtbot import QtBot
 
 from desktop.ui.chat.chat_session import SessionState
@@ -56,12 +57,17 @@ def test_the_context_line_follows_the_conversation_and_warns_when_nearly_full(
     assert not label.isVisible()
 
 
+@pytest.mark.parametrize("text_completion", [False, True], ids=["chat", "text completion"])
 def test_a_conversation_longer_than_the_context_is_answered_without_its_oldest_exchanges(
-    qtbot: QtBot, main_window: Callable[[], MainWindow], endless_model: Path
+    qtbot: QtBot,
+    main_window: Callable[[], MainWindow],
+    endless_model: Path,
+    text_completion: bool,
 ) -> None:
     window = main_window()
     chat = load_in_new_chat(qtbot, window, put_in_library(endless_model), GREEDY)
-    chat.mode_switch.setChecked(False)  # chat mode: the (fallback) chat template
+    chat.mode_switch.setChecked(text_completion)  # off: the (fallback) chat template
+    assert chat.text_completion is text_completion
     cid = chat.conversation_id
     assert cid is not None
     for n in range(6):  # far more than 512 tokens of earlier talk

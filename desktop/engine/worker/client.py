@@ -251,6 +251,7 @@ class InferenceWorker:
         logprobs: int | None = None,
         on_logprobs: OnLogprobs | None = None,
         ticket: ReplyTicket | None = None,
+        reply_room: int = 1,
     ) -> ReplyStats:
         """Continue raw text (no chat template), ending before the first of ``stop``.
 
@@ -267,6 +268,7 @@ class InferenceWorker:
             stop_strings=tuple(stop),
             reply_format=reply_format,
             logprobs=logprobs,
+            reply_room=reply_room,
         )
         return self._generate(request, on_token, on_logprobs, ticket)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,6 +48,35 @@ class ChatReply:
 
 #: One reply's work: ``call(engine, emit, ticket)`` returns how the reply ended.
 ReplyCall = Callable[["InferenceWorker", Callable[[str], None], "ReplyTicket"], ChatReply]
+
+
+def completion_prompt(messages: Sequence[Mapping[str, str]]) -> str:
+    """Text completion's prompt: the conversation's text as one piece, without the system prompt."""
+    return "".join(m["content"] for m in messages if m["role"] in ("user", "assistant"))
+
+
+def _fit_to_context(
+    engine: InferenceWorker,
+    messages: list[dict[str, str]],
+    sampling: SamplingSettings,
+    ask: Callable[[list[dict[str, str]], int], ReplyStats],
+) -> ChatReply:
+    """``ask(messages, reply_room)``, without the oldest exchanges while the conversation
+    leaves the reply less than its token limit or a quarter of the context (whichever is
+    less); the rolling window of :mod:`desktop.services.context_window`."""
+    from desktop.engine.worker.protocol import PromptTooLong
+
+    info = engine.load_info
+    room = min(sampling.max_tokens, info.ctx_tokens // 4) if info is not None else 1
+    sent, left_out = messages, 0
+    while True:
+        try:
+            return ChatReply(ask(sent, room), left_out)
+        except PromptTooLong:
+            shorter = without_oldest_exchange(sent)
+            if shorter is None:
+                raise
+            sent, left_out = shorter[0], left_out + shorter[1]
 
 
 class SessionState(enum.Enum):
@@ -197,35 +226,38 @@ class ChatSession(QObject):
         def work(
             engine: InferenceWorker, emit: Callable[[str], None], ticket: ReplyTicket
         ) -> ChatReply:
-            from desktop.engine.worker.protocol import PromptTooLong
-
-            info = engine.load_info
-            room = min(sampling.max_tokens, info.ctx_tokens // 4) if info is not None else 1
-            sent, left_out = messages, 0
-            while True:
-                try:
-                    stats = engine.chat(
-                        sent, sampling, on_token=emit, ticket=ticket, reply_room=room
-                    )
-                    return ChatReply(stats, left_out)
-                except PromptTooLong:
-                    shorter = without_oldest_exchange(sent)
-                    if shorter is None:
-                        raise
-                    sent, left_out = shorter[0], left_out + shorter[1]
+            return _fit_to_context(
+                engine,
+                messages,
+                sampling,
+                lambda sent, room: engine.chat(
+                    sent, sampling, on_token=emit, ticket=ticket, reply_room=room
+                ),
+            )
 
         return self._reply(owner, work)
 
     def send_text(
-        self, prompt: str, sampling: SamplingSettings, *, owner: str
+        self, messages: list[dict[str, str]], sampling: SamplingSettings, *, owner: str
     ) -> ThreadTask[ChatReply]:
-        """Continue ``prompt`` as plain text (no chat template): for base models."""
-        return self._reply(
-            owner,
-            lambda engine, emit, ticket: ChatReply(
-                engine.complete(prompt, sampling, on_token=emit, ticket=ticket)
-            ),
-        )
+        """Continue the conversation's text as plain text (no chat template, see
+        :func:`completion_prompt`): for base models. A text too long for the context loses its
+        oldest exchanges, as in :meth:`send`."""
+
+        def work(
+            engine: InferenceWorker, emit: Callable[[str], None], ticket: ReplyTicket
+        ) -> ChatReply:
+            return _fit_to_context(
+                engine,
+                messages,
+                sampling,
+                lambda sent, room: engine.complete(
+                    completion_prompt(sent), sampling, on_token=emit, ticket=ticket,
+                    reply_room=room,
+                ),
+            )  # fmt: skip
+
+        return self._reply(owner, work)
 
     def continue_reply(
         self,

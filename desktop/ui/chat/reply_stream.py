@@ -30,11 +30,6 @@ if TYPE_CHECKING:
 SAVE_INTERVAL_MS = 1000
 
 
-def completion_prompt(messages: list[dict[str, str]]) -> str:
-    """Text completion's prompt: the conversation's text as one piece, without the system prompt."""
-    return "".join(m["content"] for m in messages if m["role"] in ("user", "assistant"))
-
-
 def reply_stats_text(stats: ReplyStats) -> str:
     note = " · stopped" if stats.cancelled else ""
     return " · ".join(reply_figures(stats)) + note
@@ -98,7 +93,7 @@ class ReplyStream:
         sampling = Sampling.from_json(conversation.settings).engine_settings()
         messages = conversation.chat_messages()
         if text_completion:
-            self.session.send_text(completion_prompt(messages), sampling, owner=self.owner)
+            self.session.send_text(messages, sampling, owner=self.owner)
         elif continued:
             self.session.continue_reply(messages[:-1], continued, sampling, owner=self.owner)
         else:

@@ -115,3 +115,21 @@ def test_json_replies_with_real_weights_through_the_openai_client(
     assert spelled.decode() == choice.message.content
     for token in choice.logprobs.content:  # the grammar may pass over the model's favourite
         assert token.logprob <= token.top_logprobs[0].logprob <= 0
+
+
+def test_tokenize_and_detokenize_as_llama_server(server: ModelServer, gemma: Path) -> None:
+    """llama-server's ``/tokenize`` and ``/detokenize``, with its defaults (special-token text
+    parsed, no BOS unless asked), agreeing with llama-cpp-python's own count."""
+    plain = post(server, "/tokenize", {"content": GEMMA_PROMPT})
+    with_bos = post(server, "/tokenize", {"content": GEMMA_PROMPT, "add_special": True})
+    expected = run_in_child(llama_cpp_token_count, str(gemma), GEMMA_PROMPT, what="Tokenize")
+    assert len(with_bos["tokens"]) == expected == len(plain["tokens"]) + 1
+    pieces = post(server, "/tokenize", {"content": "Hello world", "with_pieces": True})
+    assert [p["piece"] for p in pieces["tokens"]] == ["Hello", " world"]
+    back = post(server, "/detokenize", {"tokens": plain["tokens"]})
+    assert back == {"content": GEMMA_PROMPT}
+    status, data = post_raw(server.port, "/detokenize", {"tokens": [10**9]}, timeout_s=60)
+    error = json.loads(data)["error"]
+    assert status == 400 and error["param"] == "tokens" and "vocabulary" in error["message"]
+    status, _data = post_raw(server.port, "/v1/tokenize", {"content": 5}, timeout_s=60)
+    assert status == 400

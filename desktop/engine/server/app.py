@@ -1,6 +1,7 @@
 """The HTTP side, as a Starlette application: routes, request bodies, JSON and event streams.
 
-Routes answer with and without the ``/v1`` prefix, as llama.cpp's server does. Replies run
+Routes answer with and without the ``/v1`` prefix, as llama.cpp's server does; besides
+OpenAI's routes it answers llama-server's ``/tokenize`` and ``/detokenize``. Replies run
 in threads (the worker call blocks) and hand their text to the event loop, so a slow or
 stalled client holds up nobody else. A client that goes away is noticed (the ASGI
 ``http.disconnect`` message) and its generation cancelled at the next token. A stream that
@@ -39,7 +40,9 @@ from desktop.engine.server.parsing import (
     ReplyRequest,
     parse_chat,
     parse_completion,
+    parse_detokenize,
     parse_json_body,
+    parse_tokenize,
 )
 from desktop.engine.worker import ReplyStats, TokenLogprobs
 
@@ -78,6 +81,8 @@ def build_app(service: ModelService, rules: AccessRules, log: Callable[[str], No
             Route(f"{prefix}/chat/completions", api.chat, methods=["POST"]),
             Route(f"{prefix}/completions", api.completion, methods=["POST"]),
             Route(f"{prefix}/health", api.health, methods=["GET"]),
+            Route(f"{prefix}/tokenize", api.tokenize, methods=["POST"]),
+            Route(f"{prefix}/detokenize", api.detokenize, methods=["POST"]),
         ]
     app = Starlette(
         routes=routes,
@@ -118,6 +123,21 @@ class _Api:
                 "model_not_found",
             )
         return JSONResponse(formatting.model_object(model_id, listed[model_id]))
+
+    async def tokenize(self, http: Request) -> Response:
+        asked = parse_tokenize(parse_json_body(await _read_body(http)))
+        tokens, pieces = await asyncio.to_thread(
+            self.service.tokenize,
+            asked.content,
+            add_special=asked.add_special,
+            parse_special=asked.parse_special,
+        )
+        return JSONResponse(formatting.tokens_answer(tokens, pieces if asked.with_pieces else None))
+
+    async def detokenize(self, http: Request) -> Response:
+        tokens = parse_detokenize(parse_json_body(await _read_body(http)))
+        text = await asyncio.to_thread(self.service.detokenize, tokens)
+        return JSONResponse({"content": text})
 
     # --- replies --------------------------------------------------------------------------------
 

@@ -79,6 +79,26 @@ def models_list(models: Sequence[tuple[str, int]]) -> dict[str, Any]:
     return {"object": "list", "data": [model_object(*model) for model in models]}
 
 
+def tokens_answer(tokens: Sequence[int], pieces: Sequence[bytes] | None) -> dict[str, Any]:
+    """llama-server's ``/tokenize`` answer: the ids, or with ``pieces`` ids and the text each
+    spells (a list of byte values where a piece is not whole UTF-8)."""
+    if pieces is None:
+        return {"tokens": list(tokens)}
+    return {
+        "tokens": [
+            {"id": token, "piece": _piece_text(piece)}
+            for token, piece in zip(tokens, pieces, strict=True)
+        ]
+    }
+
+
+def _piece_text(piece: bytes) -> str | list[int]:
+    try:
+        return piece.decode("utf-8")
+    except UnicodeDecodeError:
+        return list(piece)
+
+
 @dataclass(frozen=True, slots=True)
 class Choice:
     """One whole choice of a reply: its text, finish reason and log-probabilities."""

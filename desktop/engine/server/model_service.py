@@ -34,6 +34,7 @@ from desktop.engine.worker import (
     LoadSettings,
     ReplyStats,
     TokenLogprobs,
+    UnknownToken,
     WorkerState,
     WorkerStateError,
 )
@@ -174,6 +175,34 @@ class ModelService:
 
             stats = self._generate(request, on_token, pending.extend)
             return ReplyEnd(FINISH_REASONS[stats.stop_reason], stats, tuple(pending))
+
+    # --- tokens (llama-server's /tokenize and /detokenize) --------------------------------
+
+    def tokenize(
+        self, text: str, *, add_special: bool, parse_special: bool
+    ) -> tuple[list[int], list[bytes]]:
+        """The loaded model's tokens for ``text`` and the bytes each spells."""
+        self._wait_for_model()
+        with self._worker_errors():
+            return self._worker.tokenize(text, add_special=add_special, parse_special=parse_special)
+
+    def detokenize(self, tokens: tuple[int, ...]) -> str:
+        self._wait_for_model()
+        with self._worker_errors():
+            return self._worker.detokenize(tokens)
+
+    @contextmanager
+    def _worker_errors(self) -> Iterator[None]:
+        """A worker's refusal or crash as the API says it (for the short token requests)."""
+        try:
+            yield
+        except UnknownToken as exc:
+            raise bad_request(str(exc), "invalid_token", "tokens") from None
+        except WorkerStateError as exc:
+            raise unavailable(str(exc)) from None
+        except WorkerCrashed as exc:
+            self._reload_in_background()
+            raise ApiError(500, str(exc), kind="server_error", code="worker_crashed") from None
 
     # --- the models a request may name ----------------------------------------------------
 

@@ -152,6 +152,38 @@ _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 _BRACKET = re.compile(r"[\[\]{}]")
 
 
+@dataclass(frozen=True, slots=True)
+class TokenizeBody:
+    """llama-server's ``/tokenize`` request, with its defaults."""
+
+    content: str
+    add_special: bool = False
+    parse_special: bool = True
+    with_pieces: bool = False
+
+
+def parse_tokenize(body: Mapping[str, Any]) -> TokenizeBody:
+    content = body.get("content")
+    if not isinstance(content, str):
+        raise bad_request("'content' must be the text to tokenize.", "invalid_type", "content")
+    flags = {
+        name: _optional(body, name, bool)
+        for name in ("add_special", "parse_special", "with_pieces")
+    }
+    return TokenizeBody(content, **{k: v for k, v in flags.items() if v is not None})
+
+
+def parse_detokenize(body: Mapping[str, Any]) -> tuple[int, ...]:
+    tokens = body.get("tokens")
+    if not isinstance(tokens, list) or not all(
+        isinstance(token, int) and not isinstance(token, bool) for token in tokens
+    ):
+        raise bad_request(
+            "'tokens' must be a list of token ids (whole numbers).", "invalid_type", "tokens"
+        )
+    return tuple(tokens)
+
+
 def _nesting_depth(text: str) -> int:
     """How deeply ``text`` nests arrays and objects (brackets inside strings do not count)."""
     depth = deepest = 0

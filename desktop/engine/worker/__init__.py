@@ -20,6 +20,7 @@ from desktop.engine.worker.results import (
     WorkerStats,
 )
 from desktop.engine.worker.settings import InvalidSettings, LoadSettings, SamplingSettings
+from desktop.engine.worker.token_text import UnknownToken
 
 __all__ = [
     "FREE_TEXT",
@@ -37,6 +38,7 @@ __all__ = [
     "StopReason",
     "TokenLogprobs",
     "TokenProbability",
+    "UnknownToken",
     "WorkerState",
     "WorkerStateError",
     "WorkerStats",

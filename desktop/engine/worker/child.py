@@ -22,17 +22,20 @@ from desktop.engine.worker.decode_loop import DecodeLoop, SendPiece
 from desktop.engine.worker.loader import load_model
 from desktop.engine.worker.protocol import (
     CancelReply,
+    DetokenizeRequest,
     GenerateRequest,
     Loaded,
     LoadProgress,
     LoadRequest,
     ShutdownRequest,
     StreamedText,
+    TokenizeRequest,
     Unloaded,
     UnloadRequest,
     failure_for,
 )
 from desktop.engine.worker.results import TokenLogprobs
+from desktop.engine.worker.token_text import token_text
 
 #: Longest a streamed piece waits in the child before it is sent (50 updates a second).
 STREAM_INTERVAL_SECONDS = 0.02
@@ -102,6 +105,13 @@ class _ModelHost:
         elif isinstance(request, CancelReply):
             if self._loop is not None:
                 self._loop.cancel(request.request_id)
+        elif isinstance(request, (TokenizeRequest, DetokenizeRequest)):
+            try:  # answered between decode steps, also while replies run
+                if self._llama is None:
+                    raise QuantdeskError("No model is loaded in the worker; load one first.")
+                self._conn.send(token_text(self._llama, request))
+            except Exception as exc:
+                self._conn.send(failure_for(exc, request.request_id))
         elif self.busy:
             raise QuantdeskError("The worker is still answering; wait for the replies to end.")
         elif isinstance(request, LoadRequest):

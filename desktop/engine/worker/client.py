@@ -23,6 +23,7 @@ from desktop.engine.worker import usage
 from desktop.engine.worker.process import ChildDied, WorkerProcess
 from desktop.engine.worker.protocol import (
     CancelReply,
+    DetokenizeRequest,
     Failed,
     Finished,
     GenerateRequest,
@@ -31,6 +32,8 @@ from desktop.engine.worker.protocol import (
     LoadRequest,
     ShutdownRequest,
     StreamedText,
+    TokenizeRequest,
+    TokenText,
     Unloaded,
     UnloadRequest,
     error_from,
@@ -271,6 +274,45 @@ class InferenceWorker:
             reply_room=reply_room,
         )
         return self._generate(request, on_token, on_logprobs, ticket)
+
+    def tokenize(
+        self, text: str, *, add_special: bool = True, parse_special: bool = False
+    ) -> tuple[list[int], list[bytes]]:
+        """The loaded model's tokens for ``text`` and the bytes each spells (any thread, also
+        while replies run). ``add_special``: BOS where the model wants one; ``parse_special``:
+        special-token text becomes special tokens."""
+        self._require_model()
+        answer = self._ask(TokenizeRequest(text, add_special, parse_special), "Tokenizing")
+        return list(answer.tokens), list(answer.pieces)
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        """The text ``tokens`` spell (special tokens written out); an id outside the
+        vocabulary raises :class:`~desktop.engine.worker.token_text.UnknownToken`."""
+        self._require_model()
+        return self._ask(DetokenizeRequest(tuple(tokens)), "Detokenizing").text
+
+    def _ask(self, request: TokenizeRequest | DetokenizeRequest, what: str) -> TokenText:
+        """Send one request that gets one answer, and wait for it."""
+        with self._lock:
+            self._last_request_id += 1
+            request_id = self._last_request_id
+            child = self._child
+        if child is None:
+            raise WorkerStateError(_REFUSALS[WorkerState.IDLE])
+        child.open_channel(request_id)
+        try:
+            child.send(dataclasses.replace(request, request_id=request_id))
+            event = child.receive(request_id)
+        except ChildDied:
+            raise self._crashed(
+                child, WorkerCrashed(f"The model worker {child.exit_description()}.")
+            ) from None
+        finally:
+            child.close_channel(request_id)
+        if isinstance(event, Failed):
+            raise error_from(event, what)
+        assert isinstance(event, TokenText)
+        return event
 
     def _require_model(self) -> LoadInfo:
         state, info = self._state, self._info

@@ -56,6 +56,25 @@ class CancelReply:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenizeRequest:
+    """The loaded model's tokens for ``text``: ``add_special`` adds BOS where the model wants
+    it, ``parse_special`` turns special-token text (``<start_of_turn>``) into those tokens."""
+
+    text: str
+    add_special: bool
+    parse_special: bool
+    request_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DetokenizeRequest:
+    """The text that ``tokens`` of the loaded model spell."""
+
+    tokens: tuple[int, ...]
+    request_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class UnloadRequest:
     pass
 
@@ -65,7 +84,15 @@ class ShutdownRequest:
     pass
 
 
-Request = LoadRequest | GenerateRequest | CancelReply | UnloadRequest | ShutdownRequest
+Request = (
+    LoadRequest
+    | GenerateRequest
+    | CancelReply
+    | TokenizeRequest
+    | DetokenizeRequest
+    | UnloadRequest
+    | ShutdownRequest
+)
 
 
 # --- events -----------------------------------------------------------------------------------
@@ -88,6 +115,17 @@ class Finished:
 
     request_id: int
     timings: ReplyTimings
+
+
+@dataclass(frozen=True, slots=True)
+class TokenText:
+    """The answer to a tokenize request (the tokens, and the bytes each spells) or to a
+    detokenize request (the text)."""
+
+    request_id: int
+    tokens: tuple[int, ...] = ()
+    pieces: tuple[bytes, ...] = ()
+    text: str = ""
 
 
 @dataclass(frozen=True, slots=True)

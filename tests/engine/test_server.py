@@ -225,6 +225,9 @@ def test_stop_strings_split_over_pieces_are_held_back() -> None:
         ({**CHAT, "n_probs": 3}, "use logprobs"),
         ({**CHAT, "continue_final_message": True}, "continue_final_message) is not supported"),
         ({**CHAT, "add_generation_prompt": False}, "add_generation_prompt: false is not"),
+        ({**CHAT, "logit_bias": {"12": 150}}, "numbers from -100 to 100"),
+        ({**CHAT, "logit_bias": {"twelve": 1}}, "'logit_bias' must map token ids"),
+        ({**CHAT, "logit_bias": {"10000000": -100}}, "is not in this model's vocabulary"),
         (b'{"messages": [], "temperature": NaN}', "NaN is not a JSON number"),
         (b'{"messages": [{"role": "user", "content": "\\ud800"}]}', "lone surrogate"),
         (b"[" * 100_000 + b"]" * 100_000, "nested more than"),
@@ -237,6 +240,16 @@ def test_bad_requests_get_a_400_that_says_why(server: ModelServer, body: Any, wo
     error = json.loads(data)["error"]
     assert words in error["message"]
     assert error["type"] == "invalid_request_error" and error["code"] and "param" in error
+
+
+def test_logit_bias_is_honoured_in_both_shapes(server: ModelServer) -> None:
+    """OpenAI's ``{"id": bias}`` and llama.cpp's server's ``[[id, bias]]``: +100 makes the
+    greedy reply that one token, again and again."""
+    expected = post_json(server, "/detokenize", {"tokens": [100] * 4})[1]["content"]
+    for bias in ({"100": 100}, [[100, 100]]):
+        body = {"prompt": "abc", "max_tokens": 4, "temperature": 0, "logit_bias": bias}
+        status, reply = post_json(server, "/v1/completions", body)
+        assert status == 200 and reply["choices"][0]["text"] == expected
 
 
 def test_neutral_openai_fields_are_accepted(server: ModelServer) -> None:

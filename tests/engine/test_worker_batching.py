@@ -4,6 +4,7 @@ cancel, a finished one frees its slot at once, and a prompt too long for a slot 
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from desktop.engine.worker import (
     ReplyTicket,
     SamplingSettings,
     StopReason,
+    UnknownToken,
     WorkerState,
 )
 from desktop.engine.worker.protocol import PromptTooLong
@@ -192,3 +194,28 @@ def test_a_chat_can_ask_for_room_left_for_the_reply(worker: InferenceWorker) -> 
         messages, SamplingSettings.greedy(max_tokens=3), on_token=lambda _p: None, reply_room=100
     )
     assert reply.generated_tokens == 3
+
+
+def test_a_logit_bias_lifts_or_bans_a_token(worker: InferenceWorker) -> None:
+    """OpenAI's logit_bias through llama.cpp's logit-bias sampler: +100 makes a token the
+    greedy choice every time, -100 keeps the unbiased choice out; an id outside the
+    vocabulary is refused before any work."""
+    greedy = SamplingSettings.greedy(max_tokens=8)
+    lifted = dataclasses.replace(greedy, logit_bias=((100, 100.0),))
+    reply = worker.complete("bias test", lifted, on_token=lambda _p: None)
+    assert reply.text == worker.detokenize([100] * 8)
+
+    def first_token(sampling: SamplingSettings) -> int:
+        drawn: list[int] = []
+        worker.complete(
+            "bias test", sampling, on_token=lambda _p: None, logprobs=0,
+            on_logprobs=lambda figures: drawn.extend(f.chosen.token for f in figures),
+        )  # fmt: skip
+        return drawn[0]
+
+    first = first_token(greedy)
+    assert first_token(dataclasses.replace(greedy, logit_bias=((first, -100.0),))) != first
+    with pytest.raises(UnknownToken, match="logit_bias"):
+        far = dataclasses.replace(greedy, logit_bias=((10**7, 1.0),))
+        worker.complete("bias test", far, on_token=lambda _p: None)
+    assert worker.state is WorkerState.READY

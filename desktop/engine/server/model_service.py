@@ -323,6 +323,8 @@ class ModelService:
             )
         except InvalidReplyFormat as exc:
             raise bad_request(str(exc), "invalid_grammar", request.format_param) from None
+        except UnknownToken as exc:
+            raise bad_request(str(exc), "invalid_logit_bias", "logit_bias") from None
         except PromptTooLong as exc:
             raise ApiError(400, str(exc), code="context_length_exceeded") from None
         except ChatTemplateError as exc:

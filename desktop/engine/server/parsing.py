@@ -90,7 +90,6 @@ UNSUPPORTED_FIELDS: MappingProxyType[str, tuple[Callable[[Any], bool], str]] = M
         "tools": (_neutral, "Tools and function calling are not supported."),
         "functions": (_neutral, "Tools and function calling are not supported."),
         "tool_choice": (lambda v: v in (None, "none"), "Tool calling is not supported."),
-        "logit_bias": (_neutral, "logit_bias is not supported."),
         "echo": (_neutral, "echo is not supported."),
         "suffix": (lambda v: v in (None, ""), "suffix (fill-in-the-middle) is not supported."),
         "frequency_penalty": (
@@ -417,9 +416,41 @@ def _sampling(body: Mapping[str, Any], default_max_tokens: int) -> SamplingSetti
             repeat_penalty=_number(body, "repeat_penalty", defaults.repeat_penalty),
             seed=_optional(body, "seed", int),
             max_tokens=default_max_tokens if max_tokens is None else max_tokens,
+            logit_bias=_logit_bias(body.get("logit_bias")),
         )
     except InvalidSettings as exc:
         raise bad_request(str(exc)) from None
+
+
+def _logit_bias(value: Any) -> tuple[tuple[int, float], ...]:
+    """OpenAI's ``{"token id": bias}``, or llama.cpp's server's ``[[token id, bias], ...]``."""
+    if value is None:
+        return ()
+    if isinstance(value, dict):
+        pairs = list(value.items())
+    elif isinstance(value, list) and all(isinstance(p, list) and len(p) == 2 for p in value):
+        pairs = [(p[0], p[1]) for p in value]
+    else:
+        raise _bad_logit_bias()
+    biases = []
+    for token, bias in pairs:
+        if isinstance(token, str) and token.strip().isdigit():
+            token = int(token)
+        number = isinstance(bias, (int, float)) and not isinstance(bias, bool)
+        if isinstance(token, bool) or not isinstance(token, int) or not number:
+            raise _bad_logit_bias()
+        if token < 0 or not -100 <= bias <= 100:
+            raise _bad_logit_bias()
+        biases.append((token, float(bias)))
+    return tuple(biases)
+
+
+def _bad_logit_bias() -> ApiError:
+    return bad_request(
+        "'logit_bias' must map token ids to numbers from -100 to 100, e.g. {\"1234\": -100}.",
+        "invalid_type",
+        "logit_bias",
+    )
 
 
 def _stop(value: Any) -> tuple[str, ...]:

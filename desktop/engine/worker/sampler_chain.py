@@ -15,12 +15,14 @@ whole vocabulary masked by the grammar and the draw made again (the mask comes b
 link that cuts candidates: a top-k cut first could leave no token the grammar allows). The
 grammar and the chain then both accept the token.
 
-Plain greedy decoding (temperature 0, no penalty, no grammar) skips the chain: it would fill
-a candidate array for the whole vocabulary (128k-262k entries) on every token only to keep
-the largest. An argmax over a view of llama.cpp's own logits buffer (no copy) picks the
-same token (the first of equal maxima, as llama.cpp's greedy sampler does) in a fraction of
-the time. A chain that cuts to the top k (or a greedy one after a repetition penalty) is
-handed only the tokens that can survive that cut (:mod:`.top_candidates`), not the whole
+A ``logit_bias`` is the chain's first link (llama.cpp's logit-bias sampler), as in llama.cpp's
+server. Plain greedy decoding (temperature 0, no penalty, no grammar, no bias) skips the
+chain: it would fill a candidate array for the whole vocabulary (128k-262k entries) on every
+token only to keep the largest. An argmax over a view of llama.cpp's own logits buffer (no
+copy) picks the same token (the first of equal maxima, as llama.cpp's greedy sampler does) in
+a fraction of the time. A chain that cuts to the top k (or a greedy one after a repetition
+penalty) is handed only the tokens that can survive that cut (:mod:`.top_candidates`; not
+with a bias, which can lift any token), not the whole
 vocabulary. Runs only in the worker child.
 """
 
@@ -55,7 +57,10 @@ class SamplerChain:
         self._top: TopCandidates | None = None
         self._closed = False
         self._argmax_only = (
-            settings.temperature == 0 and settings.repeat_penalty == 1.0 and grammar is None
+            settings.temperature == 0
+            and settings.repeat_penalty == 1.0
+            and grammar is None
+            and not settings.logit_bias
         )
         if self._argmax_only:
             return
@@ -69,7 +74,8 @@ class SamplerChain:
             return
         keep = settings.top_k if settings.temperature > 0 else 1
         recent = PENALTY_LAST_TOKENS if settings.repeat_penalty != 1.0 else 0
-        if TopCandidates.worthwhile(n_vocab, keep=keep, recent=recent):
+        # A bias can lift a token from anywhere in the vocabulary: no cut before the chain.
+        if not settings.logit_bias and TopCandidates.worthwhile(n_vocab, keep=keep, recent=recent):
             self._top = TopCandidates(n_vocab, keep=keep, recent=recent)
             self._top_array = llama_cpp.llama_token_data_array()
 
@@ -170,6 +176,13 @@ def _over(llama_cpp: Any, candidates: Any, data: Any) -> Any:
 
 def _links(llama_cpp: Any, settings: SamplingSettings, n_vocab: int) -> list[Any]:
     links = []
+    if settings.logit_bias:
+        biases = (llama_cpp.llama_logit_bias * len(settings.logit_bias))(
+            *(llama_cpp.llama_logit_bias(token, bias) for token, bias in settings.logit_bias)
+        )
+        links.append(
+            llama_cpp.llama_sampler_init_logit_bias(n_vocab, len(settings.logit_bias), biases)
+        )
     if settings.repeat_penalty != 1.0:
         links.append(
             llama_cpp.llama_sampler_init_penalties(

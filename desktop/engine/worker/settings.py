@@ -85,7 +85,9 @@ class LoadSettings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SamplingSettings:
-    """How to pick each next token. ``temperature`` 0 is greedy; ``seed`` None is random."""
+    """How to pick each next token. ``temperature`` 0 is greedy; ``seed`` None is random.
+    ``logit_bias``: ``(token, bias)`` pairs added to those tokens' logits before the draw
+    (OpenAI's ``logit_bias``, -100 to 100; -100 all but bans a token)."""
 
     temperature: float = 0.7
     top_p: float = 0.95
@@ -94,6 +96,7 @@ class SamplingSettings:
     repeat_penalty: float = 1.1
     seed: int | None = None
     max_tokens: int = 512
+    logit_bias: tuple[tuple[int, float], ...] = ()
 
     def __post_init__(self) -> None:
         if self.temperature < 0:
@@ -110,6 +113,12 @@ class SamplingSettings:
             raise InvalidSettings(f"max_tokens must be at least 1, not {self.max_tokens}.")
         if self.seed is not None and not 0 <= self.seed < 2**32 - 1:
             raise InvalidSettings(f"The seed must be in [0, 2**32 - 2], not {self.seed}.")
+        for token, bias in self.logit_bias:
+            if token < 0 or not -100 <= bias <= 100:
+                raise InvalidSettings(
+                    f"A logit bias needs a token id of 0 or more and a bias from -100 to 100, "
+                    f"not {token}: {bias}."
+                )
 
     @classmethod
     def greedy(cls, *, max_tokens: int = 512) -> SamplingSettings:

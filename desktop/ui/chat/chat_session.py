@@ -222,20 +222,7 @@ class ChatSession(QObject):
         whichever is less) is sent without its oldest exchanges
         (:mod:`desktop.services.context_window`); the reply says how many messages were left
         out."""
-
-        def work(
-            engine: InferenceWorker, emit: Callable[[str], None], ticket: ReplyTicket
-        ) -> ChatReply:
-            return _fit_to_context(
-                engine,
-                messages,
-                sampling,
-                lambda sent, room: engine.chat(
-                    sent, sampling, on_token=emit, ticket=ticket, reply_room=room
-                ),
-            )
-
-        return self._reply(owner, work)
+        return self._answer(messages, sampling, owner, as_text=False)
 
     def send_text(
         self, messages: list[dict[str, str]], sampling: SamplingSettings, *, owner: str
@@ -243,19 +230,28 @@ class ChatSession(QObject):
         """Continue the conversation's text as plain text (no chat template, see
         :func:`completion_prompt`): for base models. A text too long for the context loses its
         oldest exchanges, as in :meth:`send`."""
+        return self._answer(messages, sampling, owner, as_text=True)
 
+    def _answer(
+        self,
+        messages: list[dict[str, str]],
+        sampling: SamplingSettings,
+        owner: str,
+        *,
+        as_text: bool,
+    ) -> ThreadTask[ChatReply]:
         def work(
             engine: InferenceWorker, emit: Callable[[str], None], ticket: ReplyTicket
         ) -> ChatReply:
-            return _fit_to_context(
-                engine,
-                messages,
-                sampling,
-                lambda sent, room: engine.complete(
-                    completion_prompt(sent), sampling, on_token=emit, ticket=ticket,
-                    reply_room=room,
-                ),
-            )  # fmt: skip
+            def ask(sent: list[dict[str, str]], room: int) -> ReplyStats:
+                if as_text:
+                    prompt = completion_prompt(sent)
+                    return engine.complete(
+                        prompt, sampling, on_token=emit, ticket=ticket, reply_room=room
+                    )
+                return engine.chat(sent, sampling, on_token=emit, ticket=ticket, reply_room=room)
+
+            return _fit_to_context(engine, messages, sampling, ask)
 
         return self._reply(owner, work)
 

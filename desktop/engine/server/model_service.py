@@ -189,16 +189,20 @@ class ModelService:
     def detokenize(self, tokens: tuple[int, ...]) -> str:
         self._wait_for_model()
         with self._worker_errors():
-            return self._worker.detokenize(tokens)
+            try:
+                return self._worker.detokenize(tokens)
+            except UnknownToken as exc:
+                raise bad_request(str(exc), "invalid_token", "tokens") from None
 
     @contextmanager
     def _worker_errors(self) -> Iterator[None]:
-        """A worker's refusal or crash as the API says it (for the short token requests)."""
+        """A worker that refuses (closed by stop(), or crashed by another request) or crashes,
+        as the API says it; a crash also starts loading the model again."""
         try:
             yield
-        except UnknownToken as exc:
-            raise bad_request(str(exc), "invalid_token", "tokens") from None
         except WorkerStateError as exc:
+            if self.state is ModelState.STOPPING:
+                raise unavailable("The server is shutting down.") from None
             raise unavailable(str(exc)) from None
         except WorkerCrashed as exc:
             self._reload_in_background()
@@ -300,42 +304,36 @@ class ModelService:
         on_token: Callable[[str], None],
         on_logprobs: Callable[[tuple[TokenLogprobs, ...]], None],
     ) -> ReplyStats:
-        try:
-            if request.kind is ReplyKind.CHAT:
-                return self._worker.chat(
-                    request.messages,
+        with self._worker_errors():
+            try:
+                if request.kind is ReplyKind.CHAT:
+                    return self._worker.chat(
+                        request.messages,
+                        request.sampling,
+                        on_token=on_token,
+                        stop=request.stop,
+                        reply_format=request.reply_format,
+                        logprobs=request.logprobs,
+                        on_logprobs=on_logprobs,
+                    )
+                return self._worker.complete(
+                    request.prompt,
                     request.sampling,
                     on_token=on_token,
                     stop=request.stop,
+                    parse_special=True,
                     reply_format=request.reply_format,
                     logprobs=request.logprobs,
                     on_logprobs=on_logprobs,
                 )
-            return self._worker.complete(
-                request.prompt,
-                request.sampling,
-                on_token=on_token,
-                stop=request.stop,
-                parse_special=True,
-                reply_format=request.reply_format,
-                logprobs=request.logprobs,
-                on_logprobs=on_logprobs,
-            )
-        except InvalidReplyFormat as exc:
-            raise bad_request(str(exc), "invalid_grammar", request.format_param) from None
-        except UnknownToken as exc:
-            raise bad_request(str(exc), "invalid_logit_bias", "logit_bias") from None
-        except PromptTooLong as exc:
-            raise ApiError(400, str(exc), code="context_length_exceeded") from None
-        except ChatTemplateError as exc:
-            raise bad_request(str(exc), "chat_template_error", "messages") from None
-        except WorkerStateError as exc:  # closed by stop(), or crashed by another reply
-            if self.state is ModelState.STOPPING:
-                raise unavailable("The server is shutting down.") from None
-            raise unavailable(str(exc)) from None
-        except WorkerCrashed as exc:
-            self._reload_in_background()
-            raise ApiError(500, str(exc), kind="server_error", code="worker_crashed") from None
+            except InvalidReplyFormat as exc:
+                raise bad_request(str(exc), "invalid_grammar", request.format_param) from None
+            except UnknownToken as exc:
+                raise bad_request(str(exc), "invalid_logit_bias", "logit_bias") from None
+            except PromptTooLong as exc:
+                raise ApiError(400, str(exc), code="context_length_exceeded") from None
+            except ChatTemplateError as exc:
+                raise bad_request(str(exc), "chat_template_error", "messages") from None
 
     def _reload_in_background(self) -> None:
         """After a crash: load again while the error goes out (each crashed reply calls this;

@@ -84,7 +84,6 @@ class InferenceWorker:
         self._state = WorkerState.IDLE
         self._child: WorkerProcess | None = None
         self._info: LoadInfo | None = None
-        self._streamed_tokens = 0
         self._replies = 0  # under way now
         self._last_request_id = 0
 
@@ -322,11 +321,6 @@ class InferenceWorker:
             )
         return info
 
-    @property
-    def streamed_tokens(self) -> int:
-        """Tokens streamed so far in the current (or last) reply: for a live tokens/s figure."""
-        return self._streamed_tokens
-
     def _generate(
         self,
         request: GenerateRequest,
@@ -341,8 +335,6 @@ class InferenceWorker:
                 raise WorkerStateError(_REFUSALS[self._state])
             first = self._state is WorkerState.READY
             self._state = WorkerState.GENERATING
-            if first:
-                self._streamed_tokens = 0
             self._replies += 1
             self._last_request_id += 1
             request_id = self._last_request_id
@@ -359,7 +351,6 @@ class InferenceWorker:
             while True:
                 event = child.receive(request_id)
                 if isinstance(event, StreamedText):
-                    self._streamed_tokens += event.tokens
                     if ticket is not None:
                         ticket.streamed_tokens += event.tokens
                     if callback_error is None:

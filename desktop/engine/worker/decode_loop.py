@@ -61,7 +61,7 @@ from desktop.engine.worker.reply_format import grammar_sampler
 from desktop.engine.worker.results import ReplyTimings, StopReason, TokenLogprobs
 from desktop.engine.worker.sampler_chain import SamplerChain
 from desktop.engine.worker.token_logprobs import LogprobReader
-from desktop.engine.worker.token_text import UnknownToken
+from desktop.engine.worker.token_text import require_known
 
 #: Sends a piece of a reply's text, with the log-probabilities of the tokens it completes.
 SendPiece = Callable[[str, tuple[TokenLogprobs, ...]], None]
@@ -192,12 +192,7 @@ class DecodeLoop:
             raise PromptTooLong(_too_long(len(prompt), request.reply_room, self.slot_ctx_tokens))
         sampling = request.sampling
         budget = min(sampling.max_tokens, self.slot_ctx_tokens - len(prompt))
-        for token, _bias in sampling.logit_bias:
-            if token >= self._n_vocab:  # llama.cpp would write out of bounds
-                raise UnknownToken(
-                    f"Token {token} in logit_bias is not in this model's vocabulary "
-                    f"(0 to {self._n_vocab - 1})."
-                )
+        require_known((token for token, _ in sampling.logit_bias), self._n_vocab, " in logit_bias")
         grammar = None
         if request.reply_format.constrained:
             grammar = grammar_sampler(self._vocab, request.reply_format)

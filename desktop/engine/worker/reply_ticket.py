@@ -21,10 +21,6 @@ class ReplyTicket:
         #: Tokens of this reply streamed so far (for a live tokens/s figure).
         self.streamed_tokens = 0
 
-    @property
-    def cancelled(self) -> bool:
-        return self._cancelled
-
     def cancel(self) -> None:
         """Stop the reply at the worker's next step; it ends as a cancelled reply."""
         with self._lock:

@@ -3,6 +3,7 @@ and ``/detokenize``)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from converter.errors import QuantdeskError
@@ -11,6 +12,15 @@ from desktop.engine.worker.protocol import DetokenizeRequest, TokenizeRequest, T
 
 class UnknownToken(QuantdeskError):
     """A token id outside the loaded model's vocabulary."""
+
+
+def require_known(tokens: Iterable[int], vocabulary: int, where: str = "") -> None:
+    """Refuse a token id outside ``vocabulary`` (llama.cpp would index out of bounds)."""
+    for token in tokens:
+        if not 0 <= token < vocabulary:
+            raise UnknownToken(
+                f"Token {token}{where} is not in this model's vocabulary (0 to {vocabulary - 1})."
+            )
 
 
 def token_text(llama: Any, request: TokenizeRequest | DetokenizeRequest) -> TokenText:
@@ -23,11 +33,6 @@ def token_text(llama: Any, request: TokenizeRequest | DetokenizeRequest) -> Toke
         )
         pieces = tuple(llama.detokenize([token], special=True) for token in tokens)
         return TokenText(request.request_id, tokens=tuple(tokens), pieces=pieces)
-    vocabulary = int(llama.n_vocab())
-    for token in request.tokens:
-        if not 0 <= token < vocabulary:  # llama.cpp would read out of bounds
-            raise UnknownToken(
-                f"Token {token} is not in this model's vocabulary (0 to {vocabulary - 1})."
-            )
+    require_known(request.tokens, int(llama.n_vocab()))
     text = llama.detokenize(list(request.tokens), special=True)
     return TokenText(request.request_id, text=text.decode("utf-8", errors="replace"))

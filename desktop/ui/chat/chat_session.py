@@ -36,7 +36,6 @@ if TYPE_CHECKING:  # the engine itself is imported when the first model loads
     )
 
 
-#: One reply's work: ``call(engine, emit, ticket)`` returns how the reply ended.
 @dataclass(frozen=True, slots=True)
 class ChatReply:
     """How a reply ended, and how many of the conversation's oldest messages were left out
@@ -107,8 +106,8 @@ class ChatSession(QObject):
         self.load_settings: LoadSettings | None = None
         self._engine: InferenceWorker | None = None
         self._call: ThreadTask[Any] | None = None  # a load or an unload
-        #: The replies under way: whose (a pane's name), and the call and ticket of each.
-        self._replies: dict[str, tuple[ThreadTask[ChatReply], ReplyTicket]] = {}
+        #: The replies under way: whose (a pane's name), and the ticket that stops each.
+        self._replies: dict[str, ReplyTicket] = {}
 
     def _set_state(self, state: SessionState) -> None:
         self.state = state
@@ -211,8 +210,8 @@ class ChatSession(QObject):
     def streamed_tokens(self, owner: str) -> int:
         """Tokens of ``owner``'s current reply so far (text arrives in batches, not one per
         token); 0 when it has none."""
-        reply = self._replies.get(owner)
-        return reply[1].streamed_tokens if reply is not None else 0
+        ticket = self._replies.get(owner)
+        return ticket.streamed_tokens if ticket is not None else 0
 
     def send(
         self, messages: list[dict[str, str]], sampling: SamplingSettings, *, owner: str
@@ -295,7 +294,7 @@ class ChatSession(QObject):
         task.signals.yielded.connect(lambda piece: self.token.emit(owner, piece))
         task.on_returned(lambda stats: self._on_reply_done(owner, stats))
         task.signals.errored.connect(lambda exc: self._on_reply_failed(owner, exc))
-        self._replies[owner] = (task, ticket)
+        self._replies[owner] = ticket
         self._set_state(SessionState.GENERATING)  # also when one runs: the panes follow
         return task.start()
 
@@ -306,7 +305,7 @@ class ChatSession(QObject):
         if owner is None:
             self._engine.cancel()
         elif owner in self._replies:
-            self._replies[owner][1].cancel()
+            self._replies[owner].cancel()
 
     def _reply_ended(self, owner: str) -> None:
         self._replies.pop(owner, None)

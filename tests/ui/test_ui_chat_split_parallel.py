@@ -117,6 +117,10 @@ def test_a_crash_during_both_replies_keeps_both_texts_and_offers_one_reload(
     assert engine is not None and engine.pid is not None
     os.kill(engine.pid, signal.SIGKILL)
     wait_until(qtbot, lambda: chat.session.state is SessionState.CRASHED and not chat.session.busy)
+    # A card added to a shown transcript is shown at the event loop's next pass.
+    wait_until(
+        qtbot, lambda: any(m.isVisible() for m in chat.transcript.messages if m.role == "error")
+    )
     errors = [m for m in chat.transcript.messages if m.role == "error"]
     assert len(errors) == 1 and errors[0].reload_button.isVisibleTo(chat)
     for cid in (main_cid, beside_cid):

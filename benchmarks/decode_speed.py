@@ -6,7 +6,9 @@ On one GGUF with the same threads, GPU layers, flash-attention switch and weight
 * ``llama-bench -p 0 -n TOKENS`` (the tg figure llama.cpp publishes), when its path is given;
 * the plain llama-cpp-python eval loop: one ``Llama.eval`` per token, no sampling; and the
   same loop with the persistent CPU thread pool the worker attaches (llama-cpp-python
-  attaches none, llama.cpp's tools do);
+  attaches none, llama.cpp's tools do). This loop never reads the logits, so on a GPU it
+  builds each graph while the last one still runs: it can outrun llama-bench (which waits for
+  every token) and any loop that draws tokens;
 * ``Llama.generate``, greedy (llama-cpp-python's own loop, logits copied into numpy);
 * ``InferenceWorker.complete``, greedy (Quantdesk's native decode loop in its child process,
   as chat, compare and the API use it), its own generation figure;
@@ -14,9 +16,11 @@ On one GGUF with the same threads, GPU layers, flash-attention switch and weight
   and text batching around it: what separates the two is the worker's plumbing, what
   separates this one from the eval loop is the loop's own work per token; on a GPU, that loop
   once more in the CPU's order (each token spelled out before the next decode is queued, not
-  while it runs), showing what the overlap gains.
+  while it runs), showing what the overlap gains; and once with greedy tokens drawn by the
+  host (an argmax over the copied logits row) instead of inside the decode's graph.
 
-After the rounds, one more reply through the decode loop alone is timed by phase, per token:
+After the rounds, one more reply through the decode loop alone (both ways of drawing on a
+GPU), and the eval loop, are timed by phase, per token:
 the host time inside ``llama_decode`` (building and queueing the graph), the wait for the
 logits, and the gap from the logits' arrival to the next ``llama_decode`` (the loop's own work
 while the device idles; on a GPU, what separates the loop from the eval loop), with what part
@@ -115,9 +119,14 @@ def generate_loop(
 
 
 def single_reply_loop(
-    llama: Any, *, send: Callable[[object], None] = lambda _event: None, overlap: bool | None = None
+    llama: Any,
+    *,
+    send: Callable[[object], None] = lambda _event: None,
+    overlap: bool | None = None,
+    device_greedy: bool | None = None,
 ) -> Any:
-    """The worker's decode loop on ``llama`` with one slot, its text going nowhere."""
+    """The worker's decode loop on ``llama`` with one slot, its text going nowhere
+    (``overlap``, ``device_greedy``: as ``DecodeLoop`` takes them; None, its own choice)."""
     from desktop.engine.worker.decode_loop import DecodeLoop
 
     return DecodeLoop(
@@ -127,14 +136,19 @@ def single_reply_loop(
         open_stream=lambda _id: ((lambda _piece, _logprobs=(): None), (lambda: None)),
         cancelled=lambda: False,
         overlap=overlap,
+        device_greedy=device_greedy,
     )
 
 
 def loop_in_process(
-    _emit: Any, path: str, load: LoadSettings, tokens: int, overlap: bool | None = None
+    _emit: Any,
+    path: str,
+    load: LoadSettings,
+    tokens: int,
+    overlap: bool | None = None,
+    device_greedy: bool | None = None,
 ) -> Speed:
-    """In a child: the worker's decode loop without the worker around it, greedy
-    (``overlap``: as ``DecodeLoop`` takes it; None, its own choice)."""
+    """In a child: the worker's decode loop without the worker around it, greedy."""
     from desktop.engine.worker.loader import load_model
     from desktop.engine.worker.protocol import Finished, GenerateRequest
 
@@ -142,7 +156,9 @@ def loop_in_process(
         Path(path), load, on_progress=lambda _fraction: None, cancelled=lambda: False
     )
     events: list[object] = []
-    loop = single_reply_loop(llama, send=events.append, overlap=overlap)
+    loop = single_reply_loop(
+        llama, send=events.append, overlap=overlap, device_greedy=device_greedy
+    )
     try:
         request = GenerateRequest(PROMPT, SamplingSettings.greedy(max_tokens=tokens), False)
         cpu = time.process_time()
@@ -199,6 +215,18 @@ class _PhaseClock:
             return view
 
         logits.row = timed_row
+        device = loop._device_greedy
+        if device is not None:  # greedy tokens come from the decode's graph: the wait is here
+            token = device.token
+
+            def timed_token(index: int) -> int:
+                started = time.perf_counter()
+                drawn = token(index)
+                clock._logits_at = time.perf_counter()
+                clock.wait_us.append((clock._logits_at - started) * 1e6)
+                return drawn
+
+            device.token = timed_token
         spell = loop._spell_drawn
 
         def timed_spell() -> None:
@@ -213,7 +241,7 @@ class _PhaseClock:
             name: statistics.median(values[1:])  # the prompt's step aside
             for name, values in (
                 ("llama_decode call", self.decode_us),
-                ("wait for the logits", self.wait_us),
+                ("wait for the logits (or the token)", self.wait_us),
                 ("logits to next decode", self.gap_us),
                 ("spelling out", self.spell_us),
             )
@@ -221,7 +249,9 @@ class _PhaseClock:
         }
 
 
-def loop_phases(_emit: Any, path: str, load: LoadSettings, tokens: int) -> dict[str, float]:
+def loop_phases(
+    _emit: Any, path: str, load: LoadSettings, tokens: int, device_greedy: bool | None = None
+) -> dict[str, float]:
     """In a child: median µs per token of the decode loop's phases (see the module's notes)."""
     from desktop.engine.worker.loader import load_model
     from desktop.engine.worker.protocol import GenerateRequest
@@ -229,7 +259,7 @@ def loop_phases(_emit: Any, path: str, load: LoadSettings, tokens: int) -> dict[
     llama, _info = load_model(
         Path(path), load, on_progress=lambda _fraction: None, cancelled=lambda: False
     )
-    loop = single_reply_loop(llama)
+    loop = single_reply_loop(llama, device_greedy=device_greedy)
     try:
         clock = _PhaseClock(loop)
         loop.submit(GenerateRequest(PROMPT, SamplingSettings.greedy(max_tokens=tokens), False))
@@ -239,6 +269,49 @@ def loop_phases(_emit: Any, path: str, load: LoadSettings, tokens: int) -> dict[
     finally:
         loop.close()
         llama.close()
+
+
+def eval_phases(_emit: Any, path: str, load: LoadSettings, tokens: int) -> dict[str, float]:
+    """In a child: the eval loop's time inside ``llama_decode`` and between two calls, on the
+    worker's loading. llama-cpp-python 0.3.36's ``eval`` reads no logits (its sampling reads
+    them later, when asked), so nothing waits for a decode to finish before the next is
+    queued: on a GPU llama.cpp then waits inside the next ``llama_decode``, for the inputs it
+    is about to overwrite, and the host builds the next graph while the GPU still computes."""
+    import llama_cpp.llama_cpp as binding
+
+    from desktop.engine.worker.loader import load_model
+
+    llama, _info = load_model(
+        Path(path), load, on_progress=lambda _fraction: None, cancelled=lambda: False
+    )
+    decode = binding.llama_decode
+    decode_us: list[float] = []
+    gap_us: list[float] = []
+    returned: list[float] = []
+
+    def timed_decode(ctx: Any, batch: Any) -> int:
+        started = time.perf_counter()
+        if returned:
+            gap_us.append((started - returned.pop()) * 1e6)
+        try:
+            return decode(ctx, batch)
+        finally:
+            returned.append(time.perf_counter())
+            decode_us.append((returned[-1] - started) * 1e6)
+
+    binding.llama_decode = timed_decode
+    try:
+        prompt = llama.tokenize(PROMPT.encode(), add_bos=True)
+        llama.eval(prompt)
+        for _ in range(tokens):
+            llama.eval([prompt[-1]])
+    finally:
+        binding.llama_decode = decode
+        llama.close()
+    return {
+        "llama_decode call": statistics.median(decode_us[1:]),
+        "between two calls": statistics.median(gap_us[1:]),
+    }
 
 
 def worker_speed(worker: InferenceWorker, tokens: int) -> Speed:
@@ -285,6 +358,7 @@ def main() -> None:
     }
     if args.gpu_layers:
         results["decode loop, CPU order"] = []
+        results["decode loop, argmax on the host"] = []
     bench_runs: list[float] = []  # llama-bench takes its turn in every round too
     load = LoadSettings(
         ctx_tokens=CTX_TOKENS,
@@ -312,6 +386,11 @@ def main() -> None:
                         loop_in_process, path, load, args.tokens, False, what="decode loop"
                     )
                 )
+                results["decode loop, argmax on the host"].append(
+                    run_in_child(
+                        loop_in_process, path, load, args.tokens, None, False, what="decode loop"
+                    )
+                )
             if args.llama_bench:
                 bench_runs.append(llama_bench(args.llama_bench, *common))
             print({name: values[-1] for name, values in results.items()}, bench_runs, flush=True)
@@ -332,11 +411,17 @@ def main() -> None:
         cpu_ms = f"{cpu[name]:.2f}" if name in cpu else "—"
         vs_loop = value / medians["eval loop"]
         print(f"| {name} | {value:.1f} | {vs_bench} | {vs_loop:.3f} | {cpu_ms} |")
-    phases = run_in_child(loop_phases, path, load, args.tokens, what="decode loop phases")
-    print(
-        "\nThe decode loop alone, median µs per token: "
-        + ", ".join(f"{name} {value:.0f}" for name, value in phases.items())
-    )
+    phases = {
+        "decode loop": run_in_child(loop_phases, path, load, args.tokens, what="loop phases"),
+        "eval loop": run_in_child(eval_phases, path, load, args.tokens, what="eval phases"),
+    }
+    if args.gpu_layers:
+        phases["decode loop, argmax on the host"] = run_in_child(
+            loop_phases, path, load, args.tokens, False, what="loop phases"
+        )
+    print("\nMedian µs per token, by phase:")
+    for name, figures in phases.items():
+        print(f"- {name}: " + ", ".join(f"{k} {v:.0f}" for k, v in figures.items()))
     if args.json:
         data = {
             "loop phases us": phases,

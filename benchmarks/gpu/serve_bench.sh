@@ -9,9 +9,9 @@
 #    into SITE) then loads, so both sides run the very same binaries;
 # 2. writes a Llama-3-8B-shaped random checkpoint and converts it to F16, Q8_0 and Q4_K_M;
 # 3. single-stream decode speed, benchmarks/decode_speed.py (tg128: llama-bench, the plain
-#    eval loop, Llama.generate, the worker, its decode loop alone in both orders) for Q4_K_M,
-#    Q8_0 and F16, and Q4_K_M once more with 4 CPU threads; then benchmarks/decode_jitter.py
-#    (the spread of the time between tokens) for Q4_K_M and Q8_0;
+#    eval loop, Llama.generate, the worker, its decode loop alone in both orders and with
+#    greedy tokens drawn by the host) for each level of DECODE_LEVELS; then
+#    benchmarks/decode_jitter.py (the spread of the time between tokens) for Q4_K_M and Q8_0;
 # 4. the importance matrix on the GPU (benchmarks/imatrix_parity.py on F16, all layers
 #    offloaded): parity of the sums with llama-imatrix, both wall times, and the cost of
 #    collecting against a plain evaluation of the same chunks (a failure here is logged and
@@ -28,6 +28,8 @@
 #   SHAPE=llama3-8b (tiny: a rehearsal)  CUDA=on (off: a CPU build)  GPU_LAYERS=-1
 #   SKIP_BUILD=1 reuses SITE and the tools in WORK/build.
 #   STEPS="decode jitter imatrix serving": the steps after the conversion to run, in that order.
+#   DECODE_LEVELS="Q4_K_M:3 Q8_0:3 F16:3": the levels the decode step measures, with rounds
+#                         (LEVEL:ROUNDS:THREADS measures with that many CPU threads).
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 out=$(realpath -m "${1:-${OUT:-serve-bench}}")
@@ -132,11 +134,10 @@ decode() {  # LEVEL ROUNDS [THREADS]
 
 steps=" ${STEPS:-decode jitter imatrix serving} "
 if [[ $steps == *" decode "* ]]; then
-    decode Q4_K_M 3
-    decode Q8_0 2
-    decode F16 2
-    # With every layer on the GPU the CPU threads only wait; fewer of them may wait faster.
-    decode Q4_K_M 2 4
+    for spec in ${DECODE_LEVELS:-Q4_K_M:3 Q8_0:3 F16:3}; do
+        IFS=: read -r level rounds threads <<< "$spec"
+        decode "$level" "$rounds" "$threads"
+    done
 fi
 if [[ $steps == *" jitter "* ]]; then
     for level in Q4_K_M Q8_0; do

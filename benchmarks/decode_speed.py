@@ -12,6 +12,7 @@ On one GGUF with the same threads, GPU layers, flash-attention switch and weight
 * ``Llama.generate``, greedy (llama-cpp-python's own loop, logits copied into numpy);
 * ``InferenceWorker.complete``, greedy (Quantdesk's native decode loop in its child process,
   as chat, compare and the API use it), its own generation figure;
+* (only when asked for, ``--path``) the worker started afresh for each round;
 * the same decode loop driven directly in a plain child, without the worker's process, pipe
   and text batching around it: what separates the two is the worker's plumbing, what
   separates this one from the eval loop is the loop's own work per token; on a GPU, that loop
@@ -326,6 +327,15 @@ def worker_speed(worker: InferenceWorker, tokens: int) -> Speed:
     return reply.generation_tokens_per_second, cpu * 1000 / tokens
 
 
+def fresh_worker_speed(model: Path, load: LoadSettings, tokens: int) -> Speed:
+    """The worker's figure from a worker started for this one reply (after a warm-up one):
+    beside the long-lived worker, whether a process that has lived long is slower."""
+    with InferenceWorker() as worker:
+        worker.load(model, load)
+        worker_speed(worker, 8)
+        return worker_speed(worker, tokens)
+
+
 def llama_bench(binary: str, path: str, threads: int | None, gpu_layers: int, tokens: int) -> float:
     command = [binary, "-m", path, "-p", "0", "-n", str(tokens), "-r", "1", "-o", "json"]
     layers = 999 if gpu_layers < 0 else gpu_layers  # llama-bench's way of saying "all"
@@ -346,51 +356,58 @@ def main() -> None:
     parser.add_argument("--threads", type=int)
     parser.add_argument("--gpu-layers", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--path",
+        action="append",
+        dest="paths",
+        help="a path to measure, by its name in the table; repeatable (default: all but "
+        "'worker, fresh')",
+    )
+    parser.add_argument(
+        "--no-phases", action="store_true", help="skip timing the loops by phase afterwards"
+    )
     args = parser.parse_args()
     path = str(args.model)
     common = (path, args.threads, args.gpu_layers, args.tokens)
-    results: dict[str, list[Speed]] = {
-        "eval loop": [],
-        "eval loop + pool": [],
-        "Llama.generate": [],
-        "worker": [],
-        "decode loop, no worker": [],
-    }
-    if args.gpu_layers:
-        results["decode loop, CPU order"] = []
-        results["decode loop, argmax on the host"] = []
-    bench_runs: list[float] = []  # llama-bench takes its turn in every round too
     load = LoadSettings(
         ctx_tokens=CTX_TOKENS,
         threads=args.threads,
         gpu_layers=args.gpu_layers,
     )
+    paths: dict[str, Callable[[], Speed]] = {
+        "eval loop": lambda: run_in_child(eval_loop, *common, what="eval loop"),
+        "eval loop + pool": lambda: run_in_child(eval_loop, *common, True, what="eval loop"),
+        "Llama.generate": lambda: run_in_child(generate_loop, *common, what="generate loop"),
+        "worker": lambda: worker_speed(worker, args.tokens),
+        "worker, fresh": lambda: fresh_worker_speed(args.model, load, args.tokens),
+        "decode loop, no worker": lambda: run_in_child(
+            loop_in_process, path, load, args.tokens, what="decode loop"
+        ),
+    }
+    if args.gpu_layers:
+        paths["decode loop, CPU order"] = lambda: run_in_child(
+            loop_in_process, path, load, args.tokens, False, what="decode loop"
+        )
+        paths["decode loop, argmax on the host"] = lambda: run_in_child(
+            loop_in_process, path, load, args.tokens, None, False, what="decode loop"
+        )
+    if args.paths:
+        chosen = args.paths
+        unknown = [name for name in chosen if name not in paths]
+        if unknown:
+            parser.error(f"unknown paths {unknown}; known: {list(paths)}")
+        paths = {name: paths[name] for name in chosen}
+    else:
+        del paths["worker, fresh"]
+    results: dict[str, list[Speed]] = {name: [] for name in paths}
+    bench_runs: list[float] = []  # llama-bench takes its turn in every round too
     with InferenceWorker() as worker:
-        worker.load(args.model, load)
-        worker_speed(worker, 8)  # warm-up
+        if "worker" in paths:
+            worker.load(args.model, load)
+            worker_speed(worker, 8)  # warm-up
         for _round in range(args.rounds):
-            results["eval loop"].append(run_in_child(eval_loop, *common, what="eval loop"))
-            results["eval loop + pool"].append(
-                run_in_child(eval_loop, *common, True, what="eval loop with a thread pool")
-            )
-            results["Llama.generate"].append(
-                run_in_child(generate_loop, *common, what="generate loop")
-            )
-            results["worker"].append(worker_speed(worker, args.tokens))
-            results["decode loop, no worker"].append(
-                run_in_child(loop_in_process, path, load, args.tokens, what="decode loop")
-            )
-            if args.gpu_layers:
-                results["decode loop, CPU order"].append(
-                    run_in_child(
-                        loop_in_process, path, load, args.tokens, False, what="decode loop"
-                    )
-                )
-                results["decode loop, argmax on the host"].append(
-                    run_in_child(
-                        loop_in_process, path, load, args.tokens, None, False, what="decode loop"
-                    )
-                )
+            for name, measure in paths.items():
+                results[name].append(measure())
             if args.llama_bench:
                 bench_runs.append(llama_bench(args.llama_bench, *common))
             print({name: values[-1] for name, values in results.items()}, bench_runs, flush=True)
@@ -409,17 +426,21 @@ def main() -> None:
     for name, value in medians.items():
         vs_bench = f"{value / bench:.3f}" if bench else "—"
         cpu_ms = f"{cpu[name]:.2f}" if name in cpu else "—"
-        vs_loop = value / medians["eval loop"]
-        print(f"| {name} | {value:.1f} | {vs_bench} | {vs_loop:.3f} | {cpu_ms} |")
-    phases = {
-        "decode loop": run_in_child(loop_phases, path, load, args.tokens, what="loop phases"),
-        "eval loop": run_in_child(eval_phases, path, load, args.tokens, what="eval phases"),
-    }
-    if args.gpu_layers:
+        eval_loop_speed = medians.get("eval loop")
+        vs_loop = f"{value / eval_loop_speed:.3f}" if eval_loop_speed else "—"
+        print(f"| {name} | {value:.1f} | {vs_bench} | {vs_loop} | {cpu_ms} |")
+    phases = {}
+    if not args.no_phases:
+        phases["decode loop"] = run_in_child(
+            loop_phases, path, load, args.tokens, what="loop phases"
+        )
+        phases["eval loop"] = run_in_child(eval_phases, path, load, args.tokens, what="phases")
+    if args.gpu_layers and not args.no_phases:
         phases["decode loop, argmax on the host"] = run_in_child(
             loop_phases, path, load, args.tokens, False, what="loop phases"
         )
-    print("\nMedian µs per token, by phase:")
+    if phases:
+        print("\nMedian µs per token, by phase:")
     for name, figures in phases.items():
         print(f"- {name}: " + ", ".join(f"{k} {v:.0f}" for k, v in figures.items()))
     if args.json:

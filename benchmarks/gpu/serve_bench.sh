@@ -30,6 +30,8 @@
 #   STEPS="decode jitter imatrix serving": the steps after the conversion to run, in that order.
 #   DECODE_LEVELS="Q4_K_M:3 Q8_0:3 F16:3": the levels the decode step measures, with rounds
 #                         (LEVEL:ROUNDS:THREADS measures with that many CPU threads).
+#   DECODE_ARGS: more decode_speed arguments, as shell words
+#                         (DECODE_ARGS="--path worker --path 'worker, fresh' --no-phases").
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 out=$(realpath -m "${1:-${OUT:-serve-bench}}")
@@ -124,11 +126,12 @@ if [ ! -f "$models/$shape-Q4_K_M.gguf" ]; then
 fi
 
 decode() {  # LEVEL ROUNDS [THREADS]
-    local threads=() suffix=""
+    local threads=() suffix="" extra=()
     if [ -n "${3:-}" ]; then threads=(--threads "$3"); suffix="-t$3"; fi
+    eval "extra=(${DECODE_ARGS:-})"
     stamp "single stream, $1 ${3:+($3 threads)}"
     "$python" -m benchmarks.decode_speed "$models/$shape-$1.gguf" --gpu-layers "$gpu_layers" \
-        --llama-bench "$bench" --rounds "$2" "${threads[@]}" --json "$out/decode-$1$suffix.json" \
+        --llama-bench "$bench" --rounds "$2" "${threads[@]}" "${extra[@]}" --json "$out/decode-$1$suffix.json" \
         | tee "$out/decode-$1$suffix.md"
 }
 

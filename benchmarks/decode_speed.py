@@ -161,6 +161,12 @@ def loop_in_process(
         llama, send=events.append, overlap=overlap, device_greedy=device_greedy
     )
     try:
+        # A short reply first, as the worker gets one: llama.cpp's CUDA graphs and the
+        # device sampler's graph are made on the first tokens, not in the measured reply.
+        loop.submit(GenerateRequest(PROMPT, SamplingSettings.greedy(max_tokens=8), False))
+        while loop.busy:
+            loop.step()
+        events.clear()
         request = GenerateRequest(PROMPT, SamplingSettings.greedy(max_tokens=tokens), False)
         cpu = time.process_time()
         loop.submit(request)

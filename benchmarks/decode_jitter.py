@@ -8,8 +8,6 @@ one process, on one loaded model (the worker's own loading), it alternates
   the drawn token is spelled out);
 * the decode loop in the CPU's order (each token spelled out before the next decode);
 * the decode loop with Python's garbage collector off while it runs;
-* on a GPU, the decode loop with greedy tokens drawn by the host (an argmax over the copied
-  logits) instead of inside the decode's graph;
 
 and prints, per path, the mean, median, 90th and 99th percentile and longest interval between
 two tokens, and how many intervals took more than 1.5× the median. A mean well above the
@@ -55,12 +53,7 @@ def eval_intervals(llama: Any, tokens: int) -> list[float]:
 
 
 def loop_intervals(
-    llama: Any,
-    tokens: int,
-    *,
-    overlap: bool | None,
-    collect_garbage: bool = True,
-    device_greedy: bool | None = None,
+    llama: Any, tokens: int, *, overlap: bool | None, collect_garbage: bool = True
 ) -> list[float]:
     """Seconds between consecutive tokens drawn by the decode loop (greedy, one reply)."""
     import llama_cpp
@@ -68,7 +61,7 @@ def loop_intervals(
     from desktop.engine.worker.protocol import GenerateRequest
 
     llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(llama.ctx), True)
-    loop = single_reply_loop(llama, overlap=overlap, device_greedy=device_greedy)
+    loop = single_reply_loop(llama, overlap=overlap)
     stamps: list[float] = []
     take = loop._take
 
@@ -130,10 +123,6 @@ def main() -> None:
             llama, args.tokens, overlap=None, collect_garbage=False
         ),
     }
-    if args.gpu_layers:
-        paths["decode loop, argmax on the host"] = lambda: loop_intervals(
-            llama, args.tokens, overlap=None, device_greedy=False
-        )
     intervals: dict[str, list[float]] = {name: [] for name in paths}
     try:
         for run in paths.values():  # warm-up: every path once

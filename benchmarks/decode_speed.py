@@ -17,11 +17,10 @@ On one GGUF with the same threads, GPU layers, flash-attention switch and weight
   and text batching around it: what separates the two is the worker's plumbing, what
   separates this one from the eval loop is the loop's own work per token; on a GPU, that loop
   once more in the CPU's order (each token spelled out before the next decode is queued, not
-  while it runs), showing what the overlap gains; and once with greedy tokens drawn by the
-  host (an argmax over the copied logits row) instead of inside the decode's graph.
+  while it runs), showing what the overlap gains.
 
-After the rounds, one more reply through the decode loop alone (both ways of drawing on a
-GPU), and the eval loop, are timed by phase, per token:
+After the rounds, one more reply through the decode loop alone, and the eval loop, are timed
+by phase, per token:
 the host time inside ``llama_decode`` (building and queueing the graph), the wait for the
 logits, and the gap from the logits' arrival to the next ``llama_decode`` (the loop's own work
 while the device idles; on a GPU, what separates the loop from the eval loop), with what part
@@ -124,10 +123,9 @@ def single_reply_loop(
     *,
     send: Callable[[object], None] = lambda _event: None,
     overlap: bool | None = None,
-    device_greedy: bool | None = None,
 ) -> Any:
     """The worker's decode loop on ``llama`` with one slot, its text going nowhere
-    (``overlap``, ``device_greedy``: as ``DecodeLoop`` takes them; None, its own choice)."""
+    (``overlap``: as ``DecodeLoop`` takes it; None, its own choice)."""
     from desktop.engine.worker.decode_loop import DecodeLoop
 
     return DecodeLoop(
@@ -137,7 +135,6 @@ def single_reply_loop(
         open_stream=lambda _id: ((lambda _piece, _logprobs=(): None), (lambda: None)),
         cancelled=lambda: False,
         overlap=overlap,
-        device_greedy=device_greedy,
     )
 
 
@@ -147,7 +144,6 @@ def loop_in_process(
     load: LoadSettings,
     tokens: int,
     overlap: bool | None = None,
-    device_greedy: bool | None = None,
 ) -> Speed:
     """In a child: the worker's decode loop without the worker around it, greedy."""
     from desktop.engine.worker.loader import load_model
@@ -157,12 +153,10 @@ def loop_in_process(
         Path(path), load, on_progress=lambda _fraction: None, cancelled=lambda: False
     )
     events: list[object] = []
-    loop = single_reply_loop(
-        llama, send=events.append, overlap=overlap, device_greedy=device_greedy
-    )
+    loop = single_reply_loop(llama, send=events.append, overlap=overlap)
     try:
-        # A short reply first, as the worker gets one: llama.cpp's CUDA graphs and the
-        # device sampler's graph are made on the first tokens, not in the measured reply.
+        # A short reply first, as the worker gets one: llama.cpp makes its CUDA graphs on
+        # the first tokens, which the measured reply should not pay for.
         loop.submit(GenerateRequest(PROMPT, SamplingSettings.greedy(max_tokens=8), False))
         while loop.busy:
             loop.step()
@@ -222,18 +216,6 @@ class _PhaseClock:
             return view
 
         logits.row = timed_row
-        device = loop._device_greedy
-        if device is not None:  # greedy tokens come from the decode's graph: the wait is here
-            token = device.token
-
-            def timed_token(index: int) -> int:
-                started = time.perf_counter()
-                drawn = token(index)
-                clock._logits_at = time.perf_counter()
-                clock.wait_us.append((clock._logits_at - started) * 1e6)
-                return drawn
-
-            device.token = timed_token
         spell = loop._spell_drawn
 
         def timed_spell() -> None:
@@ -248,7 +230,7 @@ class _PhaseClock:
             name: statistics.median(values[1:])  # the prompt's step aside
             for name, values in (
                 ("llama_decode call", self.decode_us),
-                ("wait for the logits (or the token)", self.wait_us),
+                ("wait for the logits", self.wait_us),
                 ("logits to next decode", self.gap_us),
                 ("spelling out", self.spell_us),
             )
@@ -256,9 +238,7 @@ class _PhaseClock:
         }
 
 
-def loop_phases(
-    _emit: Any, path: str, load: LoadSettings, tokens: int, device_greedy: bool | None = None
-) -> dict[str, float]:
+def loop_phases(_emit: Any, path: str, load: LoadSettings, tokens: int) -> dict[str, float]:
     """In a child: median µs per token of the decode loop's phases (see the module's notes)."""
     from desktop.engine.worker.loader import load_model
     from desktop.engine.worker.protocol import GenerateRequest
@@ -266,7 +246,7 @@ def loop_phases(
     llama, _info = load_model(
         Path(path), load, on_progress=lambda _fraction: None, cancelled=lambda: False
     )
-    loop = single_reply_loop(llama, device_greedy=device_greedy)
+    loop = single_reply_loop(llama)
     try:
         clock = _PhaseClock(loop)
         loop.submit(GenerateRequest(PROMPT, SamplingSettings.greedy(max_tokens=tokens), False))
@@ -394,9 +374,6 @@ def main() -> None:
         paths["decode loop, CPU order"] = lambda: run_in_child(
             loop_in_process, path, load, args.tokens, False, what="decode loop"
         )
-        paths["decode loop, argmax on the host"] = lambda: run_in_child(
-            loop_in_process, path, load, args.tokens, None, False, what="decode loop"
-        )
     if args.paths:
         chosen = args.paths
         unknown = [name for name in chosen if name not in paths]
@@ -441,10 +418,6 @@ def main() -> None:
             loop_phases, path, load, args.tokens, what="loop phases"
         )
         phases["eval loop"] = run_in_child(eval_phases, path, load, args.tokens, what="phases")
-    if args.gpu_layers and not args.no_phases:
-        phases["decode loop, argmax on the host"] = run_in_child(
-            loop_phases, path, load, args.tokens, False, what="loop phases"
-        )
     if phases:
         print("\nMedian µs per token, by phase:")
     for name, figures in phases.items():

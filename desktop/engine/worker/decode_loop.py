@@ -35,11 +35,6 @@ string has had one token too many decoded; its slot's cache keeps that token (th
 request's shared prefix decides what is reused) and no token is drawn from it. On the CPU the
 decode itself runs in the call, so there the tokens are spelled out before the next decode,
 and a reply that stops never costs a decode.
-
-On a GPU a greedy reply's token is drawn inside the decode's graph (:mod:`.device_greedy`):
-only the token comes back, instead of a logits row copied out and scanned by the host between
-two decodes. A reply that needs the logits (any other sampling, log-probabilities) has its
-tokens drawn on the host, as on the CPU, where llama.cpp's graph argmax is slower than numpy's.
 """
 
 from __future__ import annotations
@@ -53,7 +48,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from converter.errors import QuantdeskError
-from desktop.engine.worker.device_greedy import DeviceGreedy
 from desktop.engine.worker.generation import (
     PromptAbort,
     TextStream,
@@ -94,7 +88,6 @@ class _Reply:
     first_at: float = 0.0
     last_at: float = 0.0
     cancelled: bool = False
-    device_drawn: bool = False  # its tokens are drawn on the GPU (see DeviceGreedy)
     parts: list[str] = field(default_factory=list)
     logprobs: list[TokenLogprobs] | None = None  # one per reply token, when asked for
     logprobs_sent: int = 0
@@ -142,13 +135,10 @@ class DecodeLoop:
         cancelled: Callable[[], bool],
         draw_threads: int | None = None,
         overlap: bool | None = None,
-        device_greedy: bool | None = None,
     ) -> None:
         """``draw_threads``: how many threads draw tokens at once (None: one per CPU, at
         most one per slot). ``overlap``: spell out drawn tokens while the next decode runs
-        (None: when the model's layers are on a GPU, where decoding is asynchronous).
-        ``device_greedy``: draw greedy replies' tokens inside the decode's graph (None: as
-        ``overlap``)."""
+        (None: when the model's layers are on a GPU, where decoding is asynchronous)."""
         import llama_cpp
 
         self._c = llama_cpp
@@ -174,9 +164,6 @@ class DecodeLoop:
                 llama_cpp.llama_supports_gpu_offload() and llama.model_params.n_gpu_layers != 0
             )
         self._overlap = overlap
-        if device_greedy is None:
-            device_greedy = overlap
-        self._device_greedy = DeviceGreedy(self._ctx) if device_greedy else None
         self._drawn: list[_Drawn] = []  # tokens drawn, their text not yet spelled out
         self._cancel_pending = False  # a reply was marked cancelled since the last step
         self._draw_threads = min(slots, draw_threads or os.cpu_count() or 1)
@@ -291,11 +278,6 @@ class DecodeLoop:
     def _draw(self, rows: list[int], replies: list[_Reply]) -> list[int]:
         """Each reply's next token from its batch row; native chains on several threads."""
         tokens = [0] * len(rows)
-        device = self._device_greedy
-        if device is not None:
-            for i, reply in enumerate(replies):
-                if reply.device_drawn:
-                    tokens[i] = device.token(rows[i])
         native = [i for i, reply in enumerate(replies) if reply.sampler.native]
         if self._draw_pool is None or len(native) < 2:
             native = []
@@ -312,7 +294,7 @@ class DecodeLoop:
             list(self._draw_pool.map(draw_share, [share for share in shares if share]))
         drawn = set(native)
         for i, reply in enumerate(replies):
-            if i not in drawn and not reply.device_drawn:
+            if i not in drawn:
                 tokens[i] = reply.sampler.sample(self._logits, rows[i])
         return tokens
 
@@ -333,18 +315,6 @@ class DecodeLoop:
             del slot.cached[keep:]
             reply.reused = reply.prompt_done = keep
             slot.reply = reply
-            self._place_draw(slot, reply)
-
-    def _place_draw(self, slot: _Slot, reply: _Reply) -> None:
-        """Where ``reply``'s tokens are drawn: on the device for a plain greedy reply when the
-        loop does that, else on the host (a chain left on the slot is taken off)."""
-        device = self._device_greedy
-        if device is None:
-            return
-        if reply.sampler.argmax_only and reply.logprobs is None:
-            reply.device_drawn = device.attach(slot.seq_id)
-        else:
-            device.detach(slot.seq_id)
 
     def _fill_batch(self) -> tuple[list[tuple[int, _Slot, _Reply]], dict[int, int], bool]:
         """Next tokens first (they keep replies flowing), then prompt chunks in the room left.
@@ -507,8 +477,6 @@ class DecodeLoop:
         if self._draw_pool is not None:
             pool, self._draw_pool = self._draw_pool, None
             pool.shutdown()
-        if self._device_greedy is not None:
-            self._device_greedy.close()
         if self._batch is not None:
             batch, self._batch = self._batch, None
             self._c.llama_batch_free(batch)

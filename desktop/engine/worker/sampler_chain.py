@@ -80,11 +80,6 @@ class SamplerChain:
             self._top_array = llama_cpp.llama_token_data_array()
 
     @property
-    def argmax_only(self) -> bool:
-        """Whether the token is simply the largest logit (plain greedy decoding)."""
-        return self._argmax_only
-
-    @property
     def native(self) -> bool:
         """Whether the token is drawn inside llama.cpp alone (``llama_sampler_sample``, which
         releases the GIL: such draws for several replies can run on several threads)."""

@@ -144,8 +144,10 @@ def loop_in_process(
     load: LoadSettings,
     tokens: int,
     overlap: bool | None = None,
+    replies: int = 1,
 ) -> Speed:
-    """In a child: the worker's decode loop without the worker around it, greedy."""
+    """In a child: the worker's decode loop without the worker around it, greedy (the median
+    of ``replies`` replies)."""
     from desktop.engine.worker.loader import load_model
     from desktop.engine.worker.protocol import Finished, GenerateRequest
 
@@ -160,17 +162,20 @@ def loop_in_process(
         loop.submit(GenerateRequest(PROMPT, SamplingSettings.greedy(max_tokens=8), False))
         while loop.busy:
             loop.step()
-        events.clear()
-        request = GenerateRequest(PROMPT, SamplingSettings.greedy(max_tokens=tokens), False)
-        cpu = time.process_time()
-        loop.submit(request)
-        while loop.busy:
-            loop.step()
-        cpu_ms = (time.process_time() - cpu) * 1000 / tokens  # the prompt's share included
-        (finished,) = [event for event in events if isinstance(event, Finished)]
-        if finished.timings.generated_tokens < tokens:
-            raise RuntimeError("the model ended its reply early; use a model that keeps going")
-        return finished.timings.generation_tokens_per_second, cpu_ms
+        speeds: list[Speed] = []
+        for _reply in range(replies):
+            events.clear()
+            request = GenerateRequest(PROMPT, SamplingSettings.greedy(max_tokens=tokens), False)
+            cpu = time.process_time()
+            loop.submit(request)
+            while loop.busy:
+                loop.step()
+            cpu_ms = (time.process_time() - cpu) * 1000 / tokens  # the prompt's share included
+            (finished,) = [event for event in events if isinstance(event, Finished)]
+            if finished.timings.generated_tokens < tokens:
+                raise RuntimeError("the model ended its reply early; use a model that keeps going")
+            speeds.append((finished.timings.generation_tokens_per_second, cpu_ms))
+        return median_speed(speeds)
     finally:
         loop.close()
         llama.close()
@@ -301,6 +306,19 @@ def eval_phases(_emit: Any, path: str, load: LoadSettings, tokens: int) -> dict[
     }
 
 
+def median_speed(speeds: list[Speed]) -> Speed:
+    """The median speed of several replies, and their median CPU time per token."""
+    return (
+        statistics.median(speed for speed, _ in speeds),
+        statistics.median(cpu for _, cpu in speeds),
+    )
+
+
+def worker_replies_speed(worker: InferenceWorker, tokens: int, replies: int) -> Speed:
+    """:func:`worker_speed`, the median of ``replies`` replies."""
+    return median_speed([worker_speed(worker, tokens) for _ in range(replies)])
+
+
 def worker_speed(worker: InferenceWorker, tokens: int) -> Speed:
     """The worker's own generation figure, and the CPU the reply cost both processes."""
     sampling = SamplingSettings.greedy(max_tokens=tokens)
@@ -313,13 +331,13 @@ def worker_speed(worker: InferenceWorker, tokens: int) -> Speed:
     return reply.generation_tokens_per_second, cpu * 1000 / tokens
 
 
-def fresh_worker_speed(model: Path, load: LoadSettings, tokens: int) -> Speed:
-    """The worker's figure from a worker started for this one reply (after a warm-up one):
+def fresh_worker_speed(model: Path, load: LoadSettings, tokens: int, replies: int) -> Speed:
+    """The worker's figure from a worker started for this round (after a warm-up reply):
     beside the long-lived worker, whether a process that has lived long is slower."""
     with InferenceWorker() as worker:
         worker.load(model, load)
         worker_speed(worker, 8)
-        return worker_speed(worker, tokens)
+        return worker_replies_speed(worker, tokens, replies)
 
 
 def llama_bench(binary: str, path: str, threads: int | None, gpu_layers: int, tokens: int) -> float:
@@ -339,6 +357,12 @@ def main() -> None:
     parser.add_argument("--llama-bench", help="path of llama.cpp's llama-bench binary")
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--replies",
+        type=int,
+        default=1,
+        help="replies per round for the worker and decode-loop paths (their median counts)",
+    )
     parser.add_argument("--threads", type=int)
     parser.add_argument("--gpu-layers", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the figures here")
@@ -364,15 +388,15 @@ def main() -> None:
         "eval loop": lambda: run_in_child(eval_loop, *common, what="eval loop"),
         "eval loop + pool": lambda: run_in_child(eval_loop, *common, True, what="eval loop"),
         "Llama.generate": lambda: run_in_child(generate_loop, *common, what="generate loop"),
-        "worker": lambda: worker_speed(worker, args.tokens),
-        "worker, fresh": lambda: fresh_worker_speed(args.model, load, args.tokens),
+        "worker": lambda: worker_replies_speed(worker, args.tokens, args.replies),
+        "worker, fresh": lambda: fresh_worker_speed(args.model, load, args.tokens, args.replies),
         "decode loop, no worker": lambda: run_in_child(
-            loop_in_process, path, load, args.tokens, what="decode loop"
+            loop_in_process, path, load, args.tokens, None, args.replies, what="decode loop"
         ),
     }
     if args.gpu_layers:
         paths["decode loop, CPU order"] = lambda: run_in_child(
-            loop_in_process, path, load, args.tokens, False, what="decode loop"
+            loop_in_process, path, load, args.tokens, False, args.replies, what="decode loop"
         )
     if args.paths:
         chosen = args.paths
@@ -403,15 +427,22 @@ def main() -> None:
         f"\n{cpu_model_name()}, {os.cpu_count()} logical cores; "
         f"{datetime.date.today().isoformat()}; "
         f"{args.model.name}, tg{args.tokens}, threads {args.threads or 'auto'}, "
-        f"GPU layers {args.gpu_layers}, median of {args.rounds}\n"
+        f"GPU layers {args.gpu_layers}, median of {args.rounds} rounds "
+        f"(worker and loop paths: of each round's {args.replies} replies)\n"
     )
-    print("| path | tok/s | × llama-bench | × eval loop | CPU ms/token |\n|---|---|---|---|---|")
+    rounds = {name: [v[0] for v in values] for name, values in results.items()}
+    rounds["llama-bench"] = bench_runs
+    print(
+        "| path | tok/s | rounds' range | × llama-bench | × eval loop | CPU ms/token |\n"
+        "|---|---|---|---|---|---|"
+    )
     for name, value in medians.items():
         vs_bench = f"{value / bench:.3f}" if bench else "—"
         cpu_ms = f"{cpu[name]:.2f}" if name in cpu else "—"
         eval_loop_speed = medians.get("eval loop")
         vs_loop = f"{value / eval_loop_speed:.3f}" if eval_loop_speed else "—"
-        print(f"| {name} | {value:.1f} | {vs_bench} | {vs_loop} | {cpu_ms} |")
+        spread = f"{min(rounds[name]):.1f}–{max(rounds[name]):.1f}"
+        print(f"| {name} | {value:.1f} | {spread} | {vs_bench} | {vs_loop} | {cpu_ms} |")
     phases = {}
     if not args.no_phases:
         phases["decode loop"] = run_in_child(

@@ -9,8 +9,9 @@
 #    into SITE) then loads, so both sides run the very same binaries;
 # 2. writes a Llama-3-8B-shaped random checkpoint and converts it to F16, Q8_0 and Q4_K_M;
 # 3. single-stream decode speed, benchmarks/decode_speed.py (tg128: llama-bench, the plain
-#    eval loop, Llama.generate, the worker, its decode loop alone in both orders and with
-#    greedy tokens drawn by the host) for each level of DECODE_LEVELS; then
+#    eval loop, Llama.generate, the worker, its decode loop alone in both orders; three
+#    replies a round for the worker and loop paths, whose single replies spread by up to
+#    1.5%) for each level of DECODE_LEVELS; then
 #    benchmarks/decode_jitter.py (the spread of the time between tokens) for Q4_K_M and Q8_0;
 # 4. the importance matrix on the GPU (benchmarks/imatrix_parity.py on F16, all layers
 #    offloaded): parity of the sums with llama-imatrix, both wall times, and the cost of
@@ -131,7 +132,7 @@ decode() {  # LEVEL ROUNDS [THREADS]
     eval "extra=(${DECODE_ARGS:-})"
     stamp "single stream, $1 ${3:+($3 threads)}"
     "$python" -m benchmarks.decode_speed "$models/$shape-$1.gguf" --gpu-layers "$gpu_layers" \
-        --llama-bench "$bench" --rounds "$2" "${threads[@]}" "${extra[@]}" --json "$out/decode-$1$suffix.json" \
+        --llama-bench "$bench" --rounds "$2" --replies 3 "${threads[@]}" "${extra[@]}" --json "$out/decode-$1$suffix.json" \
         | tee "$out/decode-$1$suffix.md"
 }
 

@@ -31,6 +31,7 @@
 #   STEPS="decode jitter imatrix serving": the steps after the conversion to run, in that order.
 #   DECODE_LEVELS="Q4_K_M:3 Q8_0:3 F16:3": the levels the decode step measures, with rounds
 #                         (LEVEL:ROUNDS:THREADS measures with that many CPU threads).
+#   QUANTS=Q8_0,Q4_K_M: the levels made besides F16 (the steps need those they measure).
 #   DECODE_ARGS: more decode_speed arguments, as shell words
 #                         (DECODE_ARGS="--path worker --path 'worker, fresh' --no-phases").
 set -euo pipefail
@@ -113,7 +114,7 @@ if [ -n "$writer" ]; then wait "$writer"; fi
 if [ ! -f "$models/$shape-Q4_K_M.gguf" ]; then
     stamp "converting the $shape-shaped checkpoint"
     "$python" -m desktop.cli convert "$work/checkpoint" --out "$models" --outtype f16 \
-        --quant Q8_0,Q4_K_M >> "$out/convert.log" 2>&1
+        --quant "${QUANTS:-Q8_0,Q4_K_M}" >> "$out/convert.log" 2>&1
     for f in "$models"/*.gguf; do
         case "$f" in
             *"$shape"-*) ;;

@@ -22,6 +22,9 @@ from tests.support.gguf_factory import TinyModelShape, write_tiny_gguf
 TINY_SHAPE = TinyModelShape(n_layer=1, n_embd=256, n_head=4, n_head_kv=2, n_ff=256, n_vocab=320)
 #: Conversation settings for a short deterministic reply (greedy, no penalty, 6 tokens).
 GREEDY_SHORT = {"temperature": 0.0, "repeat_penalty": 1.0, "max_tokens": 6}
+#: Conversation settings for deterministic replies in a 512-token context (tests add their
+#: ``max_tokens``).
+GREEDY_CHAT = {"temperature": 0.0, "top_k": 1, "repeat_penalty": 1.0, "context_tokens": 512}
 
 
 @pytest.fixture(scope="module", name="tiny_f16")

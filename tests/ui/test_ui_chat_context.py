@@ -12,6 +12,7 @@ from pytestqt.qtbot import QtBot
 from desktop.ui.chat.chat_session import SessionState
 from desktop.ui.main_window import MainWindow
 from tests.support.ui_helpers import (  # noqa: F401 - fixtures are found by name
+    GREEDY_CHAT,
     endless_model_fixture,
     load_in_new_chat,
     main_window_fixture,
@@ -19,8 +20,7 @@ from tests.support.ui_helpers import (  # noqa: F401 - fixtures are found by nam
     wait_until,
 )
 
-GREEDY = {"temperature": 0.0, "top_k": 1, "repeat_penalty": 1.0, "max_tokens": 20,
-          "context_tokens": 512}  # fmt: skip
+GREEDY = {**GREEDY_CHAT, "max_tokens": 20}
 
 
 def test_the_context_line_follows_the_conversation_and_warns_when_nearly_full(

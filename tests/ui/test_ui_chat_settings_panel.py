@@ -14,6 +14,7 @@ from desktop.ui.chat.split_view import BESIDE
 from desktop.ui.main_window import MainWindow
 from tests.support.ui_dialogs import InputDialogAnswer
 from tests.support.ui_helpers import (  # noqa: F401 - fixtures are found by name
+    GREEDY_CHAT,
     TINY_SHAPE,
     endless_model_fixture,
     load_in_new_chat,
@@ -22,8 +23,7 @@ from tests.support.ui_helpers import (  # noqa: F401 - fixtures are found by nam
     wait_until,
 )
 
-GREEDY = {"temperature": 0.0, "top_k": 1, "repeat_penalty": 1.0, "max_tokens": 40,
-          "context_tokens": 512}  # fmt: skip
+GREEDY = {**GREEDY_CHAT, "max_tokens": 40}
 
 
 def test_a_change_in_the_panel_is_stored_and_shapes_the_next_reply(

@@ -16,6 +16,7 @@ from desktop.ui.chat.split_view import BESIDE, MAIN
 from desktop.ui.main_window import MainWindow
 from tests.support.stall_probe import StallProbe, assert_responsive, settle_window
 from tests.support.ui_helpers import (  # noqa: F401 - fixtures are found by name
+    GREEDY_CHAT,
     TINY_SHAPE,
     endless_model_fixture,
     load_in_new_chat,
@@ -23,8 +24,6 @@ from tests.support.ui_helpers import (  # noqa: F401 - fixtures are found by nam
     put_in_library,
     wait_until,
 )
-
-GREEDY = {"temperature": 0.0, "top_k": 1, "repeat_penalty": 1.0, "context_tokens": 512}
 
 
 def _replies(chat: ChatView, cid: int) -> list[tuple[str, bool, int]]:
@@ -49,12 +48,12 @@ def test_both_panes_get_real_replies_one_after_the_other(
     qtbot: QtBot, main_window: Callable[[], MainWindow], endless_model: Path
 ) -> None:
     window = main_window()
-    chat = load_in_new_chat(qtbot, window, put_in_library(endless_model), {**GREEDY,
+    chat = load_in_new_chat(qtbot, window, put_in_library(endless_model), {**GREEDY_CHAT,
                             "max_tokens": 150})  # fmt: skip
     window.tabs.setCurrentWidget(chat)
     main_cid = chat.conversation_id
     assert main_cid is not None
-    beside_cid = chat.store.create(settings={**GREEDY, "max_tokens": 20})
+    beside_cid = chat.store.create(settings={**GREEDY_CHAT, "max_tokens": 20})
     chat.split.open_beside(beside_cid)
     pane = chat.split_pane
     assert pane.isVisible() and chat.split.action.isChecked()

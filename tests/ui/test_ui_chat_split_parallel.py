@@ -20,6 +20,7 @@ from desktop.ui.chat.split_view import BESIDE, MAIN
 from desktop.ui.main_window import MainWindow
 from tests.support.stall_probe import StallProbe, assert_responsive, settle_window
 from tests.support.ui_helpers import (  # noqa: F401 - fixtures are found by name
+    GREEDY_CHAT,
     TINY_SHAPE,
     endless_model_fixture,
     load_in_new_chat,
@@ -28,8 +29,7 @@ from tests.support.ui_helpers import (  # noqa: F401 - fixtures are found by nam
     wait_until,
 )
 
-GREEDY = {"temperature": 0.0, "top_k": 1, "repeat_penalty": 1.0, "context_tokens": 512}
-LONG = {**GREEDY, "max_tokens": 4000, "context_tokens": 8192}
+LONG = {**GREEDY_CHAT, "max_tokens": 4000, "context_tokens": 8192}
 
 
 def _replies(chat: ChatView, cid: int) -> list[tuple[bool, int, str]]:

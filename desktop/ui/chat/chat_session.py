@@ -322,13 +322,13 @@ class ChatSession(QObject):
         return isinstance(exc, WorkerCrashed) or (engine is not None and engine.pid is None)
 
     def _on_reply_failed(self, owner: str, exc: BaseException) -> None:
-        self._replies.pop(owner, None)
-        if self._worker_died(exc):
+        if not self._worker_died(exc):
+            self._reply_ended(owner)
+        else:
+            self._replies.pop(owner, None)
             if self.state is not SessionState.CRASHED:
                 self._set_state(SessionState.CRASHED)
                 self.crashed.emit(str(exc))
-        elif not self._replies and self.state is SessionState.GENERATING:
-            self._set_state(SessionState.READY)
         self.reply_failed.emit(owner, exc)
 
     # memory and shutdown -------------------------------------------------------------------

@@ -8,11 +8,16 @@ one process, on one loaded model (the worker's own loading), it alternates
   the drawn token is spelled out);
 * the decode loop in the CPU's order (each token spelled out before the next decode);
 * the decode loop with Python's garbage collector off while it runs;
+* a bare sampling loop: ``llama_decode``, the logits read (which waits for the decode), a
+  numpy argmax, nothing else; the least a loop that draws its tokens must do, and what
+  llama-bench's tg test does but for the argmax;
 
 and prints, per path, the mean, median, 90th and 99th percentile and longest interval between
-two tokens, and how many intervals took more than 1.5× the median. A mean well above the
-median points at occasional long tokens (a collection, a thread taking the GIL, a rebuilt
-CUDA graph) rather than a steady cost per token.
+two tokens, how many intervals took more than 1.5× the median, and where in the reply those
+long ones were (the first intervals after the prompt, or later). A mean well above the median
+points at occasional long tokens (a collection, a thread taking the GIL, a rebuilt CUDA graph)
+rather than a steady cost per token; long ones at the start of every reply point at llama.cpp
+re-making its CUDA graph after the prompt's differently shaped batch.
 
 Run: ``python -m benchmarks.decode_jitter MODEL.gguf [--tokens 256] [--rounds 3]
 [--threads N] [--gpu-layers N] [--json PATH]``
@@ -52,6 +57,40 @@ def eval_intervals(llama: Any, tokens: int) -> list[float]:
     return [after - before for before, after in itertools.pairwise(stamps)]
 
 
+def bare_intervals(llama: Any, tokens: int) -> list[float]:
+    """Seconds between tokens of the bare loop: decode one token, read its logits, argmax."""
+    import llama_cpp
+
+    from desktop.engine.worker.logits_rows import LogitsRows
+
+    ctx = llama.ctx
+    llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(ctx), True)
+    n_vocab = int(llama_cpp.llama_vocab_n_tokens(llama_cpp.llama_model_get_vocab(llama.model)))
+    logits = LogitsRows(ctx, n_vocab)
+    prompt = llama.tokenize(PROMPT.encode(), add_bos=True)
+    batch = llama_cpp.llama_batch_init(len(prompt), 0, 1)
+    try:
+
+        def decode(pieces: list[int], start: int) -> int:
+            batch.n_tokens = len(pieces)
+            for i, token in enumerate(pieces):
+                batch.token[i], batch.pos[i] = token, start + i
+                batch.n_seq_id[i], batch.seq_id[i][0] = 1, 0
+                batch.logits[i] = i == len(pieces) - 1
+            if llama_cpp.llama_decode(ctx, batch) != 0:
+                raise RuntimeError("llama_decode failed")
+            return int(logits.row(len(pieces) - 1).argmax())
+
+        token = decode(prompt, 0)
+        stamps = [time.perf_counter()]
+        for position in range(len(prompt), len(prompt) + tokens - 1):
+            token = decode([token], position)
+            stamps.append(time.perf_counter())
+    finally:
+        llama_cpp.llama_batch_free(batch)
+    return [after - before for before, after in itertools.pairwise(stamps)]
+
+
 def loop_intervals(
     llama: Any, tokens: int, *, overlap: bool | None, collect_garbage: bool = True
 ) -> list[float]:
@@ -82,9 +121,16 @@ def loop_intervals(
     return [after - before for before, after in itertools.pairwise(stamps)]
 
 
-def summary(intervals: list[float]) -> dict[str, float]:
-    ordered = sorted(intervals)
+def summary(replies: list[list[float]]) -> dict[str, Any]:
+    """The distribution of all replies' intervals, and where in a reply the long ones were."""
+    ordered = sorted(value for intervals in replies for value in intervals)
     median = statistics.median(ordered)
+    long_at = [
+        index
+        for intervals in replies
+        for index, value in enumerate(intervals)
+        if value > 1.5 * median
+    ]
 
     def at(fraction: float) -> float:
         return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -95,8 +141,11 @@ def summary(intervals: list[float]) -> dict[str, float]:
         "p90": at(0.90) * 1e6,
         "p99": at(0.99) * 1e6,
         "max": ordered[-1] * 1e6,
-        "long": sum(1 for value in ordered if value > 1.5 * median),
+        "long": len(long_at),
         "count": len(ordered),
+        # intervals after the reply's first two tokens: a reply's steady pace
+        "mean after 2": statistics.mean(v for intervals in replies for v in intervals[2:]) * 1e6,
+        "long at": sorted(long_at),
     }
 
 
@@ -122,14 +171,15 @@ def main() -> None:
         "decode loop, no GC": lambda: loop_intervals(
             llama, args.tokens, overlap=None, collect_garbage=False
         ),
+        "bare sampling loop": lambda: bare_intervals(llama, args.tokens),
     }
-    intervals: dict[str, list[float]] = {name: [] for name in paths}
+    intervals: dict[str, list[list[float]]] = {name: [] for name in paths}
     try:
         for run in paths.values():  # warm-up: every path once
             run()
         for _round in range(args.rounds):
             for name, run in paths.items():
-                intervals[name] += run()
+                intervals[name].append(run())
     finally:
         llama.close()
     rows = {name: summary(values) for name, values in intervals.items()}
@@ -138,12 +188,15 @@ def main() -> None:
         f"GPU layers {args.gpu_layers}, threads {args.threads or 'auto'}; µs between tokens\n"
     )
     print(
-        "| path | mean | median | p90 | p99 | max | > 1.5× median |\n|---|---|---|---|---|---|---|"
+        "| path | mean | mean after token 2 | median | p90 | p99 | max | > 1.5× median "
+        "| where (interval index) |\n|---|---|---|---|---|---|---|---|---|"
     )
     for name, row in rows.items():
+        where = ", ".join(str(index) for index in row["long at"][:24])
         print(
-            f"| {name} | {row['mean']:.0f} | {row['median']:.0f} | {row['p90']:.0f} | "
-            f"{row['p99']:.0f} | {row['max']:.0f} | {row['long']:.0f} of {row['count']:.0f} |"
+            f"| {name} | {row['mean']:.0f} | {row['mean after 2']:.0f} | {row['median']:.0f} | "
+            f"{row['p90']:.0f} | {row['p99']:.0f} | {row['max']:.0f} | "
+            f"{row['long']:.0f} of {row['count']:.0f} | {where} |"
         )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))

@@ -12,7 +12,8 @@
 #    eval loop, Llama.generate, the worker, its decode loop alone in both orders; three
 #    replies a round for the worker and loop paths, whose single replies spread by up to
 #    1.5%) for each level of DECODE_LEVELS; then
-#    benchmarks/decode_jitter.py (the spread of the time between tokens) for Q4_K_M and Q8_0;
+#    benchmarks/decode_jitter.py (the spread of the time between tokens, and where in a reply
+#    the long ones are) for each level of JITTER_LEVELS;
 # 4. the importance matrix on the GPU (benchmarks/imatrix_parity.py on F16, all layers
 #    offloaded): parity of the sums with llama-imatrix, both wall times, and the cost of
 #    collecting against a plain evaluation of the same chunks (a failure here is logged and
@@ -31,6 +32,7 @@
 #   STEPS="decode jitter imatrix serving": the steps after the conversion to run, in that order.
 #   DECODE_LEVELS="Q4_K_M:3 Q8_0:3 F16:3": the levels the decode step measures, with rounds
 #                         (LEVEL:ROUNDS:THREADS measures with that many CPU threads).
+#   JITTER_LEVELS="Q4_K_M Q8_0": the levels the jitter step measures.
 #   QUANTS=Q8_0,Q4_K_M: the levels made besides F16 (the steps need those they measure).
 #   DECODE_ARGS: more decode_speed arguments, as shell words
 #                         (DECODE_ARGS="--path worker --path 'worker, fresh' --no-phases").
@@ -145,7 +147,7 @@ if [[ $steps == *" decode "* ]]; then
     done
 fi
 if [[ $steps == *" jitter "* ]]; then
-    for level in Q4_K_M Q8_0; do
+    for level in ${JITTER_LEVELS:-Q4_K_M Q8_0}; do
         stamp "time between tokens, $level"
         "$python" -m benchmarks.decode_jitter "$models/$shape-$level.gguf" \
             --gpu-layers "$gpu_layers" --json "$out/jitter-$level.json" | tee "$out/jitter-$level.md"

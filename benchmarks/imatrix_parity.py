@@ -7,7 +7,9 @@
    ``llama-quantize --imatrix`` with the same file (same name recorded, so run from the
    file's folder).
 3. Cost: the chunks evaluated with the collecting callback and without it, alternately,
-   in the same kind of child process; the ratio of the medians is printed.
+   in the same kind of child process; the ratio of the medians is printed. With layers on a
+   GPU, a third way runs too: the callback copying every input to host memory and summing it
+   there (how it worked before it summed a device's inputs on the device).
 
 usage: python benchmarks/imatrix_parity.py TOOLS_BIN MODEL-F16.gguf TEXT WORK_DIR
        [--chunks N] [--levels Q2_K,IQ3_XXS] [--repeats N] [--gpu-layers N]
@@ -32,6 +34,7 @@ from converter.imatrix_file import read_imatrix, write_imatrix
 from converter.progress import run_job
 from converter.quantize import Calibration, quantize_gguf
 from desktop.engine.calibration_text import load_calibration_text
+from desktop.engine.imatrix_backend_sums import SumsWhere
 from desktop.engine.imatrix_collector import (
     CollectSettings,
     collect_in_child,
@@ -79,7 +82,8 @@ def main() -> None:
     ours_wall = time.perf_counter() - started
     print(f"wall time, load and {args.chunks} chunks of {CTX} tokens, {args.gpu_layers} GPU "
           f"layers: llama-imatrix {llama_wall:.2f} s, Quantdesk {ours_wall:.2f} s "
-          f"(its evaluation alone {collected.eval_seconds:.2f} s)")  # fmt: skip
+          f"(its evaluation alone {collected.eval_seconds:.2f} s; inputs summed where they "
+          f"lie, on their backend: {collected.backend_summed})")  # fmt: skip
     ours = to_importance_matrix(collected, dataset=text.name, chunk_size=CTX)
     ours_file = write_imatrix(ours, work / "quantdesk.imatrix.gguf")
     theirs = read_imatrix(reference)
@@ -113,22 +117,29 @@ def main() -> None:
         print(f"{level}: {written.size_bytes} bytes, byte-identical to llama-quantize: {same}")
 
     # 3. cost
-    timings: dict[bool, list[float]] = {False: [], True: []}
-    inside: list[float] = []
+    modes: dict[str, tuple[bool, SumsWhere]] = {
+        "plain": (False, SumsWhere.DEVICE_INPUTS_ON_DEVICE),
+        "collecting": (True, SumsWhere.DEVICE_INPUTS_ON_DEVICE),
+    }
+    if args.gpu_layers != 0:  # the old way on a GPU: every input copied to the host
+        modes["collecting, inputs copied to the host"] = (True, SumsWhere.HOST)
+    timings: dict[str, list[float]] = {mode: [] for mode in modes}
+    inside: dict[str, list[float]] = {mode: [] for mode in modes}
     for _ in range(args.repeats):
-        for collect in (False, True):
-            plain = CollectSettings(CTX, args.chunks, args.threads, collect, args.gpu_layers)
-            stats = run_job(child_job(collect_in_child, str(args.model), text.text, plain,
+        for mode, (collect, where) in modes.items():
+            timed = CollectSettings(CTX, args.chunks, args.threads, collect, args.gpu_layers, where)
+            stats = run_job(child_job(collect_in_child, str(args.model), text.text, timed,
                                       what="time"))  # fmt: skip
-            timings[collect].append(stats.eval_seconds)
-            if collect:
-                inside.append(stats.callback_seconds)
-    plain_s, collect_s = statistics.median(timings[False]), statistics.median(timings[True])
-    print(f"evaluation of {args.chunks} x {CTX} tokens: plain {plain_s:.2f} s, "
-          f"collecting {collect_s:.2f} s, ratio {collect_s / plain_s:.3f} "
-          f"(runs: {timings})")  # fmt: skip
-    print(f"time inside the callback: {statistics.median(inside):.2f} s "
-          f"= {statistics.median(inside) / plain_s:.3f} of a plain evaluation")  # fmt: skip
+            timings[mode].append(stats.eval_seconds)
+            inside[mode].append(stats.callback_seconds)
+    plain_s = statistics.median(timings["plain"])
+    print(
+        f"evaluation of {args.chunks} x {CTX} tokens (median of {args.repeats}; runs: {timings}):"
+    )
+    for mode in modes:
+        mode_s, inside_s = statistics.median(timings[mode]), statistics.median(inside[mode])
+        print(f"  {mode}: {mode_s:.2f} s, {mode_s / plain_s:.3f}x plain; inside the callback "
+              f"{inside_s:.2f} s = {inside_s / plain_s:.3f} of a plain evaluation")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -12,13 +12,14 @@ llama.cpp's graph scheduler asks the callback about every node it is about to co
 * a weight copied to another backend has a decorated name (``CUDA0#blk.0.attn_k.weight#0``);
   the part between the ``#`` marks is the weight's name.
 
-Inputs that live in host memory are read in place; device tensors (CUDA, Metal) are copied
-to host memory with ``ggml_backend_tensor_get`` first. The work per call is a few numpy
-operations over the whole input; consecutive matrix multiplications that share one input
-(the attention's q, k and v) reuse the first one's squared sums. One call's sums are taken in
-float32, as llama-imatrix adds them (2.5 times faster than float64 with numpy, which matters
-on a GPU, where every input is copied back and summed while the device waits), and added to
-float64 totals across calls.
+Inputs that live in host memory are read in place and summed with numpy. An input in device
+memory (CUDA, Metal) is summed on its device by a small ggml graph
+(:mod:`desktop.engine.imatrix_backend_sums`), and only its column sums come back; one the
+device cannot sum there (a strided view, a split buffer, and every mixture-of-experts input) is
+copied to host memory with ``ggml_backend_tensor_get`` and summed with numpy. Consecutive
+matrix multiplications that share one input (the attention's q, k and v) reuse the first
+one's squared sums. One call's sums are taken in float32, as llama-imatrix adds them, and
+added to float64 totals across calls.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from desktop.engine.imatrix_backend_sums import BackendColumnSquares, SumsWhere
 
 # ggml.h of the llama.cpp in llama-cpp-python 0.3.36
 _GGML_MAX_DIMS = 4
@@ -90,6 +93,7 @@ class GgmlLibrary:
         lib.ggml_op_name.argtypes = [ctypes.c_int]
         lib.ggml_op_name.restype = ctypes.c_char_p
         self._lib = lib
+        self.backend_sums = BackendColumnSquares(lib)
         self.op_mul_mat = self._op_number(b"MUL_MAT")
         self.op_mul_mat_id = self._op_number(b"MUL_MAT_ID")
 
@@ -99,6 +103,13 @@ class GgmlLibrary:
             if self._lib.ggml_op_name(number) == name:
                 return number
         raise RuntimeError(f"ggml has no {name.decode()} operation")
+
+    def is_host(self, tensor: GgmlTensor) -> bool:
+        """Whether the tensor's bytes are in host memory (False too when it has no buffer)."""
+        buffer_address = tensor.buffer
+        if not buffer_address and tensor.view_src:
+            buffer_address = tensor.view_src.contents.buffer
+        return bool(buffer_address) and bool(self._lib.ggml_backend_buffer_is_host(buffer_address))
 
     def read(self, address: int, tensor: GgmlTensor, scratch: dict[int, Any]) -> npt.NDArray:
         """The tensor's bytes as numpy: in place on the host, else copied from the device.
@@ -141,8 +152,13 @@ def _strided(buffer: npt.NDArray, tensor: GgmlTensor, dtype: Any) -> npt.NDArray
 class ImatrixAccumulator:
     """The callback's state: per weight, float64 sums (matrices × columns) and counts."""
 
-    def __init__(self, ggml: GgmlLibrary) -> None:
+    def __init__(
+        self, ggml: GgmlLibrary, sums_where: SumsWhere = SumsWhere.DEVICE_INPUTS_ON_DEVICE
+    ) -> None:
         self.ggml = ggml
+        self.sums_where = sums_where
+        #: Inputs summed by their backend (the rest were summed with numpy).
+        self.backend_summed = 0
         self.sums: dict[str, npt.NDArray[np.float64]] = {}
         self.counts: dict[str, npt.NDArray[np.int64]] = {}
         self._scratch: dict[int, Any] = {}
@@ -195,6 +211,9 @@ class ImatrixAccumulator:
         key = (address, src1.data or 0, src1.ne[1])
         if key == self._last_input and self._last_squares is not None:
             squares = self._last_squares
+        elif (on_backend := self._on_backend(src1, n_mat)) is not None:
+            squares = self._last_squares = on_backend[None, :]
+            self._last_input = key
         else:
             x = _strided(self.ggml.read(address, src1, self._scratch), src1, np.float32)
             if n_mat == 1:
@@ -215,6 +234,21 @@ class ImatrixAccumulator:
         sums += squares
         rows_total = src1.ne[1] * src1.ne[2] * src1.ne[3]
         self.counts[name] += rows_total // n_mat
+
+    def _on_backend(self, src1: GgmlTensor, n_mat: int) -> npt.NDArray[np.float32] | None:
+        """The input's column sums from its own backend, when this input is summed there."""
+        if n_mat != 1 or self.sums_where is SumsWhere.HOST:
+            return None
+        if self.sums_where is SumsWhere.DEVICE_INPUTS_ON_DEVICE and self.ggml.is_host(src1):
+            return None
+        squares = self.ggml.backend_sums.column_squares(src1)
+        if squares is not None:
+            self.backend_summed += 1
+        return squares
+
+    def close(self) -> None:
+        """Free what summing on a device kept (backends, allocators)."""
+        self.ggml.backend_sums.close()
 
     def _collect_expert_rows(self, node: GgmlTensor) -> None:
         self._last_input = None

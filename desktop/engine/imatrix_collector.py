@@ -29,6 +29,7 @@ from converter.progress import CancelToken, Job, Progress
 from desktop.engine.calibration_text import CalibrationText
 from desktop.engine.cpu_threadpool import attach_to_context
 from desktop.engine.hardware import default_threads
+from desktop.engine.imatrix_backend_sums import SumsWhere
 from desktop.engine.measure.child_job import child_job
 from desktop.engine.measure.loaded_model import bos_token, open_for_measuring
 
@@ -45,8 +46,10 @@ class CollectSettings:
     #: False evaluates the same chunks without the callback (to measure its cost).
     collect: bool = True
     #: Layers offloaded to the GPU (None: as many as the fit planner places there, as a
-    #: chat load does); the callback copies their inputs back to host memory.
+    #: chat load does); the callback sums their inputs on the GPU.
     gpu_layers: int | None = None
+    #: Where the callback sums the inputs' squares (the other choices are for measuring).
+    sums_where: SumsWhere = SumsWhere.DEVICE_INPUTS_ON_DEVICE
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +62,7 @@ class CollectedStats:
     n_chunks: int
     eval_seconds: float
     callback_seconds: float = 0.0  # of eval_seconds, spent summing inside the callback
+    backend_summed: int = 0  # inputs summed by the backend holding them, not with numpy
 
 
 def collect_in_child(
@@ -84,7 +88,9 @@ def collect_in_child(
         n_gpu_layers=gpu_layers,
         cpu_threadpool=False,  # its context only tokenizes; the pool goes on the one below
     )
-    accumulator = ImatrixAccumulator(GgmlLibrary()) if settings.collect else None
+    accumulator = (
+        ImatrixAccumulator(GgmlLibrary(), settings.sums_where) if settings.collect else None
+    )
     params = llama_cpp.llama_context_default_params()
     params.n_ctx = params.n_batch = ctx_tokens
     params.n_ubatch = min(ctx_tokens, _UBATCH_TOKENS)
@@ -138,6 +144,8 @@ def collect_in_child(
         seconds = time.perf_counter() - started
     finally:
         llama_cpp.llama_batch_free(batch)
+        if accumulator is not None:
+            accumulator.close()
         if release_pool is not None:
             release_pool()
         llama_cpp.llama_free(ctx)
@@ -151,6 +159,7 @@ def collect_in_child(
         n_chunks=n_chunks,
         eval_seconds=seconds,
         callback_seconds=0.0 if accumulator is None else accumulator.collect_seconds,
+        backend_summed=0 if accumulator is None else accumulator.backend_summed,
     )
 
 

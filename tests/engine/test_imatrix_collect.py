@@ -16,7 +16,9 @@ from desktop.engine.calibration_text import (
     CalibrationTextError,
     load_calibration_text,
 )
-from desktop.engine.imatrix_collector import collect_imatrix
+from desktop.engine.imatrix_backend_sums import SumsWhere
+from desktop.engine.imatrix_collector import CollectSettings, collect_imatrix, collect_in_child
+from desktop.engine.measure.child_job import child_job
 from desktop.engine.measure.eval_text import BUNDLED_TEXT_PATH
 from tests.support.gguf_factory import write_tiny_gguf
 from tests.support.tokenizer_helpers import llama_cpp_tokenize_many
@@ -69,6 +71,28 @@ def test_collected_sums_match_the_inputs_llama_cpp_multiplies(tiny: Path) -> Non
     reference = _layer0_input_squares(tiny, _TEXT.text, n_chunks)
     assert np.allclose(q, reference, rtol=2e-4)
     assert matrix.entries["blk.1.ffn_down.weight"].sums.shape == (1, 512)
+
+
+def test_sums_taken_by_the_backend_graph_equal_numpy_s(tiny: Path) -> None:
+    """The graph that sums a GPU's inputs where they lie, run here by the CPU backend on the
+    CPU's inputs: the same sums as numpy's over host memory, within float32 rounding."""
+
+    def collect(where: SumsWhere) -> object:
+        settings = CollectSettings(_CTX, None, 2, True, 0, where)
+        job = child_job(collect_in_child, str(tiny), _TEXT.text, settings, what="collecting")
+        return run_job(job)
+
+    on_backend, with_numpy = collect(SumsWhere.BACKEND), collect(SumsWhere.HOST)
+    default = collect(SumsWhere.DEVICE_INPUTS_ON_DEVICE)
+    # Four distinct inputs a layer and chunk (q/k/v and gate/up share theirs), all on the
+    # backend; none there by default on a CPU, nor when told to use numpy.
+    assert on_backend.backend_summed == 4 * 2 * on_backend.n_chunks  # type: ignore[attr-defined]
+    assert with_numpy.backend_summed == default.backend_summed == 0  # type: ignore[attr-defined]
+    assert on_backend.sums.keys() == with_numpy.sums.keys()  # type: ignore[attr-defined]
+    for name, sums in with_numpy.sums.items():  # type: ignore[attr-defined]
+        assert np.allclose(on_backend.sums[name], sums, rtol=1e-5), name  # type: ignore[attr-defined]
+        assert np.array_equal(on_backend.counts[name], with_numpy.counts[name])  # type: ignore[attr-defined]
+        assert np.array_equal(default.sums[name], sums)  # type: ignore[attr-defined]
 
 
 def test_cancel_stops_the_child(tiny: Path) -> None:

@@ -33,6 +33,7 @@
 #   DECODE_LEVELS="Q4_K_M:3 Q8_0:3 F16:3": the levels the decode step measures, with rounds
 #                         (LEVEL:ROUNDS:THREADS measures with that many CPU threads).
 #   JITTER_LEVELS="Q4_K_M Q8_0": the levels the jitter step measures.
+#   IMATRIX_REPEATS=2: how many times the imatrix step times each way of evaluating.
 #   QUANTS=Q8_0,Q4_K_M: the levels made besides F16 (the steps need those they measure).
 #   DECODE_ARGS: more decode_speed arguments, as shell words
 #                         (DECODE_ARGS="--path worker --path 'worker, fresh' --no-phases").
@@ -159,7 +160,7 @@ if [[ $steps == *" imatrix "* ]]; then
     export PYTHONFAULTHANDLER=1
     "$python" -m benchmarks.imatrix_parity "$work/build/bin" "$models/$shape-F16.gguf" \
         "$repo/resources/calibration/federalist_papers.txt" "$work/imatrix" --chunks 4 \
-        --levels "" --repeats 2 --threads "$jobs" --gpu-layers "$gpu_layers" 2>&1 \
+        --levels "" --repeats "${IMATRIX_REPEATS:-2}" --threads "$jobs" --gpu-layers "$gpu_layers" 2>&1 \
         | tee "$out/imatrix.md" || stamp "the importance-matrix step failed (its output: imatrix.md)"
 fi
 if [[ $steps != *" serving "* ]]; then

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import enum
+import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -125,6 +126,9 @@ class BackendColumnSquares:
     def __init__(self, lib: Any) -> None:
         self._lib = _bind(lib)
         self._backends: dict[int, tuple[int, int]] = {}  # device → (backend, allocator)
+        #: Seconds spent computing the graphs and reading their sums back (the rest of a
+        #: call's time is building the graph).
+        self.compute_seconds = 0.0
         self._overhead = 0
         if self._lib is not None:
             self._overhead = (
@@ -172,10 +176,14 @@ class BackendColumnSquares:
             lib.ggml_build_forward_expand(graph, sums)
             if not lib.ggml_gallocr_alloc_graph(allocator, graph):
                 return None
-            if lib.ggml_backend_graph_compute(backend, graph) != 0:
-                return None
-            result = np.empty(columns, dtype=np.float32)
-            lib.ggml_backend_tensor_get(sums, result.ctypes.data, 0, columns * _F32_BYTES)
+            started = time.perf_counter()
+            try:
+                if lib.ggml_backend_graph_compute(backend, graph) != 0:
+                    return None
+                result = np.empty(columns, dtype=np.float32)
+                lib.ggml_backend_tensor_get(sums, result.ctypes.data, 0, columns * _F32_BYTES)
+            finally:
+                self.compute_seconds += time.perf_counter() - started
             return result
         finally:
             lib.ggml_free(ctx)

@@ -246,6 +246,12 @@ class ImatrixAccumulator:
             self.backend_summed += 1
         return squares
 
+    @property
+    def backend_seconds(self) -> float:
+        """Of :attr:`collect_seconds`, those spent computing sums on a backend and reading
+        them back."""
+        return self.ggml.backend_sums.compute_seconds
+
     def close(self) -> None:
         """Free what summing on a device kept (backends, allocators)."""
         self.ggml.backend_sums.close()

@@ -63,6 +63,7 @@ class CollectedStats:
     eval_seconds: float
     callback_seconds: float = 0.0  # of eval_seconds, spent summing inside the callback
     backend_summed: int = 0  # inputs summed by the backend holding them, not with numpy
+    backend_seconds: float = 0.0  # of callback_seconds, computing those sums and reading them
 
 
 def collect_in_child(
@@ -160,6 +161,7 @@ def collect_in_child(
         eval_seconds=seconds,
         callback_seconds=0.0 if accumulator is None else accumulator.collect_seconds,
         backend_summed=0 if accumulator is None else accumulator.backend_summed,
+        backend_seconds=0.0 if accumulator is None else accumulator.backend_seconds,
     )
 
 

@@ -21,15 +21,13 @@ from __future__ import annotations
 import ctypes
 import enum
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-if TYPE_CHECKING:
-    from desktop.engine.imatrix_callback import GgmlTensor
+from desktop.engine.ggml_tensor_struct import GGML_TYPE_F32, GgmlTensor
 
-_GGML_TYPE_F32 = 0
 _CPU_DEVICE_TYPE = 0  # GGML_BACKEND_DEVICE_TYPE_CPU
 _F32_BYTES = 4
 _GRAPH_TENSORS = 8  # the input and the four nodes made from it, with room to spare
@@ -110,7 +108,7 @@ def _bind(lib: Any) -> Any:
 def contiguous_rows(tensor: GgmlTensor) -> int | None:
     """How many rows of ``ne[0]`` floats an F32 tensor's bytes hold back to back; None when
     the tensor is not F32 or its bytes are not contiguous."""
-    if tensor.type != _GGML_TYPE_F32:
+    if tensor.type != GGML_TYPE_F32:
         return None
     expected = _F32_BYTES
     for dim in range(4):
@@ -165,7 +163,7 @@ class BackendColumnSquares:
         if not ctx:
             return None
         try:
-            x = lib.ggml_new_tensor_2d(ctx, _GGML_TYPE_F32, columns, rows)
+            x = lib.ggml_new_tensor_2d(ctx, GGML_TYPE_F32, columns, rows)
             if lib.ggml_backend_tensor_alloc(buffer, x, tensor.data) != 0:
                 return None
             # sum_rows adds along ne[0]; the columns' sums need the rows along it.

@@ -32,37 +32,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from desktop.engine.ggml_tensor_struct import GGML_TYPE_F32, GgmlTensor
 from desktop.engine.imatrix_backend_sums import BackendColumnSquares, SumsWhere
 
-# ggml.h of the llama.cpp in llama-cpp-python 0.3.36
-_GGML_MAX_DIMS = 4
-_GGML_MAX_OP_PARAMS = 64
-_GGML_MAX_SRC = 10
-_GGML_MAX_NAME = 64
-_GGML_TYPE_F32 = 0
 _MIN_ROWS = 16  # llama-imatrix ignores smaller batches
-
-
-class GgmlTensor(ctypes.Structure):
-    """``struct ggml_tensor`` (ggml.h), read-only."""
-
-
-GgmlTensor._fields_ = [
-    ("type", ctypes.c_int),
-    ("buffer", ctypes.c_void_p),
-    ("ne", ctypes.c_int64 * _GGML_MAX_DIMS),
-    ("nb", ctypes.c_size_t * _GGML_MAX_DIMS),
-    ("op", ctypes.c_int),
-    ("op_params", ctypes.c_int32 * (_GGML_MAX_OP_PARAMS // 4)),
-    ("flags", ctypes.c_int32),
-    ("src", ctypes.POINTER(GgmlTensor) * _GGML_MAX_SRC),
-    ("view_src", ctypes.POINTER(GgmlTensor)),
-    ("view_offs", ctypes.c_size_t),
-    ("data", ctypes.c_void_p),
-    ("name", ctypes.c_char * _GGML_MAX_NAME),
-    ("extra", ctypes.c_void_p),
-    ("padding", ctypes.c_char * 8),
-]
 
 
 class GgmlLibrary:
@@ -194,7 +167,7 @@ class ImatrixAccumulator:
             return False
         src1 = node.src[1].contents
         if ask:
-            if src1.ne[1] < _MIN_ROWS or src1.type != _GGML_TYPE_F32:
+            if src1.ne[1] < _MIN_ROWS or src1.type != GGML_TYPE_F32:
                 return False
             return weight_name(node.src[0].contents.name).startswith("blk.")
         started = time.perf_counter()

@@ -17,7 +17,12 @@ from desktop.engine.calibration_text import (
     load_calibration_text,
 )
 from desktop.engine.imatrix_backend_sums import SumsWhere
-from desktop.engine.imatrix_collector import CollectSettings, collect_imatrix, collect_in_child
+from desktop.engine.imatrix_collector import (
+    CollectedStats,
+    CollectSettings,
+    collect_imatrix,
+    collect_in_child,
+)
 from desktop.engine.measure.child_job import child_job
 from desktop.engine.measure.eval_text import BUNDLED_TEXT_PATH
 from tests.support.gguf_factory import write_tiny_gguf
@@ -77,7 +82,7 @@ def test_sums_taken_by_the_backend_graph_equal_numpy_s(tiny: Path) -> None:
     """The graph that sums a GPU's inputs where they lie, run here by the CPU backend on the
     CPU's inputs: the same sums as numpy's over host memory, within float32 rounding."""
 
-    def collect(where: SumsWhere) -> object:
+    def collect(where: SumsWhere) -> CollectedStats:
         settings = CollectSettings(_CTX, None, 2, True, 0, where)
         job = child_job(collect_in_child, str(tiny), _TEXT.text, settings, what="collecting")
         return run_job(job)
@@ -86,13 +91,13 @@ def test_sums_taken_by_the_backend_graph_equal_numpy_s(tiny: Path) -> None:
     default = collect(SumsWhere.DEVICE_INPUTS_ON_DEVICE)
     # Four distinct inputs a layer and chunk (q/k/v and gate/up share theirs), all on the
     # backend; none there by default on a CPU, nor when told to use numpy.
-    assert on_backend.backend_summed == 4 * 2 * on_backend.n_chunks  # type: ignore[attr-defined]
-    assert with_numpy.backend_summed == default.backend_summed == 0  # type: ignore[attr-defined]
-    assert on_backend.sums.keys() == with_numpy.sums.keys()  # type: ignore[attr-defined]
-    for name, sums in with_numpy.sums.items():  # type: ignore[attr-defined]
-        assert np.allclose(on_backend.sums[name], sums, rtol=1e-5), name  # type: ignore[attr-defined]
-        assert np.array_equal(on_backend.counts[name], with_numpy.counts[name])  # type: ignore[attr-defined]
-        assert np.array_equal(default.sums[name], sums)  # type: ignore[attr-defined]
+    assert on_backend.backend_summed == 4 * 2 * on_backend.n_chunks
+    assert with_numpy.backend_summed == default.backend_summed == 0
+    assert on_backend.sums.keys() == with_numpy.sums.keys()
+    for name, sums in with_numpy.sums.items():
+        assert np.allclose(on_backend.sums[name], sums, rtol=1e-5), name
+        assert np.array_equal(on_backend.counts[name], with_numpy.counts[name])
+        assert np.array_equal(default.sums[name], sums)
 
 
 def test_cancel_stops_the_child(tiny: Path) -> None:

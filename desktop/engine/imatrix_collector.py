@@ -7,9 +7,10 @@ with the logits of every position requested (llama.cpp skips work for positions 
 nobody wants, which would change the last layer's inputs). The eval callback of
 :mod:`desktop.engine.imatrix_callback` sees every matrix multiplication.
 
-It runs in a child process (:func:`~desktop.engine.measure.child_job.child_job`): one
-progress event per chunk, the estimated time left from the second event on, and cancel
-ends the child.
+It runs in a child process (:func:`~desktop.engine.measure.child_job.child_job`): a first
+progress event once the text is cut (how many chunks, and on the CPU how long they will take,
+from the measuring's time model), then one per chunk with the time left at the pace so far;
+cancel ends the child.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from converter.errors import CalibrationTextError, ImatrixCollectionError
+from converter.figures import span_text
 from converter.imatrix_file import ImatrixEntry, ImportanceMatrix
 from converter.progress import CancelToken, Job, Progress
 from desktop.engine.calibration_text import CalibrationText
@@ -31,11 +33,14 @@ from desktop.engine.cpu_threadpool import attach_to_context
 from desktop.engine.hardware import default_threads
 from desktop.engine.imatrix_backend_sums import SumsWhere
 from desktop.engine.measure.child_job import child_job
+from desktop.engine.measure.file_facts import read_file_facts
 from desktop.engine.measure.loaded_model import bos_token, open_for_measuring
+from desktop.engine.measure.time_estimate import batched_evaluation_seconds
 
 Emit = Callable[[Any], None]
 DEFAULT_CTX_TOKENS = 512
 _UBATCH_TOKENS = 512  # llama-imatrix's default physical batch
+_CALLBACK_COST = 1.1  # collecting against a plain evaluation, on the CPU
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +128,11 @@ def collect_in_child(
             )
         bos = bos_token(llm)
         stage = "calibrate"
-        emit(Progress(stage, 0, n_chunks, "chunks", f"{n_chunks} chunks of {ctx_tokens} tokens"))
+        planned = f"{n_chunks} chunks of {ctx_tokens} tokens"
+        if gpu_layers == 0:  # the time model is the CPU's; on a GPU the first chunk tells
+            seconds = predict_collect_seconds(Path(model_path), n_chunks * ctx_tokens, threads)
+            planned += f", about {span_text(seconds)} on the CPU"
+        emit(Progress(stage, 0, n_chunks, "chunks", planned))
         started = time.perf_counter()
         memory = llama_cpp.llama_get_memory(ctx)
         for index in range(n_chunks):
@@ -163,6 +172,16 @@ def collect_in_child(
         backend_summed=0 if accumulator is None else accumulator.backend_summed,
         backend_seconds=0.0 if accumulator is None else accumulator.backend_seconds,
     )
+
+
+def predict_collect_seconds(model: Path, tokens: int, threads: int) -> float:
+    """How long evaluating ``tokens`` calibration tokens takes on the CPU with the callback:
+    every position is multiplied by every weight but the embedding's lookup, the output layer
+    included (all logits are asked for), and the callback adds about 9% (docs/benchmarks.md:
+    1.09x a plain evaluation on 2 cores)."""
+    facts = read_file_facts(model)
+    weights = facts.body_parameters + facts.logit_parameters
+    return batched_evaluation_seconds(weights, tokens, threads) * _CALLBACK_COST
 
 
 def _fill_batch(batch: Any, chunk: list[int]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 
@@ -61,6 +62,10 @@ def test_collected_sums_match_the_inputs_llama_cpp_multiplies(tiny: Path) -> Non
     n_chunks = events[-1].total
     assert n_chunks >= 2 and [e.done for e in events] == list(range(n_chunks + 1))
     assert all(e.unit == "chunks" for e in events) and "left" in events[-1].message
+    # Before the first chunk: the plan, and on the CPU how long it will take.
+    assert re.fullmatch(
+        rf"{n_chunks} chunks of {_CTX} tokens, about \d+ s on the CPU", events[0].message
+    )
     kinds = ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down")
     weights = {f"blk.{i}.{kind}.weight" for i in range(2) for kind in kinds}
     assert set(matrix.entries) == weights  # output.weight is not a blk.* weight

@@ -134,6 +134,13 @@ class PartSeconds:
         )  # fmt: skip
 
 
+def batched_evaluation_seconds(weights: int, tokens: int, threads: int) -> float:
+    """Evaluating ``tokens`` in batches through ``weights`` weights on the CPU, each position
+    multiplied by all of them (an importance matrix's chunks, whose every position asks for
+    logits): the same per-weight cost as the quality pass."""
+    return _BATCH_S * weights * tokens / max(1, threads)
+
+
 def predict_seconds(work: list[FileWork], threads: int) -> float:
     """The whole ladder's predicted time (before any of it has run)."""
     return sum(item.seconds(threads) for item in work)

@@ -115,16 +115,22 @@ def _library_catalog() -> dict[str, Path]:
 
 
 def _wait_for_ctrl_c() -> None:
-    """Block the main thread (which receives the signals) until Ctrl-C or SIGTERM."""
+    """Block the main thread (which receives the signals) until Ctrl-C (SIGINT) or SIGTERM.
+
+    SIGINT gets Python's own handler here even when the process started with it ignored, as
+    a shell does for a command it runs in the background (``quantdesk serve &`` in a script):
+    ``kill -INT`` stops the server then too, as it stops ``llama-server``."""
     stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
+    previous_term = signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         while not stop.wait(0.5):
             pass
     except KeyboardInterrupt:
         return
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
+        signal.signal(signal.SIGTERM, previous_term)
 
 
 def _err(line: str) -> None:

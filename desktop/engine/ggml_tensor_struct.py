@@ -34,3 +34,13 @@ GgmlTensor._fields_ = [
     ("extra", ctypes.c_void_p),
     ("padding", ctypes.c_char * 8),
 ]
+
+
+def tensor_buffer(tensor: GgmlTensor) -> int:
+    """The address of the backend buffer holding the tensor's bytes: its own, or that of the
+    tensor it views; 0 when neither has one."""
+    if tensor.buffer:
+        return int(tensor.buffer)
+    if tensor.view_src:
+        return int(tensor.view_src.contents.buffer or 0)
+    return 0

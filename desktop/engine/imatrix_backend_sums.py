@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from desktop.engine.ggml_tensor_struct import GGML_TYPE_F32, GgmlTensor
+from desktop.engine.ggml_tensor_struct import GGML_TYPE_F32, GgmlTensor, tensor_buffer
 
 _CPU_DEVICE_TYPE = 0  # GGML_BACKEND_DEVICE_TYPE_CPU
 _F32_BYTES = 4
@@ -133,27 +133,18 @@ class BackendColumnSquares:
                 self._lib.ggml_tensor_overhead() * _GRAPH_TENSORS + self._lib.ggml_graph_overhead()
             )
 
-    @property
-    def available(self) -> bool:
-        return self._lib is not None
-
     def column_squares(self, tensor: GgmlTensor) -> npt.NDArray[np.float32] | None:
         """``sum(x * x)`` down each column of ``tensor`` as float32 (``ne[0]`` values), or
         None when this tensor cannot be summed where it lies."""
         lib = self._lib
         rows = contiguous_rows(tensor)
-        buffer = tensor.buffer
-        if not buffer and tensor.view_src:
-            buffer = tensor.view_src.contents.buffer
+        buffer = tensor_buffer(tensor)
         if lib is None or rows is None or not buffer or not tensor.data:
             return None
         columns = int(tensor.ne[0])
-        base = lib.ggml_backend_buffer_get_base(buffer) or 0
-        if (
-            not base
-            <= tensor.data
-            <= base + lib.ggml_backend_buffer_get_size(buffer) - (rows * columns * _F32_BYTES)
-        ):
+        start = lib.ggml_backend_buffer_get_base(buffer) or 0
+        end = start + lib.ggml_backend_buffer_get_size(buffer)
+        if not start <= tensor.data <= end - rows * columns * _F32_BYTES:
             return None  # not where its buffer says it is (a split or meta buffer)
         found = self._backend_for(buffer)
         if found is None:

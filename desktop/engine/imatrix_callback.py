@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from desktop.engine.ggml_tensor_struct import GGML_TYPE_F32, GgmlTensor
+from desktop.engine.ggml_tensor_struct import GGML_TYPE_F32, GgmlTensor, tensor_buffer
 from desktop.engine.imatrix_backend_sums import BackendColumnSquares, SumsWhere
 
 _MIN_ROWS = 16  # llama-imatrix ignores smaller batches
@@ -79,9 +79,7 @@ class GgmlLibrary:
 
     def is_host(self, tensor: GgmlTensor) -> bool:
         """Whether the tensor's bytes are in host memory (False too when it has no buffer)."""
-        buffer_address = tensor.buffer
-        if not buffer_address and tensor.view_src:
-            buffer_address = tensor.view_src.contents.buffer
+        buffer_address = tensor_buffer(tensor)
         return bool(buffer_address) and bool(self._lib.ggml_backend_buffer_is_host(buffer_address))
 
     def read(self, address: int, tensor: GgmlTensor, scratch: dict[int, Any]) -> npt.NDArray:
@@ -91,9 +89,7 @@ class GgmlLibrary:
         that is not known to be the host's: a tensor without a buffer of its own or of the
         tensor it views, or without data."""
         nbytes = int(self._lib.ggml_nbytes(address))
-        buffer_address = tensor.buffer
-        if not buffer_address and tensor.view_src:
-            buffer_address = tensor.view_src.contents.buffer
+        buffer_address = tensor_buffer(tensor)
         if not buffer_address or not tensor.data:
             raise ValueError(f"tensor {tensor.name!r} has no buffer or no data to read")
         if not self._lib.ggml_backend_buffer_is_host(buffer_address):

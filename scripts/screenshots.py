@@ -213,6 +213,14 @@ def shoot_wizard(camera: Camera, window: Any, checkpoint: Path) -> None:
     spin(lambda: levels.table.rowCount() > 0)
     levels.set_chosen(LEVELS)
     camera.dialog("wizard-levels", wizard)
+    plain_rows = levels.table.rowCount()
+    levels.calibrate.setChecked(True)  # the IQ levels, and how long calibrating takes
+    spin(lambda: levels.table.rowCount() > plain_rows)
+    spin(lambda: "chunks" in levels.calibration_time.text())
+    camera.dialog("wizard-levels-calibrate", wizard)
+    levels.calibrate.setChecked(False)
+    spin(lambda: levels.table.rowCount() == plain_rows)
+    levels.set_chosen(LEVELS)
     wizard.next()
     run = wizard.run_page
     spin(lambda: run.step_label.text().startswith(("Step 3", "Step 4")))  # mid-way

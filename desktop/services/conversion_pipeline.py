@@ -28,6 +28,7 @@ from converter.written import WrittenFile
 
 CalibrationKind = Literal["bundled", "text", "file"]
 IMATRIX_SUFFIX = ".imatrix.gguf"
+_CHARS_PER_TOKEN = 4  # English text, roughly; for a time estimate only
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,35 @@ class CalibrationChoice:
         if self.kind == "bundled":
             return "the bundled calibration text"
         return f"{'the text' if self.kind == 'text' else 'the importance matrix'} {self.path}"
+
+
+def calibration_time_text(
+    model: Path, choice: CalibrationChoice, threads: int | None = None
+) -> str:
+    """Before converting: how long collecting the matrix for ``choice`` will take on this
+    machine's CPU, as a sentence ("" for a matrix file, which needs no collecting).
+
+    ``model`` is any GGUF with the model's tensors listed (the wizard's header-only preview
+    will do); the chunks are counted from the text's length (about 4 characters a token in
+    English), the exact count needs the model's tokenizer. Reads the text: call it off the
+    GUI thread. A text that cannot be used raises its CalibrationTextError here already."""
+    from converter.figures import span_text
+    from desktop.engine.calibration_text import load_calibration_text
+    from desktop.engine.hardware import default_threads
+    from desktop.engine.imatrix_collector import predict_collect_seconds
+
+    if choice.kind == "file":
+        return ""
+    text = load_calibration_text(choice.path if choice.kind == "text" else None)
+    chunks = max(1, len(text.text) // (_CHARS_PER_TOKEN * choice.ctx_tokens))
+    if choice.max_chunks is not None:
+        chunks = min(chunks, choice.max_chunks)
+    tokens = chunks * choice.ctx_tokens
+    seconds = predict_collect_seconds(model, tokens, threads or default_threads())
+    return (
+        f"Calibrating takes about {span_text(seconds)} on this machine's CPU, less on a GPU "
+        f"(about {chunks} chunks of {choice.ctx_tokens} tokens of {text.name})."
+    )
 
 
 def imatrix_path_for(model: Path) -> Path:

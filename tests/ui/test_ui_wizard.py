@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -203,8 +204,13 @@ def test_calibrate_adds_iq_levels_and_makes_calibrated_files_grouped_with_the_mo
     plain_rows = page.table.rowCount()
     assert not page.calibration_path.isVisibleTo(page)
 
+    assert not page.calibration_time.isVisibleTo(page)
     page.calibrate.setChecked(True)
     wait_until(qtbot, lambda: page.table.rowCount() > plain_rows)
+    # Before anything runs: how long collecting on the bundled text will take here.
+    wait_until(qtbot, lambda: "federalist_papers.txt" in page.calibration_time.text())
+    estimate = page.calibration_time.text()
+    assert re.match(r"Calibrating takes about \d+ s on this machine's CPU", estimate)
     listed = [page.table.item(r, 0).text() for r in range(page.table.rowCount())]
     assert {"IQ2_XXS", "IQ3_M", "IQ4_XS"} <= set(listed)
     page.calibration_source.setCurrentIndex(page.calibration_source.findData("text"))
@@ -215,6 +221,7 @@ def test_calibrate_adds_iq_levels_and_makes_calibrated_files_grouped_with_the_mo
     assert not page.isComplete()  # "my own text" still needs its file
     page.calibration_path.setText(str(text))
     assert page.isComplete() and page.chosen_levels() == ["Q2_K", "IQ4_XS"]
+    wait_until(qtbot, lambda: "of domain.txt)" in page.calibration_time.text())
     wizard.next()
     wait_until(qtbot, lambda: wizard.currentPage() is wizard.done_page, timeout_ms=240_000)
 

@@ -28,10 +28,10 @@ from desktop.engine.fit_planner import LadderEntry, predict_ladder
 from desktop.engine.hardware import HardwareInfo, probe_hardware
 from desktop.services.checkpoint_checks import Inspection, inspect_source_in_child
 from desktop.services.conversion_choices import ConversionChoices, recommend_level
-from desktop.services.conversion_pipeline import CalibrationChoice
+from desktop.services.conversion_pipeline import CalibrationChoice, calibration_time_text
 from desktop.services.conversion_sources import describe_sources, resolver_for
 from desktop.services.fit_text import VERDICT_WORDS
-from desktop.ui.thread_tasks import ThreadTask, job_worker
+from desktop.ui.thread_tasks import ThreadTask, call_worker, job_worker
 
 
 def _hint(text: str) -> QLabel:
@@ -149,6 +149,8 @@ class CheckPage(QWizardPage):
         return self.inspection is not None and self.inspection.ok
 
 
+#: Width beside a level's name for its check box (16 px with its border) and the margins.
+_CHECK_ROOM_PX = 40
 #: The Calibrate choices, in the order the list shows them.
 _CALIBRATION_SOURCES = (
     ("bundled", "the bundled calibration text"),
@@ -198,7 +200,7 @@ class LevelsPage(QWizardPage):
         self.calibration_source.currentIndexChanged.connect(self._on_source_changed)
         self.calibration_path = QLineEdit()
         self.calibration_path.setAccessibleName("Calibration file")
-        self.calibration_path.textChanged.connect(lambda _text: self.completeChanged.emit())
+        self.calibration_path.textChanged.connect(self._on_calibration_path_changed)
         self.calibration_browse = QPushButton("Browse…")
         self.calibration_browse.setAccessibleName("Browse for the calibration file")
         self.calibration_browse.clicked.connect(self._on_calibration_browse_clicked)
@@ -206,6 +208,10 @@ class LevelsPage(QWizardPage):
             "Quality of calibrated levels is measured on the evaluation text (The Time "
             "Machine), never on the text they were calibrated on."
         )
+        # How long collecting will take, worked out off the GUI thread for the text chosen.
+        self.calibration_time = _hint("")
+        self.calibration_time.setAccessibleName("Calibration time")
+        self._time_asked = 0  # which request the label may show (later ones replace it)
         row = QHBoxLayout()
         row.addWidget(self.calibrate)
         row.addWidget(self.calibration_source, 1)
@@ -218,6 +224,7 @@ class LevelsPage(QWizardPage):
         layout.addLayout(row)
         layout.addLayout(path_row)
         layout.addWidget(self.calibration_hint)
+        layout.addWidget(self.calibration_time)
         self._on_source_changed()
 
     def _on_calibrate_toggled(self, on: bool) -> None:
@@ -236,7 +243,34 @@ class LevelsPage(QWizardPage):
             else "An importance matrix: .imatrix.gguf or imatrix.dat"
         )
         self.calibration_hint.setVisible(self.calibrate.isChecked())
+        self._ask_calibration_time()
         self.completeChanged.emit()
+
+    def _on_calibration_path_changed(self, _text: str) -> None:
+        self._ask_calibration_time()
+        self.completeChanged.emit()
+
+    def _ask_calibration_time(self) -> None:
+        """Say how long collecting the matrix will take, for the text now chosen."""
+        self._time_asked += 1
+        self.calibration_time.setText("")
+        inspection = self._choices.inspection
+        choice = self.calibration_choice()
+        preview = None if inspection is None else inspection.preview
+        if choice is None or choice.kind == "file" or preview is None:
+            self.calibration_time.setVisible(False)
+            return
+        self.calibration_time.setVisible(True)
+        asked = self._time_asked
+
+        def show(text: str) -> None:
+            if asked == self._time_asked:  # a later choice has not replaced this one
+                self.calibration_time.setText(text)
+
+        worker = call_worker(calibration_time_text, preview, choice)
+        worker.signals.returned.connect(show)
+        worker.signals.errored.connect(lambda exc: show(str(exc)))
+        worker.start()
 
     def _source_kind(self) -> str:
         return str(self.calibration_source.currentData())
@@ -289,6 +323,7 @@ class LevelsPage(QWizardPage):
         worker.signals.errored.connect(lambda exc: self.status.setText(str(exc)))
         worker.start()
         self.table.setRowCount(0)
+        self._ask_calibration_time()  # for this checkpoint, when Calibrate is already on
 
     def _on_predicted(self, entries: list[LadderEntry]) -> None:
         recommendation = recommend_level(entries)
@@ -315,6 +350,11 @@ class LevelsPage(QWizardPage):
                 self.table.setItem(i, column, cell)
         self.table.blockSignals(False)
         self.table.resizeColumnsToContents()
+        # The size hint leaves too little room for the themed check box beside a long name
+        # (IQ2_XXS showed as "IQ2_X…"): the name, the box and the margins around both.
+        longest = max((entry.level.name for entry in entries), key=len, default="")
+        name_width = self.table.fontMetrics().horizontalAdvance(longest) + _CHECK_ROOM_PX
+        self.table.setColumnWidth(0, max(self.table.columnWidth(0), name_width))
         self.status.setText(
             f"Recommended: {self.recommended}, the best quality that fits this machine"
             + (" fully on the GPU." if recommendation.full_gpu else " in memory.")

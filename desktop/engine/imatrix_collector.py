@@ -128,7 +128,7 @@ def collect_in_child(
             )
         bos = bos_token(llm)
         stage = "calibrate"
-        planned = f"{n_chunks} chunks of {ctx_tokens} tokens"
+        planned = f"{n_chunks} chunk{'' if n_chunks == 1 else 's'} of {ctx_tokens} tokens"
         if gpu_layers == 0:  # the time model is the CPU's; on a GPU the first chunk tells
             seconds = predict_collect_seconds(Path(model_path), n_chunks * ctx_tokens, threads)
             planned += f", about {span_text(seconds)} on the CPU"

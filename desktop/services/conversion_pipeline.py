@@ -76,7 +76,8 @@ def calibration_time_text(
     seconds = predict_collect_seconds(model, tokens, threads or default_threads())
     return (
         f"Calibrating takes about {span_text(seconds)} on this machine's CPU, less on a GPU "
-        f"(about {chunks} chunks of {choice.ctx_tokens} tokens of {text.name})."
+        f"(about {chunks} chunk{'' if chunks == 1 else 's'} of {choice.ctx_tokens} tokens "
+        f"of {text.name})."
     )
 
 

@@ -81,3 +81,23 @@ def test_the_run_refuses_to_start_without_a_checked_source(tmp_path: Path) -> No
     choices = ConversionChoices(out_dir=tmp_path, source=str(tmp_path), levels=("Q8_0",))
     with pytest.raises(RuntimeError, match="checked source"):
         choices.conversion_job(CancelToken())
+
+
+def test_calibration_time_is_said_for_texts_and_grows_with_them(tiny: Path, tmp_path: Path) -> None:
+    from converter.errors import CalibrationTextError
+    from desktop.services.conversion_pipeline import CalibrationChoice, calibration_time_text
+
+    short, long = tmp_path / "short.txt", tmp_path / "long.txt"
+    short.write_text("ships sail from the harbour at dawn. " * 60)  # about 1 chunk
+    long.write_text("ships sail from the harbour at dawn. " * 600)  # about 10
+    said_short = calibration_time_text(tiny, CalibrationChoice("text", short), threads=1)
+    said_long = calibration_time_text(tiny, CalibrationChoice("text", long), threads=1)
+    assert said_short.endswith("(about 1 chunk of 512 tokens of short.txt).")
+    assert said_long.endswith("(about 10 chunks of 512 tokens of long.txt).")
+    assert said_long.startswith("Calibrating takes about ") and "on this machine's CPU" in said_long
+    # A matrix file needs no collecting; an unusable text says why before anything runs.
+    assert calibration_time_text(tiny, CalibrationChoice("file", long)) == ""
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    with pytest.raises(CalibrationTextError):
+        calibration_time_text(tiny, CalibrationChoice("text", empty))

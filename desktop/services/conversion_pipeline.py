@@ -28,7 +28,6 @@ from converter.written import WrittenFile
 
 CalibrationKind = Literal["bundled", "text", "file"]
 IMATRIX_SUFFIX = ".imatrix.gguf"
-_CHARS_PER_TOKEN = 4  # English text, roughly; for a time estimate only
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,20 +57,19 @@ def calibration_time_text(
     machine's CPU, as a sentence ("" for a matrix file, which needs no collecting).
 
     ``model`` is any GGUF with the model's tensors listed (the wizard's header-only preview
-    will do); the chunks are counted from the text's length (about 4 characters a token in
-    English), the exact count needs the model's tokenizer. Reads the text: call it off the
+    will do); the chunks are counted from the text's length, the exact count needs the
+    model's tokenizer. Reads the text: call it off the
     GUI thread. A text that cannot be used raises its CalibrationTextError here already."""
     from converter.figures import span_text
     from desktop.engine.calibration_text import load_calibration_text
     from desktop.engine.hardware import default_threads
     from desktop.engine.imatrix_collector import predict_collect_seconds
+    from desktop.engine.measure.time_estimate import chunks_in_text
 
     if choice.kind == "file":
         return ""
     text = load_calibration_text(choice.path if choice.kind == "text" else None)
-    chunks = max(1, len(text.text) // (_CHARS_PER_TOKEN * choice.ctx_tokens))
-    if choice.max_chunks is not None:
-        chunks = min(chunks, choice.max_chunks)
+    chunks = chunks_in_text(len(text.text), choice.ctx_tokens, choice.max_chunks, at_least=1)
     tokens = chunks * choice.ctx_tokens
     seconds = predict_collect_seconds(model, tokens, threads or default_threads())
     return (

@@ -37,7 +37,7 @@ from desktop.engine.measure.quality import (
 )
 from desktop.engine.measure.results_cache import FileIdentity, QualityKey
 from desktop.engine.measure.speed import SpeedResult, SpeedSettings, benchmark_model
-from desktop.engine.measure.time_estimate import FileWork, TimeLeft, predict_seconds
+from desktop.engine.measure.time_estimate import FileWork, TimeLeft, chunks_in_text, predict_seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,10 +192,9 @@ def plan_comparison(
 
 
 def estimated_chunks(text: EvalText, ctx_tokens: int, max_chunks: int | None) -> int:
-    """Chunks the text will give, from its length (about 4 characters per token in English);
-    the exact count needs the model's tokenizer, which runs in the child."""
-    available = max(2, len(text.text) // (4 * ctx_tokens))
-    return available if max_chunks is None else min(available, max_chunks)
+    """Chunks the text will give, from its length (at least 2); the exact count needs the
+    model's tokenizer, which runs in the child."""
+    return chunks_in_text(len(text.text), ctx_tokens, max_chunks, at_least=2)
 
 
 def _compare(

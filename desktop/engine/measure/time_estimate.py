@@ -134,6 +134,20 @@ class PartSeconds:
         )  # fmt: skip
 
 
+#: Characters a token of English text takes, roughly: chunks are counted from a text's
+#: length before its tokenizer has run (the exact count needs the model's tokenizer).
+CHARACTERS_PER_TOKEN = 4
+
+
+def chunks_in_text(
+    characters: int, ctx_tokens: int, max_chunks: int | None, *, at_least: int
+) -> int:
+    """How many chunks of ``ctx_tokens`` a text of ``characters`` gives (at least
+    ``at_least``, at most ``max_chunks``), from its length."""
+    available = max(at_least, characters // (CHARACTERS_PER_TOKEN * ctx_tokens))
+    return available if max_chunks is None else min(available, max_chunks)
+
+
 def batched_evaluation_seconds(weights: int, tokens: int, threads: int) -> float:
     """Evaluating ``tokens`` in batches through ``weights`` weights on the CPU, each position
     multiplied by all of them (an importance matrix's chunks, whose every position asks for

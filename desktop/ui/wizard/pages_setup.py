@@ -229,9 +229,9 @@ class LevelsPage(QWizardPage):
 
     def _on_calibrate_toggled(self, on: bool) -> None:
         self.calibration_source.setEnabled(on)
-        self._on_source_changed()
+        self._on_source_changed()  # asks for the calibration time too
         if self._choices.inspection is not None:
-            self.initializePage()
+            self._predict_levels()  # the IQ levels come and go
 
     def _on_source_changed(self, _index: int = 0) -> None:
         needs_path = self.calibrate.isChecked() and self._source_kind() != "bundled"
@@ -305,6 +305,10 @@ class LevelsPage(QWizardPage):
         return self._choices.recommended_level
 
     def initializePage(self) -> None:
+        self._predict_levels()
+        self._ask_calibration_time()  # for this checkpoint, when Calibrate is already on
+
+    def _predict_levels(self) -> None:
         inspection = self._choices.inspection
         assert inspection is not None and inspection.preview is not None
         self.status.setText(f"Predicting each level's size and fit at {self.ctx_tokens} tokens…")
@@ -323,7 +327,6 @@ class LevelsPage(QWizardPage):
         worker.signals.errored.connect(lambda exc: self.status.setText(str(exc)))
         worker.start()
         self.table.setRowCount(0)
-        self._ask_calibration_time()  # for this checkpoint, when Calibrate is already on
 
     def _on_predicted(self, entries: list[LadderEntry]) -> None:
         recommendation = recommend_level(entries)

@@ -41,6 +41,7 @@ TICK_MS = 10
 #: sleep loop, i.e. how long the OS kept a ready, idle process from running.
 _OS_PROBE = """
 import select, sys, time
+print("ready", flush=True)
 last = time.monotonic(); longest = 0.0
 while not select.select([sys.stdin], [], [], 0.01)[0]:
     now = time.monotonic(); longest = max(longest, now - last - 0.01); last = now
@@ -74,10 +75,14 @@ class StallProbe:
         self._os_probe = subprocess.Popen(
             [sys.executable, "-c", _OS_PROBE], stdin=subprocess.PIPE, stdout=subprocess.PIPE
         )
+        # Both measure the same period: the GUI's gaps count only once the idle process runs
+        # its loop (its own start-up takes CPU time that its loop would not see).
+        assert self._os_probe.stdout is not None
+        self._os_probe.stdout.readline()
         self.timer = QTimer()
         self.timer.setInterval(TICK_MS)
         self.timer.timeout.connect(self._on_tick)
-        self._start = self._last = time.monotonic()  # after starting the OS probe's process
+        self._start = self._last = time.monotonic()
         self.timer.start()
 
     def _on_tick(self) -> None:

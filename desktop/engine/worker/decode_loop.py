@@ -27,14 +27,18 @@ each reply's chain has its own state and random generator, so the tokens do not 
 order the threads run in.
 
 On a GPU ``llama_decode`` only queues the work and returns; the wait comes when the logits are
-read. So once a step's tokens are drawn, the loop queues the next decode first and only then
-spells out the drawn tokens (detokenizing, stop strings, sending): that bookkeeping runs while
-the GPU computes instead of between two decodes (on an H200 with a Llama-3-8B Q4_K_M, a token
-takes 3.7 ms and the bookkeeping about 0.1 ms of it). A reply whose text then reaches a stop
-string has had one token too many decoded; its slot's cache keeps that token (the next
-request's shared prefix decides what is reused) and no token is drawn from it. On the CPU the
-decode itself runs in the call, so there the tokens are spelled out before the next decode,
-and a reply that stops never costs a decode.
+read. So a step there starts while the batch queued at the end of the last one is still being
+decoded: it spells out the tokens drawn last (detokenizing, stop strings, sending), ends
+cancelled replies, and only then waits for the logits, draws, and queues the next batch at
+once. Between the logits' arrival and the next ``llama_decode`` the loop does only what the
+next batch needs (the draw, the end-of-generation check, filling the batch); the child's
+reading of new requests also falls in the decode's time. On an H200 with a Llama-3-8B Q4_K_M
+a token takes 3.7 ms, and the loop's own work between two decodes is some tens of µs of it.
+A reply whose text then reaches a stop string has had one token too many decoded; its slot's
+cache keeps that token (the next request's shared prefix decides what is reused) and no token
+is drawn from it. On the CPU the decode itself runs in the call, so there the batch is drawn
+from at once, tokens are spelled out before the next decode, and a reply that stops never
+costs a decode.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from converter.errors import QuantdeskError
 from desktop.engine.worker.generation import (
@@ -101,14 +105,17 @@ class _Reply:
         return released
 
 
-@dataclass(frozen=True, slots=True)
-class _Drawn:
+class _Drawn(NamedTuple):
     """A drawn token whose text is not yet spelled out; ``last``: the reply's budget ends."""
 
     slot: _Slot
     reply: _Reply
     token: int
     last: bool
+
+
+#: A batch row whose logits a reply draws its next token from.
+_Row = tuple[int, "_Slot", _Reply]
 
 
 @dataclass(slots=True, eq=False)
@@ -151,6 +158,12 @@ class DecodeLoop:
         self._n_batch = int(llama_cpp.llama_n_batch(self._ctx))
         self.slot_ctx_tokens = int(llama_cpp.llama_n_ctx_seq(self._ctx))
         self._batch = llama_cpp.llama_batch_init(self._n_batch, 0, 1)
+        # The batch's arrays, fetched once: each field read of the structure builds an object.
+        self._batch_token = self._batch.token
+        self._batch_pos = self._batch.pos
+        self._batch_n_seq_id = self._batch.n_seq_id
+        self._batch_seq_id = self._batch.seq_id
+        self._batch_logits = self._batch.logits
         self._slots = [_Slot(seq_id) for seq_id in range(slots)]
         self._waiting: collections.deque[_Reply] = collections.deque()
         self._send = send
@@ -165,6 +178,7 @@ class DecodeLoop:
             )
         self._overlap = overlap
         self._drawn: list[_Drawn] = []  # tokens drawn, their text not yet spelled out
+        self._in_flight: list[_Row] = []  # rows of the batch queued on a GPU, not yet drawn
         self._cancel_pending = False  # a reply was marked cancelled since the last step
         self._draw_threads = min(slots, draw_threads or os.cpu_count() or 1)
         self._draw_pool = (
@@ -180,6 +194,7 @@ class DecodeLoop:
         return (
             bool(self._waiting)
             or bool(self._drawn)
+            or bool(self._in_flight)
             or any(slot.reply is not None for slot in self._slots)
         )
 
@@ -229,36 +244,54 @@ class DecodeLoop:
     # --- one step -------------------------------------------------------------------------------
 
     def step(self) -> None:
-        """Admit waiting requests, decode one batch, draw one token for each reply that needs it."""
+        """Spell out the tokens drawn last, draw the next ones, decode the next batch.
+
+        On a GPU the step starts while the batch queued by the last step is being decoded,
+        and ends with the next batch queued (see the module's notes)."""
         if self._cancelled():
             for reply in self._replies():
                 reply.cancelled = self._cancel_pending = True
-        if not self._overlap or self._cancel_pending:
-            self._spell_drawn()  # a cancelled reply keeps the text of every token it drew
+        self._spell_drawn()  # a cancelled reply keeps the text of every token it drew
         if self._cancel_pending:
+            if self._in_flight:  # ... and of the one being decoded for it, as on the CPU
+                rows, self._in_flight = self._in_flight, []
+                self._collect(rows)
+                self._spell_drawn()
             self._end_cancelled()
+        if self._in_flight:
+            rows, self._in_flight = self._in_flight, []
+            self._collect(rows)
         self._admit()
+        rows = self._launch()
+        if self._overlap:
+            self._in_flight = rows
+        elif rows:
+            self._collect(rows)
+
+    def _launch(self) -> list[_Row]:
+        """Fill the next batch and decode it (on a GPU: queue it); the rows to draw from."""
         rows, lengths_before, has_prompt = self._fill_batch()
-        status = 0
-        if lengths_before:
-            if has_prompt:
-                self._abort.arm()
-            try:
-                status = self._c.llama_decode(self._ctx, self._batch)
-            finally:
-                if has_prompt:
-                    self._abort.disarm()
-        self._spell_drawn()  # on a GPU, while the batch is being decoded
         if not lengths_before:
-            return
+            return []
+        if has_prompt:
+            self._abort.arm()
+        try:
+            status = self._c.llama_decode(self._ctx, self._batch)
+        finally:
+            if has_prompt:
+                self._abort.disarm()
         if status != 0:
             self._decode_failed(status, lengths_before)
-            return
-        # A reply that reached a stop string just now draws nothing more.
-        rows = [(row, slot, reply) for row, slot, reply in rows if slot.reply is reply]
+            return []
+        return rows
+
+    def _collect(self, rows: list[_Row]) -> None:
+        """Draw each row's token (waiting for the decode) and take it into its reply."""
+        # A reply that ended since the batch was filled (a stop string, cancel) draws nothing.
+        rows = [item for item in rows if item[1].reply is item[2]]
         if not rows:
             return
-        tokens = self._draw([row for row, _, _ in rows], [reply for _, _, reply in rows])
+        tokens = self._draw(rows)
         now = time.perf_counter()
         for (row, slot, reply), token in zip(rows, tokens, strict=True):
             if reply.logprobs is not None:
@@ -275,27 +308,30 @@ class DecodeLoop:
             if slot.reply is not None and slot.reply.cancelled:
                 self._finish(slot, slot.reply, StopReason.CANCELLED)
 
-    def _draw(self, rows: list[int], replies: list[_Reply]) -> list[int]:
+    def _draw(self, rows: list[_Row]) -> list[int]:
         """Each reply's next token from its batch row; native chains on several threads."""
+        if len(rows) == 1:  # one reply: nothing to share out
+            row, _slot, reply = rows[0]
+            return [reply.sampler.sample(self._logits, row)]
         tokens = [0] * len(rows)
-        native = [i for i, reply in enumerate(replies) if reply.sampler.native]
+        native = [i for i, (_row, _slot, reply) in enumerate(rows) if reply.sampler.native]
         if self._draw_pool is None or len(native) < 2:
             native = []
         else:
             # Waits for the decode and settles the rows' order once, before threads read them.
-            self._logits.row(rows[native[0]])
+            self._logits.row(rows[native[0]][0])
 
             def draw_share(share: list[int]) -> None:
                 for i in share:
-                    tokens[i] = replies[i].sampler.sample(self._logits, rows[i])
+                    tokens[i] = rows[i][2].sampler.sample(self._logits, rows[i][0])
 
             shares = [native[k :: self._draw_threads] for k in range(self._draw_threads)]
             # list() waits for every share and re-raises a thread's exception here.
             list(self._draw_pool.map(draw_share, [share for share in shares if share]))
         drawn = set(native)
-        for i, reply in enumerate(replies):
+        for i, (row, _slot, reply) in enumerate(rows):
             if i not in drawn:
-                tokens[i] = reply.sampler.sample(self._logits, rows[i])
+                tokens[i] = reply.sampler.sample(self._logits, row)
         return tokens
 
     def _admit(self) -> None:
@@ -316,14 +352,14 @@ class DecodeLoop:
             reply.reused = reply.prompt_done = keep
             slot.reply = reply
 
-    def _fill_batch(self) -> tuple[list[tuple[int, _Slot, _Reply]], dict[int, int], bool]:
+    def _fill_batch(self) -> tuple[list[_Row], dict[int, int], bool]:
         """Next tokens first (they keep replies flowing), then prompt chunks in the room left.
 
         Returns the rows whose logits are sampled, each slot's cache length before the step,
         and whether prompt tokens are in the batch.
         """
         batch = self._batch
-        rows: list[tuple[int, _Slot, _Reply]] = []
+        rows: list[_Row] = []
         lengths_before: dict[int, int] = {}
         n = 0
         for slot in self._slots:
@@ -356,12 +392,11 @@ class DecodeLoop:
         return rows, lengths_before, has_prompt
 
     def _put(self, row: int, token: int, slot: _Slot, *, logits: bool) -> None:
-        batch = self._batch
-        batch.token[row] = token
-        batch.pos[row] = len(slot.cached)
-        batch.n_seq_id[row] = 1
-        batch.seq_id[row][0] = slot.seq_id
-        batch.logits[row] = logits
+        self._batch_token[row] = token
+        self._batch_pos[row] = len(slot.cached)
+        self._batch_n_seq_id[row] = 1
+        self._batch_seq_id[row][0] = slot.seq_id
+        self._batch_logits[row] = logits
         slot.cached.append(token)
 
     def _take(self, slot: _Slot, reply: _Reply, token: int, now: float) -> None:
@@ -465,6 +500,8 @@ class DecodeLoop:
             reply.sampler.close()
         self._waiting.clear()
         self._drawn.clear()
+        self._in_flight = []
+        self._c.llama_synchronize(self._ctx)  # a batch queued on a GPU may still be running
         for slot in self._slots:
             slot.reply = None
             slot.cached.clear()
@@ -477,6 +514,8 @@ class DecodeLoop:
         if self._draw_pool is not None:
             pool, self._draw_pool = self._draw_pool, None
             pool.shutdown()
+        self._in_flight = []
+        self._c.llama_synchronize(self._ctx)
         if self._batch is not None:
             batch, self._batch = self._batch, None
             self._c.llama_batch_free(batch)

@@ -8,6 +8,7 @@ import sys
 import textwrap
 import time
 from dataclasses import replace
+from pathlib import Path
 
 from desktop.commands.hw_command import describe
 from desktop.engine.hardware import GpuInfo, HardwareInfo, probe_hardware
@@ -108,3 +109,23 @@ def test_threads_default_to_the_physical_cores_and_are_shared_between_models() -
     assert shared_threads(1) == physical
     assert shared_threads(2) == max(1, physical // 2)
     assert shared_threads(physical + 1) == 1  # never none
+
+
+def test_a_model_wholly_on_the_gpu_generates_with_one_cpu_thread(tmp_path: Path) -> None:
+    """With every layer offloaded the CPU only looks up embeddings: one generation thread, so
+    no pool of spinning threads sits beside the one that draws tokens. Any layer on the CPU,
+    or a count the user chose, keeps the usual count."""
+    from desktop.engine.hardware import default_threads
+    from desktop.engine.worker.loader import generation_threads
+    from desktop.engine.worker.settings import LoadSettings
+    from tests.support.gguf_factory import TinyModelShape, write_tiny_gguf
+
+    shape = TinyModelShape()
+    model = write_tiny_gguf(tmp_path / "tiny.gguf", shape)
+    blocks = shape.n_layer
+    default = LoadSettings()
+    assert generation_threads(model, default, -1) == 1
+    assert generation_threads(model, default, blocks + 1) == 1
+    assert generation_threads(model, default, blocks) == default_threads()  # output on the CPU
+    assert generation_threads(model, default, 0) == default_threads()
+    assert generation_threads(model, LoadSettings(threads=3), -1) == 3

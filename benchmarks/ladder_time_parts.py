@@ -13,7 +13,8 @@ Every figure is the calling thread's CPU time (``time.thread_time``), the least 
 ``--repeats`` runs: with one thread llama.cpp computes on the caller, so the figure is the work
 itself and barely moves when other processes share the machine, which wall time does not.
 Each is divided by the quantity ``desktop/engine/measure/time_estimate.py`` counts for it and
-printed beside the coefficient the model uses.
+printed beside the coefficient the model uses (batched evaluation, priced per weight type by
+the model's table: as measured / predicted).
 """
 
 from __future__ import annotations
@@ -124,10 +125,11 @@ def main() -> None:
         store = ReferenceStore.create(Path(folder), 1, CTX - 1 - CTX // 2, facts[0].vocab_size, CTX)
         for index, item in enumerate(facts):
             s = measure_file(item, store, index == 0, args.repeats)
-            prompt_wt = item.body_parameters * CTX + item.logit_parameters
+            body_s = time_estimate.batch_token_seconds(item.body_matrices)
+            logit_s = time_estimate.batch_token_seconds(item.logit_matrices)
             rows = CTX - 1 - CTX // 2
-            body.append(s["prompt"] / prompt_wt)
-            logit.append((s["chunk"] - s["prompt"]) / (item.logit_parameters * (rows - 1)))
+            body.append(s["prompt"] / (body_s * CTX + logit_s))
+            logit.append((s["chunk"] - s["prompt"]) / (logit_s * (rows - 1)))
             entries = rows * item.vocab_size
             per_entry["ref" if index == 0 else "cmp"].append(s["distributions"] / entries)
             loads.append(s["load"])
@@ -137,8 +139,9 @@ def main() -> None:
             cells = ", ".join(f"{k} {v:.3f}" for k, v in s.items())
             print(f"{item.level:7} {cells}  (seconds)", flush=True)
     print("\nper unit, median over the files (the model's value in brackets):")
-    print(f"  batched, per weight x token: body {statistics.median(body):.3g}, output layer "
-          f"{statistics.median(logit):.3g} ({time_estimate._BATCH_S})")  # fmt: skip
+    prompt_ratio, logit_ratio = statistics.median(body), statistics.median(logit)
+    print(f"  batched evaluation, measured / predicted by type: prompt {prompt_ratio:.3f}, "
+          f"output layer {logit_ratio:.3f}")  # fmt: skip
     print(f"  distributions per position x vocabulary entry: reference "
           f"{statistics.median(per_entry['ref']):.3g} ({time_estimate._REFERENCE_S}), candidate "
           f"{statistics.median(per_entry['cmp']):.3g} ({time_estimate._COMPARE_S})")  # fmt: skip

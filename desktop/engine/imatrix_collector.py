@@ -35,12 +35,16 @@ from desktop.engine.imatrix_backend_sums import SumsWhere
 from desktop.engine.measure.child_job import child_job
 from desktop.engine.measure.file_facts import read_file_facts
 from desktop.engine.measure.loaded_model import bos_token, open_for_measuring
-from desktop.engine.measure.time_estimate import batched_evaluation_seconds
+from desktop.engine.measure.time_estimate import batch_token_seconds
 
 Emit = Callable[[Any], None]
 DEFAULT_CTX_TOKENS = 512
 _UBATCH_TOKENS = 512  # llama-imatrix's default physical batch
-_CALLBACK_COST = 1.1  # collecting against a plain evaluation, on the CPU
+#: Collecting's wall time on the CPU against the time model's batched evaluation of the same
+#: tokens: 1.48 on Gemma 3 270M F16 (4 chunks, 10.8 s, 2 threads) and 1.42 on Qwen2.5-Coder
+#: 1.5B F16 (16 chunks, 187 s, 2 threads). About 1.09 of it is the callback and the graph
+#: splits it forces (docs/benchmarks.md); the rest is what the per-type table leaves out.
+_COLLECT_FACTOR = 1.45
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,11 +187,11 @@ def chunks_text(n_chunks: int, ctx_tokens: int) -> str:
 def predict_collect_seconds(model: Path, tokens: int, threads: int) -> float:
     """How long evaluating ``tokens`` calibration tokens takes on the CPU with the callback:
     every position is multiplied by every weight but the embedding's lookup, the output layer
-    included (all logits are asked for), and the callback adds about 9% (docs/benchmarks.md:
-    1.09x a plain evaluation on 2 cores)."""
+    included (all logits are asked for), priced per weight type as the ladder's time model
+    does, times what collecting measured against that (``_COLLECT_FACTOR``)."""
     facts = read_file_facts(model)
-    weights = facts.body_parameters + facts.logit_parameters
-    return batched_evaluation_seconds(weights, tokens, threads) * _CALLBACK_COST
+    per_token = batch_token_seconds(facts.body_matrices) + batch_token_seconds(facts.logit_matrices)
+    return per_token * tokens / max(1, threads) * _COLLECT_FACTOR
 
 
 def _fill_batch(batch: Any, chunk: list[int]) -> None:

@@ -208,3 +208,22 @@ def test_dropping_the_job_stops_the_child(levels: TinyLevels, tmp_path: Path) ->
             break
     job.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_matrices_are_counted_per_weight_type_for_the_time_model(levels: TinyLevels) -> None:
+    """Batched evaluation is priced per weight type: the facts sum each type's weights and
+    output rows over the body's matrices (norms left out), the same matrices at every level."""
+    from desktop.engine.measure.time_estimate import batch_token_seconds
+
+    head_dim = SHAPE.n_embd // SHAPE.n_head
+    kv_dim = SHAPE.n_head_kv * head_dim
+    rows = SHAPE.n_layer * (3 * SHAPE.n_embd + 2 * kv_dim + 2 * SHAPE.n_ff)
+    weights = SHAPE.n_layer * SHAPE.n_embd * (2 * SHAPE.n_embd + 2 * kv_dim + 3 * SHAPE.n_ff)
+    f16, q2_k = read_file_facts(levels.f16), read_file_facts(levels.q2_k)
+    assert [tuple(share) for share in f16.body_matrices] == [("F16", weights, rows)]
+    assert [share.type_name for share in f16.logit_matrices] == ["F16"]
+    assert sum(share.weights for share in q2_k.body_matrices) == weights
+    assert sum(share.rows for share in q2_k.body_matrices) == rows
+    assert "F16" not in {share.type_name for share in q2_k.body_matrices}
+    # ggml's K-quant kernels do more weights per second than its F16 ones on the CPU.
+    assert batch_token_seconds(q2_k.body_matrices) < batch_token_seconds(f16.body_matrices)

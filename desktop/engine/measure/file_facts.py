@@ -7,11 +7,13 @@ because embeddings and output layers are often kept at another type.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from converter.errors import QuantdeskError
-from converter.gguf_header import ArrayLength, GGUFHeaderError, read_gguf_header
+from converter.gguf_header import ArrayLength, GGUFHeaderError, TensorInfo, read_gguf_header
 from converter.levels import level_name_of_file_type
 
 _FILE_TYPE_KEY = "general.file_type"
@@ -21,6 +23,29 @@ _EMBEDDING, _OUTPUT = "token_embd.weight", "output.weight"
 
 class NotAModelFile(QuantdeskError):
     """The file is missing or is not a readable GGUF model."""
+
+
+class MatrixShare(NamedTuple):
+    """The matrices of one weight type in a part of a model: their weights and output rows
+    (what a batch's matrix products cost depends on both, at a rate set by the type)."""
+
+    type_name: str
+    weights: int
+    rows: int
+
+
+def matrix_shares(tensors: Iterable[TensorInfo]) -> tuple[MatrixShare, ...]:
+    """The matrices (two or more dimensions) among ``tensors``, summed per weight type."""
+    totals: dict[str, tuple[int, int]] = {}
+    for tensor in tensors:
+        if len(tensor.shape) < 2:
+            continue  # norms and biases: a few values per row, not a matrix product
+        weights, rows = totals.get(tensor.type_name, (0, 0))
+        totals[tensor.type_name] = (
+            weights + tensor.n_elements,
+            rows + tensor.n_elements // tensor.shape[0],
+        )
+    return tuple(MatrixShare(name, w, r) for name, (w, r) in sorted(totals.items()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +64,10 @@ class FileFacts:
     embedding_bytes: int = 0
     output_parameters: int = 0
     output_bytes: int = 0
+    # The body's matrices (all but the embedding and output) and the output layer's (the
+    # embedding's when tied), per weight type.
+    body_matrices: tuple[MatrixShare, ...] = ()
+    logit_matrices: tuple[MatrixShare, ...] = ()
 
     @property
     def bits_per_weight(self) -> float:
@@ -86,6 +115,7 @@ def read_file_facts(path: Path) -> FileFacts:
         vocab_size = len(tokens) if isinstance(tokens, tuple) else 0
     by_name = {t.name: t for t in header.tensors}
     embedding, output = by_name.get(_EMBEDDING), by_name.get(_OUTPUT)
+    logit_layer = output or embedding
     return FileFacts(
         path=path,
         size_bytes=header.file_bytes,
@@ -98,4 +128,8 @@ def read_file_facts(path: Path) -> FileFacts:
         embedding_bytes=0 if embedding is None else embedding.n_bytes,
         output_parameters=0 if output is None else output.n_elements,
         output_bytes=0 if output is None else output.n_bytes,
+        body_matrices=matrix_shares(
+            t for t in header.tensors if t.name not in (_EMBEDDING, _OUTPUT)
+        ),
+        logit_matrices=matrix_shares(() if logit_layer is None else (logit_layer,)),
     )

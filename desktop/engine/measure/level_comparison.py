@@ -37,7 +37,13 @@ from desktop.engine.measure.quality import (
 )
 from desktop.engine.measure.results_cache import FileIdentity, QualityKey
 from desktop.engine.measure.speed import SpeedResult, SpeedSettings, benchmark_model
-from desktop.engine.measure.time_estimate import FileWork, TimeLeft, chunks_in_text, predict_seconds
+from desktop.engine.measure.time_estimate import (
+    FileWork,
+    TimeLeft,
+    batch_token_seconds,
+    chunks_in_text,
+    predict_seconds,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +180,8 @@ def plan_comparison(
         FileWork(
             body_weights=f.body_parameters,
             logit_weights=f.logit_parameters,
+            body_batch_seconds=batch_token_seconds(f.body_matrices),
+            logit_batch_seconds=batch_token_seconds(f.logit_matrices),
             token_bytes=f.generated_token_bytes,
             vocab_size=f.vocab_size,
             is_reference=index == 0,

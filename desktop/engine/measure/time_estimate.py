@@ -9,14 +9,16 @@ decodes); a prompt asks for the logits of its last position only. The cost of ea
 
 * batched evaluation is compute-bound: every token is multiplied by the body weights (all but
   the token embedding, which is a row lookup, and the output layer), and every position that
-  asks for logits by the output layer too; seconds shrink with threads;
+  asks for logits by the output layer too, at a rate that depends on the weights' type (ggml
+  has a kernel per type); seconds shrink with threads;
 * a generated token multiplies the same weights for one position: compute that shrinks with
   threads, unless reading the weight bytes from memory takes longer (F16 on two cores does);
 * the distribution work grows with scored positions × vocabulary, at a different rate for the
   reference (log-softmax, 16-bit encoding, writing) and a candidate (decoding, KL divergence);
 * each child process and each load is a fixed cost.
 
-The coefficients are measured, one per part, by ``benchmarks/ladder_time_parts.py`` (one
+The coefficients are measured by ``benchmarks/batch_cost_types.py`` (batched evaluation, per
+weight type) and ``benchmarks/ladder_time_parts.py`` (the other parts; one
 thread, CPU time of the calling thread, so that other processes on the machine do not inflate
 them) on a 2-core AMD EPYC (docs/benchmarks.md); other machines are faster or slower by a
 roughly constant factor, so while a measurement runs the prediction is rescaled by how long the
@@ -26,11 +28,43 @@ work done so far really took (:class:`TimeLeft`).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
+from types import MappingProxyType
 
-#: Seconds per (weight × token) of batched evaluation on one thread; the body and the output
-#: layer measured the same (3.09e-11 each).
-_BATCH_S = 3.1e-11
+from desktop.engine.measure.file_facts import MatrixShare
+
+#: Batched evaluation on one thread, by weight type: seconds per weight × token, and per output
+#: row × token (each row's dot product is set up and stored once per token). Measured by
+#: ``benchmarks/batch_cost_types.py`` on 8-block random models 768 and 2048 wide
+#: (docs/benchmarks.md, 2026-12-04): ggml's kernels for the K-quants and IQ4_XS do about
+#: twice the weights per second of F16, Q8_0 and the 32-weight block types, and Q4_1 / Q5_1
+#: half as many as those; BF16 runs at the K-quants' rate on this CPU, which has AVX-512 BF16
+#: instructions (one without them is slower). A 512-token prompt of Qwen2.5-Coder 1.5B is
+#: predicted within 1-7% at five levels, Gemma 3 270M's (640 wide) 9-21% short.
+_BATCH_COST = MappingProxyType(
+    {
+        "F32": (1.95e-11, 6.85e-09),
+        "BF16": (8.99e-12, 4.8e-09),
+        "F16": (1.76e-11, 6.23e-09),
+        "Q8_0": (1.66e-11, 3.28e-09),
+        "Q4_0": (1.92e-11, 3.67e-09),
+        "Q4_1": (4.26e-11, 4.11e-09),
+        "Q5_0": (2.03e-11, 3.55e-09),
+        "Q5_1": (4.8e-11, 3.83e-09),
+        "Q2_K": (7.81e-12, 4.24e-09),
+        "Q3_K": (8.49e-12, 3.84e-09),
+        "Q4_K": (6.33e-12, 4.89e-09),
+        "Q5_K": (6.69e-12, 3.88e-09),
+        "Q6_K": (8.76e-12, 4.15e-09),
+        "IQ4_NL": (1.98e-11, 4.01e-09),
+        "IQ4_XS": (6.61e-12, 4.2e-09),
+        "IQ3_S": (8.68e-12, 2.53e-09),
+    }
+)
+#: A type not in the table (the IQ1/IQ2 and IQ3_XXS types, which need an importance matrix to
+#: be made): priced as the slowest listed, so the estimate errs long.
+_UNLISTED_COST = max(_BATCH_COST.values())
 #: A generated token on one thread: seconds per weight it multiplies, and per weight byte read
 #: (the floor memory sets, which more threads do not lower).
 _TOKEN_WEIGHT_S, _TOKEN_BYTE_S = 7.6e-11, 4.5e-11
@@ -50,6 +84,8 @@ class FileWork:
 
     body_weights: int  # multiplied by every evaluated token
     logit_weights: int  # the output layer, multiplied per position that asks for logits
+    body_batch_seconds: float  # one token of a batch through the body, one thread
+    logit_batch_seconds: float  # one position's logits through the output layer, one thread
     token_bytes: int  # weight bytes one generated token reads
     vocab_size: int
     is_reference: bool  # writes the distributions (a candidate compares with them)
@@ -69,27 +105,27 @@ class FileWork:
         return (self.quality_tokens > 0) + (self.speed_prompt_tokens > 0)
 
     @property
-    def batch_weight_tokens(self) -> tuple[int, int]:
-        """Weights × tokens of batched evaluation: (quality pass, speed run)."""
-        quality = self.body_weights * self.quality_tokens
-        speed = self.body_weights * self.speed_prompt_tokens
+    def batch_seconds(self) -> tuple[float, float]:
+        """Batched evaluation on one thread: (quality pass, speed run)."""
+        quality = self.body_batch_seconds * self.quality_tokens
+        speed = self.body_batch_seconds * self.speed_prompt_tokens
         return (
-            quality + self.logit_weights * self.scored_positions,
-            speed + self.logit_weights * self.speed_prompt_runs,
+            quality + self.logit_batch_seconds * self.scored_positions,
+            speed + self.logit_batch_seconds * self.speed_prompt_runs,
         )
 
     def parts(self, threads: int) -> PartSeconds:
         """The predicted seconds of each part of measuring this file."""
         if self.idle:
             return PartSeconds(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
-        quality, speed = self.batch_weight_tokens
+        quality, speed = self.batch_seconds
         per_entry = _REFERENCE_S if self.is_reference else _COMPARE_S
         return PartSeconds(
             child=_CHILD_S,
             loads=_LOAD_S * self.loads,
-            quality_batch=_BATCH_S * quality / max(1, threads),
+            quality_batch=quality / max(1, threads),
             distributions=per_entry * self.scored_positions * self.vocab_size,
-            speed_batch=_BATCH_S * speed / max(1, threads),
+            speed_batch=speed / max(1, threads),
             single=self.token_seconds(threads) * self.speed_single_tokens,
         )
 
@@ -148,11 +184,13 @@ def chunks_in_text(
     return available if max_chunks is None else min(available, max_chunks)
 
 
-def batched_evaluation_seconds(weights: int, tokens: int, threads: int) -> float:
-    """Evaluating ``tokens`` in batches through ``weights`` weights on the CPU, each position
-    multiplied by all of them (an importance matrix's chunks, whose every position asks for
-    logits): the same per-weight cost as the quality pass."""
-    return _BATCH_S * weights * tokens / max(1, threads)
+def batch_token_seconds(matrices: Iterable[MatrixShare]) -> float:
+    """Seconds one token of a batch takes through ``matrices`` on one thread."""
+    total = 0.0
+    for share in matrices:
+        per_weight, per_row = _BATCH_COST.get(share.type_name, _UNLISTED_COST)
+        total += share.weights * per_weight + share.rows * per_row
+    return total
 
 
 def predict_seconds(work: list[FileWork], threads: int) -> float:

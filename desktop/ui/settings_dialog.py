@@ -126,8 +126,8 @@ class SettingsDialog(QDialog):
              "library and for new chats. Longer contexts need more memory for the KV cache."),
             (self.kv_type, "How the attention cache is stored: f16 is exact; q8_0 halves its "
              "memory with hardly a difference; q4_0 quarters it and can lower quality."),
-            (self.threads, "CPU threads llama.cpp uses. Automatic (0) lets llama.cpp choose, "
-             "usually the number of physical cores."),
+            (self.threads, "CPU threads llama.cpp uses. Automatic (0): one per physical "
+             "core, and one for writing replies when the whole model is on the GPU."),
             (self.system_prompt, "What new chats tell the model before the conversation; each "
              "conversation can change its own copy (Chat settings)."),
             (self.folders, "Folders besides the library folder whose GGUF files are listed. "

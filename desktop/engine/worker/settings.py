@@ -30,7 +30,8 @@ class LoadSettings:
 
     ``ctx_tokens`` 0 means the context the model was trained with. ``gpu_layers`` None means
     "decide for me" (the memory-fit planner when there is GPU offload, else 0); -1 means all.
-    ``threads`` None means one per physical core, as llama.cpp's tools use.
+    ``threads`` None means one per physical core, as llama.cpp's tools use, except for
+    generating with every layer on a GPU: one (see ``loader.generation_threads``).
     ``flash_attention`` None turns it on, on the CPU and on a GPU alike, as llama.cpp's own
     ``-fa auto`` does (see :mod:`desktop.engine.flash_attention`); False turns it off, which
     only the f16 KV cache allows (llama.cpp cannot keep a quantized V cache without it).

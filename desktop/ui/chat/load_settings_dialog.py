@@ -100,8 +100,8 @@ class LoadSettingsDialog(QDialog):
             (self.gpu, "Which layers run on the GPU: automatic puts as many as fit in its "
              "memory; the rest run on the CPU. Without a usable GPU every layer runs on the CPU."),
             (self.gpu_layers, "How many of the model's layers run on the GPU (0: none)."),
-            (self.threads, "CPU threads llama.cpp uses. Automatic (0) lets llama.cpp choose, "
-             "usually the number of physical cores."),
+            (self.threads, "CPU threads llama.cpp uses. Automatic (0): one per physical "
+             "core, and one for writing replies when the whole model is on the GPU."),
             (self.flash_attention, "On (the default, as in llama.cpp): faster on the CPU and "
              "the GPU and less memory for long contexts. Off can change a reply where two "
              "words are nearly equally likely. A q8_0 or q4_0 KV cache needs it on."),

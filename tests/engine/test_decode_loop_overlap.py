@@ -125,3 +125,30 @@ def test_the_gpu_order_streams_and_ends_replies_as_the_cpu_order(llama: Any) -> 
     assert cpu_order[2][1] is StopReason.MAX_TOKENS and cpu_order[2][2] == 17
     assert cpu_order[3][1] is StopReason.CANCELLED and 0 < cpu_order[3][2] < 200
     assert all(logprobs for _piece, logprobs in cpu_order[2][3] if _piece)
+
+
+def test_a_request_arriving_mid_reply_joins_the_same_way_in_both_orders(llama: Any) -> None:
+    """In the GPU order a step ends with a batch still decoding: a request submitted then is
+    admitted after that batch's tokens are drawn, and its prompt shares the next batch with
+    them. Its reply, and the running ones, are the same as in the CPU order; so is a reply
+    cancelled while its token is being decoded."""
+    outcomes = []
+    for overlap in (False, True):
+        run = _Run(llama, overlap=overlap)
+        run.loop.submit(GenerateRequest(PROMPT, _greedy(40), False, request_id=1))
+        run.loop.submit(GenerateRequest("long one", _greedy(60), False, request_id=2))
+        steps = 0
+        while run.loop.busy:
+            run.loop.step()
+            steps += 1
+            if steps == 5:  # both replies under way
+                run.loop.submit(GenerateRequest("late", _greedy(12), False, request_id=3))
+            if steps == 25:
+                run.loop.cancel(2)
+        outcomes.append(_outcome(run))
+        run.loop.close()
+    cpu_order, gpu_order = outcomes
+    assert gpu_order == cpu_order
+    assert cpu_order[1][1] is StopReason.MAX_TOKENS and cpu_order[1][2] == 40
+    assert cpu_order[3][1] is StopReason.MAX_TOKENS and cpu_order[3][2] == 12
+    assert cpu_order[2][1] is StopReason.CANCELLED and 0 < cpu_order[2][2] < 60

@@ -30,7 +30,7 @@
 #   SHAPE=llama3-8b (tiny: a rehearsal)  CUDA=on (off: a CPU build)  GPU_LAYERS=-1
 #   SKIP_BUILD=1 reuses SITE and the tools in WORK/build.
 #   STEPS="decode jitter imatrix serving": the steps after the conversion to run, in that order.
-#   DECODE_LEVELS="Q4_K_M:3 Q8_0:3 F16:3": the levels the decode step measures, with rounds
+#   DECODE_LEVELS="Q4_K_M:5 Q8_0:5 F16:5": the levels the decode step measures, with rounds
 #                         (LEVEL:ROUNDS:THREADS measures with that many CPU threads).
 #   JITTER_LEVELS="Q4_K_M Q8_0": the levels the jitter step measures.
 #   IMATRIX_REPEATS=2: how many times the imatrix step times each way of evaluating.
@@ -52,6 +52,15 @@ cuda=${CUDA:-on}
 gpu_layers=${GPU_LAYERS:--1}
 jobs=$(nproc)
 mkdir -p "$out" "$work" "$site"
+if [ ! -f "$tokenizer/tokenizer.json" ] && [ -f "$tokenizer/tokenizer.json.gz" ]; then
+    # A compressed copy of the fixture: unpacked into the work folder, not in place.
+    if [ ! -f "$work/tokenizer/tokenizer.json" ]; then
+        mkdir -p "$work/tokenizer"
+        cp "$tokenizer"/* "$work/tokenizer/"
+        gunzip -f "$work/tokenizer/tokenizer.json.gz"
+    fi
+    tokenizer=$work/tokenizer
+fi
 stamp() { echo "[$(date +%H:%M:%S)] $*" | tee -a "$out/serve_bench.log"; }
 # The archive is written however the run ends, so whoever waits for it stops waiting.
 finish() {
@@ -75,6 +84,9 @@ if [ -n "$missing" ]; then
 fi
 
 export PYTHONPATH="$site:$repo${PYTHONPATH:+:$PYTHONPATH}"
+# The libraries find each other through the build folder's path; libraries brought from
+# another machine (SKIP_BUILD=1 with a copied SITE) need their own folder on the search path.
+export LD_LIBRARY_PATH="$site/llama_cpp/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 cd "$repo"
 # Every command this script runs is imported once here (llama_cpp aside, which the build
 # provides), so a module the machine lacks stops the run now rather than after the build.
@@ -142,7 +154,7 @@ decode() {  # LEVEL ROUNDS [THREADS]
 
 steps=" ${STEPS:-decode jitter imatrix serving} "
 if [[ $steps == *" decode "* ]]; then
-    for spec in ${DECODE_LEVELS:-Q4_K_M:3 Q8_0:3 F16:3}; do
+    for spec in ${DECODE_LEVELS:-Q4_K_M:5 Q8_0:5 F16:5}; do
         IFS=: read -r level rounds threads <<< "$spec"
         decode "$level" "$rounds" "$threads"
     done

@@ -208,6 +208,40 @@ def test_measuring_the_ladder_fills_the_chart_and_the_library(
     assert "±" in _library_text(window)
 
 
+def test_a_reload_while_measuring_keeps_the_figures_the_run_delivered(
+    qtbot: QtBot, main_window: Callable[[], MainWindow], two_levels: list[Path]
+) -> None:
+    """A library scan or the hardware probe reloads the chart from the saved figures while a
+    measurement runs; a level whose quality is saved and whose speed is not yet must keep the
+    point the run delivered (found as a flaky CI failure: Q8_0 shown without its speed)."""
+    window = main_window()
+    ladder = window.compare.ladder
+    wait_until(qtbot, lambda: ladder.model.count() == 1 and len(ladder.chart.points) == 2)
+    saved = next(p for p in ladder.chart.points if p.level == "Q8_0")
+    assert saved.gen_tokens_per_s is None  # nothing measured or saved yet
+    delivered = dataclasses.replace(saved, gen_tokens_per_s=12.5, mean_kl=0.01, same_top=0.9)
+
+    class Running:  # the measurement's task, as far as the panel asks it
+        done = False
+
+    ladder._measure = Running()  # type: ignore[assignment]
+    try:
+        ladder._measured_now = {}
+        ladder._on_measure_event(delivered)
+        ladder._preview = None  # set again by the reload's answer (stale ones are dropped)
+        ladder.reload()  # reads the files' saved figures: none
+        wait_until(qtbot, lambda: ladder._preview is not None)
+        kept = next(p for p in ladder.chart.points if p.level == "Q8_0")
+        assert kept.gen_tokens_per_s == 12.5 and kept.same_top == 0.9
+        Running.done = True  # measured: from now on the saved figures are the truth
+        ladder._preview = None
+        ladder.reload()
+        wait_until(qtbot, lambda: ladder._preview is not None)
+        assert next(p for p in ladder.chart.points if p.level == "Q8_0").gen_tokens_per_s is None
+    finally:
+        ladder._measure = None  # the window's close cancels a running measurement
+
+
 def test_cancel_stops_the_ladder_at_once_and_keeps_finished_levels(
     qtbot: QtBot, main_window: Callable[[], MainWindow], two_levels: list[Path]
 ) -> None:

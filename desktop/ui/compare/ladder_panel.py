@@ -62,6 +62,9 @@ class LadderPanel(QWidget):
         self.text_path: Path | None = None  # the user's own text, or None for the bundled one
         self.points: dict[Path, LadderPoint] = {}
         self._measure: ThreadTask | None = None
+        # The points the running measurement has delivered: a reload while it runs (a library
+        # scan, the hardware probe) reads the saved figures, which may lag behind them.
+        self._measured_now: dict[Path, LadderPoint] = {}
         self._reload_serial = 0
         self._outcome = ""  # the last measurement's outcome, shown after the redraw
         self._preview: MeasurePreview | None = None  # what Measure would do, once known
@@ -176,6 +179,8 @@ class LadderPanel(QWidget):
         if serial != self._reload_serial:
             return
         self._preview = preview
+        if self._measuring:  # a level's quality may be saved and its speed not yet
+            points = [self._measured_now.get(p.path, p) for p in points]
         self.points = {p.path: p for p in points}
         self.chart.set_points(points)
         self.points_changed.emit()
@@ -230,6 +235,7 @@ class LadderPanel(QWidget):
             return run_job(measure_ladder(request, token, emit), emit)
 
         worker = ThreadTask(work, cancel=token)
+        self._measured_now = {}
         worker.signals.yielded.connect(self._on_measure_event)
         worker.signals.returned.connect(self._on_measured)
         worker.signals.errored.connect(self._on_measure_failed)
@@ -247,7 +253,7 @@ class LadderPanel(QWidget):
 
     def _on_measure_event(self, event: Progress | LadderPoint) -> None:
         if isinstance(event, LadderPoint):
-            self.points[event.path] = event
+            self.points[event.path] = self._measured_now[event.path] = event
             self.chart.set_points(list(self.points.values()))
             self.points_changed.emit()
             return

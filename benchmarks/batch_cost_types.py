@@ -20,17 +20,18 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from converter.gguf_header import read_gguf_header
+from benchmarks.ladder_time_parts import least_cpu_seconds
 from desktop.engine.hardware import cpu_model_name
+from desktop.engine.measure.file_facts import read_file_facts
 from desktop.engine.measure.loaded_model import close_measured, open_for_measuring
 from desktop.engine.measure.speed import _time_prompt
 from tests.support.gguf_factory import TinyModelShape, write_tiny_gguf
+from tests.support.quantize_reference import quantize_pure_with_llama_cpp
 
 CTX = 512
 #: llama.cpp file types whose "pure" quantization puts every matrix in the named type.
@@ -54,27 +55,10 @@ PURE_TYPES = {
 }
 
 
-def _quantize(source: Path, target: Path, ftype: int) -> None:
-    import llama_cpp
-
-    params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = ftype
-    params.pure = True
-    params.nthread = 2
-    status = llama_cpp.llama_model_quantize(str(source).encode(), str(target).encode(), params)
-    if status != 0:
-        raise RuntimeError(f"quantizing to file type {ftype} failed ({status})")
-
-
 def _weights_and_rows(path: Path) -> tuple[int, int]:
     """Body matrices' weights and output rows (embedding and output layer left out)."""
-    weights = rows = 0
-    for tensor in read_gguf_header(path).tensors:
-        if tensor.layer is None or len(tensor.shape) < 2:
-            continue
-        weights += tensor.n_elements
-        rows += tensor.n_elements // tensor.shape[0]
-    return weights, rows
+    shares = read_file_facts(path).body_matrices
+    return sum(share.weights for share in shares), sum(share.rows for share in shares)
 
 
 def _prompt_cpu_seconds(path: Path, repeats: int, vocab: int = 320) -> float:
@@ -83,19 +67,13 @@ def _prompt_cpu_seconds(path: Path, repeats: int, vocab: int = 320) -> float:
     )
     try:
         prompt = [int(t) for t in np.random.default_rng(1).integers(3, vocab, CTX)]
-        times = []
-        for _ in range(repeats):
-            started = time.thread_time()
-            _time_prompt(llm, prompt)
-            times.append(time.thread_time() - started)
-        return min(times)
+        return least_cpu_seconds(repeats, lambda: _time_prompt(llm, prompt))
     finally:
         close_measured(llm)
 
 
 def check(files: list[Path], repeats: int) -> None:
     """Predicted (the time model's table) against measured CPU time of a 512-token prompt."""
-    from desktop.engine.measure.file_facts import read_file_facts
     from desktop.engine.measure.time_estimate import batch_token_seconds
 
     print("\n| file | types | measured ms/token | predicted | error |")
@@ -137,7 +115,7 @@ def main() -> None:
             for name in args.types:
                 path = source if name == "F16" else folder / f"w{width}x{args.layers}-{name}.gguf"
                 if not path.exists():
-                    _quantize(source, path, PURE_TYPES[name])
+                    quantize_pure_with_llama_cpp(source, path, PURE_TYPES[name])
                 token_s = _prompt_cpu_seconds(path, args.repeats) / CTX
                 per_token.setdefault(name, []).append(token_s)
                 shapes.setdefault(name, []).append(_weights_and_rows(path))

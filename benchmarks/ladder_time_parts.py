@@ -42,7 +42,7 @@ from desktop.engine.measure.speed import _time_generation, _time_prompt
 CTX, GEN = 512, 64
 
 
-def _least(repeats: int, work: Callable[[], Any]) -> float:
+def least_cpu_seconds(repeats: int, work: Callable[[], Any]) -> float:
     """The least thread CPU time of ``repeats`` runs of ``work``."""
     times = []
     for _ in range(repeats):
@@ -74,7 +74,7 @@ def measure_file(
         )
         opened.append(llm)
 
-    seconds = {"load": _least(repeats, load)}
+    seconds = {"load": least_cpu_seconds(repeats, load)}
     llm = opened.pop()
     for extra in opened:
         close_measured(extra)
@@ -85,15 +85,15 @@ def measure_file(
         text = load_eval_text().text
         tokens = llm.tokenize(text.encode(), add_bos=True, special=False)
         chunk = chunk_tokens(tokens, ChunkPlan(CTX, 1), bos_token(llm))[0]
-        seconds["prompt"] = _least(repeats, lambda: _time_prompt(llm, prompt))
-        seconds["chunk"] = _least(repeats, lambda: _scored_logits(llm, chunk))
-        seconds["single"] = _least(repeats, lambda: _time_generation(llm, single))
+        seconds["prompt"] = least_cpu_seconds(repeats, lambda: _time_prompt(llm, prompt))
+        seconds["chunk"] = least_cpu_seconds(repeats, lambda: _scored_logits(llm, chunk))
+        seconds["single"] = least_cpu_seconds(repeats, lambda: _time_generation(llm, single))
         logits = _scored_logits(llm, chunk)
     finally:
         close_measured(llm)
     targets = np.array(chunk[CTX // 2 + 1 :])
     if reference:
-        seconds["distributions"] = _least(
+        seconds["distributions"] = least_cpu_seconds(
             repeats, lambda: store.write_chunk(0, chunk, logits, targets)
         )
         store.finish()
@@ -105,7 +105,7 @@ def measure_file(
                 rows = slice(start, start + ROWS_PER_BLOCK)
                 _compare_rows(logits[rows], targets[rows], reader, 0, rows)
 
-        seconds["distributions"] = _least(repeats, compare)
+        seconds["distributions"] = least_cpu_seconds(repeats, compare)
     return seconds
 
 
@@ -118,7 +118,8 @@ def main() -> None:
     wall, cpu = min(_child_start() for _ in range(args.repeats))
     print(f"child start: {wall:.2f} s wall, {cpu:.2f} s CPU (model: {time_estimate._CHILD_S})")
     facts = [read_file_facts(path) for path in args.files]
-    body, logit, per_entry, loads = [], [], {"ref": [], "cmp": []}, []
+    body, logit, loads = [], [], []
+    per_entry: dict[str, list[float]] = {"ref": [], "cmp": []}
     per_weight: list[float] = []
     per_byte: list[float] = []
     with tempfile.TemporaryDirectory() as folder:

@@ -8,11 +8,16 @@ from converter.child_process import Emit, run_in_child
 from converter.levels import QuantLevel
 
 
-def _quantize_child(emit: Emit, source: str, target: str, ftype_name: str) -> int:
+def _quantize_child(
+    emit: Emit, source: str, target: str, ftype: str | int, pure: bool = False
+) -> int:
     import llama_cpp
 
     params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{ftype_name}")
+    params.ftype = (
+        ftype if isinstance(ftype, int) else getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{ftype}")
+    )
+    params.pure = pure
     params.nthread = 2
     return int(llama_cpp.llama_model_quantize(source.encode(), target.encode(), params))
 
@@ -24,4 +29,15 @@ def quantize_with_llama_cpp(source: Path, target: Path, level: QuantLevel) -> Pa
     )
     if status != 0 or not target.exists():
         raise RuntimeError(f"llama.cpp could not quantize {source.name} to {level.name}")
+    return target
+
+
+def quantize_pure_with_llama_cpp(source: Path, target: Path, ftype: int) -> Path:
+    """Write ``target`` with every matrix in the type of llama.cpp's file type ``ftype`` (as
+    ``llama-quantize --pure`` does); raise if it fails."""
+    status = run_in_child(
+        _quantize_child, str(source), str(target), ftype, True, what="Quantizing (pure)"
+    )
+    if status != 0 or not target.exists():
+        raise RuntimeError(f"llama.cpp could not quantize {source.name} to file type {ftype}")
     return target

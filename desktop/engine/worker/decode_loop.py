@@ -114,15 +114,15 @@ class _Drawn(NamedTuple):
     last: bool
 
 
-#: A batch row whose logits a reply draws its next token from.
-_Row = tuple[int, "_Slot", _Reply]
-
-
 @dataclass(slots=True, eq=False)
 class _Slot:
     seq_id: int
     cached: list[int] = field(default_factory=list)  # tokens whose keys and values are stored
     reply: _Reply | None = None
+
+
+#: A batch row whose logits a reply draws its next token from.
+_Row = tuple[int, _Slot, _Reply]
 
 
 class DecodeLoop:
@@ -253,14 +253,10 @@ class DecodeLoop:
                 reply.cancelled = self._cancel_pending = True
         self._spell_drawn()  # a cancelled reply keeps the text of every token it drew
         if self._cancel_pending:
-            if self._in_flight:  # ... and of the one being decoded for it, as on the CPU
-                rows, self._in_flight = self._in_flight, []
-                self._collect(rows)
-                self._spell_drawn()
+            self._collect_in_flight()  # ... and of the one being decoded for it, as on the CPU
+            self._spell_drawn()
             self._end_cancelled()
-        if self._in_flight:
-            rows, self._in_flight = self._in_flight, []
-            self._collect(rows)
+        self._collect_in_flight()
         self._admit()
         rows = self._launch()
         if self._overlap:
@@ -284,6 +280,10 @@ class DecodeLoop:
             self._decode_failed(status, lengths_before)
             return []
         return rows
+
+    def _collect_in_flight(self) -> None:
+        rows, self._in_flight = self._in_flight, []
+        self._collect(rows)
 
     def _collect(self, rows: list[_Row]) -> None:
         """Draw each row's token (waiting for the decode) and take it into its reply."""

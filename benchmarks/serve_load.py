@@ -28,6 +28,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -237,7 +238,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int)
     parser.add_argument("--gpu-layers", type=int)
     parser.add_argument("--only", choices=("quantdesk", "llama-server"))
-    parser.add_argument("--log-dir", type=Path, default=Path("."))
+    parser.add_argument(
+        "--log-dir",
+        type=Path,
+        default=Path(tempfile.gettempdir()),
+        help="where the servers' logs go (default: the system's temporary folder)",
+    )
     parser.add_argument("--json", type=Path, help="also write the rounds here as JSON")
     args = parser.parse_args()
     counts = [int(c) for c in args.clients.split(",")]

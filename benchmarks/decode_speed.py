@@ -30,9 +30,15 @@ Besides tokens per second, the CPU time per token of each Python path (for the w
 of its processes): on a machine shared with other work that figure moves far less than
 wall-clock speed.
 
-Rounds alternate the Python paths and llama-bench (one repetition per round), so
-drifting machine load hits all alike; medians are
-printed as a Markdown table with the ratios to llama-bench and to the eval loop.
+Rounds alternate the Python paths and llama-bench (one repetition per round), each round in
+an order turned one place from the last, so drifting machine load and a place in the round
+hit all alike; medians are printed as a Markdown table with the ratios to llama-bench and to
+the eval loop. Beside them, each path's ratio to llama-bench (and to the eval loop and the
+decode loop alone, when measured) paired round by round (the two ran seconds apart): the
+median of those ratios, and the range the true median lies in with 90% confidence (order
+statistics of the rounds, no assumption about their distribution). On a VM whose speed moves
+by 10% from minute to minute, that range says whether a ratio is clear of a target or
+within the noise.
 
 Run: ``python -m benchmarks.decode_speed MODEL.gguf [--llama-bench PATH] [--tokens 128]
 [--rounds 3] [--threads N] [--gpu-layers N]``
@@ -43,6 +49,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -340,6 +347,48 @@ def fresh_worker_speed(model: Path, load: LoadSettings, tokens: int, replies: in
         return worker_replies_speed(worker, tokens, replies)
 
 
+def median_interval(values: list[float], confidence: float = 0.9) -> tuple[float, float]:
+    """The distribution-free confidence interval of the median of ``values``: the order
+    statistics k and n+1-k, k the largest with P(Binomial(n, 1/2) < k) <= (1 - confidence)/2.
+    With 7 values or fewer that is the whole range, at 90%."""
+    ordered = sorted(values)
+    n = len(ordered)
+    tail = (1 - confidence) / 2
+    below, k = 0.0, 0  # below = P(Binomial(n, 1/2) < k + 1) once the loop moves k up
+    while k < n // 2:
+        below += math.comb(n, k) / 2**n
+        if below > tail:
+            break
+        k += 1
+    if k == 0:
+        return ordered[0], ordered[-1]
+    return ordered[k - 1], ordered[n - k]
+
+
+def paired_ratios(runs: list[float], bench_runs: list[float]) -> list[float]:
+    """Each round's figure over the llama-bench repetition of the same round."""
+    return [value / bench for value, bench in zip(runs, bench_runs, strict=True)]
+
+
+def print_paired(rounds: dict[str, list[float]], reference: str) -> None:
+    """The table of every path's speed over ``reference``'s, paired round by round."""
+    print(
+        f"\nPaired with {reference} round by round:\n\n"
+        "| path | median ratio | 90% interval of the median | rounds under 0.98 |\n"
+        "|---|---|---|---|"
+    )
+    for name, values in rounds.items():
+        if name == reference or not values:
+            continue
+        ratios = paired_ratios(values, rounds[reference])
+        low, high = median_interval(ratios)
+        under = sum(ratio < 0.98 for ratio in ratios)
+        print(
+            f"| {name} | {statistics.median(ratios):.3f} | {low:.3f}–{high:.3f} "
+            f"| {under} of {len(ratios)} |"
+        )
+
+
 def llama_bench(binary: str, path: str, threads: int | None, gpu_layers: int, tokens: int) -> float:
     command = [binary, "-m", path, "-p", "0", "-n", str(tokens), "-r", "1", "-o", "json"]
     layers = 999 if gpu_layers < 0 else gpu_layers  # llama-bench's way of saying "all"
@@ -412,12 +461,17 @@ def main() -> None:
         if "worker" in paths:
             worker.load(args.model, load)
             worker_speed(worker, 8)  # warm-up
-        for _round in range(args.rounds):
-            for name, measure in paths.items():
-                results[name].append(measure())
-            if args.llama_bench:
-                bench_runs.append(llama_bench(args.llama_bench, *common))
-            print({name: values[-1] for name, values in results.items()}, bench_runs, flush=True)
+        turns: list[str] = [*paths, *(["llama-bench"] if args.llama_bench else [])]
+        for round_number in range(args.rounds):
+            shift = round_number % len(turns)
+            for name in turns[shift:] + turns[:shift]:
+                if name == "llama-bench":
+                    bench_runs.append(llama_bench(args.llama_bench, *common))
+                else:
+                    results[name].append(paths[name]())
+            print(
+                {name: values[-1] for name, values in results.items()}, bench_runs[-1:], flush=True
+            )
     medians = {name: statistics.median(v[0] for v in values) for name, values in results.items()}
     cpu = {name: statistics.median(v[1] for v in values) for name, values in results.items()}
     if bench_runs:
@@ -443,6 +497,10 @@ def main() -> None:
         vs_loop = f"{value / eval_loop_speed:.3f}" if eval_loop_speed else "—"
         spread = f"{min(rounds[name]):.1f}–{max(rounds[name]):.1f}"
         print(f"| {name} | {value:.1f} | {spread} | {vs_bench} | {vs_loop} | {cpu_ms} |")
+    if args.rounds > 1:
+        for reference in ("llama-bench", "eval loop", "decode loop, no worker"):
+            if rounds.get(reference):
+                print_paired(rounds, reference)
     phases = {}
     if not args.no_phases:
         phases["decode loop"] = run_in_child(

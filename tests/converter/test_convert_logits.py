@@ -77,6 +77,21 @@ def relative_errors(reference: np.ndarray, got: np.ndarray) -> np.ndarray:
     return np.abs(reference - got).max(axis=1) / np.abs(reference).max(axis=1)
 
 
+def assert_same_best_tokens(reference: np.ndarray, got: np.ndarray, tolerance: float) -> None:
+    """``got`` picks the reference's best token wherever the reference's best two lie further
+    apart than ``tolerance`` (relative to its max |logit|), which is most positions; where
+    they lie closer, rounding may pick either, but only a token the reference scores within
+    the tolerance of its best. (On a random model one such near tie, in 24 positions, went
+    one way with AVX-512 kernels and the other with AVX2.)"""
+    scale = tolerance * np.abs(reference).max(axis=1)
+    top2 = np.sort(reference, axis=1)[:, -2:]
+    clear = (top2[:, 1] - top2[:, 0]) > scale
+    assert clear.sum() >= len(reference) // 2
+    np.testing.assert_array_equal(got.argmax(axis=1)[clear], reference.argmax(axis=1)[clear])
+    picked = reference[np.arange(len(reference)), got.argmax(axis=1)]
+    assert np.all(top2[:, 1] - picked <= scale)
+
+
 def convert(folder: Path, out: Path, outtype: str | None = None) -> WrittenFile:
     return run_job(convert_checkpoint(folder, out, outtype=outtype))
 
@@ -95,7 +110,7 @@ def test_f16_logits_match_transformers(case: str, tmp_path: Path) -> None:
 
     assert got.shape == reference.shape
     assert relative_errors(reference, got).max() <= F16_TOLERANCE
-    np.testing.assert_array_equal(got.argmax(axis=1), reference.argmax(axis=1))
+    assert_same_best_tokens(reference, got, F16_TOLERANCE)
 
 
 @pytest.fixture(scope="module")
@@ -130,14 +145,8 @@ def test_bf16_checkpoint_defaults_to_bf16_copied_bit_for_bit(
     ids = sample_token_ids(TOKENS, 32000)
     reference = transformers_logits(bf16_checkpoint, ids)
     got = llama_cpp_logits(written.path, ids)
-    errors = relative_errors(reference, got)
-    assert errors.max() <= BF16_TOLERANCE
-    # Where the reference's best two tokens are further apart than the tolerance, the
-    # ranking is not within rounding noise and must be the same.
-    top2 = np.sort(reference, axis=1)[:, -2:]
-    clear = (top2[:, 1] - top2[:, 0]) > BF16_TOLERANCE * np.abs(reference).max(axis=1)
-    assert clear.sum() >= TOKENS // 2
-    np.testing.assert_array_equal(got.argmax(axis=1)[clear], reference.argmax(axis=1)[clear])
+    assert relative_errors(reference, got).max() <= BF16_TOLERANCE
+    assert_same_best_tokens(reference, got, BF16_TOLERANCE)
 
 
 def test_f32_output_is_exact(tmp_path: Path) -> None:

@@ -21,9 +21,28 @@ from converter.storage import format_bytes
 from desktop.engine.fit_planner import FitPlan, LadderEntry, plan_fit, predict_ladder
 from desktop.engine.hardware import probe_hardware
 from desktop.engine.memory_model import MemoryEstimate, estimate_memory
+from desktop.services.fit_text import VERDICT_WORDS
 
 #: Tensor types of a file that has not been quantized yet (the ladder starts from one).
 _FULL_PRECISION_TYPES = frozenset({"F32", "F16", "BF16"})
+
+#: The memory model's parts that the RAM figure counts, in words, in the order printed.
+RAM_PARTS = (
+    ("weights_cpu", "Weights"),
+    ("kv_cpu", "KV cache"),
+    ("compute_cpu_touched", "Compute buffer"),
+    ("cpu_work", "CPU scratch"),
+    ("output", "Output logits"),
+    ("vocabulary", "Vocabulary"),
+    ("process", "Process"),
+)
+#: The parts that the VRAM figure counts.
+VRAM_PARTS = (
+    ("weights_gpu", "Weights"),
+    ("kv_gpu", "KV cache"),
+    ("compute_gpu", "Compute buffer"),
+    ("gpu_context", "GPU context"),
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -118,7 +137,7 @@ def _print_ladder(
     print(f"  {'Level':<8} {'File':>10} {'RAM':>10} {'VRAM':>10}  Fit")
     for entry in ladder:
         plan = entry.plan
-        where = f"{plan.verdict} (n_gpu_layers={plan.gpu_layers} of {plan.total_layers})"
+        where = _verdict_words(plan)
         print(f"  {entry.level.name:<8} {format_bytes(entry.size_bytes):>10} "
               f"{format_bytes(plan.ram_bytes):>10} {format_bytes(plan.vram_bytes):>10}  "
               f"{where}")  # fmt: skip
@@ -156,10 +175,33 @@ def run(args: argparse.Namespace) -> int:
     print(f"Context {estimate.n_ctx} tokens{slots}, KV cache {args.kv_type}, "
           f"{estimate.n_gpu_layers} layers on the GPU:")  # fmt: skip
     print(f"  RAM  {format_bytes(estimate.ram_bytes):>10}   (mapped weights included)")
-    print(f"  VRAM {format_bytes(estimate.vram_bytes):>10}")
-    for name, value in estimate.breakdown.items():
-        if value:
-            print(f"    {name:<12} {format_bytes(value):>10}")
-    print(f"Verdict: {plan.verdict} (n_gpu_layers={plan.gpu_layers} of {plan.total_layers}). "
-          f"{plan.explanation}")  # fmt: skip
+    # On the CPU llama.cpp reserves the compute buffer for the worst case; RAM holds what is used.
+    reserved = estimate.breakdown["compute_cpu"]
+    notes = {"compute_cpu_touched": f"of {format_bytes(reserved)} reserved"}
+    _print_parts(estimate, RAM_PARTS, notes)
+    if estimate.vram_bytes:
+        print(f"  VRAM {format_bytes(estimate.vram_bytes):>10}")
+        _print_parts(estimate, VRAM_PARTS)
+    automatic = " (GPU layers chosen for this machine)" if args.gpu_layers != "auto" else ""
+    print(f"Verdict{automatic}: {_verdict_words(plan)}. {plan.explanation}")
     return 0 if plan.verdict != "wont_fit" else 2
+
+
+def _print_parts(
+    estimate: MemoryEstimate,
+    parts: tuple[tuple[str, str], ...],
+    notes: dict[str, str] | None = None,
+) -> None:
+    for key, words in parts:
+        value = estimate.breakdown[key]
+        if value:
+            note = (notes or {}).get(key, "")
+            print(f"    {words:<16} {format_bytes(value):>10}   {note}".rstrip())
+
+
+def _verdict_words(plan: FitPlan) -> str:
+    """``"Partial GPU, 20 of 33 layers on the GPU"``, ``"CPU only"`` …"""
+    words = VERDICT_WORDS.get(plan.verdict, plan.verdict)
+    if plan.verdict == "partial_gpu":
+        words += f", {plan.gpu_layers} of {plan.total_layers} layers on the GPU"
+    return words

@@ -19,9 +19,10 @@ from desktop.engine.measure.level_comparison import (
     plan_comparison,
 )
 from desktop.engine.measure.measure_options import DEFAULT_SPEED_REPEATS, MeasureOptions
+from desktop.services.fit_text import VERDICT_WORDS
 
 _COLUMNS = (
-    ("level", 8), ("size", 10), ("bpw", 6), ("fit", 11), ("pp t/s", 10),
+    ("level", 8), ("size", 10), ("bpw", 6), ("fit", 12), ("pp t/s", 10),
     ("tg t/s", 9), ("PPL", 16), ("KL", 20), ("same-top", 15),
 )  # fmt: skip
 
@@ -102,7 +103,7 @@ def format_table(rows: Sequence[LevelMeasurement]) -> str:
             row.level + ("*" if row.is_reference else ""),
             format_bytes(row.facts.size_bytes),
             f"{row.facts.bits_per_weight:.2f}",
-            row.fit.verdict if row.fit is not None else "-",
+            VERDICT_WORDS[row.fit.verdict] if row.fit is not None else "-",
             _rate(row.speed.prompt_tokens_per_s if row.speed else None),
             _rate(row.speed.gen_tokens_per_s if row.speed else None),
             _plus_minus(row.quality.perplexity, row.quality.perplexity_error, "{:.3f}")

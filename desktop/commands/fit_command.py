@@ -21,7 +21,7 @@ from converter.storage import format_bytes
 from desktop.engine.fit_planner import FitPlan, LadderEntry, plan_fit, predict_ladder
 from desktop.engine.hardware import probe_hardware
 from desktop.engine.memory_model import MemoryEstimate, estimate_memory
-from desktop.services.fit_text import VERDICT_WORDS
+from desktop.services.fit_text import verdict_words
 
 #: Tensor types of a file that has not been quantized yet (the ladder starts from one).
 _FULL_PRECISION_TYPES = frozenset({"F32", "F16", "BF16"})
@@ -137,7 +137,7 @@ def _print_ladder(
     print(f"  {'Level':<8} {'File':>10} {'RAM':>10} {'VRAM':>10}  Fit")
     for entry in ladder:
         plan = entry.plan
-        where = _verdict_words(plan)
+        where = verdict_words(plan)
         print(f"  {entry.level.name:<8} {format_bytes(entry.size_bytes):>10} "
               f"{format_bytes(plan.ram_bytes):>10} {format_bytes(plan.vram_bytes):>10}  "
               f"{where}")  # fmt: skip
@@ -183,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  VRAM {format_bytes(estimate.vram_bytes):>10}")
         _print_parts(estimate, VRAM_PARTS)
     automatic = " (GPU layers chosen for this machine)" if args.gpu_layers != "auto" else ""
-    print(f"Verdict{automatic}: {_verdict_words(plan)}. {plan.explanation}")
+    print(f"Verdict{automatic}: {verdict_words(plan)}. {plan.explanation}")
     return 0 if plan.verdict != "wont_fit" else 2
 
 
@@ -197,11 +197,3 @@ def _print_parts(
         if value:
             note = (notes or {}).get(key, "")
             print(f"    {words:<16} {format_bytes(value):>10}   {note}".rstrip())
-
-
-def _verdict_words(plan: FitPlan) -> str:
-    """``"Partial GPU, 20 of 33 layers on the GPU"``, ``"CPU only"`` …"""
-    words = VERDICT_WORDS.get(plan.verdict, plan.verdict)
-    if plan.verdict == "partial_gpu":
-        words += f", {plan.gpu_layers} of {plan.total_layers} layers on the GPU"
-    return words

@@ -24,12 +24,17 @@ VERDICT_WORDS = {
 }
 
 
+def verdict_words(plan: FitPlan) -> str:
+    """``"Partial GPU: 20 of 32 layers"``, ``"CPU only"``, ``"Will not fit"`` …"""
+    words = VERDICT_WORDS[plan.verdict]
+    if plan.verdict == "partial_gpu":
+        words += f": {plan.gpu_layers} of {plan.total_layers} layers"
+    return words
+
+
 def describe_plan(plan: FitPlan) -> str:
     """``"Partial GPU: 20 of 32 layers · RAM 3.1 GiB · VRAM 5.2 GiB"``."""
-    verdict = plan.verdict
-    words = VERDICT_WORDS.get(verdict, verdict)
-    if verdict == "partial_gpu":
-        words += f": {plan.gpu_layers} of {plan.total_layers} layers"
+    words = verdict_words(plan)
     memory = f"RAM {format_bytes(plan.ram_bytes)}"
     if plan.vram_bytes:
         memory += f" · VRAM {format_bytes(plan.vram_bytes)}"

@@ -54,6 +54,9 @@ def test_table_and_cache_flag(
         "same-top",
     ]
     assert reference.split()[0] == "F16*" and q8_0.split()[0] == "Q8_0"
+    # the fit in the app's words, not the planner's codes
+    assert any(words in q8_0 for words in ("CPU only", "Full GPU", "Partial GPU"))
+    assert "_gpu" not in table and "cpu_only" not in table
     assert "text.txt" in table
     assert main([*args, "--json"]) == 0
     assert all(r["cached"] for r in json.loads(capsys.readouterr().out))

@@ -3,7 +3,8 @@
 Replies stream to stdout; load progress, notes and one stats line per reply go to stderr
 (dimmed on a terminal), so piping stdout keeps only the conversation. Ctrl-C while the model
 answers cancels that reply and keeps what it said; Ctrl-C at the prompt, or end of input,
-quits. Works with piped stdin: each line is one user message.
+quits. Works with piped stdin: each line is one user message. A base model (no chat
+template) continues the text instead, as in the app's chat (``--text-completion`` decides).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from desktop.engine.worker import (
 )
 from desktop.engine.worker.protocol import PromptTooLong
 from desktop.services.reply_figures import reply_figures
+from desktop.services.text_completion import completion_prompt
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,6 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-tokens", type=int, default=512, metavar="N", help="longest reply in tokens"
     )
+    parser.add_argument(
+        "--text-completion",
+        action=argparse.BooleanOptionalAction,
+        help="the model continues your text instead of answering it (default: on for a model "
+        "without a chat template, which is a base model, as in the app)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,17 +59,33 @@ def run(args: argparse.Namespace) -> int:
         except BaseException:
             err.close()  # the error goes on a line of its own
             raise
+        as_text = args.text_completion
+        if as_text is None:
+            as_text = not info.chat_template.from_model
         for line in describe_load(info):
-            err.line(line)
+            if not (as_text and line == info.chat_template.note):  # ChatML is not used then
+                err.line(line)
+        if as_text:
+            why = (
+                " (it has no chat template: a base model)"
+                if not info.chat_template.from_model
+                else ""
+            )
+            err.line(
+                f"Text completion{why}: the model continues your text instead of answering it. "
+                "Write the start of a sentence, a list or a story."
+            )
         messages: list[dict[str, str]] = []
         if args.system:
+            if as_text:
+                err.line("The system message is not used in text completion.")
             messages.append({"role": "system", "content": args.system})
         while (text := _read_message(sys.stdin, sys.stdout)) is not None:
             if not text.strip():
                 continue
             messages.append({"role": "user", "content": text})
             try:
-                stats = _answer(worker, messages, sampling)
+                stats = _answer(worker, messages, sampling, as_text=as_text)
             except PromptTooLong as exc:
                 messages.pop()
                 err.line(str(exc))
@@ -91,14 +115,21 @@ def _read_message(stdin: TextIO, stdout: TextIO) -> str | None:
 
 
 def _answer(
-    worker: InferenceWorker, messages: list[dict[str, str]], sampling: SamplingSettings
+    worker: InferenceWorker,
+    messages: list[dict[str, str]],
+    sampling: SamplingSettings,
+    *,
+    as_text: bool,
 ) -> ReplyStats:
     def show(piece: str) -> None:
         sys.stdout.write(piece)
         sys.stdout.flush()
 
     with _ctrl_c_cancels(worker):
-        stats = worker.chat(messages, sampling, on_token=show)
+        if as_text:
+            stats = worker.complete(completion_prompt(messages), sampling, on_token=show)
+        else:
+            stats = worker.chat(messages, sampling, on_token=show)
     sys.stdout.write(" [cancelled]\n" if stats.cancelled else "\n")
     sys.stdout.flush()
     return stats

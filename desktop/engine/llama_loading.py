@@ -20,6 +20,7 @@ from typing import Any
 
 from desktop.engine.cpu_threadpool import attach_cpu_threadpool
 from desktop.engine.flash_attention import flash_attention_on
+from desktop.engine.llama_log import route_llama_log
 
 _PATCH_LOCK = threading.Lock()
 
@@ -85,6 +86,7 @@ def open_llama(
     """
     from llama_cpp import Llama
 
+    route_llama_log()
     kwargs.setdefault("verbose", False)
     kwargs.setdefault("flash_attn", flash_attention_on(None))
     overrides: dict[str, Any] = {"use_extra_bufts": repack_weights}

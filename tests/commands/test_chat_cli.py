@@ -12,6 +12,7 @@ import psutil
 
 from tests.conftest import REPO_ROOT
 from tests.support import worker_helpers
+from tests.support.gemma_model import gemma_270m_fixture  # noqa: F401 - found by name
 
 tiny_model = worker_helpers.tiny_model
 
@@ -60,14 +61,16 @@ def test_flash_attention_is_on_unless_switched_off(tiny_model: Path) -> None:
 
 
 def test_system_message_is_part_of_the_prompt(tiny_model: Path) -> None:
-    plain = run_chat(tiny_model, "Hi\n", "--temp", "0", "--max-tokens", "2")
-    with_system = run_chat(
-        tiny_model, "Hi\n", "--temp", "0", "--max-tokens", "2", "--system", "Be brief."
-    )
+    chat = ("--temp", "0", "--max-tokens", "2", "--no-text-completion")
+    plain = run_chat(tiny_model, "Hi\n", *chat)
+    with_system = run_chat(tiny_model, "Hi\n", *chat, "--system", "Be brief.")
     assert plain.returncode == with_system.returncode == 0
     ((_t, plain_prompt, _s),) = STATS_LINE.findall(plain.stderr)
     ((_t, system_prompt, _s),) = STATS_LINE.findall(with_system.stderr)
     assert int(system_prompt) > int(plain_prompt)
+    # a base model continuing text has no place for it, and says so
+    as_text = run_chat(tiny_model, "Hi\n", "--max-tokens", "2", "--system", "Be brief.")
+    assert "The system message is not used in text completion." in as_text.stderr
 
 
 def _chat_in_a_long_reply(tiny_model: Path) -> subprocess.Popen[bytes]:
@@ -124,3 +127,26 @@ def test_end_of_input_right_away_exits_cleanly(tiny_model: Path) -> None:
     result = run_chat(tiny_model, "")
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
+
+
+def test_a_base_model_continues_the_text_unless_told_to_chat(tiny_model: Path) -> None:
+    """As in the app's chat: a model without a chat template (the tiny one has none) writes on
+    from the user's text; ``--no-text-completion`` wraps it in ChatML instead."""
+    args = ("--temp", "0", "--max-tokens", "4")
+    as_text = run_chat(tiny_model, "Hello there\n", *args)
+    as_chat = run_chat(tiny_model, "Hello there\n", *args, "--no-text-completion")
+    assert as_text.returncode == as_chat.returncode == 0, as_text.stderr + as_chat.stderr
+    assert "Text completion (it has no chat template" in as_text.stderr
+    assert "using ChatML" not in as_text.stderr
+    assert "using ChatML" in as_chat.stderr and "Text completion" not in as_chat.stderr
+    ((_tokens, text_prompt, _stop),) = STATS_LINE.findall(as_text.stderr)
+    ((_tokens, chat_prompt, _stop),) = STATS_LINE.findall(as_chat.stderr)
+    assert int(text_prompt) < int(chat_prompt)  # the ChatML turn markers cost tokens
+
+
+def test_llama_cpp_warnings_stay_out_of_the_terminal(gemma_270m: Path) -> None:
+    """llama.cpp warns "using full-size SWA cache" for every Gemma 3 model; llama-cpp-python
+    0.3.36 printed it despite verbose=False (it reads the log levels by an older numbering)."""
+    result = run_chat(gemma_270m, "The sky is\n", "--temp", "0", "--max-tokens", "2")
+    assert result.returncode == 0, result.stderr
+    assert not [line for line in result.stderr.splitlines() if line.startswith("llama_")]

@@ -126,9 +126,9 @@ def _reason(exc: Exception) -> str:
 
 @contextlib.contextmanager
 def _captured_log(llama_cpp: Any) -> Iterator[list[str]]:
-    """llama.cpp's log messages while the block runs (llama-cpp-python's own log callback
-    is put back afterwards)."""
-    from llama_cpp import _logger
+    """llama.cpp's log messages while the block runs (the app's log routing is put back
+    afterwards)."""
+    from desktop.engine.llama_log import route_llama_log
 
     lines: list[str] = []
 
@@ -140,7 +140,7 @@ def _captured_log(llama_cpp: Any) -> Iterator[list[str]]:
     try:
         yield lines
     finally:
-        llama_cpp.llama_log_set(_logger.llama_log_callback, ctypes.c_void_p(0))
+        route_llama_log()
 
 
 @contextlib.contextmanager

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +22,7 @@ from PySide6.QtCore import QObject, Signal
 from converter.errors import WorkerCrashed
 from converter.progress import Progress
 from desktop.services.context_window import without_oldest_exchange
+from desktop.services.text_completion import completion_prompt
 from desktop.ui.thread_tasks import ThreadTask
 
 if TYPE_CHECKING:  # the engine itself is imported when the first model loads
@@ -47,11 +48,6 @@ class ChatReply:
 
 #: One reply's work: ``call(engine, emit, ticket)`` returns how the reply ended.
 ReplyCall = Callable[["InferenceWorker", Callable[[str], None], "ReplyTicket"], ChatReply]
-
-
-def completion_prompt(messages: Sequence[Mapping[str, str]]) -> str:
-    """Text completion's prompt: the conversation's text as one piece, without the system prompt."""
-    return "".join(m["content"] for m in messages if m["role"] in ("user", "assistant"))
 
 
 def _fit_to_context(

@@ -1,0 +1,36 @@
+"""llama.cpp's log: quiet unless a ``Llama`` asked for it with ``verbose=True``.
+
+llama-cpp-python 0.3.36 reads ggml's log levels by an older numbering (ggml.h now counts
+NONE 0, DEBUG 1, INFO 2, WARN 3, ERROR 4, CONT 5), so with ``verbose=False`` it still printed
+llama.cpp's warnings (such as "using full-size SWA cache" for every Gemma 3 model) into the
+terminal of ``quantdesk chat`` and ``quantdesk serve``. What goes wrong in llama.cpp reaches
+the user as the app's own sentence (a failed load, a failed decode); its log lines are for a
+``Llama`` made with ``verbose=True``, as llama-cpp-python means that switch.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import sys
+from typing import Any
+
+_callback: Any = None  # the ctypes callback, kept alive while llama.cpp holds it
+
+
+def _print_if_verbose(_level: int, text: bytes, _user_data: Any) -> None:
+    from llama_cpp import _logger
+
+    if _logger.logger.level <= logging.INFO:  # Llama(verbose=True) sets DEBUG, False ERROR
+        print(text.decode("utf-8", errors="replace"), end="", flush=True, file=sys.stderr)
+
+
+def route_llama_log() -> None:
+    """Make llama.cpp's log go through :func:`_print_if_verbose` (again, after a caller
+    captured it for a while)."""
+    global _callback
+    import llama_cpp
+
+    if _callback is None:
+        _callback = llama_cpp.llama_log_callback(_print_if_verbose)
+    llama_cpp.llama_log_set(_callback, ctypes.c_void_p(0))

@@ -25,12 +25,21 @@ def _print_if_verbose(_level: int, text: bytes, _user_data: Any) -> None:
         print(text.decode("utf-8", errors="replace"), end="", flush=True, file=sys.stderr)
 
 
-def route_llama_log() -> None:
-    """Make llama.cpp's log go through :func:`_print_if_verbose` (again, after a caller
-    captured it for a while)."""
+def route_llama_log(*, replacing_any: bool = False) -> None:
+    """Make llama.cpp's log go through :func:`_print_if_verbose` in place of
+    llama-cpp-python's callback. A callback someone else set (a measurement that reads the
+    log) is left alone, unless ``replacing_any`` (a caller that captured the log for a while
+    and is done)."""
     global _callback
     import llama_cpp
+    from llama_cpp import _logger
 
     if _callback is None:
         _callback = llama_cpp.llama_log_callback(_print_if_verbose)
+    if not replacing_any:
+        current = llama_cpp.llama_log_callback()
+        llama_cpp.llama_log_get(ctypes.byref(current), ctypes.byref(ctypes.c_void_p()))
+        default = ctypes.cast(_logger.llama_log_callback, ctypes.c_void_p).value
+        if ctypes.cast(current, ctypes.c_void_p).value != default:
+            return
     llama_cpp.llama_log_set(_callback, ctypes.c_void_p(0))

@@ -140,7 +140,7 @@ def _captured_log(llama_cpp: Any) -> Iterator[list[str]]:
     try:
         yield lines
     finally:
-        route_llama_log()
+        route_llama_log(replacing_any=True)
 
 
 @contextlib.contextmanager

@@ -18,6 +18,7 @@ from converter.errors import QuantdeskError
 from converter.kv_cache_types import KV_CACHE_TYPES
 from converter.model_summary import GGUFSummary, read_gguf_summary
 from converter.storage import format_bytes
+from desktop.engine import memory_model
 from desktop.engine.fit_planner import FitPlan, LadderEntry, plan_fit, predict_ladder
 from desktop.engine.hardware import probe_hardware
 from desktop.engine.memory_model import MemoryEstimate, estimate_memory
@@ -26,23 +27,23 @@ from desktop.services.fit_text import verdict_words
 #: Tensor types of a file that has not been quantized yet (the ladder starts from one).
 _FULL_PRECISION_TYPES = frozenset({"F32", "F16", "BF16"})
 
-#: The memory model's parts that the RAM figure counts, in words, in the order printed.
-RAM_PARTS = (
-    ("weights_cpu", "Weights"),
-    ("kv_cpu", "KV cache"),
-    ("compute_cpu_touched", "Compute buffer"),
-    ("cpu_work", "CPU scratch"),
-    ("output", "Output logits"),
-    ("vocabulary", "Vocabulary"),
-    ("process", "Process"),
-)
-#: The parts that the VRAM figure counts.
-VRAM_PARTS = (
-    ("weights_gpu", "Weights"),
-    ("kv_gpu", "KV cache"),
-    ("compute_gpu", "Compute buffer"),
-    ("gpu_context", "GPU context"),
-)
+#: The memory model's parts in words.
+_PART_WORDS = {
+    "weights_cpu": "Weights",
+    "kv_cpu": "KV cache",
+    "compute_cpu_touched": "Compute buffer",
+    "cpu_work": "CPU scratch",
+    "output": "Output logits",
+    "vocabulary": "Vocabulary",
+    "process": "Process",
+    "weights_gpu": "Weights",
+    "kv_gpu": "KV cache",
+    "compute_gpu": "Compute buffer",
+    "gpu_context": "GPU context",
+}
+#: What the RAM and the VRAM figures count, in the order printed, with their words.
+RAM_PARTS = tuple((key, _PART_WORDS[key]) for key in memory_model.RAM_PARTS)
+VRAM_PARTS = tuple((key, _PART_WORDS[key]) for key in memory_model.VRAM_PARTS)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -74,6 +74,13 @@ COMPUTE_INPUTS_BYTES = 64 * 1024
 #: Besides the logits, llama.cpp keeps 5.5 f32 activations per embedding value and micro-batch
 #: token alive at the output, but no more than about 11 KiB per token (fitted).
 LOGITS_EXTRA_PER_TOKEN = 11 * 1024
+#: The breakdown's parts that the RAM figure sums (the reserved "compute_cpu" is not one:
+#: on the CPU only the part a session touches stays resident).
+RAM_PARTS = (
+    "weights_cpu", "kv_cpu", "compute_cpu_touched", "cpu_work", "output", "vocabulary", "process",
+)  # fmt: skip
+#: The breakdown's parts that the VRAM figure sums.
+VRAM_PARTS = ("weights_gpu", "kv_gpu", "compute_gpu", "gpu_context")
 
 
 def pad(n: int, multiple: int) -> int:
@@ -227,17 +234,6 @@ def estimate_memory(
         "process": PROCESS_BASELINE_BYTES + CONTEXT_OVERHEAD_BYTES,
         "gpu_context": GPU_CONTEXT_BYTES if offloaded else 0,
     }
-    ram = sum(
-        breakdown[k]
-        for k in (
-            "weights_cpu",
-            "kv_cpu",
-            "compute_cpu_touched",
-            "cpu_work",
-            "output",
-            "vocabulary",
-            "process",
-        )
-    )
-    vram = sum(breakdown[k] for k in ("weights_gpu", "kv_gpu", "compute_gpu", "gpu_context"))
+    ram = sum(breakdown[k] for k in RAM_PARTS)
+    vram = sum(breakdown[k] for k in VRAM_PARTS)
     return MemoryEstimate(ram, vram, MappingProxyType(breakdown), n_ctx, n_gpu_layers)

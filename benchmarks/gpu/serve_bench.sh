@@ -72,9 +72,10 @@ trap finish EXIT
 
 # Checked before the build, so a missing package fails in seconds, not after it. Without a
 # network, the wheels come from GPU_DIR/whl
-# (pip download diskcache starlette uvicorn gguf platformdirs httpx2 huggingface_hub -d .gpu/whl).
+# (pip download diskcache starlette uvicorn gguf platformdirs httpcore2 httpx2 truststore
+# huggingface_hub -d .gpu/whl).
 missing=""
-for module in diskcache starlette uvicorn gguf platformdirs httpx2 huggingface_hub; do
+for module in diskcache starlette uvicorn gguf platformdirs httpcore2 httpx2 truststore huggingface_hub; do
     "$python" -c "import $module" 2> /dev/null || missing="$missing $module"
 done
 if [ -n "$missing" ]; then

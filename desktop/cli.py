@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import multiprocessing
+import os
 import sys
 from collections.abc import Sequence
 
@@ -110,6 +111,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("quantdesk: interrupted.", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (``quantdesk list | head``): stop quietly, as other tools do.
+        # Output still buffered goes nowhere, so the exit's flush raises no second error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a command a pipe stopped
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ import contextlib
 import signal
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TextIO
 
 from converter.errors import WorkerCrashed
@@ -26,12 +25,13 @@ from desktop.engine.worker import (
     SamplingSettings,
 )
 from desktop.engine.worker.protocol import PromptTooLong
+from desktop.services.model_lookup import MODEL_HELP, find_model
 from desktop.services.reply_figures import reply_figures
 from desktop.services.text_completion import completion_prompt
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", type=Path, metavar="MODEL.gguf", help="the model to chat with")
+    parser.add_argument("model", metavar="MODEL", help=f"the model to chat with: {MODEL_HELP}")
     add_load_arguments(parser)
     parser.add_argument(
         "--temp", type=float, default=0.7, metavar="T", help="temperature (0 greedy)"
@@ -50,6 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    args.model = find_model(args.model)
     load = load_settings(args)
     sampling = SamplingSettings(temperature=args.temp, seed=args.seed, max_tokens=args.max_tokens)
     err = TerminalProgress(sys.stderr, dim=True)

@@ -23,6 +23,7 @@ from desktop.engine.fit_planner import FitPlan, LadderEntry, plan_fit, predict_l
 from desktop.engine.hardware import probe_hardware
 from desktop.engine.memory_model import MemoryEstimate, estimate_memory
 from desktop.services.fit_text import verdict_words
+from desktop.services.model_lookup import find_model
 
 #: Tensor types of a file that has not been quantized yet (the ladder starts from one).
 _FULL_PRECISION_TYPES = frozenset({"F32", "F16", "BF16"})
@@ -48,7 +49,10 @@ VRAM_PARTS = tuple((key, _PART_WORDS[key]) for key in memory_model.VRAM_PARTS)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "model", type=Path, help="a GGUF model file or a Hugging Face checkpoint folder"
+        "model",
+        metavar="MODEL",
+        help="a GGUF model file, a library model's name as quantdesk list shows it, or a "
+        "Hugging Face checkpoint folder",
     )
     parser.add_argument("--ctx", type=int, default=4096, help="context length in tokens")
     parser.add_argument(
@@ -147,6 +151,7 @@ def _print_ladder(
 def run(args: argparse.Namespace) -> int:
     if args.parallel < 1:
         raise QuantdeskError(f"--parallel must be at least 1, not {args.parallel}.")
+    args.model = find_model(args.model)
     summary = read_model_summary(args.model)
     slot_ctx = args.ctx
     args.ctx = slot_ctx * args.parallel  # every slot keeps its own KV cache

@@ -13,12 +13,10 @@ import os
 import signal
 import sys
 import threading
-from pathlib import Path
 
 from desktop.commands.load_options import add_load_arguments, describe_load, load_settings
 from desktop.engine.server import DEFAULT_PORT, ModelServer, curl_example, is_loopback
-from desktop.services.app_settings import load_settings as load_app_settings
-from desktop.services.model_catalog import library_folders, model_catalog
+from desktop.services.model_lookup import MODEL_HELP, find_model, library_catalog
 from desktop.services.serving_slots import parallel_slots
 
 #: Where --api-key can also come from, so the key stays out of the process list.
@@ -29,7 +27,7 @@ HELP = "Serve a GGUF model through an OpenAI-compatible local API."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", type=Path, metavar="MODEL.gguf", help="the model to serve")
+    parser.add_argument("model", metavar="MODEL", help=f"the model to serve: {MODEL_HELP}")
     parser.add_argument(
         "--host",
         default="127.0.0.1",
@@ -73,6 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    args.model = find_model(args.model)
     load = load_settings(args)
     parallel = args.parallel if args.parallel is not None else parallel_slots(args.model, load)
     load = dataclasses.replace(load, parallel=parallel)
@@ -90,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         api_key=args.api_key,
         model_id=args.alias,
         on_request=_err,
-        catalog=_library_catalog if args.jit else None,
+        catalog=library_catalog if args.jit else None,
     )
     try:
         info = server.start()
@@ -104,14 +103,6 @@ def run(args: argparse.Namespace) -> int:
         server.stop()
     _err("Stopped.")
     return 0
-
-
-def _library_catalog() -> dict[str, Path]:
-    """The library's models now (files added while serving can be named too)."""
-    from desktop.services.library import find_gguf_files
-
-    folders = library_folders(load_app_settings().extra_library_folders)
-    return model_catalog(find_gguf_files(folders))
 
 
 def _wait_for_ctrl_c() -> None:

@@ -36,10 +36,11 @@ def library_catalog() -> dict[str, Path]:
     return model_catalog(find_gguf_files(folders))
 
 
-def find_model(typed: str, catalog: Mapping[str, Path] | None = None) -> Path:
+def find_model(typed: str | Path, catalog: Mapping[str, Path] | None = None) -> Path:
     """The file ``typed`` means: itself if it exists or looks like a path, else the library
     model of that name (``catalog``, by default the library as it is now)."""
     path = Path(typed).expanduser()
+    typed = str(typed)
     if path.exists() or _looks_like_path(typed):
         return path
     if catalog is None:

@@ -5,6 +5,8 @@ Replies stream to stdout; load progress, notes and one stats line per reply go t
 answers cancels that reply and keeps what it said; Ctrl-C at the prompt, or end of input,
 quits. Works with piped stdin: each line is one user message. A base model (no chat
 template) continues the text instead, as in the app's chat (``--text-completion`` decides).
+``/clear``, ``/bye`` and ``/help`` and messages of several lines between triple quotes work as
+at Ollama's prompt (:mod:`desktop.commands.chat_input`).
 """
 
 from __future__ import annotations
@@ -14,9 +16,15 @@ import contextlib
 import signal
 import sys
 from collections.abc import Iterator
-from typing import TextIO
 
 from converter.errors import WorkerCrashed
+from desktop.commands.chat_input import (
+    ChatAction,
+    UnknownChatCommand,
+    chat_command_in,
+    help_text,
+    read_message,
+)
 from desktop.commands.load_options import add_load_arguments, describe_load, load_settings
 from desktop.commands.terminal_progress import TerminalProgress
 from desktop.engine.worker import (
@@ -81,8 +89,24 @@ def run(args: argparse.Namespace) -> int:
             if as_text:
                 err.line("The system message is not used in text completion.")
             messages.append({"role": "system", "content": args.system})
-        while (text := _read_message(sys.stdin, sys.stdout)) is not None:
+        if sys.stdin.isatty():
+            err.line("Type /help for commands; /bye or Ctrl-D ends the chat.")
+        while (text := read_message(sys.stdin, sys.stdout)) is not None:
             if not text.strip():
+                continue
+            try:
+                command = chat_command_in(text)
+            except UnknownChatCommand as exc:
+                err.line(str(exc))
+                continue
+            if command is not None:
+                if command.action is ChatAction.QUIT:
+                    break
+                if command.action is ChatAction.CLEAR:
+                    messages = messages[:1] if args.system else []
+                    err.line("The conversation starts afresh.")
+                else:
+                    err.line(help_text())
                 continue
             messages.append({"role": "user", "content": text})
             try:
@@ -100,19 +124,6 @@ def run(args: argparse.Namespace) -> int:
             messages.append({"role": "assistant", "content": stats.text})
             err.line(describe_reply(stats))
     return 0
-
-
-def _read_message(stdin: TextIO, stdout: TextIO) -> str | None:
-    """The next user message; None at end of input or on Ctrl-C at the prompt."""
-    if stdin.isatty():
-        stdout.write("> ")
-        stdout.flush()
-    try:
-        line = stdin.readline()
-    except KeyboardInterrupt:
-        stdout.write("\n")
-        return None
-    return line.rstrip("\n") if line else None
 
 
 def _answer(

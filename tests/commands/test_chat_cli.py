@@ -150,3 +150,16 @@ def test_llama_cpp_warnings_stay_out_of_the_terminal(gemma_270m: Path) -> None:
     result = run_chat(gemma_270m, "The sky is\n", "--temp", "0", "--max-tokens", "2")
     assert result.returncode == 0, result.stderr
     assert not [line for line in result.stderr.splitlines() if line.startswith("llama_")]
+
+
+def test_chat_commands_and_messages_of_several_lines(tiny_model: Path) -> None:
+    """/help, /clear and /bye as at Ollama's prompt; a typo of a command is not sent."""
+    typed = 'Hi\n/help\n/hepl\n"""one\ntwo\nthree"""\n/clear\nHi\n/bye\nNever sent\n'
+    result = run_chat(tiny_model, typed, "--temp", "0", "--max-tokens", "2")
+    assert result.returncode == 0, result.stderr
+    prompts = [int(prompt) for _tokens, prompt, _stop in STATS_LINE.findall(result.stderr)]
+    assert len(prompts) == 3  # Hi, the three lines, Hi again; nothing after /bye
+    first, quoted, after_clear = prompts
+    assert quoted > first  # the conversation so far, and the three lines as one message
+    assert after_clear == first  # /clear forgot the conversation
+    assert "/bye, /exit, /quit" in result.stderr and "Unknown command /hepl" in result.stderr

@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "levels": ("levels_command", "List the quantization levels with size and quality figures."),
     "hw": ("hw_command", "Show this machine's CPU, memory, GPUs and offload support."),
     "list": ("list_command", "List the models in the library, by the names commands take."),
+    "rm": ("remove_command", "Delete models from the library."),
     "fit": ("fit_command", "Predict whether a GGUF model fits this machine's RAM and VRAM."),
     "chat": ("chat_command", "Chat with a GGUF model in the terminal."),
     "serve": ("serve_command", "Serve a GGUF model through an OpenAI-compatible local API."),

@@ -122,3 +122,23 @@ def test_a_closed_pipe_ends_a_command_without_a_traceback() -> None:
         os.close(write_end)
     assert result.returncode == 141
     assert result.stderr == ""
+
+
+def test_rm_deletes_a_model_named_in_full(
+    library: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["rm", "tiny-llama-f16", "--yes"]) == 0
+    assert capsys.readouterr().out.startswith("Deleted tiny-llama-F16 (")
+    assert sorted(p.name for p in library.iterdir()) == ["Other-Model-F16.gguf"]
+
+
+def test_rm_refuses_the_start_of_a_name_a_script_without_yes_and_outside_files(
+    library: Path, tiny_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["rm", "tiny", "--yes"]) == 1
+    assert "needs a model's whole name: did you mean 'tiny-llama-F16'?" in capsys.readouterr().err
+    assert main(["rm", "tiny-llama-F16"]) == 1  # stdin is no terminal under pytest
+    assert "add --yes" in capsys.readouterr().err
+    assert main(["rm", str(tiny_model), "--yes"]) == 1
+    assert "not in a library folder" in capsys.readouterr().err
+    assert tiny_model.exists() and len(list(library.iterdir())) == 2

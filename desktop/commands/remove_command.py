@@ -1,0 +1,61 @@
+"""``quantdesk rm NAME…``: delete models from the library, as ``ollama rm`` does.
+
+Deleting cannot be undone, so a model is named in full (``quantdesk list`` shows the names;
+letter case aside), never by the start of its name as ``chat`` accepts, and a file outside
+the library folders is refused. On a terminal the command asks first; elsewhere (a script)
+it needs ``--yes``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from converter.errors import QuantdeskError
+from converter.storage import format_bytes
+from desktop.services.app_settings import load_settings as load_app_settings
+from desktop.services.library import delete_gguf
+from desktop.services.model_catalog import library_folders
+from desktop.services.model_lookup import UnknownModel, find_model, library_catalog
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "models", nargs="+", metavar="NAME", help="a library model's name, or its file's path"
+    )
+    parser.add_argument("--yes", "-y", action="store_true", help="delete without asking")
+
+
+def run(args: argparse.Namespace) -> int:
+    catalog = library_catalog()
+    files = [_library_file(typed, catalog) for typed in args.models]
+    files = list(dict.fromkeys(files))  # a model named twice is deleted once
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise QuantdeskError("Deleting models cannot be undone: add --yes to delete them.")
+        total = sum(path.stat().st_size for path in files)
+        names = ", ".join(path.stem for path in files)
+        answer = input(f"Delete {names} ({format_bytes(total)})? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("Nothing deleted.")
+            return 1
+    folders = library_folders(load_app_settings().extra_library_folders)
+    for path in files:
+        size = path.stat().st_size
+        delete_gguf(path, folders)
+        print(f"Deleted {path.stem} ({format_bytes(size)}).")
+    return 0
+
+
+def _library_file(typed: str, catalog: dict[str, Path]) -> Path:
+    """The library file ``typed`` names in full; only a whole name or a path will do."""
+    path = find_model(typed, catalog)
+    if typed.casefold() != path.stem.casefold() and not Path(typed).expanduser().exists():
+        raise UnknownModel(
+            f"quantdesk rm needs a model's whole name: did you mean '{path.stem}'? "
+            "(quantdesk list shows the names)"
+        )
+    if not path.is_file():
+        raise UnknownModel(f"There is no model file {path}.")
+    return path.resolve()

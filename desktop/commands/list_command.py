@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         print(line.rstrip())
     for facts in files:
         if facts.error:
-            print(f"{facts.path.stem}: {facts.error}")
+            print(facts.error)  # it names the file
     print(f"\n{len(files)} model file{'s' if len(files) != 1 else ''} in {where}.")
     return 0
 

@@ -20,6 +20,7 @@ from desktop.engine.measure.level_comparison import (
 )
 from desktop.engine.measure.measure_options import DEFAULT_SPEED_REPEATS, MeasureOptions
 from desktop.services.fit_text import VERDICT_WORDS
+from desktop.services.model_lookup import find_model, library_catalog
 
 _COLUMNS = (
     ("level", 8), ("size", 10), ("bpw", 6), ("fit", 12), ("pp t/s", 10),
@@ -29,8 +30,9 @@ _COLUMNS = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "files", type=Path, nargs="+", metavar="MODEL.gguf",
-        help="the full-precision reference first, then the levels to compare with it",
+        "files", nargs="+", metavar="MODEL",
+        help="the full-precision reference first, then the levels to compare with it: .gguf "
+        "files or library models' names",
     )  # fmt: skip
     parser.add_argument(
         "--text", type=Path, metavar="FILE",
@@ -60,6 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    catalog = library_catalog()
+    args.files = [find_model(typed, catalog) for typed in args.files]
     text = load_eval_text(args.text)
     options = MeasureOptions(
         text=text, ctx_tokens=args.ctx, max_chunks=args.chunks, speed_repeats=args.repeats,

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from converter.paths import library_dir
 from desktop.cli import main
 from tests.support.measure_helpers import SHORT_TEXT, TinyLevels, build_levels
 
@@ -95,3 +97,14 @@ def test_text_too_short_is_explained(
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+def test_library_models_by_name(levels: TinyLevels, capsys: pytest.CaptureFixture[str]) -> None:
+    library = library_dir()
+    library.mkdir(parents=True, exist_ok=True)
+    for path in (levels.f16, levels.q8_0):
+        shutil.copy(path, library / path.name)
+    names = [levels.f16.stem.upper(), levels.q8_0.stem]  # letter case does not matter
+    assert main(["compare", *names, *FAST, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [Path(r["path"]).parent for r in rows] == [library] * 2

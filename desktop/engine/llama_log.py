@@ -16,13 +16,22 @@ import sys
 from typing import Any
 
 _callback: Any = None  # the ctypes callback, kept alive while llama.cpp holds it
+#: llama-cpp-python's logger, whose level its ``verbose`` switch sets. Held here because the
+#: callback also runs while Python shuts down (a ``Llama`` freed then logs), when nothing
+#: can be imported any more.
+_verbose_switch: logging.Logger | None = None
 
 
 def _print_if_verbose(_level: int, text: bytes, _user_data: Any) -> None:
-    from llama_cpp import _logger
-
-    if _logger.logger.level <= logging.INFO:  # Llama(verbose=True) sets DEBUG, False ERROR
-        print(text.decode("utf-8", errors="replace"), end="", flush=True, file=sys.stderr)
+    switch, stream = _verbose_switch, sys.stderr
+    # Llama(verbose=True) sets DEBUG, False ERROR; stderr is None late in a shutdown.
+    if switch is None or switch.level > logging.INFO or stream is None:
+        return
+    try:
+        stream.write(text.decode("utf-8", errors="replace"))
+        stream.flush()
+    except (OSError, ValueError):  # a closed stderr: the line has nowhere to go
+        pass
 
 
 def route_llama_log(*, replacing_any: bool = False) -> None:
@@ -30,10 +39,11 @@ def route_llama_log(*, replacing_any: bool = False) -> None:
     llama-cpp-python's callback. A callback someone else set (a measurement that reads the
     log) is left alone, unless ``replacing_any`` (a caller that captured the log for a while
     and is done)."""
-    global _callback
+    global _callback, _verbose_switch
     import llama_cpp
     from llama_cpp import _logger
 
+    _verbose_switch = _logger.logger
     if _callback is None:
         _callback = llama_cpp.llama_log_callback(_print_if_verbose)
     if not replacing_any:

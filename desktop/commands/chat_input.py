@@ -8,8 +8,10 @@ message. A message of several lines goes between triple quotes: a line starting 
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import re
+import sys
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -66,7 +68,8 @@ def help_text() -> str:
 
 def read_message(stdin: TextIO, stdout: TextIO) -> str | None:
     """The next line, or the lines between triple quotes; None at end of input or on Ctrl-C
-    at the prompt. On a terminal it prompts with ``>`` (``...`` inside quotes)."""
+    at the prompt. On a terminal it prompts with ``>`` (``...`` inside quotes), and the line
+    can be edited and earlier ones recalled, as at a shell's prompt."""
     first = _read_line(stdin, stdout, "> ")
     if first is None or not first.lstrip().startswith(MULTILINE_QUOTES):
         return first
@@ -83,12 +86,21 @@ def read_message(stdin: TextIO, stdout: TextIO) -> str | None:
 
 
 def _read_line(stdin: TextIO, stdout: TextIO, prompt: str) -> str | None:
-    if stdin.isatty():
-        stdout.write(prompt)
-        stdout.flush()
     try:
+        if stdin.isatty() and stdin is sys.stdin and stdout is sys.stdout:
+            _enable_line_editing()
+            return input(prompt)  # arrow keys edit the line, up and down recall earlier ones
         line = stdin.readline()
+    except EOFError:
+        return None
     except KeyboardInterrupt:
         stdout.write("\n")
         return None
     return line.rstrip("\n") if line else None
+
+
+def _enable_line_editing() -> None:
+    """``input()`` edits lines and keeps a history once ``readline`` is loaded (Linux, macOS;
+    Windows' console edits lines by itself)."""
+    with contextlib.suppress(ImportError):
+        import readline  # noqa: F401 - loading it is what switches editing on

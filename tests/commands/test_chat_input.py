@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
+import select
+import subprocess
+import sys
 
 import pytest
 
@@ -14,6 +18,7 @@ from desktop.commands.chat_input import (
     help_text,
     read_message,
 )
+from tests.conftest import REPO_ROOT
 
 
 @pytest.mark.parametrize(
@@ -64,3 +69,43 @@ def test_triple_quotes_hold_several_lines() -> None:
 
 def test_input_that_ends_inside_quotes_keeps_what_came() -> None:
     assert _messages('"""never\nclosed\n') == ["never\nclosed"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a pseudo-terminal is a POSIX facility")
+def test_a_terminal_line_can_be_edited_with_the_arrow_keys() -> None:
+    """On a terminal the prompt edits lines as a shell's does: two left arrows, then a letter
+    typed in the middle (read from a pipe, the escape codes would be part of the message)."""
+    import pty
+
+    controller, terminal = pty.openpty()
+    script = (
+        "import sys; from desktop.commands.chat_input import read_message; "
+        "print(repr(read_message(sys.stdin, sys.stdout)))"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        cwd=REPO_ROOT,
+    )
+    os.close(terminal)
+    try:
+        os.write(controller, b"abc\x1b[D\x1b[DX\r")
+        output = b""
+        while True:  # until the child exits and the terminal's other end closes
+            ready, _, _ = select.select([controller], [], [], 30)
+            assert ready, output
+            try:
+                chunk = os.read(controller, 1024)
+            except OSError:  # Linux: EIO once no process holds the terminal
+                break
+            if not chunk:  # macOS
+                break
+            output += chunk
+        assert child.wait(timeout=30) == 0, output
+    finally:
+        os.close(controller)
+        if child.poll() is None:
+            child.kill()
+    assert output.splitlines()[-1].strip() == b"'aXbc'"

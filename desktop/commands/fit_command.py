@@ -54,7 +54,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a GGUF model file, a library model's name as quantdesk list shows it, or a "
         "Hugging Face checkpoint folder",
     )
-    parser.add_argument("--ctx", type=int, default=4096, help="context length in tokens")
+    parser.add_argument(
+        "--ctx",
+        type=int,
+        default=4096,
+        help="context length in tokens (0: the model's own, as chat and serve take it)",
+    )
     parser.add_argument(
         "--parallel",
         type=int,
@@ -148,11 +153,23 @@ def _print_ladder(
               f"{where}")  # fmt: skip
 
 
+def _context_tokens(typed: int, summary: GGUFSummary) -> int:
+    """``--ctx`` as llama.cpp takes it: 0 is the context the model was trained with."""
+    if typed < 0:
+        raise QuantdeskError(f"--ctx must be 0 (the model's own context) or more, not {typed}.")
+    if typed == 0:
+        if summary.n_ctx_train <= 0:
+            raise QuantdeskError("The model does not say its context length; give --ctx.")
+        return summary.n_ctx_train
+    return typed
+
+
 def run(args: argparse.Namespace) -> int:
     if args.parallel < 1:
         raise QuantdeskError(f"--parallel must be at least 1, not {args.parallel}.")
     args.model = find_model(args.model)
     summary = read_model_summary(args.model)
+    args.ctx = _context_tokens(args.ctx, summary)
     slot_ctx = args.ctx
     args.ctx = slot_ctx * args.parallel  # every slot keeps its own KV cache
     if args.ladder:

@@ -8,7 +8,13 @@ from desktop.engine.worker import LoadInfo, LoadSettings
 
 
 def add_load_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ctx", type=int, default=4096, metavar="N", help="context size in tokens")
+    parser.add_argument(
+        "--ctx",
+        type=int,
+        default=4096,
+        metavar="N",
+        help="context size in tokens (0: the model's own)",
+    )
     parser.add_argument(
         "--gpu-layers", type=int, metavar="N", help="layers to offload (-1 all; default: auto)"
     )

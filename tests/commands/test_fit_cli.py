@@ -10,7 +10,7 @@ import pytest
 
 from desktop.cli import main
 from desktop.commands.fit_command import RAM_PARTS, VRAM_PARTS
-from tests.support.gguf_factory import write_tiny_gguf
+from tests.support.gguf_factory import TinyModelShape, write_tiny_gguf
 
 #: The memory model's own keys and the planner's verdict codes: never shown as text.
 INTERNAL_WORDS = re.compile(
@@ -52,3 +52,14 @@ def test_ladder_shows_verdicts_in_words(model: Path, capsys: pytest.CaptureFixtu
     text = capsys.readouterr().out
     assert not INTERNAL_WORDS.search(text), text
     assert re.search(r"^  Q4_K_M .*(CPU only|Full GPU|Partial GPU)", text, re.MULTILINE)
+
+
+def test_ctx_zero_is_the_models_own_context_and_negative_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As chat and serve take it: 0 is the trained context (it was predicted as 256 tokens)."""
+    model = write_tiny_gguf(tmp_path / "tiny-F16.gguf", TinyModelShape(n_ctx_train=2048))
+    assert main(["fit", str(model), "--ctx", "0", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["ctx_per_slot"] == 2048
+    assert main(["fit", str(model), "--ctx", "-5"]) == 1
+    assert "--ctx must be 0 (the model's own context) or more, not -5." in capsys.readouterr().err

@@ -7,6 +7,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 
 from desktop.engine.server import ModelServer, ServerStateError, is_loopback
+from desktop.engine.server.model_server import ServerStartError
 from desktop.engine.worker import InferenceWorker, LoadSettings, SamplingSettings
 from desktop.engine.worker.stop_strings import StopCutter
 from tests.conftest import REPO_ROOT
@@ -304,6 +306,29 @@ def test_the_state_machine_refuses_misuse(server: ModelServer, endless_model: Pa
         ModelServer(endless_model).stop()
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.4")
+
+
+@pytest.mark.parametrize(
+    ("host", "words"),
+    [
+        ("127.0.0.1", "the port is in use by another program; choose another port."),
+        ("192.0.2.1", "this machine has no address 192.0.2.1"),  # TEST-NET-1: nobody's
+        ("no-such-host.invalid", "no-such-host.invalid is no host name or address"),
+    ],
+)
+def test_a_server_that_cannot_listen_says_why_in_words(
+    endless_model: Path, host: str, words: str
+) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        server = ModelServer(endless_model, LOAD, host=host, port=port)
+        with pytest.raises(ServerStartError) as failure:
+            server.start()
+    text = str(failure.value)
+    assert text.startswith(f"Cannot listen on {host}:{port}: ") and words in text
+    assert "while attempting" not in text  # Python's "(… to bind on address ('…', 8080))"
 
 
 # --- concurrency, disconnects, crashes ------------------------------------------------------------

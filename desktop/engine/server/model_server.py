@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import errno
 import ipaddress
+import os
 import socket
 import threading
 from collections.abc import Callable
@@ -174,14 +176,14 @@ class ModelServer:
     def _listen(self) -> socket.socket:
         family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
         try:
+            # Resolved first: binding to a name that does not resolve fails with a code
+            # that, once create_server has re-raised it, reads as an unknown error.
+            socket.getaddrinfo(self._host, self._port, family, socket.SOCK_STREAM)
             return socket.create_server(
                 (self._host, self._port), family=family, backlog=LISTEN_BACKLOG
             )
         except OSError as exc:
-            raise ServerStartError(
-                f"Cannot listen on {self._host}:{self._port}: {exc.strerror or exc}. "
-                "Another program may be using the port; choose another with --port."
-            ) from None
+            raise ServerStartError(_listen_failure(self._host, self._port, exc)) from None
 
     def _serve_in_background(self, sock: socket.socket) -> None:
         import uvicorn
@@ -276,3 +278,22 @@ def _http_protocol() -> type:
             super().connection_lost(exc)
 
     return HeaderTimeoutProtocol
+
+
+def _listen_failure(host: str, port: int, exc: OSError) -> str:
+    """Why the server cannot listen, and what to do, in a sentence (Python's own text adds
+    the address as a tuple: "(while attempting to bind on address ('127.0.0.1', 8080))")."""
+    where = f"Cannot listen on {host}:{port}"
+    if isinstance(exc, socket.gaierror):
+        return f"{where}: {host} is no host name or address this machine knows."
+    if exc.errno == errno.EADDRINUSE:
+        return f"{where}: the port is in use by another program; choose another port."
+    if exc.errno == errno.EACCES:
+        return f"{where}: ports below 1024 need administrator rights; choose another port."
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return (
+            f"{where}: this machine has no address {host}; listen on 127.0.0.1 (this machine "
+            "only) or 0.0.0.0 (every network)."
+        )
+    reason = os.strerror(exc.errno) if exc.errno else str(exc)
+    return f"{where}: {reason}."

@@ -13,10 +13,11 @@ from desktop.commands.terminal_progress import TerminalProgress
 from desktop.engine.calibration_text import load_calibration_text
 from desktop.engine.imatrix_collector import DEFAULT_CTX_TOKENS, collect_imatrix
 from desktop.services.conversion_pipeline import imatrix_path_for
+from desktop.services.model_lookup import MODEL_HELP, find_model
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", type=Path, metavar="MODEL.gguf", help="the model (F16 is best)")
+    parser.add_argument("model", metavar="MODEL", help=f"the model, F16 at best: {MODEL_HELP}")
     parser.add_argument(
         "--text",
         type=Path,
@@ -56,6 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    args.model = find_model(args.model)
     text = load_calibration_text(args.text)
     out = args.out or imatrix_path_for(args.model)
     progress = TerminalProgress(sys.stderr)

@@ -18,10 +18,11 @@ from desktop.services.conversion_pipeline import (
     CalibrationKind,
     prepare_calibration,
 )
+from desktop.services.model_lookup import MODEL_HELP, find_model
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", type=Path, metavar="MODEL.gguf", help="an F16, BF16 or F32 GGUF")
+    parser.add_argument("model", metavar="MODEL", help=f"an F16, BF16 or F32 model: {MODEL_HELP}")
     parser.add_argument(
         "--level",
         required=True,
@@ -40,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    args.model = find_model(args.model)
     levels = [part for part in args.level.split(",") if part.strip()]
     progress = TerminalProgress(sys.stderr)
     try:

@@ -22,6 +22,7 @@ from converter.gguf_header import read_gguf_header
 from converter.levels import IMATRIX_LEVELS, LEVELS, SOURCE_LEVELS, level_name_of_file_type
 from converter.progress import CancelToken, Job, Progress
 from converter.storage import atomic_output, ensure_free_space, ensure_writable_folder
+from desktop.engine.measure.results_cache import SIDECAR_SUFFIX
 
 GGUF_MAGIC = b"GGUF"
 _COPY_CHUNK = 8 * 1024 * 1024
@@ -197,7 +198,8 @@ def import_gguf(source: Path, library: Path, *, cancel: CancelToken | None = Non
 
 
 def delete_gguf(path: Path, folders: Sequence[Path]) -> None:
-    """Delete a library file; refuses paths outside the library folders."""
+    """Delete a library file and the measurements saved beside it; refuses paths outside
+    the library folders."""
     resolved = path.resolve()
     if not any(resolved.is_relative_to(folder.resolve()) for folder in folders):
         raise OutputError(f"{path} is not in a library folder; Quantdesk will not delete it.")
@@ -205,6 +207,8 @@ def delete_gguf(path: Path, folders: Sequence[Path]) -> None:
         resolved.unlink()
     except OSError as exc:
         raise OutputError(f"Could not delete {path.name}: {exc.strerror}.") from exc
+    # The measurements saved beside it describe that file alone.
+    resolved.with_name(resolved.name + SIDECAR_SUFFIX).unlink(missing_ok=True)
     from converter.hub.download import forget_verified  # the hub client loads only when needed
 
     forget_verified(resolved)  # the checksum record of a file downloaded from the hub

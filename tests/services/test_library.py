@@ -9,6 +9,7 @@ import pytest
 
 from converter.errors import Cancelled, OutputError
 from converter.progress import CancelToken, run_job
+from desktop.engine.measure.results_cache import SIDECAR_SUFFIX
 from desktop.services.library import (
     FactsCache,
     NotAGgufFile,
@@ -96,8 +97,10 @@ def test_delete_only_inside_the_library(tmp_path: Path, tiny_f16: Path) -> None:
     with pytest.raises(OutputError, match="not in a library folder"):
         delete_gguf(tiny_f16, [library])
     assert tiny_f16.exists()
+    figures = target.with_name(target.name + SIDECAR_SUFFIX)  # its measurements
+    figures.write_text("{}", encoding="utf-8")
     delete_gguf(target, [library])
-    assert not target.exists()
+    assert list(library.iterdir()) == []  # the model and its saved figures
 
 
 def test_model_catalog_names_models_by_file_name_first_one_wins(tmp_path: Path) -> None:

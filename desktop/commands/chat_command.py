@@ -26,6 +26,7 @@ from desktop.commands.chat_input import (
     read_message,
 )
 from desktop.commands.load_options import add_load_arguments, describe_load, load_settings
+from desktop.commands.model_argument import MODEL_HELP, find_model
 from desktop.commands.terminal_progress import TerminalProgress
 from desktop.engine.worker import (
     InferenceWorker,
@@ -33,7 +34,6 @@ from desktop.engine.worker import (
     SamplingSettings,
 )
 from desktop.engine.worker.protocol import PromptTooLong
-from desktop.services.model_lookup import MODEL_HELP, find_model
 from desktop.services.reply_figures import reply_figures
 from desktop.services.text_completion import completion_prompt
 

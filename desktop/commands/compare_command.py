@@ -11,6 +11,7 @@ from pathlib import Path
 from converter.figures import span_text
 from converter.progress import Progress, run_job
 from converter.storage import format_bytes
+from desktop.commands.model_argument import find_model, library_catalog
 from desktop.commands.terminal_progress import TerminalProgress
 from desktop.engine.measure.eval_text import DEFAULT_MAX_CHUNKS, load_eval_text
 from desktop.engine.measure.level_comparison import (
@@ -20,7 +21,6 @@ from desktop.engine.measure.level_comparison import (
 )
 from desktop.engine.measure.measure_options import DEFAULT_SPEED_REPEATS, MeasureOptions
 from desktop.services.fit_text import VERDICT_WORDS
-from desktop.services.model_lookup import find_model, library_catalog
 
 _COLUMNS = (
     ("level", 8), ("size", 10), ("bpw", 6), ("fit", 12), ("pp t/s", 10),

@@ -18,12 +18,12 @@ from converter.errors import QuantdeskError
 from converter.kv_cache_types import KV_CACHE_TYPES
 from converter.model_summary import GGUFSummary, read_gguf_summary
 from converter.storage import format_bytes
+from desktop.commands.model_argument import find_model
 from desktop.engine import memory_model
 from desktop.engine.fit_planner import FitPlan, LadderEntry, plan_fit, predict_ladder
 from desktop.engine.hardware import probe_hardware
 from desktop.engine.memory_model import MemoryEstimate, estimate_memory
 from desktop.services.fit_text import verdict_words
-from desktop.services.model_lookup import find_model
 
 #: Tensor types of a file that has not been quantized yet (the ladder starts from one).
 _FULL_PRECISION_TYPES = frozenset({"F32", "F16", "BF16"})

@@ -8,12 +8,12 @@ from pathlib import Path
 
 from converter.imatrix_file import write_imatrix
 from converter.progress import Progress, run_job
+from desktop.commands.model_argument import MODEL_HELP, find_model
 from desktop.commands.quantize_command import _positive_int
 from desktop.commands.terminal_progress import TerminalProgress
 from desktop.engine.calibration_text import load_calibration_text
 from desktop.engine.imatrix_collector import DEFAULT_CTX_TOKENS, collect_imatrix
 from desktop.services.conversion_pipeline import imatrix_path_for
-from desktop.services.model_lookup import MODEL_HELP, find_model
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

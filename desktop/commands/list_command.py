@@ -1,7 +1,7 @@
 """``quantdesk list``: the library's models, as ``ollama list`` shows its own.
 
 Each model's name is what ``quantdesk chat``, ``serve`` and ``fit`` take in place of a path
-(:mod:`desktop.services.model_lookup`), and what the local API knows it by.
+(:mod:`desktop.commands.model_argument`), and what the local API knows it by.
 """
 
 from __future__ import annotations

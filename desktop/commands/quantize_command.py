@@ -12,13 +12,13 @@ from converter.errors import QuantdeskError
 from converter.levels import IMATRIX_LEVELS, LEVELS
 from converter.progress import Progress, run_job
 from converter.quantize import Calibration, quantize_ladder
+from desktop.commands.model_argument import MODEL_HELP, find_model
 from desktop.commands.terminal_progress import TerminalProgress
 from desktop.services.conversion_pipeline import (
     CalibrationChoice,
     CalibrationKind,
     prepare_calibration,
 )
-from desktop.services.model_lookup import MODEL_HELP, find_model
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from converter.errors import QuantdeskError
 from converter.storage import format_bytes
+from desktop.commands.model_argument import UnknownModel, find_model, library_catalog
 from desktop.services.app_settings import load_settings as load_app_settings
 from desktop.services.library import delete_gguf
 from desktop.services.model_catalog import library_folders
-from desktop.services.model_lookup import UnknownModel, find_model, library_catalog
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

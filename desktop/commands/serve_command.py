@@ -15,8 +15,8 @@ import sys
 import threading
 
 from desktop.commands.load_options import add_load_arguments, describe_load, load_settings
+from desktop.commands.model_argument import MODEL_HELP, find_model, library_catalog
 from desktop.engine.server import DEFAULT_PORT, ModelServer, curl_example, is_loopback
-from desktop.services.model_lookup import MODEL_HELP, find_model, library_catalog
 from desktop.services.serving_slots import parallel_slots
 
 #: Where --api-key can also come from, so the key stays out of the process list.

@@ -14,7 +14,7 @@ import pytest
 
 from converter.paths import library_dir
 from desktop.cli import main
-from desktop.services.model_lookup import UnknownModel, find_model
+from desktop.commands.model_argument import UnknownModel, find_model
 from tests.support.gguf_factory import write_tiny_gguf
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

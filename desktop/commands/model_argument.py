@@ -30,7 +30,7 @@ class UnknownModel(QuantdeskError):
 def library_catalog() -> dict[str, Path]:
     """The library's models now, by name (files added since the last look count too)."""
     from desktop.services.app_settings import load_settings as load_app_settings
-    from desktop.services.library import find_gguf_files  # reads headers: loaded when needed
+    from desktop.services.library import find_gguf_files  # loads the GGUF reader: when needed
 
     folders = library_folders(load_app_settings().extra_library_folders)
     return model_catalog(find_gguf_files(folders))

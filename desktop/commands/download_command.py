@@ -61,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         print(path)
+        if args.out is None and path.suffix == ".gguf":  # in the library: named by its stem
+            print(f"Chat with it: quantdesk chat {path.stem}", file=sys.stderr)
     return 0
 
 

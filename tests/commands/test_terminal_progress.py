@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from converter.paths import library_dir
 from desktop import cli
+from desktop.commands.model_argument import find_model
 from tests.conftest import REPO_ROOT
 from tests.support import worker_helpers
 from tests.support.gguf_factory import write_tiny_gguf
@@ -143,3 +145,13 @@ def test_download_shows_a_bar_and_the_amount_on_a_terminal(
     final = redraws(terminal)[-1]
     # the amount comes once, in the download's own words
     assert re.fullmatch(r"download +\[#+\] 100%  tiny-F16\.gguf: [\d.]+ MiB of [\d.]+ MiB.*", final)
+
+
+def test_a_download_into_the_library_says_the_name_to_chat_with(
+    gguf_hub: FakeHub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["download", "org/tiny-GGUF"]) == 0
+    out, err = capsys.readouterr()
+    assert Path(out.strip()) == library_dir() / "tiny-F16.gguf"
+    assert err.rstrip().endswith("Chat with it: quantdesk chat tiny-F16")
+    assert find_model("tiny-F16") == library_dir() / "tiny-F16.gguf"

@@ -10,6 +10,7 @@ Format facts (version 3, little endian) follow the GGUF specification in ggml's 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import struct
 from collections.abc import Mapping
@@ -21,6 +22,7 @@ from typing import BinaryIO, NoReturn
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
 
 from converter.errors import QuantdeskError
+from converter.gguf_shards import all_parts
 
 GGUF_MAGIC = b"GGUF"
 DEFAULT_ALIGNMENT = 32
@@ -101,9 +103,11 @@ class GGUFHeader:
     version: int
     metadata: Mapping[str, MetadataValue]
     tensors: tuple[TensorInfo, ...]
-    header_bytes: int  # where the tensor data starts (aligned)
+    header_bytes: int  # where the tensor data starts (aligned); of every part, summed
     alignment: int
     file_bytes: int  # size on disk (may be short of complete for a partial file)
+    #: A split model's parts after the first, whose tensors and sizes are counted in.
+    later_parts: tuple[Path, ...] = ()
 
     @property
     def architecture(self) -> str:
@@ -117,6 +121,13 @@ class GGUFHeader:
     def data_bytes(self) -> int:
         """Bytes of tensor data a complete file holds, padding between tensors included."""
         return sum(_align(t.n_bytes, self.alignment) for t in self.tensors)
+
+    @property
+    def is_complete(self) -> bool:
+        """Whether the files hold all the data the header describes (a part's last tensor
+        may go without its padding)."""
+        slack = self.alignment * (1 + len(self.later_parts))
+        return self.file_bytes >= self.header_bytes + self.data_bytes - slack
 
 
 def _align(n: int, alignment: int) -> int:
@@ -215,11 +226,49 @@ class _Cursor:
 def read_gguf_header(path: Path | str) -> GGUFHeader:
     """Parse the header of ``path``; raise :class:`GGUFHeaderError` if it is not a GGUF model.
 
+    The first part of a split model (:mod:`converter.gguf_shards`) stands for the whole model:
+    the other parts' tensors and sizes are counted in. A later part is refused, as llama.cpp
+    refuses it, with the first part's name.
+
     Headers are remembered per (path, size, modification time): the library, the fit planner
     and the ladder all read the same files, and a 262k-token vocabulary takes a noticeable
     fraction of a second to skip. A file that changes is read again.
     """
-    path = Path(path)
+    header = _read_one_file(Path(path))
+    count = int(header.metadata.get("split.count", 0) or 0)  # type: ignore[arg-type]
+    if count < 2:
+        return header
+    index = int(header.metadata.get("split.no", 0) or 0)  # type: ignore[arg-type]
+    parts = all_parts(header.path)
+    if len(parts) != count:
+        raise GGUFHeaderError(
+            f"{header.path.name} is part {index + 1} of a model split into {count} files, but "
+            f"its name is not the parts' NAME-{index + 1:05d}-of-{count:05d}.gguf by which "
+            "llama.cpp finds the others. Give the parts their original names."
+        )
+    if index != 0:
+        raise GGUFHeaderError(
+            f"{header.path.name} is part {index + 1} of {count} of a split model; "
+            f"open its first part, {parts[0].name}."
+        )
+    later = []
+    for part in parts[1:]:
+        if not part.exists():
+            raise GGUFHeaderError(
+                f"{header.path.name} is the first of {count} parts of a split model, and "
+                f"{part.name} is missing beside it. Download or copy the missing part."
+            )
+        later.append(_read_one_file(part))
+    return dataclasses.replace(
+        header,
+        tensors=header.tensors + tuple(t for part in later for t in part.tensors),
+        header_bytes=header.header_bytes + sum(part.header_bytes for part in later),
+        file_bytes=header.file_bytes + sum(part.file_bytes for part in later),
+        later_parts=parts[1:],
+    )
+
+
+def _read_one_file(path: Path) -> GGUFHeader:
     try:
         stat = path.stat()
     except OSError as exc:

@@ -72,10 +72,7 @@ class GGUFSummary:
 
     @property
     def is_complete(self) -> bool:
-        return (
-            self.header.file_bytes
-            >= self.header.header_bytes + self.header.data_bytes - self.header.alignment
-        )
+        return self.header.is_complete
 
 
 def _int(header: GGUFHeader, key: str, default: int) -> int:

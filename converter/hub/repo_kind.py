@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from converter.gguf_shards import shard_name
 from converter.levels import LEVELS, SOURCE_LEVELS
 
 
@@ -51,7 +52,6 @@ _LEVEL_PATTERN = re.compile(
     r")(?![A-Za-z0-9])",
     re.IGNORECASE,
 )
-_SHARD_PATTERN = re.compile(r"^(?P<stem>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.gguf$")
 _CATALOGUE = frozenset(lv.name for lv in LEVELS + SOURCE_LEVELS)
 
 
@@ -104,11 +104,11 @@ def gguf_choices(sizes: dict[str, int | None]) -> tuple[GgufChoice, ...]:
         base = name.rsplit("/", 1)[-1].lower()
         if not base.endswith(".gguf") or "mmproj" in base or "imatrix" in base:
             continue
-        shard = _SHARD_PATTERN.match(name)
-        key = shard.group("stem") if shard else name
+        shard = shard_name(name)
+        key = shard.stem if shard else name
         groups.setdefault(key, []).append(name)
         if shard:
-            expected[key] = int(shard.group("count"))
+            expected[key] = shard.count
     choices = []
     for key, files in groups.items():
         if key in expected and len(files) != expected[key]:

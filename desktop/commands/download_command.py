@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from converter.gguf_shards import model_name
 from converter.hub.download import download_file
 from converter.hub.fetch import download_checkpoint, download_gguf, hub_cache_dir
 from converter.hub.hub_client import RepoDetails, repo_details
@@ -61,8 +62,8 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         print(path)
-        if args.out is None and path.suffix == ".gguf":  # in the library: named by its stem
-            print(f"Chat with it: quantdesk chat {path.stem}", file=sys.stderr)
+        if args.out is None and path.suffix == ".gguf":  # in the library, by its name
+            print(f"Chat with it: quantdesk chat {model_name(path)}", file=sys.stderr)
     return 0
 
 

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from converter.gguf_shards import model_name
 from converter.paths import shown_path
 from converter.storage import format_bytes
 from desktop.services.app_settings import load_settings as load_app_settings
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
 def _row(facts: GgufFacts) -> tuple[str, str, str, str, str]:
     level = "unreadable" if facts.error else facts.level_label
     return (
-        facts.path.stem,
+        model_name(facts.path),
         level,
         format_bytes(facts.size_bytes),
         _parameters(facts.parameter_count),
@@ -75,7 +76,7 @@ def _modified(path: Path) -> datetime.datetime:
 
 def _as_json(facts: GgufFacts) -> dict[str, Any]:
     return {
-        "name": facts.path.stem,
+        "name": model_name(facts.path),
         "path": str(facts.path),
         "base_model": facts.base_model,
         "level": facts.level,

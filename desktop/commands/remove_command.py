@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from converter.errors import QuantdeskError
+from converter.gguf_shards import model_bytes, model_name
 from converter.storage import format_bytes
 from desktop.commands.model_argument import UnknownModel, find_model, library_catalog
 from desktop.services.app_settings import load_settings as load_app_settings
@@ -34,26 +35,27 @@ def run(args: argparse.Namespace) -> int:
     if not args.yes:
         if not sys.stdin.isatty():
             raise QuantdeskError("Deleting models cannot be undone: add --yes to delete them.")
-        total = sum(path.stat().st_size for path in files)
-        names = ", ".join(path.stem for path in files)
+        total = sum(model_bytes(path) for path in files)
+        names = ", ".join(model_name(path) for path in files)
         answer = input(f"Delete {names} ({format_bytes(total)})? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             print("Nothing deleted.")
             return 1
     folders = library_folders(load_app_settings().extra_library_folders)
     for path in files:
-        size = path.stat().st_size
+        size = model_bytes(path)
         delete_gguf(path, folders)
-        print(f"Deleted {path.stem} ({format_bytes(size)}).")
+        print(f"Deleted {model_name(path)} ({format_bytes(size)}).")
     return 0
 
 
 def _library_file(typed: str, catalog: dict[str, Path]) -> Path:
     """The library file ``typed`` names in full; only a whole name or a path will do."""
     path = find_model(typed, catalog)
-    if typed.casefold() != path.stem.casefold() and not Path(typed).expanduser().exists():
+    name = model_name(path)
+    if typed.casefold() != name.casefold() and not Path(typed).expanduser().exists():
         raise UnknownModel(
-            f"quantdesk rm needs a model's whole name: did you mean '{path.stem}'? "
+            f"quantdesk rm needs a model's whole name: did you mean '{name}'? "
             "(quantdesk list shows the names)"
         )
     if not path.is_file():

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from converter.errors import Cancelled, OutputError, QuantdeskError
 from converter.gguf_header import read_gguf_header
+from converter.gguf_shards import all_parts, is_later_part, model_bytes, model_name
 from converter.levels import IMATRIX_LEVELS, LEVELS, SOURCE_LEVELS, level_name_of_file_type
 from converter.progress import CancelToken, Job, Progress
 from converter.storage import atomic_output, ensure_free_space, ensure_writable_folder
@@ -89,9 +90,10 @@ def is_gguf(path: Path) -> bool:
 
 
 def read_facts(path: Path) -> GgufFacts:
-    """Read one GGUF header; problems are reported in ``error``, never raised."""
-    size = path.stat().st_size if path.exists() else 0
-    fallback_base, fallback_level = _split_name(path.stem)
+    """Read one GGUF header (a split model's first part: the whole model's); problems are
+    reported in ``error``, never raised."""
+    size = model_bytes(path)
+    fallback_base, fallback_level = _split_name(model_name(path))
     try:
         header = read_gguf_header(path)
     except QuantdeskError as exc:  # a damaged file must not break the listing
@@ -102,7 +104,6 @@ def read_facts(path: Path) -> GgufFacts:
         return GgufFacts(
             path, base, fallback_level, size, header.architecture, error="holds no weights"
         )
-    complete = size >= header.header_bytes + header.data_bytes - header.alignment
     return GgufFacts(
         path=path,
         base_model=base,
@@ -113,7 +114,7 @@ def read_facts(path: Path) -> GgufFacts:
         weight_bytes=sum(t.n_bytes for t in header.tensors),
         block_count=int(header.arch_value("block_count", 0) or 0),  # type: ignore[arg-type]
         context_length=int(header.arch_value("context_length", 0) or 0),  # type: ignore[arg-type]
-        error="" if complete else "incomplete: the file is shorter than its header says",
+        error="" if header.is_complete else "incomplete: the file is shorter than its header says",
         calibrated=_IMATRIX_KEY in meta,
     )
 
@@ -127,14 +128,17 @@ def _split_name(stem: str) -> tuple[str, str]:
 
 
 class FactsCache:
-    """Remembers facts per (path, size, mtime) so a rescan only reads changed files."""
+    """Remembers facts per (path, size, mtime) so a rescan only reads changed files (a split
+    model's parts each count)."""
 
     def __init__(self) -> None:
-        self._facts: dict[Path, tuple[tuple[int, int], GgufFacts]] = {}
+        self._facts: dict[Path, tuple[tuple[tuple[int, int], ...], GgufFacts]] = {}
 
     def get(self, path: Path) -> GgufFacts:
-        stat = path.stat()
-        stamp = (stat.st_size, stat.st_mtime_ns)
+        stamp = tuple(
+            (stat.st_size, stat.st_mtime_ns)
+            for stat in (part.stat() for part in all_parts(path) if part.exists())
+        )
         cached = self._facts.get(path)
         if cached is not None and cached[0] == stamp:
             return cached[1]
@@ -144,7 +148,8 @@ class FactsCache:
 
 
 def find_gguf_files(folders: Iterable[Path]) -> list[Path]:
-    """Every complete ``*.gguf`` below the folders (temporary partial files are skipped)."""
+    """Every complete ``*.gguf`` below the folders (temporary partial files are skipped); of a
+    split model, the first part, which stands for the whole model."""
     seen: dict[Path, None] = {}
     for folder in folders:
         if not folder.is_dir():
@@ -154,7 +159,7 @@ def find_gguf_files(folders: Iterable[Path]) -> list[Path]:
                 (".preview.gguf", IMATRIX_FILE_SUFFIX)
             ):
                 continue  # being written, a header-only conversion preview, an importance matrix
-            if not path.is_file():
+            if not path.is_file() or is_later_part(path):
                 continue
             seen.setdefault(path.resolve(), None)
     return list(seen)
@@ -174,37 +179,61 @@ def scan(folders: Sequence[Path], cache: FactsCache | None = None) -> list[Model
 
 
 def import_gguf(source: Path, library: Path, *, cancel: CancelToken | None = None) -> Job[Path]:
-    """Copy a GGUF into the library (atomically) and return its new path."""
+    """Copy a GGUF into the library (atomically) and return its new path; a split model's
+    first part brings every part, and a copy cut short leaves none of them."""
     if not is_gguf(source):
         raise NotAGgufFile(f"{source.name} is not a GGUF model file; choose a .gguf file.")
+    sources = all_parts(source)
+    if is_later_part(source):
+        raise NotAGgufFile(
+            f"{source.name} is a later part of a split model; choose its first part, "
+            f"{sources[0].name}, and every part comes along."
+        )
+    missing = [part.name for part in sources if not part.is_file()]
+    if missing:
+        raise NotAGgufFile(
+            f"{source.name} is the first part of a split model, and {', '.join(missing)} "
+            "is missing beside it."
+        )
     ensure_writable_folder(library)
-    target = library / source.name
-    if target.exists():
-        raise OutputError(f"The library already has a file named {source.name}; rename it first.")
-    total = source.stat().st_size
+    for part in sources:
+        if (library / part.name).exists():
+            raise OutputError(f"The library already has a file named {part.name}; rename it first.")
+    total = sum(part.stat().st_size for part in sources)
     ensure_free_space(library, total, f"importing {source.name}")
-    done = 0
-    with atomic_output(target) as tmp, source.open("rb") as src, tmp.open("wb") as dst:
-        while chunk := src.read(_COPY_CHUNK):
-            if cancel is not None and cancel.cancelled:
-                raise Cancelled(f"Importing {source.name}")
-            dst.write(chunk)
-            done += len(chunk)
-            yield Progress("import", done, total, "bytes", f"Copying {source.name}")
-        dst.flush()
-        os.fsync(dst.fileno())
-    shutil.copystat(source, target, follow_symlinks=True)
-    return target
+    copied: list[Path] = []
+    try:
+        done = 0
+        for part in sources:
+            target = library / part.name
+            with atomic_output(target) as tmp, part.open("rb") as src, tmp.open("wb") as dst:
+                while chunk := src.read(_COPY_CHUNK):
+                    if cancel is not None and cancel.cancelled:
+                        raise Cancelled(f"Importing {source.name}")
+                    dst.write(chunk)
+                    done += len(chunk)
+                    yield Progress("import", done, total, "bytes", f"Copying {part.name}")
+                dst.flush()
+                os.fsync(dst.fileno())
+            copied.append(target)
+            shutil.copystat(part, target, follow_symlinks=True)
+    except BaseException:
+        for target in copied:  # a split model missing parts cannot be opened: none stays
+            target.unlink(missing_ok=True)
+        raise
+    return library / source.name
 
 
 def delete_gguf(path: Path, folders: Sequence[Path]) -> None:
-    """Delete a library file and the measurements saved beside it; refuses paths outside
-    the library folders."""
+    """Delete a library file (a split model's first part: every part) and the measurements
+    saved beside it; refuses paths outside the library folders."""
     resolved = path.resolve()
     if not any(resolved.is_relative_to(folder.resolve()) for folder in folders):
         raise OutputError(f"{path} is not in a library folder; Quantdesk will not delete it.")
     try:
         resolved.unlink()
+        for part in all_parts(resolved)[1:]:
+            part.unlink(missing_ok=True)
     except OSError as exc:
         raise OutputError(f"Could not delete {path.name}: {exc.strerror}.") from exc
     # The measurements saved beside it describe that file alone.

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from converter.gguf_shards import model_name
 from converter.paths import library_dir
 
 
@@ -18,9 +19,9 @@ def library_folders(extra: Iterable[str | Path] = ()) -> list[Path]:
 
 
 def model_catalog(paths: Iterable[str | Path]) -> dict[str, Path]:
-    """Models by the id the local API knows them by: the file name without ``.gguf`` (the
-    first file of a name wins)."""
+    """Models by the id the local API knows them by: the file name without ``.gguf`` (nor a
+    split model's part numbering; the first file of a name wins)."""
     catalog: dict[str, Path] = {}
     for path in map(Path, paths):
-        catalog.setdefault(path.stem, path)
+        catalog.setdefault(model_name(path), path)
     return catalog

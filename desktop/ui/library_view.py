@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from converter.gguf_shards import all_parts, model_bytes
 from converter.paths import shown_path
 from converter.progress import Progress
 from converter.storage import format_bytes
@@ -296,10 +297,12 @@ class LibraryView(QWidget):
 
     def _on_delete_clicked(self) -> None:
         path = Path(self.selected_paths()[0])
+        parts = len(all_parts(path))
+        files = f"{parts} files, " if parts > 1 else ""  # a split model goes whole
         answer = QMessageBox.question(
             self,
             "Delete model file",
-            f"Delete {path.name} ({format_bytes(path.stat().st_size)}) from the disk?\n"
+            f"Delete {path.name} ({files}{format_bytes(model_bytes(path))}) from the disk?\n"
             "This cannot be undone.",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Cancel,

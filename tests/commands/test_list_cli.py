@@ -142,3 +142,22 @@ def test_rm_refuses_the_start_of_a_name_a_script_without_yes_and_outside_files(
     assert main(["rm", str(tiny_model), "--yes"]) == 1
     assert "not in a library folder" in capsys.readouterr().err
     assert tiny_model.exists() and len(list(library.iterdir())) == 2
+
+
+def test_a_split_model_is_listed_fitted_and_removed_by_one_name(
+    tiny_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = library_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    first = write_tiny_gguf(folder / "big-F16.gguf", split_max_tensors=8)
+    assert main(["list", "--json"]) == 0
+    ((entry,),) = [json.loads(capsys.readouterr().out)]
+    assert entry["name"] == "big-F16" and Path(entry["path"]) == first.resolve()
+    assert entry["size_bytes"] == sum(part.stat().st_size for part in folder.iterdir())
+    weights = []
+    for model in ("big-F16", str(tiny_model)):  # the same model (same seed) in one file
+        assert main(["fit", model, "--json"]) == 0
+        weights.append(json.loads(capsys.readouterr().out)["plan"]["estimate"]["breakdown"])
+    assert weights[0]["weights_cpu"] == weights[1]["weights_cpu"] > 0
+    assert main(["rm", "big-F16", "--yes"]) == 0
+    assert list(folder.iterdir()) == []

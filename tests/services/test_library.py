@@ -106,3 +106,46 @@ def test_delete_only_inside_the_library(tmp_path: Path, tiny_f16: Path) -> None:
 def test_model_catalog_names_models_by_file_name_first_one_wins(tmp_path: Path) -> None:
     first, second, other = tmp_path / "a" / "x.gguf", tmp_path / "b" / "x.gguf", tmp_path / "y.gguf"
     assert model_catalog([first, second, str(other)]) == {"x": first, "y": other}
+
+
+@pytest.fixture
+def split_model(tmp_path: Path) -> Path:
+    """A model in three parts outside the library; its first part."""
+    (tmp_path / "outside").mkdir()
+    return write_tiny_gguf(tmp_path / "outside" / "big-F16.gguf", SHAPE, split_max_tensors=4)
+
+
+def test_a_split_model_is_one_entry_named_without_its_numbering(
+    tmp_path: Path, split_model: Path
+) -> None:
+    library = tmp_path / "library"
+    first = run_job(import_gguf(split_model, library))
+    parts = sorted(library.iterdir())
+    assert len(parts) == 3 and first == parts[0] == library / split_model.name
+    ((entry,),) = [group.files for group in scan([library])]
+    assert entry.path == first and entry.level == "F16" and entry.error == ""
+    assert entry.size_bytes == sum(part.stat().st_size for part in parts)
+    assert model_catalog([first]) == {"big-F16": first}
+    (first.parent / (first.name + SIDECAR_SUFFIX)).write_text("{}", encoding="utf-8")
+    delete_gguf(first, [library])
+    assert list(library.iterdir()) == []  # every part, and the saved figures
+
+
+def test_importing_a_later_part_or_cancelling_leaves_no_part(
+    tmp_path: Path, split_model: Path
+) -> None:
+    library = tmp_path / "library"
+    second = split_model.with_name(split_model.name.replace("00001-of", "00002-of"))
+    with pytest.raises(NotAGgufFile, match=f"choose its first part, {split_model.name}"):
+        run_job(import_gguf(second, library))
+    cancel = CancelToken()
+    progress = []
+
+    def cancel_in_the_second_part(update: object) -> None:
+        progress.append(update)
+        if "00002-of" in str(getattr(update, "message", "")):
+            cancel.cancel()
+
+    with pytest.raises(Cancelled):
+        run_job(import_gguf(split_model, library, cancel=cancel), cancel_in_the_second_part)
+    assert list(library.iterdir()) == []  # the first part, copied whole, went too

@@ -82,8 +82,13 @@ def write_tiny_gguf(
     truncate_data: bool = False,
     never_ends: bool = False,
     name: str = "tiny random test model",
+    split_max_tensors: int = 0,
 ) -> Path:
     """Write an F16 model (norms F32) to ``path``; ``truncate_data`` cuts the file mid-weights.
+
+    ``split_max_tensors`` splits the model into parts of at most that many tensors, as
+    llama.cpp's gguf-split does (gguf-py's writer names and marks them so): the parts are
+    ``PATH-00001-of-0000N.gguf`` … beside ``path``, and the first part is returned.
 
     ``never_ends`` zeroes the end-of-text row of the output matrix: its logit is then always 0
     while hundreds of others are random around 0, so greedy decoding never picks it (a test
@@ -91,7 +96,7 @@ def write_tiny_gguf(
     """
     rng = np.random.default_rng(seed)
     arch = shape.architecture
-    writer = GGUFWriter(str(path), arch)
+    writer = GGUFWriter(str(path), arch, split_max_tensors=split_max_tensors)
     writer.add_name(name)
     writer.add_block_count(shape.n_layer)
     writer.add_context_length(shape.n_ctx_train)
@@ -125,6 +130,10 @@ def write_tiny_gguf(
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
+    if split_max_tensors:
+        parts = sorted(path.parent.glob(f"{path.stem}-*-of-*.gguf"))
+        assert len(parts) > 1, "too few tensors to split"
+        return parts[0]
     if truncate_data:
         with path.open("r+b") as stream:
             stream.truncate(path.stat().st_size // 2)

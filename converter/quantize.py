@@ -15,6 +15,7 @@ from pathlib import Path
 
 from converter.child_process import run_in_child
 from converter.errors import OutputError, QuantizationError
+from converter.gguf_shards import model_name
 from converter.imatrix_file import ImportanceMatrix, check_matches_model
 from converter.levels import IMATRIX_LEVELS, LEVELS, QuantLevel
 from converter.progress import CancelToken, Job, Progress, blocking_job
@@ -68,8 +69,9 @@ def default_output_path(
     source: Path, level: QuantLevel, folder: Path | None = None, *, calibrated: bool = False
 ) -> Path:
     """``model-F16.gguf`` → ``model-Q4_K_M.gguf`` (``model-Q4_K_M-imatrix.gguf`` when
-    calibrated), beside the source unless ``folder`` is given."""
-    stem = source.stem
+    calibrated), beside the source unless ``folder`` is given; a split source's numbering
+    goes (llama.cpp writes one file)."""
+    stem = model_name(source)
     for suffix in _SOURCE_SUFFIXES:
         if stem.upper().endswith(suffix):
             stem = stem[: -len(suffix)]

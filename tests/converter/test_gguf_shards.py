@@ -11,6 +11,8 @@ import pytest
 from converter.gguf_header import GGUFHeaderError, read_gguf_header
 from converter.gguf_shards import all_parts, model_name, shard_name
 from converter.model_summary import read_gguf_summary
+from converter.progress import run_job
+from converter.quantize import quantize_gguf, resolve_level
 from tests.support.checkpoints import llama_cpp_logits
 from tests.support.gguf_factory import write_tiny_gguf
 
@@ -71,3 +73,14 @@ def test_a_later_part_or_a_missing_one_is_refused_in_words(
     shutil.copy(first, renamed)
     with pytest.raises(GGUFHeaderError, match="Give the parts their original names"):
         read_gguf_header(renamed)
+
+
+def test_quantizing_a_split_model_writes_the_single_files_bytes(
+    models: tuple[Path, Path],
+) -> None:
+    """llama.cpp reads every part and writes one file, named without the numbering."""
+    single, first = models
+    from_single = run_job(quantize_gguf(single, resolve_level("Q8_0")))
+    from_split = run_job(quantize_gguf(first, resolve_level("Q8_0")))
+    assert from_split.path == first.parent / "tiny-Q8_0.gguf"
+    assert from_split.path.read_bytes() == from_single.path.read_bytes()

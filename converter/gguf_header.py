@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import struct
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -259,12 +259,18 @@ def read_gguf_header(path: Path | str) -> GGUFHeader:
                 f"{part.name} is missing beside it. Download or copy the missing part."
             )
         later.append(_read_one_file(part))
+    return joined_header(header, later)
+
+
+def joined_header(first: GGUFHeader, later: Sequence[GGUFHeader]) -> GGUFHeader:
+    """One header for a split model from its parts' (the first holds the metadata), as
+    llama.cpp assembles the model: every part's tensors, sizes added up."""
     return dataclasses.replace(
-        header,
-        tensors=header.tensors + tuple(t for part in later for t in part.tensors),
-        header_bytes=header.header_bytes + sum(part.header_bytes for part in later),
-        file_bytes=header.file_bytes + sum(part.file_bytes for part in later),
-        later_parts=parts[1:],
+        first,
+        tensors=first.tensors + tuple(t for part in later for t in part.tensors),
+        header_bytes=first.header_bytes + sum(part.header_bytes for part in later),
+        file_bytes=first.file_bytes + sum(part.file_bytes for part in later),
+        later_parts=tuple(part.path for part in later),
     )
 
 

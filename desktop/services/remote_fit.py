@@ -8,7 +8,6 @@ worker thread, and imports the hub client and the GGUF reader there, not with th
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -40,20 +39,14 @@ def remote_header(
     repo_id: str, choice: GgufChoice, *, revision: str | None = None, token: str | None = None
 ) -> GGUFHeader:
     """The header llama.cpp would assemble from every shard of ``choice``."""
+    from converter.gguf_header import joined_header
     from converter.hub.remote_gguf import read_remote_gguf_header
 
     headers = [
         read_remote_gguf_header(repo_id, name, revision=revision, token=token)
         for name in choice.files
     ]
-    first = headers[0]
-    if len(headers) == 1:
-        return first
-    return dataclasses.replace(
-        first,
-        tensors=tuple(t for h in headers for t in h.tensors),
-        file_bytes=sum(h.file_bytes for h in headers),
-    )
+    return joined_header(headers[0], headers[1:])
 
 
 def remote_fits(

@@ -240,4 +240,5 @@ def delete_gguf(path: Path, folders: Sequence[Path]) -> None:
     resolved.with_name(resolved.name + SIDECAR_SUFFIX).unlink(missing_ok=True)
     from converter.hub.download import forget_verified  # the hub client loads only when needed
 
-    forget_verified(resolved)  # the checksum record of a file downloaded from the hub
+    for part in all_parts(resolved):
+        forget_verified(part)  # the checksum record of a file downloaded from the hub

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from converter.errors import Cancelled, OutputError
+from converter.hub.download import verified_record_path
 from converter.progress import CancelToken, run_job
 from desktop.engine.measure.results_cache import SIDECAR_SUFFIX
 from desktop.services.library import (
@@ -127,8 +128,10 @@ def test_a_split_model_is_one_entry_named_without_its_numbering(
     assert entry.size_bytes == sum(part.stat().st_size for part in parts)
     assert model_catalog([first]) == {"big-F16": first}
     (first.parent / (first.name + SIDECAR_SUFFIX)).write_text("{}", encoding="utf-8")
+    for part in parts:  # as a download from the hub leaves them
+        verified_record_path(part).write_text("{}", encoding="utf-8")
     delete_gguf(first, [library])
-    assert list(library.iterdir()) == []  # every part, and the saved figures
+    assert list(library.iterdir()) == []  # every part, its download record, the saved figures
 
 
 def test_importing_a_later_part_or_cancelling_leaves_no_part(

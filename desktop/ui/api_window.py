@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from converter.gguf_shards import model_name
 from converter.progress import Progress
 from desktop.engine.server.formatting import curl_example
 from desktop.engine.server.model_server import DEFAULT_PORT, ModelServer, ServerState
@@ -252,7 +253,7 @@ class ApiWindow(QWidget):
             url, model_id = self.server.url, self.server.serving_model_id
         else:
             url = f"http://{self.host()}:{self.port.value()}/v1"
-            model_id = Path(self.model_path() or "model.gguf").stem
+            model_id = model_name(Path(self.model_path() or "model.gguf"))
         self.url.setText(url)
         self.example.setPlainText(curl_example(url, model_id, line_break=" \\\n  "))
 

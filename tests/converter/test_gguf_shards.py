@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +15,10 @@ from converter.gguf_shards import all_parts, model_name, shard_name
 from converter.model_summary import read_gguf_summary
 from converter.progress import run_job
 from converter.quantize import quantize_gguf, resolve_level
+from desktop.engine.worker import LoadSettings
 from tests.support.checkpoints import llama_cpp_logits
 from tests.support.gguf_factory import write_tiny_gguf
+from tests.support.server_helpers import running_server
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +88,12 @@ def test_quantizing_a_split_model_writes_the_single_files_bytes(
     from_split = run_job(quantize_gguf(first, resolve_level("Q8_0")))
     assert from_split.path == first.parent / "tiny-Q8_0.gguf"
     assert from_split.path.read_bytes() == from_single.path.read_bytes()
+
+
+def test_the_local_api_serves_a_split_model_by_its_name(models: tuple[Path, Path]) -> None:
+    """The id the API gives it is the name quantdesk list shows, not the first part's."""
+    _single, first = models
+    with running_server(first, LoadSettings(ctx_tokens=256, threads=1)) as server:
+        assert server.model_id == "tiny-F16"
+        with urllib.request.urlopen(f"{server.url}/models", timeout=30) as reply:
+            assert [m["id"] for m in json.load(reply)["data"]] == ["tiny-F16"]

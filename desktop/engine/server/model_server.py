@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from converter.errors import QuantdeskError
+from converter.gguf_shards import model_name
 from converter.progress import Progress
 from desktop.engine.server.app import AccessRules, build_app
 from desktop.engine.server.model_service import ModelCatalog, ModelService
@@ -104,7 +105,7 @@ class ModelServer:
         have them loaded in place of this one (just-in-time loading); ``on_model_switch``
         hears of each (on a request's thread)."""
         self.model_path = Path(model_path)
-        self.model_id = model_id or self.model_path.stem
+        self.model_id = model_id or model_name(self.model_path)
         self.cors = cors
         self._host, self._port = host, port
         self._on_request = on_request

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from converter.errors import QuantdeskError, WorkerCrashed
+from converter.gguf_shards import model_name
 from converter.progress import Progress
 from desktop.engine.server.api_errors import ApiError, ClientGone, bad_request, unavailable
 from desktop.engine.server.formatting import FINISH_REASONS
@@ -97,7 +98,7 @@ class ModelService:
         one given is served); ``on_switch`` hears of each model loaded that way (on a
         request's thread)."""
         self.model_path = model_path
-        self.model_id = model_id or model_path.stem
+        self.model_id = model_id or model_name(model_path)
         self.created = modified_time(model_path)
         self._catalog = catalog
         self._on_switch = on_switch
@@ -273,12 +274,12 @@ class ModelService:
                     self.state = ModelState.FAILED
                 raise ApiError(
                     500,
-                    f"The model {path.stem!r} could not be loaded: {exc}",
+                    f"The model {model_name(path)!r} could not be loaded: {exc}",
                     kind="server_error",
                     code="model_load_failed",
                     param="model",
                 ) from None
-            self.model_path, self.model_id = path, path.stem
+            self.model_path, self.model_id = path, model_name(path)
             self.created = modified_time(path)
             self.state = ModelState.READY
         if self._on_switch is not None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from converter.errors import Cancelled, ModelLoadError
+from converter.gguf_shards import model_name
 from converter.kv_cache_types import KV_CACHE_TYPES
 from converter.levels import level_name_of_file_type
 from desktop.engine.hardware import default_threads
@@ -199,7 +200,7 @@ def describe(
     architecture = metadata.get("general.architecture", "unknown")
     n_layers = int(metadata.get(f"{architecture}.block_count", 0) or 0)
     model = ModelInfo(
-        name=metadata.get("general.name") or path.stem,
+        name=metadata.get("general.name") or model_name(path),
         architecture=architecture,
         n_params=int(llama_cpp.llama_model_n_params(llama.model)),
         file_type=_file_type_name(metadata.get("general.file_type")),

@@ -15,9 +15,8 @@ from typing import Any
 from converter.gguf_shards import model_name
 from converter.paths import shown_path
 from converter.storage import format_bytes
-from desktop.services.app_settings import load_settings as load_app_settings
+from desktop.commands.model_argument import configured_library_folders
 from desktop.services.library import GgufFacts, scan
-from desktop.services.model_catalog import library_folders
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    folders = library_folders(load_app_settings().extra_library_folders)
+    folders = configured_library_folders()
     files = [facts for group in scan(folders) for facts in group.files]
     if args.json:
         print(json.dumps([_as_json(facts) for facts in files], indent=2))

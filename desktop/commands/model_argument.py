@@ -27,13 +27,18 @@ class UnknownModel(QuantdeskError):
     """What was typed is neither a file nor the name of a model in the library."""
 
 
+def configured_library_folders() -> list[Path]:
+    """The library's folders as the settings say now: the app's own and those added."""
+    from desktop.services.app_settings import load_settings as load_app_settings
+
+    return library_folders(load_app_settings().extra_library_folders)
+
+
 def library_catalog() -> dict[str, Path]:
     """The library's models now, by name (files added since the last look count too)."""
-    from desktop.services.app_settings import load_settings as load_app_settings
     from desktop.services.library import find_gguf_files  # loads the GGUF reader: when needed
 
-    folders = library_folders(load_app_settings().extra_library_folders)
-    return model_catalog(find_gguf_files(folders))
+    return model_catalog(find_gguf_files(configured_library_folders()))
 
 
 def find_model(typed: str | Path, catalog: Mapping[str, Path] | None = None) -> Path:

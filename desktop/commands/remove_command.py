@@ -15,10 +15,13 @@ from pathlib import Path
 from converter.errors import QuantdeskError
 from converter.gguf_shards import model_bytes, model_name
 from converter.storage import format_bytes
-from desktop.commands.model_argument import UnknownModel, find_model, library_catalog
-from desktop.services.app_settings import load_settings as load_app_settings
+from desktop.commands.model_argument import (
+    UnknownModel,
+    configured_library_folders,
+    find_model,
+    library_catalog,
+)
 from desktop.services.library import delete_gguf
-from desktop.services.model_catalog import library_folders
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,19 +34,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     catalog = library_catalog()
     files = [_library_file(typed, catalog) for typed in args.models]
-    files = list(dict.fromkeys(files))  # a model named twice is deleted once
+    sizes = {path: model_bytes(path) for path in files}  # a model named twice goes once
     if not args.yes:
         if not sys.stdin.isatty():
             raise QuantdeskError("Deleting models cannot be undone: add --yes to delete them.")
-        total = sum(model_bytes(path) for path in files)
-        names = ", ".join(model_name(path) for path in files)
-        answer = input(f"Delete {names} ({format_bytes(total)})? [y/N] ")
+        names = ", ".join(model_name(path) for path in sizes)
+        answer = input(f"Delete {names} ({format_bytes(sum(sizes.values()))})? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             print("Nothing deleted.")
             return 1
-    folders = library_folders(load_app_settings().extra_library_folders)
-    for path in files:
-        size = model_bytes(path)
+    folders = configured_library_folders()
+    for path, size in sizes.items():
         delete_gguf(path, folders)
         print(f"Deleted {model_name(path)} ({format_bytes(size)}).")
     return 0

@@ -92,12 +92,12 @@ def is_gguf(path: Path) -> bool:
 def read_facts(path: Path) -> GgufFacts:
     """Read one GGUF header (a split model's first part: the whole model's); problems are
     reported in ``error``, never raised."""
-    size = model_bytes(path)
     fallback_base, fallback_level = _split_name(model_name(path))
     try:
         header = read_gguf_header(path)
     except QuantdeskError as exc:  # a damaged file must not break the listing
-        return GgufFacts(path, fallback_base, fallback_level, size, error=str(exc))
+        return GgufFacts(path, fallback_base, fallback_level, model_bytes(path), error=str(exc))
+    size = header.file_bytes  # every part's, as read with the header
     meta = header.metadata
     base = str(meta.get("general.basename") or meta.get("general.name") or fallback_base)
     if not header.tensors:
@@ -230,9 +230,10 @@ def delete_gguf(path: Path, folders: Sequence[Path]) -> None:
     resolved = path.resolve()
     if not any(resolved.is_relative_to(folder.resolve()) for folder in folders):
         raise OutputError(f"{path} is not in a library folder; Quantdesk will not delete it.")
+    parts = all_parts(resolved)
     try:
         resolved.unlink()
-        for part in all_parts(resolved)[1:]:
+        for part in parts[1:]:
             part.unlink(missing_ok=True)
     except OSError as exc:
         raise OutputError(f"Could not delete {path.name}: {exc.strerror}.") from exc
@@ -240,5 +241,5 @@ def delete_gguf(path: Path, folders: Sequence[Path]) -> None:
     resolved.with_name(resolved.name + SIDECAR_SUFFIX).unlink(missing_ok=True)
     from converter.hub.download import forget_verified  # the hub client loads only when needed
 
-    for part in all_parts(resolved):
+    for part in parts:
         forget_verified(part)  # the checksum record of a file downloaded from the hub

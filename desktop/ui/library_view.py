@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from converter.gguf_shards import all_parts, model_bytes
+from converter.gguf_shards import all_parts
 from converter.paths import shown_path
 from converter.progress import Progress
 from converter.storage import format_bytes
@@ -299,10 +299,12 @@ class LibraryView(QWidget):
         path = Path(self.selected_paths()[0])
         parts = len(all_parts(path))
         files = f"{parts} files, " if parts > 1 else ""  # a split model goes whole
+        # The scan's figure: the selection comes from it, so no file is read on this thread.
+        size = next(f.size_bytes for g in self.groups for f in g.files if f.path == path)
         answer = QMessageBox.question(
             self,
             "Delete model file",
-            f"Delete {path.name} ({files}{format_bytes(model_bytes(path))}) from the disk?\n"
+            f"Delete {path.name} ({files}{format_bytes(size)}) from the disk?\n"
             "This cannot be undone.",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Cancel,

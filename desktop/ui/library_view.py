@@ -172,7 +172,7 @@ class LibraryView(QWidget):
         count = sum(len(g.files) for g in groups)
         where = ", ".join(shown_path(f) for f in self.folders)
         self.status.setText(
-            f"{count} file(s) in {where}."
+            f"{count} {'model' if count == 1 else 'models'} in {where}."
             if count
             else f"No GGUF files yet in {where}. Import one, download one from the Hub tab, or "
             "convert a checkpoint (Convert in the toolbar)."

@@ -38,6 +38,7 @@ def test_import_shows_the_file_with_its_fit_and_delete_asks_first(
     wait_until(qtbot, lambda: "No GGUF files" in window.library.status.text())
     window.library.import_file(tiny_f16)
     wait_until(qtbot, lambda: len(_rows(window)) == 1)
+    assert window.library.status.text().startswith("1 model in ")
     assert (library_dir() / tiny_f16.name).read_bytes() == tiny_f16.read_bytes()
     wait_until(qtbot, lambda: "RAM" in _rows(window)[0][3], 30_000)  # the fit badge
     level, size, bpw, fit, speed, quality = _rows(window)[0]

@@ -47,11 +47,14 @@ class LlamaShape:
         return self.hidden // self.heads
 
 
-#: The shapes the GPU benchmark runs: Meta-Llama-3-8B's dimensions, and a tiny one for a
-#: rehearsal on a CPU (same tokenizer, so the same vocabulary).
+#: The shapes the GPU benchmark runs: Meta-Llama-3-8B's dimensions; Llama-3.2-1B's (its
+#: output matrix kept apart from the embedding) for CPU runs on the same machine, where the
+#: 8B shape would give too few tokens a second; and a tiny one for a rehearsal on a CPU (same
+#: tokenizer, so the same vocabulary).
 SHAPES: MappingProxyType[str, LlamaShape] = MappingProxyType(
     {
         "llama3-8b": LlamaShape(4096, 14336, 32, 32, 8, 128256),
+        "llama3-1b": LlamaShape(2048, 8192, 16, 32, 8, 128256),
         "tiny": LlamaShape(256, 512, 2, 4, 2, 128256),
     }
 )

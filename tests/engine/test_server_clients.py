@@ -83,7 +83,7 @@ def test_the_official_openai_client(server: ModelServer) -> None:
     with pytest.raises(openai.BadRequestError) as refused:
         client.chat.completions.create(model="x", messages=MESSAGES, temperature="hot")  # type: ignore[arg-type]
     assert refused.value.param == "temperature"  # type: ignore[attr-defined]
-    with pytest.raises(openai.BadRequestError, match="function calling"):
+    with pytest.raises(openai.BadRequestError, match="cannot call tools"):
         client.chat.completions.create(
             model="x",
             messages=MESSAGES,  # type: ignore[arg-type]

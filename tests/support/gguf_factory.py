@@ -83,6 +83,7 @@ def write_tiny_gguf(
     never_ends: bool = False,
     name: str = "tiny random test model",
     split_max_tensors: int = 0,
+    chat_template: str | None = None,
 ) -> Path:
     """Write an F16 model (norms F32) to ``path``; ``truncate_data`` cuts the file mid-weights.
 
@@ -93,6 +94,8 @@ def write_tiny_gguf(
     ``never_ends`` zeroes the end-of-text row of the output matrix: its logit is then always 0
     while hundreds of others are random around 0, so greedy decoding never picks it (a test
     that must stop a reply midway needs a reply that does not end by itself).
+
+    ``chat_template``: stored as the model's own template (``tokenizer.chat_template``).
     """
     rng = np.random.default_rng(seed)
     arch = shape.architecture
@@ -118,6 +121,8 @@ def write_tiny_gguf(
     writer.add_bos_token_id(1)
     writer.add_eos_token_id(2)
     writer.add_unk_token_id(0)
+    if chat_template is not None:
+        writer.add_chat_template(chat_template)
     for name, np_shape in _tensor_shapes(shape):
         if len(np_shape) == 1:
             writer.add_tensor(name, np.ones(np_shape, dtype=np.float32))

@@ -260,7 +260,7 @@ async def _whole_answer(
         item = await run.next()
     await run.finish()
     choices = [
-        Choice("".join(texts[index]), ends[index].finish, logprobs[index])
+        Choice("".join(texts[index]), ends[index].finish, logprobs[index], ends[index].tool_calls)
         for index in range(request.n)
     ]
     return JSONResponse(formatting.whole_reply(reply, choices, _ended_stats(ends, http)))
@@ -299,9 +299,12 @@ async def _events(
                 break
             if isinstance(outcome, TextPiece):
                 text, finish = outcome.text, None
-            else:  # the choice's last chunk
+            else:  # the choice's last chunk, after its tool calls if it made any
                 ends[index] = outcome
                 text, finish = "", outcome.finish
+                if outcome.tool_calls:
+                    calls = formatting.tool_calls_chunk(reply, outcome.tool_calls, index)
+                    yield formatting.sse_event(calls)
             piece = formatting.chunk(
                 reply,
                 text,

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from desktop.engine.server.parsing import ReplyKind
+from desktop.engine.server.tool_calls import ToolCall
 from desktop.engine.worker import ReplyStats, StopReason, TokenLogprobs, TokenProbability
 
 SSE_DONE = b"data: [DONE]\n\n"
@@ -101,11 +102,13 @@ def _piece_text(piece: bytes) -> str | list[int]:
 
 @dataclass(frozen=True, slots=True)
 class Choice:
-    """One whole choice of a reply: its text, finish reason and log-probabilities."""
+    """One whole choice of a reply: its text, finish reason, log-probabilities and the tool
+    calls it made."""
 
     text: str
     finish: str
     logprobs: Sequence[TokenLogprobs] = ()
+    tool_calls: Sequence[ToolCall] = ()
 
 
 def usage(stats: Sequence[ReplyStats]) -> dict[str, Any]:
@@ -138,7 +141,11 @@ def whole_reply(
 
 def _whole_choice(reply: ReplyIdentity, index: int, choice: Choice) -> dict[str, Any]:
     if reply.kind is ReplyKind.CHAT:
-        body: dict[str, Any] = {"message": {"role": "assistant", "content": choice.text}}
+        message: dict[str, Any] = {"role": "assistant", "content": choice.text}
+        if choice.tool_calls:  # as OpenAI answers: no content beside the calls is null
+            message["content"] = choice.text or None
+            message["tool_calls"] = [call.as_openai() for call in choice.tool_calls]
+        body: dict[str, Any] = {"message": message}
     else:
         body = {"text": choice.text}
     body["logprobs"] = _logprobs(reply, choice.logprobs, 0)
@@ -175,6 +182,18 @@ def chunk(
         head = reply.head("text_completion")
     choice["logprobs"] = None if first else _logprobs(reply, logprobs, text_offset)
     return {**head, "choices": [{"index": index, **choice, "finish_reason": finish}]}
+
+
+def tool_calls_chunk(
+    reply: ReplyIdentity, calls: Sequence[ToolCall], index: int = 0
+) -> dict[str, Any]:
+    """A streamed chat choice's calls, each whole in one delta (OpenAI's clients join the
+    pieces of a call by its ``index``, and take it whole as well)."""
+    delta = {"tool_calls": [call.as_openai(number) for number, call in enumerate(calls)]}
+    return {
+        **reply.head("chat.completion.chunk"),
+        "choices": [{"index": index, "delta": delta, "logprobs": None, "finish_reason": None}],
+    }
 
 
 def _logprobs(

@@ -19,7 +19,7 @@ import enum
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from converter.errors import QuantdeskError, WorkerCrashed
@@ -28,6 +28,12 @@ from converter.progress import Progress
 from desktop.engine.server.api_errors import ApiError, ClientGone, bad_request, unavailable
 from desktop.engine.server.formatting import FINISH_REASONS
 from desktop.engine.server.parsing import ReplyKind, ReplyRequest
+from desktop.engine.server.tool_calls import (
+    ToolCall,
+    ToolCallReader,
+    forced_call_format,
+    syntax_of,
+)
 from desktop.engine.worker import (
     InferenceWorker,
     InvalidReplyFormat,
@@ -53,12 +59,14 @@ class TextPiece:
 
 @dataclass(frozen=True, slots=True)
 class ReplyEnd:
-    """How a reply ended: OpenAI's finish reason, the worker's figures, and the
-    log-probabilities of tokens that no text followed (a stop string cut mid-token)."""
+    """How a reply ended: OpenAI's finish reason, the worker's figures, the
+    log-probabilities of tokens that no text followed (a stop string cut mid-token), and the
+    tool calls the reply made."""
 
     finish: str
     stats: ReplyStats
     logprobs: tuple[TokenLogprobs, ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 #: The models a request may name, by id (for example the app's library, by file name).
@@ -166,16 +174,48 @@ class ModelService:
             self._wait_for_model()
             if client_gone():
                 raise ClientGone
+            request, calls = self._with_tools(request)
             pending: list[TokenLogprobs] = []
 
             def on_token(piece: str) -> None:
                 if client_gone():
                     raise ClientGone
+                if calls is not None:
+                    piece = calls.push(piece)
+                    if not piece:
+                        return
                 send(TextPiece(piece, tuple(pending)))
                 pending.clear()
 
             stats = self._generate(request, on_token, pending.extend)
-            return ReplyEnd(FINISH_REASONS[stats.stop_reason], stats, tuple(pending))
+            finish = FINISH_REASONS[stats.stop_reason]
+            if calls is None:
+                return ReplyEnd(finish, stats, tuple(pending))
+            rest, made = calls.finish()
+            if rest:
+                send(TextPiece(rest, ()))
+            return ReplyEnd("tool_calls" if made else finish, stats, tuple(pending), made)
+
+    def _with_tools(self, request: ReplyRequest) -> tuple[ReplyRequest, ToolCallReader | None]:
+        """The request as the worker takes it when the model is shown tools (bound to one
+        call when ``tool_choice`` requires one), and the reader of its calls; a model whose
+        chat template has no place for tools gets a 400."""
+        if not request.tool_use.active:
+            return request, None
+        template = self._info.chat_template if self._info is not None else None
+        if template is None or not template.takes_tools:
+            raise bad_request(
+                f"{self.model_id} cannot call tools: its chat template has no place for them. "
+                "Use a model trained for tool calling (Qwen 2.5 or 3, Llama 3.1 or 3.2, "
+                "Mistral Nemo …).",
+                "tools_unsupported",
+                "tools",
+            )
+        syntax = syntax_of(template.template)
+        if request.tool_use.mode == "required":
+            forced = forced_call_format(syntax, request.tool_use.tools, request.tool_use.only)
+            request = replace(request, reply_format=forced, format_param="tool_choice")
+        return request, ToolCallReader(syntax)
 
     # --- tokens (llama-server's /tokenize and /detokenize) --------------------------------
 
@@ -311,6 +351,7 @@ class ModelService:
                     return self._worker.chat(
                         request.messages,
                         request.sampling,
+                        tools=request.tool_use.tools if request.tool_use.active else (),
                         on_token=on_token,
                         stop=request.stop,
                         reply_format=request.reply_format,

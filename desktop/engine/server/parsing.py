@@ -2,7 +2,7 @@
 
 Everything a client can get wrong is refused here with a 400 that names the field, before the
 model is touched. Fields clients commonly send with neutral values (``best_of: 1``,
-``frequency_penalty: 0``, ``tools: []``) are accepted; the same fields asking for something
+``frequency_penalty: 0``) are accepted; the same fields asking for something
 this server cannot do are refused rather than silently ignored. Unknown fields are ignored,
 as OpenAI-compatible servers do, so newer clients keep working.
 
@@ -34,6 +34,13 @@ from types import MappingProxyType
 from typing import Any
 
 from desktop.engine.server.api_errors import ApiError, bad_request
+from desktop.engine.server.tool_request import (
+    NO_TOOLS,
+    ToolUse,
+    parse_tool_use,
+    tool_calls_of,
+    tool_result_fields,
+)
 from desktop.engine.worker import (
     FREE_TEXT,
     FormatKind,
@@ -55,7 +62,7 @@ class ReplyRequest:
     """One validated request: either ``messages`` (chat) or ``prompt`` (completion)."""
 
     kind: ReplyKind
-    messages: tuple[Mapping[str, str], ...] = ()
+    messages: tuple[Mapping[str, Any], ...] = ()
     prompt: str = ""
     sampling: SamplingSettings
     stop: tuple[str, ...] = ()
@@ -70,12 +77,20 @@ class ReplyRequest:
     n: int = 1
     #: The model the client named (None: none named).
     model: str | None = None
+    #: The functions the model may call, and how (chat only).
+    tool_use: ToolUse = NO_TOOLS
 
 
 #: Roles a chat message may have → the role the chat template sees ("developer" is OpenAI's
-#: newer name for "system").
+#: newer name for "system"; "tool" messages carry what a called function returned).
 CHAT_ROLES: MappingProxyType[str, str] = MappingProxyType(
-    {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+    {
+        "system": "system",
+        "developer": "system",
+        "user": "user",
+        "assistant": "assistant",
+        "tool": "tool",
+    }
 )
 
 
@@ -87,9 +102,6 @@ def _neutral(value: Any) -> bool:
 UNSUPPORTED_FIELDS: MappingProxyType[str, tuple[Callable[[Any], bool], str]] = MappingProxyType(
     {
         "best_of": (lambda v: v is None or v == 1, "best_of is not supported."),
-        "tools": (_neutral, "Tools and function calling are not supported."),
-        "functions": (_neutral, "Tools and function calling are not supported."),
-        "tool_choice": (lambda v: v in (None, "none"), "Tool calling is not supported."),
         "echo": (_neutral, "echo is not supported."),
         "suffix": (lambda v: v in (None, ""), "suffix (fill-in-the-middle) is not supported."),
         "frequency_penalty": (
@@ -203,12 +215,23 @@ def parse_chat(body: Mapping[str, Any], *, default_max_tokens: int) -> ReplyRequ
             "'messages' must be a non-empty list of {role, content} objects.", param="messages"
         )
     parsed = tuple(_message(index, message) for index, message in enumerate(messages))
-    return ReplyRequest(
+    tool_use = parse_tool_use(body)
+    request = ReplyRequest(
         kind=ReplyKind.CHAT,
         messages=parsed,
         logprobs=_chat_logprobs(body),
+        tool_use=tool_use,
         **_common(body, default_max_tokens),
     )
+    if tool_use.active and request.format_param is not None:
+        raise bad_request(
+            f"Give either 'tools' or '{request.format_param}': a reply that may call a "
+            "function cannot also be bound to a format.",
+            param=request.format_param,
+        )
+    if tool_use.active and request.logprobs is not None:
+        raise bad_request("'logprobs' cannot be asked for together with 'tools'.", param="logprobs")
+    return request
 
 
 def parse_completion(body: Mapping[str, Any], *, default_max_tokens: int) -> ReplyRequest:
@@ -220,6 +243,12 @@ def parse_completion(body: Mapping[str, Any], *, default_max_tokens: int) -> Rep
         raise bad_request("'prompt' must be a string (one prompt per request).", param="prompt")
     if not prompt:
         raise bad_request("'prompt' is empty: there is nothing to continue.", param="prompt")
+    if body.get("tools") or body.get("tool_choice") not in (None, "none"):
+        raise bad_request(
+            "Tools work with chat completions (/v1/chat/completions), not with a plain prompt.",
+            "unsupported_parameter",
+            "tools",
+        )
     return ReplyRequest(
         kind=ReplyKind.COMPLETION,
         prompt=prompt,
@@ -228,19 +257,28 @@ def parse_completion(body: Mapping[str, Any], *, default_max_tokens: int) -> Rep
     )
 
 
-def _message(index: int, message: Any) -> Mapping[str, str]:
+def _message(index: int, message: Any) -> Mapping[str, Any]:
     where = f"messages[{index}]"
     if not isinstance(message, dict):
         raise bad_request(f"{where} must be an object with 'role' and 'content'.", param="messages")
     role = message.get("role")
     if not isinstance(role, str) or role not in CHAT_ROLES:
         roles = ", ".join(CHAT_ROLES)
+        older = " (function messages are OpenAI's older form of tool messages)"
         raise bad_request(
-            f"{where}.role is {role!r}; supported roles are {roles} "
-            "(tool and function messages are not supported).",
+            f"{where}.role is {role!r}; supported roles are {roles}"
+            f"{older if role == 'function' else ''}.",
             param="messages",
         )
-    return MappingProxyType({"role": CHAT_ROLES[role], "content": _content(where, message)})
+    shown: dict[str, Any] = {"role": CHAT_ROLES[role]}
+    if role == "assistant" and message.get("tool_calls"):
+        shown["content"] = "" if message.get("content") is None else _content(where, message)
+        shown["tool_calls"] = tool_calls_of(where, message)
+    else:
+        shown["content"] = _content(where, message)
+    if role == "tool":
+        shown.update(tool_result_fields(where, message))
+    return MappingProxyType(shown)
 
 
 def _content(where: str, message: Mapping[str, Any]) -> str:

@@ -5,6 +5,12 @@ A GGUF made from an instruct model stores its Hugging Face chat template under
 mirrors transformers' settings (sandboxed, ``trim_blocks``, ``lstrip_blocks``, ``tojson``,
 ``strftime_now``). A model without one (base models) gets ChatML, the most widely
 understood format, and the load result says so, because a base model's "chat" is a guess.
+
+Templates of models trained to call tools (Qwen, Hermes, Llama 3.1, Mistral …) also take the
+tool definitions (``tools``, in OpenAI's shape) and render messages that carry calls
+(an assistant's ``tool_calls``) and their results (``tool`` messages). Whether a template
+uses the tools is found as llama.cpp's server finds it: by rendering a conversation with one
+made-up tool and looking for that tool's name in the prompt.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from converter.errors import QuantdeskError
 
@@ -48,11 +55,23 @@ class ChatTemplate:
     def note(self) -> str:
         return "" if self.from_model else MISSING_TEMPLATE_NOTE
 
-    def render(self, messages: Sequence[Mapping[str, str]]) -> str:
-        """The prompt for ``messages``, ending where the assistant's reply begins."""
+    @property
+    def takes_tools(self) -> bool:
+        """Whether the template puts tool definitions into the prompt (a model's own
+        template only: the ChatML fallback has no place for them)."""
+        return self.from_model and _renders_tools(self.template, self.bos_token, self.eos_token)
+
+    def render(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]] = (),
+    ) -> str:
+        """The prompt for ``messages``, ending where the assistant's reply begins; ``tools``:
+        the functions the model may call (OpenAI's ``tools`` list)."""
         formatter = _formatter(self.template, self.bos_token, self.eos_token)
+        extra = {"tools": [dict(tool) for tool in tools]} if tools else {}
         try:
-            return formatter(messages=[dict(m) for m in messages]).prompt
+            return formatter(messages=[dict(m) for m in messages], **extra).prompt
         except (
             Exception
         ) as exc:  # jinja raises anything: TemplateError, ValueError from raise_exception …
@@ -89,3 +108,24 @@ def _formatter(template: str, bos_token: str, eos_token: str):
         )
     except Exception as exc:  # jinja2.TemplateSyntaxError and friends
         raise ChatTemplateError(f"The model's chat template is not valid Jinja: {exc}.") from exc
+
+
+#: The made-up tool whose name shows whether a template renders tool definitions.
+_PROBE_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "quantdesk_probe_tool",
+        "description": "A tool that only tells whether the template shows tools.",
+        "parameters": {"type": "object", "properties": {}},
+    },
+}
+
+
+@functools.lru_cache(maxsize=8)
+def _renders_tools(template: str, bos_token: str, eos_token: str) -> bool:
+    try:
+        formatter = _formatter(template, bos_token, eos_token)
+        prompt = formatter(messages=[{"role": "user", "content": "Hi"}], tools=[_PROBE_TOOL]).prompt
+    except Exception:  # a template that cannot render the probe cannot take tools either
+        return False
+    return "quantdesk_probe_tool" in prompt

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType, TracebackType
+from typing import Any
 
 from converter.errors import Cancelled, ModelLoadError, QuantdeskError, WorkerCrashed
 from converter.progress import Progress
@@ -200,10 +201,11 @@ class InferenceWorker:
 
     def chat(
         self,
-        messages: Sequence[Mapping[str, str]],
+        messages: Sequence[Mapping[str, Any]],
         sampling: SamplingSettings | None = None,
         *,
         on_token: Callable[[str], None],
+        tools: Sequence[Mapping[str, Any]] = (),
         stop: Sequence[str] = (),
         reply_format: ReplyFormat = FREE_TEXT,
         logprobs: int | None = None,
@@ -211,7 +213,8 @@ class InferenceWorker:
         ticket: ReplyTicket | None = None,
         reply_room: int = 1,
     ) -> ReplyStats:
-        """Answer the conversation with the model's chat template, streaming text pieces.
+        """Answer the conversation with the model's chat template, streaming text pieces;
+        ``tools`` (OpenAI's function definitions) go to the template for the model to call.
 
         The reply ends before the first of ``stop`` (or of the template's own end markers).
         ``reply_format`` binds it to a grammar or JSON; with ``logprobs`` (the number of
@@ -227,7 +230,7 @@ class InferenceWorker:
             raise WorkerStateError("There is no message to answer.")
         template = info.chat_template
         request = GenerateRequest(
-            prompt=template.render(messages),
+            prompt=template.render(messages, tools),
             sampling=sampling or SamplingSettings(),
             parse_special=True,
             stop_strings=(*template.stop_strings, *stop),
@@ -237,7 +240,7 @@ class InferenceWorker:
         )
         return self._generate(request, on_token, on_logprobs, ticket)
 
-    def format_chat(self, messages: Sequence[Mapping[str, str]]) -> str:
+    def format_chat(self, messages: Sequence[Mapping[str, Any]]) -> str:
         """The exact prompt text :meth:`chat` would send for ``messages``."""
         return self._require_model().chat_template.render(messages)
 

@@ -16,6 +16,7 @@ import ctypes
 import enum
 import json
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -37,6 +38,9 @@ class FormatKind(enum.Enum):
     GRAMMAR = "grammar"  # GBNF text
     JSON_OBJECT = "json_object"  # any JSON object
     JSON_SCHEMA = "json_schema"  # JSON matching a schema (given as JSON text)
+    #: JSON matching a schema between fixed opening and closing text (a forced tool call);
+    #: the source is ``{"opening": …, "closing": …, "schema": …}`` as JSON text.
+    WRAPPED_JSON = "wrapped_json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,14 +62,33 @@ class ReplyFormat:
             return self.source
         if self.kind is FormatKind.JSON_OBJECT:
             return llama_grammar.JSON_GBNF
-        try:
-            return str(llama_grammar.json_schema_to_gbnf(self.source))
-        except RecursionError:
-            raise InvalidReplyFormat("The JSON schema refers to itself too deeply.") from None
-        except Exception as exc:  # the converter asserts, or fails on what it does not expect
-            raise InvalidReplyFormat(
-                f"The JSON schema cannot be turned into a grammar: {_short(_reason(exc))}."
-            ) from None
+        if self.kind is FormatKind.WRAPPED_JSON:
+            spec = json.loads(self.source)
+            inner = _schema_gbnf(llama_grammar, json.dumps(spec["schema"]))
+            # The schema's grammar starts at its "root" rule; here it is one part of the root.
+            renamed = re.sub(r"^root ::=", "wrapped-json ::=", inner, count=1, flags=re.M)
+            opening, closing = _gbnf_literal(spec["opening"]), _gbnf_literal(spec["closing"])
+            return f"root ::= {opening} wrapped-json {closing}\n{renamed}"
+        return _schema_gbnf(llama_grammar, self.source)
+
+
+def _schema_gbnf(llama_grammar: Any, schema: str) -> str:
+    try:
+        return str(llama_grammar.json_schema_to_gbnf(schema))
+    except RecursionError:
+        raise InvalidReplyFormat("The JSON schema refers to itself too deeply.") from None
+    except Exception as exc:  # the converter asserts, or fails on what it does not expect
+        raise InvalidReplyFormat(
+            f"The JSON schema cannot be turned into a grammar: {_short(_reason(exc))}."
+        ) from None
+
+
+def _gbnf_literal(text: str) -> str:
+    """``text`` as a GBNF string literal (``""`` matches nothing, so it is left out)."""
+    if not text:
+        return ""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
 
 
 #: No constraint: the reply is free text.

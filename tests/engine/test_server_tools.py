@@ -1,0 +1,148 @@
+"""Tool calling through ``quantdesk serve``: the tiny random-weight model with Qwen 2.5's real
+chat template, real llama.cpp, real HTTP. Random weights call no tool by themselves, so the
+calls here are the ones ``tool_choice`` requires (llama.cpp's grammar sampler writes them in
+Hermes' syntax); the official ``openai`` client reads them as it reads OpenAI's."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import openai
+import pytest
+
+from desktop.engine.server import ModelServer
+from desktop.engine.worker import LoadSettings
+from tests.conftest import CHAT_TEMPLATE_FIXTURES
+from tests.support.gguf_factory import write_tiny_gguf
+from tests.support.server_helpers import post_raw, running_server
+
+LOAD = LoadSettings(ctx_tokens=2048, threads=1)
+MESSAGES = [{"role": "user", "content": "What is the weather in Oslo?"}]
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city now.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "city": {"type": "string", "maxLength": 6},
+                "unit": {"enum": ["celsius", "fahrenheit"]},
+            },
+            "required": ["city", "unit"],
+        },
+    },
+}
+CLOCK = {"type": "function", "function": {"name": "now", "parameters": {"type": "object"}}}
+ASK = {"messages": MESSAGES, "tools": [WEATHER, CLOCK], "max_tokens": 300, "temperature": 0}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelServer]:
+    template = (CHAT_TEMPLATE_FIXTURES / "Qwen-Qwen2.5-7B-Instruct.jinja").read_text()
+    model = write_tiny_gguf(
+        tmp_path_factory.mktemp("tools") / "tiny-tools.gguf", chat_template=template
+    )
+    with running_server(model, LOAD) as running:
+        yield running
+
+
+def post(server: ModelServer, body: dict[str, Any]) -> tuple[int, Any]:
+    status, data = post_raw(server.port, "/v1/chat/completions", body, timeout_s=120)
+    if body.get("stream") and status == 200:
+        events = [line.removeprefix("data: ") for line in data.decode().split("\n\n") if line]
+        return 200, [e if e == "[DONE]" else json.loads(e) for e in events]
+    return status, json.loads(data)
+
+
+def test_a_required_call_comes_back_as_tool_calls(server: ModelServer) -> None:
+    status, reply = post(server, {**ASK, "tool_choice": "required"})
+    assert status == 200, reply
+    (choice,) = reply["choices"]
+    assert choice["finish_reason"] == "tool_calls"
+    message = choice["message"]
+    assert message["content"] is None
+    (call,) = message["tool_calls"]
+    assert call["type"] == "function" and call["id"].startswith("call_")
+    arguments = json.loads(call["function"]["arguments"])
+    if call["function"]["name"] == "get_weather":
+        assert isinstance(arguments["city"], str)  # random bytes: maxLength keeps it short
+        assert arguments["unit"] in ("celsius", "fahrenheit")
+    else:
+        assert call["function"]["name"] == "now" and isinstance(arguments, dict)
+
+
+def test_a_named_function_is_the_one_called_and_streams_as_one_delta(
+    server: ModelServer,
+) -> None:
+    named = {"type": "function", "function": {"name": "get_weather"}}
+    status, whole = post(server, {**ASK, "tool_choice": named})
+    assert status == 200, whole
+    (call,) = whole["choices"][0]["message"]["tool_calls"]
+    assert call["function"]["name"] == "get_weather"
+
+    status, events = post(server, {**ASK, "tool_choice": named, "stream": True})
+    assert status == 200 and events[-1] == "[DONE]"
+    deltas = [event["choices"][0] for event in events[:-1]]
+    assert deltas[0]["delta"] == {"role": "assistant", "content": ""}
+    assert not any(d["delta"].get("content") for d in deltas[1:])  # nothing of the call as text
+    (with_calls,) = [d for d in deltas if "tool_calls" in d["delta"]]
+    (streamed,) = with_calls["delta"]["tool_calls"]
+    assert streamed["index"] == 0 and streamed["function"] == call["function"]  # greedy twice
+    assert deltas[-1]["finish_reason"] == "tool_calls"
+
+
+def test_a_conversation_with_calls_and_their_results_is_answered(server: ModelServer) -> None:
+    history = [
+        *MESSAGES,
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": "Sunny, 21 degrees"},
+    ]
+    status, reply = post(
+        server, {"messages": history, "tools": [WEATHER], "max_tokens": 4, "tool_choice": "none"}
+    )
+    assert status == 200, reply
+    assert reply["usage"]["prompt_tokens"] > 50  # the history, rendered by the template
+
+
+def test_the_openai_client_reads_the_calls(server: ModelServer) -> None:
+    client = openai.OpenAI(base_url=f"http://127.0.0.1:{server.port}/v1", api_key="unused")
+    completion = client.chat.completions.create(
+        model="tiny-tools",
+        messages=MESSAGES,  # type: ignore[arg-type]
+        tools=[WEATHER],  # type: ignore[list-item]
+        tool_choice="required",
+        max_tokens=300,
+        temperature=0,
+    )
+    choice = completion.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.tool_calls
+    call = choice.message.tool_calls[0]
+    assert call.function.name == "get_weather"  # type: ignore[union-attr]
+    assert set(json.loads(call.function.arguments)) == {"city", "unit"}  # type: ignore[union-attr]
+
+    stream = client.chat.completions.create(
+        model="tiny-tools",
+        messages=MESSAGES,  # type: ignore[arg-type]
+        tools=[WEATHER],  # type: ignore[list-item]
+        tool_choice="required",
+        max_tokens=300,
+        temperature=0,
+        stream=True,
+    )
+    pieces = [c.choices[0].delta.tool_calls for c in stream if c.choices[0].delta.tool_calls]
+    (streamed,) = pieces[0] or []
+    assert streamed.function and streamed.function.name == "get_weather"
+    assert streamed.function.arguments == call.function.arguments  # type: ignore[union-attr]

@@ -23,6 +23,8 @@ from desktop.engine.server.tool_calls import (
 from desktop.engine.worker.chat_format import template_for
 from tests.conftest import CHAT_TEMPLATE_FIXTURES
 
+#: The functions the replies below may call.
+NAMES = ("get_weather", "now")
 WEATHER = {
     "type": "function",
     "function": {
@@ -137,18 +139,24 @@ def test_templates_render_the_tools_a_call_and_its_result(name: str) -> None:
         # What claims to be a call but is not one stays text, as llama.cpp's server keeps it.
         (HERMES, "<tool_call>\n{not json</tool_call>", "<tool_call>\n{not json</tool_call>", []),
         (LLAMA3, '{"answer": 42}', '{"answer": 42}', []),
+        (  # a function the request did not offer
+            LLAMA3,
+            '{"name": "rm_rf", "parameters": {}}',
+            '{"name": "rm_rf", "parameters": {}}',
+            [],
+        ),
         (HERMES, "I need no tool. <tool_", "I need no tool. <tool_", []),
     ],
 )
 def test_calls_are_read_out_of_replies_whole_and_streamed(
     syntax: ToolSyntax, reply: str, content: str, calls: list[tuple[str, dict[str, Any]]]
 ) -> None:
-    text, made = split_reply(reply, syntax)
+    text, made = split_reply(reply, syntax, NAMES)
     assert text == content
     assert [(call.name, json.loads(call.arguments)) for call in made] == calls
     assert len({call.id for call in made}) == len(made)
 
-    reader = ToolCallReader(syntax)  # one character at a time, as a stream may cut it
+    reader = ToolCallReader(syntax, NAMES)  # one character at a time, as a stream may cut it
     shown = "".join(reader.push(character) for character in reply)
     rest, streamed = reader.finish()
     assert shown + rest == content
@@ -159,7 +167,7 @@ def test_calls_are_read_out_of_replies_whole_and_streamed(
 
 def test_mistral_call_ids_are_nine_letters_and_digits() -> None:
     """Mistral's templates refuse any other id when the call comes back in the history."""
-    (call,) = split_reply('[{"name": "now", "arguments": {}}]', MISTRAL)[1]
+    (call,) = split_reply('[{"name": "now", "arguments": {}}]', MISTRAL, NAMES)[1]
     assert len(call.id) == 9 and call.id.isalnum()
 
 

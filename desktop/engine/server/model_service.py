@@ -215,7 +215,8 @@ class ModelService:
         if request.tool_use.mode == "required":
             forced = forced_call_format(syntax, request.tool_use.tools, request.tool_use.only)
             request = replace(request, reply_format=forced, format_param="tool_choice")
-        return request, ToolCallReader(syntax)
+        names = [tool["function"]["name"] for tool in request.tool_use.tools]
+        return request, ToolCallReader(syntax, names)
 
     # --- tokens (llama-server's /tokenize and /detokenize) --------------------------------
 

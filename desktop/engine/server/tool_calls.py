@@ -13,7 +13,8 @@ families apart by their templates. The families read here:
 
 Text that only looks like the start of a call is held back while a reply streams, so a client
 never sees half a call as content. Text that claims to be a call but is not one (broken JSON,
-no name) is given back as content, as llama.cpp's server does, rather than lost.
+no name, a function the request did not offer) is given back as content, as llama.cpp's
+server does, rather than lost.
 ``tool_choice: "required"`` (or a named function) binds the reply to a grammar: the syntax's
 opening text, JSON matching one of the allowed functions, its closing text.
 """
@@ -23,7 +24,7 @@ from __future__ import annotations
 import json
 import secrets
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -129,11 +130,13 @@ class ToolCallReader:
     """Splits one reply's text, as it arrives, into content and tool calls.
 
     :meth:`push` returns the text that is surely content; :meth:`finish` returns the rest of
-    the content and the calls.
+    the content and the calls. ``names``: the functions the request offers (a call of any
+    other is not taken for one).
     """
 
-    def __init__(self, syntax: ToolSyntax) -> None:
+    def __init__(self, syntax: ToolSyntax, names: Collection[str]) -> None:
         self._syntax = syntax
+        self._names = frozenset(names)
         self._shown = ""  # content given out so far
         self._held = ""  # text not given out yet
         self._calling = False
@@ -161,7 +164,7 @@ class ToolCallReader:
         rest, self._held = self._held, ""
         if not self._calling:
             return rest, ()
-        calls, after = _read_calls(rest, self._syntax)
+        calls, after = _read_calls(rest, self._syntax, self._names)
         if calls is None:
             return rest, ()
         return after, calls
@@ -172,9 +175,11 @@ class ToolCallReader:
         return shown
 
 
-def split_reply(text: str, syntax: ToolSyntax) -> tuple[str, tuple[ToolCall, ...]]:
-    """A whole reply's content and calls."""
-    reader = ToolCallReader(syntax)
+def split_reply(
+    text: str, syntax: ToolSyntax, names: Collection[str]
+) -> tuple[str, tuple[ToolCall, ...]]:
+    """A whole reply's content and calls (of the functions ``names``)."""
+    reader = ToolCallReader(syntax, names)
     shown = reader.push(text)
     rest, calls = reader.finish()
     return shown + rest, calls
@@ -188,7 +193,9 @@ def _partial_opening(text: str, opening: str) -> int:
     return 0
 
 
-def _read_calls(text: str, syntax: ToolSyntax) -> tuple[tuple[ToolCall, ...] | None, str]:
+def _read_calls(
+    text: str, syntax: ToolSyntax, names: frozenset[str]
+) -> tuple[tuple[ToolCall, ...] | None, str]:
     """The calls at the start of ``text`` (None: not calls) and the text after them."""
     body = text.strip()
     if syntax.opening and body.startswith(syntax.opening):
@@ -196,7 +203,7 @@ def _read_calls(text: str, syntax: ToolSyntax) -> tuple[tuple[ToolCall, ...] | N
     if syntax.as_list or not syntax.closing:
         found, after = _leading_json(body)
         items = found if isinstance(found, list) and syntax.as_list else [found]
-        calls = [_call(item, syntax) for item in items]
+        calls = [_call(item, syntax, names) for item in items]
         if found is None or not calls or None in calls:
             return None, ""
         return tuple(call for call in calls if call is not None), after
@@ -208,7 +215,7 @@ def _read_calls(text: str, syntax: ToolSyntax) -> tuple[tuple[ToolCall, ...] | N
             break  # text between calls ends them; it stays content
         inside, _, after = block.partition(syntax.closing)
         found, _ = _leading_json(inside.strip())
-        call = _call(found, syntax)
+        call = _call(found, syntax, names)
         if call is None:
             return None, ""
         calls_found.append(call)
@@ -224,8 +231,8 @@ def _leading_json(text: str) -> tuple[Any, str]:
     return value, text[end:].strip()
 
 
-def _call(item: Any, syntax: ToolSyntax) -> ToolCall | None:
-    if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
+def _call(item: Any, syntax: ToolSyntax, names: frozenset[str]) -> ToolCall | None:
+    if not isinstance(item, dict) or item.get("name") not in names:
         return None
     arguments = item.get(syntax.arguments_key, item.get("arguments", {}))
     if isinstance(arguments, str):  # some models write the arguments as JSON text already

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -92,6 +93,33 @@ def test_a_named_function_is_the_one_called_and_streams_as_one_delta(
     (streamed,) = with_calls["delta"]["tool_calls"]
     assert streamed["index"] == 0 and streamed["function"] == call["function"]  # greedy twice
     assert deltas[-1]["finish_reason"] == "tool_calls"
+
+
+@pytest.mark.parametrize(
+    ("template", "call_start"),
+    [
+        ("meta-llama-Llama-3.1-8B-Instruct.jinja", "{"),
+        ("mistralai-Mistral-Nemo-Instruct-2407.jinja", "["),
+    ],
+)
+def test_other_families_calls_are_forced_and_read_in_their_own_syntax(
+    tmp_path: Path, template: str, call_start: str
+) -> None:
+    """Llama 3.1 writes a call as a JSON reply, Mistral as a JSON list of calls."""
+    model = write_tiny_gguf(
+        tmp_path / "tiny-tools.gguf",
+        chat_template=(CHAT_TEMPLATE_FIXTURES / template).read_text(),
+    )
+    # Their templates spell out special tokens that the tiny model's vocabulary lacks.
+    with running_server(model, LoadSettings(ctx_tokens=4096, threads=1)) as running:
+        status, reply = post(running, {**ASK, "tool_choice": "required"})
+        assert status == 200, reply
+        assert reply["choices"][0]["finish_reason"] == "tool_calls"
+        (call,) = reply["choices"][0]["message"]["tool_calls"]
+        assert call["function"]["name"] in ("get_weather", "now")
+        assert isinstance(json.loads(call["function"]["arguments"]), dict)
+        status, plain = post(running, {**ASK, "tool_choice": "none", "max_tokens": 40})
+        assert status == 200 and not plain["choices"][0]["message"].get("tool_calls")
 
 
 def test_a_conversation_with_calls_and_their_results_is_answered(server: ModelServer) -> None:

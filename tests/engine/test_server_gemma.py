@@ -2,7 +2,7 @@
 random weights cannot show — repeated greedy requests agree (the second one finds its prompt
 in the cache), and a hand-written chat prompt sent to ``/v1/completions`` is read with its
 special tokens; JSON mode and schemas give JSON a real model writes, with its
-log-probabilities."""
+log-probabilities; embeddings put paraphrases nearest."""
 
 from __future__ import annotations
 
@@ -133,3 +133,25 @@ def test_tokenize_and_detokenize_as_llama_server(server: ModelServer, gemma: Pat
     assert status == 400 and error["param"] == "tokens" and "vocabulary" in error["message"]
     status, _data = post_raw(server.port, "/v1/tokenize", {"content": 5}, timeout_s=60)
     assert status == 400
+
+
+def test_embeddings_of_real_weights_put_paraphrases_nearest(server: ModelServer) -> None:
+    """Mean-pooled states of a chat model are no trained embedder, but with real weights a
+    sentence's nearest neighbour among unrelated ones is its paraphrase (on Gemma 3 270M:
+    cosine 0.87-0.93 against at most 0.78 for the others)."""
+    import numpy as np
+
+    pairs = [
+        ("The cat sat on the mat.", "A kitten was sitting on the rug."),
+        (
+            "Quarterly revenue rose by five percent.",
+            "The company's profits increased this quarter.",
+        ),
+        ("How do I bake bread at home?", "A simple recipe for homemade bread."),
+    ]
+    texts = [text for pair in pairs for text in pair]
+    answer = post(server, "/v1/embeddings", {"input": texts})
+    vectors = np.array([item["embedding"] for item in answer["data"]])
+    similarity = vectors @ vectors.T
+    np.fill_diagonal(similarity, -1)
+    assert [int(i) for i in similarity.argmax(axis=1)] == [1, 0, 3, 2, 5, 4]

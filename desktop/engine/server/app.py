@@ -33,6 +33,7 @@ from starlette.routing import Match, Route
 
 from desktop.engine.server import formatting
 from desktop.engine.server.api_errors import ApiError, ClientGone, not_found, unavailable
+from desktop.engine.server.embedding_request import parse_embeddings
 from desktop.engine.server.formatting import Choice, ReplyIdentity
 from desktop.engine.server.model_service import ModelService, ModelState, ReplyEnd, TextPiece
 from desktop.engine.server.parsing import (
@@ -83,6 +84,7 @@ def build_app(service: ModelService, rules: AccessRules, log: Callable[[str], No
             Route(f"{prefix}/health", api.health, methods=["GET"]),
             Route(f"{prefix}/tokenize", api.tokenize, methods=["POST"]),
             Route(f"{prefix}/detokenize", api.detokenize, methods=["POST"]),
+            Route(f"{prefix}/embeddings", api.embeddings, methods=["POST"]),
         ]
     app = Starlette(
         routes=routes,
@@ -138,6 +140,15 @@ class _Api:
         tokens = parse_detokenize(parse_json_body(await _read_body(http)))
         text = await asyncio.to_thread(self.service.detokenize, tokens)
         return JSONResponse({"content": text})
+
+    async def embeddings(self, http: Request) -> Response:
+        asked = parse_embeddings(parse_json_body(await _read_body(http)))
+        vectors, tokens = await asyncio.to_thread(self.service.embed, asked)
+        http.state.tokens = tokens
+        answer = formatting.embeddings_answer(
+            self.service.model_id, vectors, tokens, asked.encoding
+        )
+        return JSONResponse(answer)
 
     # --- replies --------------------------------------------------------------------------------
 

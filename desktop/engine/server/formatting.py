@@ -12,8 +12,10 @@ log-probabilities, the alternatives and the text offsets).
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
+import struct
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -91,6 +93,30 @@ def tokens_answer(tokens: Sequence[int], pieces: Sequence[bytes] | None) -> dict
             for token, piece in zip(tokens, pieces, strict=True)
         ]
     }
+
+
+def embeddings_answer(
+    model: str, vectors: Sequence[bytes], tokens: int, encoding: str
+) -> dict[str, Any]:
+    """OpenAI's embeddings list: each vector (little-endian float32 bytes) as numbers, or as
+    base64 text of those bytes when ``encoding`` is ``base64``."""
+    data = [
+        {"object": "embedding", "index": index, "embedding": _vector(vector, encoding)}
+        for index, vector in enumerate(vectors)
+    ]
+    return {
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+
+
+def _vector(vector: bytes, encoding: str) -> str | list[float]:
+    if encoding == "base64":
+        return base64.b64encode(vector).decode("ascii")
+    count = len(vector) // 4
+    return list(struct.unpack(f"<{count}f", vector))
 
 
 def _piece_text(piece: bytes) -> str | list[int]:

@@ -26,6 +26,7 @@ from converter.errors import QuantdeskError, WorkerCrashed
 from converter.gguf_shards import model_name
 from converter.progress import Progress
 from desktop.engine.server.api_errors import ApiError, ClientGone, bad_request, unavailable
+from desktop.engine.server.embedding_request import EmbeddingRequest
 from desktop.engine.server.formatting import FINISH_REASONS
 from desktop.engine.server.parsing import ReplyKind, ReplyRequest
 from desktop.engine.server.tool_calls import (
@@ -46,6 +47,7 @@ from desktop.engine.worker import (
     WorkerStateError,
 )
 from desktop.engine.worker.chat_format import ChatTemplateError
+from desktop.engine.worker.embedding import TextTooLong
 from desktop.engine.worker.protocol import PromptTooLong
 
 
@@ -227,6 +229,25 @@ class ModelService:
         self._wait_for_model()
         with self._worker_errors():
             return self._worker.tokenize(text, add_special=add_special, parse_special=parse_special)
+
+    def embed(self, request: EmbeddingRequest) -> tuple[list[bytes], int]:
+        """The loaded model's unit-length vector for each text, and the tokens read."""
+        self._wait_for_model()
+        with self._worker_errors():
+            try:
+                vectors, tokens = self._worker.embed(request.texts)
+            except TextTooLong as exc:
+                raise ApiError(
+                    400, str(exc), code="context_length_exceeded", param="input"
+                ) from None
+        size = len(vectors[0]) // 4
+        if request.dimensions not in (None, size):
+            raise bad_request(
+                f"'dimensions' is {request.dimensions}; {self.model_id}'s embeddings have "
+                f"{size} and cannot be cut short.",
+                param="dimensions",
+            )
+        return vectors, tokens
 
     def detokenize(self, tokens: tuple[int, ...]) -> str:
         self._wait_for_model()

@@ -19,10 +19,13 @@ from typing import Any
 
 from converter.errors import QuantdeskError
 from desktop.engine.worker.decode_loop import DecodeLoop, SendPiece
+from desktop.engine.worker.embedding import TextEmbedder, vector_bytes
 from desktop.engine.worker.loader import load_model
 from desktop.engine.worker.protocol import (
     CancelReply,
     DetokenizeRequest,
+    Embedded,
+    EmbedRequest,
     GenerateRequest,
     Loaded,
     LoadProgress,
@@ -84,6 +87,7 @@ class _ModelHost:
         self._cancel_flag = cancel_flag
         self._llama: Any = None
         self._loop: DecodeLoop | None = None
+        self._embedder: TextEmbedder | None = None
         self._streams: dict[int, CoalescedStream] = {}
 
     @property
@@ -112,6 +116,11 @@ class _ModelHost:
                 self._conn.send(token_text(self._llama, request))
             except Exception as exc:
                 self._conn.send(failure_for(exc, request.request_id))
+        elif isinstance(request, EmbedRequest):
+            try:  # answered between decode steps, also while replies run
+                self._conn.send(self._embed(request))
+            except Exception as exc:
+                self._conn.send(failure_for(exc, request.request_id))
         elif self.busy:
             raise QuantdeskError("The worker is still answering; wait for the replies to end.")
         elif isinstance(request, LoadRequest):
@@ -138,6 +147,14 @@ class _ModelHost:
                 f"The worker got a request it does not know: {type(request).__name__}."
             )
 
+    def _embed(self, request: EmbedRequest) -> Embedded:
+        if self._llama is None:
+            raise QuantdeskError("No model is loaded in the worker; load one first.")
+        if self._embedder is None:
+            self._embedder = TextEmbedder(self._llama)
+        vectors, tokens = self._embedder.embed(request.texts)
+        return Embedded(request.request_id, tuple(vector_bytes(v) for v in vectors), tokens)
+
     def step(self) -> None:
         assert self._loop is not None
         try:
@@ -161,6 +178,9 @@ class _ModelHost:
         self._conn.send(event)
 
     def unload(self) -> None:
+        if self._embedder is not None:  # its context goes before the model
+            embedder, self._embedder = self._embedder, None
+            embedder.close()
         if self._loop is not None:
             loop, self._loop = self._loop, None
             loop.close()

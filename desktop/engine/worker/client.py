@@ -25,6 +25,8 @@ from desktop.engine.worker.process import ChildDied, WorkerProcess
 from desktop.engine.worker.protocol import (
     CancelReply,
     DetokenizeRequest,
+    Embedded,
+    EmbedRequest,
     Failed,
     Finished,
     GenerateRequest,
@@ -285,15 +287,29 @@ class InferenceWorker:
         special-token text becomes special tokens."""
         self._require_model()
         answer = self._ask(TokenizeRequest(text, add_special, parse_special), "Tokenizing")
+        assert isinstance(answer, TokenText)
         return list(answer.tokens), list(answer.pieces)
 
     def detokenize(self, tokens: Sequence[int]) -> str:
         """The text ``tokens`` spell (special tokens written out); an id outside the
         vocabulary raises :class:`~desktop.engine.worker.token_text.UnknownToken`."""
         self._require_model()
-        return self._ask(DetokenizeRequest(tuple(tokens)), "Detokenizing").text
+        answer = self._ask(DetokenizeRequest(tuple(tokens)), "Detokenizing")
+        assert isinstance(answer, TokenText)
+        return answer.text
 
-    def _ask(self, request: TokenizeRequest | DetokenizeRequest, what: str) -> TokenText:
+    def embed(self, texts: Sequence[str]) -> tuple[list[bytes], int]:
+        """One unit-length vector per text (little-endian float32 bytes) and the tokens read
+        in all (any thread, also while replies run). A text longer than the embedding context
+        raises :class:`~desktop.engine.worker.embedding.TextTooLong`."""
+        self._require_model()
+        answer = self._ask(EmbedRequest(tuple(texts)), "Embedding")
+        assert isinstance(answer, Embedded)
+        return list(answer.vectors), answer.tokens
+
+    def _ask(
+        self, request: TokenizeRequest | DetokenizeRequest | EmbedRequest, what: str
+    ) -> TokenText | Embedded:
         """Send one request that gets one answer, and wait for it."""
         with self._lock:
             self._last_request_id += 1
@@ -313,7 +329,7 @@ class InferenceWorker:
             child.close_channel(request_id)
         if isinstance(event, Failed):
             raise error_from(event, what)
-        assert isinstance(event, TokenText)
+        assert isinstance(event, (TokenText, Embedded))
         return event
 
     def _require_model(self) -> LoadInfo:

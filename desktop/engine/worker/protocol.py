@@ -67,6 +67,14 @@ class TokenizeRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class EmbedRequest:
+    """The embeddings of ``texts`` with the loaded model (see ``embedding.py``)."""
+
+    texts: tuple[str, ...]
+    request_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class DetokenizeRequest:
     """The text that ``tokens`` of the loaded model spell."""
 
@@ -126,6 +134,16 @@ class TokenText:
     tokens: tuple[int, ...] = ()
     pieces: tuple[bytes, ...] = ()
     text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Embedded:
+    """The answer to an embed request: one unit-length vector per text (little-endian float32
+    bytes), and the tokens read in all."""
+
+    request_id: int
+    vectors: tuple[bytes, ...]
+    tokens: int
 
 
 @dataclass(frozen=True, slots=True)

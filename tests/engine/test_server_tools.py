@@ -18,26 +18,12 @@ from desktop.engine.worker import LoadSettings
 from tests.conftest import CHAT_TEMPLATE_FIXTURES
 from tests.support.gguf_factory import write_tiny_gguf
 from tests.support.server_helpers import post_raw, running_server
+from tests.support.tool_requests import CALL_AND_RESULT, WEATHER_TOOL
 
 LOAD = LoadSettings(ctx_tokens=2048, threads=1)
 MESSAGES = [{"role": "user", "content": "What is the weather in Oslo?"}]
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "The weather in a city now.",
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "city": {"type": "string", "maxLength": 6},
-                "unit": {"enum": ["celsius", "fahrenheit"]},
-            },
-            "required": ["city", "unit"],
-        },
-    },
-}
 CLOCK = {"type": "function", "function": {"name": "now", "parameters": {"type": "object"}}}
-ASK = {"messages": MESSAGES, "tools": [WEATHER, CLOCK], "max_tokens": 300, "temperature": 0}
+ASK = {"messages": MESSAGES, "tools": [WEATHER_TOOL, CLOCK], "max_tokens": 300, "temperature": 0}
 
 
 @pytest.fixture(scope="module")
@@ -123,23 +109,10 @@ def test_other_families_calls_are_forced_and_read_in_their_own_syntax(
 
 
 def test_a_conversation_with_calls_and_their_results_is_answered(server: ModelServer) -> None:
-    history = [
-        *MESSAGES,
-        {
-            "role": "assistant",
-            "content": None,
-            "tool_calls": [
-                {
-                    "id": "call_1",
-                    "type": "function",
-                    "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'},
-                }
-            ],
-        },
-        {"role": "tool", "tool_call_id": "call_1", "content": "Sunny, 21 degrees"},
-    ]
+    history = [*MESSAGES, *CALL_AND_RESULT]
     status, reply = post(
-        server, {"messages": history, "tools": [WEATHER], "max_tokens": 4, "tool_choice": "none"}
+        server,
+        {"messages": history, "tools": [WEATHER_TOOL], "max_tokens": 4, "tool_choice": "none"},
     )
     assert status == 200, reply
     assert reply["usage"]["prompt_tokens"] > 50  # the history, rendered by the template
@@ -147,29 +120,22 @@ def test_a_conversation_with_calls_and_their_results_is_answered(server: ModelSe
 
 def test_the_openai_client_reads_the_calls(server: ModelServer) -> None:
     client = openai.OpenAI(base_url=f"http://127.0.0.1:{server.port}/v1", api_key="unused")
-    completion = client.chat.completions.create(
-        model="tiny-tools",
-        messages=MESSAGES,  # type: ignore[arg-type]
-        tools=[WEATHER],  # type: ignore[list-item]
-        tool_choice="required",
-        max_tokens=300,
-        temperature=0,
-    )
+    ask: dict[str, Any] = {
+        "model": "tiny-tools",
+        "messages": MESSAGES,
+        "tools": [WEATHER_TOOL],
+        "tool_choice": "required",
+        "max_tokens": 300,
+        "temperature": 0,
+    }
+    completion = client.chat.completions.create(**ask)
     choice = completion.choices[0]
     assert choice.finish_reason == "tool_calls" and choice.message.tool_calls
     call = choice.message.tool_calls[0]
     assert call.function.name == "get_weather"  # type: ignore[union-attr]
     assert set(json.loads(call.function.arguments)) == {"city", "unit"}  # type: ignore[union-attr]
 
-    stream = client.chat.completions.create(
-        model="tiny-tools",
-        messages=MESSAGES,  # type: ignore[arg-type]
-        tools=[WEATHER],  # type: ignore[list-item]
-        tool_choice="required",
-        max_tokens=300,
-        temperature=0,
-        stream=True,
-    )
+    stream = client.chat.completions.create(**ask, stream=True)
     pieces = [c.choices[0].delta.tool_calls for c in stream if c.choices[0].delta.tool_calls]
     (streamed,) = pieces[0] or []
     assert streamed.function and streamed.function.name == "get_weather"

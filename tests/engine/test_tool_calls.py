@@ -22,21 +22,10 @@ from desktop.engine.server.tool_calls import (
 )
 from desktop.engine.worker.chat_format import template_for
 from tests.conftest import CHAT_TEMPLATE_FIXTURES
+from tests.support.tool_requests import CALL_AND_RESULT, WEATHER_TOOL
 
 #: The functions the replies below may call.
 NAMES = ("get_weather", "now")
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "The weather in a city now.",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    },
-}
 
 
 def _template(name: str) -> Any:
@@ -77,22 +66,8 @@ def test_each_template_says_whether_and_how_it_calls_tools(
 def test_templates_render_the_tools_a_call_and_its_result(name: str) -> None:
     """The request's messages as the parser hands them on: arguments as objects, ids kept."""
     body = {
-        "tools": [WEATHER],
-        "messages": [
-            {"role": "user", "content": "Weather in Oslo?"},
-            {
-                "role": "assistant",
-                "content": None,
-                "tool_calls": [
-                    {
-                        "id": "abc123def",
-                        "type": "function",
-                        "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'},
-                    }
-                ],
-            },
-            {"role": "tool", "tool_call_id": "abc123def", "content": "Sunny, 21 degrees"},
-        ],
+        "tools": [WEATHER_TOOL],
+        "messages": [{"role": "user", "content": "Weather in Oslo?"}, *CALL_AND_RESULT],
     }
     request = parse_chat(body, default_max_tokens=16)
     prompt = _template(name).render(request.messages, request.tool_use.tools)
@@ -177,21 +152,24 @@ def test_mistral_call_ids_are_nine_letters_and_digits() -> None:
         ({"tools": {"get_weather": {}}}, "tools", "must be a list of functions"),
         ({"tools": [{"type": "retrieval"}]}, "tools", "only functions can be called"),
         ({"tools": [{"type": "function", "function": {"name": "a b"}}]}, "tools", "1 to 64"),
-        ({"tools": [WEATHER, WEATHER]}, "tools", "'get_weather' twice"),
-        ({"tools": [WEATHER], "tool_choice": "always"}, "tool_choice", "must be one of"),
+        ({"tools": [WEATHER_TOOL, WEATHER_TOOL]}, "tools", "'get_weather' twice"),
+        ({"tools": [WEATHER_TOOL], "tool_choice": "always"}, "tool_choice", "must be one of"),
         ({"tool_choice": "required"}, "tool_choice", "lists no function"),
         (
-            {"tools": [WEATHER], "tool_choice": {"type": "function", "function": {"name": "x"}}},
+            {
+                "tools": [WEATHER_TOOL],
+                "tool_choice": {"type": "function", "function": {"name": "x"}},
+            },
             "tool_choice",
             "'x', which 'tools' does not list",
         ),
-        ({"functions": [WEATHER["function"]]}, "functions", "send 'tools'"),
+        ({"functions": [WEATHER_TOOL["function"]]}, "functions", "send 'tools'"),
         (
-            {"tools": [WEATHER], "response_format": {"type": "json_object"}},
+            {"tools": [WEATHER_TOOL], "response_format": {"type": "json_object"}},
             "response_format",
             "Give either 'tools' or 'response_format'",
         ),
-        ({"tools": [WEATHER], "logprobs": True}, "logprobs", "together with 'tools'"),
+        ({"tools": [WEATHER_TOOL], "logprobs": True}, "logprobs", "together with 'tools'"),
         (
             {"messages": [{"role": "function", "name": "now", "content": "12:00"}]},
             "messages",
@@ -225,11 +203,11 @@ def test_tool_choice_none_hides_the_tools_and_completions_refuse_them() -> None:
     hidden = parse_chat(
         {
             "messages": [{"role": "user", "content": "Hi"}],
-            "tools": [WEATHER],
+            "tools": [WEATHER_TOOL],
             "tool_choice": "none",
         },
         default_max_tokens=16,
     )
     assert hidden.tool_use.tools and not hidden.tool_use.active
     with pytest.raises(ApiError, match="chat completions"):
-        parse_completion({"prompt": "Hi", "tools": [WEATHER]}, default_max_tokens=16)
+        parse_completion({"prompt": "Hi", "tools": [WEATHER_TOOL]}, default_max_tokens=16)

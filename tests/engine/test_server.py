@@ -288,7 +288,7 @@ def test_any_model_name_means_the_loaded_one_and_unknown_paths_get_404(
     assert status == 400 and reply["error"]["param"] == "model"
     status, _headers, data = request(server, "GET", "/v1/models/gpt-4o")
     assert status == 404 and json.loads(data)["error"]["code"] == "model_not_found"
-    status, _headers, data = request(server, "GET", "/v1/embeddings")
+    status, _headers, data = request(server, "GET", "/v1/audio/speech")
     assert status == 404 and "error" in json.loads(data)
     status, _headers, data = request(server, "GET", "/v1/chat/completions")
     assert status == 405 and "error" in json.loads(data)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Match, Route
 
@@ -45,12 +45,10 @@ from desktop.engine.server.parsing import (
     parse_json_body,
     parse_tokenize,
 )
+from desktop.engine.server.request_body import model_name, read_body
+from desktop.engine.server.running_reply import RunningReply
 from desktop.engine.worker import ReplyStats, TokenLogprobs
 
-#: Larger bodies are refused before being read (a long conversation is well under this).
-MAX_BODY_BYTES = 16 * 1024 * 1024
-#: A client has this long to send its whole request body.
-BODY_TIMEOUT_SECONDS = 30.0
 #: Threads that wait on the worker; replies beyond the worker's slots wait there too.
 REPLY_THREADS = 256
 
@@ -127,7 +125,7 @@ class _Api:
         return JSONResponse(formatting.model_object(model_id, listed[model_id]))
 
     async def tokenize(self, http: Request) -> Response:
-        asked = parse_tokenize(parse_json_body(await _read_body(http)))
+        asked = parse_tokenize(parse_json_body(await read_body(http)))
         tokens, pieces = await asyncio.to_thread(
             self.service.tokenize,
             asked.content,
@@ -137,12 +135,12 @@ class _Api:
         return JSONResponse(formatting.tokens_answer(tokens, pieces if asked.with_pieces else None))
 
     async def detokenize(self, http: Request) -> Response:
-        tokens = parse_detokenize(parse_json_body(await _read_body(http)))
+        tokens = parse_detokenize(parse_json_body(await read_body(http)))
         text = await asyncio.to_thread(self.service.detokenize, tokens)
         return JSONResponse({"content": text})
 
     async def embeddings(self, http: Request) -> Response:
-        asked = parse_embeddings(parse_json_body(await _read_body(http)))
+        asked = parse_embeddings(parse_json_body(await read_body(http)))
         vectors, tokens = await asyncio.to_thread(self.service.embed, asked)
         http.state.tokens = tokens
         answer = formatting.embeddings_answer(
@@ -159,11 +157,11 @@ class _Api:
         return await self._reply(request, ReplyKind.COMPLETION)
 
     async def _reply(self, http: Request, kind: ReplyKind) -> Response:
-        body = parse_json_body(await _read_body(http))
-        model = _model_name(body.get("model"))
+        body = parse_json_body(await read_body(http))
+        model = model_name(body.get("model"))
         request = _PARSERS[kind](body, default_max_tokens=self.service.default_max_tokens)
         request = dataclasses.replace(request, model=model)
-        run = _RunningReply(self, http, _choice_requests(request))
+        run = RunningReply(self.service, self.executor, http, _choice_requests(request))
         first = await run.next()
         if isinstance(first[1], BaseException):  # failed before any text: a plain error answer
             await run.finish()
@@ -198,54 +196,8 @@ def _choice_requests(request: ReplyRequest) -> list[ReplyRequest]:
     ]
 
 
-class _RunningReply:
-    """The choices of one reply generating in threads (one each), read from the event loop
-    as ``(choice index, item)``: text pieces, then either the choice's :class:`ReplyEnd` or
-    the exception that ended it."""
-
-    def __init__(self, api: _Api, http: Request, requests: list[ReplyRequest]) -> None:
-        loop = asyncio.get_running_loop()
-        self._queue: asyncio.Queue[tuple[int, Any]] = asyncio.Queue()
-        self.gone = False
-        put = self._queue.put_nowait
-
-        def work(index: int, request: ReplyRequest) -> None:
-            def send(piece: TextPiece) -> None:
-                loop.call_soon_threadsafe(put, (index, piece))
-
-            try:
-                outcome: object = api.service.reply(
-                    request, send=send, client_gone=lambda: self.gone
-                )
-            except BaseException as exc:
-                outcome = exc
-            loop.call_soon_threadsafe(put, (index, outcome))
-
-        self._futures = [
-            loop.run_in_executor(api.executor, work, index, request)
-            for index, request in enumerate(requests)
-        ]
-        self._watcher = asyncio.create_task(self._watch_disconnect(http))
-
-    async def _watch_disconnect(self, http: Request) -> None:
-        while True:
-            message = await http.receive()
-            if message["type"] == "http.disconnect":
-                self.gone = True
-                return
-
-    async def next(self) -> tuple[int, Any]:
-        return await self._queue.get()
-
-    async def finish(self) -> None:
-        """The client has its answer or has gone: stop the choices that still run."""
-        self.gone = True
-        self._watcher.cancel()
-        await asyncio.shield(asyncio.gather(*self._futures))
-
-
 async def _whole_answer(
-    run: _RunningReply,
+    run: RunningReply,
     reply: ReplyIdentity,
     request: ReplyRequest,
     item: tuple[int, Any],
@@ -286,7 +238,7 @@ def _ended_stats(ends: dict[int, ReplyEnd], http: Request) -> list[ReplyStats]:
 
 
 async def _events(
-    run: _RunningReply,
+    run: RunningReply,
     reply: ReplyIdentity,
     request: ReplyRequest,
     item: tuple[int, Any],
@@ -338,37 +290,6 @@ async def _events(
         if not completed:  # the client went away (nginx's 499: nobody got an answer)
             http.state.status = 499
         await run.finish()
-
-
-def _model_name(model: object) -> str | None:
-    """The model a request names: one the service knows is loaded for it; any other name
-    means the loaded model (clients send their own defaults)."""
-    if model is not None and not isinstance(model, str):
-        raise ApiError(400, "'model' must be a string.", code="invalid_type", param="model")
-    return model
-
-
-async def _read_body(request: Request) -> bytes:
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
-        raise ApiError(413, "The request body is too large.", code="body_too_large")
-    chunks, size = [], 0
-
-    async def read() -> None:
-        nonlocal size
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                raise ApiError(413, "The request body is too large.", code="body_too_large")
-            chunks.append(chunk)
-
-    try:
-        await asyncio.wait_for(read(), BODY_TIMEOUT_SECONDS)
-    except TimeoutError:
-        raise ApiError(408, "The request body took too long to arrive.", code="timeout") from None
-    except ClientDisconnect:
-        raise ClientGone from None
-    return b"".join(chunks)
 
 
 async def _error_response(request: Request, exc: Exception) -> Response:

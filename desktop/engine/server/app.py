@@ -36,6 +36,7 @@ from desktop.engine.server.api_errors import ApiError, ClientGone, not_found, un
 from desktop.engine.server.embedding_request import parse_embeddings
 from desktop.engine.server.formatting import Choice, ReplyIdentity
 from desktop.engine.server.model_service import ModelService, ModelState, ReplyEnd, TextPiece
+from desktop.engine.server.ollama_api import OllamaApi, ollama_error
 from desktop.engine.server.parsing import (
     ReplyKind,
     ReplyRequest,
@@ -84,6 +85,7 @@ def build_app(service: ModelService, rules: AccessRules, log: Callable[[str], No
             Route(f"{prefix}/detokenize", api.detokenize, methods=["POST"]),
             Route(f"{prefix}/embeddings", api.embeddings, methods=["POST"]),
         ]
+    routes += OllamaApi(service, api.executor).routes()
     app = Starlette(
         routes=routes,
         exception_handlers={ApiError: _error_response, ClientGone: _error_response},
@@ -297,6 +299,8 @@ async def _error_response(request: Request, exc: Exception) -> Response:
         request.state.status = 499
         return Response(status_code=499)
     assert isinstance(exc, ApiError)
+    if request.url.path.startswith("/api/"):  # Ollama's routes answer in Ollama's shape
+        return ollama_error(exc)
     return JSONResponse(exc.body(), status_code=exc.status)
 
 

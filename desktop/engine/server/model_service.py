@@ -275,11 +275,16 @@ class ModelService:
 
     def models(self) -> list[tuple[str, int]]:
         """``(id, created)`` of the loaded model, then of the catalog's others."""
-        listed = [(self.model_id, self.created)]
+        loaded, *others = self.model_paths()
+        return [(loaded[0], self.created), *((i, modified_time(path)) for i, path in others)]
+
+    def model_paths(self) -> list[tuple[str, Path]]:
+        """``(id, file)`` of the loaded model, then of the catalog's others."""
+        listed = [(self.model_id, self.model_path)]
         if self._catalog is not None:
             for model_id, path in sorted(self._catalog().items()):
                 if model_id != self.model_id and not self._is_loaded(path):
-                    listed.append((model_id, modified_time(path)))
+                    listed.append((model_id, path))
         return listed
 
     def _is_loaded(self, path: Path) -> bool:

@@ -56,6 +56,8 @@ def test_models_are_listed_shown_and_running(server: ModelServer, client: ollama
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     connection.request("GET", "/api/version")
     assert json.loads(connection.getresponse().read())["version"] == OLLAMA_API_VERSION
+    connection.request("GET", "/")  # clients check that the server answers here
+    assert b"running" in connection.getresponse().read()
     connection.close()
 
 

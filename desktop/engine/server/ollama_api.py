@@ -2,7 +2,8 @@
 clients, chat front ends, editor plugins) work against ``quantdesk serve`` unchanged, once
 pointed at its address.
 
-Routes: ``GET /api/version``, ``GET /api/tags`` (the models), ``GET /api/ps`` (the loaded
+Routes: ``GET /`` (a line saying the server runs, which Ollama's clients check),
+``GET /api/version``, ``GET /api/tags`` (the models), ``GET /api/ps`` (the loaded
 one), ``POST /api/show``, ``POST /api/chat``, ``POST /api/generate``, ``POST /api/embed`` and
 the older ``POST /api/embeddings``. Replies stream as Ollama's do, one JSON object per line,
 unless ``stream`` is false; the last object has ``done: true``, the ``done_reason`` and the
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from converter.gguf_shards import model_bytes
@@ -64,6 +65,7 @@ class OllamaApi:
 
     def routes(self) -> list[Route]:
         return [
+            Route("/", self.root, methods=["GET", "HEAD"]),
             Route("/api/version", self.version, methods=["GET"]),
             Route("/api/tags", self.tags, methods=["GET"]),
             Route("/api/ps", self.running, methods=["GET"]),
@@ -75,6 +77,9 @@ class OllamaApi:
         ]
 
     # --- models ---------------------------------------------------------------------------------
+
+    async def root(self, _http: Request) -> Response:
+        return PlainTextResponse("Quantdesk is running (OpenAI's API at /v1, Ollama's at /api)")
 
     async def version(self, _http: Request) -> Response:
         return JSONResponse({"version": OLLAMA_API_VERSION})

@@ -175,6 +175,8 @@ def test_api_key_host_and_origin_checks(endless_model: Path) -> None:
         assert raw_request(port, "GET", "/health")[0] == 200  # health needs no key
         keyed = {"Authorization": "Bearer s3cret"}
         assert raw_request(port, "GET", "/v1/models", headers=keyed)[0] == 200
+        anthropic_style = {"x-api-key": "s3cret"}
+        assert raw_request(port, "GET", "/v1/models", headers=anthropic_style)[0] == 200
         client = openai.OpenAI(base_url=server.url, api_key="s3cret", max_retries=0)
         assert client.completions.create(model="m", prompt="a", max_tokens=2).usage
 

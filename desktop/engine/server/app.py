@@ -1,7 +1,9 @@
 """The HTTP side, as a Starlette application: routes, request bodies, JSON and event streams.
 
 Routes answer with and without the ``/v1`` prefix, as llama.cpp's server does; besides
-OpenAI's routes it answers llama-server's ``/tokenize`` and ``/detokenize``. Replies run
+OpenAI's routes it answers llama-server's ``/tokenize`` and ``/detokenize``, Ollama's ``/api``
+routes (``ollama_api``) and Anthropic's ``/v1/messages`` (``anthropic_api``), each front end
+with its own error shape. Replies run
 in threads (the worker call blocks) and hand their text to the event loop, so a slow or
 stalled client holds up nobody else. A client that goes away is noticed (the ASGI
 ``http.disconnect`` message) and its generation cancelled at the next token. A stream that
@@ -12,7 +14,7 @@ address, and a browser page from another origin is refused unless CORS is on, so
 cannot reach the API by DNS rebinding; a page served from this machine (a local web UI
 on another port) gets its origin back in ``Access-Control-Allow-Origin``, so browsers let it
 read the answers. With an API key, every route but ``/health`` needs
-``Authorization: Bearer <key>``.
+``Authorization: Bearer <key>`` (or Anthropic's ``x-api-key: <key>``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Match, Route
 
 from desktop.engine.server import formatting
+from desktop.engine.server.anthropic_api import AnthropicApi, anthropic_error
 from desktop.engine.server.api_errors import ApiError, ClientGone, not_found, unavailable
 from desktop.engine.server.embedding_request import parse_embeddings
 from desktop.engine.server.formatting import Choice, ReplyIdentity
@@ -86,6 +89,7 @@ def build_app(service: ModelService, rules: AccessRules, log: Callable[[str], No
             Route(f"{prefix}/embeddings", api.embeddings, methods=["POST"]),
         ]
     routes += OllamaApi(service, api.executor).routes()
+    routes += AnthropicApi(service, api.executor).routes()
     app = Starlette(
         routes=routes,
         exception_handlers={ApiError: _error_response, ClientGone: _error_response},
@@ -299,8 +303,11 @@ async def _error_response(request: Request, exc: Exception) -> Response:
         request.state.status = 499
         return Response(status_code=499)
     assert isinstance(exc, ApiError)
-    if request.url.path.startswith("/api/"):  # Ollama's routes answer in Ollama's shape
+    path = request.url.path
+    if path.startswith("/api/"):  # Ollama's routes answer in Ollama's shape
         return ollama_error(exc)
+    if path.removeprefix("/v1").startswith("/messages"):  # Anthropic's, in Anthropic's
+        return anthropic_error(exc)
     return JSONResponse(exc.body(), status_code=exc.status)
 
 
@@ -409,12 +416,14 @@ class _Gate:
         if rules.api_key is not None and request.method != "OPTIONS":
             path = request.url.path.rstrip("/")
             given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+            given = given or request.headers.get("x-api-key", "")  # Anthropic's clients' header
             if path not in ("/health", "/v1/health") and not hmac.compare_digest(
                 given.encode(), rules.api_key.encode()
             ):
                 raise ApiError(
                     401,
-                    "Missing or wrong API key: send 'Authorization: Bearer <key>'.",
+                    "Missing or wrong API key: send 'Authorization: Bearer <key>' "
+                    "(or 'x-api-key: <key>').",
                     kind="authentication_error",
                     code="invalid_api_key",
                 )

@@ -2,8 +2,8 @@
 
 Routes answer with and without the ``/v1`` prefix, as llama.cpp's server does; besides
 OpenAI's routes it answers llama-server's ``/tokenize`` and ``/detokenize``, Ollama's ``/api``
-routes (``ollama_api``) and Anthropic's ``/v1/messages`` (``anthropic_api``), each front end
-with its own error shape. Replies run
+routes (``ollama_api``), Anthropic's ``/v1/messages`` (``anthropic_api``) and OpenAI's
+``/v1/responses`` (``responses_api``), each front end with its own error shape. Replies run
 in threads (the worker call blocks) and hand their text to the event loop, so a slow or
 stalled client holds up nobody else. A client that goes away is noticed (the ASGI
 ``http.disconnect`` message) and its generation cancelled at the next token. A stream that
@@ -50,6 +50,7 @@ from desktop.engine.server.parsing import (
     parse_tokenize,
 )
 from desktop.engine.server.request_body import model_name, read_body
+from desktop.engine.server.responses_api import ResponsesApi
 from desktop.engine.server.running_reply import RunningReply
 from desktop.engine.worker import ReplyStats, TokenLogprobs
 
@@ -90,6 +91,7 @@ def build_app(service: ModelService, rules: AccessRules, log: Callable[[str], No
         ]
     routes += OllamaApi(service, api.executor).routes()
     routes += AnthropicApi(service, api.executor).routes()
+    routes += ResponsesApi(service, api.executor).routes()
     app = Starlette(
         routes=routes,
         exception_handlers={ApiError: _error_response, ClientGone: _error_response},

@@ -1,0 +1,236 @@
+"""OpenAI's Responses API (``POST /v1/responses``) beside its chat API, for the clients that
+speak only it (the Agents SDK, Codex and other newer tools).
+
+A reply is a ``response`` whose ``output`` holds a ``message`` (one ``output_text`` part) and,
+when the model called tools, ``function_call`` items; ``status`` is ``completed``, or
+``incomplete`` with the reason when the token budget ran out. Streamed, it comes as the API's
+named events, each with its ``sequence_number``: ``response.created``, the message's
+``output_item.added`` / ``content_part.added`` / ``output_text.delta`` … ``.done``, each call's
+item with its arguments whole in one ``function_call_arguments.delta``, and
+``response.completed``. Errors are OpenAI's, mid-stream as an ``error`` event. The request is
+checked by the same parser as chat's (``responses_request``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import Executor
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from desktop.engine.server.api_errors import ApiError
+from desktop.engine.server.model_service import ModelService, ReplyEnd, TextPiece
+from desktop.engine.server.parsing import ReplyRequest, parse_json_body
+from desktop.engine.server.request_body import model_name, read_body
+from desktop.engine.server.responses_request import parse_responses
+from desktop.engine.server.running_reply import RunningReply
+from desktop.engine.server.tool_calls import ToolCall
+
+
+class ResponsesApi:
+    """The ``/v1/responses`` handler, on the same service and reply threads as chat's."""
+
+    def __init__(self, service: ModelService, executor: Executor) -> None:
+        self.service = service
+        self.executor = executor
+
+    def routes(self) -> list[Route]:
+        return [
+            Route(f"{prefix}/responses", self.responses, methods=["POST"]) for prefix in ("/v1", "")
+        ]
+
+    async def responses(self, http: Request) -> Response:
+        body = parse_json_body(await read_body(http))
+        name = model_name(body.get("model"))
+        request = parse_responses(body, default_max_tokens=self.service.default_max_tokens)
+        request = dataclasses.replace(request, model=name)
+        run = RunningReply(self.service, self.executor, http, [request])
+        first = await run.next()
+        if isinstance(first[1], BaseException):  # failed before any text: a plain error
+            await run.finish()
+            raise first[1]
+        reply = _Reply(self.service.model_id, request, body)
+        if body.get("stream") is True:
+            return StreamingResponse(
+                self._events(run, first, http, reply), media_type="text/event-stream"
+            )
+        item = first
+        try:
+            while isinstance(item[1], TextPiece):
+                reply.text += item[1].text
+                item = await run.next()
+        finally:
+            await run.finish()
+        if isinstance(item[1], BaseException):
+            raise item[1]
+        http.state.tokens = item[1].stats.generated_tokens
+        return JSONResponse(reply.ended(item[1]))
+
+    async def _events(
+        self, run: RunningReply, item: tuple[int, Any], http: Request, reply: _Reply
+    ) -> AsyncIterator[bytes]:
+        events = _Events()
+        yield events.send("response.created", response=reply.state("in_progress"))
+        yield events.send("response.in_progress", response=reply.state("in_progress"))
+        message = reply.message_item("in_progress")
+        opened = False
+        try:
+            while isinstance(item[1], TextPiece):
+                if not opened:
+                    opened = True
+                    for event in _open_message(events, message):
+                        yield event
+                reply.text += item[1].text
+                yield events.send(
+                    "response.output_text.delta",
+                    **_text_at(message),
+                    delta=item[1].text,
+                    logprobs=[],
+                )
+                item = await run.next()
+            outcome = item[1]
+            if isinstance(outcome, BaseException):
+                error = outcome if isinstance(outcome, ApiError) else None
+                message_text = error.message if error else f"Internal error: {outcome!r}"
+                yield events.send(
+                    "error", code=error.code if error else None, message=message_text, param=None
+                )
+                return
+            end: ReplyEnd = outcome
+            http.state.tokens = end.stats.generated_tokens
+            final = reply.ended(end)
+            index = 0
+            if opened:
+                done = reply.message_item("completed")
+                part = done["content"][0]
+                yield events.send(
+                    "response.output_text.done", **_text_at(message), text=reply.text, logprobs=[]
+                )
+                yield events.send("response.content_part.done", **_text_at(message), part=part)
+                yield events.send("response.output_item.done", output_index=0, item=done)
+                index = 1
+            for call_item in final["output"][index:]:
+                for event in _call_events(events, index, call_item):
+                    yield event
+                index += 1
+            name = "response.completed" if final["status"] == "completed" else "response.incomplete"
+            yield events.send(name, response=final)
+        finally:
+            await run.finish()
+
+
+class _Reply:
+    """One response: its ids, what the request asked for, and the text so far."""
+
+    def __init__(self, model: str, request: ReplyRequest, body: dict[str, Any]) -> None:
+        self.id = f"resp_{secrets.token_hex(12)}"
+        self.message_id = f"msg_{secrets.token_hex(12)}"
+        self.created = int(time.time())
+        self.model = model
+        self.request = request
+        self.body = body
+        self.text = ""
+
+    def state(self, status: str, output: list[Any] | None = None) -> dict[str, Any]:
+        sampling = self.request.sampling
+        return {
+            "id": self.id,
+            "object": "response",
+            "created_at": self.created,
+            "status": status,
+            "model": self.model,
+            "output": output or [],
+            "instructions": self.body.get("instructions"),
+            "tools": self.body.get("tools") or [],
+            "tool_choice": self.body.get("tool_choice") or "auto",
+            "parallel_tool_calls": self.body.get("parallel_tool_calls", True),
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
+            "max_output_tokens": self.body.get("max_output_tokens"),
+            "text": self.body.get("text") or {"format": {"type": "text"}},
+            "error": None,
+            "incomplete_details": None,
+            "usage": None,
+        }
+
+    def message_item(self, status: str) -> dict[str, Any]:
+        part = {
+            "type": "output_text",
+            "text": self.text if status == "completed" else "",
+            "annotations": [],
+        }
+        return {
+            "type": "message",
+            "id": self.message_id,
+            "status": status,
+            "role": "assistant",
+            "content": [part],
+        }
+
+    def ended(self, end: ReplyEnd) -> dict[str, Any]:
+        """The whole response once the reply has ended."""
+        output = [self.message_item("completed")] if self.text or not end.tool_calls else []
+        output += [_call_item(call) for call in end.tool_calls]
+        status = "incomplete" if end.finish == "length" else "completed"
+        final = self.state(status, output)
+        if status == "incomplete":
+            final["incomplete_details"] = {"reason": "max_output_tokens"}
+        stats = end.stats
+        final["usage"] = {
+            "input_tokens": stats.prompt_tokens,
+            "input_tokens_details": {"cached_tokens": stats.cached_prompt_tokens},
+            "output_tokens": stats.generated_tokens,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": stats.prompt_tokens + stats.generated_tokens,
+        }
+        return final
+
+
+class _Events:
+    """Server-sent events, numbered as the API numbers them."""
+
+    def __init__(self) -> None:
+        self._number = 0
+
+    def send(self, name: str, **fields: Any) -> bytes:
+        payload = {"type": name, "sequence_number": self._number, **fields}
+        self._number += 1
+        data = json.dumps(payload, ensure_ascii=False)
+        return f"event: {name}\ndata: {data}\n\n".encode()
+
+
+def _open_message(events: _Events, message: dict[str, Any]) -> Iterator[bytes]:
+    yield events.send("response.output_item.added", output_index=0, item=message)
+    part = {"type": "output_text", "text": "", "annotations": []}
+    yield events.send("response.content_part.added", **_text_at(message), part=part)
+
+
+def _text_at(message: dict[str, Any]) -> dict[str, Any]:
+    return {"item_id": message["id"], "output_index": 0, "content_index": 0}
+
+
+def _call_item(call: ToolCall) -> dict[str, Any]:
+    return {
+        "type": "function_call",
+        "id": f"fc_{secrets.token_hex(12)}",
+        "call_id": call.id,
+        "name": call.name,
+        "arguments": call.arguments,
+        "status": "completed",
+    }
+
+
+def _call_events(events: _Events, index: int, item: dict[str, Any]) -> Iterator[bytes]:
+    added = {**item, "arguments": "", "status": "in_progress"}
+    yield events.send("response.output_item.added", output_index=index, item=added)
+    at = {"item_id": item["id"], "output_index": index}
+    yield events.send("response.function_call_arguments.delta", **at, delta=item["arguments"])
+    yield events.send("response.function_call_arguments.done", **at, arguments=item["arguments"])
+    yield events.send("response.output_item.done", output_index=index, item=item)

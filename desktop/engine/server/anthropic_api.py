@@ -19,7 +19,6 @@ import dataclasses
 import json
 import secrets
 from collections.abc import AsyncIterator
-from concurrent.futures import Executor
 from typing import Any
 
 from starlette.requests import Request
@@ -27,11 +26,11 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from desktop.engine.server.anthropic_request import openai_body, parse_messages
-from desktop.engine.server.api_errors import ApiError, ClientGone
-from desktop.engine.server.model_service import ModelService, ReplyEnd, TextPiece
+from desktop.engine.server.api_errors import ApiError, ClientGone, as_api_error
+from desktop.engine.server.model_service import ReplyEnd, TextPiece
 from desktop.engine.server.parsing import parse_chat, parse_json_body
 from desktop.engine.server.request_body import model_name, read_body
-from desktop.engine.server.running_reply import RunningReply
+from desktop.engine.server.running_reply import FrontEnd, RunningReply
 from desktop.engine.server.tool_calls import ToolCall
 
 #: OpenAI's finish reason → Anthropic's stop reason.
@@ -58,12 +57,8 @@ def _error_body(exc: ApiError) -> dict[str, Any]:
     return {"type": "error", "error": {"type": kind, "message": exc.message}}
 
 
-class AnthropicApi:
+class AnthropicApi(FrontEnd):
     """The Messages route handlers, on the same service and reply threads as OpenAI's."""
-
-    def __init__(self, service: ModelService, executor: Executor) -> None:
-        self.service = service
-        self.executor = executor
 
     def routes(self) -> list[Route]:
         routes = []
@@ -85,11 +80,7 @@ class AnthropicApi:
         name = model_name(body.get("model"))
         request = parse_messages(body, default_max_tokens=self.service.default_max_tokens)
         request = dataclasses.replace(request, model=name)
-        run = RunningReply(self.service, self.executor, http, [request])
-        first = await run.next()
-        if isinstance(first[1], BaseException):  # failed before any text: a plain error
-            await run.finish()
-            raise first[1]
+        run, first = await self.start_reply(http, [request])
         message_id = f"msg_{secrets.token_hex(12)}"
         if body.get("stream") is True:
             events = self._events(run, first, http, message_id)
@@ -138,10 +129,7 @@ class AnthropicApi:
             while True:
                 outcome = item[1]
                 if isinstance(outcome, BaseException):
-                    error = outcome if isinstance(outcome, ApiError) else None
-                    message = error.message if error else f"Internal error: {outcome!r}"
-                    failed = ApiError(500, message, kind="server_error", code=None)
-                    yield _event("error", _error_body(error or failed))
+                    yield _event("error", _error_body(as_api_error(outcome)))
                     return
                 if isinstance(outcome, TextPiece):
                     if not text_open:

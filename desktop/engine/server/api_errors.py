@@ -50,3 +50,12 @@ def not_found(message: str, code: str = "not_found") -> ApiError:
 def unavailable(message: str, code: str | None = None) -> ApiError:
     """503: the model is loading, reloading after a crash, or the server is stopping."""
     return ApiError(503, message, kind="server_error", code=code)
+
+
+def as_api_error(exc: BaseException) -> ApiError:
+    """What ended a reply, as the error a client is told (mid-stream too)."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, ClientGone):
+        return ApiError(499, "The client closed the connection.", code="client_gone")
+    return ApiError(500, f"Internal error: {exc!r}", kind="server_error", code=None)

@@ -35,7 +35,13 @@ from starlette.routing import Match, Route
 
 from desktop.engine.server import formatting
 from desktop.engine.server.anthropic_api import AnthropicApi, anthropic_error
-from desktop.engine.server.api_errors import ApiError, ClientGone, not_found, unavailable
+from desktop.engine.server.api_errors import (
+    ApiError,
+    ClientGone,
+    as_api_error,
+    not_found,
+    unavailable,
+)
 from desktop.engine.server.embedding_request import parse_embeddings
 from desktop.engine.server.formatting import Choice, ReplyIdentity
 from desktop.engine.server.model_service import ModelService, ModelState, ReplyEnd, TextPiece
@@ -51,7 +57,7 @@ from desktop.engine.server.parsing import (
 )
 from desktop.engine.server.request_body import model_name, read_body
 from desktop.engine.server.responses_api import ResponsesApi
-from desktop.engine.server.running_reply import RunningReply
+from desktop.engine.server.running_reply import FrontEnd, RunningReply
 from desktop.engine.worker import ReplyStats, TokenLogprobs
 
 #: Threads that wait on the worker; replies beyond the worker's slots wait there too.
@@ -99,16 +105,17 @@ def build_app(service: ModelService, rules: AccessRules, log: Callable[[str], No
     return _Gate(app, api)
 
 
-class _Api:
-    """The route handlers."""
+class _Api(FrontEnd):
+    """OpenAI's and llama-server's route handlers; the reply threads all front ends share."""
 
     def __init__(
         self, service: ModelService, rules: AccessRules, log: Callable[[str], None]
     ) -> None:
-        self.service = service
+        super().__init__(
+            service, ThreadPoolExecutor(REPLY_THREADS, thread_name_prefix="quantdesk-reply")
+        )
         self.rules = rules
         self.log = log
-        self.executor = ThreadPoolExecutor(REPLY_THREADS, thread_name_prefix="quantdesk-reply")
 
     # --- simple routes -------------------------------------------------------------------------
 
@@ -169,11 +176,7 @@ class _Api:
         model = model_name(body.get("model"))
         request = _PARSERS[kind](body, default_max_tokens=self.service.default_max_tokens)
         request = dataclasses.replace(request, model=model)
-        run = RunningReply(self.service, self.executor, http, _choice_requests(request))
-        first = await run.next()
-        if isinstance(first[1], BaseException):  # failed before any text: a plain error answer
-            await run.finish()
-            raise first[1]
+        run, first = await self.start_reply(http, _choice_requests(request))
         reply = ReplyIdentity.new(
             kind,
             self.service.model_id,
@@ -264,7 +267,7 @@ async def _events(
         while True:
             index, outcome = item
             if isinstance(outcome, BaseException):  # too late for a status line: the last event
-                error = _as_api_error(outcome)
+                error = as_api_error(outcome)
                 http.state.status = error.status
                 yield formatting.sse_event(error.body()) + formatting.SSE_DONE
                 break
@@ -313,14 +316,6 @@ async def _error_response(request: Request, exc: Exception) -> Response:
     return JSONResponse(exc.body(), status_code=exc.status)
 
 
-def _as_api_error(exc: BaseException) -> ApiError:
-    if isinstance(exc, ApiError):
-        return exc
-    if isinstance(exc, ClientGone):
-        return ApiError(499, "The client closed the connection.", code="client_gone")
-    return ApiError(500, f"Internal error: {exc!r}", kind="server_error", code=None)
-
-
 class _Gate:
     """ASGI middleware: access rules, CORS, errors as OpenAI-shaped JSON, one log line."""
 
@@ -360,7 +355,7 @@ class _Gate:
                 await self._route(scope, receive, send_with_headers)
         except Exception as exc:  # a bug must not kill the server: answer 500 and go on
             if sent_status == 0:
-                error = exc if isinstance(exc, ApiError) else _as_api_error(exc)
+                error = exc if isinstance(exc, ApiError) else as_api_error(exc)
                 response = JSONResponse(error.body(), status_code=error.status)
                 await response(scope, receive, send_with_headers)
         status = state.get("status", sent_status)

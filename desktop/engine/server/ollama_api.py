@@ -20,7 +20,6 @@ import hashlib
 import json
 import time
 from collections.abc import AsyncIterator
-from concurrent.futures import Executor
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -30,10 +29,10 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 
 from converter.gguf_shards import model_bytes
-from desktop.engine.server.api_errors import ApiError, ClientGone
+from desktop.engine.server.api_errors import ApiError, ClientGone, as_api_error
 from desktop.engine.server.embedding_request import EmbeddingRequest, parse_embeddings
 from desktop.engine.server.formatting import embeddings_answer
-from desktop.engine.server.model_service import ModelService, ReplyEnd, TextPiece
+from desktop.engine.server.model_service import ReplyEnd, TextPiece
 from desktop.engine.server.ollama_request import (
     parse_ollama_chat,
     parse_ollama_generate,
@@ -41,7 +40,7 @@ from desktop.engine.server.ollama_request import (
 )
 from desktop.engine.server.parsing import ReplyKind, parse_json_body
 from desktop.engine.server.request_body import model_name, read_body
-from desktop.engine.server.running_reply import RunningReply
+from desktop.engine.server.running_reply import FrontEnd, RunningReply
 
 #: The version of Ollama's API these routes follow (clients check it before using features
 #: such as tools and structured output).
@@ -56,12 +55,8 @@ def ollama_error(exc: ApiError | ClientGone) -> Response:
     return JSONResponse({"error": exc.message}, status_code=exc.status)
 
 
-class OllamaApi:
+class OllamaApi(FrontEnd):
     """The ``/api`` route handlers, on the same service and reply threads as OpenAI's."""
-
-    def __init__(self, service: ModelService, executor: Executor) -> None:
-        self.service = service
-        self.executor = executor
 
     def routes(self) -> list[Route]:
         return [
@@ -175,11 +170,7 @@ class OllamaApi:
         else:
             request = parse_ollama_generate(body, default_max_tokens=limit)
         request = dataclasses.replace(request, model=name)
-        run = RunningReply(self.service, self.executor, http, [request])
-        first = await run.next()
-        if isinstance(first[1], BaseException):  # failed before any text: a plain error
-            await run.finish()
-            raise first[1]
+        run, first = await self.start_reply(http, [request])
         lines = self._lines(run, first, http, chat=route is ReplyKind.CHAT)
         if stream:
             return StreamingResponse(lines, media_type=NDJSON)
@@ -194,9 +185,7 @@ class OllamaApi:
             while True:
                 _index, outcome = item
                 if isinstance(outcome, BaseException):
-                    error = outcome if isinstance(outcome, ApiError) else None
-                    message = error.message if error else f"Internal error: {outcome!r}"
-                    yield _line({"error": message})
+                    yield _line({"error": as_api_error(outcome).message})
                     return
                 if isinstance(outcome, TextPiece):
                     yield _line({**self._head(), **_piece(outcome.text, chat), "done": False})

@@ -18,28 +18,23 @@ import json
 import secrets
 import time
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import Executor
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from desktop.engine.server.api_errors import ApiError
-from desktop.engine.server.model_service import ModelService, ReplyEnd, TextPiece
+from desktop.engine.server.api_errors import as_api_error
+from desktop.engine.server.model_service import ReplyEnd, TextPiece
 from desktop.engine.server.parsing import ReplyRequest, parse_json_body
 from desktop.engine.server.request_body import model_name, read_body
 from desktop.engine.server.responses_request import parse_responses
-from desktop.engine.server.running_reply import RunningReply
+from desktop.engine.server.running_reply import FrontEnd, RunningReply
 from desktop.engine.server.tool_calls import ToolCall
 
 
-class ResponsesApi:
+class ResponsesApi(FrontEnd):
     """The ``/v1/responses`` handler, on the same service and reply threads as chat's."""
-
-    def __init__(self, service: ModelService, executor: Executor) -> None:
-        self.service = service
-        self.executor = executor
 
     def routes(self) -> list[Route]:
         return [
@@ -51,11 +46,7 @@ class ResponsesApi:
         name = model_name(body.get("model"))
         request = parse_responses(body, default_max_tokens=self.service.default_max_tokens)
         request = dataclasses.replace(request, model=name)
-        run = RunningReply(self.service, self.executor, http, [request])
-        first = await run.next()
-        if isinstance(first[1], BaseException):  # failed before any text: a plain error
-            await run.finish()
-            raise first[1]
+        run, first = await self.start_reply(http, [request])
         reply = _Reply(self.service.model_id, request, body)
         if body.get("stream") is True:
             return StreamingResponse(
@@ -97,11 +88,8 @@ class ResponsesApi:
                 item = await run.next()
             outcome = item[1]
             if isinstance(outcome, BaseException):
-                error = outcome if isinstance(outcome, ApiError) else None
-                message_text = error.message if error else f"Internal error: {outcome!r}"
-                yield events.send(
-                    "error", code=error.code if error else None, message=message_text, param=None
-                )
+                error = as_api_error(outcome)
+                yield events.send("error", code=error.code, message=error.message, param=None)
                 return
             end: ReplyEnd = outcome
             http.state.tokens = end.stats.generated_tokens

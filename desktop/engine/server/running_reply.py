@@ -1,5 +1,5 @@
 """One reply's choices generating in threads, read from the event loop: what every front end
-(OpenAI's routes, Ollama's) streams or gathers."""
+(OpenAI's chat and Responses routes, Ollama's, Anthropic's) streams or gathers."""
 
 from __future__ import annotations
 
@@ -61,3 +61,23 @@ class RunningReply:
         self.gone = True
         self._watcher.cancel()
         await asyncio.shield(asyncio.gather(*self._futures))
+
+
+class FrontEnd:
+    """The route handlers of one API's shape, on the service and reply threads all share."""
+
+    def __init__(self, service: ModelService, executor: Executor) -> None:
+        self.service = service
+        self.executor = executor
+
+    async def start_reply(
+        self, http: Request, requests: list[ReplyRequest]
+    ) -> tuple[RunningReply, tuple[int, Any]]:
+        """Start ``requests`` and wait for the first item. What fails before any text is
+        raised, once the choices have stopped, for a plain error answer."""
+        run = RunningReply(self.service, self.executor, http, requests)
+        first = await run.next()
+        if isinstance(first[1], BaseException):
+            await run.finish()
+            raise first[1]
+        return run, first

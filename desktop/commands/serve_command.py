@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
             _err(line)
         _err(f"{info.parallel} parallel replies of up to {info.ctx_tokens} tokens each.")
         print(f"Serving {server.model_id} at {server.url}  (Ctrl-C stops)")
-        _err(f"Ollama's clients: {server.url.removesuffix('/v1')} (Ollama's /api routes).")
+        _err(f"Ollama's and Anthropic's clients: {server.url.removesuffix('/v1')}")
         print(curl_example(server.url), flush=True)
         _wait_for_ctrl_c()
     finally:

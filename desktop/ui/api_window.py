@@ -172,7 +172,11 @@ class ApiWindow(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addLayout(row(self.start_button, self.status, grow=1))
-        layout.addWidget(QLabel("Address (OpenAI base URL; Ollama's clients take it without /v1):"))
+        layout.addWidget(
+            QLabel(
+                "Address (OpenAI base URL; Ollama's and Anthropic's clients take it without /v1):"
+            )
+        )
         layout.addLayout(row(self.url, self.copy_button, grow=0))
         layout.addWidget(QLabel("Try it:"))
         layout.addWidget(self.example)

@@ -28,7 +28,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from converter.errors import QuantdeskError
+from converter.gguf_header import read_gguf_header
 from converter.gguf_shards import model_bytes
+from converter.levels import level_name_of_file_type
 from desktop.engine.server.api_errors import ApiError, ClientGone, as_api_error
 from desktop.engine.server.embedding_request import EmbeddingRequest, parse_embeddings
 from desktop.engine.server.formatting import embeddings_answer
@@ -80,10 +83,15 @@ class OllamaApi(FrontEnd):
         return JSONResponse({"version": OLLAMA_API_VERSION})
 
     async def tags(self, _http: Request) -> Response:
-        return JSONResponse({"models": [self._model(name, path) for name, path in self._files()]})
+        listed = await asyncio.to_thread(
+            lambda: [self._model(name, path) for name, path in self.service.model_paths()]
+        )
+        return JSONResponse({"models": listed})
 
     async def running(self, _http: Request) -> Response:
-        loaded = self._model(self.service.model_id, self.service.model_path)
+        loaded = await asyncio.to_thread(
+            self._model, self.service.model_id, self.service.model_path
+        )
         info = self.service.info
         vram = 0 if info is None or info.gpu_layers == 0 else loaded["size"]
         return JSONResponse({"models": [{**loaded, "size_vram": vram}]})
@@ -92,7 +100,9 @@ class OllamaApi(FrontEnd):
         body = parse_json_body(await read_body(http))
         model_name(body.get("model", body.get("name")))
         info = self.service.info
-        described = self._model(self.service.model_id, self.service.model_path)
+        described = await asyncio.to_thread(
+            self._model, self.service.model_id, self.service.model_path
+        )
         if info is None:
             return JSONResponse(described)
         architecture = info.model.architecture
@@ -117,11 +127,8 @@ class OllamaApi(FrontEnd):
             }
         )
 
-    def _files(self) -> list[tuple[str, Path]]:
-        return self.service.model_paths()
-
     def _model(self, name: str, path: Path) -> dict[str, Any]:
-        """A model as ``/api/tags`` lists it (the loaded one with its facts)."""
+        """A model as ``/api/tags`` lists it, with the facts its GGUF header holds."""
         try:
             stat = path.stat()
             size, modified = model_bytes(path), stat.st_mtime
@@ -129,23 +136,13 @@ class OllamaApi(FrontEnd):
             size, modified = 0, 0.0
         # Ollama's digest names a blob; here it changes whenever the file does.
         digest = hashlib.sha256(f"{path}:{size}:{modified}".encode()).hexdigest()
-        details: dict[str, Any] = {"format": "gguf", "family": "", "families": None}
-        details.update(parameter_size="", quantization_level="", parent_model="")
-        info = self.service.info
-        if info is not None and name == self.service.model_id:
-            details.update(
-                family=info.model.architecture,
-                families=[info.model.architecture],
-                parameter_size=_parameter_size(info.model.n_params),
-                quantization_level=info.model.file_type,
-            )
         return {
             "name": name,
             "model": name,
             "modified_at": _timestamp(modified),
             "size": size,
             "digest": digest,
-            "details": details,
+            "details": _details(path),
         }
 
     # --- replies --------------------------------------------------------------------------------
@@ -290,6 +287,23 @@ def _line(payload: dict[str, Any]) -> bytes:
 
 def _timestamp(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _details(path: Path) -> dict[str, Any]:
+    """Ollama's ``details`` of a model file: family, parameters and level, from its header."""
+    details: dict[str, Any] = {"parent_model": "", "format": "gguf"}
+    try:
+        header = read_gguf_header(path)
+    except QuantdeskError:  # unreadable: listed by name alone, as Ollama lists what it has
+        return {**details, "family": "", "families": None}
+    parameters = sum(tensor.n_elements for tensor in header.tensors)
+    return {
+        **details,
+        "family": header.architecture,
+        "families": [header.architecture],
+        "parameter_size": _parameter_size(parameters),
+        "quantization_level": level_name_of_file_type(header.metadata.get("general.file_type")),
+    }
 
 
 def _parameter_size(n_params: int) -> str:

@@ -97,13 +97,11 @@ def _messages(index: int, message: Any) -> list[dict[str, Any]]:
                 param="messages",
             )
     text = "".join(texts)
-    if role == "assistant":
-        return (
-            [{"role": "assistant", "content": text or None, "tool_calls": calls}]
-            if calls
-            else [{"role": "assistant", "content": text}]
-        )
-    return [*results, *([{"role": "user", "content": text}] if text or not results else [])]
+    if calls:
+        return [{"role": "assistant", "content": text or None, "tool_calls": calls}]
+    if not results:
+        return [{"role": role, "content": text}]
+    return [*results, *([{"role": "user", "content": text}] if text else [])]
 
 
 def _call(where: str, block: Mapping[str, Any]) -> dict[str, Any]:

@@ -177,7 +177,6 @@ class OllamaApi(FrontEnd):
         self, run: RunningReply, item: tuple[int, Any], http: Request, *, chat: bool
     ) -> AsyncIterator[bytes]:
         """The reply as Ollama streams it, one JSON object per line."""
-        started = time.monotonic_ns()
         try:
             while True:
                 _index, outcome = item
@@ -190,7 +189,7 @@ class OllamaApi(FrontEnd):
                     http.state.tokens = outcome.stats.generated_tokens
                     if outcome.tool_calls:
                         yield _line({**self._head(), **_calls(outcome), "done": False})
-                    yield _line(self._last(outcome, chat, time.monotonic_ns() - started))
+                    yield _line(self._last(outcome, chat))
                     return
                 item = await run.next()
         finally:
@@ -199,7 +198,7 @@ class OllamaApi(FrontEnd):
     def _head(self) -> dict[str, Any]:
         return {"model": self.service.model_id, "created_at": _timestamp(time.time())}
 
-    def _last(self, end: ReplyEnd, chat: bool, nanoseconds: int) -> dict[str, Any]:
+    def _last(self, end: ReplyEnd, chat: bool) -> dict[str, Any]:
         stats = end.stats
         prompt_ns = int(stats.time_to_first_token_seconds * 1e9)
         return {
@@ -207,7 +206,7 @@ class OllamaApi(FrontEnd):
             **_piece("", chat),
             "done": True,
             "done_reason": "length" if end.finish == "length" else "stop",
-            "total_duration": nanoseconds,
+            "total_duration": int(stats.total_seconds * 1e9),
             "load_duration": 0,
             "prompt_eval_count": stats.prompt_tokens - stats.cached_prompt_tokens,
             "prompt_eval_duration": prompt_ns,

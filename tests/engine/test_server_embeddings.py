@@ -17,7 +17,7 @@ import pytest
 from desktop.engine.server import ModelServer
 from desktop.engine.worker import LoadSettings
 from tests.support import worker_helpers
-from tests.support.gguf_factory import TinyModelShape
+from tests.support.gguf_factory import TinyModelShape, write_tiny_bert_gguf
 from tests.support.server_helpers import post_raw, running_server
 
 endless_model = worker_helpers.endless_model
@@ -95,3 +95,24 @@ def test_bad_embedding_requests_get_a_400_that_says_why(
     status, answer = post(server, body)
     assert status == 400, answer
     assert answer["error"]["param"] == param and words in answer["error"]["message"]
+
+
+def test_a_model_made_for_embeddings_pools_as_trained_and_writes_no_replies(
+    tmp_path: Path,
+) -> None:
+    """A BERT-style encoder (its GGUF names mean pooling) embeds through llama.cpp's encoder
+    path; a chat reply asked of it is refused in words, not answered with nothing."""
+    model = write_tiny_bert_gguf(tmp_path / "tiny-bert.gguf")
+    with running_server(model, LoadSettings(ctx_tokens=512, threads=1)) as running:
+        status, answer = post(running, {"input": ["the cat sat.", "the dog", "the cat sat."]})
+        assert status == 200, answer
+        vectors = [np.array(item["embedding"]) for item in answer["data"]]
+        assert all(v.shape == (64,) and abs(np.linalg.norm(v) - 1) < 1e-5 for v in vectors)
+        assert np.allclose(vectors[0], vectors[2]) and not np.allclose(vectors[0], vectors[1])
+        body = {"messages": [{"role": "user", "content": "the cat"}], "max_tokens": 4}
+        status, data = post_raw(running.port, "/v1/chat/completions", body, timeout_s=60)
+        error = json.loads(data)["error"]
+        assert status == 400 and error["code"] == "model_cannot_generate"
+        assert "is an embedding model" in error["message"]
+        status, data = post_raw(running.port, "/api/show", {"model": "x"}, timeout_s=60)
+        assert json.loads(data)["capabilities"] == ["embedding"]

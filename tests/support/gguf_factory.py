@@ -143,3 +143,71 @@ def write_tiny_gguf(
         with path.open("r+b") as stream:
             stream.truncate(path.stat().st_size // 2)
     return path
+
+
+def write_tiny_bert_gguf(path: Path, *, n_embd: int = 64, pooling: int = 1, seed: int = 0) -> Path:
+    """A 2-layer BERT-style encoder made for embeddings (``bert.pooling_type``; 1 = mean), with
+    a WordPiece vocabulary of letters and a few words: the kind of model ``/v1/embeddings``
+    serves that writes no text."""
+    from gguf import PoolingType, TokenType
+
+    rng = np.random.default_rng(seed)
+    letters = [chr(code) for code in range(ord("a"), ord("z") + 1)]
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *letters]
+    tokens += [f"##{letter}" for letter in letters] + ["the", "cat", "dog", "sat", "on", ".", ","]
+    types = [TokenType.CONTROL] * 5 + [TokenType.NORMAL] * (len(tokens) - 5)
+    n_ff, n_ctx, n_layer = 2 * n_embd, 512, 2
+    writer = GGUFWriter(str(path), "bert")
+    writer.add_name("tiny bert")
+    writer.add_block_count(n_layer)
+    writer.add_context_length(n_ctx)
+    writer.add_embedding_length(n_embd)
+    writer.add_feed_forward_length(n_ff)
+    writer.add_head_count(4)
+    writer.add_layer_norm_eps(1e-12)
+    writer.add_causal_attention(False)
+    writer.add_pooling_type(PoolingType(pooling))
+    writer.add_file_type(1)
+    writer.add_tokenizer_model("bert")
+    writer.add_token_list(tokens)
+    writer.add_token_types([int(kind) for kind in types])
+    writer.add_token_type_count(2)
+    writer.add_pad_token_id(0)
+    writer.add_unk_token_id(1)
+    writer.add_bos_token_id(2)  # [CLS]
+    writer.add_sep_token_id(3)
+    writer.add_eos_token_id(3)
+    writer.add_mask_token_id(4)
+    writer.add_add_bos_token(True)
+    writer.add_add_eos_token(True)
+
+    def matrix(rows: int, columns: int) -> np.ndarray:
+        return (rng.standard_normal((rows, columns), dtype=np.float32) * 0.05).astype(np.float16)
+
+    def add(name: str, data: np.ndarray) -> None:
+        raw = GGMLQuantizationType.F16 if data.dtype == np.float16 else None
+        writer.add_tensor(name, data, raw_dtype=raw)
+
+    ones, zeros = np.ones(n_embd, np.float32), np.zeros(n_embd, np.float32)
+    add("token_embd.weight", matrix(len(tokens), n_embd))
+    add("token_types.weight", np.zeros((2, n_embd), np.float32))
+    add("position_embd.weight", matrix(n_ctx, n_embd))
+    add("token_embd_norm.weight", ones)
+    add("token_embd_norm.bias", zeros)
+    for layer in range(n_layer):
+        block = f"blk.{layer}."
+        for name in ("attn_q", "attn_k", "attn_v", "attn_output"):
+            add(f"{block}{name}.weight", matrix(n_embd, n_embd))
+            add(f"{block}{name}.bias", zeros)
+        add(f"{block}ffn_up.weight", matrix(n_ff, n_embd))
+        add(f"{block}ffn_up.bias", np.zeros(n_ff, np.float32))
+        add(f"{block}ffn_down.weight", matrix(n_embd, n_ff))
+        add(f"{block}ffn_down.bias", zeros)
+        for norm in ("attn_output_norm", "layer_output_norm"):
+            add(f"{block}{norm}.weight", ones)
+            add(f"{block}{norm}.bias", zeros)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path

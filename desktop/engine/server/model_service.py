@@ -47,7 +47,7 @@ from desktop.engine.worker import (
     WorkerStateError,
 )
 from desktop.engine.worker.chat_format import ChatTemplateError
-from desktop.engine.worker.embedding import TextTooLong
+from desktop.engine.worker.embedding import EmbeddingModelOnly, TextTooLong
 from desktop.engine.worker.protocol import PromptTooLong
 
 
@@ -417,6 +417,8 @@ class ModelService:
                 raise ApiError(400, str(exc), code="context_length_exceeded") from None
             except ChatTemplateError as exc:
                 raise bad_request(str(exc), "chat_template_error", "messages") from None
+            except EmbeddingModelOnly as exc:
+                raise bad_request(str(exc), "model_cannot_generate", "model") from None
 
     def _reload_in_background(self) -> None:
         """After a crash: load again while the error goes out (each crashed reply calls this;

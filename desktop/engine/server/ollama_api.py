@@ -107,8 +107,8 @@ class OllamaApi(FrontEnd):
             return JSONResponse(described)
         architecture = info.model.architecture
         template = info.chat_template
-        capabilities = ["completion", "embedding"]
-        if template.takes_tools:
+        capabilities = ["embedding"] if info.embedding_only else ["completion", "embedding"]
+        if template.takes_tools and not info.embedding_only:
             capabilities.append("tools")
         return JSONResponse(
             {

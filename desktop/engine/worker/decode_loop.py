@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from converter.errors import QuantdeskError
+from desktop.engine.worker.embedding import EmbeddingModelOnly, is_embedding_model
 from desktop.engine.worker.generation import (
     PromptAbort,
     TextStream,
@@ -154,6 +155,7 @@ class DecodeLoop:
         self._memory = llama_cpp.llama_get_memory(self._ctx)
         self._vocab = llama_cpp.llama_model_get_vocab(llama.model)
         self._media_tokens = media_placeholder_tokens(self._vocab)
+        self._embedding_only = is_embedding_model(llama.metadata)
         self._n_vocab = int(llama_cpp.llama_vocab_n_tokens(self._vocab))
         self._n_batch = int(llama_cpp.llama_n_batch(self._ctx))
         self.slot_ctx_tokens = int(llama_cpp.llama_n_ctx_seq(self._ctx))
@@ -201,6 +203,12 @@ class DecodeLoop:
     def submit(self, request: GenerateRequest) -> None:
         """Queue a request; a prompt that can never fit a slot, or a grammar llama.cpp cannot
         parse, is refused before any work."""
+        if self._embedding_only:
+            name = self._llama.metadata.get("general.name") or "This model"
+            raise EmbeddingModelOnly(
+                f"{name} is an embedding model: it turns text into vectors (the local API's "
+                "/v1/embeddings) and cannot write replies. Load a chat or base model for that."
+            )
         started = time.perf_counter()
         prompt = tokenize_prompt(self._llama, self._vocab, request)
         if len(prompt) + max(request.reply_room, 1) > self.slot_ctx_tokens:

@@ -7,12 +7,13 @@ embeddings (its GGUF names a pooling type: BERT-style encoders, nomic-embed …)
 trained; a chat model gets the mean of its last layer's token states, as llama.cpp's server
 gives one. Each vector is scaled to unit length (OpenAI's are), so a dot product is the
 cosine similarity. Each text is embedded whole, in one batch: a text longer than the
-embedding context is refused, not cut.
+embedding context is refused, not cut. A model made for embeddings writes no text: a reply
+asked of it is refused with :class:`EmbeddingModelOnly`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,23 @@ EMBED_CTX_TOKENS = 4096
 
 class TextTooLong(QuantdeskError):
     """A text has more tokens than the embedding context holds."""
+
+
+class EmbeddingModelOnly(QuantdeskError):
+    """A reply was asked of a model made for embeddings."""
+
+
+def is_embedding_model(metadata: Mapping[str, str]) -> bool:
+    """Whether a GGUF is made for embeddings: it names the pooling of its token states
+    (``{arch}.pooling_type``: BERT-style encoders, nomic-embed, Qwen3-Embedding …)."""
+    architecture = metadata.get("general.architecture", "")
+    return f"{architecture}.pooling_type" in metadata
+
+
+def _attends_both_ways(metadata: Mapping[str, str]) -> bool:
+    """An encoder (BERT-style: ``{arch}.attention.causal`` false) runs with llama_encode."""
+    architecture = metadata.get("general.architecture", "")
+    return metadata.get(f"{architecture}.attention.causal") == "false"
 
 
 class TextEmbedder:
@@ -42,7 +60,7 @@ class TextEmbedder:
         model = llama.model
         self.n_ctx = min(EMBED_CTX_TOKENS, int(llama_cpp.llama_model_n_ctx_train(model)))
         self.dimensions = int(llama_cpp.llama_model_n_embd_out(model))
-        self._encoder_only = bool(
+        self._encoder_only = _attends_both_ways(llama.metadata) or bool(
             llama_cpp.llama_model_has_encoder(model)
             and not llama_cpp.llama_model_has_decoder(model)
         )
@@ -97,9 +115,10 @@ class TextEmbedder:
         params.n_seq_max = 1
         params.embeddings = True
         # A model made for embeddings names its pooling; a chat model is averaged.
-        own_pooling = any(key.endswith(".pooling_type") for key in self._llama.metadata)
         params.pooling_type = (
-            c.LLAMA_POOLING_TYPE_UNSPECIFIED if own_pooling else c.LLAMA_POOLING_TYPE_MEAN
+            c.LLAMA_POOLING_TYPE_UNSPECIFIED
+            if is_embedding_model(self._llama.metadata)
+            else c.LLAMA_POOLING_TYPE_MEAN
         )
         replies = self._llama.context_params
         params.n_threads = replies.n_threads_batch

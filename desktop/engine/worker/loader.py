@@ -21,6 +21,7 @@ from converter.levels import level_name_of_file_type
 from desktop.engine.hardware import default_threads
 from desktop.engine.llama_loading import open_llama
 from desktop.engine.worker.chat_format import template_for
+from desktop.engine.worker.embedding import is_embedding_model
 from desktop.engine.worker.results import LoadInfo, ModelInfo
 from desktop.engine.worker.settings import LoadSettings
 
@@ -215,7 +216,8 @@ def describe(
         eos_token=_token_text(llama, llama.token_eos()),
     )
     ctx_tokens = int(llama_cpp.llama_n_ctx_seq(llama.ctx))
-    if template.note:
+    embedding_only = is_embedding_model(metadata)
+    if template.note and not embedding_only:  # a model for embeddings chats with no one
         notes = (*notes, template.note)
     if model.ctx_train_tokens and ctx_tokens > model.ctx_train_tokens:
         notes = (
@@ -236,6 +238,7 @@ def describe(
         notes=notes,
         parallel=settings.parallel,
         fingerprint=_fingerprint(path, settings, gpu_layers, ctx_tokens),
+        embedding_only=embedding_only,
     )
 
 

@@ -58,6 +58,8 @@ class LoadInfo:
     #: Names this llama.cpp version, model file and the settings that change its output, as
     #: OpenAI's ``system_fingerprint`` does: equal fingerprints and a seed repeat a reply.
     fingerprint: str = ""
+    #: A model made for embeddings: it turns text into vectors and writes no replies.
+    embedding_only: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -17,7 +17,7 @@ import signal
 import sys
 from collections.abc import Iterator
 
-from converter.errors import WorkerCrashed
+from converter.errors import QuantdeskError, WorkerCrashed
 from desktop.commands.chat_input import (
     ChatAction,
     UnknownChatCommand,
@@ -68,6 +68,11 @@ def run(args: argparse.Namespace) -> int:
         except BaseException:
             err.close()  # the error goes on a line of its own
             raise
+        if info.embedding_only:
+            raise QuantdeskError(
+                f"{info.model.name} is an embedding model: it turns text into vectors "
+                "(quantdesk serve answers /v1/embeddings with it) and cannot chat."
+            )
         as_text = args.text_completion
         if as_text is None:
             as_text = not info.chat_template.from_model

@@ -13,6 +13,7 @@ import psutil
 from tests.conftest import REPO_ROOT
 from tests.support import worker_helpers
 from tests.support.gemma_model import gemma_270m_fixture  # noqa: F401 - found by name
+from tests.support.gguf_factory import write_tiny_bert_gguf
 
 tiny_model = worker_helpers.tiny_model
 
@@ -163,3 +164,11 @@ def test_chat_commands_and_messages_of_several_lines(tiny_model: Path) -> None:
     assert quoted > first  # the conversation so far, and the three lines as one message
     assert after_clear == first  # /clear forgot the conversation
     assert "/bye, /exit, /quit" in result.stderr and "Unknown command /hepl" in result.stderr
+
+
+def test_an_embedding_model_is_refused_in_words(tmp_path: Path) -> None:
+    model = write_tiny_bert_gguf(tmp_path / "tiny-bert.gguf")
+    result = run_chat(model, "the cat\n")
+    assert result.returncode == 1 and not result.stdout
+    assert "tiny bert is an embedding model" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,10 +1,12 @@
-"""Base models in the chat: text completion, labelled, with a switch; empty replies say so."""
+"""Base models in the chat: text completion, labelled, with a switch; empty replies say so.
+An embedding model is labelled as one, and a message to it gets the reason it writes none."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from desktop.engine.worker import InferenceWorker, LoadSettings, SamplingSettings
@@ -13,6 +15,7 @@ from desktop.ui.chat.chat_session import SessionState
 from desktop.ui.chat.transcript import EMPTY_REPLY_TEXT
 from desktop.ui.main_window import MainWindow
 from tests.support.gemma_model import gemma_270m_fixture  # noqa: F401 - found by name
+from tests.support.gguf_factory import write_tiny_bert_gguf
 from tests.support.ui_helpers import (  # noqa: F401 - fixtures are found by name
     main_window_fixture,
     put_in_library,
@@ -63,3 +66,19 @@ def test_an_empty_reply_says_so(qtbot: QtBot, main_window: Callable[[], MainWind
     assert "…" in reply.body.toPlainText()  # still waiting
     reply.finish("")
     assert reply.body.toPlainText() == EMPTY_REPLY_TEXT.strip("*")
+
+
+def test_an_embedding_model_is_labelled_and_a_message_gets_the_reason(
+    qtbot: QtBot, main_window: Callable[[], MainWindow], tmp_path: Path
+) -> None:
+    model = put_in_library(write_tiny_bert_gguf(tmp_path / "tiny-bert.gguf"))
+    chat = main_window().chat
+    wait_until(qtbot, lambda: chat.model_bar.combo.count() == 1)
+    chat.load_model(str(model), insist=True)
+    wait_until(qtbot, lambda: chat.session.state is SessionState.READY)
+    assert "Embedding model" in chat.mode_banner.text() and not chat.mode_switch.isEnabled()
+    chat.composer.edit.setPlainText("the cat")
+    qtbot.keyClick(chat.composer.edit, Qt.Key.Key_Return)
+    wait_until(qtbot, lambda: chat.transcript.messages[-1].role == "error")
+    assert "is an embedding model" in chat.transcript.messages[-1].text
+    assert chat.session.state is SessionState.READY  # the worker lives on

@@ -26,6 +26,10 @@ from desktop.engine.worker.results import LoadInfo, ModelInfo
 from desktop.engine.worker.settings import LoadSettings
 
 GGUF_MAGIC = b"GGUF"
+EMBEDDING_MODEL_NOTE = (
+    "This is an embedding model: it turns text into vectors (the local API's /v1/embeddings) "
+    "and writes no replies."
+)
 #: Progress events are sent at most this often (in fraction of the load).
 _PROGRESS_STEP = 0.01
 
@@ -217,7 +221,9 @@ def describe(
     )
     ctx_tokens = int(llama_cpp.llama_n_ctx_seq(llama.ctx))
     embedding_only = is_embedding_model(metadata)
-    if template.note and not embedding_only:  # a model for embeddings chats with no one
+    if embedding_only:  # its chat template (or the lack of one) does not matter
+        notes = (*notes, EMBEDDING_MODEL_NOTE)
+    elif template.note:
         notes = (*notes, template.note)
     if model.ctx_train_tokens and ctx_tokens > model.ctx_train_tokens:
         notes = (

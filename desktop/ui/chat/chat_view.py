@@ -240,7 +240,7 @@ class ChatView(QWidget):
 
     def _on_loaded(self, info: LoadInfo) -> None:
         has_template = info.chat_template.from_model
-        self.mode_switch.setEnabled(True)
+        self.mode_switch.setEnabled(not info.embedding_only)
         self.mode_switch.blockSignals(True)
         self.mode_switch.setChecked(not has_template)
         self.mode_switch.blockSignals(False)
@@ -282,7 +282,13 @@ class ChatView(QWidget):
             f"<b>Text completion</b> · {why}: the reply continues your text instead of "
             "answering it. Write the start of a sentence, a list or a story."
         )
-        self.mode_banner.setVisible(on)
+        if info is not None and info.embedding_only:
+            self.mode_banner.setText(
+                f"<b>Embedding model</b> · {name} turns text into vectors and writes no "
+                "replies. Load a chat model to chat; serve this one from the Local API tab "
+                "for embeddings (/v1/embeddings)."
+            )
+        self.mode_banner.setVisible(on or (info is not None and info.embedding_only))
         for composer in (self.composer, self.split_pane.composer):
             composer.edit.setPlaceholderText(TEXT_PLACEHOLDER if on else CHAT_PLACEHOLDER)
         self._update_empty_text()
@@ -294,6 +300,8 @@ class ChatView(QWidget):
                 "Choose a model in the bar above (Ctrl+L) and press Load, or get one first: "
                 "Library → Import GGUF, the Hub tab, or Convert in the toolbar."
             )
+        elif info.embedding_only:
+            text = f"{Path(info.path).name} is an embedding model: it writes no replies."
         elif self.text_completion:
             text = f"Type the start of a text below; {Path(info.path).name} continues it."
         else:

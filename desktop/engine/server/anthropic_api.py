@@ -97,7 +97,8 @@ class AnthropicApi(FrontEnd):
             raise item[1]
         end: ReplyEnd = item[1]
         http.state.tokens = end.stats.generated_tokens
-        blocks = [_text_block("".join(texts))] if "".join(texts) or not end.tool_calls else []
+        text = "".join(texts)
+        blocks = [_text_block(text)] if text or not end.tool_calls else []
         blocks += [_tool_block(call) for call in end.tool_calls]
         return JSONResponse(
             {

@@ -115,8 +115,12 @@ def embeddings_answer(
 def _vector(vector: bytes, encoding: str) -> str | list[float]:
     if encoding == "base64":
         return base64.b64encode(vector).decode("ascii")
-    count = len(vector) // 4
-    return list(struct.unpack(f"<{count}f", vector))
+    return vector_floats(vector)
+
+
+def vector_floats(vector: bytes) -> list[float]:
+    """A vector's little-endian float32 bytes as numbers."""
+    return list(struct.unpack(f"<{len(vector) // 4}f", vector))
 
 
 def _piece_text(piece: bytes) -> str | list[int]:

@@ -233,14 +233,12 @@ class ModelService:
     def count_chat_tokens(self, request: ReplyRequest) -> int:
         """The tokens of the prompt a chat request would send (its tools included)."""
         self._wait_for_model()
-        info = self._info
-        assert info is not None
         tools = request.tool_use.tools if request.tool_use.active else ()
-        try:
-            prompt = info.chat_template.render(request.messages, tools)
-        except ChatTemplateError as exc:
-            raise bad_request(str(exc), "chat_template_error", "messages") from None
         with self._worker_errors():
+            try:
+                prompt = self._worker.format_chat(request.messages, tools)
+            except ChatTemplateError as exc:
+                raise bad_request(str(exc), "chat_template_error", "messages") from None
             tokens, _pieces = self._worker.tokenize(prompt, add_special=True, parse_special=True)
         return len(tokens)
 

@@ -34,7 +34,7 @@ from converter.gguf_shards import model_bytes
 from converter.levels import level_name_of_file_type
 from desktop.engine.server.api_errors import ApiError, ClientGone, as_api_error
 from desktop.engine.server.embedding_request import EmbeddingRequest, parse_embeddings
-from desktop.engine.server.formatting import embeddings_answer
+from desktop.engine.server.formatting import vector_floats
 from desktop.engine.server.model_service import ReplyEnd, TextPiece
 from desktop.engine.server.ollama_request import (
     parse_ollama_chat,
@@ -168,28 +168,29 @@ class OllamaApi(FrontEnd):
             request = parse_ollama_generate(body, default_max_tokens=limit)
         request = dataclasses.replace(request, model=name)
         run, first = await self.start_reply(http, [request])
-        lines = self._lines(run, first, http, chat=route is ReplyKind.CHAT)
+        objects = self._objects(run, first, http, chat=route is ReplyKind.CHAT)
         if stream:
+            lines = (_line(payload) async for payload in objects)
             return StreamingResponse(lines, media_type=NDJSON)
-        return JSONResponse(_joined([json.loads(line) async for line in lines]))
+        return JSONResponse(_joined([payload async for payload in objects]))
 
-    async def _lines(
+    async def _objects(
         self, run: RunningReply, item: tuple[int, Any], http: Request, *, chat: bool
-    ) -> AsyncIterator[bytes]:
-        """The reply as Ollama streams it, one JSON object per line."""
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The reply's objects as Ollama streams them, one a line."""
         try:
             while True:
                 _index, outcome = item
                 if isinstance(outcome, BaseException):
-                    yield _line({"error": as_api_error(outcome).message})
+                    yield {"error": as_api_error(outcome).message}
                     return
                 if isinstance(outcome, TextPiece):
-                    yield _line({**self._head(), **_piece(outcome.text, chat), "done": False})
+                    yield {**self._head(), **_piece(outcome.text, chat), "done": False}
                 else:
                     http.state.tokens = outcome.stats.generated_tokens
                     if outcome.tool_calls:
-                        yield _line({**self._head(), **_calls(outcome), "done": False})
-                    yield _line(self._last(outcome, chat))
+                        yield {**self._head(), **_calls(outcome), "done": False}
+                    yield self._last(outcome, chat)
                     return
                 item = await run.next()
         finally:
@@ -244,8 +245,7 @@ class OllamaApi(FrontEnd):
 
     async def _embed(self, asked: EmbeddingRequest) -> tuple[list[list[float]], int]:
         raw, tokens = await asyncio.to_thread(self.service.embed, asked)
-        answer = embeddings_answer(self.service.model_id, raw, tokens, "float")
-        return [item["embedding"] for item in answer["data"]], tokens
+        return [vector_floats(vector) for vector in raw], tokens
 
 
 def _piece(text: str, chat: bool) -> dict[str, Any]:

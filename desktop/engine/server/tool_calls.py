@@ -26,7 +26,6 @@ import secrets
 import string
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any
 
 from desktop.engine.worker import FormatKind, ReplyFormat
@@ -268,13 +267,3 @@ def forced_call_format(
     )
     spec = {"opening": syntax.forced_opening, "closing": syntax.forced_closing, "schema": schema}
     return ReplyFormat(FormatKind.WRAPPED_JSON, json.dumps(spec))
-
-
-#: OpenAI's ``tool_choice`` words.
-TOOL_CHOICE_MODES: MappingProxyType[str, str] = MappingProxyType(
-    {
-        "none": "the model answers in text and calls no tool",
-        "auto": "the model decides whether to call tools",
-        "required": "the model must call one of the tools",
-    }
-)

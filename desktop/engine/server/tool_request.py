@@ -18,8 +18,15 @@ from types import MappingProxyType
 from typing import Any
 
 from desktop.engine.server.api_errors import bad_request
-from desktop.engine.server.tool_calls import TOOL_CHOICE_MODES
 
+#: OpenAI's ``tool_choice`` words.
+TOOL_CHOICE_MODES: MappingProxyType[str, str] = MappingProxyType(
+    {
+        "none": "the model answers in text and calls no tool",
+        "auto": "the model decides whether to call tools",
+        "required": "the model must call one of the tools",
+    }
+)
 #: A function name as OpenAI allows it.
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 

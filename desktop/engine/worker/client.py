@@ -242,9 +242,11 @@ class InferenceWorker:
         )
         return self._generate(request, on_token, on_logprobs, ticket)
 
-    def format_chat(self, messages: Sequence[Mapping[str, Any]]) -> str:
-        """The exact prompt text :meth:`chat` would send for ``messages``."""
-        return self._require_model().chat_template.render(messages)
+    def format_chat(
+        self, messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]] = ()
+    ) -> str:
+        """The exact prompt text :meth:`chat` would send for ``messages`` (and ``tools``)."""
+        return self._require_model().chat_template.render(messages, tools)
 
     def complete(
         self,

@@ -274,21 +274,25 @@ class ChatView(QWidget):
         self.model_bar.text_completion = on
         info = self.session.load_info
         name = Path(info.path).name if info is not None else "The model"
-        if on and info is not None and not info.chat_template.from_model:
-            why = f"{name} has no chat template (it is a base model, not a chat one)"
-        else:
-            why = "Switched on"
-        self.mode_banner.setText(
-            f"<b>Text completion</b> · {why}: the reply continues your text instead of "
-            "answering it. Write the start of a sentence, a list or a story."
-        )
-        if info is not None and info.embedding_only:
+        embedding_only = info is not None and info.embedding_only
+        if embedding_only:
             self.mode_banner.setText(
                 f"<b>Embedding model</b> · {name} turns text into vectors and writes no "
                 "replies. Load a chat model to chat; serve this one from the Local API tab "
                 "for embeddings (/v1/embeddings)."
             )
-        self.mode_banner.setVisible(on or (info is not None and info.embedding_only))
+        else:
+            from_template = info is None or info.chat_template.from_model
+            why = (
+                "Switched on"
+                if not on or from_template
+                else f"{name} has no chat template (it is a base model, not a chat one)"
+            )
+            self.mode_banner.setText(
+                f"<b>Text completion</b> · {why}: the reply continues your text instead of "
+                "answering it. Write the start of a sentence, a list or a story."
+            )
+        self.mode_banner.setVisible(on or embedding_only)
         for composer in (self.composer, self.split_pane.composer):
             composer.edit.setPlaceholderText(TEXT_PLACEHOLDER if on else CHAT_PLACEHOLDER)
         self._update_empty_text()

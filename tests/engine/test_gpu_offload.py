@@ -99,7 +99,7 @@ def _plain_greedy(
     import llama_cpp
     from llama_cpp import Llama
 
-    from desktop.engine.worker.generation import TextStream
+    from desktop.engine.worker.generation import TextStream, TokenPieces
 
     llm = Llama(path, n_ctx=512, n_batch=512, n_gpu_layers=-1, flash_attn=flash_attn, verbose=False)
     try:
@@ -109,7 +109,7 @@ def _plain_greedy(
             if llama_cpp.llama_vocab_is_eog(vocab, token) or len(tokens) == count:
                 break
             tokens.append(token)
-        stream = TextStream(vocab, ())
+        stream = TextStream(TokenPieces(vocab), ())
         text = "".join(stream.push(t) for t in tokens) + stream.flush()
     finally:
         llm.close()

@@ -13,7 +13,7 @@ import pytest
 
 from desktop.engine.llama_loading import open_llama
 from desktop.engine.worker.chat_format import CHATML_STOP_STRINGS
-from desktop.engine.worker.generation import TextStream, media_placeholder_tokens
+from desktop.engine.worker.generation import TextStream, TokenPieces, media_placeholder_tokens
 from tests.support import worker_helpers
 
 tiny_model = worker_helpers.tiny_model
@@ -30,7 +30,7 @@ def stream_text(
     llama: Any, text: str, stop_strings: tuple[str, ...] = ()
 ) -> tuple[list[str], TextStream]:
     tokens = llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
-    stream = TextStream(llama_cpp.llama_model_get_vocab(llama.model), stop_strings)
+    stream = TextStream(TokenPieces(llama_cpp.llama_model_get_vocab(llama.model)), stop_strings)
     pieces = []
     for token in tokens:
         pieces.append(stream.push(token))
@@ -89,7 +89,7 @@ def test_media_placeholders_of_a_real_model_do_not_print_as_text(real_gemma_gguf
         tokens = llama.tokenize(
             b"A picture:<start_of_image><end_of_image>\n\nThe end.", add_bos=False, special=True
         )
-        stream = TextStream(vocab, (), hidden)
+        stream = TextStream(TokenPieces(vocab), (), hidden)
         text = "".join(stream.push(token) for token in tokens) + stream.flush()
         assert text == "A picture:\n\nThe end."
         assert stream.reply_tokens == len(tokens)

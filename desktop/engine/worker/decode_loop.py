@@ -56,6 +56,7 @@ from desktop.engine.worker.embedding import EmbeddingModelOnly, is_embedding_mod
 from desktop.engine.worker.generation import (
     PromptAbort,
     TextStream,
+    TokenPieces,
     media_placeholder_tokens,
     rate,
     tokenize_prompt,
@@ -173,7 +174,9 @@ class DecodeLoop:
         self._cancelled = cancelled
         self._abort = PromptAbort(llama, cancelled)
         self._logits = LogitsRows(self._ctx, self._n_vocab)
-        self._logprobs = LogprobReader(self._logits, self._vocab)
+        self._pieces = TokenPieces(self._vocab)  # shared by the replies: each remembers pieces
+        self._logprobs = LogprobReader(self._logits, self._pieces)
+        self._ends: dict[int, bool] = {}  # token → ends generation (asked of llama.cpp once)
         if overlap is None:
             overlap = bool(
                 llama_cpp.llama_supports_gpu_offload() and llama.model_params.n_gpu_layers != 0
@@ -226,7 +229,7 @@ class DecodeLoop:
                 request=request,
                 prompt=prompt,
                 sampler=sampler,
-                text=TextStream(self._vocab, request.stop_strings, self._media_tokens),
+                text=TextStream(self._pieces, request.stop_strings, self._media_tokens),
                 send_piece=send_piece,
                 flush=flush,
                 budget=budget,
@@ -414,7 +417,7 @@ class DecodeLoop:
             reply.first_at = now
         reply.last_at = now
         reply.sampled += 1
-        if self._c.llama_vocab_is_eog(self._vocab, token):
+        if self._ends_generation(token):
             if reply.logprobs is not None:
                 reply.logprobs.pop()  # the end is no part of the reply
             self._finish(slot, reply, StopReason.EOS)
@@ -424,6 +427,12 @@ class DecodeLoop:
         if not last:
             reply.next_token = token
         self._drawn.append(_Drawn(slot, reply, token, last))
+
+    def _ends_generation(self, token: int) -> bool:
+        ends = self._ends.get(token)
+        if ends is None:
+            ends = self._ends[token] = bool(self._c.llama_vocab_is_eog(self._vocab, token))
+        return ends
 
     def _spell_drawn(self) -> None:
         """Turn drawn tokens into text and send it; a stop string or the budget ends a reply."""

@@ -56,7 +56,12 @@ def media_placeholder_tokens(vocab: Any) -> frozenset[int]:
 
 
 class TokenPieces:
-    """Token id → the bytes llama.cpp spells it with (control tokens spell nothing)."""
+    """Token id → the bytes llama.cpp spells it with (control tokens spell nothing).
+
+    Each token's piece is asked of llama.cpp once and remembered: the decode loop spells
+    every drawn token between two decodes on the CPU, where a C call right after a decode
+    (its caches full of weights) costs several µs and a dict lookup well under one.
+    """
 
     def __init__(self, vocab: Any) -> None:
         import llama_cpp
@@ -64,8 +69,15 @@ class TokenPieces:
         self._token_to_piece = llama_cpp.llama_token_to_piece
         self._vocab = vocab
         self._buffer = ctypes.create_string_buffer(256)
+        self._known: dict[int, bytes] = {}
 
     def __call__(self, token: int) -> bytes:
+        piece = self._known.get(token)
+        if piece is None:
+            piece = self._known[token] = self._spell(token)
+        return piece
+
+    def _spell(self, token: int) -> bytes:
         n = self._token_to_piece(self._vocab, token, self._buffer, len(self._buffer), 0, False)
         if n < 0:  # the piece is longer than the buffer: grow it once
             self._buffer = ctypes.create_string_buffer(-n)
@@ -78,9 +90,12 @@ class TextStream:
     leaves out media placeholders."""
 
     def __init__(
-        self, vocab: Any, stop_strings: tuple[str, ...], hidden: frozenset[int] = frozenset()
+        self,
+        pieces: TokenPieces,
+        stop_strings: tuple[str, ...],
+        hidden: frozenset[int] = frozenset(),
     ) -> None:
-        self._piece_bytes = TokenPieces(vocab)
+        self._piece_bytes = pieces
         self._hidden = hidden
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._cutter = StopCutter(stop_strings)

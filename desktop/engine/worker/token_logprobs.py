@@ -22,10 +22,10 @@ from desktop.engine.worker.results import TokenLogprobs, TokenProbability
 class LogprobReader:
     """Reads one position's figures from a decoded batch row."""
 
-    def __init__(self, logits: LogitsRows, vocab: Any) -> None:
+    def __init__(self, logits: LogitsRows, pieces: TokenPieces) -> None:
         self._logits = logits
         self._n_vocab = logits.n_vocab
-        self._pieces = TokenPieces(vocab)
+        self._pieces = pieces
 
     def read(self, row: int, chosen: int, top: int) -> TokenLogprobs:
         """The chosen token's log-probability and the ``top`` most likely tokens, best first

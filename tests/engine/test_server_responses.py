@@ -70,9 +70,45 @@ def test_input_items_and_a_json_format(client: openai.OpenAI) -> None:
     assert isinstance(json.loads(response.output_text)["ok"], bool)
 
 
+def test_going_on_from_a_kept_response(client: openai.OpenAI) -> None:
+    ask: dict[str, Any] = {"model": "x", "max_output_tokens": 5, "temperature": 0}
+    first = client.responses.create(**ask, instructions="Be brief.", input="abc def")
+    assert first.store is True and client.responses.retrieve(first.id).output_text == (
+        first.output_text
+    )
+    going_on = client.responses.create(**ask, previous_response_id=first.id, input="ghi")
+    assert going_on.previous_response_id == first.id
+    # The same conversation sent whole, without the first request's instructions (they are
+    # not carried over, as OpenAI's API does): the same prompt, token for token.
+    whole = client.responses.create(
+        **ask,
+        input=[
+            {"role": "user", "content": "abc def"},
+            {"role": "assistant", "content": first.output_text},
+            {"role": "user", "content": "ghi"},
+        ],
+    )
+    assert going_on.usage and whole.usage and first.usage
+    assert going_on.usage.input_tokens == whole.usage.input_tokens > first.usage.input_tokens
+    streamed = list(
+        client.responses.create(**ask, previous_response_id=going_on.id, input="jkl", stream=True)
+    )
+    last = streamed[-1].response  # type: ignore[union-attr]
+    assert last.previous_response_id == going_on.id and client.responses.retrieve(last.id)
+
+    client.responses.delete(first.id)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(first.id)
+    with pytest.raises(openai.BadRequestError, match=f"'{first.id}' not found") as refused:
+        client.responses.create(**ask, previous_response_id=going_on.id, input="mno")
+    assert refused.value.code == "previous_response_not_found"
+    unkept = client.responses.create(**ask, input="abc", store=False)
+    assert unkept.store is False
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(unkept.id)
+
+
 def test_unsupported_parts_are_refused(client: openai.OpenAI) -> None:
-    with pytest.raises(openai.BadRequestError, match="whole conversation"):
-        client.responses.create(model="x", input="abc", previous_response_id="resp_1")
     with pytest.raises(openai.BadRequestError, match="'web_search' tool"):
         client.responses.create(model="x", input="abc", tools=[{"type": "web_search"}])
 
@@ -117,3 +153,14 @@ def test_function_calls_and_their_output(tmp_path: Path) -> None:
             ],
         )
         assert answer.usage and answer.usage.input_tokens > 50
+        # An agent's usual turn: only the call's output, going on from the response that
+        # made the call; the kept call is rendered as the one sent back above.
+        going_on = tools.responses.create(
+            model="x",
+            tools=[WEATHER],  # type: ignore[list-item]
+            tool_choice="none",
+            max_output_tokens=3,
+            previous_response_id=response.id,
+            input=[{"type": "function_call_output", "call_id": call.call_id, "output": "Sunny"}],
+        )
+        assert going_on.usage and going_on.usage.input_tokens == answer.usage.input_tokens

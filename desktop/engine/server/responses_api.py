@@ -9,6 +9,10 @@ named events, each with its ``sequence_number``: ``response.created``, the messa
 item with its arguments whole in one ``function_call_arguments.delta``, and
 ``response.completed``. Errors are OpenAI's, mid-stream as an ``error`` event. The request is
 checked by the same parser as chat's (``responses_request``).
+
+A response that ends (completed or incomplete) is kept unless the request says ``store:
+false`` (``response_store``): ``GET /v1/responses/{id}`` gives it again, ``DELETE`` forgets
+it, and a later request's ``previous_response_id`` goes on from its conversation.
 """
 
 from __future__ import annotations
@@ -17,37 +21,79 @@ import dataclasses
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import Executor
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from desktop.engine.server.api_errors import as_api_error
-from desktop.engine.server.model_service import ReplyEnd, TextPiece
+from desktop.engine.server.api_errors import ApiError, as_api_error, bad_request, not_found
+from desktop.engine.server.model_service import ModelService, ReplyEnd, TextPiece
 from desktop.engine.server.parsing import ReplyRequest, parse_json_body
 from desktop.engine.server.request_body import model_name, read_body
-from desktop.engine.server.responses_request import parse_responses
+from desktop.engine.server.response_store import ConversationGone, KeptResponse, ResponseStore
+from desktop.engine.server.responses_request import (
+    input_items,
+    parse_responses,
+    previous_response_id,
+)
 from desktop.engine.server.running_reply import FrontEnd, RunningReply
 from desktop.engine.server.tool_calls import ToolCall
 
 
 class ResponsesApi(FrontEnd):
-    """The ``/v1/responses`` handler, on the same service and reply threads as chat's."""
+    """The ``/v1/responses`` handlers, on the same service and reply threads as chat's."""
+
+    def __init__(self, service: ModelService, executor: Executor) -> None:
+        super().__init__(service, executor)
+        self.store = ResponseStore()
 
     def routes(self) -> list[Route]:
-        return [
-            Route(f"{prefix}/responses", self.responses, methods=["POST"]) for prefix in ("/v1", "")
-        ]
+        routes = []
+        for prefix in ("/v1", ""):
+            routes += [
+                Route(f"{prefix}/responses", self.responses, methods=["POST"]),
+                Route(f"{prefix}/responses/{{response_id}}", self.kept, methods=["GET"]),
+                Route(f"{prefix}/responses/{{response_id}}", self.forget, methods=["DELETE"]),
+            ]
+        return routes
+
+    async def kept(self, http: Request) -> Response:
+        kept = self.store.get(http.path_params["response_id"])
+        if kept is None:
+            raise _not_kept(http.path_params["response_id"])
+        return JSONResponse(dict(kept.response))
+
+    async def forget(self, http: Request) -> Response:
+        response_id = http.path_params["response_id"]
+        if not self.store.delete(response_id):
+            raise _not_kept(response_id)
+        return JSONResponse({"id": response_id, "object": "response", "deleted": True})
 
     async def responses(self, http: Request) -> Response:
         body = parse_json_body(await read_body(http))
         name = model_name(body.get("model"))
-        request = parse_responses(body, default_max_tokens=self.service.default_max_tokens)
+        previous = previous_response_id(body)
+        try:
+            earlier = self.store.conversation(previous) if previous else []
+        except ConversationGone as gone:
+            raise bad_request(
+                f"Previous response with id '{gone.response_id}' not found: this server keeps "
+                "responses in memory until it stops, and at most the last "
+                f"{self.store.capacity} used.",
+                "previous_response_not_found",
+                "previous_response_id",
+            ) from None
+        request = parse_responses(
+            body, default_max_tokens=self.service.default_max_tokens, earlier=earlier
+        )
         request = dataclasses.replace(request, model=name)
         run, first = await self.start_reply(http, [request])
         reply = _Reply(self.service.model_id, request, body)
+        if body.get("store") is not False:
+            reply.on_end = self._keeper(body, previous)
         if body.get("stream") is True:
             return StreamingResponse(
                 self._events(run, first, http, reply), media_type="text/event-stream"
@@ -63,6 +109,14 @@ class ResponsesApi(FrontEnd):
             raise item[1]
         http.state.tokens = item[1].stats.generated_tokens
         return JSONResponse(reply.ended(item[1]))
+
+    def _keeper(self, body: dict[str, Any], previous: str | None) -> Callable[[dict], None]:
+        items = tuple(input_items(body))
+
+        def keep(final: dict[str, Any]) -> None:
+            self.store.keep(KeptResponse(final, items, previous))
+
+        return keep
 
     async def _events(
         self, run: RunningReply, item: tuple[int, Any], http: Request, reply: _Reply
@@ -125,6 +179,7 @@ class _Reply:
         self.request = request
         self.body = body
         self.text = ""
+        self.on_end: Callable[[dict[str, Any]], None] | None = None  # given the whole response
 
     def state(self, status: str, output: list[Any] | None = None) -> dict[str, Any]:
         sampling = self.request.sampling
@@ -143,6 +198,8 @@ class _Reply:
             "top_p": sampling.top_p,
             "max_output_tokens": self.body.get("max_output_tokens"),
             "text": self.body.get("text") or {"format": {"type": "text"}},
+            "previous_response_id": self.body.get("previous_response_id"),
+            "store": self.body.get("store") is not False,
             "error": None,
             "incomplete_details": None,
             "usage": None,
@@ -178,6 +235,8 @@ class _Reply:
             "output_tokens_details": {"reasoning_tokens": 0},
             "total_tokens": stats.prompt_tokens + stats.generated_tokens,
         }
+        if self.on_end is not None:
+            self.on_end(final)
         return final
 
 
@@ -202,6 +261,10 @@ def _open_message(events: _Events, message: dict[str, Any]) -> Iterator[bytes]:
 
 def _text_at(message: dict[str, Any]) -> dict[str, Any]:
     return {"item_id": message["id"], "output_index": 0, "content_index": 0}
+
+
+def _not_kept(response_id: str) -> ApiError:
+    return not_found(f"Response with id '{response_id}' not found.", "response_not_found")
 
 
 def _call_item(call: ToolCall) -> dict[str, Any]:

@@ -12,14 +12,15 @@ The body is rewritten into the chat request it means and checked by the same par
 * ``max_output_tokens``, ``temperature``, ``top_p`` as they are; ``text.format`` is the reply
   format (``json_object``, or ``json_schema`` with its ``schema``).
 
-Every request is answered on its own: ``previous_response_id`` (replies kept on the server)
-is refused with a word on sending the conversation instead, and ``store`` changes nothing.
-``reasoning``, ``include``, ``metadata`` and ``truncation`` are ignored.
+A request that goes on from an earlier response (``previous_response_id``) gets that
+conversation's items (``response_store``) before its own; the earlier ``instructions`` are not
+carried over, as OpenAI's API does. ``reasoning``, ``include``, ``metadata`` and
+``truncation`` are ignored.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from desktop.engine.server.api_errors import bad_request
@@ -28,15 +29,15 @@ from desktop.engine.server.parsing import ReplyRequest, parse_chat
 _TEXT_PARTS = ("input_text", "output_text", "text")
 
 
-def parse_responses(body: Mapping[str, Any], *, default_max_tokens: int) -> ReplyRequest:
-    if body.get("previous_response_id"):
-        raise bad_request(
-            "Replies are not kept on this server: send the whole conversation in 'input' "
-            "instead of previous_response_id.",
-            "unsupported_parameter",
-            "previous_response_id",
-        )
-    chat: dict[str, Any] = {"stream": False, "messages": _messages(body)}
+def parse_responses(
+    body: Mapping[str, Any],
+    *,
+    default_max_tokens: int,
+    earlier: Sequence[Mapping[str, Any]] = (),
+) -> ReplyRequest:
+    """``earlier``: the items of the conversation ``previous_response_id`` names, oldest
+    first (see :meth:`ResponseStore.conversation`)."""
+    chat: dict[str, Any] = {"stream": False, "messages": _messages(body, earlier)}
     for field, to in (
         ("max_output_tokens", "max_tokens"),
         ("temperature", "temperature"),
@@ -63,25 +64,46 @@ def parse_responses(body: Mapping[str, Any], *, default_max_tokens: int) -> Repl
     return parse_chat(chat, default_max_tokens=default_max_tokens)
 
 
-def _messages(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+def previous_response_id(body: Mapping[str, Any]) -> str | None:
+    """The earlier response this request goes on from, if it names one."""
+    previous = body.get("previous_response_id")
+    if previous is None:
+        return None
+    if not isinstance(previous, str) or not previous:
+        raise bad_request(
+            "'previous_response_id' must be the id of an earlier response.",
+            param="previous_response_id",
+        )
+    return previous
+
+
+def input_items(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """``input`` as a list of items (a string is one user message)."""
+    given = body.get("input")
+    if isinstance(given, str):
+        return [{"type": "message", "role": "user", "content": given}]
+    if not isinstance(given, list) or not given:
+        raise bad_request("'input' must be a string or a non-empty list of items.", param="input")
+    return given
+
+
+def _messages(
+    body: Mapping[str, Any], earlier: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
     instructions = body.get("instructions")
     if instructions:
         if not isinstance(instructions, str):
             raise bad_request("'instructions' must be a string.", param="instructions")
         messages.append({"role": "system", "content": instructions})
-    given = body.get("input")
-    if isinstance(given, str):
-        return [*messages, {"role": "user", "content": given}]
-    if not isinstance(given, list) or not given:
-        raise bad_request("'input' must be a string or a non-empty list of items.", param="input")
-    for index, item in enumerate(given):
-        _add_item(messages, index, item)
+    for item in earlier:
+        _add_item(messages, "an item of the previous response's conversation", item)
+    for index, item in enumerate(input_items(body)):
+        _add_item(messages, f"input[{index}]", item)
     return messages
 
 
-def _add_item(messages: list[dict[str, Any]], index: int, item: Any) -> None:
-    where = f"input[{index}]"
+def _add_item(messages: list[dict[str, Any]], where: str, item: Any) -> None:
     kind = item.get("type", "message") if isinstance(item, dict) else None
     if kind == "message" and isinstance(item, dict):
         messages.append({"role": item.get("role"), "content": _content(where, item)})

@@ -21,6 +21,7 @@ from desktop.engine.server import ModelServer
 from desktop.engine.worker import LoadSettings
 from tests.support import worker_helpers
 from tests.support.server_helpers import running_server
+from tests.support.tool_requests import WEATHER_TOOL
 
 endless_model = worker_helpers.endless_model
 
@@ -83,12 +84,24 @@ def test_the_official_openai_client(server: ModelServer) -> None:
     with pytest.raises(openai.BadRequestError) as refused:
         client.chat.completions.create(model="x", messages=MESSAGES, temperature="hot")  # type: ignore[arg-type]
     assert refused.value.param == "temperature"  # type: ignore[attr-defined]
-    with pytest.raises(openai.BadRequestError, match="cannot call tools"):
-        client.chat.completions.create(
-            model="x",
-            messages=MESSAGES,  # type: ignore[arg-type]
-            tools=[{"type": "function", "function": {"name": "f", "parameters": {}}}],
-        )
+    # The served model's template (ChatML, the fallback) has no place for tools: they are
+    # described in the prompt, and a required call is bound to the Hermes syntax it teaches.
+    weather = {"type": "function", "function": WEATHER_TOOL["function"]}
+    plain = client.chat.completions.create(model="x", messages=MESSAGES, max_tokens=1)  # type: ignore[arg-type]
+    called = client.chat.completions.create(
+        model="x",
+        messages=MESSAGES,  # type: ignore[arg-type]
+        tools=[weather],  # type: ignore[list-item]
+        tool_choice="required",
+        max_tokens=300,
+        temperature=0,
+    )
+    assert called.usage and plain.usage
+    assert called.usage.prompt_tokens > plain.usage.prompt_tokens + 50  # the description
+    (call,) = called.choices[0].message.tool_calls or []
+    assert called.choices[0].finish_reason == "tool_calls"
+    assert call.function.name == "get_weather"  # type: ignore[union-attr]
+    assert set(json.loads(call.function.arguments)) == {"city", "unit"}  # type: ignore[union-attr]
     with pytest.raises(openai.NotFoundError):
         client.models.retrieve("gpt-4o")
 

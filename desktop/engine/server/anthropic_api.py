@@ -142,6 +142,9 @@ class AnthropicApi(FrontEnd):
                     continue
                 end: ReplyEnd = outcome
                 http.state.tokens = end.stats.generated_tokens
+                if not text_open and not end.tool_calls:  # an empty reply: one empty text
+                    text_open, blocks = True, blocks + 1  # block, as the whole message has
+                    yield _block_start(0, _text_block(""))
                 if text_open:
                     yield _block_stop(0)
                 for call in end.tool_calls:

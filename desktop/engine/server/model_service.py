@@ -29,6 +29,7 @@ from desktop.engine.server.api_errors import ApiError, ClientGone, bad_request, 
 from desktop.engine.server.embedding_request import EmbeddingRequest
 from desktop.engine.server.formatting import FINISH_REASONS
 from desktop.engine.server.parsing import ReplyKind, ReplyRequest
+from desktop.engine.server.prompted_tools import PROMPTED_SYNTAX, prompted_messages
 from desktop.engine.server.tool_calls import (
     ToolCall,
     ToolCallReader,
@@ -200,20 +201,18 @@ class ModelService:
 
     def _with_tools(self, request: ReplyRequest) -> tuple[ReplyRequest, ToolCallReader | None]:
         """The request as the worker takes it when the model is shown tools (bound to one
-        call when ``tool_choice`` requires one), and the reader of its calls; a model whose
-        chat template has no place for tools gets a 400."""
+        call when ``tool_choice`` requires one), and the reader of its calls. A model whose
+        chat template has no place for tools is told of them in the system message
+        (``prompted_tools``)."""
         if not request.tool_use.active:
             return request, None
         template = self._info.chat_template if self._info is not None else None
-        if template is None or not template.takes_tools:
-            raise bad_request(
-                f"{self.model_id} cannot call tools: its chat template has no place for them. "
-                "Use a model trained for tool calling (Qwen 2.5 or 3, Llama 3.1 or 3.2, "
-                "Mistral Nemo …).",
-                "tools_unsupported",
-                "tools",
-            )
-        syntax = syntax_of(template.template)
+        if template is not None and template.takes_tools:
+            syntax = syntax_of(template.template)
+        else:
+            syntax = PROMPTED_SYNTAX
+            messages = prompted_messages(request.messages, request.tool_use.tools)
+            request = replace(request, messages=messages)
         if request.tool_use.mode == "required":
             forced = forced_call_format(syntax, request.tool_use.tools, request.tool_use.only)
             request = replace(request, reply_format=forced, format_param="tool_choice")
@@ -233,6 +232,7 @@ class ModelService:
     def count_chat_tokens(self, request: ReplyRequest) -> int:
         """The tokens of the prompt a chat request would send (its tools included)."""
         self._wait_for_model()
+        request, _calls = self._with_tools(request)
         tools = request.tool_use.tools if request.tool_use.active else ()
         with self._worker_errors():
             try:

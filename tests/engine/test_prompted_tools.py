@@ -5,6 +5,9 @@ assistant turns alternate (Gemma 2's)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
+
+import pytest
 
 from desktop.engine.server.prompted_tools import prompted_messages
 from desktop.engine.worker.chat_format import template_for
@@ -44,6 +47,25 @@ def test_a_tool_conversation_renders_through_a_template_without_tools() -> None:
     prompt = template.render(plain)  # Gemma's template raises unless the turns alternate
     assert '"parameters"' in prompt and "<tool_response>" in prompt
     assert prompt.endswith("<start_of_turn>model\n")
+
+
+TEMPLATES_WITHOUT_TOOLS = [
+    path
+    for path in sorted(CHAT_TEMPLATE_FIXTURES.glob("*.jinja"))
+    if not template_for(path.read_text(), bos_token="<s>", eos_token="</s>").takes_tools
+]
+
+
+@pytest.mark.parametrize("path", TEMPLATES_WITHOUT_TOOLS, ids=lambda path: path.stem)
+def test_every_template_without_tools_renders_the_described_conversation(path: Path) -> None:
+    template = template_for(path.read_text(), bos_token="<s>", eos_token="</s>")
+    messages = [
+        {"role": "user", "content": "Weather in Oslo?"},
+        {"role": "assistant", "content": "", "tool_calls": [CALL]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "Sunny"},
+    ]
+    prompt = template.render(prompted_messages(messages, [WEATHER_TOOL]))
+    assert '"name": "get_weather"' in prompt and "<tool_response>\nSunny" in prompt
 
 
 def test_the_functions_go_into_a_system_message_when_there_is_one() -> None:

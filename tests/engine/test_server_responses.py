@@ -90,6 +90,14 @@ def test_going_on_from_a_kept_response(client: openai.OpenAI) -> None:
     )
     assert going_on.usage and whole.usage and first.usage
     assert going_on.usage.input_tokens == whole.usage.input_tokens > first.usage.input_tokens
+    (own,) = client.responses.input_items.list(going_on.id).data  # its own input only
+    assert own.id.startswith("msg_") and own.content[0].text == "ghi"  # type: ignore[union-attr]
+    newest_first = client.responses.input_items.list(whole.id, limit=2)
+    assert [item.content[0].text for item in newest_first.data] == ["ghi", first.output_text]  # type: ignore[union-attr]
+    assert newest_first.has_more
+    in_order = client.responses.input_items.list(whole.id, order="asc")
+    assert [item.role for item in in_order.data] == ["user", "assistant", "user"]  # type: ignore[union-attr]
+    assert len(list(client.responses.input_items.list(whole.id, limit=1))) == 3  # by 'after'
     streamed = list(
         client.responses.create(**ask, previous_response_id=going_on.id, input="jkl", stream=True)
     )

@@ -11,8 +11,9 @@ item with its arguments whole in one ``function_call_arguments.delta``, and
 checked by the same parser as chat's (``responses_request``).
 
 A response that ends (completed or incomplete) is kept unless the request says ``store:
-false`` (``response_store``): ``GET /v1/responses/{id}`` gives it again, ``DELETE`` forgets
-it, and a later request's ``previous_response_id`` goes on from its conversation.
+false`` (``response_store``): ``GET /v1/responses/{id}`` gives it again (``…/input_items``
+its own input items), ``DELETE`` forgets it, and a later request's ``previous_response_id``
+goes on from its conversation.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from desktop.engine.server.request_body import model_name, read_body
 from desktop.engine.server.response_store import ConversationGone, KeptResponse, ResponseStore
 from desktop.engine.server.responses_request import (
     input_items,
+    listed_items,
     parse_responses,
     previous_response_id,
 )
@@ -57,6 +59,9 @@ class ResponsesApi(FrontEnd):
                 Route(f"{prefix}/responses", self.responses, methods=["POST"]),
                 Route(f"{prefix}/responses/{{response_id}}", self.kept, methods=["GET"]),
                 Route(f"{prefix}/responses/{{response_id}}", self.forget, methods=["DELETE"]),
+                Route(
+                    f"{prefix}/responses/{{response_id}}/input_items", self.inputs, methods=["GET"]
+                ),
             ]
         return routes
 
@@ -65,6 +70,44 @@ class ResponsesApi(FrontEnd):
         if kept is None:
             raise _not_kept(http.path_params["response_id"])
         return JSONResponse(dict(kept.response))
+
+    async def inputs(self, http: Request) -> Response:
+        """A kept response's own input items, a page at a time (OpenAI's ``order``, ``limit``
+        and ``after``; newest first unless ``order=asc``)."""
+        kept = self.store.get(http.path_params["response_id"])
+        if kept is None:
+            raise _not_kept(http.path_params["response_id"])
+        query = http.query_params
+        items = list(kept.input_items)
+        order = query.get("order", "desc")
+        if order not in ("asc", "desc"):
+            raise bad_request("'order' must be asc or desc.", param="order")
+        if order == "desc":
+            items.reverse()
+        try:
+            limit = int(query.get("limit", "20"))
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= 100:
+            raise bad_request("'limit' must be a number from 1 to 100.", param="limit")
+        after = query.get("after")
+        if after is not None:
+            ids = [item.get("id") for item in items]
+            if after not in ids:
+                raise bad_request(
+                    f"No input item of this response has the id {after!r}.", param="after"
+                )
+            items = items[ids.index(after) + 1 :]
+        page = [dict(item) for item in items[:limit]]
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": page,
+                "first_id": page[0]["id"] if page else None,
+                "last_id": page[-1]["id"] if page else None,
+                "has_more": len(items) > limit,
+            }
+        )
 
     async def forget(self, http: Request) -> Response:
         response_id = http.path_params["response_id"]
@@ -111,7 +154,7 @@ class ResponsesApi(FrontEnd):
         return JSONResponse(reply.ended(item[1]))
 
     def _keeper(self, body: dict[str, Any], previous: str | None) -> Callable[[dict], None]:
-        items = tuple(input_items(body))
+        items = tuple(listed_items(input_items(body)))
 
         def keep(final: dict[str, Any]) -> None:
             self.store.keep(KeptResponse(final, items, previous))

@@ -20,6 +20,7 @@ carried over, as OpenAI's API does. ``reasoning``, ``include``, ``metadata`` and
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -85,6 +86,21 @@ def input_items(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     if not isinstance(given, list) or not given:
         raise bad_request("'input' must be a string or a non-empty list of items.", param="input")
     return given
+
+
+def listed_items(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Input items as ``GET /v1/responses/{id}/input_items`` lists them: each with an id, a
+    message's text as an ``input_text`` part (they read back as input all the same)."""
+    listed = []
+    for item in items:
+        shown = dict(item)
+        kind = shown.setdefault("type", "message")
+        if kind == "message" and isinstance(shown.get("content"), str):
+            shown["content"] = [{"type": "input_text", "text": shown["content"]}]
+        if not shown.get("id"):
+            shown["id"] = f"{'msg' if kind == 'message' else 'item'}_{secrets.token_hex(12)}"
+        listed.append(shown)
+    return listed
 
 
 def _messages(

@@ -54,6 +54,7 @@ from desktop.engine.server.parsing import (
     parse_detokenize,
     parse_json_body,
     parse_tokenize,
+    reasoning_apart,
 )
 from desktop.engine.server.request_body import model_name, read_body
 from desktop.engine.server.responses_api import ResponsesApi
@@ -175,7 +176,8 @@ class _Api(FrontEnd):
         body = parse_json_body(await read_body(http))
         model = model_name(body.get("model"))
         request = _PARSERS[kind](body, default_max_tokens=self.service.default_max_tokens)
-        request = dataclasses.replace(request, model=model)
+        apart = kind is ReplyKind.CHAT and reasoning_apart(body)
+        request = dataclasses.replace(request, model=model, split_reasoning=apart)
         run, first = await self.start_reply(http, _choice_requests(request))
         reply = ReplyIdentity.new(
             kind,
@@ -217,6 +219,7 @@ async def _whole_answer(
     """The non-streamed answer of a reply whose first item is ``item``: each choice's text
     and log-probabilities, gathered until every choice has ended."""
     texts: list[list[str]] = [[] for _ in range(request.n)]
+    thoughts: list[list[str]] = [[] for _ in range(request.n)]
     logprobs: list[list[TokenLogprobs]] = [[] for _ in range(request.n)]
     ends: dict[int, ReplyEnd] = {}
     while True:
@@ -225,7 +228,7 @@ async def _whole_answer(
             await run.finish()
             raise outcome
         if isinstance(outcome, TextPiece):
-            texts[index].append(outcome.text)
+            (thoughts if outcome.reasoning else texts)[index].append(outcome.text)
         else:
             ends[index] = outcome
         logprobs[index] += outcome.logprobs
@@ -234,7 +237,13 @@ async def _whole_answer(
         item = await run.next()
     await run.finish()
     choices = [
-        Choice("".join(texts[index]), ends[index].finish, logprobs[index], ends[index].tool_calls)
+        Choice(
+            "".join(texts[index]),
+            ends[index].finish,
+            logprobs[index],
+            ends[index].tool_calls,
+            reasoning="".join(thoughts[index]),
+        )
         for index in range(request.n)
     ]
     return JSONResponse(formatting.whole_reply(reply, choices, _ended_stats(ends, http)))
@@ -271,6 +280,13 @@ async def _events(
                 http.state.status = error.status
                 yield formatting.sse_event(error.body()) + formatting.SSE_DONE
                 break
+            if isinstance(outcome, TextPiece) and outcome.reasoning:
+                thought = formatting.chunk(
+                    reply, reasoning=outcome.text, logprobs=outcome.logprobs, index=index
+                )
+                yield formatting.sse_event(thought)
+                item = await run.next()
+                continue
             if isinstance(outcome, TextPiece):
                 text, finish = outcome.text, None
             else:  # the choice's last chunk, after its tool calls if it made any

@@ -139,6 +139,8 @@ class Choice:
     finish: str
     logprobs: Sequence[TokenLogprobs] = ()
     tool_calls: Sequence[ToolCall] = ()
+    #: A reasoning model's thinking, given apart (chat: ``reasoning_content``).
+    reasoning: str = ""
 
 
 def usage(stats: Sequence[ReplyStats]) -> dict[str, Any]:
@@ -172,6 +174,8 @@ def whole_reply(
 def _whole_choice(reply: ReplyIdentity, index: int, choice: Choice) -> dict[str, Any]:
     if reply.kind is ReplyKind.CHAT:
         message: dict[str, Any] = {"role": "assistant", "content": choice.text}
+        if choice.reasoning:
+            message["reasoning_content"] = choice.reasoning
         if choice.tool_calls:  # as OpenAI answers: no content beside the calls is null
             message["content"] = choice.text or None
             message["tool_calls"] = [call.as_openai() for call in choice.tool_calls]
@@ -195,15 +199,18 @@ def chunk(
     logprobs: Sequence[TokenLogprobs] = (),
     text_offset: int = 0,
     index: int = 0,
+    reasoning: str = "",
 ) -> dict[str, Any]:
     """One streamed piece of choice ``index``: chat chunks carry a ``delta`` (the first one
-    the role).
+    the role; ``reasoning``: a piece of thinking, as ``reasoning_content``).
 
     ``text_offset``: where this piece starts in the reply (completions' log-probabilities
     give each token's offset)."""
     if reply.kind is ReplyKind.CHAT:
         delta: dict[str, str] = {"role": "assistant"} if first else {}
-        if text or (first and finish is None):
+        if reasoning:
+            delta["reasoning_content"] = reasoning
+        elif text or (first and finish is None):
             delta["content"] = text
         choice: dict[str, Any] = {"delta": delta}
         head = reply.head("chat.completion.chunk")

@@ -30,6 +30,7 @@ from desktop.engine.server.embedding_request import EmbeddingRequest
 from desktop.engine.server.formatting import FINISH_REASONS
 from desktop.engine.server.parsing import ReplyKind, ReplyRequest
 from desktop.engine.server.prompted_tools import PROMPTED_SYNTAX, prompted_messages
+from desktop.engine.server.reasoning import ReasoningSplitter
 from desktop.engine.server.tool_calls import (
     ToolCall,
     ToolCallReader,
@@ -58,6 +59,8 @@ class TextPiece:
 
     text: str
     logprobs: tuple[TokenLogprobs, ...] = ()
+    #: Thinking, not answer (only for requests that asked for it apart: ``split_reasoning``).
+    reasoning: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,26 +181,47 @@ class ModelService:
             if client_gone():
                 raise ClientGone
             request, calls = self._with_tools(request)
+            thinking = self._reasoning_splitter(request)
             pending: list[TokenLogprobs] = []
+
+            def answer(piece: str) -> None:
+                if calls is not None:
+                    piece = calls.push(piece)
+                if piece:
+                    send(TextPiece(piece, tuple(pending)))
+                    pending.clear()
 
             def on_token(piece: str) -> None:
                 if client_gone():
                     raise ClientGone
-                if calls is not None:
-                    piece = calls.push(piece)
-                    if not piece:
-                        return
-                send(TextPiece(piece, tuple(pending)))
-                pending.clear()
+                if thinking is not None:
+                    thought, piece = thinking.push(piece)
+                    if thought:
+                        send(TextPiece(thought, tuple(pending), reasoning=True))
+                        pending.clear()
+                answer(piece)
 
             stats = self._generate(request, on_token, pending.extend)
             finish = FINISH_REASONS[stats.stop_reason]
+            if thinking is not None:
+                thought, rest = thinking.finish()
+                if thought:
+                    send(TextPiece(thought, (), reasoning=True))
+                answer(rest)
             if calls is None:
                 return ReplyEnd(finish, stats, tuple(pending))
             rest, made = calls.finish()
             if rest:
                 send(TextPiece(rest, ()))
             return ReplyEnd("tool_calls" if made else finish, stats, tuple(pending), made)
+
+    def _reasoning_splitter(self, request: ReplyRequest) -> ReasoningSplitter | None:
+        """A splitter of thinking from answer, when the request wants them apart and the
+        model's template is a reasoning model's."""
+        template = self._info.chat_template if self._info is not None else None
+        if not request.split_reasoning or template is None or not template.thinks:
+            return None
+        return ReasoningSplitter(opened=template.opens_thinking)
 
     def _with_tools(self, request: ReplyRequest) -> tuple[ReplyRequest, ToolCallReader | None]:
         """The request as the worker takes it when the model is shown tools (bound to one

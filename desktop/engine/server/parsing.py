@@ -79,6 +79,8 @@ class ReplyRequest:
     model: str | None = None
     #: The functions the model may call, and how (chat only).
     tool_use: ToolUse = NO_TOOLS
+    #: Give a reasoning model's thinking apart from its answer (the chat route's choice).
+    split_reasoning: bool = False
 
 
 #: Roles a chat message may have → the role the chat template sees ("developer" is OpenAI's
@@ -205,6 +207,24 @@ def _nesting_depth(text: str) -> int:
         else:
             depth -= 1
     return deepest
+
+
+#: llama-server's ``reasoning_format`` values: every one but "none" gives the thinking apart.
+REASONING_FORMATS = ("auto", "deepseek", "deepseek-legacy", "none")
+
+
+def reasoning_apart(body: Mapping[str, Any]) -> bool:
+    """Whether a chat request wants a reasoning model's thinking as ``reasoning_content``
+    (llama-server's ``reasoning_format``; the default gives it apart, as llama-server does)."""
+    chosen = body.get("reasoning_format")
+    if chosen is None:
+        return True
+    if chosen not in REASONING_FORMATS:
+        raise bad_request(
+            f"'reasoning_format' must be one of {', '.join(REASONING_FORMATS)}.",
+            param="reasoning_format",
+        )
+    return chosen != "none"
 
 
 def parse_chat(body: Mapping[str, Any], *, default_max_tokens: int) -> ReplyRequest:

@@ -61,6 +61,17 @@ class ChatTemplate:
         template only: the ChatML fallback has no place for them)."""
         return self.from_model and _renders_tools(self.template, self.bos_token, self.eos_token)
 
+    @property
+    def thinks(self) -> bool:
+        """Whether the template is a reasoning model's, which thinks between ``<think>`` and
+        ``</think>`` before it answers."""
+        return self.from_model and "<think>" in self.template
+
+    @property
+    def opens_thinking(self) -> bool:
+        """Whether the prompt ends inside ``<think>`` (the template opens it for the reply)."""
+        return self.thinks and _opens_thinking(self.template, self.bos_token, self.eos_token)
+
     def render(
         self,
         messages: Sequence[Mapping[str, Any]],
@@ -129,3 +140,13 @@ def _renders_tools(template: str, bos_token: str, eos_token: str) -> bool:
     except Exception:  # a template that cannot render the probe cannot take tools either
         return False
     return "quantdesk_probe_tool" in prompt
+
+
+@functools.lru_cache(maxsize=8)
+def _opens_thinking(template: str, bos_token: str, eos_token: str) -> bool:
+    try:
+        formatter = _formatter(template, bos_token, eos_token)
+        prompt = formatter(messages=[{"role": "user", "content": "Hi"}]).prompt
+    except Exception:  # a template that cannot render a greeting opens nothing
+        return False
+    return prompt.rstrip().endswith("<think>")

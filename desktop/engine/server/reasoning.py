@@ -1,0 +1,80 @@
+"""A reasoning model's thinking, told apart from its answer as it streams.
+
+Reasoning models (Qwen 3, DeepSeek R1 and its distills, QwQ …) write their thinking between
+``<think>`` and ``</think>`` before the answer; some chat templates open the ``<think>``
+themselves at the end of the prompt, so the reply starts inside it. ``llama-server`` and
+LM Studio give the thinking apart, as ``reasoning_content`` beside ``content``, and so does
+the local API's chat route (``reasoning_format: "none"`` keeps it in the content).
+
+:class:`ReasoningSplitter` takes the reply's text piece by piece and returns what is surely
+thinking and surely answer: text that may still turn out to be ``<think>`` at the start, or
+``</think>`` inside the thinking, is held back until the next piece decides. The thinking
+loses the blank space around it, the answer the blank space it starts with. A reply that does
+not begin with ``<think>`` is all answer; one that never closes it is all thinking (as
+``llama-server`` gives it, when the token budget ran out mid-thought).
+"""
+
+from __future__ import annotations
+
+OPENING = "<think>"
+CLOSING = "</think>"
+
+
+class ReasoningSplitter:
+    """:meth:`push` each piece of a reply, then :meth:`finish`; both return
+    ``(thinking, answer)`` text to pass on."""
+
+    def __init__(self, *, opened: bool = False) -> None:
+        """``opened``: the prompt ends with ``<think>``, so the reply starts thinking."""
+        self._state = "thinking" if opened else "start"
+        self._held = ""
+        self._begun = False  # some thinking has been given out
+
+    def push(self, text: str) -> tuple[str, str]:
+        self._held += text
+        thought = ""
+        if self._state == "start":
+            begun = self._held.lstrip()
+            if begun.startswith(OPENING):
+                self._state, self._held = "thinking", begun[len(OPENING) :]
+            elif OPENING.startswith(begun):
+                return "", ""  # blank so far, or a part of "<think>": the next piece decides
+            else:
+                self._state = "answer"
+        if self._state == "thinking":
+            if not self._begun:  # the thinking starts at its first non-blank character
+                self._held = self._held.lstrip()
+                if not self._held:
+                    return "", ""
+                self._begun = True
+            at = self._held.find(CLOSING)
+            if at < 0:  # hold back blank space at the end, and what may start "</think>"
+                keep = _partial_end(self._held, CLOSING)
+                upto = len(self._held[: len(self._held) - keep].rstrip())
+                thought, self._held = self._held[:upto], self._held[upto:]
+                return thought, ""
+            thought, self._held = self._held[:at].rstrip(), self._held[at + len(CLOSING) :]
+            self._state = "after"
+        if self._state == "after":  # the answer starts at its first non-blank character
+            self._held = self._held.lstrip()
+            if not self._held:
+                return thought, ""
+            self._state = "answer"
+        answer, self._held = self._held, ""
+        return thought, answer
+
+    def finish(self) -> tuple[str, str]:
+        held, self._held = self._held, ""
+        if self._state == "thinking":
+            return (held.rstrip() if self._begun else ""), ""
+        if self._state in ("start", "answer"):
+            return "", held
+        return "", ""
+
+
+def _partial_end(text: str, mark: str) -> int:
+    """How many characters at the end of ``text`` could begin ``mark``."""
+    for length in range(min(len(mark) - 1, len(text)), 0, -1):
+        if mark.startswith(text[-length:]):
+            return length
+    return 0

@@ -1,6 +1,8 @@
-"""A reasoning model's thinking given apart as ``reasoning_content`` (as llama-server and
-LM Studio give it), read by the official ``openai`` client: a tiny random-weight model with
-Qwen 3's real chat template, its reply spelled out by a grammar so that it thinks first."""
+"""A reasoning model's thinking given apart: OpenAI's chat as ``reasoning_content`` (as
+llama-server and LM Studio give it), Ollama's ``thinking`` and Anthropic's ``thinking`` block
+when asked for, read by the official clients. Tiny random-weight models: one with Qwen 3's
+real chat template, its reply spelled out by a grammar so that it thinks first; one whose
+template opens the thinking in the prompt."""
 
 from __future__ import annotations
 
@@ -8,9 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anthropic
+import ollama
 import openai
 import pytest
 
+from desktop.engine.server import ModelServer
 from desktop.engine.worker import LoadSettings
 from tests.conftest import CHAT_TEMPLATE_FIXTURES
 from tests.support.gguf_factory import write_tiny_gguf
@@ -66,3 +71,53 @@ def test_reasoning_format_none_keeps_the_thinking_in_the_content(client: openai.
     assert reply.choices[0].message.content == THINKING_REPLY
     with pytest.raises(openai.BadRequestError, match="reasoning_format"):
         client.chat.completions.create(**ASK, extra_body={"reasoning_format": "hidden"})
+
+
+#: A template that opens the thinking at the end of the prompt (as DeepSeek R1's original
+#: does): the tiny model never writes ``</think>``, so its whole reply is thinking.
+OPENING_TEMPLATE = (
+    "{% for message in messages %}{{ '<|' + message['role'] + '|>' + message['content'] }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|><think>\\n' }}{% endif %}"
+)
+
+
+@pytest.fixture(scope="module")
+def opened(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelServer]:
+    folder: Path = tmp_path_factory.mktemp("opened")
+    model = write_tiny_gguf(folder / "tiny-opened.gguf", chat_template=OPENING_TEMPLATE)
+    with running_server(model, LoadSettings(ctx_tokens=2048, threads=1)) as running:
+        yield running
+
+
+def test_every_dialect_gives_thinking_that_the_prompt_opened(opened: ModelServer) -> None:
+    with openai.OpenAI(base_url=opened.url, api_key="x", max_retries=0) as client:
+        reply = client.chat.completions.create(**ASK)
+    thought = (reply.choices[0].message.model_extra or {})["reasoning_content"]
+    assert thought and reply.choices[0].message.content == ""
+
+    host = f"http://127.0.0.1:{opened.port}"
+    words = [{"role": "user", "content": "abc"}]
+    with ollama.Client(host=host) as local:
+        options = {"num_predict": 60, "temperature": 0}
+        shown = local.chat(model="x", messages=words, think=True, options=options)
+        assert shown.message.thinking == thought and shown.message.content == ""
+        streamed = local.chat(model="x", messages=words, think=True, options=options, stream=True)
+        assert "".join(part.message.thinking or "" for part in streamed) == thought
+        inline = local.chat(model="x", messages=words, options=options)  # not asked: text
+        assert not inline.message.thinking and inline.message.content.strip() == thought
+
+    with anthropic.Anthropic(base_url=host, api_key="x", max_retries=0) as claude:
+        ask: dict[str, Any] = {
+            "model": "x",
+            "max_tokens": 60,
+            "extra_body": {"temperature": 0},  # the client takes none beside thinking
+            "messages": words,
+            "thinking": {"type": "enabled", "budget_tokens": 1024},
+        }
+        message = claude.messages.create(**ask)
+        assert [block.type for block in message.content] == ["thinking", "text"]
+        assert message.content[0].thinking == thought  # type: ignore[union-attr]
+        with claude.messages.stream(**ask) as stream:
+            final = stream.get_final_message()
+        assert [block.type for block in final.content] == ["thinking", "text"]
+        assert final.content[0].thinking == thought  # type: ignore[union-attr]

@@ -3,7 +3,9 @@
 Code among them, with ``ANTHROPIC_BASE_URL``) run on a local model.
 
 A reply is a ``message`` whose ``content`` holds a ``text`` block and, when the model called
-tools, ``tool_use`` blocks (``input`` an object); ``stop_reason`` is ``end_turn``,
+tools, ``tool_use`` blocks (``input`` an object); when the request enables ``thinking``, a
+reasoning model's thinking comes first, as a ``thinking`` block (streamed as
+``thinking_delta``); ``stop_reason`` is ``end_turn``,
 ``max_tokens`` or ``tool_use``. Streamed, it comes as Anthropic's named server-sent events:
 ``message_start``, then each block's ``content_block_start`` / ``_delta`` / ``_stop``
 (``text_delta``; a call's input whole in one ``input_json_delta``), ``message_delta`` with the
@@ -18,7 +20,7 @@ import asyncio
 import dataclasses
 import json
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -79,17 +81,18 @@ class AnthropicApi(FrontEnd):
         body = parse_json_body(await read_body(http))
         name = model_name(body.get("model"))
         request = parse_messages(body, default_max_tokens=self.service.default_max_tokens)
-        request = dataclasses.replace(request, model=name)
+        request = dataclasses.replace(request, model=name, split_reasoning=_thinking_on(body))
         run, first = await self.start_reply(http, [request])
         message_id = f"msg_{secrets.token_hex(12)}"
         if body.get("stream") is True:
             events = self._events(run, first, http, message_id)
             return StreamingResponse(events, media_type="text/event-stream")
         texts: list[str] = []
+        thoughts: list[str] = []
         item = first
         try:
             while not isinstance(item[1], (ReplyEnd, BaseException)):
-                texts.append(item[1].text)
+                (thoughts if item[1].reasoning else texts).append(item[1].text)
                 item = await run.next()
         finally:
             await run.finish()
@@ -98,7 +101,8 @@ class AnthropicApi(FrontEnd):
         end: ReplyEnd = item[1]
         http.state.tokens = end.stats.generated_tokens
         text = "".join(texts)
-        blocks = [_text_block(text)] if text or not end.tool_calls else []
+        blocks = [_thinking_block("".join(thoughts))] if thoughts else []
+        blocks += [_text_block(text)] if text or not end.tool_calls else []
         blocks += [_tool_block(call) for call in end.tool_calls]
         return JSONResponse(
             {
@@ -125,28 +129,39 @@ class AnthropicApi(FrontEnd):
         start["usage"] = {"input_tokens": 0, "output_tokens": 0}
         yield _event("message_start", {"type": "message_start", "message": start})
         blocks = 0  # blocks opened so far
-        text_open = False
+        thinking_open = text_open = False
         try:
             while True:
                 outcome = item[1]
                 if isinstance(outcome, BaseException):
                     yield _event("error", _error_body(as_api_error(outcome)))
                     return
+                if isinstance(outcome, TextPiece) and outcome.reasoning:
+                    if not thinking_open:  # the thinking comes first, as block 0
+                        thinking_open, blocks = True, blocks + 1
+                        yield _block_start(0, _thinking_block(""))
+                    delta = {"type": "thinking_delta", "thinking": outcome.text}
+                    yield _event("content_block_delta", _delta(0, delta))
+                    item = await run.next()
+                    continue
+                if thinking_open:
+                    thinking_open = False
+                    yield _block_stop(0)
                 if isinstance(outcome, TextPiece):
                     if not text_open:
                         text_open, blocks = True, blocks + 1
-                        yield _block_start(0, _text_block(""))
+                        yield _block_start(blocks - 1, _text_block(""))
                     delta = {"type": "text_delta", "text": outcome.text}
-                    yield _event("content_block_delta", _delta(0, delta))
+                    yield _event("content_block_delta", _delta(blocks - 1, delta))
                     item = await run.next()
                     continue
                 end: ReplyEnd = outcome
                 http.state.tokens = end.stats.generated_tokens
                 if not text_open and not end.tool_calls:  # an empty reply: one empty text
                     text_open, blocks = True, blocks + 1  # block, as the whole message has
-                    yield _block_start(0, _text_block(""))
+                    yield _block_start(blocks - 1, _text_block(""))
                 if text_open:
-                    yield _block_stop(0)
+                    yield _block_stop(blocks - 1)
                 for call in end.tool_calls:
                     index, blocks = blocks, blocks + 1
                     yield _block_start(index, {**_tool_block(call), "input": {}})
@@ -164,6 +179,18 @@ class AnthropicApi(FrontEnd):
 
 def _text_block(text: str) -> dict[str, Any]:
     return {"type": "text", "text": text}
+
+
+def _thinking_block(thinking: str) -> dict[str, Any]:
+    """A reasoning model's thinking (no signature: nothing here checks one when it is sent
+    back, and earlier turns' thinking is left out of the prompt)."""
+    return {"type": "thinking", "thinking": thinking, "signature": ""}
+
+
+def _thinking_on(body: Mapping[str, Any]) -> bool:
+    """Whether the request asks to see the thinking (``thinking: {"type": "enabled"}``)."""
+    thinking = body.get("thinking")
+    return isinstance(thinking, dict) and thinking.get("type") == "enabled"
 
 
 def _tool_block(call: ToolCall) -> dict[str, Any]:

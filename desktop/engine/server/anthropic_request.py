@@ -13,8 +13,10 @@ The body is rewritten into the OpenAI request it means and checked by the same p
   (OpenAI's ``required``), ``tool`` (a named one) and ``none``;
 * ``max_tokens``, ``stop_sequences``, ``temperature``, ``top_p`` and ``top_k`` as they are.
 
-``thinking``, ``metadata``, ``service_tier`` and blocks' ``cache_control`` change nothing a
-local model does and are ignored, as clients such as Claude Code send them by default.
+``metadata``, ``service_tier`` and blocks' ``cache_control`` change nothing a local model
+does and are ignored, as clients such as Claude Code send them by default; ``thinking``
+(``enabled``) gives a reasoning model's thinking as a ``thinking`` block before the text
+(``anthropic_api``), and changes nothing for other models.
 """
 
 from __future__ import annotations

@@ -166,7 +166,8 @@ class OllamaApi(FrontEnd):
             )
         else:
             request = parse_ollama_generate(body, default_max_tokens=limit)
-        request = dataclasses.replace(request, model=name)
+        apart = body.get("think") not in (None, False)  # also gpt-oss' "low" … "high"
+        request = dataclasses.replace(request, model=name, split_reasoning=apart)
         run, first = await self.start_reply(http, [request])
         objects = self._objects(run, first, http, chat=route is ReplyKind.CHAT)
         if stream:
@@ -184,7 +185,9 @@ class OllamaApi(FrontEnd):
                 if isinstance(outcome, BaseException):
                     yield {"error": as_api_error(outcome).message}
                     return
-                if isinstance(outcome, TextPiece):
+                if isinstance(outcome, TextPiece) and outcome.reasoning:
+                    yield {**self._head(), **_thought(outcome.text, chat), "done": False}
+                elif isinstance(outcome, TextPiece):
                     yield {**self._head(), **_piece(outcome.text, chat), "done": False}
                 else:
                     http.state.tokens = outcome.stats.generated_tokens
@@ -254,6 +257,13 @@ def _piece(text: str, chat: bool) -> dict[str, Any]:
     return {"response": text}
 
 
+def _thought(text: str, chat: bool) -> dict[str, Any]:
+    """A piece of a reasoning model's thinking, where Ollama puts it (asked with ``think``)."""
+    if chat:
+        return {"message": {"role": "assistant", "content": "", "thinking": text}}
+    return {"response": "", "thinking": text}
+
+
 def _calls(end: ReplyEnd) -> dict[str, Any]:
     """Ollama's calls: the arguments as an object, not JSON text."""
     calls = [
@@ -272,11 +282,16 @@ def _joined(lines: list[dict[str, Any]]) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": ""}
         for line in lines:
             message["content"] += line["message"]["content"]
+            if "thinking" in line["message"]:
+                message["thinking"] = message.get("thinking", "") + line["message"]["thinking"]
             if "tool_calls" in line["message"]:
                 message["tool_calls"] = line["message"]["tool_calls"]
         whole["message"] = message
     else:
         whole["response"] = "".join(line["response"] for line in lines)
+        thinking = "".join(line.get("thinking", "") for line in lines)
+        if thinking:
+            whole["thinking"] = thinking
     return whole
 
 

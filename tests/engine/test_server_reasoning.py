@@ -98,6 +98,7 @@ def test_every_dialect_gives_thinking_that_the_prompt_opened(opened: ModelServer
     host = f"http://127.0.0.1:{opened.port}"
     words = [{"role": "user", "content": "abc"}]
     with ollama.Client(host=host) as local:
+        assert "thinking" in (local.show("x").capabilities or [])
         options = {"num_predict": 60, "temperature": 0}
         shown = local.chat(model="x", messages=words, think=True, options=options)
         assert shown.message.thinking == thought and shown.message.content == ""

@@ -110,6 +110,8 @@ class OllamaApi(FrontEnd):
         capabilities = ["embedding"] if info.embedding_only else ["completion", "embedding"]
         if template.takes_tools and not info.embedding_only:
             capabilities.append("tools")
+        if template.thinks and not info.embedding_only:
+            capabilities.append("thinking")  # its thinking comes apart with ``think``
         return JSONResponse(
             {
                 "modelfile": "",

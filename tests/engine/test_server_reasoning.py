@@ -122,3 +122,28 @@ def test_every_dialect_gives_thinking_that_the_prompt_opened(opened: ModelServer
             final = stream.get_final_message()
         assert [block.type for block in final.content] == ["thinking", "text"]
         assert final.content[0].thinking == thought  # type: ignore[union-attr]
+
+
+def test_the_responses_api_gives_thinking_as_a_reasoning_item(opened: ModelServer) -> None:
+    with openai.OpenAI(base_url=opened.url, api_key="x", max_retries=0) as client:
+        thought = client.chat.completions.create(**ASK).choices[0].message.model_extra
+        ask: dict[str, Any] = {"model": "x", "input": "abc", "max_output_tokens": 60}
+        response = client.responses.create(**ask, temperature=0)
+        kinds = [item.type for item in response.output]
+        assert kinds == ["reasoning", "message"] and response.output_text == ""
+        reasoning = response.output[0]
+        assert reasoning.type == "reasoning" and reasoning.content
+        assert reasoning.content[0].text == (thought or {})["reasoning_content"]
+        events = list(client.responses.create(**ask, temperature=0, stream=True))
+        deltas = [event.delta for event in events if event.type == "response.reasoning_text.delta"]
+        assert "".join(deltas) == reasoning.content[0].text
+        added = [
+            event.output_index for event in events if event.type == "response.output_item.added"
+        ]
+        assert added == [0, 1]
+        last = events[-1].response  # type: ignore[union-attr]
+        assert [item.type for item in last.output] == kinds
+        # The thinking of a kept response is not sent back when a conversation goes on.
+        going_on = client.responses.create(**ask, previous_response_id=response.id)
+        assert going_on.usage and response.usage
+        assert going_on.usage.input_tokens < response.usage.input_tokens + 60

@@ -132,7 +132,7 @@ class ResponsesApi(FrontEnd):
         request = parse_responses(
             body, default_max_tokens=self.service.default_max_tokens, earlier=earlier
         )
-        request = dataclasses.replace(request, model=name)
+        request = dataclasses.replace(request, model=name, split_reasoning=True)
         run, first = await self.start_reply(http, [request])
         reply = _Reply(self.service.model_id, request, body)
         if body.get("store") is not False:
@@ -144,7 +144,7 @@ class ResponsesApi(FrontEnd):
         item = first
         try:
             while isinstance(item[1], TextPiece):
-                reply.text += item[1].text
+                reply.take(item[1])
                 item = await run.next()
         finally:
             await run.finish()
@@ -167,19 +167,36 @@ class ResponsesApi(FrontEnd):
         events = _Events()
         yield events.send("response.created", response=reply.state("in_progress"))
         yield events.send("response.in_progress", response=reply.state("in_progress"))
+        thinking = reply.reasoning_item("in_progress")
         message = reply.message_item("in_progress")
-        opened = False
+        index = 0  # the output item being written
+        state = "start"  # → "thinking" → "message"
         try:
             while isinstance(item[1], TextPiece):
-                if not opened:
-                    opened = True
-                    for event in _open_message(events, message):
+                piece: TextPiece = item[1]
+                if piece.reasoning and state == "start":
+                    state = "thinking"
+                    yield events.send("response.output_item.added", output_index=0, item=thinking)
+                if piece.reasoning:
+                    reply.take(piece)
+                    yield events.send(
+                        "response.reasoning_text.delta", **_text_at(thinking, 0), delta=piece.text
+                    )
+                    item = await run.next()
+                    continue
+                if state == "thinking":
+                    for event in _close_reasoning(events, reply):
                         yield event
-                reply.text += item[1].text
+                    index = 1
+                if state != "message":
+                    state = "message"
+                    for event in _open_message(events, message, index):
+                        yield event
+                reply.take(piece)
                 yield events.send(
                     "response.output_text.delta",
-                    **_text_at(message),
-                    delta=item[1].text,
+                    **_text_at(message, index),
+                    delta=piece.text,
                     logprobs=[],
                 )
                 item = await run.next()
@@ -191,17 +208,23 @@ class ResponsesApi(FrontEnd):
             end: ReplyEnd = outcome
             http.state.tokens = end.stats.generated_tokens
             final = reply.ended(end)
-            index = 0
-            if opened:
+            if state == "thinking":
+                for event in _close_reasoning(events, reply):
+                    yield event
+                index = 1
+            if state != "message" and not end.tool_calls:  # an empty reply: an empty
+                state = "message"  # message, as the whole response has
+                for event in _open_message(events, message, index):
+                    yield event
+            if state == "message":
                 done = reply.message_item("completed")
                 part = done["content"][0]
-                yield events.send(
-                    "response.output_text.done", **_text_at(message), text=reply.text, logprobs=[]
-                )
-                yield events.send("response.content_part.done", **_text_at(message), part=part)
-                yield events.send("response.output_item.done", output_index=0, item=done)
-                index = 1
-            for call_item in final["output"][index:]:
+                at = _text_at(message, index)
+                yield events.send("response.output_text.done", **at, text=reply.text, logprobs=[])
+                yield events.send("response.content_part.done", **at, part=part)
+                yield events.send("response.output_item.done", output_index=index, item=done)
+                index += 1
+            for call_item in [out for out in final["output"] if out["type"] == "function_call"]:
                 for event in _call_events(events, index, call_item):
                     yield event
                 index += 1
@@ -217,11 +240,13 @@ class _Reply:
     def __init__(self, model: str, request: ReplyRequest, body: dict[str, Any]) -> None:
         self.id = f"resp_{secrets.token_hex(12)}"
         self.message_id = f"msg_{secrets.token_hex(12)}"
+        self.reasoning_id = f"rs_{secrets.token_hex(12)}"
         self.created = int(time.time())
         self.model = model
         self.request = request
         self.body = body
         self.text = ""
+        self.thought = ""  # a reasoning model's thinking
         self.on_end: Callable[[dict[str, Any]], None] | None = None  # given the whole response
 
     def state(self, status: str, output: list[Any] | None = None) -> dict[str, Any]:
@@ -248,6 +273,26 @@ class _Reply:
             "usage": None,
         }
 
+    def take(self, piece: TextPiece) -> None:
+        if piece.reasoning:
+            self.thought += piece.text
+        else:
+            self.text += piece.text
+
+    def reasoning_item(self, status: str) -> dict[str, Any]:
+        """The thinking as a ``reasoning`` item (its text as ``reasoning_text``, as OpenAI's
+        open-weight models give it)."""
+        content = (
+            [{"type": "reasoning_text", "text": self.thought}] if status != "in_progress" else []
+        )
+        return {
+            "type": "reasoning",
+            "id": self.reasoning_id,
+            "summary": [],
+            "content": content,
+            "status": status,
+        }
+
     def message_item(self, status: str) -> dict[str, Any]:
         part = {
             "type": "output_text",
@@ -264,7 +309,8 @@ class _Reply:
 
     def ended(self, end: ReplyEnd) -> dict[str, Any]:
         """The whole response once the reply has ended."""
-        output = [self.message_item("completed")] if self.text or not end.tool_calls else []
+        output = [self.reasoning_item("completed")] if self.thought else []
+        output += [self.message_item("completed")] if self.text or not end.tool_calls else []
         output += [_call_item(call) for call in end.tool_calls]
         status = "incomplete" if end.finish == "length" else "completed"
         final = self.state(status, output)
@@ -296,14 +342,22 @@ class _Events:
         return f"event: {name}\ndata: {data}\n\n".encode()
 
 
-def _open_message(events: _Events, message: dict[str, Any]) -> Iterator[bytes]:
-    yield events.send("response.output_item.added", output_index=0, item=message)
+def _open_message(events: _Events, message: dict[str, Any], index: int) -> Iterator[bytes]:
+    yield events.send("response.output_item.added", output_index=index, item=message)
     part = {"type": "output_text", "text": "", "annotations": []}
-    yield events.send("response.content_part.added", **_text_at(message), part=part)
+    yield events.send("response.content_part.added", **_text_at(message, index), part=part)
 
 
-def _text_at(message: dict[str, Any]) -> dict[str, Any]:
-    return {"item_id": message["id"], "output_index": 0, "content_index": 0}
+def _close_reasoning(events: _Events, reply: _Reply) -> Iterator[bytes]:
+    """The end of the thinking, output item 0."""
+    done = reply.reasoning_item("completed")
+    at = _text_at(done, 0)
+    yield events.send("response.reasoning_text.done", **at, text=reply.thought)
+    yield events.send("response.output_item.done", output_index=0, item=done)
+
+
+def _text_at(item: dict[str, Any], index: int) -> dict[str, Any]:
+    return {"item_id": item["id"], "output_index": index, "content_index": 0}
 
 
 def _not_kept(response_id: str) -> ApiError:

@@ -16,6 +16,8 @@ not begin with ``<think>`` is all answer; one that never closes it is all thinki
 
 from __future__ import annotations
 
+from desktop.engine.server.partial_mark import partial_mark_length
+
 OPENING = "<think>"
 CLOSING = "</think>"
 
@@ -49,7 +51,7 @@ class ReasoningSplitter:
                 self._begun = True
             at = self._held.find(CLOSING)
             if at < 0:  # hold back blank space at the end, and what may start "</think>"
-                keep = _partial_end(self._held, CLOSING)
+                keep = partial_mark_length(self._held, CLOSING)
                 upto = len(self._held[: len(self._held) - keep].rstrip())
                 thought, self._held = self._held[:upto], self._held[upto:]
                 return thought, ""
@@ -70,11 +72,3 @@ class ReasoningSplitter:
         if self._state in ("start", "answer"):
             return "", held
         return "", ""
-
-
-def _partial_end(text: str, mark: str) -> int:
-    """How many characters at the end of ``text`` could begin ``mark``."""
-    for length in range(min(len(mark) - 1, len(text)), 0, -1):
-        if mark.startswith(text[-length:]):
-            return length
-    return 0

@@ -28,6 +28,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from desktop.engine.server.partial_mark import partial_mark_length
 from desktop.engine.worker import FormatKind, ReplyFormat
 
 
@@ -156,7 +157,7 @@ class ToolCallReader:
                 return ""
             if not start:  # nothing but spaces yet: the next character decides
                 return ""
-        return self._show(len(self._held) - _partial_opening(self._held, syntax.opening))
+        return self._show(len(self._held) - partial_mark_length(self._held, syntax.opening))
 
     def finish(self) -> tuple[str, tuple[ToolCall, ...]]:
         """The content not given out yet, and the calls (none when the text is not calls)."""
@@ -182,14 +183,6 @@ def split_reply(
     shown = reader.push(text)
     rest, calls = reader.finish()
     return shown + rest, calls
-
-
-def _partial_opening(text: str, opening: str) -> int:
-    """How many characters at the end of ``text`` could begin ``opening``."""
-    for length in range(min(len(opening) - 1, len(text)), 0, -1):
-        if opening.startswith(text[-length:]):
-            return length
-    return 0
 
 
 def _read_calls(

@@ -17,7 +17,7 @@ from tests.support.tool_requests import WEATHER_TOOL
 CALL = {
     "id": "call_1",
     "type": "function",
-    "function": {"name": "get_weather", "arguments": '{"city": "Oslo", "unit": "celsius"}'},
+    "function": {"name": "get_weather", "arguments": {"city": "Oslo", "unit": "celsius"}},
 }
 
 
@@ -69,7 +69,7 @@ def test_every_template_without_tools_renders_the_described_conversation(path: P
 
 
 def test_the_functions_go_into_a_system_message_when_there_is_one() -> None:
-    messages = [{"role": "developer", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
     plain = prompted_messages(messages, [WEATHER_TOOL])
     assert [turn["role"] for turn in plain] == ["system", "user"]
     assert "<tool_call>" in plain[0]["content"] and plain[0]["content"].endswith("Be brief.")

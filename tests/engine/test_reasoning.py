@@ -7,6 +7,7 @@ import pytest
 from desktop.engine.server.reasoning import ReasoningSplitter
 from desktop.engine.worker.chat_format import template_for
 from tests.conftest import CHAT_TEMPLATE_FIXTURES
+from tests.support.thinking_template import OPENING_THINKING_TEMPLATE
 
 
 def _split(pieces: list[str], *, opened: bool = False) -> tuple[str, str, list[str]]:
@@ -46,17 +47,10 @@ def test_thinking_cut_off_by_the_budget_stays_thinking() -> None:
     assert _split(["<think>Hmm, ", "maybe </thi"])[:2] == ("Hmm, maybe </thi", "")
 
 
-#: The end of DeepSeek R1's original template: the prompt opens the thinking.
-OPENING_TEMPLATE = (
-    "{% for message in messages %}{{ '<|' + message['role'] + '|>' + message['content'] }}"
-    "{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|><think>\\n' }}{% endif %}"
-)
-
-
 @pytest.mark.parametrize(
     ("template_text", "thinks", "opens"),
     [
-        pytest.param(OPENING_TEMPLATE, True, True, id="opening"),
+        pytest.param(OPENING_THINKING_TEMPLATE, True, True, id="opening"),
         *(
             pytest.param((CHAT_TEMPLATE_FIXTURES / f"{name}.jinja").read_text(), *flags, id=name)
             for name, flags in (

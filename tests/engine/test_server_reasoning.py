@@ -20,6 +20,7 @@ from desktop.engine.worker import LoadSettings
 from tests.conftest import CHAT_TEMPLATE_FIXTURES
 from tests.support.gguf_factory import write_tiny_gguf
 from tests.support.server_helpers import running_server
+from tests.support.thinking_template import OPENING_THINKING_TEMPLATE
 
 THINKING_REPLY = "<think>\nabc def\n</think>\n\nxyz"
 ASK: dict[str, Any] = {
@@ -73,18 +74,11 @@ def test_reasoning_format_none_keeps_the_thinking_in_the_content(client: openai.
         client.chat.completions.create(**ASK, extra_body={"reasoning_format": "hidden"})
 
 
-#: A template that opens the thinking at the end of the prompt (as DeepSeek R1's original
-#: does): the tiny model never writes ``</think>``, so its whole reply is thinking.
-OPENING_TEMPLATE = (
-    "{% for message in messages %}{{ '<|' + message['role'] + '|>' + message['content'] }}"
-    "{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|><think>\\n' }}{% endif %}"
-)
-
-
 @pytest.fixture(scope="module")
 def opened(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelServer]:
+    """The tiny model never writes ``</think>``: its whole reply is thinking."""
     folder: Path = tmp_path_factory.mktemp("opened")
-    model = write_tiny_gguf(folder / "tiny-opened.gguf", chat_template=OPENING_TEMPLATE)
+    model = write_tiny_gguf(folder / "tiny-opened.gguf", chat_template=OPENING_THINKING_TEMPLATE)
     with running_server(model, LoadSettings(ctx_tokens=2048, threads=1)) as running:
         yield running
 

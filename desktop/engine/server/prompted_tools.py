@@ -16,7 +16,6 @@ through its own template does better with that.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -71,8 +70,6 @@ def _plain_turn(message: Mapping[str, Any]) -> tuple[str, str]:
     content = message.get("content") or ""
     if role == "tool":
         return "user", f"<tool_response>\n{content}\n</tool_response>"
-    if role == "developer":
-        role = "system"
     calls = message.get("tool_calls") or ()
     if role == "assistant" and calls:
         blocks = [_call_block(call) for call in calls]
@@ -81,10 +78,8 @@ def _plain_turn(message: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def _call_block(call: Mapping[str, Any]) -> str:
-    function = call.get("function") or {}
-    arguments = function.get("arguments") or {}
-    if isinstance(arguments, str):
-        with contextlib.suppress(ValueError):  # not JSON: written as the text it is
-            arguments = json.loads(arguments)
-    written = json.dumps({"name": function.get("name"), "arguments": arguments}, ensure_ascii=False)
+    function = call["function"]  # its arguments an object, as the request parser leaves them
+    written = json.dumps(
+        {"name": function["name"], "arguments": function["arguments"]}, ensure_ascii=False
+    )
     return f"{PROMPTED_SYNTAX.opening}{written}{PROMPTED_SYNTAX.closing}"

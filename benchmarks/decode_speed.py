@@ -17,7 +17,10 @@ On one GGUF with the same threads, GPU layers, flash-attention switch and weight
   and text batching around it: what separates the two is the worker's plumbing, what
   separates this one from the eval loop is the loop's own work per token; on a GPU, that loop
   once more in the CPU's order (each token spelled out before the next decode is queued, not
-  while it runs), showing what the overlap gains.
+  while it runs), showing what the overlap gains; and once more with each token drawn on the
+  host (the logits copied out and an argmax over them) instead of in the decode's graph,
+  showing what the device's draw gains (on the CPU, where the loop draws on the host, the
+  other way round: ``decode loop, device draw``, only when asked for).
 
 After the rounds, one more reply through the decode loop alone, and the eval loop, are timed
 by phase, per token:
@@ -130,9 +133,10 @@ def single_reply_loop(
     *,
     send: Callable[[object], None] = lambda _event: None,
     overlap: bool | None = None,
+    draw_on_device: bool | None = None,
 ) -> Any:
     """The worker's decode loop on ``llama`` with one slot, its text going nowhere
-    (``overlap``: as ``DecodeLoop`` takes it; None, its own choice)."""
+    (``overlap``, ``draw_on_device``: as ``DecodeLoop`` takes them; None, its own choice)."""
     from desktop.engine.worker.decode_loop import DecodeLoop
 
     return DecodeLoop(
@@ -142,6 +146,7 @@ def single_reply_loop(
         open_stream=lambda _id: ((lambda _piece, _logprobs=(): None), (lambda: None)),
         cancelled=lambda: False,
         overlap=overlap,
+        draw_on_device=draw_on_device,
     )
 
 
@@ -152,6 +157,7 @@ def loop_in_process(
     tokens: int,
     overlap: bool | None = None,
     replies: int = 1,
+    draw_on_device: bool | None = None,
 ) -> Speed:
     """In a child: the worker's decode loop without the worker around it, greedy (the median
     of ``replies`` replies)."""
@@ -162,7 +168,9 @@ def loop_in_process(
         Path(path), load, on_progress=lambda _fraction: None, cancelled=lambda: False
     )
     events: list[object] = []
-    loop = single_reply_loop(llama, send=events.append, overlap=overlap)
+    loop = single_reply_loop(
+        llama, send=events.append, overlap=overlap, draw_on_device=draw_on_device
+    )
     try:
         # A short reply first, as the worker gets one: llama.cpp makes its CUDA graphs on
         # the first tokens, which the measured reply should not pay for.
@@ -228,6 +236,17 @@ class _PhaseClock:
             return view
 
         logits.row = timed_row
+        draws = loop._device_draws
+        token = draws.token
+
+        def timed_token(index: int) -> int:  # the device's draw: the wait ends with the token
+            started = time.perf_counter()
+            drawn = token(index)
+            clock._logits_at = time.perf_counter()
+            clock.wait_us.append((clock._logits_at - started) * 1e6)
+            return drawn
+
+        draws.token = timed_token
         spell = loop._spell_drawn
 
         def timed_spell() -> None:
@@ -447,6 +466,19 @@ def main() -> None:
         paths["decode loop, CPU order"] = lambda: run_in_child(
             loop_in_process, path, load, args.tokens, False, args.replies, what="decode loop"
         )
+    # The loop draws greedy tokens in the decode's graph when the model is on a GPU, on the
+    # host otherwise; the other way, only when asked for.
+    other_draw = "decode loop, host draw" if args.gpu_layers else "decode loop, device draw"
+    paths[other_draw] = lambda: run_in_child(
+        loop_in_process,
+        path,
+        load,
+        args.tokens,
+        None,
+        args.replies,
+        not args.gpu_layers,
+        what="decode loop",
+    )
     if args.paths:
         chosen = args.paths
         unknown = [name for name in chosen if name not in paths]
@@ -454,7 +486,7 @@ def main() -> None:
             parser.error(f"unknown paths {unknown}; known: {list(paths)}")
         paths = {name: paths[name] for name in chosen}
     else:
-        del paths["worker, fresh"]
+        del paths["worker, fresh"], paths[other_draw]
     results: dict[str, list[Speed]] = {name: [] for name in paths}
     bench_runs: list[float] = []  # llama-bench takes its turn in every round too
     with InferenceWorker() as worker:

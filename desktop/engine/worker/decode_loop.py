@@ -24,7 +24,8 @@ vocabulary inside llama.cpp: 0.5-1.3 ms per reply per step for 128k-262k tokens,
 thread pays once per reply while the GPU waits (llama.cpp's server draws its slots one after
 another too). Those draws release the GIL, so the loop makes them on several threads at once;
 each reply's chain has its own state and random generator, so the tokens do not depend on the
-order the threads run in.
+order the threads run in. A plain greedy reply on a GPU is drawn by llama.cpp itself, in the
+decode's graph (:mod:`.device_draws`): no logits are copied out for it.
 
 On a GPU ``llama_decode`` only queues the work and returns; the wait comes when the logits are
 read. So a step there starts while the batch queued at the end of the last one is still being
@@ -52,6 +53,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from converter.errors import QuantdeskError
+from desktop.engine.worker.device_draws import DeviceDraws
 from desktop.engine.worker.embedding import EmbeddingModelOnly, is_embedding_model
 from desktop.engine.worker.generation import (
     PromptAbort,
@@ -94,6 +96,7 @@ class _Reply:
     first_at: float = 0.0
     last_at: float = 0.0
     cancelled: bool = False
+    drawn_on_device: bool = False  # greedy, drawn by llama.cpp in the decode's own graph
     parts: list[str] = field(default_factory=list)
     logprobs: list[TokenLogprobs] | None = None  # one per reply token, when asked for
     logprobs_sent: int = 0
@@ -144,10 +147,14 @@ class DecodeLoop:
         cancelled: Callable[[], bool],
         draw_threads: int | None = None,
         overlap: bool | None = None,
+        draw_on_device: bool | None = None,
     ) -> None:
         """``draw_threads``: how many threads draw tokens at once (None: one per CPU, at
         most one per slot). ``overlap``: spell out drawn tokens while the next decode runs
-        (None: when the model's layers are on a GPU, where decoding is asynchronous)."""
+        (None: when the model's layers are on a GPU, where decoding is asynchronous).
+        ``draw_on_device``: plain greedy replies draw in the decode's graph
+        (:mod:`.device_draws`; None: when the model's layers, and so its output layer, are on
+        a GPU)."""
         import llama_cpp
 
         self._c = llama_cpp
@@ -177,11 +184,13 @@ class DecodeLoop:
         self._pieces = TokenPieces(self._vocab)  # shared by the replies: each remembers pieces
         self._logprobs = LogprobReader(self._logits, self._pieces)
         self._ends: dict[int, bool] = {}  # token → ends generation (asked of llama.cpp once)
-        if overlap is None:
-            overlap = bool(
-                llama_cpp.llama_supports_gpu_offload() and llama.model_params.n_gpu_layers != 0
-            )
-        self._overlap = overlap
+        on_gpu = bool(
+            llama_cpp.llama_supports_gpu_offload() and llama.model_params.n_gpu_layers != 0
+        )
+        self._overlap = on_gpu if overlap is None else overlap
+        self._device_draws = DeviceDraws(
+            self._ctx, enabled=on_gpu if draw_on_device is None else draw_on_device
+        )
         self._drawn: list[_Drawn] = []  # tokens drawn, their text not yet spelled out
         self._in_flight: list[_Row] = []  # rows of the batch queued on a GPU, not yet drawn
         self._cancel_pending = False  # a reply was marked cancelled since the last step
@@ -323,7 +332,7 @@ class DecodeLoop:
         """Each reply's next token from its batch row; native chains on several threads."""
         if len(rows) == 1:  # one reply: nothing to share out
             row, _slot, reply = rows[0]
-            return [reply.sampler.sample(self._logits, row)]
+            return [self._draw_one(row, reply)]
         tokens = [0] * len(rows)
         native = [i for i, (_row, _slot, reply) in enumerate(rows) if reply.sampler.native]
         if self._draw_pool is None or len(native) < 2:
@@ -342,8 +351,13 @@ class DecodeLoop:
         drawn = set(native)
         for i, (row, _slot, reply) in enumerate(rows):
             if i not in drawn:
-                tokens[i] = reply.sampler.sample(self._logits, row)
+                tokens[i] = self._draw_one(row, reply)
         return tokens
+
+    def _draw_one(self, row: int, reply: _Reply) -> int:
+        if reply.drawn_on_device:
+            return self._device_draws.token(row)
+        return reply.sampler.sample(self._logits, row)
 
     def _admit(self) -> None:
         """Give waiting requests the free slots, preferring the one that shares most prompt."""
@@ -361,6 +375,9 @@ class DecodeLoop:
                 self._c.llama_memory_seq_rm(self._memory, slot.seq_id, -1, -1)
             del slot.cached[keep:]
             reply.reused = reply.prompt_done = keep
+            reply.drawn_on_device = self._device_draws.use(
+                slot.seq_id, wanted=reply.sampler.plain_greedy and reply.logprobs is None
+            )
             slot.reply = reply
 
     def _fill_batch(self) -> tuple[list[_Row], dict[int, int], bool]:
@@ -533,6 +550,7 @@ class DecodeLoop:
             pool.shutdown()
         self._in_flight = []
         self._c.llama_synchronize(self._ctx)
+        self._device_draws.close()
         if self._batch is not None:
             batch, self._batch = self._batch, None
             self._c.llama_batch_free(batch)

@@ -80,6 +80,12 @@ class SamplerChain:
             self._top_array = llama_cpp.llama_token_data_array()
 
     @property
+    def plain_greedy(self) -> bool:
+        """Whether the token is the largest logit and nothing else (no chain, no grammar):
+        a draw that llama.cpp can make on the device as part of the decode."""
+        return self._argmax_only
+
+    @property
     def native(self) -> bool:
         """Whether the token is drawn inside llama.cpp alone (``llama_sampler_sample``, which
         releases the GIL: such draws for several replies can run on several threads)."""

@@ -29,6 +29,8 @@
 #   SITE=/tmp/site  WORK=/tmp/serve-bench (models, builds)  PYTHON=python3  CUDA_ARCH=90
 #   SHAPE=llama3-8b (tiny: a rehearsal)  CUDA=on (off: a CPU build)  GPU_LAYERS=-1
 #   SKIP_BUILD=1 reuses SITE and the tools in WORK/build.
+#   BUILD_TARGETS="llama mtmd llama-bench ...": what to build (default: what every step needs;
+#                         the decode step alone needs llama, mtmd and llama-bench).
 #   STEPS="decode jitter imatrix serving": the steps after the conversion to run, in that order.
 #   DECODE_LEVELS="Q4_K_M:5 Q8_0:5 F16:5": the levels the decode step measures, with rounds
 #                         (LEVEL:ROUNDS:THREADS measures with that many CPU threads).
@@ -112,8 +114,9 @@ if [ -z "${SKIP_BUILD:-}" ]; then
     cmake -S "$pkg/vendor/llama.cpp" -B "$work/build" -DCMAKE_BUILD_TYPE=Release \
         -DBUILD_SHARED_LIBS=ON -DGGML_CUDA="$cuda" -DCMAKE_CUDA_ARCHITECTURES="$arch" \
         -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF >> "$out/build.log" 2>&1
-    cmake --build "$work/build" -j "$jobs" --target llama mtmd llama-bench llama-server \
-        llama-imatrix llama-quantize llama-batched-bench \
+    # shellcheck disable=SC2086
+    cmake --build "$work/build" -j "$jobs" --target ${BUILD_TARGETS:-llama mtmd llama-bench \
+        llama-server llama-imatrix llama-quantize llama-batched-bench} \
         >> "$out/build.log" 2>&1
     # The sdist's own Python package, loading the libraries just built.
     rm -rf "$site/llama_cpp" && cp -r "$pkg/llama_cpp" "$site/llama_cpp"

@@ -17,10 +17,9 @@ On one GGUF with the same threads, GPU layers, flash-attention switch and weight
   and text batching around it: what separates the two is the worker's plumbing, what
   separates this one from the eval loop is the loop's own work per token; on a GPU, that loop
   once more in the CPU's order (each token spelled out before the next decode is queued, not
-  while it runs), showing what the overlap gains; and once more with each token drawn on the
-  host (the logits copied out and an argmax over them) instead of in the decode's graph,
-  showing what the device's draw gains (on the CPU, where the loop draws on the host, the
-  other way round: ``decode loop, device draw``, only when asked for).
+  while it runs), showing what the overlap gains; and (only when asked for) once more with
+  greedy tokens drawn in the decode's own graph instead of on the host (``decode loop, device
+  draw``), showing what that gains or costs.
 
 After the rounds, one more reply through the decode loop alone, and the eval loop, are timed
 by phase, per token:
@@ -133,10 +132,11 @@ def single_reply_loop(
     *,
     send: Callable[[object], None] = lambda _event: None,
     overlap: bool | None = None,
-    draw_on_device: bool | None = None,
+    draw_on_device: bool = False,
 ) -> Any:
     """The worker's decode loop on ``llama`` with one slot, its text going nowhere
-    (``overlap``, ``draw_on_device``: as ``DecodeLoop`` takes them; None, its own choice)."""
+    (``overlap``, ``draw_on_device``: as ``DecodeLoop`` takes them; overlap None, its own
+    choice)."""
     from desktop.engine.worker.decode_loop import DecodeLoop
 
     return DecodeLoop(
@@ -157,7 +157,7 @@ def loop_in_process(
     tokens: int,
     overlap: bool | None = None,
     replies: int = 1,
-    draw_on_device: bool | None = None,
+    draw_on_device: bool = False,
 ) -> Speed:
     """In a child: the worker's decode loop without the worker around it, greedy (the median
     of ``replies`` replies)."""
@@ -466,17 +466,14 @@ def main() -> None:
         paths["decode loop, CPU order"] = lambda: run_in_child(
             loop_in_process, path, load, args.tokens, False, args.replies, what="decode loop"
         )
-    # The loop draws greedy tokens in the decode's graph when the model is on a GPU, on the
-    # host otherwise; the other way, only when asked for.
-    other_draw = "decode loop, host draw" if args.gpu_layers else "decode loop, device draw"
-    paths[other_draw] = lambda: run_in_child(
+    paths["decode loop, device draw"] = lambda: run_in_child(
         loop_in_process,
         path,
         load,
         args.tokens,
         None,
         args.replies,
-        not args.gpu_layers,
+        True,
         what="decode loop",
     )
     if args.paths:
@@ -486,7 +483,7 @@ def main() -> None:
             parser.error(f"unknown paths {unknown}; known: {list(paths)}")
         paths = {name: paths[name] for name in chosen}
     else:
-        del paths["worker, fresh"], paths[other_draw]
+        del paths["worker, fresh"], paths["decode loop, device draw"]
     results: dict[str, list[Speed]] = {name: [] for name in paths}
     bench_runs: list[float] = []  # llama-bench takes its turn in every round too
     with InferenceWorker() as worker:

@@ -24,8 +24,8 @@ vocabulary inside llama.cpp: 0.5-1.3 ms per reply per step for 128k-262k tokens,
 thread pays once per reply while the GPU waits (llama.cpp's server draws its slots one after
 another too). Those draws release the GIL, so the loop makes them on several threads at once;
 each reply's chain has its own state and random generator, so the tokens do not depend on the
-order the threads run in. A plain greedy reply on a GPU is drawn by llama.cpp itself, in the
-decode's graph (:mod:`.device_draws`): no logits are copied out for it.
+order the threads run in. Asked to (``draw_on_device``), the loop lets llama.cpp draw plain
+greedy replies in the decode's own graph instead (:mod:`.device_draws`).
 
 On a GPU ``llama_decode`` only queues the work and returns; the wait comes when the logits are
 read. So a step there starts while the batch queued at the end of the last one is still being
@@ -147,14 +147,13 @@ class DecodeLoop:
         cancelled: Callable[[], bool],
         draw_threads: int | None = None,
         overlap: bool | None = None,
-        draw_on_device: bool | None = None,
+        draw_on_device: bool = False,
     ) -> None:
         """``draw_threads``: how many threads draw tokens at once (None: one per CPU, at
         most one per slot). ``overlap``: spell out drawn tokens while the next decode runs
         (None: when the model's layers are on a GPU, where decoding is asynchronous).
         ``draw_on_device``: plain greedy replies draw in the decode's graph
-        (:mod:`.device_draws`; None: when the model's layers, and so its output layer, are on
-        a GPU)."""
+        (:mod:`.device_draws`, which says why it is off unless asked)."""
         import llama_cpp
 
         self._c = llama_cpp
@@ -184,13 +183,12 @@ class DecodeLoop:
         self._pieces = TokenPieces(self._vocab)  # shared by the replies: each remembers pieces
         self._logprobs = LogprobReader(self._logits, self._pieces)
         self._ends: dict[int, bool] = {}  # token → ends generation (asked of llama.cpp once)
-        on_gpu = bool(
-            llama_cpp.llama_supports_gpu_offload() and llama.model_params.n_gpu_layers != 0
-        )
-        self._overlap = on_gpu if overlap is None else overlap
-        self._device_draws = DeviceDraws(
-            self._ctx, enabled=on_gpu if draw_on_device is None else draw_on_device
-        )
+        if overlap is None:
+            overlap = bool(
+                llama_cpp.llama_supports_gpu_offload() and llama.model_params.n_gpu_layers != 0
+            )
+        self._overlap = overlap
+        self._device_draws = DeviceDraws(self._ctx, enabled=draw_on_device)
         self._drawn: list[_Drawn] = []  # tokens drawn, their text not yet spelled out
         self._in_flight: list[_Row] = []  # rows of the batch queued on a GPU, not yet drawn
         self._cancel_pending = False  # a reply was marked cancelled since the last step

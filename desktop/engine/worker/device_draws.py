@@ -1,16 +1,18 @@
 """Greedy draws made by llama.cpp on the device, as part of the decode.
 
 A plain greedy reply (temperature 0, no penalty, bias, grammar or log-probabilities) only needs
-the largest logit. Drawn on the host, every token costs the copy of the whole logits row from
-the GPU (512 KB for a 128k vocabulary) and an argmax over it, while the GPU waits: some
-50 µs of a 3.7 ms Llama-3-8B Q4_K_M token on an H200. llama.cpp's backend sampling (its
-``llama_set_sampler``, experimental in this release, as llama-server's ``--backend-sampling``)
-adds the argmax to the decode's own graph for the sequences that have a sampler attached; it
-copies out one token id, and no logits at all when every output row of a batch is drawn so.
+the largest logit. Drawn on the host, every token costs the copy of the whole logits row out of
+the decode (from the GPU: 512 KB for a 128k vocabulary) and an argmax over it, while the device
+waits: on an H200 the draw took 28 µs of a 3.75 ms Llama-3-8B Q4_K_M token. llama.cpp's
+backend sampling (its ``llama_set_sampler``, experimental in this release, as llama-server's
+``--backend-sampling``, off by default there too) adds the argmax to the decode's own graph for
+the sequences that have a sampler attached; it copies out one token id, and no logits at all
+when every output row of a batch is drawn so.
 
-On the CPU the same graph pads the logits into a copy and takes the argmax on one thread: on
-Gemma 3 270M with 2 threads that made generation 8% slower than the host's argmax, so the
-decode loop uses this only when the model's output layer is on a GPU.
+The decode loop uses this only when asked (``draw_on_device``), for now. On the CPU the graph
+pads the logits into a copy and takes the argmax on one thread: on Gemma 3 270M with 2 threads
+that made generation 6% slower than the host's argmax (docs/benchmarks.md). On a GPU it should
+save the copy and the draw, but it has not been measured there yet, nor run on CUDA or Metal.
 
 A sequence keeps its sampler between replies (attaching one makes llama.cpp re-plan its
 graph), and loses it when a reply that needs the logits gets its slot. llama.cpp readies a

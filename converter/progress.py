@@ -17,6 +17,7 @@ from typing import TypeVar
 from converter.errors import Cancelled
 
 T = TypeVar("T")
+E = TypeVar("E")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +61,7 @@ class CancelToken:
             raise Cancelled(what)
 
 
-def run_job(job: Job[T], on_progress: Callable[[Progress], None] | None = None) -> T:
+def run_job(job: Generator[E, None, T], on_progress: Callable[[E], None] | None = None) -> T:
     """Drive a job generator to the end, passing each event on, and return its result."""
     while True:
         try:

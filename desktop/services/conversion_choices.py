@@ -7,17 +7,18 @@ another page's widgets; so a page can be rebuilt, reordered or tested alone.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from converter.progress import CancelToken, Job
+from converter.progress import CancelToken
 from converter.written import WrittenFile
 from desktop.services.checkpoint_checks import Inspection
 from desktop.services.conversion_pipeline import (
     CalibrationChoice,
     PipelineResult,
+    StepProgress,
     convert_and_quantize,
 )
 
@@ -64,7 +65,7 @@ class ConversionChoices:
     #: What the Run page wrote; None until it has finished.
     result: PipelineResult | None = None
 
-    def conversion_job(self, cancel: CancelToken) -> Job[PipelineResult]:
+    def conversion_job(self, cancel: CancelToken) -> Generator[StepProgress, None, PipelineResult]:
         """Convert the checked source and quantize it to the chosen levels."""
         if self.inspection is None or not self.levels:
             raise RuntimeError("The conversion needs a checked source and at least one level.")

@@ -19,6 +19,7 @@ SIGTERM handler unwinds the writer, which removes its partial file.
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -140,7 +141,7 @@ def convert_and_quantize(
     name: str | None = None,
     outtype: str | None = None,
     calibration: CalibrationChoice | None = None,
-) -> Job[PipelineResult]:
+) -> Generator[StepProgress, None, PipelineResult]:
     """The one orchestration of convert → calibrate → quantize, for the wizard and the CLI.
 
     Before the first level, the space for every level is checked at once, so a disk that can
@@ -191,11 +192,11 @@ def _convert_in_child(
             return done.value
 
 
-def _relay(job: Job[Any], step: int, steps: int, title: str) -> Job[Any]:
+def _relay(job: Job[Any], step: int, steps: int, title: str) -> Generator[StepProgress, None, Any]:
     """Pass a step's events on, tagged with the step; return its result."""
     while True:
         try:
             event = next(job)
         except StopIteration as stop:
             return stop.value
-        yield StepProgress(step, steps, title, event)  # type: ignore[misc]
+        yield StepProgress(step, steps, title, event)

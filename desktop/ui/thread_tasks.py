@@ -10,12 +10,12 @@ passes on to the engine (jobs raise ``Cancelled``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any, ClassVar, Generic, TypeVar
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
-from converter.progress import CancelToken, Job, run_job
+from converter.progress import CancelToken, run_job
 
 Emit = Callable[[Any], None]
 #: What the work returns: ``ThreadTask[LoadInfo]`` delivers a LoadInfo through ``returned``.
@@ -85,8 +85,9 @@ class ThreadTask(QRunnable, Generic[R]):
         ThreadTask._running.discard(self)
 
 
-def job_worker(make_job: Callable[[CancelToken], Job[R]]) -> ThreadTask[R]:
-    """A worker that drives the job ``make_job(cancel)``; progress arrives on ``yielded``."""
+def job_worker(make_job: Callable[[CancelToken], Generator[Any, None, R]]) -> ThreadTask[R]:
+    """A worker that drives the job ``make_job(cancel)``; its events (``Progress``, or the
+    conversion pipeline's ``StepProgress``) arrive on ``yielded``."""
     token = CancelToken()
     return ThreadTask(lambda emit: run_job(make_job(token), emit), cancel=token)
 

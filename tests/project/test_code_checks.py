@@ -1,4 +1,4 @@
-"""The code is ruff clean, ruff formatted, and the headless layers type-check."""
+"""The code is ruff clean, ruff formatted, and every layer type-checks."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def test_ruff_format_changes_nothing() -> None:
 
 
 def test_layers_type_check() -> None:
-    """mypy over converter/, desktop/engine/, desktop/services/ and desktop/ui/ ([tool.mypy])."""
+    """mypy over converter/ and every layer of desktop/, the commands included ([tool.mypy])."""
     result = _run("mypy")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Success" in result.stdout

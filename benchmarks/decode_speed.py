@@ -225,28 +225,9 @@ class _PhaseClock:
                     clock.decode_us.append((time.perf_counter() - started) * 1e6)
 
         loop._c = TimedLlama()
-        logits = loop._logits
-        row = logits.row
-
-        def timed_row(index: int) -> Any:
-            started = time.perf_counter()
-            view = row(index)
-            clock._logits_at = time.perf_counter()
-            clock.wait_us.append((clock._logits_at - started) * 1e6)
-            return view
-
-        logits.row = timed_row
-        draws = loop._device_draws
-        token = draws.token
-
-        def timed_token(index: int) -> int:  # the device's draw: the wait ends with the token
-            started = time.perf_counter()
-            drawn = token(index)
-            clock._logits_at = time.perf_counter()
-            clock.wait_us.append((clock._logits_at - started) * 1e6)
-            return drawn
-
-        draws.token = timed_token
+        # The wait for the decode ends with its logits, or with the token the device drew.
+        loop._logits.row = self._timed_wait(loop._logits.row)
+        loop._device_draws.token = self._timed_wait(loop._device_draws.token)
         spell = loop._spell_drawn
 
         def timed_spell() -> None:
@@ -255,6 +236,16 @@ class _PhaseClock:
             clock.spell_us.append((time.perf_counter() - started) * 1e6)
 
         loop._spell_drawn = timed_spell
+
+    def _timed_wait(self, fetch: Callable[[int], Any]) -> Callable[[int], Any]:
+        def timed(index: int) -> Any:
+            started = time.perf_counter()
+            result = fetch(index)
+            self._logits_at = time.perf_counter()
+            self.wait_us.append((self._logits_at - started) * 1e6)
+            return result
+
+        return timed
 
     def medians(self) -> dict[str, float]:
         return {

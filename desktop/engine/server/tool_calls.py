@@ -28,7 +28,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from desktop.engine.server.partial_mark import partial_mark_length
+from desktop.engine.partial_mark import partial_mark_length
 from desktop.engine.worker import FormatKind, ReplyFormat
 
 

@@ -77,6 +77,9 @@ class MessageEdits:
         self.transcript.clear()
         for message in conversation.messages:
             widget = self.add(message.role, message.content, message.position)
+            if message.stats and message.stats.get("opened_thinking"):
+                widget.thinking_opened = True  # the reply began inside <think>
+                widget.render_now()
             if message.role == "assistant" and message.complete:
                 widget.finish(message.content)
             if message.stats:

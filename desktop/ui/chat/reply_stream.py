@@ -59,6 +59,7 @@ class ReplyStream:
         #: The reply's text so far (a Continue's start included), kept when its pane lets go.
         self.text = ""
         self._first_token_at: float | None = None
+        self._opened_thinking = False  # the reply began inside <think> (noted in its stats)
         #: Context tokens the pane's conversation took at its last reply (None: not known).
         self.context_used: int | None = None
         self._save_timer = QTimer(parent)
@@ -87,6 +88,12 @@ class ReplyStream:
         """
         self.widget, self.reply_id, self.continued = widget, reply_id, continued
         self.text = continued
+        info = self.session.load_info
+        # A chat reply under a template that opens ``<think>`` starts inside the thinking.
+        self._opened_thinking = bool(
+            not text_completion and info is not None and info.chat_template.opens_thinking
+        )
+        widget.thinking_opened = self._opened_thinking or None
         self._first_token_at = None
         self.composer.speed_label.setText("waiting for the first token…")
         self._save_timer.start()
@@ -163,6 +170,8 @@ class ReplyStream:
 
     def _finish(self, text: str, *, complete: bool, stats: dict[str, Any]) -> None:
         self._save_timer.stop()
+        if self._opened_thinking:  # the stored text has no <think> of its own
+            stats = {**stats, "opened_thinking": True}
         if self.reply_id is not None:
             self.store.set_message(self.reply_id, text, complete=complete, stats=stats)
         if self.widget is not None:

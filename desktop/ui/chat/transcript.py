@@ -25,7 +25,9 @@ from PySide6.QtWidgets import (
 )
 from shiboken6 import Shiboken
 
+from desktop.engine.reasoning import split_reply
 from desktop.ui.chat.code_blocks import code_tint, style_code
+from desktop.ui.chat.thinking_section import ThinkingSection
 from desktop.ui.icons import set_icon
 
 RENDER_INTERVAL_MS = 80
@@ -39,6 +41,8 @@ ROLE_TITLES = {"user": "You", "assistant": "Assistant", "error": "Error"}
 INSERT_ROLES = {"user": "your message", "assistant": "a reply"}
 #: Shown in place of a reply that ended before its first word (not stored as its text).
 EMPTY_REPLY_TEXT = "*The model ended its reply without writing anything.*"
+#: Shown in place of the answer of a reply that ended while the model was still thinking.
+THOUGHT_ONLY_TEXT = "*The reply ended while the model was still thinking (see its thinking above).*"
 
 
 class MessageBody(QTextBrowser):
@@ -87,12 +91,17 @@ class MessageWidget(QFrame):
         #: A message being written to insert: not stored until Insert is pressed.
         self.draft = draft
         self.finished = role != "assistant" or bool(text)  # a reply still streaming is not
+        #: Whether the reply began inside ``<think>`` (its template opens it); None: told by
+        #: the text (a stored reply).
+        self.thinking_opened: bool | None = None
         self.setObjectName(f"{role}Message")
         self.setAccessibleName(f"{ROLE_TITLES.get(role, role)} message")
         note = " · new message, not yet in the conversation" if draft else ""
         self.title = QLabel(f"<b>{ROLE_TITLES.get(role, role)}</b>{note}")
         self.body = MessageBody()
         self.body.setAccessibleName(f"{ROLE_TITLES.get(role, role)} text")
+        #: A reasoning model's thinking, folded above the answer (replies only).
+        self.thinking = ThinkingSection(MessageBody()) if role == "assistant" else None
         self.stats_label = QLabel("")
         self.stats_label.setObjectName("statsLine")
         self.stats_label.setAccessibleName("Reply statistics")
@@ -181,6 +190,8 @@ class MessageWidget(QFrame):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 8, 12, 8)
         layout.addLayout(actions)
+        if self.thinking is not None:
+            layout.addWidget(self.thinking)
         layout.addWidget(self.body)
         layout.addWidget(self.edit_row)
         layout.addWidget(self.stats_label)
@@ -243,22 +254,37 @@ class MessageWidget(QFrame):
         self._render_timer.stop()
         if self.role == "user":
             self.body.setPlainText(self.text)
-        else:
-            placeholder = EMPTY_REPLY_TEXT if self.finished else "…"
-            self.body.setMarkdown(self.text or placeholder)
-            tint = code_tint(self.body.palette().color(QPalette.ColorRole.Text))
-            style_code(self.body.document(), tint)
+            return
+        answer = self.text
+        if self.thinking is not None:
+            parts = split_reply(self.text, opened=self.thinking_opened, complete=self.finished)
+            self.thinking.show_thinking(
+                parts.thinking, still_thinking=parts.still_thinking and not self.finished
+            )
+            answer = parts.answer
+            # While the model thinks, the open thinking shows the progress: no "…" below it.
+            self.body.setVisible(bool(answer) or self.finished or not parts.thinking)
+            if not answer and parts.thinking and self.finished:
+                answer = THOUGHT_ONLY_TEXT if parts.still_thinking else ""
+        placeholder = EMPTY_REPLY_TEXT if self.finished else "…"
+        self.body.setMarkdown(answer or placeholder)
+        tint = code_tint(self.body.palette().color(QPalette.ColorRole.Text))
+        style_code(self.body.document(), tint)
 
     def begin_edit(self) -> None:
         """Show the text in an editor inside the bubble, with Save and send / Cancel."""
-        self.editor.setPlainText(self.text)
+        self.editor.setPlainText(self.text)  # the thinking too, as the model wrote it
         self.body.hide()
+        if self.thinking is not None:
+            self.thinking.hide()
         self.edit_row.show()
         self.editor.setFocus()
 
     def end_edit(self) -> None:
         self.edit_row.hide()
         self.body.show()
+        if self.thinking is not None:
+            self.render_now()  # shows the thinking again, if the text has any
 
     def _on_cancel_clicked(self) -> None:
         self.end_edit()
@@ -279,7 +305,11 @@ class MessageWidget(QFrame):
         self.stats_label.setVisible(bool(text))
 
     def _on_copy_clicked(self) -> None:
-        QGuiApplication.clipboard().setText(self.text)
+        """The answer alone when the reply has one beside its thinking."""
+        text = self.text
+        if self.thinking is not None:
+            text = split_reply(self.text, opened=self.thinking_opened).answer or text
+        QGuiApplication.clipboard().setText(text)
         self.copy_requested.emit()
 
 

@@ -4,7 +4,8 @@ Reasoning models (Qwen 3, DeepSeek R1 and its distills, QwQ …) write their thi
 ``<think>`` and ``</think>`` before the answer; some chat templates open the ``<think>``
 themselves at the end of the prompt, so the reply starts inside it. ``llama-server`` and
 LM Studio give the thinking apart, as ``reasoning_content`` beside ``content``, and so does
-the local API's chat route (``reasoning_format: "none"`` keeps it in the content).
+the local API's chat route (``reasoning_format: "none"`` keeps it in the content); the app's
+chat shows it folded above the answer (:func:`split_reply`, over the reply so far).
 
 :class:`ReasoningSplitter` takes the reply's text piece by piece and returns what is surely
 thinking and surely answer: text that may still turn out to be ``<think>`` at the start, or
@@ -16,10 +17,43 @@ not begin with ``<think>`` is all answer; one that never closes it is all thinki
 
 from __future__ import annotations
 
-from desktop.engine.server.partial_mark import partial_mark_length
+from dataclasses import dataclass
+
+from desktop.engine.partial_mark import partial_mark_length
 
 OPENING = "<think>"
 CLOSING = "</think>"
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyParts:
+    """A reply's text told apart: what the model thought, and its answer."""
+
+    thinking: str
+    answer: str
+    #: The thinking has not been closed (yet): a reply still streaming, or one cut short.
+    still_thinking: bool
+
+
+def split_reply(text: str, *, opened: bool | None = None, complete: bool = True) -> ReplyParts:
+    """``text``, a whole reply so far, as thinking and answer.
+
+    ``complete``: False for a reply still streaming, whose last characters may be the start of
+    ``</think>`` (held back until more text decides, as while streaming to a client).
+    ``opened``: whether the prompt ended with ``<think>``. None: inferred from the text
+    itself (a ``</think>`` with no ``<think>`` before it), for a reply stored without a note of
+    the template it was written under.
+    """
+    if opened is None:
+        closing = text.find(CLOSING)
+        opened = closing >= 0 and OPENING not in text[:closing]
+    splitter = ReasoningSplitter(opened=opened)
+    thought, answer = splitter.push(text)
+    still = splitter.thinking
+    if complete:
+        more_thought, more_answer = splitter.finish()
+        thought, answer = thought + more_thought, answer + more_answer
+    return ReplyParts(thought, answer, still)
 
 
 class ReasoningSplitter:
@@ -31,6 +65,11 @@ class ReasoningSplitter:
         self._state = "thinking" if opened else "start"
         self._held = ""
         self._begun = False  # some thinking has been given out
+
+    @property
+    def thinking(self) -> bool:
+        """Whether the text so far is inside the thinking."""
+        return self._state == "thinking"
 
     def push(self, text: str) -> tuple[str, str]:
         self._held += text

@@ -11,6 +11,7 @@ from pytestqt.qtbot import QtBot
 
 from desktop.ui.chat.chat_session import SessionState
 from desktop.ui.chat.transcript import EMPTY_REPLY_TEXT, THOUGHT_ONLY_TEXT, MessageWidget
+from desktop.ui.compare.column import CompareColumn
 from desktop.ui.main_window import MainWindow
 from tests.support.gguf_factory import write_tiny_gguf
 from tests.support.thinking_template import OPENING_THINKING_TEMPLATE
@@ -118,3 +119,16 @@ def test_a_reply_that_starts_inside_the_thinking_is_shown_as_thinking(
     check(chat.transcript.messages[-1])
     chat.open_conversation(chat.conversation_id)  # as stored, in a fresh transcript
     check(chat.transcript.messages[-1])
+
+
+def test_a_compare_column_quotes_the_thinking_above_the_answer(qtbot: QtBot) -> None:
+    column = CompareColumn(Path("thinker-Q4_K_M.gguf"), "Q4_K_M")
+    qtbot.addWidget(column)
+    column.append("<think>\nFirst A,\nthen B.\n</think>\n\nB.")
+    qtbot.waitUntil(lambda: bool(column.body.toPlainText()))
+    lines = [line.strip() for line in column.body.toPlainText().splitlines() if line.strip()]
+    assert lines == ["Thinking", "First A, then B.", "B."]  # a Markdown paragraph
+    column.reset()
+    column.append("Plain *answer*.")
+    qtbot.waitUntil(lambda: bool(column.body.toPlainText()))
+    assert column.body.toPlainText() == "Plain answer."

@@ -10,6 +10,7 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QFrame, QLabel, QTextBrowser, QVBoxLayout, QWidget
 
 from converter.errors import Cancelled
+from desktop.engine.reasoning import split_reply
 from desktop.services.reply_figures import reply_figures
 from desktop.ui.chat.code_blocks import code_tint, style_code
 from desktop.ui.compare.status_text import StatusText
@@ -75,7 +76,7 @@ class CompareColumn(QFrame):
             self._timer.start()
 
     def _render(self) -> None:
-        self.body.setMarkdown(self.text)
+        self.body.setMarkdown(reply_markdown(self.text))
         style_code(
             self.body.document(), code_tint(self.body.palette().color(QPalette.ColorRole.Text))
         )
@@ -91,3 +92,13 @@ class CompareColumn(QFrame):
     def fail(self, exc: BaseException) -> None:
         self._render()
         self.set_status("stopped" if isinstance(exc, Cancelled) else f"failed: {exc}")
+
+
+def reply_markdown(text: str) -> str:
+    """A reply as the column shows it: a reasoning model's thinking quoted above its answer
+    (the levels' thinking is part of what is compared, so it is not folded away here)."""
+    parts = split_reply(text)
+    if not parts.thinking:
+        return parts.answer
+    quoted = "\n".join(f"> {line}" for line in parts.thinking.splitlines())
+    return f"> **Thinking**\n>\n{quoted}\n\n{parts.answer}"

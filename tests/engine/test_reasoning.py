@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from desktop.engine.reasoning import ReasoningSplitter
-from desktop.engine.worker.chat_format import template_for
+from desktop.engine.worker.chat_format import ChatTemplateError, template_for
 from tests.conftest import CHAT_TEMPLATE_FIXTURES
 from tests.support.thinking_template import OPENING_THINKING_TEMPLATE
 
@@ -67,3 +67,24 @@ def test_which_templates_think_and_which_open_the_thinking(
 ) -> None:
     template = template_for(template_text, bos_token="<s>", eos_token="</s>")
     assert (template.thinks, template.opens_thinking) == (thinks, opens)
+
+
+def test_template_options_reach_the_template() -> None:
+    qwen = template_for(
+        (CHAT_TEMPLATE_FIXTURES / "Qwen-Qwen3-0.6B.jinja").read_text(),
+        bos_token="<s>",
+        eos_token="<|im_end|>",
+    )
+    greeting = [{"role": "user", "content": "Hi"}]
+    assert qwen.render(greeting, options={"enable_thinking": False}).endswith(
+        "<|im_start|>assistant\n<think>\n\n</think>\n\n"
+    )
+    assert qwen.render(greeting).endswith("<|im_start|>assistant\n")
+    r1 = template_for(
+        (CHAT_TEMPLATE_FIXTURES / "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja").read_text(),
+        bos_token="<s>",
+        eos_token="</s>",
+    )
+    assert not r1.opens_thinking and r1.opens_thinking_with({"enable_thinking": True})
+    with pytest.raises(ChatTemplateError, match="'messages' is a name the app sets"):
+        qwen.render(greeting, options={"messages": []})

@@ -141,3 +141,45 @@ def test_the_responses_api_gives_thinking_as_a_reasoning_item(opened: ModelServe
         going_on = client.responses.create(**ask, previous_response_id=response.id)
         assert going_on.usage and response.usage
         assert going_on.usage.input_tokens < response.usage.input_tokens + 60
+
+
+@pytest.fixture(scope="module")
+def switchable(tmp_path_factory: pytest.TempPathFactory) -> Iterator[openai.OpenAI]:
+    """A template that closes the thinking in the prompt unless ``enable_thinking`` is set."""
+    template = (
+        CHAT_TEMPLATE_FIXTURES / "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja"
+    ).read_text()
+    folder: Path = tmp_path_factory.mktemp("switchable")
+    model = write_tiny_gguf(folder / "tiny-switchable.gguf", chat_template=template)
+    with (
+        running_server(model, LoadSettings(ctx_tokens=2048, threads=1)) as running,
+        openai.OpenAI(base_url=running.url, api_key="x", max_retries=0) as made,
+    ):
+        yield made
+
+
+def test_chat_template_kwargs_turn_the_thinking_on_and_off(
+    switchable: openai.OpenAI, client: openai.OpenAI
+) -> None:
+    """As llama-server and vLLM take them: the tiny model never writes ``</think>``, so a
+    prompt that opens the thinking makes its whole reply thinking."""
+    plain = switchable.chat.completions.create(**ASK).choices[0].message
+    assert plain.content and not (plain.model_extra or {}).get("reasoning_content")
+    on = {"chat_template_kwargs": {"enable_thinking": True}}
+    thinking = switchable.chat.completions.create(**ASK, extra_body=on).choices[0].message
+    assert not thinking.content and (thinking.model_extra or {})["reasoning_content"]
+
+    off = {"chat_template_kwargs": {"enable_thinking": False}}  # Qwen 3: an empty, closed block
+    usage = [
+        client.chat.completions.create(**ASK, extra_body={**GRAMMAR, **extra}).usage
+        for extra in ({}, off)
+    ]
+    assert usage[0] and usage[1] and usage[1].prompt_tokens > usage[0].prompt_tokens
+
+    for wrong, words in (
+        ({"chat_template_kwargs": ["enable_thinking"]}, "must be an object"),
+        ({"chat_template_kwargs": {"messages": []}}, "cannot set 'messages'"),
+    ):
+        with pytest.raises(openai.BadRequestError, match=words) as refused:
+            client.chat.completions.create(**ASK, extra_body=wrong)
+        assert refused.value.body["param"] == "chat_template_kwargs"  # type: ignore[index]

@@ -221,7 +221,7 @@ class ModelService:
         template = self._info.chat_template if self._info is not None else None
         if not request.split_reasoning or template is None or not template.thinks:
             return None
-        return ReasoningSplitter(opened=template.opens_thinking)
+        return ReasoningSplitter(opened=template.opens_thinking_with(request.template_options))
 
     def _with_tools(self, request: ReplyRequest) -> tuple[ReplyRequest, ToolCallReader | None]:
         """The request as the worker takes it when the model is shown tools (bound to one
@@ -260,7 +260,7 @@ class ModelService:
         tools = request.tool_use.tools if request.tool_use.active else ()
         with self._worker_errors():
             try:
-                prompt = self._worker.format_chat(request.messages, tools)
+                prompt = self._worker.format_chat(request.messages, tools, request.template_options)
             except ChatTemplateError as exc:
                 raise bad_request(str(exc), "chat_template_error", "messages") from None
             tokens, _pieces = self._worker.tokenize(prompt, add_special=True, parse_special=True)
@@ -420,6 +420,7 @@ class ModelService:
                         reply_format=request.reply_format,
                         logprobs=request.logprobs,
                         on_logprobs=on_logprobs,
+                        template_options=request.template_options,
                     )
                 return self._worker.complete(
                     request.prompt,

@@ -25,6 +25,7 @@ llama.cpp's server's ``n_predict`` is taken as ``max_tokens`` (clients written f
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import json
 import re
@@ -49,6 +50,7 @@ from desktop.engine.worker import (
     SamplingSettings,
     json_schema_format,
 )
+from desktop.engine.worker.chat_format import NO_TEMPLATE_OPTIONS, RESERVED_TEMPLATE_NAMES
 from desktop.engine.worker.settings import MAX_TOP_LOGPROBS
 
 
@@ -81,6 +83,10 @@ class ReplyRequest:
     tool_use: ToolUse = NO_TOOLS
     #: Give a reasoning model's thinking apart from its answer (the chat route's choice).
     split_reasoning: bool = False
+    #: More names the chat template reads (llama-server's ``chat_template_kwargs``).
+    template_options: Mapping[str, Any] = dataclasses.field(
+        default_factory=lambda: NO_TEMPLATE_OPTIONS
+    )
 
 
 #: Roles a chat message may have → the role the chat template sees ("developer" is OpenAI's
@@ -241,6 +247,7 @@ def parse_chat(body: Mapping[str, Any], *, default_max_tokens: int) -> ReplyRequ
         messages=parsed,
         logprobs=_chat_logprobs(body),
         tool_use=tool_use,
+        template_options=_template_options(body),
         **_common(body, default_max_tokens),
     )
     if tool_use.active and request.format_param is not None:
@@ -252,6 +259,28 @@ def parse_chat(body: Mapping[str, Any], *, default_max_tokens: int) -> ReplyRequ
     if tool_use.active and request.logprobs is not None:
         raise bad_request("'logprobs' cannot be asked for together with 'tools'.", param="logprobs")
     return request
+
+
+def _template_options(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``chat_template_kwargs``, as llama-server and vLLM take it: names the chat template
+    reads besides the messages (``{"enable_thinking": false}`` turns Qwen 3's thinking off)."""
+    options = body.get("chat_template_kwargs")
+    if options is None:
+        return NO_TEMPLATE_OPTIONS
+    if not isinstance(options, dict):
+        raise bad_request(
+            "'chat_template_kwargs' must be an object of names the chat template reads, "
+            'such as {"enable_thinking": false}.',
+            param="chat_template_kwargs",
+        )
+    taken = sorted(RESERVED_TEMPLATE_NAMES.intersection(options))
+    if taken:
+        raise bad_request(
+            f"'chat_template_kwargs' cannot set {taken[0]!r}: the server sets it from the "
+            "request itself.",
+            param="chat_template_kwargs",
+        )
+    return MappingProxyType(dict(options))
 
 
 def parse_completion(body: Mapping[str, Any], *, default_max_tokens: int) -> ReplyRequest:

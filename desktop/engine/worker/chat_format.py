@@ -16,8 +16,10 @@ made-up tool and looking for that tool's name in the prompt.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from converter.errors import QuantdeskError
@@ -33,6 +35,25 @@ CHATML_STOP_STRINGS = ("<|im_end|>", "<|im_start|>")
 MISSING_TEMPLATE_NOTE = (
     "The model has no chat template (probably a base model, not an instruct one); "
     "using ChatML, so answers may ramble or not stop."
+)
+
+
+#: No template options: the template's own defaults.
+NO_TEMPLATE_OPTIONS: Mapping[str, Any] = MappingProxyType({})
+#: The names the app renders a template with; a request's template options cannot replace them.
+RESERVED_TEMPLATE_NAMES = frozenset(
+    {
+        "messages",
+        "tools",
+        "tool_choice",
+        "functions",
+        "function_call",
+        "bos_token",
+        "eos_token",
+        "add_generation_prompt",
+        "raise_exception",
+        "strftime_now",
+    }
 )
 
 
@@ -70,19 +91,35 @@ class ChatTemplate:
     @property
     def opens_thinking(self) -> bool:
         """Whether the prompt ends inside ``<think>`` (the template opens it for the reply)."""
-        return self.thinks and _opens_thinking(self.template, self.bos_token, self.eos_token)
+        return self.opens_thinking_with(NO_TEMPLATE_OPTIONS)
+
+    def opens_thinking_with(self, options: Mapping[str, Any]) -> bool:
+        """:attr:`opens_thinking`, the template rendered with ``options`` (as
+        ``enable_thinking``, which turns thinking on or off in Qwen 3's and others')."""
+        if not self.thinks:
+            return False
+        key = json.dumps(dict(options), sort_keys=True)
+        return _opens_thinking(self.template, self.bos_token, self.eos_token, key)
 
     def render(
         self,
         messages: Sequence[Mapping[str, Any]],
         tools: Sequence[Mapping[str, Any]] = (),
+        options: Mapping[str, Any] = NO_TEMPLATE_OPTIONS,
     ) -> str:
         """The prompt for ``messages``, ending where the assistant's reply begins; ``tools``:
-        the functions the model may call (OpenAI's ``tools`` list)."""
+        the functions the model may call (OpenAI's ``tools`` list); ``options``: more names
+        the template reads (llama-server's ``chat_template_kwargs``, such as
+        ``enable_thinking``), none of :data:`RESERVED_TEMPLATE_NAMES`."""
+        taken = RESERVED_TEMPLATE_NAMES.intersection(options)
+        if taken:
+            raise ChatTemplateError(
+                f"The template option {sorted(taken)[0]!r} is a name the app sets itself."
+            )
         formatter = _formatter(self.template, self.bos_token, self.eos_token)
         extra = {"tools": [dict(tool) for tool in tools]} if tools else {}
         try:
-            return formatter(messages=[dict(m) for m in messages], **extra).prompt
+            return formatter(messages=[dict(m) for m in messages], **options, **extra).prompt
         except (
             Exception
         ) as exc:  # jinja raises anything: TemplateError, ValueError from raise_exception …
@@ -142,11 +179,12 @@ def _renders_tools(template: str, bos_token: str, eos_token: str) -> bool:
     return "quantdesk_probe_tool" in prompt
 
 
-@functools.lru_cache(maxsize=8)
-def _opens_thinking(template: str, bos_token: str, eos_token: str) -> bool:
+@functools.lru_cache(maxsize=32)
+def _opens_thinking(template: str, bos_token: str, eos_token: str, options_json: str) -> bool:
     try:
         formatter = _formatter(template, bos_token, eos_token)
-        prompt = formatter(messages=[{"role": "user", "content": "Hi"}]).prompt
+        options = json.loads(options_json)
+        prompt = formatter(messages=[{"role": "user", "content": "Hi"}], **options).prompt
     except Exception:  # a template that cannot render a greeting opens nothing
         return False
     return prompt.rstrip().endswith("<think>")

@@ -21,6 +21,7 @@ from typing import Any
 from converter.errors import Cancelled, ModelLoadError, QuantdeskError, WorkerCrashed
 from converter.progress import Progress
 from desktop.engine.worker import usage
+from desktop.engine.worker.chat_format import NO_TEMPLATE_OPTIONS
 from desktop.engine.worker.process import ChildDied, WorkerProcess
 from desktop.engine.worker.protocol import (
     CancelReply,
@@ -214,9 +215,11 @@ class InferenceWorker:
         on_logprobs: OnLogprobs | None = None,
         ticket: ReplyTicket | None = None,
         reply_room: int = 1,
+        template_options: Mapping[str, Any] = NO_TEMPLATE_OPTIONS,
     ) -> ReplyStats:
         """Answer the conversation with the model's chat template, streaming text pieces;
-        ``tools`` (OpenAI's function definitions) go to the template for the model to call.
+        ``tools`` (OpenAI's function definitions) go to the template for the model to call,
+        and ``template_options`` (such as ``enable_thinking``) are more names it reads.
 
         The reply ends before the first of ``stop`` (or of the template's own end markers).
         ``reply_format`` binds it to a grammar or JSON; with ``logprobs`` (the number of
@@ -232,7 +235,7 @@ class InferenceWorker:
             raise WorkerStateError("There is no message to answer.")
         template = info.chat_template
         request = GenerateRequest(
-            prompt=template.render(messages, tools),
+            prompt=template.render(messages, tools, template_options),
             sampling=sampling or SamplingSettings(),
             parse_special=True,
             stop_strings=(*template.stop_strings, *stop),
@@ -243,10 +246,14 @@ class InferenceWorker:
         return self._generate(request, on_token, on_logprobs, ticket)
 
     def format_chat(
-        self, messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]] = ()
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]] = (),
+        template_options: Mapping[str, Any] = NO_TEMPLATE_OPTIONS,
     ) -> str:
-        """The exact prompt text :meth:`chat` would send for ``messages`` (and ``tools``)."""
-        return self._require_model().chat_template.render(messages, tools)
+        """The exact prompt text :meth:`chat` would send for ``messages`` (and ``tools``,
+        ``template_options``)."""
+        return self._require_model().chat_template.render(messages, tools, template_options)
 
     def complete(
         self,

@@ -38,6 +38,9 @@ class Sampling:
     max_tokens: int = 512
     seed: int | None = None  # None: a new random seed for every reply
     context_tokens: int = 4096
+    #: A reasoning model thinks before answering (True), answers at once (False), or does as
+    #: its chat template does by default (None); for templates that read ``enable_thinking``.
+    thinking: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -45,6 +48,10 @@ class Sampling:
     @classmethod
     def from_json(cls, data: Any) -> Sampling:
         return _from_json(cls, data)
+
+    def template_options(self) -> dict[str, Any]:
+        """What the chat template is rendered with besides the messages."""
+        return {} if self.thinking is None else {"enable_thinking": self.thinking}
 
     def engine_settings(self) -> SamplingSettings:
         """These settings as the inference worker takes them (the context size is a load

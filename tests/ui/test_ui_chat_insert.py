@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from pytestqt.qtbot import QtBot
 
@@ -60,10 +61,10 @@ def test_messages_inserted_anywhere_are_sent_in_order_and_kept_after_restart(
     real_send = chat.session.send
 
     def recording_send(
-        messages: list[dict[str, str]], sampling: SamplingSettings, *, owner: str
+        messages: list[dict[str, str]], sampling: SamplingSettings, **where: Any
     ) -> object:
         sent.append(messages)
-        return real_send(messages, sampling, owner=owner)
+        return real_send(messages, sampling, **where)
 
     chat.session.send = recording_send  # type: ignore[method-assign]
 

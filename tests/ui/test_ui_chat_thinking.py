@@ -13,6 +13,7 @@ from desktop.ui.chat.chat_session import SessionState
 from desktop.ui.chat.transcript import EMPTY_REPLY_TEXT, THOUGHT_ONLY_TEXT, MessageWidget
 from desktop.ui.compare.column import CompareColumn
 from desktop.ui.main_window import MainWindow
+from tests.conftest import CHAT_TEMPLATE_FIXTURES
 from tests.support.gguf_factory import write_tiny_gguf
 from tests.support.thinking_template import OPENING_THINKING_TEMPLATE
 from tests.support.ui_helpers import (  # noqa: F401 - fixtures are found by name
@@ -132,3 +133,35 @@ def test_a_compare_column_quotes_the_thinking_above_the_answer(qtbot: QtBot) -> 
     column.append("Plain *answer*.")
     qtbot.waitUntil(lambda: bool(column.body.toPlainText()))
     assert column.body.toPlainText() == "Plain answer."
+
+
+def test_the_thinking_setting_reaches_the_chat_template(
+    qtbot: QtBot, main_window: Callable[[], MainWindow], tmp_path: Path
+) -> None:
+    """A template that closes the thinking in the prompt unless ``enable_thinking`` is set
+    (the fixtures' DeepSeek R1): the conversation's Thinking setting turns it on, and the
+    reply, which the tiny model never closes, is then all thinking."""
+    fixture = CHAT_TEMPLATE_FIXTURES / "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja"
+    template = fixture.read_text()
+    model = write_tiny_gguf(
+        tmp_path / "switchable-F16.gguf", TINY_SHAPE, never_ends=True, chat_template=template
+    )
+    window = main_window()
+    settings = {**GREEDY_CHAT, "max_tokens": 8}
+    chat = load_in_new_chat(qtbot, window, put_in_library(model), settings)
+    form = chat.settings_panel.form
+    assert form.thinking.currentData() is None  # the template's own default: no thinking
+
+    def reply_to(question: str) -> MessageWidget:
+        chat.send(question)
+        wait_until(qtbot, lambda: chat.session.state is SessionState.READY)
+        return chat.transcript.messages[-1]
+
+    plain = reply_to("Hello?")
+    assert plain.thinking is not None and not plain.thinking.isVisibleTo(plain)
+    form.thinking.setCurrentIndex(form.thinking.findData(True))  # the user turns it on
+    assert chat.store.get(chat.conversation_id).settings["thinking"] is True
+    thought = reply_to("And now?")
+    assert thought.thinking is not None and thought.thinking.isVisibleTo(thought)
+    assert thought.body.toPlainText() == THOUGHT_ONLY_TEXT.strip("*")
+    assert chat.store.get(chat.conversation_id).messages[-1].stats["opened_thinking"] is True

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -210,14 +210,20 @@ class ChatSession(QObject):
         return ticket.streamed_tokens if ticket is not None else 0
 
     def send(
-        self, messages: list[dict[str, str]], sampling: SamplingSettings, *, owner: str
+        self,
+        messages: list[dict[str, str]],
+        sampling: SamplingSettings,
+        *,
+        owner: str,
+        template_options: Mapping[str, Any] | None = None,
     ) -> ThreadTask[ChatReply]:
-        """Answer ``messages`` with the chat template. A conversation that leaves too little of
+        """Answer ``messages`` with the chat template (rendered with ``template_options``,
+        such as ``enable_thinking``). A conversation that leaves too little of
         the context for the reply (less than its token limit or a quarter of the context,
         whichever is less) is sent without its oldest exchanges
         (:mod:`desktop.services.context_window`); the reply says how many messages were left
         out."""
-        return self._answer(messages, sampling, owner, as_text=False)
+        return self._answer(messages, sampling, owner, as_text=False, options=template_options)
 
     def send_text(
         self, messages: list[dict[str, str]], sampling: SamplingSettings, *, owner: str
@@ -234,6 +240,7 @@ class ChatSession(QObject):
         owner: str,
         *,
         as_text: bool,
+        options: Mapping[str, Any] | None = None,
     ) -> ThreadTask[ChatReply]:
         def work(
             engine: InferenceWorker, emit: Callable[[str], None], ticket: ReplyTicket
@@ -244,7 +251,14 @@ class ChatSession(QObject):
                     return engine.complete(
                         prompt, sampling, on_token=emit, ticket=ticket, reply_room=room
                     )
-                return engine.chat(sent, sampling, on_token=emit, ticket=ticket, reply_room=room)
+                return engine.chat(
+                    sent,
+                    sampling,
+                    on_token=emit,
+                    ticket=ticket,
+                    reply_room=room,
+                    template_options=options or {},
+                )
 
             return _fit_to_context(engine, messages, sampling, ask)
 
@@ -257,6 +271,7 @@ class ChatSession(QObject):
         sampling: SamplingSettings,
         *,
         owner: str,
+        template_options: Mapping[str, Any] | None = None,
     ) -> ThreadTask[ChatReply]:
         """Write on from ``partial``, the start of the assistant's reply to ``messages``.
 
@@ -269,7 +284,7 @@ class ChatSession(QObject):
         ) -> ChatReply:
             template = engine.load_info.chat_template if engine.load_info else None
             stops = template.stop_strings if template is not None else ()
-            prompt = engine.format_chat(messages) + partial
+            prompt = engine.format_chat(messages, (), template_options or {}) + partial
             return ChatReply(
                 engine.complete(
                     prompt, sampling, on_token=emit, stop=stops, parse_special=True, ticket=ticket

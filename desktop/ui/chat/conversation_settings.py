@@ -11,6 +11,7 @@ import dataclasses
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QDoubleSpinBox,
     QFormLayout,
     QLabel,
@@ -25,6 +26,13 @@ from desktop.ui.dialog_forms import explain_fields
 SYSTEM_PROMPT_TIP = (
     "Instructions the model reads before the conversation, e.g. its role or the language to "
     "answer in. Base models in text completion ignore it."
+)
+
+#: The Thinking field's choices: the words shown, and :attr:`Sampling.thinking`.
+THINKING_CHOICES: tuple[tuple[str, bool | None], ...] = (
+    ("Model's default", None),
+    ("On", True),
+    ("Off", False),
 )
 
 
@@ -56,6 +64,10 @@ class ConversationSettingsForm(QWidget):
         self.fixed_seed.setAccessibleName("Fixed seed")
         self.seed = self._int(0, 2**31 - 1, "Seed")
         self.fixed_seed.toggled.connect(self.seed.setEnabled)
+        self.thinking = QComboBox()
+        self.thinking.setAccessibleName("Thinking")
+        for words, value in THINKING_CHOICES:
+            self.thinking.addItem(words, value)
         self.set_values(system_prompt, sampling)
 
         form = QFormLayout(self)
@@ -73,6 +85,7 @@ class ConversationSettingsForm(QWidget):
         form.addRow("Max reply tokens", self.max_tokens)
         form.addRow("Context (tokens)", self.context)
         form.addRow(self.fixed_seed, self.seed)
+        form.addRow("Thinking", self.thinking)
         explain_fields(form, (
             (self.system_prompt, SYSTEM_PROMPT_TIP),
             (self.temperature, "Randomness: 0 always picks the likeliest word (repeatable); "
@@ -91,6 +104,9 @@ class ConversationSettingsForm(QWidget):
             (self.fixed_seed, "On: the same message gives the same reply (with the seed at the "
              "right). Off: a new random seed for every reply."),
             (self.seed, "The random seed used while Fixed seed is on."),
+            (self.thinking, "For reasoning models whose chat template can switch it (Qwen 3 "
+             "and others): On thinks before answering, Off answers at once (faster, often "
+             "less careful). Other models ignore it."),
         ))  # fmt: skip
 
         self.system_prompt.textChanged.connect(self._on_edited)
@@ -99,6 +115,7 @@ class ConversationSettingsForm(QWidget):
         for spin in (self.top_k, self.max_tokens, self.context, self.seed):
             spin.valueChanged.connect(self._on_edited)
         self.fixed_seed.toggled.connect(self._on_edited)
+        self.thinking.currentIndexChanged.connect(self._on_edited)
 
     def _double(self, lo: float, hi: float, step: float, name: str) -> QDoubleSpinBox:
         box = QDoubleSpinBox()
@@ -135,6 +152,7 @@ class ConversationSettingsForm(QWidget):
             self.fixed_seed.setChecked(sampling.seed is not None)
             self.seed.setValue(sampling.seed or 0)
             self.seed.setEnabled(sampling.seed is not None)
+            self.thinking.setCurrentIndex(self.thinking.findData(sampling.thinking))
         finally:
             self._showing = False
 
@@ -149,4 +167,5 @@ class ConversationSettingsForm(QWidget):
             max_tokens=self.max_tokens.value(),
             context_tokens=self.context.value(),
             seed=self.seed.value() if self.fixed_seed.isChecked() else None,
+            thinking=self.thinking.currentData(),
         )

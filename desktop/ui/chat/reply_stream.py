@@ -88,23 +88,28 @@ class ReplyStream:
         """
         self.widget, self.reply_id, self.continued = widget, reply_id, continued
         self.text = continued
-        info = self.session.load_info
-        # A chat reply under a template that opens ``<think>`` starts inside the thinking.
-        self._opened_thinking = bool(
-            not text_completion and info is not None and info.chat_template.opens_thinking
-        )
-        widget.thinking_opened = self._opened_thinking or None
         self._first_token_at = None
         self.composer.speed_label.setText("waiting for the first token…")
         self._save_timer.start()
-        sampling = Sampling.from_json(conversation.settings).engine_settings()
+        chosen = Sampling.from_json(conversation.settings)
+        sampling, options = chosen.engine_settings(), chosen.template_options()
         messages = conversation.chat_messages()
+        info = self.session.load_info
+        # A chat reply under a template that opens ``<think>`` starts inside the thinking.
+        self._opened_thinking = bool(
+            not text_completion
+            and info is not None
+            and info.chat_template.opens_thinking_with(options)
+        )
+        widget.thinking_opened = self._opened_thinking or None
         if text_completion:
             self.session.send_text(messages, sampling, owner=self.owner)
         elif continued:
-            self.session.continue_reply(messages[:-1], continued, sampling, owner=self.owner)
+            self.session.continue_reply(
+                messages[:-1], continued, sampling, owner=self.owner, template_options=options
+            )
         else:
-            self.session.send(messages, sampling, owner=self.owner)
+            self.session.send(messages, sampling, owner=self.owner, template_options=options)
 
     def let_go(self) -> None:
         """The pane shows something else: the reply is still stored when it ends, unseen."""

@@ -119,7 +119,15 @@ def test_a_reply_that_starts_inside_the_thinking_is_shown_as_thinking(
 
     check(chat.transcript.messages[-1])
     chat.open_conversation(chat.conversation_id)  # as stored, in a fresh transcript
-    check(chat.transcript.messages[-1])
+    reply = chat.transcript.messages[-1]
+    check(reply)
+
+    reply.edit_button.click()  # the person writes the reply anew, with no thinking
+    reply.editor.setPlainText("The sky scatters blue light most.")
+    reply.save_button.click()
+    assert reply.thinking is not None and not reply.thinking.isVisibleTo(reply)
+    assert reply.body.toPlainText() == "The sky scatters blue light most."
+    assert "opened_thinking" not in chat.store.get(chat.conversation_id).messages[-1].stats
 
 
 def test_a_compare_column_quotes_the_thinking_above_the_answer(qtbot: QtBot) -> None:

@@ -203,6 +203,9 @@ class MessageEdits:
         if message is None or widget is None or message.role != "assistant":
             return
         stats = {**message.stats, "summary": EDITED_SUMMARY, "edited": True}
+        if "</think>" not in text:  # the edit took out the end of the thinking: all answer
+            stats.pop("opened_thinking", None)
+            widget.thinking_opened = None
         host.store.set_message(message.id, text, complete=True, stats=stats)
         widget.finish(text)
         widget.set_stats(EDITED_SUMMARY)

@@ -50,6 +50,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-tokens", type=int, default=512, metavar="N", help="longest reply in tokens"
     )
     parser.add_argument(
+        "--thinking",
+        action=argparse.BooleanOptionalAction,
+        help="a reasoning model thinks before it answers (--no-thinking: answers at once), "
+        "where its chat template reads enable_thinking (Qwen 3 and others); default: as the "
+        "template does",
+    )
+    parser.add_argument(
         "--text-completion",
         action=argparse.BooleanOptionalAction,
         help="the model continues your text instead of answering it (default: on for a model "
@@ -115,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
                 continue
             messages.append({"role": "user", "content": text})
             try:
-                stats = _answer(worker, messages, sampling, as_text=as_text)
+                stats = _answer(worker, messages, sampling, as_text=as_text, thinking=args.thinking)
             except PromptTooLong as exc:
                 messages.pop()
                 err.line(str(exc))
@@ -137,6 +144,7 @@ def _answer(
     sampling: SamplingSettings,
     *,
     as_text: bool,
+    thinking: bool | None = None,
 ) -> ReplyStats:
     def show(piece: str) -> None:
         sys.stdout.write(piece)
@@ -146,7 +154,8 @@ def _answer(
         if as_text:
             stats = worker.complete(completion_prompt(messages), sampling, on_token=show)
         else:
-            stats = worker.chat(messages, sampling, on_token=show)
+            options = {} if thinking is None else {"enable_thinking": thinking}
+            stats = worker.chat(messages, sampling, on_token=show, template_options=options)
     sys.stdout.write(" [cancelled]\n" if stats.cancelled else "\n")
     sys.stdout.flush()
     return stats

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import psutil
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import CHAT_TEMPLATE_FIXTURES, REPO_ROOT
 from tests.support import worker_helpers
 from tests.support.gemma_model import gemma_270m_fixture  # noqa: F401 - found by name
-from tests.support.gguf_factory import write_tiny_bert_gguf
+from tests.support.gguf_factory import write_tiny_bert_gguf, write_tiny_gguf
 
 tiny_model = worker_helpers.tiny_model
 
@@ -172,3 +172,17 @@ def test_an_embedding_model_is_refused_in_words(tmp_path: Path) -> None:
     assert result.returncode == 1 and not result.stdout
     assert "tiny bert is an embedding model" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_no_thinking_closes_the_thinking_in_the_prompt(tmp_path: Path) -> None:
+    """Qwen 3's template with ``enable_thinking`` false writes an empty, closed thinking block
+    where the reply begins: the prompt grows by its tokens."""
+    template = (CHAT_TEMPLATE_FIXTURES / "Qwen-Qwen3-0.6B.jinja").read_text()
+    model = write_tiny_gguf(tmp_path / "tiny-qwen3-template.gguf", chat_template=template)
+    chat = ("--temp", "0", "--max-tokens", "2")
+    default = run_chat(model, "Hi\n", *chat)
+    off = run_chat(model, "Hi\n", *chat, "--no-thinking")
+    assert default.returncode == off.returncode == 0, off.stderr
+    ((_t, default_prompt, _s),) = STATS_LINE.findall(default.stderr)
+    ((_t, off_prompt, _s),) = STATS_LINE.findall(off.stderr)
+    assert int(off_prompt) > int(default_prompt)

@@ -34,6 +34,7 @@ from desktop.engine.worker import (
     SamplingSettings,
 )
 from desktop.engine.worker.protocol import PromptTooLong
+from desktop.services.app_settings import thinking_options
 from desktop.services.reply_figures import reply_figures
 from desktop.services.text_completion import completion_prompt
 
@@ -154,7 +155,7 @@ def _answer(
         if as_text:
             stats = worker.complete(completion_prompt(messages), sampling, on_token=show)
         else:
-            options = {} if thinking is None else {"enable_thinking": thinking}
+            options = thinking_options(thinking)
             stats = worker.chat(messages, sampling, on_token=show, template_options=options)
     sys.stdout.write(" [cancelled]\n" if stats.cancelled else "\n")
     sys.stdout.flush()

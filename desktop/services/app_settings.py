@@ -51,7 +51,7 @@ class Sampling:
 
     def template_options(self) -> dict[str, Any]:
         """What the chat template is rendered with besides the messages."""
-        return {} if self.thinking is None else {"enable_thinking": self.thinking}
+        return thinking_options(self.thinking)
 
     def engine_settings(self) -> SamplingSettings:
         """These settings as the inference worker takes them (the context size is a load
@@ -67,6 +67,12 @@ class Sampling:
             seed=self.seed,
             max_tokens=self.max_tokens,
         )
+
+
+def thinking_options(thinking: bool | None) -> dict[str, Any]:
+    """The chat template's options for a Thinking choice: ``enable_thinking``, which Qwen 3's
+    template and others read (None: the template's own default)."""
+    return {} if thinking is None else {"enable_thinking": thinking}
 
 
 @dataclass(frozen=True, slots=True)

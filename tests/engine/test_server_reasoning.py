@@ -32,9 +32,12 @@ ASK: dict[str, Any] = {
 GRAMMAR = {"grammar": 'root ::= "<think>\\nabc def\\n</think>\\n\\nxyz"'}
 
 
-@pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[openai.OpenAI]:
-    template = (CHAT_TEMPLATE_FIXTURES / "Qwen-Qwen3-0.6B.jinja").read_text()
+def _client_of(
+    tmp_path_factory: pytest.TempPathFactory, template_name: str
+) -> Iterator[openai.OpenAI]:
+    """An OpenAI client of a server answering with a tiny model that has this fixture's
+    chat template."""
+    template = (CHAT_TEMPLATE_FIXTURES / f"{template_name}.jinja").read_text()
     folder: Path = tmp_path_factory.mktemp("thinker")
     model = write_tiny_gguf(folder / "tiny-thinker.gguf", chat_template=template)
     with (
@@ -42,6 +45,11 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[openai.OpenAI]:
         openai.OpenAI(base_url=running.url, api_key="x", max_retries=0) as made,
     ):
         yield made
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[openai.OpenAI]:
+    yield from _client_of(tmp_path_factory, "Qwen-Qwen3-0.6B")
 
 
 def test_thinking_comes_apart_from_the_answer(client: openai.OpenAI) -> None:
@@ -146,16 +154,7 @@ def test_the_responses_api_gives_thinking_as_a_reasoning_item(opened: ModelServe
 @pytest.fixture(scope="module")
 def switchable(tmp_path_factory: pytest.TempPathFactory) -> Iterator[openai.OpenAI]:
     """A template that closes the thinking in the prompt unless ``enable_thinking`` is set."""
-    template = (
-        CHAT_TEMPLATE_FIXTURES / "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja"
-    ).read_text()
-    folder: Path = tmp_path_factory.mktemp("switchable")
-    model = write_tiny_gguf(folder / "tiny-switchable.gguf", chat_template=template)
-    with (
-        running_server(model, LoadSettings(ctx_tokens=2048, threads=1)) as running,
-        openai.OpenAI(base_url=running.url, api_key="x", max_retries=0) as made,
-    ):
-        yield made
+    yield from _client_of(tmp_path_factory, "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B")
 
 
 def test_chat_template_kwargs_turn_the_thinking_on_and_off(

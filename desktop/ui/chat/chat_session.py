@@ -21,6 +21,7 @@ from PySide6.QtCore import QObject, Signal
 
 from converter.errors import WorkerCrashed
 from converter.progress import Progress
+from desktop.services.app_settings import thinking_options
 from desktop.services.context_window import without_oldest_exchange
 from desktop.services.text_completion import completion_prompt
 from desktop.ui.thread_tasks import ThreadTask
@@ -135,7 +136,12 @@ class ChatSession(QObject):
         self._set_state(SessionState.LOADING)
 
         def work(emit: Callable[[Progress], None]) -> LoadInfo:
-            return engine.load(path, settings, on_progress=emit)
+            info = engine.load(path, settings, on_progress=emit)
+            # Each reply asks whether its prompt opens the thinking, for each Thinking choice:
+            # rendering the template to find out (compiling it first) stays off the GUI thread.
+            for thinking in (None, True, False):
+                info.chat_template.opens_thinking_with(thinking_options(thinking))
+            return info
 
         worker = ThreadTask(work)
         worker.signals.yielded.connect(self._on_load_progress)

@@ -182,3 +182,16 @@ def test_chat_template_kwargs_turn_the_thinking_on_and_off(
         with pytest.raises(openai.BadRequestError, match=words) as refused:
             client.chat.completions.create(**ASK, extra_body=wrong)
         assert refused.value.body["param"] == "chat_template_kwargs"  # type: ignore[index]
+
+
+def test_ollamas_think_switches_the_thinking_as_ollama_does(switchable: openai.OpenAI) -> None:
+    """``think: true`` opens the thinking of a template that closes it by default (and gives
+    it apart); ``think: false`` keeps it closed."""
+    host = str(switchable.base_url).removesuffix("/").removesuffix("/v1")
+    words = [{"role": "user", "content": "abc"}]
+    options = {"num_predict": 20, "temperature": 0}
+    with ollama.Client(host=host) as local:
+        on = local.chat(model="x", messages=words, think=True, options=options)
+        off = local.chat(model="x", messages=words, think=False, options=options)
+    assert on.message.thinking and not on.message.content
+    assert off.message.content and not off.message.thinking

@@ -168,8 +168,12 @@ class OllamaApi(FrontEnd):
             )
         else:
             request = parse_ollama_generate(body, default_max_tokens=limit)
-        apart = body.get("think") not in (None, False)  # also gpt-oss' "low" … "high"
+        think = body.get("think")
+        apart = think not in (None, False)  # also gpt-oss' "low" … "high"
         request = dataclasses.replace(request, model=name, split_reasoning=apart)
+        if isinstance(think, bool) and request.kind is ReplyKind.CHAT:
+            # As Ollama: false makes a model that can switch its thinking off answer at once.
+            request = dataclasses.replace(request, template_options={"enable_thinking": think})
         run, first = await self.start_reply(http, [request])
         objects = self._objects(run, first, http, chat=route is ReplyKind.CHAT)
         if stream:

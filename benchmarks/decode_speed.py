@@ -133,17 +133,25 @@ def single_reply_loop(
     send: Callable[[object], None] = lambda _event: None,
     overlap: bool | None = None,
     draw_on_device: bool = False,
+    text_to: Callable[[object], None] | None = None,
 ) -> Any:
     """The worker's decode loop on ``llama`` with one slot, its text going nowhere
     (``overlap``, ``draw_on_device``: as ``DecodeLoop`` takes them; overlap None, its own
-    choice)."""
+    choice). ``text_to``: the text goes there instead, in the worker's 20 ms batches."""
+    from desktop.engine.worker.child import CoalescedStream
     from desktop.engine.worker.decode_loop import DecodeLoop
+
+    def open_stream(_request_id: int) -> Any:
+        if text_to is None:
+            return (lambda _piece, _logprobs=(): None), (lambda: None)
+        stream = CoalescedStream(text_to)
+        return stream, stream.flush
 
     return DecodeLoop(
         llama,
         slots=1,
         send=send,
-        open_stream=lambda _id: ((lambda _piece, _logprobs=(): None), (lambda: None)),
+        open_stream=open_stream,
         cancelled=lambda: False,
         overlap=overlap,
         draw_on_device=draw_on_device,
@@ -158,9 +166,11 @@ def loop_in_process(
     overlap: bool | None = None,
     replies: int = 1,
     draw_on_device: bool = False,
+    piped: bool = False,
 ) -> Speed:
     """In a child: the worker's decode loop without the worker around it, greedy (the median
-    of ``replies`` replies)."""
+    of ``replies`` replies). ``piped``: its text goes to the parent process in the worker's
+    20 ms batches, through the pipe the parent reads (as the worker's text does)."""
     from desktop.engine.worker.loader import load_model
     from desktop.engine.worker.protocol import Finished, GenerateRequest
 
@@ -169,7 +179,11 @@ def loop_in_process(
     )
     events: list[object] = []
     loop = single_reply_loop(
-        llama, send=events.append, overlap=overlap, draw_on_device=draw_on_device
+        llama,
+        send=events.append,
+        overlap=overlap,
+        draw_on_device=draw_on_device,
+        text_to=_emit if piped else None,
     )
     try:
         # A short reply first, as the worker gets one: llama.cpp makes its CUDA graphs on
@@ -430,7 +444,7 @@ def main() -> None:
         action="append",
         dest="paths",
         help="a path to measure, by its name in the table; repeatable (default: all but "
-        "'worker, fresh')",
+        "'worker, fresh', 'decode loop, device draw' and 'decode loop, piped text')",
     )
     parser.add_argument(
         "--no-phases", action="store_true", help="skip timing the loops by phase afterwards"
@@ -467,6 +481,18 @@ def main() -> None:
         True,
         what="decode loop",
     )
+    paths["decode loop, piped text"] = lambda: run_in_child(
+        loop_in_process,
+        path,
+        load,
+        args.tokens,
+        None,
+        args.replies,
+        False,
+        True,
+        what="decode loop",
+        on_event=lambda _text: None,
+    )
     if args.paths:
         chosen = args.paths
         unknown = [name for name in chosen if name not in paths]
@@ -474,7 +500,8 @@ def main() -> None:
             parser.error(f"unknown paths {unknown}; known: {list(paths)}")
         paths = {name: paths[name] for name in chosen}
     else:
-        del paths["worker, fresh"], paths["decode loop, device draw"]
+        for asked_only in ("worker, fresh", "decode loop, device draw", "decode loop, piped text"):
+            del paths[asked_only]
     results: dict[str, list[Speed]] = {name: [] for name in paths}
     bench_runs: list[float] = []  # llama-bench takes its turn in every round too
     with InferenceWorker() as worker:

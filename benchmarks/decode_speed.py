@@ -457,42 +457,36 @@ def main() -> None:
         threads=args.threads,
         gpu_layers=args.gpu_layers,
     )
+
+    def loop_path(
+        overlap: bool | None = None, *, draw_on_device: bool = False, piped: bool = False
+    ) -> Callable[[], Speed]:
+        """The decode loop alone, in a child (its piped text, if any, is dropped here)."""
+        return lambda: run_in_child(
+            loop_in_process,
+            path,
+            load,
+            args.tokens,
+            overlap,
+            args.replies,
+            draw_on_device,
+            piped,
+            what="decode loop",
+            on_event=lambda _text: None,
+        )
+
     paths: dict[str, Callable[[], Speed]] = {
         "eval loop": lambda: run_in_child(eval_loop, *common, what="eval loop"),
         "eval loop + pool": lambda: run_in_child(eval_loop, *common, True, what="eval loop"),
         "Llama.generate": lambda: run_in_child(generate_loop, *common, what="generate loop"),
         "worker": lambda: worker_replies_speed(worker, args.tokens, args.replies),
         "worker, fresh": lambda: fresh_worker_speed(args.model, load, args.tokens, args.replies),
-        "decode loop, no worker": lambda: run_in_child(
-            loop_in_process, path, load, args.tokens, None, args.replies, what="decode loop"
-        ),
+        "decode loop, no worker": loop_path(),
     }
     if args.gpu_layers:
-        paths["decode loop, CPU order"] = lambda: run_in_child(
-            loop_in_process, path, load, args.tokens, False, args.replies, what="decode loop"
-        )
-    paths["decode loop, device draw"] = lambda: run_in_child(
-        loop_in_process,
-        path,
-        load,
-        args.tokens,
-        None,
-        args.replies,
-        True,
-        what="decode loop",
-    )
-    paths["decode loop, piped text"] = lambda: run_in_child(
-        loop_in_process,
-        path,
-        load,
-        args.tokens,
-        None,
-        args.replies,
-        False,
-        True,
-        what="decode loop",
-        on_event=lambda _text: None,
-    )
+        paths["decode loop, CPU order"] = loop_path(overlap=False)
+    paths["decode loop, device draw"] = loop_path(draw_on_device=True)
+    paths["decode loop, piped text"] = loop_path(piped=True)
     if args.paths:
         chosen = args.paths
         unknown = [name for name in chosen if name not in paths]

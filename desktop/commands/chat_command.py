@@ -28,13 +28,13 @@ from desktop.commands.chat_input import (
 from desktop.commands.load_options import add_load_arguments, describe_load, load_settings
 from desktop.commands.model_argument import MODEL_HELP, find_model
 from desktop.commands.terminal_progress import TerminalProgress
+from desktop.engine.reasoning import thinking_options
 from desktop.engine.worker import (
     InferenceWorker,
     ReplyStats,
     SamplingSettings,
 )
 from desktop.engine.worker.protocol import PromptTooLong
-from desktop.services.app_settings import thinking_options
 from desktop.services.reply_figures import reply_figures
 from desktop.services.text_completion import completion_prompt
 

@@ -18,11 +18,18 @@ not begin with ``<think>`` is all answer; one that never closes it is all thinki
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from desktop.engine.partial_mark import partial_mark_length
 
 OPENING = "<think>"
 CLOSING = "</think>"
+
+
+def thinking_options(thinking: bool | None) -> dict[str, Any]:
+    """The chat template's options for a thinking switch: ``enable_thinking``, which Qwen 3's
+    template and others read (None: the template's own default)."""
+    return {} if thinking is None else {"enable_thinking": thinking}
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Union, get_args, get_origin, get_type_hin
 from converter.kv_cache_types import KV_CACHE_TYPES
 from converter.paths import config_dir
 from converter.storage import atomic_output
+from desktop.engine.reasoning import thinking_options
 
 if TYPE_CHECKING:  # the worker package is imported when a reply starts
     from desktop.engine.worker import SamplingSettings
@@ -67,12 +68,6 @@ class Sampling:
             seed=self.seed,
             max_tokens=self.max_tokens,
         )
-
-
-def thinking_options(thinking: bool | None) -> dict[str, Any]:
-    """The chat template's options for a Thinking choice: ``enable_thinking``, which Qwen 3's
-    template and others read (None: the template's own default)."""
-    return {} if thinking is None else {"enable_thinking": thinking}
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ from converter.errors import QuantdeskError
 from converter.gguf_header import read_gguf_header
 from converter.gguf_shards import model_bytes
 from converter.levels import level_name_of_file_type
+from desktop.engine.reasoning import thinking_options
 from desktop.engine.server.api_errors import ApiError, ClientGone, as_api_error
 from desktop.engine.server.embedding_request import EmbeddingRequest, parse_embeddings
 from desktop.engine.server.formatting import vector_floats
@@ -173,7 +174,7 @@ class OllamaApi(FrontEnd):
         request = dataclasses.replace(request, model=name, split_reasoning=apart)
         if isinstance(think, bool) and request.kind is ReplyKind.CHAT:
             # As Ollama: false makes a model that can switch its thinking off answer at once.
-            request = dataclasses.replace(request, template_options={"enable_thinking": think})
+            request = dataclasses.replace(request, template_options=thinking_options(think))
         run, first = await self.start_reply(http, [request])
         objects = self._objects(run, first, http, chat=route is ReplyKind.CHAT)
         if stream:

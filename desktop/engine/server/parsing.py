@@ -50,7 +50,11 @@ from desktop.engine.worker import (
     SamplingSettings,
     json_schema_format,
 )
-from desktop.engine.worker.chat_format import NO_TEMPLATE_OPTIONS, RESERVED_TEMPLATE_NAMES
+from desktop.engine.worker.chat_format import (
+    NO_TEMPLATE_OPTIONS,
+    ChatTemplateError,
+    check_template_options,
+)
 from desktop.engine.worker.settings import MAX_TOP_LOGPROBS
 
 
@@ -273,13 +277,10 @@ def _template_options(body: Mapping[str, Any]) -> Mapping[str, Any]:
             'such as {"enable_thinking": false}.',
             param="chat_template_kwargs",
         )
-    taken = sorted(RESERVED_TEMPLATE_NAMES.intersection(options))
-    if taken:
-        raise bad_request(
-            f"'chat_template_kwargs' cannot set {taken[0]!r}: the server sets it from the "
-            "request itself.",
-            param="chat_template_kwargs",
-        )
+    try:
+        check_template_options(options)
+    except ChatTemplateError as exc:
+        raise bad_request(str(exc), param="chat_template_kwargs") from None
     return MappingProxyType(dict(options))
 
 

@@ -61,6 +61,16 @@ class ChatTemplateError(QuantdeskError):
     """The model's chat template cannot render these messages."""
 
 
+def check_template_options(options: Mapping[str, Any]) -> None:
+    """Refuse template options that would replace a name the app renders with."""
+    taken = sorted(RESERVED_TEMPLATE_NAMES.intersection(options))
+    if taken:
+        raise ChatTemplateError(
+            f"Template options (chat_template_kwargs) cannot set {taken[0]!r}: "
+            f"{taken[0]!r} is a name the app sets itself from the request."
+        )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChatTemplate:
     """A chat template and the token strings it refers to; pickles to the worker and back."""
@@ -111,11 +121,7 @@ class ChatTemplate:
         the functions the model may call (OpenAI's ``tools`` list); ``options``: more names
         the template reads (llama-server's ``chat_template_kwargs``, such as
         ``enable_thinking``), none of :data:`RESERVED_TEMPLATE_NAMES`."""
-        taken = RESERVED_TEMPLATE_NAMES.intersection(options)
-        if taken:
-            raise ChatTemplateError(
-                f"The template option {sorted(taken)[0]!r} is a name the app sets itself."
-            )
+        check_template_options(options)
         formatter = _formatter(self.template, self.bos_token, self.eos_token)
         extra = {"tools": [dict(tool) for tool in tools]} if tools else {}
         try:

@@ -21,7 +21,7 @@ from PySide6.QtCore import QObject, Signal
 
 from converter.errors import WorkerCrashed
 from converter.progress import Progress
-from desktop.services.app_settings import thinking_options
+from desktop.engine.reasoning import thinking_options
 from desktop.services.context_window import without_oldest_exchange
 from desktop.services.text_completion import completion_prompt
 from desktop.ui.thread_tasks import ThreadTask

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from converter.errors import Cancelled, WorkerCrashed, error_class_name, rebuild_error
+from converter.huge_pages import ask_huge_pages_for_children
 from converter.progress import CancelToken
 
 R = TypeVar("R")
@@ -57,7 +58,10 @@ def spawn_entry(*args: Any) -> None:
 def start_child(
     function: Callable[..., Any], *connections: Any, args: tuple = (), name: str | None = None
 ) -> Any:
-    """Start ``function(*connections, *args)`` in a spawned child through :func:`spawn_entry`."""
+    """Start ``function(*connections, *args)`` in a spawned child through :func:`spawn_entry`.
+
+    The child's malloc asks for huge pages where Linux offers them (:mod:`converter.huge_pages`)."""
+    ask_huge_pages_for_children()
     payload = pickle.dumps((function, args))
     process = _SPAWN.Process(
         target=spawn_entry, args=(*connections, payload), name=name, daemon=True

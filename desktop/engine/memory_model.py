@@ -35,9 +35,11 @@ Every figure restates how llama.cpp 0.3.36 (llama-cpp-python's bundle) sizes its
 * **Overhead.** The worker process itself (Python, llama-cpp-python, threads) and the output
   logits buffer.
 
-With mmap (the default) the CPU weights are file-backed pages: the OS can drop them under
-pressure, but they count in the process's resident size and they must fit in RAM for usable
-speed, so ``ram_bytes`` includes them.
+The CPU weights count in the worker's resident size either way: as file-backed pages when
+the file is mapped (llama.cpp's default; the OS can drop them under pressure), or as
+allocated memory where the worker reads them in to get huge pages (Linux,
+:mod:`converter.huge_pages`). They must fit in RAM for usable speed, so ``ram_bytes``
+includes them.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from typing import Any
 
 from converter.errors import Cancelled, ModelLoadError
 from converter.gguf_shards import model_name
+from converter.huge_pages import malloc_uses_huge_pages
 from converter.kv_cache_types import KV_CACHE_TYPES
 from converter.levels import level_name_of_file_type
 from desktop.engine.hardware import default_threads
@@ -102,6 +103,22 @@ def generation_threads(path: Path, settings: LoadSettings, gpu_layers: int) -> i
     return default_threads()
 
 
+def maps_model_file(path: Path, gpu_layers: int) -> bool:
+    """Map the file (llama.cpp's default) unless weights run on the CPU and this process's
+    allocator gets huge pages: then they are read into memory (:mod:`converter.huge_pages`).
+
+    With every layer and the output on the GPU (more layers offloaded than the model has
+    blocks, or -1) the host holds no weights that generating reads, so the file stays mapped."""
+    import llama_cpp
+
+    if not malloc_uses_huge_pages():
+        return True
+    all_on_gpu = llama_cpp.llama_supports_gpu_offload() and (
+        gpu_layers < 0 or gpu_layers > _block_count(path)
+    )
+    return all_on_gpu
+
+
 def _block_count(path: Path) -> int:
     from converter.model_summary import read_gguf_summary
 
@@ -149,6 +166,7 @@ def load_model(
             flash_attn=settings.flash_attention_on,
             type_k=kv_type_id,
             type_v=kv_type_id,
+            use_mmap=maps_model_file(path, gpu_layers),
         )
     except Exception as exc:  # llama-cpp-python raises ValueError / RuntimeError / jinja errors
         if cancelled():

@@ -3,7 +3,11 @@
 On one GGUF with the same threads, GPU layers, flash-attention switch and weight layout
 (``--repack 0``: Quantdesk turns llama.cpp's extra buffer types off), measures
 
-* ``llama-bench -p 0 -n TOKENS`` (the tg figure llama.cpp publishes), when its path is given;
+* ``llama-bench -p 0 -n TOKENS`` (the tg figure llama.cpp publishes), when its path is given,
+  loading the model as it does by default (the file mapped); and, where Linux offers huge
+  pages, once more with the weights read into memory that malloc asks huge pages for
+  (``-lm none`` and glibc's tunable), as the worker loads them there
+  (:mod:`converter.huge_pages`);
 * the plain llama-cpp-python eval loop: one ``Llama.eval`` per token, no sampling; and the
   same loop with the persistent CPU thread pool the worker attaches (llama-cpp-python
   attaches none, llama.cpp's tools do). This loop never reads the logits, so on a GPU it
@@ -63,10 +67,13 @@ from typing import Any
 import psutil
 
 from converter.child_process import run_in_child
+from converter.huge_pages import huge_pages_offered, with_huge_page_tunable
 from desktop.engine.flash_attention import flash_attention_on
 from desktop.engine.hardware import cpu_model_name
 from desktop.engine.worker import InferenceWorker, LoadSettings, SamplingSettings
 
+BENCH = "llama-bench"
+BENCH_HUGE_PAGES = "llama-bench, huge pages"
 PROMPT = "The history of the harbor town begins with"
 CTX_TOKENS = 1024
 
@@ -413,14 +420,28 @@ def print_paired(rounds: dict[str, list[float]], reference: str) -> None:
         )
 
 
-def llama_bench(binary: str, path: str, threads: int | None, gpu_layers: int, tokens: int) -> float:
+def llama_bench(
+    binary: str,
+    path: str,
+    threads: int | None,
+    gpu_layers: int,
+    tokens: int,
+    *,
+    huge_pages: bool = False,
+) -> float:
+    """llama-bench's tg figure; ``huge_pages``: the weights read into memory that malloc asks
+    huge pages for (``-lm none`` and glibc's tunable), as the worker loads them on Linux."""
     command = [binary, "-m", path, "-p", "0", "-n", str(tokens), "-r", "1", "-o", "json"]
     layers = 999 if gpu_layers < 0 else gpu_layers  # llama-bench's way of saying "all"
     fa = "1" if flash_attention_on(None) else "0"
     command += ["-ngl", str(layers), "-fa", fa, "--repack", "0"]
     if threads:
         command += ["-t", str(threads)]
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    env = dict(os.environ)
+    if huge_pages:
+        command += ["-lm", "none"]
+        env["GLIBC_TUNABLES"] = with_huge_page_tunable(env.get("GLIBC_TUNABLES", ""))
+    output = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout
     return float(json.loads(output)[0]["avg_ts"])
 
 
@@ -497,27 +518,34 @@ def main() -> None:
         for asked_only in ("worker, fresh", "decode loop, device draw", "decode loop, piped text"):
             del paths[asked_only]
     results: dict[str, list[Speed]] = {name: [] for name in paths}
-    bench_runs: list[float] = []  # llama-bench takes its turn in every round too
+    # llama-bench takes its turn in every round too; where the worker's weights get huge
+    # pages, llama-bench loads once as it does by default (mapped) and once as the worker.
+    benches = [BENCH] if args.llama_bench else []
+    if benches and args.gpu_layers >= 0 and huge_pages_offered():
+        benches.append(BENCH_HUGE_PAGES)
+    bench_rounds: dict[str, list[float]] = {name: [] for name in benches}
     with InferenceWorker() as worker:
         if "worker" in paths:
             worker.load(args.model, load)
             worker_speed(worker, 8)  # warm-up
-        turns: list[str] = [*paths, *(["llama-bench"] if args.llama_bench else [])]
+        turns: list[str] = [*paths, *benches]
         for round_number in range(args.rounds):
             shift = round_number % len(turns)
             for name in turns[shift:] + turns[:shift]:
-                if name == "llama-bench":
-                    bench_runs.append(llama_bench(args.llama_bench, *common))
+                if name in bench_rounds:
+                    huge = name == BENCH_HUGE_PAGES
+                    bench_rounds[name].append(
+                        llama_bench(args.llama_bench, *common, huge_pages=huge)
+                    )
                 else:
                     results[name].append(paths[name]())
-            print(
-                {name: values[-1] for name, values in results.items()}, bench_runs[-1:], flush=True
-            )
+            latest = {name: values[-1] for name, values in results.items()}
+            print(latest, {name: values[-1] for name, values in bench_rounds.items()}, flush=True)
     medians = {name: statistics.median(v[0] for v in values) for name, values in results.items()}
     cpu = {name: statistics.median(v[1] for v in values) for name, values in results.items()}
-    if bench_runs:
-        medians["llama-bench"] = statistics.median(bench_runs)
-    bench = medians.get("llama-bench")
+    for name, values in bench_rounds.items():
+        medians[name] = statistics.median(values)
+    bench = medians.get(BENCH)
     print(
         f"\n{cpu_model_name()}, {os.cpu_count()} logical cores; "
         f"{datetime.date.today().isoformat()}; "
@@ -526,7 +554,7 @@ def main() -> None:
         f"(worker and loop paths: of each round's {args.replies} replies)\n"
     )
     rounds = {name: [v[0] for v in values] for name, values in results.items()}
-    rounds["llama-bench"] = bench_runs
+    rounds.update(bench_rounds)
     print(
         "| path | tok/s | rounds' range | × llama-bench | × eval loop | CPU ms/token |\n"
         "|---|---|---|---|---|---|"
@@ -539,7 +567,7 @@ def main() -> None:
         spread = f"{min(rounds[name]):.1f}–{max(rounds[name]):.1f}"
         print(f"| {name} | {value:.1f} | {spread} | {vs_bench} | {vs_loop} | {cpu_ms} |")
     if args.rounds > 1:
-        for reference in ("llama-bench", "eval loop", "decode loop, no worker"):
+        for reference in (BENCH, BENCH_HUGE_PAGES, "eval loop", "decode loop, no worker"):
             if rounds.get(reference):
                 print_paired(rounds, reference)
     phases = {}
@@ -558,7 +586,8 @@ def main() -> None:
             "medians": medians,
             "cpu_ms_per_token": cpu,
             "runs": results,
-            "llama-bench runs": bench_runs,
+            "llama-bench runs": bench_rounds.get(BENCH, []),
+            "llama-bench huge-page runs": bench_rounds.get(BENCH_HUGE_PAGES, []),
         }
         args.json.write_text(json.dumps(data, indent=2))
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from converter.errors import Cancelled, ModelLoadError
-from converter.gguf_shards import model_name
+from converter.gguf_shards import model_bytes, model_name
 from converter.huge_pages import malloc_uses_huge_pages
 from converter.kv_cache_types import KV_CACHE_TYPES
 from converter.levels import level_name_of_file_type
@@ -33,6 +33,8 @@ EMBEDDING_MODEL_NOTE = (
 )
 #: Progress events are sent at most this often (in fraction of the load).
 _PROGRESS_STEP = 0.01
+#: Largest share of the available memory a model file may take to be read in, not mapped.
+_READ_IN_SHARE = 0.75
 
 
 def check_gguf_file(path: Path) -> None:
@@ -105,13 +107,19 @@ def generation_threads(path: Path, settings: LoadSettings, gpu_layers: int) -> i
 
 def maps_model_file(path: Path, gpu_layers: int) -> bool:
     """Map the file (llama.cpp's default) unless weights run on the CPU and this process's
-    allocator gets huge pages: then they are read into memory (:mod:`converter.huge_pages`).
+    allocator gets huge pages: then they are read into memory (:mod:`converter.huge_pages`),
+    if the file takes at most three quarters of the memory available.
 
     With every layer and the output on the GPU (more layers offloaded than the model has
     blocks, or -1) the host holds no weights that generating reads, so the file stays mapped."""
     import llama_cpp
+    import psutil
 
     if not malloc_uses_huge_pages():
+        return True
+    # A file that would take most of the free memory stays mapped: the OS can then page its
+    # weights in and out (slowly) where memory read in would get the worker killed.
+    if model_bytes(path) > psutil.virtual_memory().available * _READ_IN_SHARE:
         return True
     all_on_gpu = llama_cpp.llama_supports_gpu_offload() and (
         gpu_layers < 0 or gpu_layers > _block_count(path)

@@ -1,15 +1,18 @@
 """The worker's weights in huge pages on Linux: the real Gemma 3 270M read into memory that
-the kernel backs with 2 MiB pages, generating the same text as a mapped file does."""
+the kernel backs with 2 MiB pages, generating the same text as a mapped file does; and the
+files that stay mapped."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
+import psutil
 import pytest
 
 from converter.huge_pages import huge_pages_offered
 from desktop.engine.llama_loading import open_llama
-from desktop.engine.worker import InferenceWorker, LoadSettings, SamplingSettings
+from desktop.engine.worker import InferenceWorker, LoadSettings, SamplingSettings, loader
 from tests.support.gemma_model import gemma_270m_fixture  # noqa: F401
 
 PROMPT = "The history of the harbor town begins with"
@@ -29,6 +32,7 @@ def test_worker_weights_sit_in_huge_pages_and_write_the_same_text(gemma_270m: Pa
         assert worker.pid is not None
         # The 235 MiB of weights, not only the KV cache and compute buffers (a few MiB here).
         assert _huge_page_bytes(worker.pid) > 100 * 1024**2
+        assert str(gemma_270m) not in Path(f"/proc/{worker.pid}/maps").read_text()
         pieces: list[str] = []
         worker.complete(PROMPT, SamplingSettings.greedy(max_tokens=24), on_token=pieces.append)
     mapped = open_llama(gemma_270m, n_ctx=512, n_threads=2, use_mmap=True)
@@ -37,3 +41,17 @@ def test_worker_weights_sit_in_huge_pages_and_write_the_same_text(gemma_270m: Pa
     finally:
         mapped.close()
     assert "".join(pieces) == expected["choices"][0]["text"]
+
+
+def test_a_file_that_would_fill_the_memory_stays_mapped(
+    gemma_270m: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(loader, "malloc_uses_huge_pages", lambda: True)
+    size = gemma_270m.stat().st_size
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=size * 4))
+    assert loader.maps_model_file(gemma_270m, gpu_layers=0) is False
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=size))
+    assert loader.maps_model_file(gemma_270m, gpu_layers=0) is True
+    monkeypatch.setattr(loader, "malloc_uses_huge_pages", lambda: False)
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=size * 4))
+    assert loader.maps_model_file(gemma_270m, gpu_layers=0) is True

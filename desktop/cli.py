@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from converter.errors import QuantdeskError
+from converter.huge_pages import ask_huge_pages_for_children
 from desktop.commands import COMMANDS
 
 #: Options that act on the installation instead of running a command.
@@ -91,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A frozen bundle starts its worker processes by running its own executable again;
     # this turns such a start into the worker instead of a second app (no-op otherwise).
     multiprocessing.freeze_support()
+    # Set before any thread starts (the server's, the GUI's): children inherit it.
+    ask_huge_pages_for_children()
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (
         argv[0].startswith("--") and argv[0] not in ("--help", "-h", *_INSTALL_OPTIONS)

@@ -10,10 +10,13 @@ def run_app(*, quit_after_ms: int | None = None) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
+    from converter.huge_pages import ask_huge_pages_for_children
     from desktop.services.app_settings import load_settings
     from desktop.ui.main_window import MainWindow
     from desktop.ui.theme import app_icon, apply_theme
 
+    # Set while this is the only thread: the children started later inherit it.
+    ask_huge_pages_for_children()
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv)
     app.setApplicationName("Quantdesk")

@@ -12,7 +12,7 @@ the children it starts (this process keeps its allocator as it started).
 
 llama.cpp maps the model file into memory by default, and file pages stay 4 KiB. So the
 inference worker reads the weights into allocated memory instead (llama.cpp's "no mmap"
-load) where they run on the CPU and its allocator asks for huge pages
+load) where llama.cpp is built for the CPU alone and the allocator asks for huge pages
 (:func:`malloc_uses_huge_pages`); the KV cache and the compute buffers get huge pages too.
 Measured on a 2-core AMD EPYC (docs/benchmarks.md): Gemma 3 270M replies went from 0.955 to
 1.036 of llama-bench's speed (its default, mapped load) in one paired run.

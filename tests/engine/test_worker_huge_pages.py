@@ -49,9 +49,9 @@ def test_a_file_that_would_fill_the_memory_stays_mapped(
     monkeypatch.setattr(loader, "malloc_uses_huge_pages", lambda: True)
     size = gemma_270m.stat().st_size
     monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=size * 4))
-    assert loader.maps_model_file(gemma_270m, gpu_layers=0) is False
+    assert loader.maps_model_file(gemma_270m) is False
     monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=size))
-    assert loader.maps_model_file(gemma_270m, gpu_layers=0) is True
+    assert loader.maps_model_file(gemma_270m) is True
     monkeypatch.setattr(loader, "malloc_uses_huge_pages", lambda: False)
     monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=size * 4))
-    assert loader.maps_model_file(gemma_270m, gpu_layers=0) is True
+    assert loader.maps_model_file(gemma_270m) is True

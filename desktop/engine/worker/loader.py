@@ -105,26 +105,21 @@ def generation_threads(path: Path, settings: LoadSettings, gpu_layers: int) -> i
     return default_threads()
 
 
-def maps_model_file(path: Path, gpu_layers: int) -> bool:
-    """Map the file (llama.cpp's default) unless weights run on the CPU and this process's
-    allocator gets huge pages: then they are read into memory (:mod:`converter.huge_pages`),
-    if the file takes at most three quarters of the memory available.
+def maps_model_file(path: Path) -> bool:
+    """Map the file (llama.cpp's default) unless this process's allocator gets huge pages:
+    then the weights are read into memory (:mod:`converter.huge_pages`), if the file takes at
+    most three quarters of the memory available.
 
-    With every layer and the output on the GPU (more layers offloaded than the model has
-    blocks, or -1) the host holds no weights that generating reads, so the file stays mapped."""
+    A build that can offload to a GPU keeps the mapped file: reading in, llama.cpp puts the
+    CPU's share of the weights in the GPU driver's pinned host memory, not in huge pages."""
     import llama_cpp
     import psutil
 
-    if not malloc_uses_huge_pages():
+    if llama_cpp.llama_supports_gpu_offload() or not malloc_uses_huge_pages():
         return True
     # A file that would take most of the free memory stays mapped: the OS can then page its
     # weights in and out (slowly) where memory read in would get the worker killed.
-    if model_bytes(path) > psutil.virtual_memory().available * _READ_IN_SHARE:
-        return True
-    all_on_gpu = llama_cpp.llama_supports_gpu_offload() and (
-        gpu_layers < 0 or gpu_layers > _block_count(path)
-    )
-    return all_on_gpu
+    return model_bytes(path) > psutil.virtual_memory().available * _READ_IN_SHARE
 
 
 def _block_count(path: Path) -> int:
@@ -174,7 +169,7 @@ def load_model(
             flash_attn=settings.flash_attention_on,
             type_k=kv_type_id,
             type_v=kv_type_id,
-            use_mmap=maps_model_file(path, gpu_layers),
+            use_mmap=maps_model_file(path),
         )
     except Exception as exc:  # llama-cpp-python raises ValueError / RuntimeError / jinja errors
         if cancelled():

@@ -75,12 +75,23 @@ def ask_huge_pages_for_children() -> None:
         os.environ["GLIBC_TUNABLES"] = wanted
 
 
-def malloc_uses_huge_pages() -> bool:
-    """This process's malloc asks for huge pages and the kernel offers them."""
+def children_get_huge_pages() -> bool:
+    """The children started from here ask for huge pages (or will, once one is started)."""
     if not (_glibc() and huge_pages_offered()):
         return False
-    for entry in _STARTED_WITH.split(":"):
+    return _hugetlb_on(with_huge_page_tunable(os.environ.get("GLIBC_TUNABLES", "")))
+
+
+def _hugetlb_on(tunables: str) -> bool:
+    for entry in tunables.split(":"):
         name, _, value = entry.partition("=")
         if name == HUGETLB_TUNABLE:
             return value in ("1", "2")
     return False
+
+
+def malloc_uses_huge_pages() -> bool:
+    """This process's malloc asks for huge pages and the kernel offers them."""
+    if not (_glibc() and huge_pages_offered()):
+        return False
+    return _hugetlb_on(_STARTED_WITH)

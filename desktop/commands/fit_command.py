@@ -37,6 +37,7 @@ _PART_WORDS = {
     "output": "Output logits",
     "vocabulary": "Vocabulary",
     "process": "Process",
+    "huge_page_slack": "Huge pages",
     "weights_gpu": "Weights",
     "kv_gpu": "KV cache",
     "compute_gpu": "Compute buffer",

@@ -56,3 +56,14 @@ def test_children_are_asked_only_where_the_kernel_offers_huge_pages(
     assert (
         huge_pages.os.environ["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"
     )
+
+
+def test_a_users_own_hugetlb_zero_means_no_huge_pages_for_the_children(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(huge_pages, "huge_pages_offered", lambda: True)
+    monkeypatch.setattr(huge_pages, "_glibc", lambda: True)
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.hugetlb=0")
+    assert huge_pages.children_get_huge_pages() is False
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.arena_max=2")
+    assert huge_pages.children_get_huge_pages() is True

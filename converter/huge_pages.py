@@ -64,10 +64,15 @@ def _glibc() -> bool:
     return version.startswith("glibc")
 
 
+def _tunable_works() -> bool:
+    """glibc reads the tunable and the kernel gives the huge pages it asks for."""
+    return _glibc() and huge_pages_offered()
+
+
 def ask_huge_pages_for_children() -> None:
     """Make the children started from now on ask glibc's malloc for huge pages (where the
     kernel offers them); does nothing elsewhere, or when already done."""
-    if not (_glibc() and huge_pages_offered()):
+    if not _tunable_works():
         return
     current = os.environ.get("GLIBC_TUNABLES", "")
     wanted = with_huge_page_tunable(current)
@@ -77,7 +82,7 @@ def ask_huge_pages_for_children() -> None:
 
 def children_get_huge_pages() -> bool:
     """The children started from here ask for huge pages (or will, once one is started)."""
-    if not (_glibc() and huge_pages_offered()):
+    if not _tunable_works():
         return False
     return _hugetlb_on(with_huge_page_tunable(os.environ.get("GLIBC_TUNABLES", "")))
 
@@ -92,6 +97,6 @@ def _hugetlb_on(tunables: str) -> bool:
 
 def malloc_uses_huge_pages() -> bool:
     """This process's malloc asks for huge pages and the kernel offers them."""
-    if not (_glibc() and huge_pages_offered()):
+    if not _tunable_works():
         return False
     return _hugetlb_on(_STARTED_WITH)

@@ -46,11 +46,11 @@ def test_children_are_asked_only_where_the_kernel_offers_huge_pages(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.arena_max=2")
+    monkeypatch.setattr(huge_pages, "_glibc", lambda: True)
     monkeypatch.setattr(huge_pages, "huge_pages_offered", lambda: False)
     huge_pages.ask_huge_pages_for_children()
     assert huge_pages.os.environ["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=2"
     monkeypatch.setattr(huge_pages, "huge_pages_offered", lambda: True)
-    monkeypatch.setattr(huge_pages, "_glibc", lambda: True)
     huge_pages.ask_huge_pages_for_children()
     huge_pages.ask_huge_pages_for_children()
     assert (

@@ -198,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
     slots = f" ({args.parallel} parallel slots of {slot_ctx})" if args.parallel > 1 else ""
     print(f"Context {estimate.n_ctx} tokens{slots}, KV cache {args.kv_type}, "
           f"{estimate.n_gpu_layers} layers on the GPU:")  # fmt: skip
-    print(f"  RAM  {format_bytes(estimate.ram_bytes):>10}   (mapped weights included)")
+    print(f"  RAM  {format_bytes(estimate.ram_bytes):>10}   (weights included)")
     # On the CPU llama.cpp reserves the compute buffer for the worst case; RAM holds what is used.
     reserved = estimate.breakdown["compute_cpu"]
     notes = {"compute_cpu_touched": f"of {format_bytes(reserved)} reserved"}

@@ -23,6 +23,7 @@ too (a no-op by then), for code that starts children without the apps.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -36,8 +37,10 @@ HUGETLB_TUNABLE = "glibc.malloc.hugetlb"
 _STARTED_WITH = os.environ.get("GLIBC_TUNABLES", "")
 
 
+@functools.cache
 def huge_pages_offered(mode_file: Path = THP_MODE_FILE) -> bool:
-    """The kernel gives transparent huge pages to memory that asks (mode always or madvise)."""
+    """The kernel gives transparent huge pages to memory that asks (mode always or madvise);
+    read once per process (every memory estimate asks)."""
     if not sys.platform.startswith("linux"):
         return False
     try:
@@ -50,9 +53,9 @@ def huge_pages_offered(mode_file: Path = THP_MODE_FILE) -> bool:
 def with_huge_page_tunable(tunables: str) -> str:
     """``tunables`` (a ``GLIBC_TUNABLES`` value) asking malloc for huge pages; a hugetlb
     setting already there (the user's own) is kept as it is."""
-    entries = [entry for entry in tunables.split(":") if entry]
-    if any(entry.split("=", 1)[0] == HUGETLB_TUNABLE for entry in entries):
+    if _hugetlb_value(tunables) is not None:
         return tunables
+    entries = [entry for entry in tunables.split(":") if entry]
     return ":".join([*entries, f"{HUGETLB_TUNABLE}=1"])
 
 
@@ -87,12 +90,17 @@ def children_get_huge_pages() -> bool:
     return _hugetlb_on(with_huge_page_tunable(os.environ.get("GLIBC_TUNABLES", "")))
 
 
-def _hugetlb_on(tunables: str) -> bool:
+def _hugetlb_value(tunables: str) -> str | None:
+    """The hugetlb setting in ``tunables`` (a ``GLIBC_TUNABLES`` value), None without one."""
     for entry in tunables.split(":"):
         name, _, value = entry.partition("=")
         if name == HUGETLB_TUNABLE:
-            return value in ("1", "2")
-    return False
+            return value
+    return None
+
+
+def _hugetlb_on(tunables: str) -> bool:
+    return _hugetlb_value(tunables) in ("1", "2")
 
 
 def malloc_uses_huge_pages() -> bool:

@@ -22,7 +22,6 @@ from PySide6.QtCore import QObject, Signal
 from converter.errors import WorkerCrashed
 from converter.progress import Progress
 from desktop.engine.reasoning import thinking_options
-from desktop.engine.worker.chat_format import NO_TEMPLATE_OPTIONS
 from desktop.services.context_window import without_oldest_exchange
 from desktop.services.text_completion import completion_prompt
 from desktop.ui.thread_tasks import ThreadTask
@@ -222,7 +221,7 @@ class ChatSession(QObject):
         sampling: SamplingSettings,
         *,
         owner: str,
-        template_options: Mapping[str, Any] = NO_TEMPLATE_OPTIONS,
+        template_options: Mapping[str, Any] | None = None,
     ) -> ThreadTask[ChatReply]:
         """Answer ``messages`` with the chat template (rendered with ``template_options``,
         such as ``enable_thinking``). A conversation that leaves too little of
@@ -247,7 +246,7 @@ class ChatSession(QObject):
         owner: str,
         *,
         as_text: bool,
-        options: Mapping[str, Any] = NO_TEMPLATE_OPTIONS,
+        options: Mapping[str, Any] | None = None,
     ) -> ThreadTask[ChatReply]:
         def work(
             engine: InferenceWorker, emit: Callable[[str], None], ticket: ReplyTicket
@@ -264,7 +263,7 @@ class ChatSession(QObject):
                     on_token=emit,
                     ticket=ticket,
                     reply_room=room,
-                    template_options=options,
+                    template_options=options or {},
                 )
 
             return _fit_to_context(engine, messages, sampling, ask)
@@ -278,7 +277,7 @@ class ChatSession(QObject):
         sampling: SamplingSettings,
         *,
         owner: str,
-        template_options: Mapping[str, Any] = NO_TEMPLATE_OPTIONS,
+        template_options: Mapping[str, Any] | None = None,
     ) -> ThreadTask[ChatReply]:
         """Write on from ``partial``, the start of the assistant's reply to ``messages``.
 
@@ -291,7 +290,7 @@ class ChatSession(QObject):
         ) -> ChatReply:
             template = engine.load_info.chat_template if engine.load_info else None
             stops = template.stop_strings if template is not None else ()
-            prompt = engine.format_chat(messages, (), template_options) + partial
+            prompt = engine.format_chat(messages, (), template_options or {}) + partial
             return ChatReply(
                 engine.complete(
                     prompt, sampling, on_token=emit, stop=stops, parse_special=True, ticket=ticket

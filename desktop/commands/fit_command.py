@@ -120,7 +120,13 @@ def _run_ladder(args: argparse.Namespace, summary: GGUFSummary) -> int:
     if args.gpu_layers != "auto":
         raise QuantdeskError("--ladder picks the GPU layers of each level; leave out --gpu-layers.")
     _require_full_precision(args.model, summary)
-    ladder = predict_ladder(summary, probe_hardware(), ctx_tokens=args.ctx, kv_type=args.kv_type)
+    ladder = predict_ladder(
+        summary,
+        probe_hardware(),
+        ctx_tokens=args.ctx,
+        kv_type=args.kv_type,
+        sequences=args.parallel,
+    )
     if args.json:
         print(json.dumps(_ladder_json(args, ladder), indent=2))
     else:
@@ -176,7 +182,9 @@ def run(args: argparse.Namespace) -> int:
     if args.ladder:
         return _run_ladder(args, summary)
     hardware = probe_hardware()
-    plan = plan_fit(summary, hardware, ctx_tokens=args.ctx, kv_type=args.kv_type)
+    plan = plan_fit(
+        summary, hardware, ctx_tokens=args.ctx, kv_type=args.kv_type, sequences=args.parallel
+    )
     estimate = plan.estimate
     if args.gpu_layers != "auto":
         try:
@@ -186,7 +194,11 @@ def run(args: argparse.Namespace) -> int:
                 f"--gpu-layers must be a number or 'auto', not {args.gpu_layers!r}."
             ) from None
         estimate = estimate_memory(
-            summary, ctx_tokens=args.ctx, kv_type=args.kv_type, n_gpu_layers=layers
+            summary,
+            ctx_tokens=args.ctx,
+            kv_type=args.kv_type,
+            n_gpu_layers=layers,
+            sequences=args.parallel,
         )
     if args.json:
         data = {"plan": _plan_json(plan), "requested": _estimate_json(estimate)}

@@ -67,11 +67,13 @@ def plan_fit(
     kv_type: str = "f16",
     flash_attention: bool | None = None,
     headroom: float = DEFAULT_HEADROOM,
+    sequences: int = 1,
 ) -> FitPlan:
     """Choose the placement that fits: everything on the GPU, as many layers as fit, CPU only.
 
     ``flash_attention`` None means the app's default, the switch the worker loads with
-    (:func:`~desktop.engine.flash_attention.flash_attention_on`).
+    (:func:`~desktop.engine.flash_attention.flash_attention_on`). ``ctx_tokens`` is the whole
+    context, shared by ``sequences`` parallel slots.
     """
     summary = model if isinstance(model, GGUFSummary) else read_gguf_summary(model)
     fa = flash_attention_on(flash_attention)
@@ -80,7 +82,12 @@ def plan_fit(
 
     def estimate(layers: int) -> MemoryEstimate:
         return estimate_memory(
-            summary, ctx_tokens=ctx_tokens, kv_type=kv_type, n_gpu_layers=layers, flash_attention=fa
+            summary,
+            ctx_tokens=ctx_tokens,
+            kv_type=kv_type,
+            n_gpu_layers=layers,
+            flash_attention=fa,
+            sequences=sequences,
         )
 
     def plan(verdict: Verdict, layers: int, est: MemoryEstimate, why: str) -> FitPlan:
@@ -122,14 +129,21 @@ def predict_ladder(
     kv_type: str = "f16",
     levels: tuple[QuantLevel, ...] = LEVELS,
     headroom: float = DEFAULT_HEADROOM,
+    sequences: int = 1,
 ) -> list[LadderEntry]:
-    """For an F16/BF16/F32 GGUF: each level's file size and fit, before quantizing anything."""
+    """For an F16/BF16/F32 GGUF: each level's file size and fit, before quantizing anything
+    (``ctx_tokens`` in all, shared by ``sequences`` parallel slots)."""
     summary = model if isinstance(model, GGUFSummary) else read_gguf_summary(model)
     entries = []
     for level in levels:
         quantized = quantized_summary(summary, level)
         plan = plan_fit(
-            quantized, hardware, ctx_tokens=ctx_tokens, kv_type=kv_type, headroom=headroom
+            quantized,
+            hardware,
+            ctx_tokens=ctx_tokens,
+            kv_type=kv_type,
+            headroom=headroom,
+            sequences=sequences,
         )
         entries.append(LadderEntry(level, predict_quantized_size(summary, level), plan))
     return entries
@@ -154,7 +168,9 @@ def plan_parallel(
     for slots in choices:
         if slots == 1:
             break
-        plan = plan_fit(summary, hardware, ctx_tokens=ctx_tokens * slots, kv_type=kv_type)
+        plan = plan_fit(
+            summary, hardware, ctx_tokens=ctx_tokens * slots, kv_type=kv_type, sequences=slots
+        )
         if plan.verdict != "wont_fit" and plan.gpu_layers >= single.gpu_layers:
             return slots, plan
     return 1, single

@@ -6,11 +6,13 @@ Every figure restates how llama.cpp 0.3.36 (llama-cpp-python's bundle) sizes its
   blocks, then the output layer) on the GPU (``i_gpu_start = n_layer + 1 - N`` in
   ``llama-model.cpp``); token embeddings always stay on the CPU. A model without
   ``output.weight`` (tied embeddings) gets a second copy of ``token_embd`` on the output device.
-* **KV cache.** ``n_ctx`` is padded up to a multiple of 256. Each layer holds
+* **KV cache.** Each of the ``sequences`` (parallel slots, one stream of cells each) gets
+  ``n_ctx_seq = pad256(n_ctx / sequences)`` cells. Each layer holds
   ``cells × n_head_kv × (head_dim_k + head_dim_v)`` elements of the KV type (q8_0: 34 bytes per 32,
-  q4_0: 18 per 32). Sliding-window layers hold ``pad256(min(n_ctx, n_swa + n_ubatch))`` cells
-  when ``swa_full`` is off (llama.cpp's default is on: full size). The KV of an offloaded layer
-  lives on its GPU.
+  q4_0: 18 per 32). Sliding-window layers hold only ``pad256(min(n_ctx_seq, n_swa + n_ubatch))``
+  cells per sequence, as the worker loads them (``swa_full`` off, as llama.cpp's own tools
+  do; llama.cpp's library default keeps them full size). The KV of an offloaded layer lives on
+  its GPU.
 * **Compute buffer.** The largest set of intermediate tensors alive at once, for a worst-case
   micro-batch of ``n_ubatch`` tokens against the whole cache. Its three candidates (attention,
   feed-forward, output logits) and their constants were fitted to the sizes llama.cpp reports
@@ -106,14 +108,24 @@ class MemoryEstimate:
 
 
 def kv_cache_bytes_per_layer(
-    summary: GGUFSummary, *, n_ctx: int, kv_type: str, n_ubatch: int = 512, swa_full: bool = True
+    summary: GGUFSummary,
+    *,
+    n_ctx: int,
+    kv_type: str,
+    n_ubatch: int = 512,
+    swa_full: bool = False,
+    sequences: int = 1,
 ) -> tuple[int, ...]:
-    """Bytes of K and V cache for each layer at ``n_ctx`` tokens (already padded)."""
+    """Bytes of K and V cache for each layer at ``n_ctx`` tokens in all (already padded: a
+    multiple of 256 per sequence)."""
     try:
         element = KV_CACHE_TYPES[kv_type].bytes_per_element
     except KeyError:
         raise ValueError(f"Unknown KV cache type {kv_type!r}; use f16, q8_0 or q4_0.") from None
-    swa_cells = n_ctx if swa_full else pad(min(n_ctx, summary.n_swa + n_ubatch), CTX_PAD)
+    n_ctx_seq = n_ctx // sequences
+    if not swa_full:
+        n_ctx_seq = pad(min(n_ctx_seq, summary.n_swa + n_ubatch), CTX_PAD)
+    swa_cells = n_ctx_seq * sequences
     sizes = []
     for layer in range(summary.n_layer):
         cells = swa_cells if summary.swa_layers[layer] else n_ctx
@@ -191,23 +203,28 @@ def estimate_memory(
     n_gpu_layers: int = 0,
     flash_attention: bool | None = None,
     n_ubatch: int = 512,
-    swa_full: bool = True,
+    swa_full: bool = False,
+    sequences: int = 1,
 ) -> MemoryEstimate:
     """Predict RAM and VRAM for running ``model`` with this context and offload split.
 
+    ``ctx_tokens`` is the whole context: ``sequences`` parallel slots share it equally.
     ``flash_attention`` None is the app's default, the switch the worker loads with; it must
     be on for a quantized V cache (llama.cpp refuses otherwise). ``n_ubatch`` 512 is the
-    worker's batch.
+    worker's batch; ``swa_full`` False the worker's sliding-window cache.
     """
     summary = model if isinstance(model, GGUFSummary) else read_gguf_summary(model)
     flash_attention = flash_attention_on(flash_attention)
     if kv_type != "f16" and not flash_attention:
         raise ValueError("A quantized KV cache needs flash attention on (llama.cpp requires it).")
-    n_ctx = pad(max(ctx_tokens, 1), CTX_PAD)
+    if sequences < 1:
+        raise ValueError(f"A context holds at least one sequence, not {sequences}.")
+    # llama.cpp pads each sequence's share of the context, not the whole
+    n_ctx = pad(max(ctx_tokens // sequences, 1), CTX_PAD) * sequences
     u = min(n_ubatch, n_ctx)
     gpu_blocks, output_on_gpu = _layers_on_gpu(summary.n_layer, n_gpu_layers)
     kv = kv_cache_bytes_per_layer(
-        summary, n_ctx=n_ctx, kv_type=kv_type, n_ubatch=u, swa_full=swa_full
+        summary, n_ctx=n_ctx, kv_type=kv_type, n_ubatch=u, swa_full=swa_full, sequences=sequences
     )
     weights_gpu = sum(summary.layer_bytes[i] for i in gpu_blocks)
     kv_gpu = sum(kv[i] for i in gpu_blocks)

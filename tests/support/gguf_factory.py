@@ -68,6 +68,13 @@ def _tensor_shapes(shape: TinyModelShape) -> list[tuple[str, tuple[int, ...]]]:
             (f"blk.{i}.ffn_up.weight", (shape.n_ff, shape.n_embd)),
             (f"blk.{i}.ffn_down.weight", (shape.n_embd, shape.n_ff)),
         ]
+        if shape.architecture == "gemma3":  # per-head Q/K norms and the post-norms
+            tensors += [
+                (f"blk.{i}.attn_q_norm.weight", (head_dim,)),
+                (f"blk.{i}.attn_k_norm.weight", (head_dim,)),
+                (f"blk.{i}.post_attention_norm.weight", (shape.n_embd,)),
+                (f"blk.{i}.post_ffw_norm.weight", (shape.n_embd,)),
+            ]
     tensors.append(("output_norm.weight", (shape.n_embd,)))
     if not shape.tied_embeddings:
         tensors.append(("output.weight", (shape.n_vocab, shape.n_embd)))

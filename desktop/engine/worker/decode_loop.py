@@ -11,8 +11,11 @@ arrives while every slot is busy waits in arrival order.
 A slot remembers the tokens its KV cache holds, and a new request goes to the free slot
 sharing the longest prefix with its prompt, so a chat's next turn re-evaluates only the new
 messages. Repeating a prompt exactly re-evaluates its last batch-sized chunk as a fresh
-prompt would, so the same greedy request gives the same text twice. How many prompt tokens
-came from the cache is part of the reply's figures.
+prompt would, so the same greedy request gives the same text twice. A model with
+sliding-window layers (Gemma 3, gpt-oss) keeps only the last window and a batch of cells in
+them, as llama.cpp's server loads it, so a prompt that branches off further back than that is
+read from the start. How many prompt tokens came from the cache is part of the reply's
+figures.
 
 A reply may be bound to a grammar (its sampler chain holds llama.cpp's grammar sampler) and
 may ask for log-probabilities, which travel with the text they spell: a token's figures go
@@ -165,6 +168,8 @@ class DecodeLoop:
         self._embedding_only = is_embedding_model(llama.metadata)
         self._n_vocab = int(llama_cpp.llama_vocab_n_tokens(self._vocab))
         self._n_batch = int(llama_cpp.llama_n_batch(self._ctx))
+        # the attention window of sliding-window layers (1: every layer sees every token)
+        self._n_swa = max(1, int(llama_cpp.llama_model_n_swa(llama.model)))
         self.slot_ctx_tokens = int(llama_cpp.llama_n_ctx_seq(self._ctx))
         self._batch = llama_cpp.llama_batch_init(self._n_batch, 0, 1)
         # The batch's arrays, fetched once: each field read of the structure builds an object.
@@ -368,8 +373,8 @@ class DecodeLoop:
             keep = min(_shared_prefix(slot.cached, reply.prompt), len(reply.prompt) - 1)
             if keep == len(reply.prompt) - 1:  # the same prompt again: redo its last chunk
                 keep = (len(reply.prompt) - 1) // self._n_batch * self._n_batch
-            if not self._c.llama_memory_seq_rm(self._memory, slot.seq_id, keep, -1):
-                keep = 0  # this cache cannot drop a part (sliding-window layers): start over
+            if not self._keeps_prefix(slot.seq_id, keep):
+                keep = 0
                 self._c.llama_memory_seq_rm(self._memory, slot.seq_id, -1, -1)
             del slot.cached[keep:]
             reply.reused = reply.prompt_done = keep
@@ -377,6 +382,20 @@ class DecodeLoop:
                 slot.seq_id, wanted=reply.sampler.plain_greedy and reply.logprobs is None
             )
             slot.reply = reply
+
+    def _keeps_prefix(self, seq_id: int, keep: int) -> bool:
+        """Drop a slot's cells from position ``keep`` on; whether its first ``keep`` tokens
+        can then be built on. Not when the cache cannot drop a part (recurrent layers), nor
+        when sliding-window layers no longer hold the window that the token at ``keep``
+        attends to: they keep only the last window and a batch of cells, so a prompt that
+        branches off further back is read again from the start (llama.cpp's server does
+        the same)."""
+        if not self._c.llama_memory_seq_rm(self._memory, seq_id, keep, -1):
+            return False
+        if keep == 0:
+            return True
+        oldest = self._c.llama_memory_seq_pos_min(self._memory, seq_id)
+        return 0 <= oldest <= max(0, keep - self._n_swa)
 
     def _fill_batch(self) -> tuple[list[_Row], dict[int, int], bool]:
         """Next tokens first (they keep replies flowing), then prompt chunks in the room left.

@@ -80,6 +80,7 @@ def _planned_gpu_layers(path: Path, settings: LoadSettings) -> tuple[int, tuple[
             ctx_tokens=(settings.ctx_tokens or summary.n_ctx_train) * settings.parallel,
             kv_type=settings.kv_type,
             flash_attention=settings.flash_attention_on,
+            sequences=settings.parallel,
         )
     except Exception as exc:  # a planning failure must not stop the load
         return 0, (f"Could not plan GPU offload ({exc}); loading on the CPU.",)
@@ -170,6 +171,10 @@ def load_model(
             type_k=kv_type_id,
             type_v=kv_type_id,
             use_mmap=maps_model_file(path),
+            # Sliding-window layers keep only their window (plus a batch) of each slot's
+            # cells, as llama.cpp's server does: the decode loop re-reads a prompt whose
+            # window the cache no longer holds.
+            swa_full=False,
         )
     except Exception as exc:  # llama-cpp-python raises ValueError / RuntimeError / jinja errors
         if cancelled():

@@ -41,13 +41,16 @@ def describe_plan(plan: FitPlan) -> str:
     return f"{words} · {memory}"
 
 
-def plan_for(path: Path, hardware: HardwareInfo | None, ctx_tokens: int, kv_type: str) -> FitPlan:
-    """The fit of ``path`` on ``hardware`` (probed now if the app's probe has not finished)."""
+def plan_for(
+    path: Path, hardware: HardwareInfo | None, ctx_tokens: int, kv_type: str, sequences: int = 1
+) -> FitPlan:
+    """The fit of ``path`` on ``hardware`` (probed now if the app's probe has not finished),
+    ``ctx_tokens`` in all for ``sequences`` replies at once."""
     from desktop.engine.fit_planner import plan_fit
     from desktop.engine.hardware import probe_hardware
 
     info = hardware or probe_hardware()
-    return plan_fit(path, info, ctx_tokens=ctx_tokens, kv_type=kv_type)
+    return plan_fit(path, info, ctx_tokens=ctx_tokens, kv_type=kv_type, sequences=sequences)
 
 
 def describe_fits(

@@ -141,21 +141,23 @@ class ModelBar(QWidget):
             return
         self.status.setText("Checking whether the model fits this machine…")
         self.load_button.setEnabled(False)
-        ctx_tokens, kv_type = self._fit_inputs(path)
-        worker = call_worker(fit_text.plan_for, Path(path), self.hardware, ctx_tokens, kv_type)
+        ctx_tokens, kv_type, replies = self._fit_inputs(path)
+        worker = call_worker(
+            fit_text.plan_for, Path(path), self.hardware, ctx_tokens, kv_type, replies
+        )
         worker.on_returned(lambda plan: self._on_planned(path, plan, ctx_tokens))
         worker.signals.errored.connect(lambda exc: self._on_plan_failed(path, exc))
         worker.signals.finished.connect(lambda: self.load_button.setEnabled(True))
         worker.start()
 
-    def _fit_inputs(self, path: str) -> tuple[int, str]:
-        """The context and KV cache the model will be loaded with: its own, if remembered
-        (a context for each reply written at once)."""
+    def _fit_inputs(self, path: str) -> tuple[int, str, int]:
+        """The context, KV cache and replies at once the model will be loaded with: its own,
+        if remembered (a context for each reply written at once)."""
         own = self.load_defaults.get(path) if self.load_defaults is not None else None
         if own is None:
-            return self.context_tokens, self.kv_type
+            return self.context_tokens, self.kv_type, 1
         per_reply = own.ctx_tokens or self.context_tokens  # "as trained": not known yet
-        return per_reply * own.parallel, own.kv_type
+        return per_reply * own.parallel, own.kv_type, own.parallel
 
     def _on_planned(self, path: str, plan: FitPlan, ctx_tokens: int) -> None:
         if plan.verdict == "wont_fit":

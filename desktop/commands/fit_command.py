@@ -38,6 +38,7 @@ _PART_WORDS = {
     "vocabulary": "Vocabulary",
     "process": "Process",
     "huge_page_slack": "Huge pages",
+    "window_checkpoints": "Window copies",
     "weights_gpu": "Weights",
     "kv_gpu": "KV cache",
     "compute_gpu": "Compute buffer",

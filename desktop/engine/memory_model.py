@@ -12,7 +12,8 @@ Every figure restates how llama.cpp 0.3.36 (llama-cpp-python's bundle) sizes its
   q4_0: 18 per 32). Sliding-window layers hold only ``pad256(min(n_ctx_seq, n_swa + n_ubatch))``
   cells per sequence, as the worker loads them (``swa_full`` off, as llama.cpp's own tools
   do; llama.cpp's library default keeps them full size). The KV of an offloaded layer lives on
-  its GPU.
+  its GPU. The worker keeps a copy of each slot's windowed cells in RAM
+  (:mod:`desktop.engine.worker.window_checkpoint`): as much again as the windowed layers' KV.
 * **Compute buffer.** The largest set of intermediate tensors alive at once, for a worst-case
   micro-batch of ``n_ubatch`` tokens against the whole cache. Its three candidates (attention,
   feed-forward, output logits) and their constants were fitted to the sizes llama.cpp reports
@@ -88,7 +89,7 @@ LOGITS_EXTRA_PER_TOKEN = 11 * 1024
 #: on the CPU only the part a session touches stays resident).
 RAM_PARTS = (
     "weights_cpu", "kv_cpu", "compute_cpu_touched", "cpu_work", "output", "vocabulary", "process",
-    "huge_page_slack",
+    "huge_page_slack", "window_checkpoints",
 )  # fmt: skip
 #: The breakdown's parts that the VRAM figure sums.
 VRAM_PARTS = ("weights_gpu", "kv_gpu", "compute_gpu", "gpu_context")
@@ -259,6 +260,10 @@ def estimate_memory(
         "vocabulary": summary.n_vocab * VOCAB_BYTES_PER_TOKEN,
         "process": PROCESS_BASELINE_BYTES + CONTEXT_OVERHEAD_BYTES,
         "huge_page_slack": HUGE_PAGE_SLACK_BYTES if children_get_huge_pages() else 0,
+        # the decode loop's copy of each slot's windowed cells, in RAM wherever the cache is
+        "window_checkpoints": 0
+        if swa_full
+        else sum(size for size, windowed in zip(kv, summary.swa_layers, strict=True) if windowed),
         "gpu_context": GPU_CONTEXT_BYTES if offloaded else 0,
     }
     ram = sum(breakdown[k] for k in RAM_PARTS)

@@ -73,6 +73,7 @@ from desktop.engine.worker.results import ReplyTimings, StopReason, TokenLogprob
 from desktop.engine.worker.sampler_chain import SamplerChain
 from desktop.engine.worker.token_logprobs import LogprobReader
 from desktop.engine.worker.token_text import require_known
+from desktop.engine.worker.window_checkpoint import WindowCheckpoint
 
 #: Sends a piece of a reply's text, with the log-probabilities of the tokens it completes.
 SendPiece = Callable[[str, tuple[TokenLogprobs, ...]], None]
@@ -127,6 +128,7 @@ class _Slot:
     seq_id: int
     cached: list[int] = field(default_factory=list)  # tokens whose keys and values are stored
     reply: _Reply | None = None
+    checkpoint: WindowCheckpoint | None = None  # with sliding-window layers only
 
 
 #: A batch row whose logits a reply draws its next token from.
@@ -178,7 +180,15 @@ class DecodeLoop:
         self._batch_n_seq_id = self._batch.n_seq_id
         self._batch_seq_id = self._batch.seq_id
         self._batch_logits = self._batch.logits
-        self._slots = [_Slot(seq_id) for seq_id in range(slots)]
+        # sliding-window layers that keep only their window (as the worker loads them)
+        windowed = self._n_swa > 1 and not getattr(llama.context_params, "swa_full", True)
+        self._slots = [
+            _Slot(
+                seq_id,
+                checkpoint=WindowCheckpoint(llama_cpp, self._ctx, seq_id) if windowed else None,
+            )
+            for seq_id in range(slots)
+        ]
         self._waiting: collections.deque[_Reply] = collections.deque()
         self._send = send
         self._open_stream = open_stream
@@ -371,11 +381,17 @@ class DecodeLoop:
             reply = self._waiting.popleft()
             slot = max(free, key=lambda s: _shared_prefix(s.cached, reply.prompt))
             keep = min(_shared_prefix(slot.cached, reply.prompt), len(reply.prompt) - 1)
-            if keep == len(reply.prompt) - 1:  # the same prompt again: redo its last chunk
-                keep = (len(reply.prompt) - 1) // self._n_batch * self._n_batch
-            if not self._keeps_prefix(slot.seq_id, keep):
-                keep = 0
-                self._c.llama_memory_seq_rm(self._memory, slot.seq_id, -1, -1)
+            copied = slot.checkpoint.position if slot.checkpoint is not None else None
+            same_prompt = keep == len(reply.prompt) - 1  # again: redo its last chunk
+            if same_prompt and copied is not None and copied <= keep:
+                keep = self._from_checkpoint(slot, copied)  # over the cells as laid out then
+            else:
+                if same_prompt:
+                    keep = (len(reply.prompt) - 1) // self._n_batch * self._n_batch
+                if not self._keeps_prefix(slot.seq_id, keep):
+                    keep = self._from_checkpoint(slot, keep)
+            if slot.checkpoint is not None and copied is not None and copied > keep:
+                slot.checkpoint.drop()  # the tokens before it are no longer all the slot's
             del slot.cached[keep:]
             reply.reused = reply.prompt_done = keep
             reply.drawn_on_device = self._device_draws.use(
@@ -396,6 +412,23 @@ class DecodeLoop:
             return True
         oldest = self._c.llama_memory_seq_pos_min(self._memory, seq_id)
         return 0 <= oldest <= max(0, keep - self._n_swa)
+
+    def _from_checkpoint(self, slot: _Slot, keep: int) -> int:
+        """Where a prompt that shares ``keep`` tokens starts when the sliding-window layers no
+        longer hold their window there: at the slot's checkpoint, its cells put back, when it
+        lies within the shared part; else at 0, the slot emptied."""
+        checkpoint = slot.checkpoint
+        position = checkpoint.position if checkpoint is not None else None
+        if (
+            checkpoint is not None
+            and position is not None
+            and 0 < position <= keep
+            and checkpoint.restore()
+            and self._keeps_prefix(slot.seq_id, position)
+        ):
+            return position
+        self._c.llama_memory_seq_rm(self._memory, slot.seq_id, -1, -1)
+        return 0
 
     def _fill_batch(self) -> tuple[list[_Row], dict[int, int], bool]:
         """Next tokens first (they keep replies flowing), then prompt chunks in the room left.
@@ -425,6 +458,8 @@ class DecodeLoop:
                 continue
             lengths_before.setdefault(slot.seq_id, len(slot.cached))
             end = min(len(reply.prompt), reply.prompt_done + self._n_batch - n)
+            if slot.checkpoint is not None and end == len(reply.prompt) and reply.prompt_done:
+                slot.checkpoint.save_and_settle(reply.prompt_done)  # before the last chunk
             for index in range(reply.prompt_done, end):
                 last = index == len(reply.prompt) - 1
                 self._put(n, reply.prompt[index], slot, logits=last)
@@ -556,6 +591,8 @@ class DecodeLoop:
         for slot in self._slots:
             slot.reply = None
             slot.cached.clear()
+            if slot.checkpoint is not None:
+                slot.checkpoint.drop()
         self._c.llama_memory_clear(self._memory, True)
 
     def close(self) -> None:

@@ -13,9 +13,11 @@ sharing the longest prefix with its prompt, so a chat's next turn re-evaluates o
 messages. Repeating a prompt exactly re-evaluates its last batch-sized chunk as a fresh
 prompt would, so the same greedy request gives the same text twice. A model with
 sliding-window layers (Gemma 3, gpt-oss) keeps only the last window and a batch of cells in
-them, as llama.cpp's server loads it, so a prompt that branches off further back than that is
-read from the start. How many prompt tokens came from the cache is part of the reply's
-figures.
+them, as llama.cpp's server loads it. Before each prompt's last chunk the slot copies those
+cells (:mod:`.window_checkpoint`); a prompt that branches off further back than the window
+still reaches starts from that copy when it shares the tokens before it (a repeated prompt
+always does), else from the start. How many prompt tokens came from the cache is part of the
+reply's figures.
 
 A reply may be bound to a grammar (its sampler chain holds llama.cpp's grammar sampler) and
 may ask for log-probabilities, which travel with the text they spell: a token's figures go
@@ -403,9 +405,8 @@ class DecodeLoop:
         """Drop a slot's cells from position ``keep`` on; whether its first ``keep`` tokens
         can then be built on. Not when the cache cannot drop a part (recurrent layers), nor
         when sliding-window layers no longer hold the window that the token at ``keep``
-        attends to: they keep only the last window and a batch of cells, so a prompt that
-        branches off further back is read again from the start (llama.cpp's server does
-        the same)."""
+        attends to: they keep only the last window and a batch of cells (llama.cpp's server
+        makes the same test)."""
         if not self._c.llama_memory_seq_rm(self._memory, seq_id, keep, -1):
             return False
         if keep == 0:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import ctypes
 from typing import Any
 
+from converter.errors import QuantdeskError
+
 
 class WindowCheckpoint:
     """One slot's sliding-window cells as they were before ``position`` (None: no copy)."""
@@ -43,9 +45,14 @@ class WindowCheckpoint:
         """:meth:`save`, then put the copy straight back: llama.cpp lays restored cells out
         afresh, so the chunk decoded next then meets the same layout as when a later prompt
         restores this copy and decodes that chunk again. Attention sums the cells in layout
-        order, so the same prompt gives the same logits, and the same greedy text, both times."""
+        order, so the same prompt gives the same logits, and the same greedy text, both times.
+        A copy that cannot be put back leaves the slot without its window: an error."""
         self.save(position)
-        self.restore()
+        if self.position is not None and not self.restore():
+            raise QuantdeskError(
+                "llama.cpp could not put back the sliding-window part of the cache, so this "
+                "reply was stopped. Send it again."
+            )
 
     def restore(self) -> bool:
         """Put the copied cells back in place of the slot's windowed cells; False (and the

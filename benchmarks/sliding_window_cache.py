@@ -42,16 +42,15 @@ def measure(
     import llama_cpp
     import psutil
 
+    from benchmarks.gpu.vram import buffer_sizes
     from desktop.engine.llama_loading import open_llama
     from desktop.engine.worker.loader import maps_model_file
 
-    kv_mib: list[float] = []
+    lines: list[str] = []
 
     @llama_cpp.llama_log_callback
     def collect(_level: int, text: bytes, _data: ctypes.c_void_p) -> None:
-        line = text.decode("utf-8", errors="replace")
-        if "KV buffer size" in line:
-            kv_mib.append(float(line.rsplit("=", 1)[1].split()[0]))
+        lines.append(text.decode("utf-8", errors="replace"))
 
     llama_cpp.llama_log_set(collect, ctypes.c_void_p(0))
     llama = open_llama(
@@ -75,8 +74,9 @@ def measure(
         rss = psutil.Process().memory_info().rss / MIB
     finally:
         llama.close()
+    buffers = buffer_sizes("".join(lines))  # "<device> <kind>": bytes
     return {
-        "KV cache MiB": sum(kv_mib),
+        "KV cache MiB": sum(size for name, size in buffers.items() if name.endswith(" KV")) / MIB,
         "resident MiB": rss,
         "prompt tok/s": prompt_speed,
         "generation tok/s": generation_speed,

@@ -172,8 +172,8 @@ def load_model(
             type_v=kv_type_id,
             use_mmap=maps_model_file(path),
             # Sliding-window layers keep only their window (plus a batch) of each slot's
-            # cells, as llama.cpp's server does: the decode loop re-reads a prompt whose
-            # window the cache no longer holds.
+            # cells, as llama.cpp's server does; the decode loop checks the window before
+            # reusing a cache, and keeps a copy of it (window_checkpoint).
             swa_full=False,
         )
     except Exception as exc:  # llama-cpp-python raises ValueError / RuntimeError / jinja errors

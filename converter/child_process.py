@@ -17,10 +17,12 @@ as bytes and are unpickled only after that first import.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import multiprocessing
 import multiprocessing.connection
 import pickle
 import signal
+import sys
 import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -37,10 +39,26 @@ _TERMINATE_GRACE_SECONDS = 2.0
 
 
 def preload_llama_libraries() -> None:
-    """Load llama.cpp's shared libraries now, before numpy or torch can be imported."""
+    """Load llama.cpp's shared libraries now, before numpy or torch can be imported.
+
+    The C++ runtime goes first, into the global symbol scope: a CUDA build's
+    ``libggml-cuda.so`` exports its own copies of C++ runtime internals, and without that
+    ``libllama.so``'s stream output bound to them and crashed while it printed a model's
+    description (measured on an H100 with llama-cpp-python 0.3.36, CUDA 13: every small
+    test model segfaulted in ``llama_model::print_info``; llama.cpp pull request 22434).
+    """
+    _load_cxx_runtime_globally()
     # Without llama-cpp-python the job itself says so; nothing to preload then.
     with contextlib.suppress(ImportError):
         import llama_cpp  # noqa: F401
+
+
+def _load_cxx_runtime_globally() -> None:
+    """Make the system's C++ runtime the first provider of its symbols (Linux; else nothing)."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libstdc++.so.6", mode=ctypes.RTLD_GLOBAL)
 
 
 def spawn_entry(*args: Any) -> None:

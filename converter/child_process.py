@@ -7,11 +7,9 @@ class and message); a child that dies without answering (segfault, ``abort()``, 
 :class:`WorkerCrashed`. Cancel terminates the child, since llama.cpp cannot be interrupted
 inside one C call, and raises :class:`Cancelled`.
 
-Every child starts through :func:`spawn_entry`, which loads llama.cpp's shared libraries
-before anything else: on a CUDA machine, a process that imported numpy (or torch) before
-llama-cpp-python segfaulted as soon as it loaded a model with GPU offload (measured on an
-H100 with llama-cpp-python 0.3.36). The target and its arguments therefore travel pickled
-as bytes and are unpickled only after that first import.
+Every child starts through :func:`spawn_entry`, which loads the C++ runtime and llama.cpp's
+shared libraries before anything else (:func:`preload_llama_libraries` says why). The target
+and its arguments therefore travel pickled as bytes and are unpickled only after that.
 """
 
 from __future__ import annotations
@@ -39,13 +37,15 @@ _TERMINATE_GRACE_SECONDS = 2.0
 
 
 def preload_llama_libraries() -> None:
-    """Load llama.cpp's shared libraries now, before numpy or torch can be imported.
+    """Load the C++ runtime, then llama.cpp's shared libraries, before numpy or torch.
 
-    The C++ runtime goes first, into the global symbol scope: a CUDA build's
-    ``libggml-cuda.so`` exports its own copies of C++ runtime internals, and without that
-    ``libllama.so``'s stream output bound to them and crashed while it printed a model's
-    description (measured on an H100 with llama-cpp-python 0.3.36, CUDA 13: every small
-    test model segfaulted in ``llama_model::print_info``; llama.cpp pull request 22434).
+    A CUDA build's ``libggml-cuda.so`` exports its own copies of C++ runtime internals (2,877
+    symbols in a CUDA 13 build of llama-cpp-python 0.3.36). In a process that had imported
+    numpy first, ``libllama.so``'s stream output bound to those copies and crashed while it
+    described a model (``llama_model::print_info``; llama.cpp pull request 22434): on an H100,
+    every model of three shapes segfaulted at load that way, with or without GPU layers, and
+    loaded when llama.cpp came before numpy. With the system's C++ runtime loaded first into
+    the global symbol scope, all three load whatever was imported before.
     """
     _load_cxx_runtime_globally()
     # Without llama-cpp-python the job itself says so; nothing to preload then.

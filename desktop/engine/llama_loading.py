@@ -35,7 +35,12 @@ def _default_params_overridden(function_name: str, fields: dict[str, Any]) -> It
 
     def patched():
         params = original()
+        known = {field[0] for field in type(params)._fields_}
         for name, value in fields.items():
+            # A ctypes structure takes any attribute: a field this release renamed or dropped
+            # would be set on the Python object and never reach llama.cpp.
+            if name not in known:
+                raise AttributeError(f"{function_name}() has no field {name!r} in this llama.cpp")
             setattr(params, name, value)
         return params
 

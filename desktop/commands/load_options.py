@@ -24,14 +24,27 @@ def add_load_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("on", "off"),
         help="flash attention (default: on, on the CPU and on a GPU, as llama.cpp's auto)",
     )
+    parser.add_argument(
+        "--mmap",
+        choices=("on", "off"),
+        help="map the model file (on, llama.cpp's default) or read it into memory (off); "
+        "default: read in where that gives huge pages (CPU builds on Linux), else mapped. "
+        "Off with layers split between a GPU and the CPU: long prompts about 3x faster, "
+        "generation a few percent slower, loading slower",
+    )
 
 
 def load_settings(args: argparse.Namespace) -> LoadSettings:
-    """None for GPU layers, threads and flash attention lets the worker's fit planner, llama.cpp
-    and the app's default choose."""
+    """None for GPU layers, threads, flash attention and mapping lets the worker's fit planner,
+    llama.cpp and the app's defaults choose."""
     flash = None if args.flash_attention is None else args.flash_attention == "on"
+    read_in = None if args.mmap is None else args.mmap == "off"
     return LoadSettings(
-        ctx_tokens=args.ctx, gpu_layers=args.gpu_layers, threads=args.threads, flash_attention=flash
+        ctx_tokens=args.ctx,
+        gpu_layers=args.gpu_layers,
+        threads=args.threads,
+        flash_attention=flash,
+        read_weights_in=read_in,
     )
 
 
@@ -41,6 +54,7 @@ def describe_load(info: LoadInfo) -> list[str]:
         f"{info.model.name}: {info.model.architecture}, {info.model.file_type}, "
         f"{info.ctx_tokens}-token context, {info.gpu_layers} GPU layers, "
         f"flash attention {'on' if info.flash_attention else 'off'}, "
+        f"weights {'mapped from the file' if info.weights_mapped else 'read into memory'}, "
         f"loaded in {info.load_seconds:.1f} s"
     )
     return [summary, *info.notes]

@@ -36,6 +36,8 @@ class ModelLoadDefaults:
     flash_attention: bool = DEFAULT_FLASH_ATTENTION  # off only with the f16 KV cache
     # replies written at once, each with its own context (the split view's two panes)
     parallel: int = 1
+    # the weights: None lets the app choose; True reads the file into memory; False maps it
+    read_weights_in: bool | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.ctx_tokens <= MAX_CTX_TOKENS:
@@ -50,10 +52,12 @@ class ModelLoadDefaults:
             raise ValueError(f"A {self.kv_type} KV cache needs flash attention on.")
         if not 1 <= self.parallel <= MAX_CHAT_PARALLEL:
             raise ValueError(f"Replies at once must be 1 to {MAX_CHAT_PARALLEL}.")
+        if self.read_weights_in is not None and not isinstance(self.read_weights_in, bool):
+            raise ValueError("Reading the weights in must be yes, no or automatic.")
 
     def describe(self) -> str:
         """In words, for the model bar: "context 8192 tokens, KV cache q8_0, all layers on
-        the GPU, 4 threads, 2 replies at once"."""
+        the GPU, 4 threads, 2 replies at once, file read into memory"."""
         context = "trained context" if self.ctx_tokens == 0 else f"context {self.ctx_tokens}"
         layers = {None: "GPU layers automatic", -1: "all layers on the GPU", 0: "CPU only"}.get(
             self.gpu_layers, f"{self.gpu_layers} layers on the GPU"
@@ -61,7 +65,10 @@ class ModelLoadDefaults:
         threads = "" if self.threads == 0 else f", {self.threads} threads"
         flash = "" if self.flash_attention else ", flash attention off"
         parallel = "" if self.parallel == 1 else f", {self.parallel} replies at once"
-        return f"{context}, KV cache {self.kv_type}, {layers}{threads}{flash}{parallel}"
+        weights = {None: "", True: ", file read into memory", False: ", file mapped"}[
+            self.read_weights_in
+        ]
+        return f"{context}, KV cache {self.kv_type}, {layers}{threads}{flash}{parallel}{weights}"
 
 
 class ModelDefaultsStore:

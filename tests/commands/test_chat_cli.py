@@ -51,14 +51,16 @@ def test_piped_messages_get_streamed_replies_and_a_stats_line_each(tiny_model: P
     assert "\x1b[" not in result.stderr  # no terminal colours on a pipe
 
 
-def test_flash_attention_is_on_unless_switched_off(tiny_model: Path) -> None:
+def test_flash_attention_is_on_unless_switched_off_and_mapping_is_a_choice(
+    tiny_model: Path,
+) -> None:
     default = run_chat(tiny_model, "Hi\n", "--temp", "0", "--max-tokens", "2")
-    switched_off = run_chat(
-        tiny_model, "Hi\n", "--temp", "0", "--max-tokens", "2", "--flash-attention", "off"
-    )
-    assert default.returncode == switched_off.returncode == 0, switched_off.stderr
+    switches = ("--flash-attention", "off", "--mmap", "on")
+    switched = run_chat(tiny_model, "Hi\n", "--temp", "0", "--max-tokens", "2", *switches)
+    assert default.returncode == switched.returncode == 0, switched.stderr
     assert "flash attention on" in default.stderr
-    assert "flash attention off" in switched_off.stderr
+    assert "flash attention off" in switched.stderr
+    assert "weights mapped from the file" in switched.stderr
 
 
 def test_system_message_is_part_of_the_prompt(tiny_model: Path) -> None:

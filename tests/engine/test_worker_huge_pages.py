@@ -1,6 +1,6 @@
 """The worker's weights in huge pages on Linux: the real Gemma 3 270M read into memory that
-the kernel backs with 2 MiB pages, generating the same text as a mapped file does; and the
-files that stay mapped."""
+the kernel backs with 2 MiB pages, generating the same text as a mapped file does; the files
+that stay mapped; and the user's choice between the two."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from converter.huge_pages import huge_pages_offered
 from desktop.engine.llama_loading import open_llama
 from desktop.engine.worker import InferenceWorker, LoadSettings, SamplingSettings, loader
 from tests.support.gemma_model import gemma_270m_fixture  # noqa: F401
+from tests.support.gguf_factory import write_tiny_gguf
 
 PROMPT = "The history of the harbor town begins with"
 
@@ -55,3 +56,30 @@ def test_a_file_that_would_fill_the_memory_stays_mapped(
     monkeypatch.setattr(loader, "malloc_uses_huge_pages", lambda: False)
     monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=size * 4))
     assert loader.maps_model_file(gemma_270m) is True
+
+
+def test_the_users_choice_wins_unless_the_file_would_fill_the_memory(
+    gemma_270m: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    size = gemma_270m.stat().st_size
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=size * 4))
+    monkeypatch.setattr(loader, "malloc_uses_huge_pages", lambda: True)
+    assert loader.maps_model_file(gemma_270m, read_in=False) is True
+    monkeypatch.setattr(loader, "malloc_uses_huge_pages", lambda: False)  # as on a GPU build
+    assert loader.maps_model_file(gemma_270m, read_in=True) is False
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=size))
+    assert loader.maps_model_file(gemma_270m, read_in=True) is True
+
+
+def test_a_worker_maps_or_reads_in_the_file_as_asked(tmp_path: Path) -> None:
+    model = write_tiny_gguf(tmp_path / "tiny.gguf")
+
+    def file_mapped(pid: int | None) -> bool:
+        return str(model) in Path(f"/proc/{pid}/maps").read_text()
+
+    with InferenceWorker() as worker:
+        mapped = worker.load(model, LoadSettings(ctx_tokens=256, threads=1, read_weights_in=False))
+        assert mapped.weights_mapped and file_mapped(worker.pid)
+        read_in = worker.load(model, LoadSettings(ctx_tokens=256, threads=1, read_weights_in=True))
+        assert not read_in.weights_mapped and not file_mapped(worker.pid)
+        assert not any("stays mapped" in note for note in read_in.notes)

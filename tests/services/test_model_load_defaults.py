@@ -74,3 +74,14 @@ def test_flash_attention_is_on_unless_switched_off_and_older_files_get_the_defau
     key = str((tmp_path / "m.gguf").resolve())  # as written before the switch existed
     path.write_text(json.dumps({"models": {key: {"ctx_tokens": 2048}}}), encoding="utf-8")
     assert store.get(tmp_path / "m.gguf") == ModelLoadDefaults(ctx_tokens=2048)
+
+
+def test_how_the_weights_load_is_remembered_and_a_bad_value_is_not(tmp_path: Path) -> None:
+    store = ModelDefaultsStore(tmp_path / "defaults.json")
+    read_in = ModelLoadDefaults(read_weights_in=True)
+    assert read_in.describe().endswith(", file read into memory")
+    assert ", file" not in ModelLoadDefaults().describe()
+    store.remember(tmp_path / "m.gguf", read_in)
+    assert store.get(tmp_path / "m.gguf") == read_in
+    with pytest.raises(ValueError, match="weights"):
+        ModelLoadDefaults(read_weights_in=1)  # type: ignore[arg-type]

@@ -133,3 +133,27 @@ def test_flash_attention_can_be_switched_off_for_an_f16_cache_only(
     info = chat.session.load_info
     assert info is not None and info.flash_attention is False
     assert ModelDefaultsStore().get(model) == dialog.values()
+
+
+def test_the_weights_can_be_mapped_or_read_in_and_the_choice_is_remembered(
+    qtbot: QtBot, main_window: Callable[[], MainWindow], tiny_f16: Path
+) -> None:
+    model = str(put_in_library(tiny_f16))
+    window = main_window()
+    chat = window.chat
+    wait_until(qtbot, lambda: chat.model_bar.combo.count() == 1)
+    dialog = LoadSettingsDialog("tiny", chat.load_settings_for(model), remembered=False)
+    qtbot.addWidget(dialog)
+    assert dialog.weights.currentText() == "Automatic" and dialog.weights.toolTip()
+    dialog.weights.setCurrentText("Mapped from the file")
+    chat.load_with(model, dialog.values(), remember=True)
+    _wait_loaded(qtbot, chat)
+    info = chat.session.load_info
+    assert info is not None and info.weights_mapped
+    assert ModelDefaultsStore().get(model) == dialog.values()
+    assert dialog.values().describe().endswith(", file mapped")
+    again = LoadSettingsDialog("tiny", chat.load_settings_for(model), remembered=True)
+    qtbot.addWidget(again)
+    assert again.weights.currentText() == "Mapped from the file"
+    again.weights.setCurrentText("Read into memory")
+    assert again.values().read_weights_in is True

@@ -35,6 +35,10 @@ EMBEDDING_MODEL_NOTE = (
 _PROGRESS_STEP = 0.01
 #: Largest share of the available memory a model file may take to be read in, not mapped.
 _READ_IN_SHARE = 0.75
+_KEPT_MAPPED_NOTE = (
+    "The model file stays mapped instead of read into memory: it would take more than three "
+    "quarters of the memory available now."
+)
 
 
 def check_gguf_file(path: Path) -> None:
@@ -106,20 +110,29 @@ def generation_threads(path: Path, settings: LoadSettings, gpu_layers: int) -> i
     return default_threads()
 
 
-def maps_model_file(path: Path) -> bool:
-    """Map the file (llama.cpp's default) unless this process's allocator gets huge pages:
-    then the weights are read into memory (:mod:`converter.huge_pages`), if the file takes at
-    most three quarters of the memory available.
+def maps_model_file(path: Path, read_in: bool | None = None) -> bool:
+    """Whether llama.cpp maps the file (its default) rather than reading it into memory.
 
-    A build that can offload to a GPU keeps the mapped file: reading in, llama.cpp puts the
-    CPU's share of the weights in the GPU driver's pinned host memory, not in huge pages."""
+    ``read_in`` is the user's choice (:class:`LoadSettings`); None maps the file unless this
+    process's allocator gets huge pages: then the weights are read into memory
+    (:mod:`converter.huge_pages`). A build that can offload to a GPU maps by default: reading
+    in, llama.cpp puts the CPU's share of the weights in the GPU driver's pinned host memory,
+    not in huge pages, which speeds up long prompts but slows generation a little
+    (docs/benchmarks.md). Either way a file that would take more than three quarters of the
+    available memory stays mapped: the OS can then page its weights in and out (slowly)
+    where memory read in would get the worker killed."""
     import llama_cpp
+
+    if read_in is False:
+        return True
+    if read_in is None and (llama_cpp.llama_supports_gpu_offload() or not malloc_uses_huge_pages()):
+        return True
+    return _too_big_to_read_in(path)
+
+
+def _too_big_to_read_in(path: Path) -> bool:
     import psutil
 
-    if llama_cpp.llama_supports_gpu_offload() or not malloc_uses_huge_pages():
-        return True
-    # A file that would take most of the free memory stays mapped: the OS can then page its
-    # weights in and out (slowly) where memory read in would get the worker killed.
     return model_bytes(path) > psutil.virtual_memory().available * _READ_IN_SHARE
 
 
@@ -156,6 +169,9 @@ def load_model(
     # llama-cpp-python's own default would be half the logical CPUs for generation and all of
     # them for prompts: one thread on a 2-core machine, and spinning hyper-threads on a GPU host.
     threads = settings.threads or default_threads()
+    mapped = maps_model_file(path, settings.read_weights_in)
+    if settings.read_weights_in and mapped:
+        notes = (*notes, _KEPT_MAPPED_NOTE)
     try:
         llama = open_llama(
             path,
@@ -170,7 +186,7 @@ def load_model(
             flash_attn=settings.flash_attention_on,
             type_k=kv_type_id,
             type_v=kv_type_id,
-            use_mmap=maps_model_file(path),
+            use_mmap=mapped,
             # Sliding-window layers keep only their window (plus a batch) of each slot's
             # cells, as llama.cpp's server does; the decode loop checks the window before
             # reusing a cache, and keeps a copy of it (window_checkpoint).
@@ -181,7 +197,8 @@ def load_model(
             raise Cancelled("Loading the model") from None
         raise ModelLoadError(_explain_load_failure(path, settings, exc)) from exc
     try:
-        info = describe(llama, path, settings, gpu_layers, notes, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        info = describe(llama, path, settings, gpu_layers, notes, seconds, weights_mapped=mapped)
     except BaseException:
         llama.close()
         raise
@@ -223,6 +240,8 @@ def describe(
     gpu_layers: int,
     notes: tuple[str, ...],
     seconds: float,
+    *,
+    weights_mapped: bool = True,
 ) -> LoadInfo:
     """A :class:`LoadInfo` for an open model, from llama.cpp's own view of the file."""
     import llama_cpp
@@ -271,6 +290,7 @@ def describe(
         parallel=settings.parallel,
         fingerprint=_fingerprint(path, settings, gpu_layers, ctx_tokens),
         embedding_only=embedding_only,
+        weights_mapped=weights_mapped,
     )
 
 

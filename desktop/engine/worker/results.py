@@ -60,6 +60,8 @@ class LoadInfo:
     fingerprint: str = ""
     #: A model made for embeddings: it turns text into vectors and writes no replies.
     embedding_only: bool = False
+    #: The weights are mapped from the file (llama.cpp's default), not read into memory.
+    weights_mapped: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

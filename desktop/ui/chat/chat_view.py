@@ -187,6 +187,7 @@ class ChatView(QWidget):
             threads=chosen.threads or None,
             flash_attention=chosen.flash_attention,
             parallel=chosen.parallel,
+            read_weights_in=chosen.read_weights_in,
         )
         self._load_once = None
         self.model_bar.show_loading(0.0)

@@ -11,6 +11,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QDialogButtonBox
 from pytestqt.qtbot import QtBot
 
+from desktop.engine.worker import LoadInfo
 from desktop.services.model_load_defaults import ModelDefaultsStore
 from desktop.ui.chat.chat_session import SessionState
 from desktop.ui.chat.chat_view import ChatView
@@ -112,15 +113,33 @@ def test_a_one_time_choice_is_not_remembered(
     assert chat.load_settings_for(model).ctx_tokens == defaults.ctx_tokens  # next load: default
 
 
+def _library_model_and_its_dialog(
+    qtbot: QtBot, window: MainWindow, tiny_f16: Path
+) -> tuple[str, LoadSettingsDialog]:
+    """The tiny model in the library and the load settings dialog for it, as Load… opens it."""
+    model = str(put_in_library(tiny_f16))
+    wait_until(qtbot, lambda: window.chat.model_bar.combo.count() == 1)
+    dialog = LoadSettingsDialog("tiny", window.chat.load_settings_for(model), remembered=False)
+    qtbot.addWidget(dialog)
+    return model, dialog
+
+
+def _load_and_remember(
+    qtbot: QtBot, chat: ChatView, model: str, dialog: LoadSettingsDialog
+) -> LoadInfo:
+    chat.load_with(model, dialog.values(), remember=True)
+    _wait_loaded(qtbot, chat)
+    info = chat.session.load_info
+    assert info is not None
+    assert ModelDefaultsStore().get(model) == dialog.values()
+    return info
+
+
 def test_flash_attention_can_be_switched_off_for_an_f16_cache_only(
     qtbot: QtBot, main_window: Callable[[], MainWindow], tiny_f16: Path
 ) -> None:
-    model = str(put_in_library(tiny_f16))
     window = main_window()
-    chat = window.chat
-    wait_until(qtbot, lambda: chat.model_bar.combo.count() == 1)
-    dialog = LoadSettingsDialog("tiny", chat.load_settings_for(model), remembered=False)
-    qtbot.addWidget(dialog)
+    model, dialog = _library_model_and_its_dialog(qtbot, window, tiny_f16)
     assert dialog.flash_attention.isChecked() and dialog.flash_attention.toolTip()
     dialog.kv_type.setCurrentText("q8_0")  # a quantized cache needs it: ticked and fixed
     assert dialog.flash_attention.isChecked() and not dialog.flash_attention.isEnabled()
@@ -128,31 +147,19 @@ def test_flash_attention_can_be_switched_off_for_an_f16_cache_only(
     dialog.kv_type.setCurrentText("f16")
     assert dialog.flash_attention.isEnabled()
     dialog.flash_attention.setChecked(False)
-    chat.load_with(model, dialog.values(), remember=True)
-    _wait_loaded(qtbot, chat)
-    info = chat.session.load_info
-    assert info is not None and info.flash_attention is False
-    assert ModelDefaultsStore().get(model) == dialog.values()
+    assert _load_and_remember(qtbot, window.chat, model, dialog).flash_attention is False
 
 
 def test_the_weights_can_be_mapped_or_read_in_and_the_choice_is_remembered(
     qtbot: QtBot, main_window: Callable[[], MainWindow], tiny_f16: Path
 ) -> None:
-    model = str(put_in_library(tiny_f16))
     window = main_window()
-    chat = window.chat
-    wait_until(qtbot, lambda: chat.model_bar.combo.count() == 1)
-    dialog = LoadSettingsDialog("tiny", chat.load_settings_for(model), remembered=False)
-    qtbot.addWidget(dialog)
+    model, dialog = _library_model_and_its_dialog(qtbot, window, tiny_f16)
     assert dialog.weights.currentText() == "Automatic" and dialog.weights.toolTip()
     dialog.weights.setCurrentText("Mapped from the file")
-    chat.load_with(model, dialog.values(), remember=True)
-    _wait_loaded(qtbot, chat)
-    info = chat.session.load_info
-    assert info is not None and info.weights_mapped
-    assert ModelDefaultsStore().get(model) == dialog.values()
+    assert _load_and_remember(qtbot, window.chat, model, dialog).weights_mapped
     assert dialog.values().describe().endswith(", file mapped")
-    again = LoadSettingsDialog("tiny", chat.load_settings_for(model), remembered=True)
+    again = LoadSettingsDialog("tiny", window.chat.load_settings_for(model), remembered=True)
     qtbot.addWidget(again)
     assert again.weights.currentText() == "Mapped from the file"
     again.weights.setCurrentText("Read into memory")

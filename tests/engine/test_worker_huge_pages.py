@@ -26,6 +26,11 @@ def _huge_page_bytes(pid: int) -> int:
     return 0
 
 
+def _maps_file(pid: int | None, model: Path) -> bool:
+    """The process has ``model`` mapped (llama.cpp's mmap load), not read into memory."""
+    return str(model) in Path(f"/proc/{pid}/maps").read_text()
+
+
 @pytest.mark.skipif(not huge_pages_offered(), reason="this kernel gives no transparent huge pages")
 def test_worker_weights_sit_in_huge_pages_and_write_the_same_text(gemma_270m: Path) -> None:
     with InferenceWorker() as worker:
@@ -33,7 +38,7 @@ def test_worker_weights_sit_in_huge_pages_and_write_the_same_text(gemma_270m: Pa
         assert worker.pid is not None
         # The 235 MiB of weights, not only the KV cache and compute buffers (a few MiB here).
         assert _huge_page_bytes(worker.pid) > 100 * 1024**2
-        assert str(gemma_270m) not in Path(f"/proc/{worker.pid}/maps").read_text()
+        assert not _maps_file(worker.pid, gemma_270m)
         pieces: list[str] = []
         worker.complete(PROMPT, SamplingSettings.greedy(max_tokens=24), on_token=pieces.append)
     mapped = open_llama(gemma_270m, n_ctx=512, n_threads=2, use_mmap=True)
@@ -73,13 +78,9 @@ def test_the_users_choice_wins_unless_the_file_would_fill_the_memory(
 
 def test_a_worker_maps_or_reads_in_the_file_as_asked(tmp_path: Path) -> None:
     model = write_tiny_gguf(tmp_path / "tiny.gguf")
-
-    def file_mapped(pid: int | None) -> bool:
-        return str(model) in Path(f"/proc/{pid}/maps").read_text()
-
     with InferenceWorker() as worker:
         mapped = worker.load(model, LoadSettings(ctx_tokens=256, threads=1, read_weights_in=False))
-        assert mapped.weights_mapped and file_mapped(worker.pid)
+        assert mapped.weights_mapped and _maps_file(worker.pid, model)
         read_in = worker.load(model, LoadSettings(ctx_tokens=256, threads=1, read_weights_in=True))
-        assert not read_in.weights_mapped and not file_mapped(worker.pid)
+        assert not read_in.weights_mapped and not _maps_file(worker.pid, model)
         assert not any("stays mapped" in note for note in read_in.notes)

@@ -241,7 +241,7 @@ def describe(
     notes: tuple[str, ...],
     seconds: float,
     *,
-    weights_mapped: bool = True,
+    weights_mapped: bool,
 ) -> LoadInfo:
     """A :class:`LoadInfo` for an open model, from llama.cpp's own view of the file."""
     import llama_cpp
